@@ -1,0 +1,304 @@
+//! Tenants, users, agent groups and seats.
+
+use crate::{now_ms, Result, Store, StoreError};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::rngs::OsRng;
+use sqlx::Row;
+use std::sync::OnceLock;
+
+/// A person who signs in: an agent, or a tenant admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub email: String,
+    pub role: String,
+    pub enabled: bool,
+}
+
+/// A seat: the phone line (sipNum) an agent works from, in one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    pub id: i64,
+    pub user_id: i64,
+    pub sip_num: String,
+    pub group_no: String,
+    pub enabled: bool,
+    pub acw_seconds: i64,
+    pub initial_status: i64,
+    pub agent_status: Option<i64>,
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string format).
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| StoreError::Hash)
+}
+
+/// Checks a password against a stored hash; a malformed hash never matches.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+/// A hash that no password is checked against successfully in practice;
+/// verifying against it makes an unknown email cost as much as a known one.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password, never used").unwrap_or_default())
+}
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        email: row.try_get("email")?,
+        role: row.try_get("role")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+    })
+}
+
+/// Emails compare without case and surrounding blanks.
+pub(crate) fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl Store {
+    pub async fn create_tenant(&self, name: &str) -> Result<i64> {
+        let row = sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub async fn create_group(&self, tenant_id: i64, group_no: &str, name: &str, acw_seconds: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO agent_groups (tenant_id, group_no, name, acw_seconds) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(group_no)
+        .bind(name)
+        .bind(acw_seconds)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Creates a user; `password_hash` comes from [`hash_password`].
+    pub async fn create_user(&self, tenant_id: i64, email: &str, password_hash: &str, role: &str) -> Result<i64> {
+        let res = sqlx::query(
+            "INSERT INTO users (tenant_id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(normalize_email(email))
+        .bind(password_hash)
+        .bind(role)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await;
+        match res {
+            Ok(row) => Ok(row.try_get(0)?),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict(format!("a user with email {} exists", normalize_email(email))))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn create_seat(&self, tenant_id: i64, user_id: i64, sip_num: &str, group_id: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO seats (tenant_id, user_id, sip_num, group_id) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(sip_num)
+        .bind(group_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub async fn set_seat_enabled(&self, seat_id: i64, enabled: bool) -> Result<()> {
+        let done = sqlx::query("UPDATE seats SET enabled = $1 WHERE id = $2")
+            .bind(enabled as i64)
+            .bind(seat_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn set_user_enabled(&self, user_id: i64, enabled: bool) -> Result<()> {
+        sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2")
+            .bind(enabled as i64)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn user_by_id(&self, user_id: i64) -> Result<User> {
+        let row = sqlx::query("SELECT id, tenant_id, email, role, enabled FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    /// Checks an email and password. `None` for an unknown email, a wrong
+    /// password or a disabled user alike: the caller must not tell them apart.
+    pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT id, tenant_id, email, role, enabled, password_hash FROM users WHERE email = $1")
+            .bind(normalize_email(email))
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            let password = password.to_owned();
+            tokio_block(move || verify_password(&password, decoy_hash())).await;
+            return Ok(None);
+        };
+        let hash: String = row.try_get("password_hash")?;
+        let user = user_from_row(&row)?;
+        // argon2 is deliberately slow: keep it off the async workers.
+        let password = password.to_owned();
+        let ok = tokio_block(move || verify_password(&password, &hash)).await;
+        Ok((ok && user.enabled).then_some(user))
+    }
+
+    /// The user's seat with its group settings, enabled or not.
+    pub async fn seat_of_user(&self, user_id: i64) -> Result<Option<Seat>> {
+        let row = sqlx::query(
+            "SELECT s.id, s.user_id, s.sip_num, s.enabled, s.agent_status, g.group_no, g.acw_seconds, g.initial_status
+             FROM seats s JOIN agent_groups g ON g.id = s.group_id WHERE s.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Seat {
+                id: row.try_get("id")?,
+                user_id: row.try_get("user_id")?,
+                sip_num: row.try_get("sip_num")?,
+                group_no: row.try_get("group_no")?,
+                enabled: row.try_get::<i64, _>("enabled")? != 0,
+                acw_seconds: row.try_get("acw_seconds")?,
+                initial_status: row.try_get("initial_status")?,
+                agent_status: row.try_get("agent_status")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Remembers the agent's chosen status so a server restart keeps it.
+    pub async fn save_agent_status(&self, seat_id: i64, code: i64) -> Result<()> {
+        sqlx::query("UPDATE seats SET agent_status = $1 WHERE id = $2")
+            .bind(code)
+            .bind(seat_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn tenant_count(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM tenants").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// Seeds the demo tenant when the database holds no tenant yet. Returns
+    /// whether it seeded.
+    pub async fn seed_demo(&self) -> Result<bool> {
+        if self.tenant_count().await? > 0 {
+            return Ok(false);
+        }
+        let tenant = self.create_tenant("Demo").await?;
+        let group = self.create_group(tenant, "G001", "Demo agents", 0).await?;
+        let hash = tokio_block(|| hash_password("demo1234")).await?;
+        for (email, sip_num) in [("agent1@demo.local", Some("8001")), ("agent2@demo.local", Some("8002")), ("noseat@demo.local", None)] {
+            let user = self.create_user(tenant, email, &hash, "agent").await?;
+            if let Some(sip_num) = sip_num {
+                self.create_seat(tenant, user, sip_num, group).await?;
+            }
+        }
+        self.create_user(tenant, "admin@demo.local", &hash, "admin").await?;
+        Ok(true)
+    }
+}
+
+/// Runs CPU-heavy work (argon2) on the blocking pool when a runtime exists.
+async fn tokio_block<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => match handle.spawn_blocking(f).await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        },
+        Err(_) => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_salted_argon2id_and_verify() {
+        let a = hash_password("s3cret").unwrap();
+        let b = hash_password("s3cret").unwrap();
+        assert_ne!(a, b, "a random salt each time");
+        assert!(a.starts_with("$argon2id$"));
+        assert!(verify_password("s3cret", &a));
+        assert!(!verify_password("s3creT", &a));
+        assert!(!verify_password("s3cret", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn demo_seed_gives_the_documented_accounts_once() {
+        let store = Store::open_memory().await.unwrap();
+        assert!(store.seed_demo().await.unwrap());
+        assert!(!store.seed_demo().await.unwrap(), "seeds only a new database");
+        let agent = store.authenticate("Agent1@Demo.Local ", "demo1234").await.unwrap().unwrap();
+        let seat = store.seat_of_user(agent.id).await.unwrap().unwrap();
+        assert_eq!((seat.sip_num.as_str(), seat.group_no.as_str(), seat.enabled), ("8001", "G001", true));
+        let agent2 = store.authenticate("agent2@demo.local", "demo1234").await.unwrap().unwrap();
+        assert_eq!(store.seat_of_user(agent2.id).await.unwrap().unwrap().group_no, "G001");
+        let noseat = store.authenticate("noseat@demo.local", "demo1234").await.unwrap().unwrap();
+        assert_eq!(store.seat_of_user(noseat.id).await.unwrap(), None);
+        let admin = store.authenticate("admin@demo.local", "demo1234").await.unwrap().unwrap();
+        assert_eq!(admin.role, "admin");
+    }
+
+    #[tokio::test]
+    async fn wrong_password_unknown_email_and_disabled_user_all_fail() {
+        let store = Store::open_memory().await.unwrap();
+        store.seed_demo().await.unwrap();
+        assert_eq!(store.authenticate("agent1@demo.local", "wrong").await.unwrap(), None);
+        assert_eq!(store.authenticate("nobody@demo.local", "demo1234").await.unwrap(), None);
+        let u = store.authenticate("agent1@demo.local", "demo1234").await.unwrap().unwrap();
+        store.set_user_enabled(u.id, false).await.unwrap();
+        assert_eq!(store.authenticate("agent1@demo.local", "demo1234").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn duplicate_email_is_a_conflict_and_status_is_remembered() {
+        let store = Store::open_memory().await.unwrap();
+        store.seed_demo().await.unwrap();
+        let err = store.create_user(1, "AGENT1@demo.local", "x", "agent").await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)));
+        let u = store.authenticate("agent1@demo.local", "demo1234").await.unwrap().unwrap();
+        let seat = store.seat_of_user(u.id).await.unwrap().unwrap();
+        assert_eq!(seat.agent_status, None);
+        store.save_agent_status(seat.id, 4).await.unwrap();
+        store.set_seat_enabled(seat.id, false).await.unwrap();
+        let seat = store.seat_of_user(u.id).await.unwrap().unwrap();
+        assert_eq!((seat.agent_status, seat.enabled), (Some(4), false));
+        assert!(matches!(store.set_seat_enabled(999, true).await, Err(StoreError::NotFound)));
+    }
+}

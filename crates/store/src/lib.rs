@@ -1,0 +1,86 @@
+//! Storage of the call center's accounts: tenants, users, agent groups,
+//! seats and softphone sessions.
+//!
+//! Owns: the schema and its migrations, password hashing (argon2id) and the
+//! session tokens (random, stored only as a SHA-256 digest).
+//!
+//! Must never: build SQL from strings (every value is a bound parameter),
+//! log a password or a token, or hold state outside the database.
+//!
+//! SQLite is the embedded default. The SQL is kept to what SQLite and
+//! PostgreSQL share (`$n` placeholders, plain types) so a PostgreSQL pool can
+//! be added beside it.
+
+mod accounts;
+mod sessions;
+
+pub use accounts::{hash_password, verify_password, Seat, User};
+pub use sessions::{new_token, token_id, SessionCheck};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::SqlitePool;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A password could not be hashed (never the user's fault).
+    #[error("password hashing failed")]
+    Hash,
+    /// The thing asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The data would break a rule of the schema (a duplicate email, say).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) `seatline.db` in `data_dir` and migrates it.
+    pub async fn open_dir(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        let opts = SqliteConnectOptions::new()
+            .filename(data_dir.join("seatline.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        Self::migrated(pool).await
+    }
+
+    /// A private in-memory database, for tests.
+    pub async fn open_memory() -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection: each in-memory connection would be its own database.
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self> {
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}

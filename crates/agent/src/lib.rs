@@ -62,8 +62,10 @@ impl Activity {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentInput {
-    /// The softphone signed in and no other session of the agent exists.
-    SignIn,
+    /// A softphone session of the agent exists. `fresh`: a new sign-in
+    /// (rule 3 applies when the agent was signed out); otherwise a session
+    /// that outlived a server restart, which keeps the remembered status.
+    SignIn { fresh: bool },
     /// The agent's last softphone session signed out.
     SignOut,
     /// Number of live tabs of the agent changed (0 means all closed).
@@ -182,11 +184,11 @@ impl Agent {
 
     fn apply(&mut self, input: AgentInput, now: Instant) -> Result<(), AgentError> {
         match input {
-            AgentInput::SignIn => {
+            AgentInput::SignIn { fresh } => {
                 if !self.signed_in {
                     // Rule 3: a fresh softphone sign-in starts from the initial status.
                     self.signed_in = true;
-                    if self.activity == Activity::None {
+                    if fresh && self.activity == Activity::None {
                         self.status = self.cfg.initial_status;
                     }
                 }
@@ -329,7 +331,7 @@ mod tests {
     fn signed_in(cfg: AgentConfig) -> (Agent, Instant) {
         let t0 = Instant::now();
         let mut a = Agent::new(cfg, None);
-        a.handle(AgentInput::SignIn, t0).unwrap();
+        a.handle(AgentInput::SignIn { fresh: true }, t0).unwrap();
         a.handle(AgentInput::TabsOnline(1), t0).unwrap();
         (a, t0)
     }
@@ -380,7 +382,7 @@ mod tests {
         a.handle(AgentInput::TabsOnline(0), t).unwrap();
         a.handle(AgentInput::TabsOnline(1), t).unwrap();
         // A second sign-in of an already signed-in agent (a new tab) keeps it too.
-        a.handle(AgentInput::SignIn, t).unwrap();
+        a.handle(AgentInput::SignIn { fresh: true }, t).unwrap();
         assert_eq!(a.reported_code(), Status::Sleep);
     }
 
@@ -404,14 +406,19 @@ mod tests {
         assert_eq!(a.reported_code(), Status::Busy);
         a.handle(AgentInput::Pick(Status::Meeting), t).unwrap();
         a.handle(AgentInput::SignOut, t).unwrap();
-        a.handle(AgentInput::SignIn, t).unwrap();
+        a.handle(AgentInput::SignIn { fresh: true }, t).unwrap();
         assert_eq!(a.reported_code(), Status::Busy);
     }
 
     #[test]
-    fn a_remembered_status_survives_a_server_restart_until_sign_in() {
-        let a = Agent::new(AgentConfig::default(), Some(Status::Meal));
-        assert_eq!(a.status(), Status::Meal);
+    fn a_remembered_status_survives_a_server_restart() {
+        let t = Instant::now();
+        let mut a = Agent::new(AgentConfig::default(), Some(Status::Meal));
+        a.handle(AgentInput::SignIn { fresh: false }, t).unwrap();
+        assert_eq!(a.reported_code(), Status::Meal);
+        a.handle(AgentInput::SignOut, t).unwrap();
+        a.handle(AgentInput::SignIn { fresh: true }, t).unwrap();
+        assert_eq!(a.reported_code(), Status::Idle);
     }
 
     #[test]

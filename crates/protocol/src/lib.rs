@@ -85,8 +85,6 @@ pub enum ClientOp {
     Auth { token: String },
     /// The agent (or the host, through `setAgentStatus`) picks a status.
     SetStatus { code: i64 },
-    /// Sign the session out: every tab of it gets `loggedOut`.
-    Logout,
     /// Keeps the session alive and proves the tab is not frozen.
     Ping,
 }
@@ -129,6 +127,8 @@ pub enum ServerEvent {
     LoggedOut,
     /// The session was rejected: expired, revoked or unknown.
     TokenInvalid,
+    /// Answer to `ping`: the connection is alive.
+    Pong,
     /// A command could not be carried out; the state is unchanged.
     Error { code: String, message: String },
 }

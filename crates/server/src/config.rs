@@ -1,0 +1,96 @@
+//! The TOML configuration of `seatline serve --config FILE`. Every setting has
+//! a default, so an empty file (or none, for `seatline demo`) is valid.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP server (pages, API, WebSocket).
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives.
+    pub data_dir: PathBuf,
+    pub sessions: SessionsConfig,
+    pub embed: EmbedConfig,
+    pub demo: DemoConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// A softphone session ends after this long without activity (sign-in,
+    /// page load, a command). Default 5 hours.
+    pub idle_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Origins of the CRM pages allowed to embed and drive the softphone,
+    /// e.g. `["https://crm.example.com"]`. Empty: any origin (the vendor's
+    /// behaviour). When set, the softphone ignores messages from other
+    /// origins, posts only to the embedding one, and the page may be framed
+    /// only by them (CSP `frame-ancestors`).
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Seed the demo tenant when the database is new.
+    pub seed: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./seatline-data"),
+            sessions: SessionsConfig::default(),
+            embed: EmbedConfig::default(),
+            demo: DemoConfig::default(),
+        }
+    }
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self { idle_timeout_secs: 5 * 3600 }
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        let cfg: Config = toml::from_str(text)?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_gives_the_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.sessions.idle_timeout_secs, 18_000);
+        assert!(c.embed.allowed_origins.is_empty());
+        assert!(!c.demo.seed);
+    }
+
+    #[test]
+    fn the_example_file_parses_and_unknown_keys_are_refused() {
+        let c = Config::from_toml(include_str!("../../../seatline.example.toml")).unwrap();
+        assert_eq!(c.embed.allowed_origins, vec!["https://crm.example.com".to_string()]);
+        assert!(Config::from_toml("lisen = \"1.2.3.4:1\"").is_err());
+    }
+}

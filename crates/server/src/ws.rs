@@ -1,0 +1,113 @@
+//! One tab's WebSocket: authenticate with the session token, then relay the
+//! tab's commands to the hub and the hub's events to the tab.
+
+use crate::hub::{encode, HubError, Outgoing, TAB_QUEUE};
+use crate::App;
+use axum::extract::ws::{Message, WebSocket};
+use seatline_protocol::{ClientOp, SeatInfo, ServerEvent};
+use seatline_store::{now_ms, SessionCheck};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn send(socket: &mut WebSocket, ev: &ServerEvent) -> bool {
+    socket.send(Message::Text(encode(ev))).await.is_ok()
+}
+
+async fn refuse(mut socket: WebSocket, ev: ServerEvent) {
+    let _ = send(&mut socket, &ev).await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+fn error_event(code: &str, message: impl Into<String>) -> ServerEvent {
+    ServerEvent::Error { code: code.to_string(), message: message.into() }
+}
+
+pub async fn run(mut socket: WebSocket, app: App) {
+    let token = match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<ClientOp>(&text) {
+            Ok(ClientOp::Auth { token }) => token,
+            _ => return refuse(socket, error_event("authRequired", "the first message must be auth")).await,
+        },
+        _ => return,
+    };
+    let idle_ms = app.hub.idle_timeout().as_millis() as i64;
+    let (session_id, user_id) = match app.store.check_session(&token, idle_ms, now_ms()).await {
+        Ok(SessionCheck::Valid { session_id, user_id }) => (session_id, user_id),
+        Ok(_) => return refuse(socket, ServerEvent::TokenInvalid).await,
+        Err(e) => {
+            tracing::error!("session check failed: {e}");
+            return refuse(socket, error_event("unavailable", "the server cannot check sessions now")).await;
+        }
+    };
+    let (user, seat) = match (app.store.user_by_id(user_id).await, app.store.seat_of_user(user_id).await) {
+        (Ok(user), Ok(Some(seat))) if seat.enabled => (user, seat),
+        (Ok(_), Ok(_)) => {
+            // The seat was removed or disabled since sign-in: the agent is out.
+            let _ = app.store.revoke_session(&session_id).await;
+            app.hub.logout(&session_id, Instant::now());
+            return refuse(socket, ServerEvent::LoggedOut).await;
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("account lookup failed: {e}");
+            return refuse(socket, error_event("unavailable", "the server cannot read accounts now")).await;
+        }
+    };
+
+    let (tx, mut rx) = mpsc::channel(TAB_QUEUE);
+    let (conn, agent) = app.hub.attach(&session_id, &seat, tx, Instant::now());
+    let ready = ServerEvent::Ready {
+        email: user.email.clone(),
+        seat: SeatInfo { sip_num: seat.sip_num.clone(), group_no: seat.group_no.clone() },
+        agent,
+        idle_timeout_secs: app.hub.idle_timeout().as_secs(),
+    };
+    if send(&mut socket, &ready).await {
+        serve(&mut socket, &app, conn, &mut rx).await;
+    }
+    app.hub.detach(conn, Instant::now());
+}
+
+async fn serve(socket: &mut WebSocket, app: &App, conn: u64, rx: &mut mpsc::Receiver<Outgoing>) {
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                };
+                let reply = match serde_json::from_str::<ClientOp>(&text) {
+                    Ok(ClientOp::SetStatus { code }) => {
+                        let now = Instant::now();
+                        if let Some(session) = app.hub.touch(conn, now) {
+                            let _ = app.store.touch_session(&session, now_ms()).await;
+                        }
+                        app.hub.set_status(conn, code, now).err().map(|e: HubError| error_event(e.code(), e.to_string()))
+                    }
+                    // Liveness only: a ping does not renew the session.
+                    Ok(ClientOp::Ping) => Some(ServerEvent::Pong),
+                    Ok(ClientOp::Auth { .. }) => Some(error_event("alreadyAuthenticated", "this connection is signed in")),
+                    Err(e) => Some(error_event("badMessage", format!("cannot read the message: {e}"))),
+                };
+                if let Some(ev) = reply {
+                    if !send(socket, &ev).await {
+                        return;
+                    }
+                }
+            }
+            out = rx.recv() => match out {
+                Some(Outgoing::Text(text)) => {
+                    if socket.send(Message::Text(text)).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Outgoing::Close) | None => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+        }
+    }
+}

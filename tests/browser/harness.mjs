@@ -1,0 +1,207 @@
+// Test harness: starts a real seatline server (its own data dir and config),
+// a host page on a different origin, and headless Debian Chromium.
+//
+// The softphone is served from http://localhost:PORT; the host page from
+// http://127.0.0.1:HOSTPORT. The host talks to the softphone only with
+// postMessage, as a CRM does.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const SCREENSHOTS = join(ROOT, 'docs/screenshots');
+const BIN = process.env.SEATLINE_BIN || join(ROOT, 'target/debug/seatline');
+
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+];
+
+async function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+    s.on('error', rej);
+  });
+}
+
+async function waitHealthy(url, proc, ms = 20000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (proc.exitCode !== null) throw new Error(`seatline exited with ${proc.exitCode}`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch (_) { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`seatline did not become healthy at ${url}`);
+}
+
+/**
+ * Starts `seatline demo` on a free port with its own data dir.
+ * @param {{idleTimeoutSecs?: number, allowedOrigins?: string[]}} opts
+ */
+export async function startSeatline(opts = {}) {
+  if (!existsSync(BIN)) throw new Error(`build seatline first: ${BIN} is missing`);
+  const dir = mkdtempSync(join(tmpdir(), 'seatline-test-'));
+  const port = await freePort();
+  const cfg = join(dir, 'seatline.toml');
+  const lines = [];
+  lines.push('[sessions]', `idle_timeout_secs = ${opts.idleTimeoutSecs ?? 3600}`);
+  if (opts.allowedOrigins) lines.push('[embed]', `allowed_origins = ${JSON.stringify(opts.allowedOrigins)}`);
+  writeFileSync(cfg, lines.join('\n') + '\n');
+  const proc = spawn(BIN, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--config', cfg], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  let output = '';
+  proc.stdout.on('data', (d) => { output += d; });
+  proc.stderr.on('data', (d) => { output += d; });
+  await waitHealthy(`http://127.0.0.1:${port}/healthz`, proc);
+  return {
+    port,
+    origin: `http://localhost:${port}`,
+    softphoneUrl: `http://localhost:${port}/admin/#/nxcc`,
+    output: () => output,
+    async stop() {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r() : proc.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// The host page: a minimal CRM. It records every message from the iframe
+// (with its origin) and exposes hostSend() for the test.
+const HOST_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>test host</title></head>
+<body style="margin:0">
+<iframe id="iframe" allow="camera *; microphone *; autoplay *; hid *" width="256" height="460" style="border:0"></iframe>
+<script>
+  const params = new URLSearchParams(location.search);
+  const SOFTPHONE = params.get('softphone');
+  const ORIGIN = new URL(SOFTPHONE).origin;
+  window.received = [];
+  window.addEventListener('message', (e) => {
+    if (e.source !== document.getElementById('iframe').contentWindow) return;
+    window.received.push({ at: Date.now(), origin: e.origin, data: e.data });
+  });
+  window.hostSend = (msg, target) => document.getElementById('iframe').contentWindow.postMessage(msg, target || '*');
+  const iframe = document.getElementById('iframe');
+  const onload = params.get('onload');
+  if (onload) {
+    // As in the vendor's document: init from the iframe's onload.
+    iframe.onload = () => iframe.contentWindow.postMessage(JSON.parse(onload), '*');
+  }
+  iframe.src = SOFTPHONE;
+</script></body></html>`;
+
+export async function startHost() {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(HOST_PAGE);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    /** @param {string} softphoneUrl @param {any} [onloadInit] */
+    url(softphoneUrl, onloadInit) {
+      const q = new URLSearchParams({ softphone: softphoneUrl });
+      if (onloadInit) q.set('onload', JSON.stringify(onloadInit));
+      return `http://127.0.0.1:${port}/host?${q}`;
+    },
+    stop: () => new Promise((r) => server.close(r)),
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+}
+
+/** Everything a test needs: server, host, browser. */
+export async function setup(opts = {}) {
+  const seatline = await startSeatline(opts);
+  const host = await startHost();
+  const browser = await launchBrowser();
+  return {
+    seatline,
+    host,
+    browser,
+    /** Opens a tab (in a given browser context) with the host page. */
+    async open(context, onloadInit) {
+      const ctx = context || (await browser.newContext());
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => console.error('page error:', e.message));
+      await page.goto(host.url(seatline.softphoneUrl, onloadInit));
+      const tab = new Tab(page);
+      await tab.frameReady();
+      return tab;
+    },
+    async teardown() {
+      await browser.close();
+      await host.stop();
+      await seatline.stop();
+    },
+  };
+}
+
+/** A host tab: sends messages to the softphone and reads what it posted. */
+export class Tab {
+  constructor(page) {
+    this.page = page;
+    this.frame = page.frameLocator('#iframe');
+  }
+
+  async frameReady() {
+    await this.waitFor((m) => m.type === 'ready');
+  }
+
+  send(msg) {
+    return this.page.evaluate((m) => window.hostSend(m), msg);
+  }
+
+  /** Messages posted to the host so far: [{at, origin, data}]. */
+  received() {
+    return this.page.evaluate(() => window.received);
+  }
+
+  async messages() {
+    return (await this.received()).map((r) => r.data);
+  }
+
+  async types() {
+    return (await this.messages()).map((m) => m.type);
+  }
+
+  /** Waits for the first message (after `from`) matching pred; returns it. */
+  async waitFor(pred, { from = 0, timeout = 8000 } = {}) {
+    const until = Date.now() + timeout;
+    for (;;) {
+      const all = await this.received();
+      const hit = all.slice(from).find((r) => pred(r.data));
+      if (hit) return hit;
+      if (Date.now() > until) {
+        throw new Error(`no matching message within ${timeout} ms; got ${JSON.stringify(all.map((r) => r.data))}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async count() {
+    return (await this.received()).length;
+  }
+
+  async signIn(email = 'agent1@demo.local', password = 'demo1234', lang = 'en-US') {
+    const from = await this.count();
+    await this.send({ type: 'init', content: { email, password, lang, loginMethod: 0 } });
+    await this.waitFor((m) => m.type === 'dialStatus' && m.content.code === 4, { from });
+    return from;
+  }
+}

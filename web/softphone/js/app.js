@@ -1,0 +1,333 @@
+// The softphone: a small state machine between the host page (postMessage),
+// the server (sign-in API + WebSocket) and the screen.
+//
+// The server holds the truth (agent status, sessions); this tab is a view of
+// it. Host messages are handled one at a time, in order, so a `callOut` sent
+// right after `init` waits for the sign-in instead of being lost.
+
+import { HostBridge } from './host.js';
+import { setLang, t } from './i18n.js';
+import { Link, fetchEmbedConfig, loadSession, onSessionChange, signIn, signOut, storeSession } from './server.js';
+import { render } from './view.js';
+
+/**
+ * @typedef {{code: number, status: number, activity: string}} AgentView
+ * @typedef {{
+ *   phase: 'boot'|'signedOut'|'signingIn'|'signedIn',
+ *   page: 'email'|'sso'|'noseat',
+ *   notice: string, noticeKind: string, banner: string, callNotice: string,
+ *   emailDraft: string,
+ *   session: {token: string, email: string}|null,
+ *   email: string, seat: {sipNum: string, groupNo: string}|null, agent: AgentView|null,
+ *   linkUp: boolean, announced: boolean, lastCode: number|null,
+ *   preferEmail: boolean, lastLoginMethod: number|null, menuOpen: boolean,
+ *   dial: {cc: string, number: string},
+ * }} State
+ * @typedef {{
+ *   signIn: (email: string, password: string) => void, signOut: () => void,
+ *   showEmail: () => void, toggleMenu: () => void, pickStatus: (code: number) => void, dial: () => void,
+ * }} Actions
+ */
+
+/** @type {State} */
+const state = {
+  phase: 'boot',
+  page: 'email',
+  notice: '',
+  noticeKind: 'error',
+  banner: '',
+  callNotice: '',
+  emailDraft: '',
+  session: null,
+  email: '',
+  seat: null,
+  agent: null,
+  linkUp: false,
+  announced: false,
+  lastCode: null,
+  preferEmail: false,
+  lastLoginMethod: null,
+  menuOpen: false,
+  dial: { cc: '1', number: '' },
+};
+
+/** @type {HostBridge} */
+let bridge;
+/** @type {Link|null} */
+let link = null;
+/** Resolves the wait of a sign-in for the first answer on the WebSocket. */
+/** @type {((ok: boolean) => void)|null} */
+let settle = null;
+
+const draw = () => render(state, actions);
+
+/** @type {Actions} */
+const actions = {
+  signIn: (email, password) => run(() => doSignIn(email, password)),
+  signOut: () => run(doSignOut),
+  showEmail: () => { state.page = 'email'; state.notice = ''; draw(); },
+  toggleMenu: () => { state.menuOpen = !state.menuOpen; draw(); },
+  pickStatus: (code) => { state.menuOpen = false; setStatus(code); draw(); },
+  dial: () => { state.callNotice = 'callsComing'; draw(); },
+};
+
+// Host messages and UI actions run one at a time, in arrival order.
+let chain = Promise.resolve();
+/** @param {() => Promise<void>|void} task */
+function run(task) {
+  chain = chain.then(task).catch((e) => console.error('softphone:', e));
+  return chain;
+}
+
+/** @param {number} code */
+function setStatus(code) {
+  if (!link || !link.send({ op: 'setStatus', code })) flash('statusRefused');
+}
+
+/** @param {string} key */
+function flash(key) {
+  state.banner = key;
+  draw();
+  setTimeout(() => { if (state.banner === key) { state.banner = ''; draw(); } }, 3000);
+}
+
+function announce() {
+  if (!state.seat || !state.agent) return;
+  bridge.post('agentExists', { code: 1 });
+  bridge.post('login', { email: state.email, sipNum: state.seat.sipNum, groupNo: state.seat.groupNo });
+  bridge.post('agentStatus', { code: state.agent.code });
+  bridge.post('dialStatus', { code: state.linkUp ? 4 : 3 });
+  state.announced = true;
+  state.lastCode = state.agent.code;
+}
+
+/** @param {any} ev */
+function onEvent(ev) {
+  switch (ev.ev) {
+    case 'ready': {
+      const wasUp = state.announced;
+      state.phase = 'signedIn';
+      state.email = ev.email;
+      state.seat = ev.seat;
+      state.agent = ev.agent;
+      state.linkUp = true;
+      state.banner = '';
+      if (!wasUp) {
+        announce();
+      } else {
+        if (state.lastCode !== ev.agent.code) bridge.post('agentStatus', { code: ev.agent.code });
+        state.lastCode = ev.agent.code;
+        bridge.post('dialStatus', { code: 4 });
+      }
+      if (settle) settle(true);
+      break;
+    }
+    case 'agent':
+      state.agent = ev.agent;
+      if (state.lastCode !== ev.agent.code) {
+        state.lastCode = ev.agent.code;
+        bridge.post('agentStatus', { code: ev.agent.code });
+      }
+      break;
+    case 'loggedOut':
+      endSession('logout', 'signedOut', 'info');
+      break;
+    case 'tokenInvalid':
+      endSession('tokenInvalid', 'sessionExpired', 'error');
+      break;
+    case 'error':
+      if (ev.code === 'invalidStatus' || ev.code === 'busyWithCall' || ev.code === 'notSignedIn') flash('statusRefused');
+      break;
+    default:
+      break;
+  }
+  draw();
+}
+
+function onDown() {
+  if (state.phase === 'signedIn' && state.linkUp) {
+    state.linkUp = false;
+    state.banner = 'reconnecting';
+    bridge.post('dialStatus', { code: 3 });
+    draw();
+  }
+}
+
+/** Opens the WebSocket of a session and waits for its first answer. */
+/** @param {{token: string, email: string}} session */
+function connect(session) {
+  state.session = session;
+  if (link) link.close();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { settle = null; resolve(false); }, 5000);
+    settle = (ok) => { clearTimeout(timer); settle = null; resolve(ok); };
+    link = new Link(session.token, { onEvent, onDown });
+  });
+}
+
+/**
+ * Leaves the signed-in state and tells the host.
+ * @param {'logout'|'tokenInvalid'} message @param {string} notice @param {string} kind
+ */
+function endSession(message, notice, kind) {
+  const had = state.session;
+  if (link) { link.close(); link = null; }
+  if (had) {
+    const stored = loadSession();
+    if (stored && stored.token === had.token) storeSession(null);
+  }
+  const wasSignedIn = state.phase === 'signedIn' || had !== null;
+  state.session = null;
+  state.phase = 'signedOut';
+  state.page = state.lastLoginMethod === 1 && !state.preferEmail ? 'sso' : 'email';
+  state.agent = null;
+  state.seat = null;
+  state.linkUp = false;
+  state.announced = false;
+  state.lastCode = null;
+  state.menuOpen = false;
+  state.banner = '';
+  state.callNotice = '';
+  state.notice = notice;
+  state.noticeKind = kind;
+  if (settle) settle(false);
+  if (wasSignedIn || message === 'logout') bridge.post(message);
+  draw();
+}
+
+/** @param {string} email @param {string} password */
+async function doSignIn(email, password) {
+  state.emailDraft = email || '';
+  if (!email || !password) {
+    state.phase = 'signedOut';
+    state.page = 'email';
+    state.notice = 'missingCredentials';
+    draw();
+    return;
+  }
+  state.phase = 'signingIn';
+  state.notice = '';
+  draw();
+  const r = await signIn(email, password);
+  if (!r.ok) {
+    state.phase = 'signedOut';
+    state.page = 'email';
+    state.notice = r.error;
+    state.noticeKind = 'error';
+    draw();
+    return;
+  }
+  if (r.body.agentExists !== 1) {
+    bridge.post('agentExists', { code: 2 });
+    state.phase = 'signedOut';
+    state.page = 'noseat';
+    draw();
+    return;
+  }
+  const session = { token: r.body.token, email: r.body.email };
+  storeSession(session);
+  const ok = await connect(session);
+  if (!ok && state.phase !== 'signedIn' && state.session) {
+    state.phase = 'signedOut';
+    state.notice = 'serverUnreachable';
+    draw();
+  }
+}
+
+async function doSignOut() {
+  const session = state.session;
+  if (!session) {
+    bridge.post('logout');
+    return;
+  }
+  await signOut(session.token);
+  if (state.session === session) endSession('logout', 'signedOut', 'info');
+}
+
+/** @param {string} a @param {string} b */
+const sameEmail = (a, b) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/** @param {{type: string, content?: any}} msg */
+async function onHostMessage(msg) {
+  const c = msg.content || {};
+  switch (msg.type) {
+    case 'init': {
+      if (c.lang !== undefined) setLang(c.lang);
+      const method = c.loginMethod;
+      state.lastLoginMethod = typeof method === 'number' ? method : null;
+      if (state.phase === 'signedIn') {
+        if (method === 0 && c.email && !sameEmail(c.email, state.email)) {
+          await doSignOut();
+          await doSignIn(c.email, c.password);
+        } else {
+          // Already signed in: say so again, for a host that listens late.
+          announce();
+        }
+      } else if (method === 0) {
+        await doSignIn(c.email, c.password);
+      } else if (method === 1) {
+        state.page = state.preferEmail ? 'email' : 'sso';
+        state.phase = 'signedOut';
+      } else {
+        state.page = 'email';
+        state.phase = 'signedOut';
+      }
+      break;
+    }
+    case 'toEmailLogin':
+      state.preferEmail = true;
+      if (state.phase !== 'signedIn') { state.page = 'email'; state.phase = 'signedOut'; }
+      break;
+    case 'loginOut':
+      await doSignOut();
+      break;
+    case 'callOut':
+      if (state.phase !== 'signedIn') bridge.post('dialStatus', { code: 6 });
+      else { state.callNotice = 'callsComing'; }
+      break;
+    case 'setAgentStatus':
+      if (state.phase === 'signedIn') setStatus(Number(c.code));
+      break;
+    default:
+      break; // unknown types are ignored, as the protocol's extensions require
+  }
+  draw();
+}
+
+async function boot() {
+  // Language before any init: the browser's, when we have it.
+  setLang(navigator.language === 'zh-CN' || navigator.language === 'es-MX' ? navigator.language : 'en-US');
+  draw();
+  const cfg = await fetchEmbedConfig();
+  bridge = new HostBridge(cfg.allowedOrigins || [], (msg) => { run(() => onHostMessage(msg)); });
+  // A session this browser already holds (another tab, or before a reload).
+  const stored = loadSession();
+  run(async () => {
+    if (stored) {
+      state.phase = 'signingIn';
+      await connect(stored);
+      if (state.phase !== 'signedIn' && state.session) {
+        // No answer yet: keep trying in the background; show sign-in meanwhile.
+        state.phase = 'signedOut';
+      }
+    } else {
+      state.phase = 'signedOut';
+    }
+    draw();
+  });
+  bridge.start();
+  run(() => bridge.post('ready'));
+  // Another tab of this browser signed in: this tab joins that session.
+  onSessionChange((s) => {
+    run(async () => {
+      if (s && state.phase !== 'signedIn' && !state.session) await connect(s);
+      draw();
+    });
+  });
+  draw();
+}
+
+boot();
+
+// For diagnostics in the browser console.
+/** @type {any} */ (window).seatline = { state, t };

@@ -57,22 +57,35 @@ export async function startSeatline(opts = {}) {
   lines.push('[sessions]', `idle_timeout_secs = ${opts.idleTimeoutSecs ?? 3600}`);
   if (opts.allowedOrigins) lines.push('[embed]', `allowed_origins = ${JSON.stringify(opts.allowedOrigins)}`);
   writeFileSync(cfg, lines.join('\n') + '\n');
-  const proc = spawn(BIN, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--config', cfg], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
-  });
   let output = '';
-  proc.stdout.on('data', (d) => { output += d; });
-  proc.stderr.on('data', (d) => { output += d; });
-  await waitHealthy(`http://127.0.0.1:${port}/healthz`, proc);
+  const launch = async () => {
+    const p = spawn(BIN, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--config', cfg], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    });
+    p.stdout.on('data', (d) => { output += d; });
+    p.stderr.on('data', (d) => { output += d; });
+    await waitHealthy(`http://127.0.0.1:${port}/healthz`, p);
+    return p;
+  };
+  const kill = async (p) => {
+    p.kill('SIGTERM');
+    await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
+  };
+  let proc = await launch();
   return {
     port,
     origin: `http://localhost:${port}`,
     softphoneUrl: `http://localhost:${port}/admin/#/nxcc`,
     output: () => output,
+    /** Stops the server, waits `downMs`, and starts it again on the same data. */
+    async restart(downMs = 500) {
+      await kill(proc);
+      await new Promise((r) => setTimeout(r, downMs));
+      proc = await launch();
+    },
     async stop() {
-      proc.kill('SIGTERM');
-      await new Promise((r) => (proc.exitCode !== null ? r() : proc.once('exit', r)));
+      await kill(proc);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -121,8 +134,40 @@ export async function startHost() {
   };
 }
 
-export async function launchBrowser() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+// Playwright turns off third-party storage partitioning, which leaves a
+// cross-site iframe with no storage at all. Agents' browsers have it on, so
+// our tests do too: Chromium keeps the last --disable-features it is given,
+// and this one is Playwright's list without ThirdPartyStoragePartitioning.
+const DISABLED_FEATURES = [
+  'AvoidUnnecessaryBeforeUnloadCheckSync', 'DestroyProfileOnBrowserClose', 'DialMediaRouteProvider',
+  'GlobalMediaControls', 'HttpsUpgrades', 'LensOverlay', 'MediaRouter', 'PaintHolding', 'Translate',
+  'OptimizationHints', 'NetworkTimeServiceQuerying', 'AimEnabled',
+];
+const LAUNCH = () => ({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [...CHROMIUM_ARGS, `--disable-features=${DISABLED_FEATURES.join(',')}`],
+  headless: true,
+});
+
+/**
+ * @param {{denyFrameStorage?: boolean}} [opts] denyFrameStorage: keep
+ *   Playwright's own flags, under which a cross-site frame gets no storage
+ *   (as with blocked third-party cookies).
+ */
+export async function launchBrowser(opts = {}) {
+  if (opts.denyFrameStorage) return chromium.launch({ ...LAUNCH(), args: CHROMIUM_ARGS });
+  return chromium.launch(LAUNCH());
+}
+
+/**
+ * A browser as an agent has it: a normal (not incognito) profile of its own.
+ * Incognito contexts block third-party storage; see the test that uses one.
+ */
+export async function launchProfile(viewport) {
+  const dir = mkdtempSync(join(tmpdir(), 'seatline-profile-'));
+  const ctx = await chromium.launchPersistentContext(dir, { ...LAUNCH(), viewport: viewport || { width: 1100, height: 700 } });
+  ctx.on('close', () => { try { rmSync(dir, { recursive: true, force: true, maxRetries: 5 }); } catch (_) { /* Chromium still writing: left in tmp */ } });
+  return ctx;
 }
 
 /** Everything a test needs: server, host, browser. */
@@ -130,13 +175,20 @@ export async function setup(opts = {}) {
   const seatline = await startSeatline(opts);
   const host = await startHost();
   const browser = await launchBrowser();
+  const profiles = [];
   return {
     seatline,
     host,
     browser,
-    /** Opens a tab (in a given browser context) with the host page. */
+    /** A separate browser with a normal profile. */
+    async newBrowser() {
+      const ctx = await launchProfile();
+      profiles.push(ctx);
+      return ctx;
+    },
+    /** Opens a tab with the host page, in the given browser (default: a new one). */
     async open(context, onloadInit) {
-      const ctx = context || (await browser.newContext());
+      const ctx = context || (await this.newBrowser());
       const page = await ctx.newPage();
       page.on('pageerror', (e) => console.error('page error:', e.message));
       await page.goto(host.url(seatline.softphoneUrl, onloadInit));
@@ -145,6 +197,7 @@ export async function setup(opts = {}) {
       return tab;
     },
     async teardown() {
+      for (const p of profiles) await p.close().catch(() => {});
       await browser.close();
       await host.stop();
       await seatline.stop();

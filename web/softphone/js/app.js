@@ -7,7 +7,7 @@
 
 import { HostBridge } from './host.js';
 import { setLang, t } from './i18n.js';
-import { Link, fetchEmbedConfig, loadSession, onSessionChange, signIn, signOut, storeSession } from './server.js';
+import { Link, askOtherTabs, fetchEmbedConfig, loadSession, onSessionChange, signIn, signOut, storeSession } from './server.js';
 import { render } from './view.js';
 
 /**
@@ -300,9 +300,17 @@ async function boot() {
   draw();
   const cfg = await fetchEmbedConfig();
   bridge = new HostBridge(cfg.allowedOrigins || [], (msg) => { run(() => onHostMessage(msg)); });
-  // A session this browser already holds (another tab, or before a reload).
-  const stored = loadSession();
+  // Answer other tabs' questions from the start.
+  onSessionChange((s) => {
+    // Another tab of this browser signed in: this tab joins that session.
+    run(async () => {
+      if (s && state.phase !== 'signedIn' && !state.session) await connect(s);
+      draw();
+    });
+  });
   run(async () => {
+    // A session this browser already holds (another tab, or before a reload).
+    const stored = await askOtherTabs();
     if (stored) {
       state.phase = 'signingIn';
       await connect(stored);
@@ -316,14 +324,7 @@ async function boot() {
     draw();
   });
   bridge.start();
-  run(() => bridge.post('ready'));
-  // Another tab of this browser signed in: this tab joins that session.
-  onSessionChange((s) => {
-    run(async () => {
-      if (s && state.phase !== 'signedIn' && !state.session) await connect(s);
-      draw();
-    });
-  });
+  bridge.post('ready');
   draw();
 }
 

@@ -7,28 +7,67 @@ const TOKEN_KEY = 'seatline.session';
 
 /** @typedef {{token: string, email: string}} StoredSession */
 
+// The tabs of one browser share one session. localStorage carries it across
+// reloads; where the browser denies storage to a third-party frame (blocked
+// third-party cookies, incognito), the session lives in memory and the tabs
+// hand it to each other over a BroadcastChannel.
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(TOKEN_KEY) : null;
+/** @type {StoredSession|null} */
+let memory = null;
+
 /** @returns {StoredSession|null} */
 export function loadSession() {
   try {
     const v = JSON.parse(localStorage.getItem(TOKEN_KEY) || 'null');
     return v && typeof v.token === 'string' ? v : null;
   } catch (_) {
-    return null;
+    return memory;
   }
 }
 
 /** @param {StoredSession|null} s */
 export function storeSession(s) {
+  memory = s;
   try {
     if (s) localStorage.setItem(TOKEN_KEY, JSON.stringify(s));
     else localStorage.removeItem(TOKEN_KEY);
-  } catch (_) { /* storage refused: the session lives as long as this page */ }
+  } catch (_) { /* storage denied: memory and the channel carry it */ }
+  if (channel) channel.postMessage({ kind: 'set', session: s });
+}
+
+/** Asks the other tabs of this browser for their session (when storage has none). */
+/** @returns {Promise<StoredSession|null>} */
+export function askOtherTabs(waitMs = 250) {
+  const own = loadSession();
+  if (own || !channel) return Promise.resolve(own);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(memory), waitMs);
+    const onTell = (/** @type {MessageEvent} */ e) => {
+      if (e.data && e.data.kind === 'tell' && e.data.session) {
+        clearTimeout(timer);
+        channel.removeEventListener('message', onTell);
+        memory = e.data.session;
+        resolve(memory);
+      }
+    };
+    channel.addEventListener('message', onTell);
+    channel.postMessage({ kind: 'ask' });
+  });
 }
 
 /** @param {(s: StoredSession|null) => void} fn called when another tab changes the session */
 export function onSessionChange(fn) {
   window.addEventListener('storage', (e) => {
     if (e.key === TOKEN_KEY || e.key === null) fn(loadSession());
+  });
+  if (!channel) return;
+  channel.addEventListener('message', (e) => {
+    const d = e.data || {};
+    if (d.kind === 'ask' && memory) channel.postMessage({ kind: 'tell', session: memory });
+    if (d.kind === 'set') {
+      memory = d.session;
+      fn(d.session);
+    }
   });
 }
 

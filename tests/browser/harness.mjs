@@ -172,8 +172,10 @@ export async function launchProfile(viewport) {
 
 /** Everything a test needs: server, host, browser. */
 export async function setup(opts = {}) {
-  const seatline = await startSeatline(opts);
   const host = await startHost();
+  // '__HOST__' in allowedOrigins stands for the test host's origin.
+  const allowedOrigins = opts.allowedOrigins && opts.allowedOrigins.map((o) => (o === '__HOST__' ? host.origin : o));
+  const seatline = await startSeatline({ ...opts, allowedOrigins });
   const browser = await launchBrowser();
   const profiles = [];
   return {

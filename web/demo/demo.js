@@ -25,7 +25,8 @@ function addLog(dir, msg) {
   li.innerHTML = '<span class="time"></span><span class="dir"></span><code></code>';
   li.children[0].textContent = time;
   li.children[1].textContent = arrow;
-  li.children[2].textContent = JSON.stringify(msg);
+  // The log shows what travelled, with the password masked on screen.
+  li.children[2].textContent = JSON.stringify(msg, (k, v) => (k === 'password' && v ? '********' : v));
   log.prepend(li);
 }
 

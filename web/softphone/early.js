@@ -3,9 +3,10 @@
 // onload, which can come before our modules have run).
 (function () {
   var inbox = [];
-  window.__seatlineInbox = inbox;
+  var w = /** @type {any} */ (window);
+  w.__seatlineInbox = inbox;
   window.addEventListener('message', function (e) {
-    if (window.__seatlineTakeover) return;
+    if (w.__seatlineTakeover) return;
     inbox.push({ data: e.data, origin: e.origin, source: e.source });
   });
 })();

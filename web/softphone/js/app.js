@@ -60,6 +60,8 @@ let link = null;
 let settle = null;
 
 const draw = () => render(state, actions);
+/** Read through a function: the phase changes across awaits. */
+const signedIn = () => state.phase === 'signedIn';
 
 /** @type {Actions} */
 const actions = {
@@ -209,7 +211,7 @@ async function doSignIn(email, password) {
   state.notice = '';
   draw();
   const r = await signIn(email, password);
-  if (!r.ok) {
+  if (r.ok === false) {
     state.phase = 'signedOut';
     state.page = 'email';
     state.notice = r.error;
@@ -227,7 +229,7 @@ async function doSignIn(email, password) {
   const session = { token: r.body.token, email: r.body.email };
   storeSession(session);
   const ok = await connect(session);
-  if (!ok && state.phase !== 'signedIn' && state.session) {
+  if (!ok && !signedIn() && state.session) {
     state.phase = 'signedOut';
     state.notice = 'serverUnreachable';
     draw();
@@ -314,7 +316,7 @@ async function boot() {
     if (stored) {
       state.phase = 'signingIn';
       await connect(stored);
-      if (state.phase !== 'signedIn' && state.session) {
+      if (!signedIn() && state.session) {
         // No answer yet: keep trying in the background; show sign-in meanwhile.
         state.phase = 'signedOut';
       }

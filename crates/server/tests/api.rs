@@ -1,0 +1,158 @@
+//! The server's HTTP API and WebSocket, over real sockets on loopback.
+
+use futures_util::{SinkExt, StreamExt};
+use seatline_server::config::Config;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+struct Server {
+    base: String,
+    ws: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(idle_secs: u64) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.data_dir = dir.path().join("data");
+    cfg.demo.seed = true;
+    cfg.sessions.idle_timeout_secs = idle_secs;
+    let running = seatline_server::start(cfg).await.unwrap();
+    Server {
+        base: format!("http://{}", running.addr),
+        ws: format!("ws://{}/ws", running.addr),
+        _dir: dir,
+    }
+}
+
+async fn sign_in(s: &Server, email: &str, password: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions", s.base))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(s: &Server, token: &str) -> (Ws, Value) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(&s.ws).await.unwrap();
+    ws.send(Message::text(json!({"op": "auth", "token": token}).to_string())).await.unwrap();
+    let first = next(&mut ws).await;
+    (ws, first)
+}
+
+async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("an event in time");
+        match msg {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Close(_))) | None => return Value::Null,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("socket error {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sign_in_answers_with_a_token_only_for_seated_agents() {
+    let s = start(3600).await;
+    let (code, body) = sign_in(&s, "agent1@demo.local", "demo1234").await;
+    assert_eq!(code, 200);
+    assert_eq!(body["agentExists"], 1);
+    assert_eq!(body["seat"], json!({"sipNum": "8001", "groupNo": "G001"}));
+    assert!(body["token"].as_str().unwrap().len() >= 43);
+
+    let (code, body) = sign_in(&s, "noseat@demo.local", "demo1234").await;
+    assert_eq!((code, body["agentExists"].clone(), body.get("token")), (200, json!(2), None));
+
+    let (code, body) = sign_in(&s, "agent1@demo.local", "wrong").await;
+    assert_eq!((code, body["error"].as_str()), (401, Some("invalidCredentials")));
+
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions", s.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "badRequest");
+
+    let r = reqwest::get(format!("{}/healthz", s.base)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = reqwest::get(format!("{}/no/such/page", s.base)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "notFound");
+}
+
+#[tokio::test]
+async fn every_tab_of_the_agent_hears_a_status_change_and_the_sign_out() {
+    let s = start(3600).await;
+    let (_, body) = sign_in(&s, "agent1@demo.local", "demo1234").await;
+    let token = body["token"].as_str().unwrap().to_string();
+    let (mut a, ready) = connect(&s, &token).await;
+    assert_eq!(ready["ev"], "ready");
+    assert_eq!(ready["email"], "agent1@demo.local");
+    assert_eq!(ready["agent"]["code"], 1);
+    let (mut b, _) = connect(&s, &token).await;
+
+    a.send(Message::text(r#"{"op":"setStatus","code":3}"#)).await.unwrap();
+    for ws in [&mut a, &mut b] {
+        let ev = next(ws).await;
+        assert_eq!(ev["ev"], "agent");
+        assert_eq!(ev["agent"]["code"], 3);
+    }
+    a.send(Message::text(r#"{"op":"setStatus","code":8}"#)).await.unwrap();
+    let ev = next(&mut a).await;
+    assert_eq!((ev["ev"].as_str(), ev["code"].as_str()), (Some("error"), Some("invalidStatus")));
+    a.send(Message::text("garbage")).await.unwrap();
+    assert_eq!(next(&mut a).await["code"], "badMessage");
+    a.send(Message::text(r#"{"op":"ping"}"#)).await.unwrap();
+    assert_eq!(next(&mut a).await["ev"], "pong");
+
+    let r = reqwest::Client::new()
+        .delete(format!("{}/api/v1/sessions/current", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    for ws in [&mut a, &mut b] {
+        assert_eq!(next(ws).await["ev"], "loggedOut");
+    }
+    // The token is dead now.
+    let (_, first) = connect(&s, &token).await;
+    assert_eq!(first["ev"], "tokenInvalid");
+}
+
+#[tokio::test]
+async fn unknown_tokens_and_idle_sessions_get_token_invalid() {
+    let s = start(1).await;
+    let (_, first) = connect(&s, "made-up-token").await;
+    assert_eq!(first["ev"], "tokenInvalid");
+
+    let (_, body) = sign_in(&s, "agent2@demo.local", "demo1234").await;
+    let token = body["token"].as_str().unwrap().to_string();
+    let (mut ws, ready) = connect(&s, &token).await;
+    assert_eq!(ready["ev"], "ready");
+    // A ping is not activity: the session still ends after its idle time.
+    ws.send(Message::text(r#"{"op":"ping"}"#)).await.unwrap();
+    assert_eq!(next(&mut ws).await["ev"], "pong");
+    let ev = tokio::time::timeout(Duration::from_secs(5), next(&mut ws)).await.unwrap();
+    assert_eq!(ev["ev"], "tokenInvalid");
+}
+
+#[tokio::test]
+async fn a_socket_from_another_site_is_refused() {
+    let s = start(3600).await;
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(s.ws.as_str()).unwrap();
+    req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+}

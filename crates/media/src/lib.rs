@@ -1,0 +1,10 @@
+//! Media building blocks, without I/O: RTP packets, G.711 (PCMU/PCMA),
+//! generated tones (ringback, test tone) and RFC 4733 telephone events.
+//!
+//! Must never: allocate per packet on the relay path beyond the packet
+//! itself, or read a clock (timestamps come in from the caller).
+
+pub mod dtmf;
+pub mod g711;
+pub mod rtp;
+pub mod tone;

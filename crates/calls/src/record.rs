@@ -1,0 +1,122 @@
+//! The call record and the `dialStatus` messages made from it, with every
+//! field of the protocol in every message.
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Inbound = 0,
+    Outbound = 1,
+    AutoDialed = 2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub direction: Direction,
+    pub caller: String,
+    pub callee: String,
+    pub order_id: String,
+    pub params: String,
+    pub other: String,
+    pub start_ms: i64,
+    pub connected_ms: Option<i64>,
+    pub hangup_ms: Option<i64>,
+    /// Our reason code (810-819, 800, 801) when the call failed.
+    pub hangup_code: Option<u16>,
+    /// The carrier's final SIP status, where one came.
+    pub sip_code: Option<u16>,
+}
+
+fn ts(v: Option<i64>) -> Value {
+    // The vendor sends a timestamp not yet known as "".
+    v.map(Value::from).unwrap_or_else(|| Value::from(""))
+}
+
+impl CallRecord {
+    pub fn new(call_id: String, direction: Direction, caller: String, callee: String, start_ms: i64) -> Self {
+        Self {
+            call_id,
+            direction,
+            caller,
+            callee,
+            order_id: String::new(),
+            params: String::new(),
+            other: String::new(),
+            start_ms,
+            connected_ms: None,
+            hangup_ms: None,
+            hangup_code: None,
+            sip_code: None,
+        }
+    }
+
+    /// The `content` of a `dialStatus` message with `code` for this call.
+    pub fn dial_status(&self, code: i64) -> Value {
+        let mut v = json!({
+            "code": code,
+            "callId": self.call_id,
+            "direction": self.direction as u8,
+            "caller": self.caller,
+            "callee": self.callee,
+            "orderId": self.order_id,
+            "params": self.params,
+            "other": self.other,
+            "callStartTimestamp": self.start_ms,
+            "callConnectedTimestamp": ts(self.connected_ms),
+            "callHangUpTimestamp": ts(self.hangup_ms),
+        });
+        if code == 5 {
+            if let Some(h) = self.hangup_code {
+                v["hangupCode"] = json!(h);
+            }
+            if let Some(s) = self.sip_code {
+                v["sipCode"] = json!(s);
+            }
+        }
+        v
+    }
+
+    /// The messages of a call that failed with `reason`: the reason code
+    /// itself, then code 5 with `hangupCode` (both readings of the source).
+    pub fn failure_messages(&mut self, reason: u16, now_ms: i64) -> [Value; 2] {
+        self.hangup_code = Some(reason);
+        self.hangup_ms = Some(now_ms);
+        [self.dial_status(reason as i64), self.dial_status(5)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_present_and_unknown_timestamps_are_empty_strings() {
+        let mut r = CallRecord::new("c1".into(), Direction::Outbound, "12025550170".into(), "12025550100".into(), 1000);
+        r.order_id = "o-1".into();
+        r.params = "{\"a\":1}".into();
+        let v = r.dial_status(0);
+        for k in ["code", "callId", "direction", "caller", "callee", "orderId", "params", "other", "callStartTimestamp", "callConnectedTimestamp", "callHangUpTimestamp"] {
+            assert!(v.get(k).is_some(), "{k}");
+        }
+        assert_eq!(v["direction"], 1);
+        assert_eq!(v["callConnectedTimestamp"], "");
+        assert!(v.get("hangupCode").is_none());
+        r.connected_ms = Some(2000);
+        r.hangup_ms = Some(3000);
+        r.sip_code = Some(200);
+        let v = r.dial_status(5);
+        assert_eq!((v["callConnectedTimestamp"].as_i64(), v["callHangUpTimestamp"].as_i64()), (Some(2000), Some(3000)));
+        assert_eq!(v["sipCode"], 200);
+        assert!(v.get("hangupCode").is_none(), "a normal end has no hangupCode");
+    }
+
+    #[test]
+    fn a_failure_is_its_code_then_5_with_hangup_code() {
+        let mut r = CallRecord::new("c2".into(), Direction::Outbound, "".into(), "123".into(), 1);
+        let [a, b] = r.failure_messages(812, 5);
+        assert_eq!((a["code"].as_i64(), b["code"].as_i64(), b["hangupCode"].as_i64()), (Some(812), Some(5), Some(812)));
+        assert_eq!(a["callId"], b["callId"]);
+        assert_eq!(b["callHangUpTimestamp"], 5);
+    }
+}

@@ -55,6 +55,8 @@ export async function startSeatline(opts = {}) {
   const cfg = join(dir, 'seatline.toml');
   const lines = [];
   lines.push('[sessions]', `idle_timeout_secs = ${opts.idleTimeoutSecs ?? 3600}`);
+  // Free ports for SIP: tests run beside each other and beside a demo.
+  lines.push('[sip]', 'listen = "127.0.0.1:0"', '[sandbox]', 'listen = "127.0.0.1:0"');
   if (opts.allowedOrigins) lines.push('[embed]', `allowed_origins = ${JSON.stringify(opts.allowedOrigins)}`);
   writeFileSync(cfg, lines.join('\n') + '\n');
   let output = '';

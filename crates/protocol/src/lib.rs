@@ -87,6 +87,22 @@ pub enum ClientOp {
     SetStatus { code: i64 },
     /// Keeps the session alive and proves the tab is not frozen.
     Ping,
+    /// Place a call (the host's `callOut`, or the dial pad).
+    #[serde(rename_all = "camelCase")]
+    CallOut {
+        #[serde(default)]
+        caller: String,
+        #[serde(default)]
+        callee: String,
+        #[serde(default)]
+        country_code: String,
+        #[serde(default)]
+        order_id: String,
+        #[serde(default)]
+        params: String,
+    },
+    /// End the agent's current call (cancel it while it rings).
+    HangUp,
 }
 
 /// A seat as the host sees it in the `login` message.
@@ -120,7 +136,12 @@ pub enum ServerEvent {
         agent: AgentView,
         /// Idle expiry of the session, seconds.
         idle_timeout_secs: u64,
+        /// The agent's call in progress, as its last `dialStatus` content.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        call: Option<serde_json::Value>,
     },
+    /// A `dialStatus` for the host, with its whole `content`.
+    Dial { content: serde_json::Value },
     /// The agent's state changed (from any tab, any browser, or the system).
     Agent { agent: AgentView },
     /// The session was signed out (by any of its tabs).

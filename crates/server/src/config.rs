@@ -15,6 +15,36 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub embed: EmbedConfig,
     pub demo: DemoConfig,
+    pub sip: SipConfig,
+    pub sandbox: SandboxConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// UDP address of our SIP trunk side (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The carrier's SIP address. Unset: calls go to the sandbox carrier.
+    pub trunk: Option<SocketAddr>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 5060)), trunk: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// UDP address of the sandbox carrier, started when no trunk is set.
+    pub listen: SocketAddr,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 5070)) }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +81,8 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             embed: EmbedConfig::default(),
             demo: DemoConfig::default(),
+            sip: SipConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }

@@ -46,6 +46,8 @@ struct Inner {
     agents: HashMap<i64, AgentSlot>,
     sessions: HashMap<String, SessionSlot>,
     conns: HashMap<ConnId, (i64, String)>,
+    /// Each agent's call in progress: its last dialStatus content.
+    calls: HashMap<i64, serde_json::Value>,
     next_conn: ConnId,
 }
 
@@ -260,6 +262,49 @@ impl Hub {
         }
     }
 
+    /// The seat and session of a tab.
+    pub fn conn_seat(&self, conn: ConnId) -> Option<(i64, String)> {
+        self.lock().conns.get(&conn).cloned()
+    }
+
+    /// Whether the tab's session is still within its idle time.
+    pub fn session_alive(&self, conn: ConnId, now: Instant) -> bool {
+        let inner = self.lock();
+        let Some((_, session)) = inner.conns.get(&conn) else { return false };
+        inner.sessions.get(session).is_some_and(|s| now.saturating_duration_since(s.last_seen) <= self.idle)
+    }
+
+    /// A call event for the agent's state machine (dial, answer, end).
+    pub fn agent_input(&self, seat_id: i64, input: AgentInput, now: Instant) -> Result<(), AgentError> {
+        let mut inner = self.lock();
+        let slot = inner.agents.get_mut(&seat_id).ok_or(AgentError::NotSignedIn)?;
+        slot.agent.handle(input, now)?;
+        self.flush(&mut inner, seat_id);
+        Ok(())
+    }
+
+    /// Sends a dialStatus to every tab of the agent, and remembers it as the
+    /// agent's current call until the call ends (code 5), for tabs that
+    /// connect in the meantime.
+    pub fn dial(&self, seat_id: i64, content: serde_json::Value) {
+        let mut inner = self.lock();
+        if content["code"] == 5 {
+            inner.calls.remove(&seat_id);
+        } else if content["code"].as_i64().is_some_and(|c| (0..=2).contains(&c)) {
+            inner.calls.insert(seat_id, content.clone());
+        }
+        let msg = encode(&ServerEvent::Dial { content });
+        if let Some(slot) = inner.agents.get_mut(&seat_id) {
+            for tx in slot.tabs.values() {
+                let _ = tx.try_send(Outgoing::Text(msg.clone()));
+            }
+        }
+    }
+
+    pub fn current_call(&self, seat_id: i64) -> Option<serde_json::Value> {
+        self.lock().calls.get(&seat_id).cloned()
+    }
+
     /// Number of live tabs, for metrics and benchmarks.
     pub fn tab_count(&self) -> usize {
         self.lock().conns.len()
@@ -273,6 +318,7 @@ mod tests {
     fn seat(id: i64) -> Seat {
         Seat {
             id,
+            tenant_id: 1,
             user_id: id,
             sip_num: format!("80{id:02}"),
             group_no: "G001".into(),

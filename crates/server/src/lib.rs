@@ -8,9 +8,11 @@
 //! Must never: put a password or token in a log line, or answer bad input
 //! with a panic.
 
+pub mod calls;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod sandbox;
 mod ws;
 
 use config::Config;
@@ -26,6 +28,9 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub cfg: Config,
+    pub calls: calls::Calls,
+    /// The sandbox carrier, when no real trunk is configured.
+    pub sandbox: Option<sandbox::Sandbox>,
 }
 
 pub type App = Arc<AppState>;
@@ -48,7 +53,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let hub = Hub::new(Duration::from_secs(cfg.sessions.idle_timeout_secs), persist_tx);
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    let app: App = Arc::new(AppState { store, hub, cfg });
+    let (trunk, sandbox) = match cfg.sip.trunk {
+        Some(t) => (t, None),
+        None => {
+            let sb = sandbox::start(cfg.sandbox.listen).await?;
+            tracing::info!("sandbox carrier on {}", sb.addr);
+            (sb.addr, Some(sb))
+        }
+    };
+    let cell = Arc::new(tokio::sync::OnceCell::new());
+    let calls = calls::Calls::start(cell.clone(), cfg.sip.listen, trunk).await?;
+    let app: App = Arc::new(AppState { store, hub, cfg, calls, sandbox });
+    let _ = cell.set(app.clone());
 
     // One writer keeps status writes in order.
     let writer = app.clone();

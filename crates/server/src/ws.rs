@@ -5,7 +5,8 @@ use crate::hub::{encode, HubError, Outgoing, TAB_QUEUE};
 use crate::App;
 use axum::extract::ws::{Message, WebSocket};
 use seatline_protocol::{ClientOp, SeatInfo, ServerEvent};
-use seatline_store::{now_ms, SessionCheck};
+use seatline_calls::policy::CallOut;
+use seatline_store::{now_ms, Seat, SessionCheck};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -62,14 +63,15 @@ pub async fn run(mut socket: WebSocket, app: App) {
         seat: SeatInfo { sip_num: seat.sip_num.clone(), group_no: seat.group_no.clone() },
         agent,
         idle_timeout_secs: app.hub.idle_timeout().as_secs(),
+        call: app.hub.current_call(seat.id),
     };
     if send(&mut socket, &ready).await {
-        serve(&mut socket, &app, conn, &mut rx).await;
+        serve(&mut socket, &app, conn, &seat, &mut rx).await;
     }
     app.hub.detach(conn, Instant::now());
 }
 
-async fn serve(socket: &mut WebSocket, app: &App, conn: u64, rx: &mut mpsc::Receiver<Outgoing>) {
+async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &mut mpsc::Receiver<Outgoing>) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {
@@ -85,6 +87,22 @@ async fn serve(socket: &mut WebSocket, app: &App, conn: u64, rx: &mut mpsc::Rece
                             let _ = app.store.touch_session(&session, now_ms()).await;
                         }
                         app.hub.set_status(conn, code, now).err().map(|e: HubError| error_event(e.code(), e.to_string()))
+                    }
+                    Ok(ClientOp::CallOut { caller, callee, country_code, order_id, params }) => {
+                        let now = Instant::now();
+                        let alive = app.hub.session_alive(conn, now);
+                        if alive {
+                            if let Some(session) = app.hub.touch(conn, now) {
+                                let _ = app.store.touch_session(&session, now_ms()).await;
+                            }
+                        }
+                        let op = CallOut { caller, callee, country_code, order_id, params };
+                        app.calls.call_out(app, seat.clone(), op, alive).await;
+                        None
+                    }
+                    Ok(ClientOp::HangUp) => {
+                        app.calls.hang_up(seat.id);
+                        None
                     }
                     // Liveness only: a ping does not renew the session.
                     Ok(ClientOp::Ping) => Some(ServerEvent::Pong),

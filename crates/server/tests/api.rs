@@ -19,6 +19,8 @@ async fn start(idle_secs: u64) -> Server {
     cfg.data_dir = dir.path().join("data");
     cfg.demo.seed = true;
     cfg.sessions.idle_timeout_secs = idle_secs;
+    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.sandbox.listen = "127.0.0.1:0".parse().unwrap();
     let running = seatline_server::start(cfg).await.unwrap();
     Server {
         base: format!("http://{}", running.addr),
@@ -155,4 +157,106 @@ async fn a_socket_from_another_site_is_refused() {
     req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
     let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
+}
+
+async fn dial(ws: &mut Ws) -> Value {
+    loop {
+        let ev = next(ws).await;
+        if ev["ev"] == "dial" {
+            return ev["content"].clone();
+        }
+        assert_ne!(ev, Value::Null, "the socket closed");
+    }
+}
+
+async fn agent_socket(s: &Server, email: &str) -> Ws {
+    let (_, body) = sign_in(s, email, "demo1234").await;
+    let (ws, ready) = connect(s, body["token"].as_str().unwrap()).await;
+    assert_eq!(ready["ev"], "ready");
+    ws
+}
+
+fn call_out(callee: &str, caller: &str) -> Message {
+    Message::text(
+        json!({"op": "callOut", "caller": caller, "callee": callee, "countryCode": "1", "orderId": "o-7", "params": "{\"k\":1}"})
+            .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn an_outbound_call_to_the_sandbox_rings_connects_and_hangs_up() {
+    let s = start(3600).await;
+    let mut ws = agent_socket(&s, "agent1@demo.local").await;
+    ws.send(call_out("12025550100", "")).await.unwrap();
+    let ringing = dial(&mut ws).await;
+    assert_eq!(ringing["code"], 0);
+    assert_eq!(ringing["direction"], 1);
+    assert_eq!((ringing["orderId"].as_str(), ringing["params"].as_str()), (Some("o-7"), Some("{\"k\":1}")));
+    assert_eq!(ringing["callee"], "12025550100");
+    assert!(ringing["caller"].as_str().unwrap().starts_with("120255501"), "a DID from the pool");
+    assert_eq!(ringing["callConnectedTimestamp"], "");
+    let connected = dial(&mut ws).await;
+    assert_eq!(connected["code"], 2);
+    assert_eq!(connected["callId"], ringing["callId"]);
+    let rang_ms = connected["callConnectedTimestamp"].as_i64().unwrap() - connected["callStartTimestamp"].as_i64().unwrap();
+    assert!((900..3000).contains(&rang_ms), "the echo number rings 1 s, rang {rang_ms} ms");
+    ws.send(Message::text(r#"{"op":"hangUp"}"#)).await.unwrap();
+    let ended = dial(&mut ws).await;
+    assert_eq!(ended["code"], 5);
+    assert!(ended.get("hangupCode").is_none());
+    assert!(ended["callHangUpTimestamp"].as_i64().is_some());
+}
+
+#[tokio::test]
+async fn failed_calls_give_their_reason_then_5_with_hangup_code() {
+    let s = start(3600).await;
+    let mut ws = agent_socket(&s, "agent2@demo.local").await;
+    for (callee, caller, reason, sip) in [
+        ("12025550104", "", Some(812), Some(404)),
+        ("12025550150", "", Some(800), Some(503)),
+        ("12025550100", "12025550179", Some(816), Some(403)),
+        ("12025550186", "", None, Some(486)),
+        ("12025550103", "", None, Some(603)),
+        ("123", "", Some(812), None),
+        ("12025550100", "19995550100", Some(816), None),
+    ] {
+        ws.send(call_out(callee, caller)).await.unwrap();
+        let mut first = dial(&mut ws).await;
+        if sip.is_some() {
+            assert_eq!(first["code"], 0, "{callee}: placed first");
+            first = dial(&mut ws).await;
+        }
+        match reason {
+            Some(r) => {
+                assert_eq!(first["code"], r, "{callee}");
+                let end = dial(&mut ws).await;
+                assert_eq!((end["code"].as_i64(), end["hangupCode"].as_i64()), (Some(5), Some(r)), "{callee}");
+                assert_eq!(end["sipCode"].as_i64(), sip.map(i64::from), "{callee}");
+                assert_eq!(end["callId"], first["callId"]);
+            }
+            None => {
+                assert_eq!(first["code"], 5, "{callee}");
+                assert!(first.get("hangupCode").is_none());
+                assert_eq!(first["sipCode"].as_i64(), sip.map(i64::from));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_far_end_hangs_up_and_the_ringing_call_can_be_cancelled() {
+    let s = start(3600).await;
+    let mut ws = agent_socket(&s, "agent1@demo.local").await;
+    ws.send(call_out("12025550120", "")).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 0);
+    assert_eq!(dial(&mut ws).await["code"], 2);
+    let end = tokio::time::timeout(Duration::from_secs(6), dial(&mut ws)).await.unwrap();
+    assert_eq!(end["code"], 5);
+
+    ws.send(call_out("12025550108", "")).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws.send(Message::text(r#"{"op":"hangUp"}"#)).await.unwrap();
+    let end = dial(&mut ws).await;
+    assert_eq!((end["code"].as_i64(), end["sipCode"].as_i64()), (Some(5), Some(487)));
 }

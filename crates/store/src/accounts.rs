@@ -21,6 +21,7 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seat {
     pub id: i64,
+    pub tenant_id: i64,
     pub user_id: i64,
     pub sip_num: String,
     pub group_no: String,
@@ -178,7 +179,7 @@ impl Store {
     /// The user's seat with its group settings, enabled or not.
     pub async fn seat_of_user(&self, user_id: i64) -> Result<Option<Seat>> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.sip_num, s.enabled, s.agent_status, g.group_no, g.acw_seconds, g.initial_status
+            "SELECT s.id, s.tenant_id, s.user_id, s.sip_num, s.enabled, s.agent_status, g.group_no, g.acw_seconds, g.initial_status
              FROM seats s JOIN agent_groups g ON g.id = s.group_id WHERE s.user_id = $1",
         )
         .bind(user_id)
@@ -187,6 +188,7 @@ impl Store {
         row.map(|row| {
             Ok(Seat {
                 id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
                 user_id: row.try_get("user_id")?,
                 sip_num: row.try_get("sip_num")?,
                 group_no: row.try_get("group_no")?,
@@ -229,6 +231,10 @@ impl Store {
             }
         }
         self.create_user(tenant, "admin@demo.local", &hash, "admin").await?;
+        // The demo DIDs; 12025550179 is one the sandbox carrier will not carry.
+        for n in 170..=179 {
+            self.add_did(tenant, &format!("12025550{n}"), n != 179).await?;
+        }
         Ok(true)
     }
 }

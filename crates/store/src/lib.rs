@@ -12,9 +12,11 @@
 //! be added beside it.
 
 mod accounts;
+mod calls;
 mod sessions;
 
 pub use accounts::{hash_password, verify_password, Seat, User};
+pub use calls::CallRow;
 pub use sessions::{new_token, token_id, SessionCheck};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};

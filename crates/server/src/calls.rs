@@ -1,0 +1,254 @@
+//! The call path's async shell: one task owns the SIP trunk socket and the
+//! user agent, places and ends calls for agents, and turns SIP events into
+//! `dialStatus` messages (to every tab of the agent), agent state changes
+//! and call records.
+
+use crate::App;
+use seatline_agent::AgentInput;
+use seatline_calls::outcome::reason_for_sip;
+use seatline_calls::policy::{check_callee, check_lengths, pick_caller, CallOut};
+use seatline_calls::record::{CallRecord, Direction};
+use seatline_media::rtp::RtpPacket;
+use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
+use seatline_sip::{CallRef, Timers, UaEvent, UserAgent};
+use seatline_store::{now_ms, CallRow, Seat};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub enum Command {
+    Place { seat: Seat, record: CallRecord },
+    HangUp { seat_id: i64 },
+}
+
+#[derive(Clone)]
+pub struct Calls {
+    tx: mpsc::UnboundedSender<Command>,
+    turn: Arc<AtomicUsize>,
+    pub sip_addr: SocketAddr,
+    pub trunk: SocketAddr,
+}
+
+struct Active {
+    record: CallRecord,
+    seat_id: i64,
+    tenant_id: i64,
+    rtp: JoinHandle<()>,
+}
+
+fn new_call_id() -> String {
+    seatline_sip::random_token(24)
+}
+
+fn row(r: &CallRecord, tenant_id: i64, seat_id: Option<i64>) -> CallRow {
+    CallRow {
+        id: r.call_id.clone(),
+        tenant_id,
+        seat_id,
+        direction: r.direction as i64,
+        caller: r.caller.clone(),
+        callee: r.callee.clone(),
+        order_id: r.order_id.clone(),
+        params: r.params.clone(),
+        other: r.other.clone(),
+        start_ms: r.start_ms,
+        connected_ms: r.connected_ms,
+        hangup_ms: r.hangup_ms,
+        hangup_code: r.hangup_code.map(i64::from),
+        sip_code: r.sip_code.map(i64::from),
+    }
+}
+
+fn save(app: &App, r: &CallRecord, tenant_id: i64, seat_id: Option<i64>) {
+    let store = app.store.clone();
+    let row = row(r, tenant_id, seat_id);
+    tokio::spawn(async move {
+        if let Err(e) = store.save_call(&row).await {
+            tracing::error!("cannot write a call record: {e}");
+        }
+    });
+}
+
+impl Calls {
+    pub async fn start(app_cell: Arc<tokio::sync::OnceCell<App>>, listen: SocketAddr, trunk: SocketAddr) -> anyhow::Result<Calls> {
+        let sock = Arc::new(UdpSocket::bind(listen).await?);
+        let sip_addr = sock.local_addr()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(app_cell, sock, sip_addr, trunk, rx));
+        Ok(Calls { tx, turn: Arc::new(AtomicUsize::new(0)), sip_addr, trunk })
+    }
+
+    /// A `callOut` from a tab of this agent. Checks it, then places it or
+    /// reports why not; every outcome reaches every tab as `dialStatus`.
+    pub async fn call_out(&self, app: &App, seat: Seat, op: CallOut, session_ok: bool) {
+        let now = now_ms();
+        let mut record = CallRecord::new(new_call_id(), Direction::Outbound, op.caller.clone(), op.callee.clone(), now);
+        record.order_id = op.order_id.clone();
+        record.params = op.params.clone();
+        let checked = if !session_ok {
+            Err(seatline_protocol::HangupReason::SessionExpired)
+        } else {
+            check_lengths(&op).and_then(|_| check_callee(&op.callee, &op.country_code))
+        };
+        let callee = match checked {
+            Ok(c) => c,
+            Err(reason) => return self.refuse(app, &seat, record, reason as u16),
+        };
+        record.callee = callee;
+        let (owned, pool) = match app.store.dids(seat.tenant_id).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("cannot read DIDs: {e}");
+                return self.refuse(app, &seat, record, seatline_protocol::HangupReason::NetworkCarrier as u16);
+            }
+        };
+        match pick_caller(&op.caller, &owned, &pool, self.turn.fetch_add(1, Ordering::Relaxed)) {
+            Ok(c) => record.caller = c,
+            Err(reason) => return self.refuse(app, &seat, record, reason as u16),
+        }
+        if let Err(e) = app.hub.agent_input(seat.id, AgentInput::Dial { call: record.call_id.clone() }, Instant::now()) {
+            tracing::info!("callOut refused: {e}");
+            return self.refuse(app, &seat, record, seatline_protocol::HangupReason::NetworkAgent as u16);
+        }
+        let _ = self.tx.send(Command::Place { seat, record });
+    }
+
+    fn refuse(&self, app: &App, seat: &Seat, mut record: CallRecord, reason: u16) {
+        for m in record.failure_messages(reason, now_ms()) {
+            app.hub.dial(seat.id, m);
+        }
+        save(app, &record, seat.tenant_id, Some(seat.id));
+    }
+
+    pub fn hang_up(&self, seat_id: i64) {
+        let _ = self.tx.send(Command::HangUp { seat_id });
+    }
+}
+
+async fn run(
+    app_cell: Arc<tokio::sync::OnceCell<App>>,
+    sock: Arc<UdpSocket>,
+    local: SocketAddr,
+    trunk: SocketAddr,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut ua = UserAgent::new(local, Timers::default());
+    let mut active: HashMap<CallRef, Active> = HashMap::new();
+    let mut buf = vec![0u8; 65_535];
+    let app = loop {
+        if let Some(app) = app_cell.get() {
+            break app.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    loop {
+        let next = ua.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = sock.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    ua.handle_datagram(&buf[..n], from, Instant::now());
+                }
+            }
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { return };
+                match cmd {
+                    Command::Place { seat, record } => place(&app, &mut ua, &mut active, trunk, seat, record).await,
+                    Command::HangUp { seat_id } => {
+                        if let Some((call, _)) = active.iter().find(|(_, a)| a.seat_id == seat_id) {
+                            ua.hang_up(*call, Instant::now());
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(next.into()) => ua.handle_timeout(Instant::now()),
+        }
+        while let Some(ev) = ua.poll_event() {
+            on_event(&app, &mut active, ev);
+        }
+        while let Some(t) = ua.poll_transmit() {
+            let _ = sock.send_to(&t.bytes, t.to).await;
+        }
+    }
+}
+
+async fn place(app: &App, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, trunk: SocketAddr, seat: Seat, record: CallRecord) {
+    let rtp = match UdpSocket::bind(SocketAddr::new(ua.local_addr().ip(), 0)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("no RTP port: {e}");
+            let mut record = record;
+            for m in record.failure_messages(seatline_protocol::HangupReason::NetworkCarrier as u16, now_ms()) {
+                app.hub.dial(seat.id, m);
+            }
+            let _ = app.hub.agent_input(seat.id, AgentInput::Ended { call: record.call_id.clone() }, Instant::now());
+            save(app, &record, seat.tenant_id, Some(seat.id));
+            return;
+        }
+    };
+    let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+    let offer = AudioSdp {
+        addr: ua.local_addr().ip(),
+        port,
+        codecs: vec![Codec::Pcmu, Codec::Pcma],
+        dtmf_pt: Some(101),
+        direction: SdpDirection::SendRecv,
+    };
+    let call = ua.invite(&record.caller, &record.callee, trunk, offer.to_string(1, 1).as_bytes(), &[], Instant::now());
+    // The agent leg's media bridge arrives with WebRTC; until then the
+    // customer leg's audio is read and counted here.
+    let rtp_task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let Ok((n, _)) = rtp.recv_from(&mut buf).await else { return };
+            let _ = RtpPacket::parse(&buf[..n]);
+        }
+    });
+    app.hub.dial(seat.id, record.dial_status(0));
+    save(app, &record, seat.tenant_id, Some(seat.id));
+    active.insert(call, Active { record, seat_id: seat.id, tenant_id: seat.tenant_id, rtp: rtp_task });
+}
+
+fn on_event(app: &App, active: &mut HashMap<CallRef, Active>, ev: UaEvent) {
+    let now = Instant::now();
+    match ev {
+        UaEvent::Answered { call, .. } => {
+            let Some(a) = active.get_mut(&call) else { return };
+            a.record.connected_ms = Some(now_ms());
+            let _ = app.hub.agent_input(a.seat_id, AgentInput::Answered { call: a.record.call_id.clone() }, now);
+            app.hub.dial(a.seat_id, a.record.dial_status(2));
+            save(app, &a.record, a.tenant_id, Some(a.seat_id));
+        }
+        UaEvent::Failed { call, code, .. } => {
+            let Some(mut a) = active.remove(&call) else { return };
+            a.rtp.abort();
+            a.record.sip_code = Some(code);
+            match reason_for_sip(code) {
+                Some(reason) => {
+                    for m in a.record.failure_messages(reason as u16, now_ms()) {
+                        app.hub.dial(a.seat_id, m);
+                    }
+                }
+                None => {
+                    a.record.hangup_ms = Some(now_ms());
+                    app.hub.dial(a.seat_id, a.record.dial_status(5));
+                }
+            }
+            let _ = app.hub.agent_input(a.seat_id, AgentInput::Ended { call: a.record.call_id.clone() }, now);
+            save(app, &a.record, a.tenant_id, Some(a.seat_id));
+        }
+        UaEvent::Ended { call, .. } => {
+            let Some(mut a) = active.remove(&call) else { return };
+            a.rtp.abort();
+            a.record.hangup_ms = Some(now_ms());
+            app.hub.dial(a.seat_id, a.record.dial_status(5));
+            let _ = app.hub.agent_input(a.seat_id, AgentInput::Ended { call: a.record.call_id.clone() }, now);
+            save(app, &a.record, a.tenant_id, Some(a.seat_id));
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,210 @@
+//! The sandbox carrier: a real SIP endpoint on loopback that behaves as
+//! `spec/sandbox-carrier.md` says (see `seatline_calls::sandbox`), with
+//! real RTP: an echo of the caller's audio, or a 1 kHz tone.
+//!
+//! Seatline reaches it through the same trunk code as a real carrier.
+
+use seatline_calls::sandbox::{behaviour, Behaviour, Media};
+use seatline_media::dtmf::DigitReceiver;
+use seatline_media::rtp::{RtpPacket, RtpSender};
+use seatline_media::tone::Tone;
+use seatline_sip::sdp::{AudioSdp, Codec};
+use seatline_sip::{CallRef, Timers, UaEvent, UserAgent};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+
+/// What the sandbox heard, for tests and the demo: DTMF digits per call,
+/// by the caller number's Call-ID-free key (callee).
+#[derive(Default, Clone)]
+pub struct SandboxLog {
+    inner: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl SandboxLog {
+    /// (callee, digits) of every call that sent DTMF.
+    pub fn digits(&self) -> Vec<(String, String)> {
+        self.inner.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    fn push_digit(&self, callee: &str, d: char) {
+        if let Ok(mut v) = self.inner.lock() {
+            match v.iter_mut().rev().find(|(c, _)| c == callee) {
+                Some((_, s)) => s.push(d),
+                None => v.push((callee.to_string(), d.to_string())),
+            }
+        }
+    }
+}
+
+pub struct Sandbox {
+    pub addr: SocketAddr,
+    pub log: SandboxLog,
+}
+
+enum Action {
+    Answer(CallRef),
+    HangUp(CallRef),
+}
+
+struct Pending {
+    offer: Vec<u8>,
+    media: Media,
+    callee: String,
+}
+
+pub async fn start(listen: SocketAddr) -> anyhow::Result<Sandbox> {
+    let sock = Arc::new(UdpSocket::bind(listen).await?);
+    let addr = sock.local_addr()?;
+    let log = SandboxLog::default();
+    tokio::spawn(run(sock, addr, log.clone()));
+    Ok(Sandbox { addr, log })
+}
+
+async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog) {
+    let mut ua = UserAgent::new(addr, Timers::default());
+    let mut timers: Vec<(Instant, Action)> = Vec::new();
+    let mut calls: HashMap<CallRef, Pending> = HashMap::new();
+    let mut media: HashMap<CallRef, (u16, JoinHandle<()>)> = HashMap::new();
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let next = ua.poll_timeout().into_iter().chain(timers.iter().map(|t| t.0)).min();
+        let sleep = tokio::time::sleep_until(next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)).into());
+        tokio::select! {
+            r = sock.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    ua.handle_datagram(&buf[..n], from, Instant::now());
+                }
+            }
+            _ = sleep => {
+                let now = Instant::now();
+                ua.handle_timeout(now);
+                let due: Vec<Action> = {
+                    let (due, keep): (Vec<_>, Vec<_>) = timers.drain(..).partition(|(t, _)| *t <= now);
+                    timers = keep;
+                    due.into_iter().map(|(_, a)| a).collect()
+                };
+                for a in due {
+                    match a {
+                        Action::Answer(call) => {
+                            if let Some(p) = calls.get(&call) {
+                                match answer(&p.offer, p.media, &p.callee, log.clone()).await {
+                                    Ok((sdp, port, task)) => {
+                                        ua.respond(call, 200, Some(sdp.as_bytes()), Instant::now());
+                                        media.insert(call, (port, task));
+                                    }
+                                    Err(_) => ua.respond(call, 488, None, Instant::now()),
+                                }
+                            }
+                        }
+                        Action::HangUp(call) => ua.hang_up(call, now),
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        while let Some(ev) = ua.poll_event() {
+            match ev {
+                UaEvent::Incoming { call, from_user, to_user, sdp, .. } => match behaviour(&from_user, &to_user) {
+                    Behaviour::Refuse(code) => ua.respond(call, code, None, now),
+                    Behaviour::RingForever => ua.respond(call, 180, None, now),
+                    Behaviour::Answer { ring, media: m, hangup_after } => {
+                        if !ring.is_zero() {
+                            ua.respond(call, 180, None, now);
+                        }
+                        calls.insert(call, Pending { offer: sdp, media: m, callee: to_user });
+                        timers.push((now + ring, Action::Answer(call)));
+                        if let Some(after) = hangup_after {
+                            timers.push((now + ring + after, Action::HangUp(call)));
+                        }
+                    }
+                },
+                UaEvent::Ended { call, .. } | UaEvent::Failed { call, .. } => {
+                    calls.remove(&call);
+                    timers.retain(|(_, a)| !matches!(a, Action::Answer(c) | Action::HangUp(c) if *c == call));
+                    if let Some((_, t)) = media.remove(&call) {
+                        t.abort();
+                    }
+                }
+                UaEvent::Reoffer { call, sdp } => {
+                    // Hold and resume: accept, same port, mirrored direction.
+                    let port = media.get(&call).map(|m| m.0).unwrap_or(0);
+                    let answer = AudioSdp::parse(&String::from_utf8_lossy(&sdp))
+                        .and_then(|o| o.answer(addr.ip(), port, &[Codec::Pcmu, Codec::Pcma]));
+                    match answer {
+                        Ok(a) => ua.respond_reoffer(call, 200, Some(a.to_string(2, 2).as_bytes()), now),
+                        Err(_) => ua.respond_reoffer(call, 488, None, now),
+                    }
+                }
+                _ => {}
+            }
+        }
+        while let Some(t) = ua.poll_transmit() {
+            let _ = sock.send_to(&t.bytes, t.to).await;
+        }
+    }
+}
+
+/// Opens the media of an answered call; returns our SDP answer and the task.
+async fn answer(offer: &[u8], m: Media, callee: &str, log: SandboxLog) -> anyhow::Result<(String, u16, JoinHandle<()>)> {
+    let offer = AudioSdp::parse(&String::from_utf8_lossy(offer))?;
+    let rtp = UdpSocket::bind("127.0.0.1:0").await?;
+    let local = rtp.local_addr()?;
+    let ans = offer.answer(local.ip(), local.port(), &[Codec::Pcmu, Codec::Pcma])?;
+    let pt = ans.codecs[0] as u8;
+    let dtmf_pt = ans.dtmf_pt;
+    let remote = SocketAddr::new(offer.addr, offer.port);
+    let callee = callee.to_string();
+    let task = tokio::spawn(async move {
+        let mut out = RtpSender::new(rand_u32(), 1, rand_u32());
+        let mut buf = vec![0u8; 2048];
+        let mut wire = Vec::with_capacity(200);
+        let mut digits = DigitReceiver::default();
+        match m {
+            Media::Echo => loop {
+                let Ok((n, from)) = rtp.recv_from(&mut buf).await else { return };
+                let Some(p) = RtpPacket::parse(&buf[..n]) else { continue };
+                if Some(p.payload_type) == dtmf_pt {
+                    if let Some(d) = digits.handle(p.timestamp, p.payload) {
+                        log.push_digit(&callee, d);
+                    }
+                    continue;
+                }
+                out.next(p.payload_type, p.marker, p.payload, p.payload.len() as u32).write(&mut wire);
+                let _ = rtp.send_to(&wire, from).await;
+            },
+            Media::Tone => {
+                let mut tone = Tone::steady(1000.0);
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let frame = tone.next_frame(pt);
+                            out.next(pt, false, &frame, frame.len() as u32).write(&mut wire);
+                            let _ = rtp.send_to(&wire, remote).await;
+                        }
+                        r = rtp.recv_from(&mut buf) => {
+                            let Ok((n, _)) = r else { return };
+                            if let Some(p) = RtpPacket::parse(&buf[..n]) {
+                                if Some(p.payload_type) == dtmf_pt {
+                                    if let Some(d) = digits.handle(p.timestamp, p.payload) {
+                                        log.push_digit(&callee, d);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok((ans.to_string(1, 1), local.port(), task))
+}
+
+pub(crate) fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(7);
+    t.wrapping_mul(2_654_435_761) ^ std::process::id()
+}

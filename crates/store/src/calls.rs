@@ -1,0 +1,126 @@
+//! DIDs and call records.
+
+use crate::{Result, Store};
+use sqlx::Row;
+
+/// One call record row, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallRow {
+    pub id: String,
+    pub tenant_id: i64,
+    pub seat_id: Option<i64>,
+    pub direction: i64,
+    pub caller: String,
+    pub callee: String,
+    pub order_id: String,
+    pub params: String,
+    pub other: String,
+    pub start_ms: i64,
+    pub connected_ms: Option<i64>,
+    pub hangup_ms: Option<i64>,
+    pub hangup_code: Option<i64>,
+    pub sip_code: Option<i64>,
+}
+
+impl Store {
+    pub async fn add_did(&self, tenant_id: i64, number: &str, pool: bool) -> Result<()> {
+        sqlx::query("INSERT INTO dids (number, tenant_id, pool) VALUES ($1, $2, $3)")
+            .bind(number)
+            .bind(tenant_id)
+            .bind(pool as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The tenant's numbers: (all owned, the caller-ID pool).
+    pub async fn dids(&self, tenant_id: i64) -> Result<(Vec<String>, Vec<String>)> {
+        let rows = sqlx::query("SELECT number, pool FROM dids WHERE tenant_id = $1 ORDER BY number")
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut owned = Vec::new();
+        let mut pool = Vec::new();
+        for r in rows {
+            let n: String = r.try_get("number")?;
+            if r.try_get::<i64, _>("pool")? != 0 {
+                pool.push(n.clone());
+            }
+            owned.push(n);
+        }
+        Ok((owned, pool))
+    }
+
+    /// Writes a call record, or updates it when it exists.
+    pub async fn save_call(&self, c: &CallRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
+                                start_ms, connected_ms, hangup_ms, hangup_code, sip_code)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
+                hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id",
+        )
+        .bind(&c.id)
+        .bind(c.tenant_id)
+        .bind(c.seat_id)
+        .bind(c.direction)
+        .bind(&c.caller)
+        .bind(&c.callee)
+        .bind(&c.order_id)
+        .bind(&c.params)
+        .bind(&c.other)
+        .bind(c.start_ms)
+        .bind(c.connected_ms)
+        .bind(c.hangup_ms)
+        .bind(c.hangup_code)
+        .bind(c.sip_code)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn call(&self, id: &str) -> Result<Option<CallRow>> {
+        let r = sqlx::query("SELECT * FROM calls WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        r.map(|r| {
+            Ok(CallRow {
+                id: r.try_get("id")?,
+                tenant_id: r.try_get("tenant_id")?,
+                seat_id: r.try_get("seat_id")?,
+                direction: r.try_get("direction")?,
+                caller: r.try_get("caller")?,
+                callee: r.try_get("callee")?,
+                order_id: r.try_get("order_id")?,
+                params: r.try_get("params")?,
+                other: r.try_get("other")?,
+                start_ms: r.try_get("start_ms")?,
+                connected_ms: r.try_get("connected_ms")?,
+                hangup_ms: r.try_get("hangup_ms")?,
+                hangup_code: r.try_get("hangup_code")?,
+                sip_code: r.try_get("sip_code")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dids_and_call_records() {
+        let store = Store::open_memory().await.unwrap();
+        store.seed_demo().await.unwrap();
+        let (owned, pool) = store.dids(1).await.unwrap();
+        assert_eq!(owned.len(), 10);
+        assert!(owned.contains(&"12025550179".to_string()));
+        assert!(!pool.contains(&"12025550179".to_string()), "the DID the sandbox refuses is not in the pool");
+        let mut c = CallRow { id: "c1".into(), tenant_id: 1, direction: 1, caller: "a".into(), callee: "b".into(), start_ms: 5, ..Default::default() };
+        store.save_call(&c).await.unwrap();
+        c.hangup_ms = Some(9);
+        c.sip_code = Some(486);
+        store.save_call(&c).await.unwrap();
+        assert_eq!(store.call("c1").await.unwrap(), Some(c));
+        assert_eq!(store.call("nope").await.unwrap(), None);
+    }
+}

@@ -15,7 +15,8 @@ import { render } from './view.js';
  * @typedef {{
  *   phase: 'boot'|'signedOut'|'signingIn'|'signedIn',
  *   page: 'email'|'sso'|'noseat',
- *   notice: string, noticeKind: string, banner: string, callNotice: string,
+ *   notice: string, noticeKind: string, banner: string,
+ *   call: any, callEndedAt: number,
  *   emailDraft: string,
  *   session: {token: string, email: string}|null,
  *   email: string, seat: {sipNum: string, groupNo: string}|null, agent: AgentView|null,
@@ -25,7 +26,7 @@ import { render } from './view.js';
  * }} State
  * @typedef {{
  *   signIn: (email: string, password: string) => void, signOut: () => void,
- *   showEmail: () => void, toggleMenu: () => void, pickStatus: (code: number) => void, dial: () => void,
+ *   showEmail: () => void, toggleMenu: () => void, pickStatus: (code: number) => void, dial: () => void, hangUp: () => void,
  * }} Actions
  */
 
@@ -36,7 +37,8 @@ const state = {
   notice: '',
   noticeKind: 'error',
   banner: '',
-  callNotice: '',
+  call: null,
+  callEndedAt: 0,
   emailDraft: '',
   session: null,
   email: '',
@@ -70,7 +72,12 @@ const actions = {
   showEmail: () => { state.page = 'email'; state.notice = ''; draw(); },
   toggleMenu: () => { state.menuOpen = !state.menuOpen; draw(); },
   pickStatus: (code) => { state.menuOpen = false; setStatus(code); draw(); },
-  dial: () => { state.callNotice = 'callsComing'; draw(); },
+  dial: () => run(() => {
+    const cc = state.dial.cc.replace(/\D/g, '');
+    const number = state.dial.number.replace(/\D/g, '');
+    callOut({ caller: '', callee: `${cc}${number}`, countryCode: cc, orderId: '', params: '' });
+  }),
+  hangUp: () => hangUp(),
 };
 
 // Host messages and UI actions run one at a time, in arrival order.
@@ -79,6 +86,39 @@ let chain = Promise.resolve();
 function run(task) {
   chain = chain.then(task).catch((e) => console.error('softphone:', e));
   return chain;
+}
+
+/** @param {any} c callOut content from the host or the dial pad */
+function callOut(c) {
+  const op = {
+    op: 'callOut',
+    caller: String(c.caller ?? ''),
+    callee: String(c.callee ?? ''),
+    countryCode: String(c.countryCode ?? ''),
+    orderId: String(c.orderId ?? ''),
+    params: typeof c.params === 'string' ? c.params : (c.params === undefined ? '' : JSON.stringify(c.params)),
+  };
+  // Not connected: the phone cannot place it (801: network toward the agent).
+  if (!link || !link.send(op)) bridge.post('dialStatus', { code: 801 });
+}
+
+function hangUp() {
+  if (link) link.send({ op: 'hangUp' });
+}
+
+/** @param {any} content a dialStatus from the server: shown, and passed to the host as it is */
+function onDial(content) {
+  bridge.post('dialStatus', content);
+  if (content.code === 5) {
+    state.call = { ...(state.call || {}), ...content, ended: true, reason: (state.call && state.call.reason) || content.hangupCode };
+    const at = Date.now();
+    state.callEndedAt = at;
+    setTimeout(() => { if (state.callEndedAt === at) { state.call = null; draw(); } }, 2500);
+  } else if (content.code >= 800) {
+    state.call = { ...content, code: state.call ? state.call.code : 0, reason: content.code };
+  } else {
+    state.call = { ...content };
+  }
 }
 
 /** @param {number} code */
@@ -116,6 +156,8 @@ function onEvent(ev) {
       state.banner = '';
       if (!wasUp) {
         announce();
+        // A call in progress (a reload, another tab): the host learns it too.
+        if (ev.call) onDial(ev.call);
       } else {
         if (state.lastCode !== ev.agent.code) bridge.post('agentStatus', { code: ev.agent.code });
         state.lastCode = ev.agent.code;
@@ -130,6 +172,9 @@ function onEvent(ev) {
         state.lastCode = ev.agent.code;
         bridge.post('agentStatus', { code: ev.agent.code });
       }
+      break;
+    case 'dial':
+      onDial(ev.content);
       break;
     case 'loggedOut':
       endSession('logout', 'signedOut', 'info');
@@ -189,7 +234,7 @@ function endSession(message, notice, kind) {
   state.lastCode = null;
   state.menuOpen = false;
   state.banner = '';
-  state.callNotice = '';
+  state.call = null;
   state.notice = notice;
   state.noticeKind = kind;
   if (settle) settle(false);
@@ -285,7 +330,10 @@ async function onHostMessage(msg) {
       break;
     case 'callOut':
       if (state.phase !== 'signedIn') bridge.post('dialStatus', { code: 6 });
-      else { state.callNotice = 'callsComing'; }
+      else callOut(c);
+      break;
+    case 'hangUp':
+      if (state.phase === 'signedIn') hangUp();
       break;
     case 'setAgentStatus':
       if (state.phase === 'signedIn') setStatus(Number(c.code));
@@ -331,6 +379,9 @@ async function boot() {
 }
 
 boot();
+
+// The call timer ticks while a call is connected.
+setInterval(() => { if (state.call && state.call.code === 2 && !state.call.ended) draw(); }, 1000);
 
 // For diagnostics in the browser console.
 /** @type {any} */ (window).seatline = { state, t };

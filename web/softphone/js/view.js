@@ -89,6 +89,42 @@ function dialPad(s, act) {
     h('button', { type: 'button', id: 'call', class: 'call', onclick: () => act.dial(), 'aria-label': t('call') }, h('span', { class: 'phone-icon', 'aria-hidden': 'true' }), t('call')));
 }
 
+/** @param {number} ms */
+function clock(ms) {
+  const sec = Math.max(0, Math.floor(ms / 1000));
+  return `${String(Math.floor(sec / 60)).padStart(2, '0')}:${String(sec % 60).padStart(2, '0')}`;
+}
+
+/** @param {State} s @param {Actions} act */
+function callPanel(s, act) {
+  const c = s.call;
+  if (!c) return h('section', { id: 'call-panel', class: 'call-panel', 'data-state': 'idle' }, h('span', { text: t('noCall') }));
+  const number = c.direction === 0 ? c.caller : c.callee;
+  let label;
+  let state;
+  if (c.ended) {
+    state = 'ended';
+    label = c.reason ? t(`reason${c.reason}`) : t('callEnded');
+  } else if (c.reason) {
+    state = 'failed';
+    label = t(`reason${c.reason}`);
+  } else if (c.code === 2) {
+    state = 'connected';
+    label = `${t('callConnected')} ${clock(Date.now() - Number(c.callConnectedTimestamp))}`;
+  } else if (c.code === 1) {
+    state = 'incoming';
+    label = t('callIncoming');
+  } else {
+    state = 'calling';
+    label = t('callCalling');
+  }
+  return h('section', { id: 'call-panel', class: `call-panel active ${state}`, 'data-state': state, 'data-call-id': c.callId },
+    h('div', { class: 'call-info' },
+      h('span', { class: 'call-number', id: 'call-number', text: number ? `+${number}` : '' }),
+      h('span', { class: 'call-state', id: 'call-state', text: label })),
+    c.ended ? null : h('button', { type: 'button', id: 'hangup', class: 'hangup', onclick: () => act.hangUp(), title: t('hangUp'), 'aria-label': t('hangUp') }, h('span', { class: 'phone-icon down', 'aria-hidden': 'true' })));
+}
+
 /** @param {State} s @param {Actions} act */
 function mainScreen(s, act) {
   return h('div', { class: 'main' },
@@ -96,7 +132,7 @@ function mainScreen(s, act) {
       h('span', { class: 'who-email', id: 'who-email', text: s.email || '' }),
       h('span', { class: 'who-seat', id: 'who-seat', text: s.seat ? `${t('seat')} ${s.seat.sipNum} · ${t('group')} ${s.seat.groupNo}` : '' })),
     statusPicker(s, act),
-    h('section', { id: 'call-panel', class: 'call-panel' }, h('span', { text: s.callNotice ? t(s.callNotice) : t('noCall') })),
+    callPanel(s, act),
     dialPad(s, act),
     h('footer', { class: 'foot' }, h('button', { type: 'button', id: 'signout', class: 'link', onclick: () => act.signOut(), text: t('signOut') })));
 }

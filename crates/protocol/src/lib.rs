@@ -103,6 +103,14 @@ pub enum ClientOp {
     },
     /// End the agent's current call (cancel it while it rings).
     HangUp,
+    /// The audio tab's WebRTC offer for the agent's audio leg.
+    RtcOffer { sdp: String },
+    /// Send DTMF digits to the far end of the current call.
+    Dtmf { digits: String },
+    /// Mute or unmute the agent's microphone toward the call.
+    Mute { on: bool },
+    /// Put the current call on hold, or take it off.
+    Hold { on: bool },
 }
 
 /// A seat as the host sees it in the `login` message.
@@ -139,7 +147,15 @@ pub enum ServerEvent {
         /// The agent's call in progress, as its last `dialStatus` content.
         #[serde(skip_serializing_if = "Option::is_none")]
         call: Option<serde_json::Value>,
+        /// Whether this tab holds the agent's audio.
+        audio: bool,
     },
+    /// This tab now holds (or no longer holds) the agent's audio.
+    Audio { hold: bool },
+    /// The server's answer to `rtcOffer`.
+    RtcAnswer { sdp: String },
+    /// Mute and hold state of the current call, for every tab.
+    CallControl { muted: bool, held: bool },
     /// A `dialStatus` for the host, with its whole `content`.
     Dial { content: serde_json::Value },
     /// The agent's state changed (from any tab, any browser, or the system).

@@ -8,7 +8,6 @@ use seatline_agent::AgentInput;
 use seatline_calls::outcome::reason_for_sip;
 use seatline_calls::policy::{check_callee, check_lengths, pick_caller, CallOut};
 use seatline_calls::record::{CallRecord, Direction};
-use seatline_media::rtp::RtpPacket;
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
 use seatline_sip::{CallRef, Timers, UaEvent, UserAgent};
 use seatline_store::{now_ms, CallRow, Seat};
@@ -19,11 +18,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use crate::media::{MediaCmd, MediaHandle};
+use seatline_protocol::ServerEvent;
 
 pub enum Command {
     Place { seat: Seat, record: CallRecord },
     HangUp { seat_id: i64 },
+    Control { seat_id: i64, control: Control },
+}
+
+/// In-call controls from the agent (any tab) or the host.
+pub enum Control {
+    Dtmf(String),
+    Mute(bool),
+    Hold(bool),
 }
 
 #[derive(Clone)]
@@ -38,7 +46,13 @@ struct Active {
     record: CallRecord,
     seat_id: i64,
     tenant_id: i64,
-    rtp: JoinHandle<()>,
+    /// Our SDP offer, kept to re-offer it for hold and resume.
+    offer: AudioSdp,
+    muted: bool,
+    held: bool,
+    /// The hold state asked for, until the carrier accepts it.
+    want_held: Option<bool>,
+    version: u64,
 }
 
 fn new_call_id() -> String {
@@ -75,11 +89,16 @@ fn save(app: &App, r: &CallRecord, tenant_id: i64, seat_id: Option<i64>) {
 }
 
 impl Calls {
-    pub async fn start(app_cell: Arc<tokio::sync::OnceCell<App>>, listen: SocketAddr, trunk: SocketAddr) -> anyhow::Result<Calls> {
+    pub async fn start(
+        app_cell: Arc<tokio::sync::OnceCell<App>>,
+        listen: SocketAddr,
+        trunk: SocketAddr,
+        media: MediaHandle,
+    ) -> anyhow::Result<Calls> {
         let sock = Arc::new(UdpSocket::bind(listen).await?);
         let sip_addr = sock.local_addr()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(app_cell, sock, sip_addr, trunk, rx));
+        tokio::spawn(run(app_cell, sock, sip_addr, trunk, media, rx));
         Ok(Calls { tx, turn: Arc::new(AtomicUsize::new(0)), sip_addr, trunk })
     }
 
@@ -128,6 +147,10 @@ impl Calls {
     pub fn hang_up(&self, seat_id: i64) {
         let _ = self.tx.send(Command::HangUp { seat_id });
     }
+
+    pub fn control(&self, seat_id: i64, control: Control) {
+        let _ = self.tx.send(Command::Control { seat_id, control });
+    }
 }
 
 async fn run(
@@ -135,6 +158,7 @@ async fn run(
     sock: Arc<UdpSocket>,
     local: SocketAddr,
     trunk: SocketAddr,
+    media: MediaHandle,
     mut rx: mpsc::UnboundedReceiver<Command>,
 ) {
     let mut ua = UserAgent::new(local, Timers::default());
@@ -157,10 +181,15 @@ async fn run(
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { return };
                 match cmd {
-                    Command::Place { seat, record } => place(&app, &mut ua, &mut active, trunk, seat, record).await,
+                    Command::Place { seat, record } => place(&app, &media, &mut ua, &mut active, trunk, seat, record).await,
                     Command::HangUp { seat_id } => {
                         if let Some((call, _)) = active.iter().find(|(_, a)| a.seat_id == seat_id) {
                             ua.hang_up(*call, Instant::now());
+                        }
+                    }
+                    Command::Control { seat_id, control } => {
+                        if let Some((call, a)) = active.iter_mut().find(|(_, a)| a.seat_id == seat_id) {
+                            control_call(&app, &media, &mut ua, *call, a, control);
                         }
                     }
                 }
@@ -168,7 +197,7 @@ async fn run(
             _ = tokio::time::sleep_until(next.into()) => ua.handle_timeout(Instant::now()),
         }
         while let Some(ev) = ua.poll_event() {
-            on_event(&app, &mut active, ev);
+            on_event(&app, &media, &mut ua, &mut active, ev);
         }
         while let Some(t) = ua.poll_transmit() {
             let _ = sock.send_to(&t.bytes, t.to).await;
@@ -176,7 +205,42 @@ async fn run(
     }
 }
 
-async fn place(app: &App, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, trunk: SocketAddr, seat: Seat, record: CallRecord) {
+fn control_call(app: &App, media: &MediaHandle, ua: &mut UserAgent, call: CallRef, a: &mut Active, control: Control) {
+    let connected = a.record.connected_ms.is_some();
+    match control {
+        Control::Dtmf(digits) => {
+            if connected && !digits.is_empty() {
+                media.send(MediaCmd::Dtmf { seat_id: a.seat_id, digits });
+            }
+        }
+        Control::Mute(on) => {
+            a.muted = on;
+            media.send(MediaCmd::Mute { seat_id: a.seat_id, on });
+            app.hub.broadcast(a.seat_id, &ServerEvent::CallControl { muted: a.muted, held: a.held });
+        }
+        Control::Hold(on) => {
+            if !connected || a.held == on || a.want_held.is_some() {
+                return;
+            }
+            // Hold is a re-INVITE with sendonly (RFC 3264 §8.4); resume with sendrecv.
+            a.want_held = Some(on);
+            a.version += 1;
+            let mut sdp = a.offer.clone();
+            sdp.direction = if on { SdpDirection::SendOnly } else { SdpDirection::SendRecv };
+            ua.reoffer(call, sdp.to_string(1, a.version).as_bytes(), Instant::now());
+        }
+    }
+}
+
+async fn place(
+    app: &App,
+    media: &MediaHandle,
+    ua: &mut UserAgent,
+    active: &mut HashMap<CallRef, Active>,
+    trunk: SocketAddr,
+    seat: Seat,
+    record: CallRecord,
+) {
     let rtp = match UdpSocket::bind(SocketAddr::new(ua.local_addr().ip(), 0)).await {
         Ok(s) => s,
         Err(e) => {
@@ -199,25 +263,68 @@ async fn place(app: &App, ua: &mut UserAgent, active: &mut HashMap<CallRef, Acti
         direction: SdpDirection::SendRecv,
     };
     let call = ua.invite(&record.caller, &record.callee, trunk, offer.to_string(1, 1).as_bytes(), &[], Instant::now());
-    // The agent leg's media bridge arrives with WebRTC; until then the
-    // customer leg's audio is read and counted here.
-    let rtp_task = tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
-        loop {
-            let Ok((n, _)) = rtp.recv_from(&mut buf).await else { return };
-            let _ = RtpPacket::parse(&buf[..n]);
-        }
-    });
+    // The agent hears our ringback until the far end sends audio.
+    media.send(MediaCmd::Bridge { seat_id: seat.id, rtp: Arc::new(rtp), ringback: true });
     app.hub.dial(seat.id, record.dial_status(0));
     save(app, &record, seat.tenant_id, Some(seat.id));
-    active.insert(call, Active { record, seat_id: seat.id, tenant_id: seat.tenant_id, rtp: rtp_task });
+    active.insert(
+        call,
+        Active { record, seat_id: seat.id, tenant_id: seat.tenant_id, offer, muted: false, held: false, want_held: None, version: 1 },
+    );
 }
 
-fn on_event(app: &App, active: &mut HashMap<CallRef, Active>, ev: UaEvent) {
+/// Points the media bridge at the far end's address and codec from its SDP.
+fn remote_media(media: &MediaHandle, seat_id: i64, sdp: &[u8]) {
+    if let Ok(s) = AudioSdp::parse(&String::from_utf8_lossy(sdp)) {
+        media.send(MediaCmd::Remote {
+            seat_id,
+            remote: SocketAddr::new(s.addr, s.port),
+            pt: s.codecs[0] as u8,
+            dtmf_pt: s.dtmf_pt,
+        });
+    }
+}
+
+fn on_event(app: &App, media: &MediaHandle, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, ev: UaEvent) {
     let now = Instant::now();
     match ev {
-        UaEvent::Answered { call, .. } => {
+        UaEvent::Progress { call, sdp: Some(sdp), .. } => {
+            // Early media (183): the carrier's own ringback or announcement.
+            if let Some(a) = active.get(&call) {
+                remote_media(media, a.seat_id, &sdp);
+            }
+        }
+        UaEvent::ReofferAnswered { call, .. } => {
             let Some(a) = active.get_mut(&call) else { return };
+            if let Some(on) = a.want_held.take() {
+                a.held = on;
+                media.send(MediaCmd::Hold { seat_id: a.seat_id, on });
+            }
+            app.hub.broadcast(a.seat_id, &ServerEvent::CallControl { muted: a.muted, held: a.held });
+        }
+        UaEvent::ReofferFailed { call, .. } => {
+            let Some(a) = active.get_mut(&call) else { return };
+            a.want_held = None;
+            app.hub.broadcast(a.seat_id, &ServerEvent::CallControl { muted: a.muted, held: a.held });
+        }
+        UaEvent::Reoffer { call, sdp } => {
+            // The carrier re-offers (its own hold or a media change): answer
+            // with our address and the mirrored direction.
+            let Some(a) = active.get_mut(&call) else { return };
+            a.version += 1;
+            match AudioSdp::parse(&String::from_utf8_lossy(&sdp)).and_then(|o| o.answer(a.offer.addr, a.offer.port, &a.offer.codecs)) {
+                Ok(mut ans) => {
+                    ans.dtmf_pt = a.offer.dtmf_pt.and(ans.dtmf_pt);
+                    ua.respond_reoffer(call, 200, Some(ans.to_string(1, a.version).as_bytes()), now);
+                    remote_media(media, a.seat_id, &sdp);
+                }
+                Err(_) => ua.respond_reoffer(call, 488, None, now),
+            }
+        }
+        UaEvent::Answered { call, sdp } => {
+            let Some(a) = active.get_mut(&call) else { return };
+            remote_media(media, a.seat_id, &sdp);
+            media.send(MediaCmd::Ringback { seat_id: a.seat_id, on: false });
             a.record.connected_ms = Some(now_ms());
             let _ = app.hub.agent_input(a.seat_id, AgentInput::Answered { call: a.record.call_id.clone() }, now);
             app.hub.dial(a.seat_id, a.record.dial_status(2));
@@ -225,7 +332,7 @@ fn on_event(app: &App, active: &mut HashMap<CallRef, Active>, ev: UaEvent) {
         }
         UaEvent::Failed { call, code, .. } => {
             let Some(mut a) = active.remove(&call) else { return };
-            a.rtp.abort();
+            media.send(MediaCmd::Unbridge { seat_id: a.seat_id });
             a.record.sip_code = Some(code);
             match reason_for_sip(code) {
                 Some(reason) => {
@@ -243,7 +350,7 @@ fn on_event(app: &App, active: &mut HashMap<CallRef, Active>, ev: UaEvent) {
         }
         UaEvent::Ended { call, .. } => {
             let Some(mut a) = active.remove(&call) else { return };
-            a.rtp.abort();
+            media.send(MediaCmd::Unbridge { seat_id: a.seat_id });
             a.record.hangup_ms = Some(now_ms());
             app.hub.dial(a.seat_id, a.record.dial_status(5));
             let _ = app.hub.agent_input(a.seat_id, AgentInput::Ended { call: a.record.call_id.clone() }, now);

@@ -17,6 +17,23 @@ pub struct Config {
     pub demo: DemoConfig,
     pub sip: SipConfig,
     pub sandbox: SandboxConfig,
+    pub media: MediaConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// UDP address for every agent's WebRTC audio (one port for all).
+    pub listen: SocketAddr,
+    /// The address browsers reach that port at (the ICE candidate), when
+    /// it differs from `listen`'s, e.g. the server's public IP.
+    pub public_ip: Option<std::net::IpAddr>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 0)), public_ip: None }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +100,7 @@ impl Default for Config {
             demo: DemoConfig::default(),
             sip: SipConfig::default(),
             sandbox: SandboxConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }

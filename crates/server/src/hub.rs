@@ -55,6 +55,8 @@ struct AgentSlot {
     agent: Agent,
     tabs: HashMap<ConnId, TabTx>,
     sessions: HashSet<String>,
+    /// The tab that plays and captures the call audio.
+    audio: Option<ConnId>,
 }
 
 struct SessionSlot {
@@ -123,6 +125,7 @@ impl Hub {
             agent: Agent::new(agent_config(seat), seat.agent_status.and_then(Status::from_code)),
             tabs: HashMap::new(),
             sessions: HashSet::new(),
+            audio: None,
         });
         slot.agent.set_config(agent_config(seat));
         slot.sessions.insert(session_id.to_string());
@@ -136,8 +139,9 @@ impl Hub {
         self.flush(inner, seat.id);
     }
 
-    /// A tab of a valid session connected. Returns its id and the state to show.
-    pub fn attach(&self, session_id: &str, seat: &Seat, tx: TabTx, now: Instant) -> (ConnId, AgentView) {
+    /// A tab of a valid session connected. Returns its id, the state to
+    /// show, and whether it holds the audio (the first tab does).
+    pub fn attach(&self, session_id: &str, seat: &Seat, tx: TabTx, now: Instant) -> (ConnId, AgentView, bool) {
         let mut inner = self.lock();
         self.join(&mut inner, session_id, seat, false, now);
         inner.next_conn += 1;
@@ -149,11 +153,45 @@ impl Hub {
         }
         let slot = inner.agents.get_mut(&seat.id).expect("joined above");
         slot.tabs.insert(conn, tx);
+        if slot.audio.is_none() {
+            slot.audio = Some(conn);
+        }
+        let holds = slot.audio == Some(conn);
         let tabs = slot.tabs.len();
         let _ = slot.agent.handle(AgentInput::TabsOnline(tabs), now);
         let view = slot.agent.view();
         self.flush(&mut inner, seat.id);
-        (conn, view)
+        (conn, view, holds)
+    }
+
+    /// The audio moves to the oldest other tab when its holder is gone.
+    fn hand_over_audio(slot: &mut AgentSlot, gone: ConnId) {
+        if slot.audio != Some(gone) {
+            return;
+        }
+        slot.audio = slot.tabs.keys().min().copied();
+        if let Some(next) = slot.audio {
+            if let Some(tx) = slot.tabs.get(&next) {
+                let _ = tx.try_send(Outgoing::Text(encode(&ServerEvent::Audio { hold: true })));
+            }
+        }
+    }
+
+    pub fn holds_audio(&self, conn: ConnId) -> bool {
+        let inner = self.lock();
+        let Some((seat, _)) = inner.conns.get(&conn) else { return false };
+        inner.agents.get(seat).is_some_and(|s| s.audio == Some(conn))
+    }
+
+    /// Sends an event to every tab of the agent.
+    pub fn broadcast(&self, seat_id: i64, ev: &ServerEvent) {
+        let inner = self.lock();
+        let msg = encode(ev);
+        if let Some(slot) = inner.agents.get(&seat_id) {
+            for tx in slot.tabs.values() {
+                let _ = tx.try_send(Outgoing::Text(msg.clone()));
+            }
+        }
     }
 
     /// A tab's connection ended.
@@ -165,6 +203,7 @@ impl Hub {
         }
         if let Some(slot) = inner.agents.get_mut(&seat_id) {
             slot.tabs.remove(&conn);
+            Self::hand_over_audio(slot, conn);
             let tabs = slot.tabs.len();
             let _ = slot.agent.handle(AgentInput::TabsOnline(tabs), now);
             self.flush(&mut inner, seat_id);
@@ -233,6 +272,9 @@ impl Hub {
                 let _ = tx.try_send(Outgoing::Text(msg.clone()));
                 let _ = tx.try_send(Outgoing::Close);
             }
+        }
+        if let Some(holder) = slot.audio.filter(|h| session.conns.contains(h)) {
+            Self::hand_over_audio(slot, holder);
         }
         slot.sessions.remove(session_id);
         let tabs = slot.tabs.len();
@@ -358,7 +400,7 @@ mod tests {
         let (tx_a, mut rx_a) = tab();
         let (tx_b, mut rx_b) = tab();
         let (tx_c, mut rx_c) = tab();
-        let (a, view) = hub.attach("s1", &seat(1), tx_a, t);
+        let (a, view, _) = hub.attach("s1", &seat(1), tx_a, t);
         assert_eq!(view.code, Status::Idle);
         hub.attach("s1", &seat(1), tx_b, t);
         hub.attach("s2", &seat(2), tx_c, t);
@@ -380,7 +422,7 @@ mod tests {
         let t = Instant::now();
         hub.signed_in("s1", &seat(1), t);
         let (tx, mut rx) = tab();
-        let (a, _) = hub.attach("s1", &seat(1), tx, t);
+        let (a, _, _) = hub.attach("s1", &seat(1), tx, t);
         assert_eq!(hub.set_status(a, 9, t), Err(HubError::InvalidStatus(9)));
         assert_eq!(hub.set_status(a, 0, t).unwrap_err().code(), "invalidStatus");
         assert_eq!(hub.set_status(999, 1, t), Err(HubError::NoConnection));
@@ -394,7 +436,7 @@ mod tests {
         hub.signed_in("s1", &seat(1), t);
         let (tx_a, mut rx_a) = tab();
         let (tx_b, mut rx_b) = tab();
-        let (a, _) = hub.attach("s1", &seat(1), tx_a, t);
+        let (a, _, _) = hub.attach("s1", &seat(1), tx_a, t);
         hub.attach("s1", &seat(1), tx_b, t);
         hub.set_status(a, 5, t).unwrap();
         texts(&mut rx_a);
@@ -410,12 +452,33 @@ mod tests {
     }
 
     #[test]
+    fn the_first_tab_holds_the_audio_and_hands_it_over_when_it_goes() {
+        let (hub, _w) = hub();
+        let t = Instant::now();
+        hub.signed_in("s1", &seat(1), t);
+        let (tx_a, _rx_a) = tab();
+        let (tx_b, mut rx_b) = tab();
+        let (tx_c, mut rx_c) = tab();
+        let (a, _, a_holds) = hub.attach("s1", &seat(1), tx_a, t);
+        let (b, _, b_holds) = hub.attach("s1", &seat(1), tx_b, t);
+        let (c, _, c_holds) = hub.attach("s1", &seat(1), tx_c, t);
+        assert_eq!((a_holds, b_holds, c_holds), (true, false, false));
+        assert!(hub.holds_audio(a) && !hub.holds_audio(b));
+        hub.detach(a, t);
+        assert_eq!(texts(&mut rx_b), vec![r#"{"ev":"audio","hold":true}"#]);
+        assert!(texts(&mut rx_c).is_empty(), "only one tab takes over");
+        assert!(hub.holds_audio(b));
+        hub.detach(c, t);
+        assert!(texts(&mut rx_b).is_empty(), "a non-holder leaving changes nothing");
+    }
+
+    #[test]
     fn a_reload_keeps_the_status() {
         let (hub, _w) = hub();
         let t = Instant::now();
         hub.signed_in("s1", &seat(1), t);
         let (tx, _rx) = tab();
-        let (a, _) = hub.attach("s1", &seat(1), tx, t);
+        let (a, _, _) = hub.attach("s1", &seat(1), tx, t);
         hub.set_status(a, 6, t).unwrap();
         hub.detach(a, t);
         let (tx, _rx) = tab();
@@ -431,7 +494,7 @@ mod tests {
         let (tx1, mut rx1) = tab();
         let (tx2, mut rx2) = tab();
         hub.attach("s1", &seat(1), tx1, t);
-        let (c2, _) = hub.attach("s2", &seat(2), tx2, t);
+        let (c2, _, _) = hub.attach("s2", &seat(2), tx2, t);
         let t8 = t + Duration::from_secs(8);
         assert_eq!(hub.touch(c2, t8), Some("s2".to_string()), "written after idle/4");
         assert!(hub.expire_idle(t + Duration::from_secs(10)).is_empty());
@@ -448,7 +511,7 @@ mod tests {
         hub.signed_in("s1", &seat(1), t);
         let (slow, _keep) = mpsc::channel(1);
         let (fast, mut rx) = tab();
-        let (a, _) = hub.attach("s1", &seat(1), slow, t);
+        let (a, _, _) = hub.attach("s1", &seat(1), slow, t);
         hub.attach("s1", &seat(1), fast, t);
         for code in [3, 4, 5] {
             hub.set_status(a, code, t).unwrap();

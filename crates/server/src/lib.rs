@@ -12,6 +12,7 @@ pub mod calls;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod media;
 pub mod sandbox;
 mod ws;
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub hub: Hub,
     pub cfg: Config,
     pub calls: calls::Calls,
+    pub media: media::MediaHandle,
     /// The sandbox carrier, when no real trunk is configured.
     pub sandbox: Option<sandbox::Sandbox>,
 }
@@ -61,9 +63,15 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             (sb.addr, Some(sb))
         }
     };
+    let (media, mut notes) = media::start(cfg.media.listen, cfg.media.public_ip).await?;
     let cell = Arc::new(tokio::sync::OnceCell::new());
-    let calls = calls::Calls::start(cell.clone(), cfg.sip.listen, trunk).await?;
-    let app: App = Arc::new(AppState { store, hub, cfg, calls, sandbox });
+    let calls = calls::Calls::start(cell.clone(), cfg.sip.listen, trunk, media.clone()).await?;
+    let app: App = Arc::new(AppState { store, hub, cfg, calls, media, sandbox });
+    tokio::spawn(async move {
+        while let Some(note) = notes.recv().await {
+            tracing::debug!("media: {note:?}");
+        }
+    });
     let _ = cell.set(app.clone());
 
     // One writer keeps status writes in order.

@@ -2,6 +2,7 @@
 //! tab's commands to the hub and the hub's events to the tab.
 
 use crate::hub::{encode, HubError, Outgoing, TAB_QUEUE};
+use crate::media::MediaCmd;
 use crate::App;
 use axum::extract::ws::{Message, WebSocket};
 use seatline_protocol::{ClientOp, SeatInfo, ServerEvent};
@@ -57,18 +58,20 @@ pub async fn run(mut socket: WebSocket, app: App) {
     };
 
     let (tx, mut rx) = mpsc::channel(TAB_QUEUE);
-    let (conn, agent) = app.hub.attach(&session_id, &seat, tx, Instant::now());
+    let (conn, agent, audio) = app.hub.attach(&session_id, &seat, tx, Instant::now());
     let ready = ServerEvent::Ready {
         email: user.email.clone(),
         seat: SeatInfo { sip_num: seat.sip_num.clone(), group_no: seat.group_no.clone() },
         agent,
         idle_timeout_secs: app.hub.idle_timeout().as_secs(),
         call: app.hub.current_call(seat.id),
+        audio,
     };
     if send(&mut socket, &ready).await {
         serve(&mut socket, &app, conn, &seat, &mut rx).await;
     }
     app.hub.detach(conn, Instant::now());
+    app.media.send(MediaCmd::RemoveLeg { leg: conn });
 }
 
 async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &mut mpsc::Receiver<Outgoing>) {
@@ -102,6 +105,29 @@ async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &m
                     }
                     Ok(ClientOp::HangUp) => {
                         app.calls.hang_up(seat.id);
+                        None
+                    }
+                    Ok(ClientOp::RtcOffer { sdp }) => {
+                        if !app.hub.holds_audio(conn) {
+                            Some(error_event("notAudioTab", "another tab holds the audio"))
+                        } else {
+                            match app.media.add_leg(seat.id, conn, sdp).await {
+                                Ok(sdp) => Some(ServerEvent::RtcAnswer { sdp }),
+                                Err(e) => Some(error_event("rtcFailed", e)),
+                            }
+                        }
+                    }
+                    Ok(ClientOp::Dtmf { digits }) => {
+                        let digits: String = digits.chars().filter(|c| seatline_media::dtmf::event_of(*c).is_some()).take(32).collect();
+                        app.calls.control(seat.id, crate::calls::Control::Dtmf(digits));
+                        None
+                    }
+                    Ok(ClientOp::Mute { on }) => {
+                        app.calls.control(seat.id, crate::calls::Control::Mute(on));
+                        None
+                    }
+                    Ok(ClientOp::Hold { on }) => {
+                        app.calls.control(seat.id, crate::calls::Control::Hold(on));
                         None
                     }
                     // Liveness only: a ping does not renew the session.

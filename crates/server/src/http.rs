@@ -25,6 +25,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/sessions/current", axum::routing::delete(sign_out))
         .route("/api/v1/embed", get(embed_config))
         .route("/ws", get(websocket))
+        .route("/api/v1/sandbox/digits", get(sandbox_digits))
         .route("/", get(|| async { Redirect::to("/demo") }))
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
         .route("/admin/", get(softphone_index))
@@ -136,6 +137,15 @@ struct EmbedConfig<'a> {
 
 async fn embed_config(State(app): State<App>) -> Response {
     Json(EmbedConfig { allowed_origins: &app.cfg.embed.allowed_origins }).into_response()
+}
+
+/// What the sandbox carrier heard as DTMF, per callee (tests, demo).
+async fn sandbox_digits(State(app): State<App>) -> Response {
+    let Some(sb) = &app.sandbox else {
+        return api_error(StatusCode::NOT_FOUND, "noSandbox", "a real trunk is configured; the sandbox carrier is off");
+    };
+    let calls: Vec<_> = sb.log.digits().into_iter().map(|(callee, digits)| serde_json::json!({"callee": callee, "digits": digits})).collect();
+    Json(serde_json::json!({ "calls": calls })).into_response()
 }
 
 async fn websocket(State(app): State<App>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {

@@ -345,7 +345,8 @@ impl Media {
                             });
                         }
                     }
-                    Event::IceConnectionStateChange(IceConnectionState::Connected) => {
+                    // Media may flow once DTLS is up (ICE-lite goes to Completed).
+                    Event::Connected => {
                         l.connected = true;
                         let _ = self.notes.send(MediaNote::LegConnected { seat_id: l.seat_id, leg: id });
                     }

@@ -5,6 +5,7 @@
 // it. Host messages are handled one at a time, in order, so a `callOut` sent
 // right after `init` waits for the sign-in instead of being lost.
 
+import { AudioPath, devices } from './audio.js';
 import { HostBridge } from './host.js';
 import { setLang, t } from './i18n.js';
 import { Link, askOtherTabs, fetchEmbedConfig, loadSession, onSessionChange, signIn, signOut, storeSession } from './server.js';
@@ -16,7 +17,8 @@ import { render } from './view.js';
  *   phase: 'boot'|'signedOut'|'signingIn'|'signedIn',
  *   page: 'email'|'sso'|'noseat',
  *   notice: string, noticeKind: string, banner: string,
- *   call: any, callEndedAt: number,
+ *   call: any, callEndedAt: number, audio: boolean, phone: string, phoneError: string,
+ *   muted: boolean, held: boolean, settingsOpen: boolean, mics: any[], speakers: any[],
  *   emailDraft: string,
  *   session: {token: string, email: string}|null,
  *   email: string, seat: {sipNum: string, groupNo: string}|null, agent: AgentView|null,
@@ -27,6 +29,8 @@ import { render } from './view.js';
  * @typedef {{
  *   signIn: (email: string, password: string) => void, signOut: () => void,
  *   showEmail: () => void, toggleMenu: () => void, pickStatus: (code: number) => void, dial: () => void, hangUp: () => void,
+ *   key: (k: string) => boolean, mute: () => void, hold: () => void, settings: () => void,
+ *   setMic: (id: string) => void, setSpeaker: (id: string) => void,
  * }} Actions
  */
 
@@ -39,6 +43,14 @@ const state = {
   banner: '',
   call: null,
   callEndedAt: 0,
+  audio: false,
+  phone: 'pending',
+  phoneError: '',
+  muted: false,
+  held: false,
+  settingsOpen: false,
+  mics: [],
+  speakers: [],
   emailDraft: '',
   session: null,
   email: '',
@@ -55,6 +67,7 @@ const state = {
 
 /** @type {HostBridge} */
 let bridge;
+const audio = new AudioPath((op) => (link ? link.send(op) : false));
 /** @type {Link|null} */
 let link = null;
 /** Resolves the wait of a sign-in for the first answer on the WebSocket. */
@@ -78,6 +91,22 @@ const actions = {
     callOut({ caller: '', callee: `${cc}${number}`, countryCode: cc, orderId: '', params: '' });
   }),
   hangUp: () => hangUp(),
+  // In a connected call the keypad sends DTMF; otherwise it dials.
+  key: (k) => {
+    if (state.call && state.call.code === 2 && !state.call.ended) {
+      link && link.send({ op: 'dtmf', digits: k });
+      return true;
+    }
+    return false;
+  },
+  mute: () => { if (link) link.send({ op: 'mute', on: !state.muted }); },
+  hold: () => { if (link) link.send({ op: 'hold', on: !state.held }); },
+  settings: () => run(async () => {
+    state.settingsOpen = !state.settingsOpen;
+    if (state.settingsOpen) Object.assign(state, await devices());
+  }).then(draw),
+  setMic: (id) => { audio.setMic(id); },
+  setSpeaker: (id) => { audio.setSpeaker(id); },
 };
 
 // Host messages and UI actions run one at a time, in arrival order.
@@ -86,6 +115,24 @@ let chain = Promise.resolve();
 function run(task) {
   chain = chain.then(task).catch((e) => console.error('softphone:', e));
   return chain;
+}
+
+/** The phone's dialStatus: 3 offline, -1 no audio path, else 4. */
+function phoneCode() {
+  if (!state.linkUp) return 3;
+  if (state.audio && state.phone === 'failed') return -1;
+  return 4;
+}
+
+/** This tab holds the audio: set the path up, then tell the host. */
+async function startAudio() {
+  state.phone = 'pending';
+  const r = await audio.start();
+  if (!state.audio || state.phase !== 'signedIn') return;
+  state.phone = r.ok ? 'ready' : 'failed';
+  state.phoneError = r.ok ? '' : `audio_${r.error}`;
+  bridge.post('dialStatus', { code: phoneCode() });
+  draw();
 }
 
 /** @param {any} c callOut content from the host or the dial pad */
@@ -111,6 +158,8 @@ function onDial(content) {
   bridge.post('dialStatus', content);
   if (content.code === 5) {
     state.call = { ...(state.call || {}), ...content, ended: true, reason: (state.call && state.call.reason) || content.hangupCode };
+    state.muted = false;
+    state.held = false;
     const at = Date.now();
     state.callEndedAt = at;
     setTimeout(() => { if (state.callEndedAt === at) { state.call = null; draw(); } }, 2500);
@@ -138,7 +187,7 @@ function announce() {
   bridge.post('agentExists', { code: 1 });
   bridge.post('login', { email: state.email, sipNum: state.seat.sipNum, groupNo: state.seat.groupNo });
   bridge.post('agentStatus', { code: state.agent.code });
-  bridge.post('dialStatus', { code: state.linkUp ? 4 : 3 });
+  if (!state.audio || state.phone !== 'pending') bridge.post('dialStatus', { code: phoneCode() });
   state.announced = true;
   state.lastCode = state.agent.code;
 }
@@ -154,6 +203,8 @@ function onEvent(ev) {
       state.agent = ev.agent;
       state.linkUp = true;
       state.banner = '';
+      state.audio = !!ev.audio;
+      if (state.audio) state.phone = 'pending';
       if (!wasUp) {
         announce();
         // A call in progress (a reload, another tab): the host learns it too.
@@ -161,11 +212,26 @@ function onEvent(ev) {
       } else {
         if (state.lastCode !== ev.agent.code) bridge.post('agentStatus', { code: ev.agent.code });
         state.lastCode = ev.agent.code;
-        bridge.post('dialStatus', { code: 4 });
+        if (!state.audio) bridge.post('dialStatus', { code: 4 });
       }
+      if (state.audio) startAudio();
+      else audio.stop();
       if (settle) settle(true);
       break;
     }
+    case 'audio':
+      // Another tab holding the audio went away: this one takes over.
+      state.audio = !!ev.hold;
+      if (state.audio) startAudio();
+      else audio.stop();
+      break;
+    case 'rtcAnswer':
+      audio.answer(ev.sdp);
+      break;
+    case 'callControl':
+      state.muted = !!ev.muted;
+      state.held = !!ev.held;
+      break;
     case 'agent':
       state.agent = ev.agent;
       if (state.lastCode !== ev.agent.code) {
@@ -184,6 +250,7 @@ function onEvent(ev) {
       break;
     case 'error':
       if (ev.code === 'invalidStatus' || ev.code === 'busyWithCall' || ev.code === 'notSignedIn') flash('statusRefused');
+      if (ev.code === 'rtcFailed' || ev.code === 'notAudioTab') audio.failed();
       break;
     default:
       break;
@@ -219,6 +286,9 @@ function connect(session) {
 function endSession(message, notice, kind) {
   const had = state.session;
   if (link) { link.close(); link = null; }
+  audio.stop();
+  state.audio = false;
+  state.phone = 'pending';
   if (had) {
     const stored = loadSession();
     if (stored && stored.token === had.token) storeSession(null);
@@ -335,6 +405,17 @@ async function onHostMessage(msg) {
     case 'hangUp':
       if (state.phase === 'signedIn') hangUp();
       break;
+    case 'mute':
+    case 'unmute':
+      if (link) link.send({ op: 'mute', on: msg.type === 'mute' });
+      break;
+    case 'hold':
+    case 'unhold':
+      if (link) link.send({ op: 'hold', on: msg.type === 'hold' });
+      break;
+    case 'sendDtmf':
+      if (link && typeof c.digits === 'string') link.send({ op: 'dtmf', digits: c.digits });
+      break;
     case 'setAgentStatus':
       if (state.phase === 'signedIn') setStatus(Number(c.code));
       break;
@@ -384,4 +465,4 @@ boot();
 setInterval(() => { if (state.call && state.call.code === 2 && !state.call.ended) draw(); }, 1000);
 
 // For diagnostics in the browser console.
-/** @type {any} */ (window).seatline = { state, t };
+/** @type {any} */ (window).seatline = { state, t, audio };

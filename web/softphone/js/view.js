@@ -80,7 +80,11 @@ function dialPad(s, act) {
   const num = h('input', { id: 'number', class: 'number', inputmode: 'tel', value: s.dial.number, placeholder: t('number'), 'aria-label': t('number'), oninput: (/** @type {any} */ e) => { s.dial.number = e.target.value; } });
   const keys = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'].map((k) => h('button', {
     type: 'button', class: 'key', 'data-key': k,
-    onclick: () => { s.dial.number += k; /** @type {HTMLInputElement} */ (num).value = s.dial.number; },
+    onclick: () => {
+      if (act.key(k)) return;
+      s.dial.number += k;
+      /** @type {HTMLInputElement} */ (num).value = s.dial.number;
+    },
   }, k));
   return h('div', { class: 'dialpad' },
     h('div', { class: 'dial-line' }, h('span', { class: 'plus', text: '+' }), cc, num,
@@ -122,19 +126,39 @@ function callPanel(s, act) {
     h('div', { class: 'call-info' },
       h('span', { class: 'call-number', id: 'call-number', text: number ? `+${number}` : '' }),
       h('span', { class: 'call-state', id: 'call-state', text: label })),
+    state === 'connected' ? h('div', { class: 'call-controls' },
+      h('button', { type: 'button', id: 'mute', class: `ctl${s.muted ? ' on' : ''}`, 'aria-pressed': s.muted ? 'true' : 'false', onclick: () => act.mute(), text: s.muted ? t('unmute') : t('mute') }),
+      h('button', { type: 'button', id: 'hold', class: `ctl${s.held ? ' on' : ''}`, 'aria-pressed': s.held ? 'true' : 'false', onclick: () => act.hold(), text: s.held ? t('unhold') : t('hold') })) : null,
     c.ended ? null : h('button', { type: 'button', id: 'hangup', class: 'hangup', onclick: () => act.hangUp(), title: t('hangUp'), 'aria-label': t('hangUp') }, h('span', { class: 'phone-icon down', 'aria-hidden': 'true' })));
+}
+
+/** @param {State} s @param {Actions} act */
+function settingsPanel(s, act) {
+  if (!s.settingsOpen) return null;
+  /** @param {any[]} list @param {string} id @param {(v: string) => void} on */
+  const pick = (list, id, on) => h('select', { id, onchange: (/** @type {any} */ e) => on(e.target.value) },
+    h('option', { value: '', text: t('defaultDevice') }),
+    ...list.map((d, i) => h('option', { value: d.deviceId, text: d.label || `${t('device')} ${i + 1}` })));
+  return h('div', { class: 'settings', id: 'settings' },
+    h('label', {}, h('span', { text: t('microphone') }), pick(s.mics, 'mic-select', act.setMic)),
+    h('label', {}, h('span', { text: t('speaker') }), pick(s.speakers, 'speaker-select', act.setSpeaker)));
 }
 
 /** @param {State} s @param {Actions} act */
 function mainScreen(s, act) {
   return h('div', { class: 'main' },
+    s.audio && s.phone === 'failed' ? h('p', { id: 'audio-warning', class: 'notice error', role: 'alert', text: t(s.phoneError) }) : null,
     h('div', { class: 'who' },
       h('span', { class: 'who-email', id: 'who-email', text: s.email || '' }),
       h('span', { class: 'who-seat', id: 'who-seat', text: s.seat ? `${t('seat')} ${s.seat.sipNum} · ${t('group')} ${s.seat.groupNo}` : '' })),
     statusPicker(s, act),
     callPanel(s, act),
     dialPad(s, act),
-    h('footer', { class: 'foot' }, h('button', { type: 'button', id: 'signout', class: 'link', onclick: () => act.signOut(), text: t('signOut') })));
+    settingsPanel(s, act),
+    h('footer', { class: 'foot' },
+      h('button', { type: 'button', id: 'devices', class: 'link', onclick: () => act.settings(), text: t('devices') }),
+      h('span', { class: 'audio-where', id: 'audio-where', text: s.audio ? t('audioHere') : t('audioElsewhere') }),
+      h('button', { type: 'button', id: 'signout', class: 'link', onclick: () => act.signOut(), text: t('signOut') })));
 }
 
 /** @param {State} s @param {Actions} act */

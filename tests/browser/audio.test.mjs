@@ -1,0 +1,104 @@
+// Real audio: the tab that holds the audio sends its (fake) microphone over
+// WebRTC to the server, which relays it to the sandbox carrier over RTP;
+// the echo comes back the same way and the page plays it.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setup } from './harness.mjs';
+
+let env;
+before(async () => { env = await setup(); });
+after(async () => { await env.teardown(); });
+
+const softphone = (tab) => tab.page.frames().find((f) => f.url().includes('/admin/'));
+
+async function inbound(tab) {
+  return softphone(tab).evaluate(() => window.seatline.audio.inbound());
+}
+
+/** Waits until the page has received audio with a level above zero. */
+async function hearsAudio(tab, ms = 10000) {
+  const until = Date.now() + ms;
+  let last = null;
+  while (Date.now() < until) {
+    last = await inbound(tab);
+    if (last && last.packetsReceived > 25 && last.totalAudioEnergy > 0 && last.audioLevel > 0) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no audio heard: ${JSON.stringify(last)}`);
+}
+
+async function callEcho(tab, callee = '12025550100') {
+  const from = await tab.count();
+  await tab.send({ type: 'callOut', content: { caller: '', callee, countryCode: '1', orderId: 'a-1', params: '' } });
+  const connected = await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 2, { from, timeout: 10000 });
+  return connected.data.content;
+}
+
+test('an echo call: the page receives the echo of its microphone (inbound packets, non-zero level)', async () => {
+  const tab = await env.open();
+  await tab.signIn();
+  assert.equal(await softphone(tab).locator('#audio-where').textContent(), 'Audio in this tab');
+  await callEcho(tab);
+  const stats = await hearsAudio(tab);
+  assert.ok(stats.packetsReceived > 25, JSON.stringify(stats));
+  await tab.send({ type: 'hangUp' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5);
+  await tab.page.context().close();
+});
+
+test('the ringback tone plays while the call rings, before any answer', async () => {
+  const tab = await env.open();
+  await tab.signIn('agent2@demo.local');
+  const from = await tab.count();
+  await tab.send({ type: 'callOut', content: { caller: '', callee: '12025550108', countryCode: '1' } });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 0, { from });
+  await hearsAudio(tab);
+  await tab.send({ type: 'hangUp' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from });
+  await tab.page.context().close();
+});
+
+test('DTMF digits from the keypad and from the host reach the sandbox', async () => {
+  const tab = await env.open();
+  await tab.signIn();
+  const call = await callEcho(tab, '12025550101');
+  await softphone(tab).locator('.key[data-key="4"]').click();
+  await softphone(tab).locator('.key[data-key="2"]').click();
+  await tab.send({ type: 'sendDtmf', content: { digits: '#9' } });
+  const until = Date.now() + 8000;
+  let digits = '';
+  while (Date.now() < until) {
+    const r = await fetch(`http://127.0.0.1:${env.seatline.port}/api/v1/sandbox/digits`);
+    const body = await r.json();
+    digits = (body.calls.find((c) => c.callee === call.callee) || {}).digits || '';
+    if (digits === '42#9') break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(digits, '42#9');
+  await tab.send({ type: 'hangUp' });
+  await tab.page.context().close();
+});
+
+test('hold and unhold: every tab sees it, and no audio flows while held', async () => {
+  const tab = await env.open();
+  await tab.signIn('agent2@demo.local');
+  await callEcho(tab);
+  await hearsAudio(tab);
+  await softphone(tab).locator('#hold').click();
+  await softphone(tab).locator('#hold[aria-pressed="true"]').waitFor();
+  await new Promise((r) => setTimeout(r, 500));
+  const a = await inbound(tab);
+  await new Promise((r) => setTimeout(r, 1000));
+  const b = await inbound(tab);
+  assert.ok(b.packetsReceived - a.packetsReceived < 5, `held, yet ${b.packetsReceived - a.packetsReceived} packets came`);
+  await tab.send({ type: 'unhold' });
+  await softphone(tab).locator('#hold[aria-pressed="false"]').waitFor();
+  await new Promise((r) => setTimeout(r, 1000));
+  const c = await inbound(tab);
+  assert.ok(c.packetsReceived - b.packetsReceived > 20, 'audio again after unhold');
+  await tab.send({ type: 'mute' });
+  await softphone(tab).locator('#mute[aria-pressed="true"]').waitFor();
+  await tab.send({ type: 'hangUp' });
+  await tab.page.context().close();
+});

@@ -102,3 +102,65 @@ test('hold and unhold: every tab sees it, and no audio flows while held', async 
   await tab.send({ type: 'hangUp' });
   await tab.page.context().close();
 });
+
+test('two tabs: only one holds the audio; closing it mid-call hands the audio to the other within 3 s', async () => {
+  const ctx = await env.newBrowser();
+  const a = await env.open(ctx);
+  await a.signIn();
+  const b = await env.open(ctx);
+  await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 4);
+  assert.equal(await softphone(a).locator('#audio-where').textContent(), 'Audio in this tab');
+  assert.equal(await softphone(b).locator('#audio-where').textContent(), 'Audio in another tab');
+  assert.equal(await softphone(b).evaluate(() => window.seatline.audio.pc), null, 'the second tab opens no audio');
+  const call = await callEcho(a);
+  await hearsAudio(a);
+  const fromB = await b.count();
+  await a.page.close();
+  const t0 = Date.now();
+  await b.page.bringToFront();
+  await hearsAudio(b, 3000);
+  const took = Date.now() - t0;
+  assert.ok(took <= 3000, `took over in ${took} ms`);
+  assert.ok(!(await b.messages()).slice(fromB).some((m) => m.type === 'dialStatus' && m.content.code === 5), 'the call went on');
+  await b.send({ type: 'hangUp' });
+  const end = await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from: fromB });
+  assert.equal(end.data.content.callId, call.callId);
+  await ctx.close();
+});
+
+test('a reload mid-call keeps the call, and the reloaded page gets the audio back within 3 s', async () => {
+  const tab = await env.open();
+  await tab.signIn('agent2@demo.local');
+  const call = await callEcho(tab);
+  await hearsAudio(tab);
+  await tab.page.reload();
+  const t0 = Date.now();
+  await tab.frameReady();
+  // The reloaded page learns of the call in progress and tells its host.
+  const again = await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 2);
+  assert.equal(again.data.content.callId, call.callId);
+  await hearsAudio(tab, 3000);
+  assert.ok(Date.now() - t0 <= 3500, `audio back after ${Date.now() - t0} ms`);
+  await softphone(tab).locator('#call-panel[data-state="connected"]').waitFor();
+  await tab.send({ type: 'hangUp' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5);
+  await tab.page.context().close();
+});
+
+test('without the allow attribute the audio tab reports dialStatus -1 and shows why', async () => {
+  const ctx = await env.newBrowser();
+  const page = await ctx.newPage();
+  await page.goto(env.host.url(env.seatline.softphoneUrl) + '&noallow=1');
+  const { Tab } = await import('./harness.mjs');
+  const tab = new Tab(page);
+  await tab.frameReady();
+  await tab.send({ type: 'init', content: { email: 'agent1@demo.local', password: 'demo1234', lang: 'en-US', loginMethod: 0 } });
+  const hit = await tab.waitFor((m) => m.type === 'dialStatus');
+  assert.equal(hit.data.content.code, -1);
+  const warning = tab.frame.locator('#audio-warning');
+  await warning.waitFor();
+  assert.match(await warning.textContent(), /allow="microphone/);
+  await tab.send({ type: 'loginOut' });
+  await tab.waitFor((m) => m.type === 'logout');
+  await ctx.close();
+});

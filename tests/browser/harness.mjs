@@ -109,6 +109,7 @@ const HOST_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>test 
   });
   window.hostSend = (msg, target) => document.getElementById('iframe').contentWindow.postMessage(msg, target || '*');
   const iframe = document.getElementById('iframe');
+  if (params.get('noallow')) iframe.removeAttribute('allow');
   const onload = params.get('onload');
   if (onload) {
     // As in the vendor's document: init from the iframe's onload.

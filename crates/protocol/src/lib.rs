@@ -103,6 +103,10 @@ pub enum ClientOp {
     },
     /// End the agent's current call (cancel it while it rings).
     HangUp,
+    /// Answer the inbound call ringing at this agent.
+    Answer,
+    /// Refuse the inbound call ringing at this agent (it goes to the next agent).
+    Reject,
     /// The audio tab's WebRTC offer for the agent's audio leg.
     RtcOffer { sdp: String },
     /// Send DTMF digits to the far end of the current call.

@@ -25,7 +25,12 @@ pub enum Command {
     Place { seat: Seat, record: CallRecord },
     HangUp { seat_id: i64 },
     Control { seat_id: i64, control: Control },
+    /// The agent answers (true) or rejects (false) the call ringing at them.
+    Answer { seat_id: i64, accept: bool },
 }
+
+/// How long an inbound call rings at one agent before the next is tried.
+pub const RING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// In-call controls from the agent (any tab) or the host.
 pub enum Control {
@@ -53,6 +58,17 @@ struct Active {
     /// The hold state asked for, until the carrier accepts it.
     want_held: Option<bool>,
     version: u64,
+    /// For an inbound call not yet answered: its routing state.
+    inbound: Option<Inbound>,
+}
+
+struct Inbound {
+    group_no: String,
+    tried: Vec<i64>,
+    ring_until: Instant,
+    /// The carrier's offer, and our RTP socket for the answer.
+    offer: AudioSdp,
+    rtp: Option<UdpSocket>,
 }
 
 fn new_call_id() -> String {
@@ -148,6 +164,10 @@ impl Calls {
         let _ = self.tx.send(Command::HangUp { seat_id });
     }
 
+    pub fn answer(&self, seat_id: i64, accept: bool) {
+        let _ = self.tx.send(Command::Answer { seat_id, accept });
+    }
+
     pub fn control(&self, seat_id: i64, control: Control) {
         let _ = self.tx.send(Command::Control { seat_id, control });
     }
@@ -171,7 +191,8 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     loop {
-        let next = ua.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let ring = active.values().filter_map(|a| a.inbound.as_ref().map(|i| i.ring_until)).min();
+        let next = ua.poll_timeout().into_iter().chain(ring).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
@@ -183,8 +204,24 @@ async fn run(
                 match cmd {
                     Command::Place { seat, record } => place(&app, &media, &mut ua, &mut active, trunk, seat, record).await,
                     Command::HangUp { seat_id } => {
-                        if let Some((call, _)) = active.iter().find(|(_, a)| a.seat_id == seat_id) {
-                            ua.hang_up(*call, Instant::now());
+                        if let Some((call, a)) = active.iter().find(|(_, a)| a.seat_id == seat_id) {
+                            if a.inbound.is_some() {
+                                // Hanging up a ringing inbound call is rejecting it.
+                                let call = *call;
+                                reject(&app, &mut ua, &mut active, call, Instant::now());
+                            } else {
+                                ua.hang_up(*call, Instant::now());
+                            }
+                        }
+                    }
+                    Command::Answer { seat_id, accept } => {
+                        let found = active.iter().find(|(_, a)| a.seat_id == seat_id && a.inbound.is_some()).map(|(c, _)| *c);
+                        if let Some(call) = found {
+                            if accept {
+                                answer(&app, &media, &mut ua, &mut active, call);
+                            } else {
+                                reject(&app, &mut ua, &mut active, call, Instant::now());
+                            }
                         }
                     }
                     Command::Control { seat_id, control } => {
@@ -194,10 +231,32 @@ async fn run(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(next.into()) => ua.handle_timeout(Instant::now()),
+            _ = tokio::time::sleep_until(next.into()) => {
+                let now = Instant::now();
+                ua.handle_timeout(now);
+                // Rang too long at one agent: the next one.
+                let due: Vec<CallRef> = active
+                    .iter()
+                    .filter(|(_, a)| a.inbound.as_ref().is_some_and(|i| i.ring_until <= now))
+                    .map(|(c, _)| *c)
+                    .collect();
+                for call in due {
+                    unassign(&app, &mut active, call, now, false);
+                    offer_next(&app, &mut ua, &mut active, call, now);
+                }
+            }
         }
+        let mut events = Vec::new();
         while let Some(ev) = ua.poll_event() {
-            on_event(&app, &media, &mut ua, &mut active, ev);
+            events.push(ev);
+        }
+        for ev in events {
+            match ev {
+                UaEvent::Incoming { call, from_user, to_user, sdp, headers } => {
+                    incoming(&app, &mut ua, &mut active, call, from_user, to_user, sdp, headers).await;
+                }
+                ev => on_event(&app, &media, &mut ua, &mut active, ev),
+            }
         }
         while let Some(t) = ua.poll_transmit() {
             let _ = sock.send_to(&t.bytes, t.to).await;
@@ -269,7 +328,17 @@ async fn place(
     save(app, &record, seat.tenant_id, Some(seat.id));
     active.insert(
         call,
-        Active { record, seat_id: seat.id, tenant_id: seat.tenant_id, offer, muted: false, held: false, want_held: None, version: 1 },
+        Active {
+            record,
+            seat_id: seat.id,
+            tenant_id: seat.tenant_id,
+            offer,
+            muted: false,
+            held: false,
+            want_held: None,
+            version: 1,
+            inbound: None,
+        },
     );
 }
 
@@ -352,10 +421,138 @@ fn on_event(app: &App, media: &MediaHandle, ua: &mut UserAgent, active: &mut Has
             let Some(mut a) = active.remove(&call) else { return };
             media.send(MediaCmd::Unbridge { seat_id: a.seat_id });
             a.record.hangup_ms = Some(now_ms());
+            if a.seat_id == 0 {
+                save(app, &a.record, a.tenant_id, None);
+                return;
+            }
             app.hub.dial(a.seat_id, a.record.dial_status(5));
             let _ = app.hub.agent_input(a.seat_id, AgentInput::Ended { call: a.record.call_id.clone() }, now);
             save(app, &a.record, a.tenant_id, Some(a.seat_id));
         }
         _ => {}
     }
+}
+
+/// An inbound call from the carrier to one of our DIDs.
+#[allow(clippy::too_many_arguments)]
+async fn incoming(
+    app: &App,
+    ua: &mut UserAgent,
+    active: &mut HashMap<CallRef, Active>,
+    call: CallRef,
+    from_user: String,
+    to_user: String,
+    sdp: Vec<u8>,
+    headers: Vec<(String, String)>,
+) {
+    let now = Instant::now();
+    let did = to_user.trim_start_matches('+').to_string();
+    let route = match app.store.did_route(&did).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return ua.respond(call, 404, None, now),
+        Err(e) => {
+            tracing::error!("cannot route an inbound call: {e}");
+            return ua.respond(call, 503, None, now);
+        }
+    };
+    let offer = match AudioSdp::parse(&String::from_utf8_lossy(&sdp)) {
+        Ok(o) => o,
+        Err(_) => return ua.respond(call, 488, None, now),
+    };
+    let rtp = match UdpSocket::bind(SocketAddr::new(ua.local_addr().ip(), 0)).await {
+        Ok(s) => s,
+        Err(_) => return ua.respond(call, 503, None, now),
+    };
+    let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+    let ours = match offer.answer(ua.local_addr().ip(), port, &[Codec::Pcmu, Codec::Pcma]) {
+        Ok(mut a) => {
+            a.dtmf_pt = offer.dtmf_pt;
+            a
+        }
+        Err(_) => return ua.respond(call, 488, None, now),
+    };
+    let mut record = CallRecord::new(new_call_id(), Direction::Inbound, from_user.trim_start_matches('+').to_string(), did, now_ms());
+    record.other = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("X-Custom-Data"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    ua.respond(call, 180, None, now);
+    active.insert(
+        call,
+        Active {
+            record,
+            seat_id: 0,
+            tenant_id: route.0,
+            offer: ours,
+            muted: false,
+            held: false,
+            want_held: None,
+            version: 1,
+            inbound: Some(Inbound { group_no: route.1, tried: Vec::new(), ring_until: now + RING_TIMEOUT, offer, rtp: Some(rtp) }),
+        },
+    );
+    offer_next(app, ua, active, call, now);
+}
+
+/// Rings the next available agent of the call's group, or gives up with 480.
+fn offer_next(app: &App, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, call: CallRef, now: Instant) {
+    let Some(a) = active.get_mut(&call) else { return };
+    let Some(inb) = a.inbound.as_mut() else { return };
+    loop {
+        let Some(seat) = app.hub.pick_agent(a.tenant_id, &inb.group_no, &inb.tried) else { break };
+        inb.tried.push(seat);
+        if app.hub.agent_input(seat, AgentInput::Assign { call: a.record.call_id.clone() }, now).is_ok() {
+            a.seat_id = seat;
+            inb.ring_until = now + RING_TIMEOUT;
+            app.hub.dial(seat, a.record.dial_status(1));
+            save(app, &a.record, a.tenant_id, Some(seat));
+            return;
+        }
+    }
+    // Nobody can take it: the carrier hears 480 and the record says so.
+    ua.respond(call, 480, None, now);
+    if let Some(mut a) = active.remove(&call) {
+        a.record.hangup_ms = Some(now_ms());
+        a.record.sip_code = Some(480);
+        save(app, &a.record, a.tenant_id, None);
+    }
+}
+
+/// Takes the ringing call away from its agent (timeout or reject).
+fn unassign(app: &App, active: &mut HashMap<CallRef, Active>, call: CallRef, now: Instant, rejected: bool) {
+    let Some(a) = active.get_mut(&call) else { return };
+    if a.seat_id == 0 {
+        return;
+    }
+    let input = if rejected { AgentInput::Rejected { call: a.record.call_id.clone() } } else { AgentInput::Ended { call: a.record.call_id.clone() } };
+    let _ = app.hub.agent_input(a.seat_id, input, now);
+    let mut gone = a.record.clone();
+    gone.hangup_ms = Some(now_ms());
+    app.hub.dial(a.seat_id, gone.dial_status(5));
+    a.seat_id = 0;
+}
+
+fn reject(app: &App, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, call: CallRef, now: Instant) {
+    unassign(app, active, call, now, true);
+    offer_next(app, ua, active, call, now);
+}
+
+fn answer(app: &App, media: &MediaHandle, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, call: CallRef) {
+    let now = Instant::now();
+    let Some(a) = active.get_mut(&call) else { return };
+    let Some(mut inb) = a.inbound.take() else { return };
+    let Some(rtp) = inb.rtp.take() else { return };
+    ua.respond(call, 200, Some(a.offer.to_string(1, 1).as_bytes()), now);
+    media.send(MediaCmd::Bridge { seat_id: a.seat_id, rtp: Arc::new(rtp), ringback: false });
+    media.send(MediaCmd::Remote {
+        seat_id: a.seat_id,
+        remote: SocketAddr::new(inb.offer.addr, inb.offer.port),
+        pt: a.offer.codecs[0] as u8,
+        dtmf_pt: a.offer.dtmf_pt,
+    });
+    a.record.connected_ms = Some(now_ms());
+    let _ = app.hub.agent_input(a.seat_id, AgentInput::Answered { call: a.record.call_id.clone() }, now);
+    app.hub.dial(a.seat_id, a.record.dial_status(2));
+    save(app, &a.record, a.tenant_id, Some(a.seat_id));
 }

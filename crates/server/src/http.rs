@@ -26,6 +26,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/embed", get(embed_config))
         .route("/ws", get(websocket))
         .route("/api/v1/sandbox/digits", get(sandbox_digits))
+        .route("/api/v1/sandbox/calls", post(sandbox_call))
         .route("/", get(|| async { Redirect::to("/demo") }))
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
         .route("/admin/", get(softphone_index))
@@ -146,6 +147,37 @@ async fn sandbox_digits(State(app): State<App>) -> Response {
     };
     let calls: Vec<_> = sb.log.digits().into_iter().map(|(callee, digits)| serde_json::json!({"callee": callee, "digits": digits})).collect();
     Json(serde_json::json!({ "calls": calls })).into_response()
+}
+
+#[derive(Deserialize)]
+struct SandboxCall {
+    to: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    other: String,
+}
+
+/// The sandbox carrier places an inbound call to one of our DIDs.
+async fn sandbox_call(State(app): State<App>, body: Result<Json<SandboxCall>, JsonRejection>) -> Response {
+    let Some(sb) = &app.sandbox else {
+        return api_error(StatusCode::NOT_FOUND, "noSandbox", "a real trunk is configured; the sandbox carrier is off");
+    };
+    let Ok(Json(body)) = body else {
+        return api_error(StatusCode::BAD_REQUEST, "badRequest", "send JSON {\"to\", \"from\", \"other\"}");
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 32 && s.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit());
+    let from = if body.from.is_empty() { "12025550199".to_string() } else { body.from };
+    if !digits(&body.to) || !digits(&from) {
+        return api_error(StatusCode::BAD_REQUEST, "badNumber", "to and from must be phone numbers (digits, up to 32)");
+    }
+    sb.place_call(crate::sandbox::PlaceCall {
+        from: from.trim_start_matches('+').to_string(),
+        to: body.to.trim_start_matches('+').to_string(),
+        other: body.other,
+        target: app.calls.sip_addr,
+    });
+    (StatusCode::ACCEPTED, Json(serde_json::json!({"placed": true}))).into_response()
 }
 
 async fn websocket(State(app): State<App>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {

@@ -53,6 +53,8 @@ struct Inner {
 
 struct AgentSlot {
     agent: Agent,
+    tenant_id: i64,
+    group_no: String,
     tabs: HashMap<ConnId, TabTx>,
     sessions: HashSet<String>,
     /// The tab that plays and captures the call audio.
@@ -123,6 +125,8 @@ impl Hub {
     fn join(&self, inner: &mut Inner, session_id: &str, seat: &Seat, fresh: bool, now: Instant) {
         let slot = inner.agents.entry(seat.id).or_insert_with(|| AgentSlot {
             agent: Agent::new(agent_config(seat), seat.agent_status.and_then(Status::from_code)),
+            tenant_id: seat.tenant_id,
+            group_no: seat.group_no.clone(),
             tabs: HashMap::new(),
             sessions: HashSet::new(),
             audio: None,
@@ -241,6 +245,41 @@ impl Hub {
     pub fn logout(&self, session_id: &str, now: Instant) {
         let mut inner = self.lock();
         self.end_session(&mut inner, session_id, &ServerEvent::LoggedOut, now);
+    }
+
+    /// The ACD's choice for an inbound call to a group: the available agent
+    /// idle the longest, skipping those already tried for this call.
+    pub fn pick_agent(&self, tenant_id: i64, group_no: &str, tried: &[i64]) -> Option<i64> {
+        let inner = self.lock();
+        inner
+            .agents
+            .iter()
+            .filter(|(id, s)| s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id))
+            .filter_map(|(id, s)| s.agent.available_since().map(|since| (since, *id)))
+            .min()
+            .map(|(_, id)| id)
+    }
+
+    /// Number of tabs the agent has open.
+    pub fn tabs_of(&self, seat_id: i64) -> usize {
+        self.lock().agents.get(&seat_id).map(|s| s.tabs.len()).unwrap_or(0)
+    }
+
+    /// Runs the agents' timers (wrap-up ends by itself).
+    pub fn tick_agents(&self, now: Instant) {
+        let mut inner = self.lock();
+        let due: Vec<i64> = inner
+            .agents
+            .iter()
+            .filter(|(_, s)| s.agent.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(slot) = inner.agents.get_mut(&id) {
+                slot.agent.handle_timeout(now);
+            }
+            self.flush(&mut inner, id);
+        }
     }
 
     /// Ends every session idle for longer than the expiry; their tabs get
@@ -470,6 +509,31 @@ mod tests {
         assert!(hub.holds_audio(b));
         hub.detach(c, t);
         assert!(texts(&mut rx_b).is_empty(), "a non-holder leaving changes nothing");
+    }
+
+    #[test]
+    fn the_acd_picks_the_longest_idle_available_agent_of_the_group() {
+        let (hub, _w) = hub();
+        let t = Instant::now();
+        let mut seats = Vec::new();
+        for id in 1..=3 {
+            let s = seat(id);
+            hub.signed_in(&format!("s{id}"), &s, t);
+            let (tx, rx) = tab();
+            std::mem::forget(rx);
+            hub.attach(&format!("s{id}"), &s, tx, t + Duration::from_secs(id as u64));
+            seats.push(s);
+        }
+        assert_eq!(hub.pick_agent(1, "G001", &[]), Some(1));
+        assert_eq!(hub.pick_agent(1, "G001", &[1]), Some(2));
+        assert_eq!(hub.pick_agent(1, "G002", &[]), None);
+        assert_eq!(hub.pick_agent(2, "G001", &[]), None);
+        // Agent 1 takes a call: agent 2 is now the longest idle.
+        hub.agent_input(1, AgentInput::Assign { call: "c".into() }, t).unwrap();
+        assert_eq!(hub.pick_agent(1, "G001", &[]), Some(2));
+        // A break is not available.
+        hub.agent_input(2, AgentInput::Pick(Status::Meal), t).unwrap();
+        assert_eq!(hub.pick_agent(1, "G001", &[]), Some(3));
     }
 
     #[test]

@@ -91,6 +91,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
+            sweeper.hub.tick_agents(Instant::now());
             for id in sweeper.hub.expire_idle(Instant::now()) {
                 if let Err(e) = sweeper.store.revoke_session(&id).await {
                     tracing::warn!("cannot revoke an expired session: {e}");

@@ -31,6 +31,49 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// The sandbox carrier of a running Seatline.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Place an inbound call from the sandbox carrier to one of the tenant's DIDs.
+    Call {
+        /// The DID called, e.g. 12025550170.
+        #[arg(long)]
+        to: String,
+        /// The customer's number.
+        #[arg(long, default_value = "12025550199")]
+        from: String,
+        /// Custom data the agent receives as `other` (often JSON).
+        #[arg(long, default_value = "")]
+        other: String,
+        /// The running Seatline.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+}
+
+/// POSTs JSON to a plain-HTTP Seatline on loopback; returns status and body.
+async fn post_json(server: &str, path: &str, body: &serde_json::Value) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = server.strip_prefix("http://").ok_or_else(|| anyhow::anyhow!("--server must be http://host:port"))?;
+    let host = host.trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(host).await?;
+    let body = body.to_string();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await?;
+    let code = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Ok((code, body))
 }
 
 #[tokio::main]
@@ -53,6 +96,15 @@ async fn main() -> anyhow::Result<()> {
             (cfg, true)
         }
         Command::Serve { config } => (Config::load(&config)?, false),
+        Command::Sandbox { command: SandboxCommand::Call { to, from, other, server } } => {
+            let body = serde_json::json!({"to": to, "from": from, "other": other});
+            let (code, text) = post_json(&server, "/api/v1/sandbox/calls", &body).await?;
+            if code == 202 {
+                println!("the sandbox carrier is calling {to} from {from}");
+                return Ok(());
+            }
+            anyhow::bail!("the server answered {code}: {text}");
+        }
     };
     let running = seatline_server::start(cfg).await?;
     let base = format!("http://{}", running.addr);

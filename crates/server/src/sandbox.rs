@@ -43,6 +43,23 @@ impl SandboxLog {
 pub struct Sandbox {
     pub addr: SocketAddr,
     pub log: SandboxLog,
+    tx: tokio::sync::mpsc::UnboundedSender<PlaceCall>,
+}
+
+/// An inbound call the sandbox places toward a tenant's DID.
+pub struct PlaceCall {
+    pub from: String,
+    pub to: String,
+    /// Custom data the agent receives as `other`.
+    pub other: String,
+    /// Where our trunk listens.
+    pub target: SocketAddr,
+}
+
+impl Sandbox {
+    pub fn place_call(&self, call: PlaceCall) {
+        let _ = self.tx.send(call);
+    }
 }
 
 enum Action {
@@ -60,11 +77,14 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Sandbox> {
     let sock = Arc::new(UdpSocket::bind(listen).await?);
     let addr = sock.local_addr()?;
     let log = SandboxLog::default();
-    tokio::spawn(run(sock, addr, log.clone()));
-    Ok(Sandbox { addr, log })
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(run(sock, addr, log.clone(), rx));
+    Ok(Sandbox { addr, log, tx })
 }
 
-async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog) {
+async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog, mut place: tokio::sync::mpsc::UnboundedReceiver<PlaceCall>) {
+    // Our own calls toward a tenant: their RTP socket until answered.
+    let mut outgoing: HashMap<CallRef, (UdpSocket, String)> = HashMap::new();
     let mut ua = UserAgent::new(addr, Timers::default());
     let mut timers: Vec<(Instant, Action)> = Vec::new();
     let mut calls: HashMap<CallRef, Pending> = HashMap::new();
@@ -77,6 +97,22 @@ async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog) {
             r = sock.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
                     ua.handle_datagram(&buf[..n], from, Instant::now());
+                }
+            }
+            p = place.recv() => {
+                let Some(p) = p else { return };
+                if let Ok(rtp) = UdpSocket::bind(SocketAddr::new(addr.ip(), 0)).await {
+                    let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+                    let offer = AudioSdp {
+                        addr: addr.ip(),
+                        port,
+                        codecs: vec![Codec::Pcmu, Codec::Pcma],
+                        dtmf_pt: Some(101),
+                        direction: seatline_sip::sdp::Direction::SendRecv,
+                    };
+                    let extra = if p.other.is_empty() { vec![] } else { vec![("X-Custom-Data".to_string(), p.other.clone())] };
+                    let call = ua.invite(&p.from, &p.to, p.target, offer.to_string(3, 1).as_bytes(), &extra, Instant::now());
+                    outgoing.insert(call, (rtp, p.to));
                 }
             }
             _ = sleep => {
@@ -122,7 +158,18 @@ async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog) {
                         }
                     }
                 },
+                UaEvent::Answered { call, sdp } => {
+                    // The customer of an inbound call: a 1 kHz tone toward the agent.
+                    if let Some((rtp, to)) = outgoing.remove(&call) {
+                        if let Ok(ans) = AudioSdp::parse(&String::from_utf8_lossy(&sdp)) {
+                            let remote = SocketAddr::new(ans.addr, ans.port);
+                            let task = tokio::spawn(play(rtp, Media::Tone, remote, ans.codecs[0] as u8, ans.dtmf_pt, to, log.clone()));
+                            media.insert(call, (0, task));
+                        }
+                    }
+                }
                 UaEvent::Ended { call, .. } | UaEvent::Failed { call, .. } => {
+                    outgoing.remove(&call);
                     calls.remove(&call);
                     timers.retain(|(_, a)| !matches!(a, Action::Answer(c) | Action::HangUp(c) if *c == call));
                     if let Some((_, t)) = media.remove(&call) {
@@ -154,11 +201,14 @@ async fn answer(offer: &[u8], m: Media, callee: &str, log: SandboxLog) -> anyhow
     let rtp = UdpSocket::bind("127.0.0.1:0").await?;
     let local = rtp.local_addr()?;
     let ans = offer.answer(local.ip(), local.port(), &[Codec::Pcmu, Codec::Pcma])?;
-    let pt = ans.codecs[0] as u8;
-    let dtmf_pt = ans.dtmf_pt;
     let remote = SocketAddr::new(offer.addr, offer.port);
-    let callee = callee.to_string();
-    let task = tokio::spawn(async move {
+    let task = tokio::spawn(play(rtp, m, remote, ans.codecs[0] as u8, ans.dtmf_pt, callee.to_string(), log));
+    Ok((ans.to_string(1, 1), local.port(), task))
+}
+
+/// The far end's media: echo what comes in, or play a tone; note DTMF.
+async fn play(rtp: UdpSocket, m: Media, remote: SocketAddr, pt: u8, dtmf_pt: Option<u8>, callee: String, log: SandboxLog) {
+    {
         let mut out = RtpSender::new(rand_u32(), 1, rand_u32());
         let mut buf = vec![0u8; 2048];
         let mut wire = Vec::with_capacity(200);
@@ -200,8 +250,7 @@ async fn answer(offer: &[u8], m: Media, callee: &str, log: SandboxLog) -> anyhow
                 }
             }
         }
-    });
-    Ok((ans.to_string(1, 1), local.port(), task))
+    }
 }
 
 pub(crate) fn rand_u32() -> u32 {

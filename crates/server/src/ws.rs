@@ -107,6 +107,14 @@ async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &m
                         app.calls.hang_up(seat.id);
                         None
                     }
+                    Ok(ClientOp::Answer) => {
+                        app.calls.answer(seat.id, true);
+                        None
+                    }
+                    Ok(ClientOp::Reject) => {
+                        app.calls.answer(seat.id, false);
+                        None
+                    }
                     Ok(ClientOp::RtcOffer { sdp }) => {
                         if !app.hub.holds_audio(conn) {
                             Some(error_event("notAudioTab", "another tab holds the audio"))

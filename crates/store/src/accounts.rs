@@ -234,6 +234,7 @@ impl Store {
         // The demo DIDs; 12025550179 is one the sandbox carrier will not carry.
         for n in 170..=179 {
             self.add_did(tenant, &format!("12025550{n}"), n != 179).await?;
+            self.route_did(&format!("12025550{n}"), group).await?;
         }
         Ok(true)
     }

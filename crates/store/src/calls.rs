@@ -33,6 +33,23 @@ impl Store {
         Ok(())
     }
 
+    /// Inbound calls to this DID ring the agents of this group.
+    pub async fn route_did(&self, number: &str, group_id: i64) -> Result<()> {
+        sqlx::query("UPDATE dids SET group_id = $1 WHERE number = $2").bind(group_id).bind(number).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Where an inbound call to `number` goes: (tenant, group number).
+    pub async fn did_route(&self, number: &str) -> Result<Option<(i64, String)>> {
+        let r = sqlx::query(
+            "SELECT d.tenant_id, g.group_no FROM dids d JOIN agent_groups g ON g.id = d.group_id WHERE d.number = $1",
+        )
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| Ok((r.try_get("tenant_id")?, r.try_get("group_no")?))).transpose()
+    }
+
     /// The tenant's numbers: (all owned, the caller-ID pool).
     pub async fn dids(&self, tenant_id: i64) -> Result<(Vec<String>, Vec<String>)> {
         let rows = sqlx::query("SELECT number, pool FROM dids WHERE tenant_id = $1 ORDER BY number")
@@ -122,5 +139,7 @@ mod tests {
         store.save_call(&c).await.unwrap();
         assert_eq!(store.call("c1").await.unwrap(), Some(c));
         assert_eq!(store.call("nope").await.unwrap(), None);
+        assert_eq!(store.did_route("12025550170").await.unwrap(), Some((1, "G001".to_string())));
+        assert_eq!(store.did_route("19999999999").await.unwrap(), None);
     }
 }

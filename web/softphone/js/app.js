@@ -29,7 +29,7 @@ import { render } from './view.js';
  * @typedef {{
  *   signIn: (email: string, password: string) => void, signOut: () => void,
  *   showEmail: () => void, toggleMenu: () => void, pickStatus: (code: number) => void, dial: () => void, hangUp: () => void,
- *   key: (k: string) => boolean, mute: () => void, hold: () => void, settings: () => void,
+ *   answer: () => void, reject: () => void, key: (k: string) => boolean, mute: () => void, hold: () => void, settings: () => void,
  *   setMic: (id: string) => void, setSpeaker: (id: string) => void,
  * }} Actions
  */
@@ -68,6 +68,33 @@ const state = {
 /** @type {HostBridge} */
 let bridge;
 const audio = new AudioPath((op) => (link ? link.send(op) : false));
+
+/** The ring of an inbound call, made in the page (no file to load). */
+const ring = {
+  /** @type {AudioContext|null} */ ctx: null,
+  timer: 0,
+  start() {
+    if (this.timer) return;
+    const beep = () => {
+      try {
+        this.ctx = this.ctx || new AudioContext();
+        const o = this.ctx.createOscillator();
+        const g = this.ctx.createGain();
+        o.frequency.value = 440;
+        g.gain.value = 0.15;
+        o.connect(g).connect(this.ctx.destination);
+        o.start();
+        o.stop(this.ctx.currentTime + 0.8);
+      } catch (_) { /* no audio output */ }
+    };
+    beep();
+    this.timer = window.setInterval(beep, 2000);
+  },
+  stop() {
+    clearInterval(this.timer);
+    this.timer = 0;
+  },
+};
 /** @type {Link|null} */
 let link = null;
 /** Resolves the wait of a sign-in for the first answer on the WebSocket. */
@@ -91,6 +118,8 @@ const actions = {
     callOut({ caller: '', callee: `${cc}${number}`, countryCode: cc, orderId: '', params: '' });
   }),
   hangUp: () => hangUp(),
+  answer: () => { if (link) link.send({ op: 'answer' }); },
+  reject: () => { if (link) link.send({ op: 'reject' }); },
   // In a connected call the keypad sends DTMF; otherwise it dials.
   key: (k) => {
     if (state.call && state.call.code === 2 && !state.call.ended) {
@@ -156,6 +185,9 @@ function hangUp() {
 /** @param {any} content a dialStatus from the server: shown, and passed to the host as it is */
 function onDial(content) {
   bridge.post('dialStatus', content);
+  // The ring of an inbound call plays in the tab that holds the audio.
+  if (content.code === 1 && state.audio) ring.start();
+  else ring.stop();
   if (content.code === 5) {
     state.call = { ...(state.call || {}), ...content, ended: true, reason: (state.call && state.call.reason) || content.hangupCode };
     state.muted = false;
@@ -404,6 +436,10 @@ async function onHostMessage(msg) {
       break;
     case 'hangUp':
       if (state.phase === 'signedIn') hangUp();
+      break;
+    case 'answer':
+    case 'reject':
+      if (link) link.send({ op: msg.type });
       break;
     case 'mute':
     case 'unmute':

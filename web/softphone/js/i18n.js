@@ -75,6 +75,8 @@ const STRINGS = {
     audio_noAllow: 'The page embedding the softphone does not allow the microphone: its iframe needs allow="microphone *".',
     audio_micBlocked: 'The microphone is blocked. Allow it in the browser to take calls.',
     audio_rtcFailed: 'The audio connection to the server failed.',
+    answer: 'Answer',
+    reject: 'Reject',
     statusRefused: 'The status cannot be changed now.',
   },
   'zh-CN': {
@@ -149,6 +151,8 @@ const STRINGS = {
     audio_noAllow: '嵌入页面未允许使用麦克风：iframe 需要 allow="microphone *"。',
     audio_micBlocked: '麦克风已被阻止，请在浏览器中允许后再接听电话。',
     audio_rtcFailed: '与服务器的音频连接失败。',
+    answer: '接听',
+    reject: '拒接',
     statusRefused: '当前无法更改状态。',
   },
   'es-MX': {
@@ -223,6 +227,8 @@ const STRINGS = {
     audio_noAllow: 'La página que incrusta el softphone no permite el micrófono: su iframe necesita allow="microphone *".',
     audio_micBlocked: 'El micrófono está bloqueado. Permítelo en el navegador para atender llamadas.',
     audio_rtcFailed: 'Falló la conexión de audio con el servidor.',
+    answer: 'Contestar',
+    reject: 'Rechazar',
     statusRefused: 'No se puede cambiar el estado ahora.',
   },
 };

@@ -129,7 +129,8 @@ function callPanel(s, act) {
     state === 'connected' ? h('div', { class: 'call-controls' },
       h('button', { type: 'button', id: 'mute', class: `ctl${s.muted ? ' on' : ''}`, 'aria-pressed': s.muted ? 'true' : 'false', onclick: () => act.mute(), text: s.muted ? t('unmute') : t('mute') }),
       h('button', { type: 'button', id: 'hold', class: `ctl${s.held ? ' on' : ''}`, 'aria-pressed': s.held ? 'true' : 'false', onclick: () => act.hold(), text: s.held ? t('unhold') : t('hold') })) : null,
-    c.ended ? null : h('button', { type: 'button', id: 'hangup', class: 'hangup', onclick: () => act.hangUp(), title: t('hangUp'), 'aria-label': t('hangUp') }, h('span', { class: 'phone-icon down', 'aria-hidden': 'true' })));
+    state === 'incoming' ? h('button', { type: 'button', id: 'answer', class: 'answer', onclick: () => act.answer(), title: t('answer'), 'aria-label': t('answer') }, h('span', { class: 'phone-icon', 'aria-hidden': 'true' })) : null,
+    c.ended ? null : h('button', { type: 'button', id: state === 'incoming' ? 'reject' : 'hangup', class: 'hangup', onclick: () => (state === 'incoming' ? act.reject() : act.hangUp()), title: state === 'incoming' ? t('reject') : t('hangUp'), 'aria-label': state === 'incoming' ? t('reject') : t('hangUp') }, h('span', { class: 'phone-icon down', 'aria-hidden': 'true' })));
 }
 
 /** @param {State} s @param {Actions} act */

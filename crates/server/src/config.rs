@@ -18,6 +18,22 @@ pub struct Config {
     pub sip: SipConfig,
     pub sandbox: SandboxConfig,
     pub media: MediaConfig,
+    pub calls: CallsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// When every tab of an agent is gone (closed, not reloaded) for this
+    /// long, the agent's call ends (agent-states rule 10). A reload comes
+    /// back well within it and keeps the call.
+    pub no_tab_grace_secs: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self { no_tab_grace_secs: 10 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +117,7 @@ impl Default for Config {
             sip: SipConfig::default(),
             sandbox: SandboxConfig::default(),
             media: MediaConfig::default(),
+            calls: CallsConfig::default(),
         }
     }
 }

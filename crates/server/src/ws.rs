@@ -72,6 +72,18 @@ pub async fn run(mut socket: WebSocket, app: App) {
     }
     app.hub.detach(conn, Instant::now());
     app.media.send(MediaCmd::RemoveLeg { leg: conn });
+    if app.hub.tabs_of(seat.id) == 0 {
+        // Rule 10: with no tab left the agent cannot talk; a reload comes
+        // back within the grace time and keeps the call.
+        let app = app.clone();
+        let seat_id = seat.id;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(app.cfg.calls.no_tab_grace_secs)).await;
+            if app.hub.tabs_of(seat_id) == 0 {
+                app.calls.hang_up(seat_id);
+            }
+        });
+    }
 }
 
 async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &mut mpsc::Receiver<Outgoing>) {

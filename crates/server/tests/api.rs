@@ -21,6 +21,7 @@ async fn start(idle_secs: u64) -> Server {
     cfg.sessions.idle_timeout_secs = idle_secs;
     cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
     cfg.sandbox.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.calls.no_tab_grace_secs = 1;
     let running = seatline_server::start(cfg).await.unwrap();
     Server {
         base: format!("http://{}", running.addr),
@@ -259,4 +260,29 @@ async fn the_far_end_hangs_up_and_the_ringing_call_can_be_cancelled() {
     ws.send(Message::text(r#"{"op":"hangUp"}"#)).await.unwrap();
     let end = dial(&mut ws).await;
     assert_eq!((end["code"].as_i64(), end["sipCode"].as_i64()), (Some(5), Some(487)));
+}
+
+#[tokio::test]
+async fn a_call_ends_when_every_tab_is_gone_past_the_grace_but_not_on_a_quick_return() {
+    let s = start(3600).await;
+    let (_, body) = sign_in(&s, "agent1@demo.local", "demo1234").await;
+    let token = body["token"].as_str().unwrap().to_string();
+    let (mut ws, _) = connect(&s, &token).await;
+    ws.send(call_out("12025550101", "")).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 0);
+    let up = dial(&mut ws).await;
+    assert_eq!(up["code"], 2);
+    // A reload: gone for 300 ms, back with the call still up.
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut ws, ready) = connect(&s, &token).await;
+    assert_eq!(ready["call"]["callId"], up["callId"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Closed for good: after the grace the call ends.
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let (mut ws, ready) = connect(&s, &token).await;
+    assert!(ready.get("call").is_none(), "the call ended: {ready}");
+    ws.send(Message::text(r#"{"op":"ping"}"#)).await.unwrap();
+    assert_eq!(next(&mut ws).await["ev"], "pong");
 }

@@ -11,9 +11,8 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use seatline_store::{hash_password, Store};
+use seatline_loadtest::{percentile, raise_fd_limit, rss_kib, seed_agents, start_server};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
@@ -45,31 +44,6 @@ struct Args {
     deadline_secs: u64,
 }
 
-fn raise_fd_limit() {
-    // SAFETY: plain libc calls on a struct we own.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
 /// An `agent` event seen by one tab: (agent index, tab index, code, when).
 type Seen = (usize, usize, i64, Instant);
 
@@ -86,46 +60,17 @@ async fn main() -> anyhow::Result<()> {
     // Seed agents with one session each, straight into a new data dir.
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
-    let store = Store::open_dir(&data).await?;
-    let tenant = store.create_tenant("load").await?;
-    let group = store.create_group(tenant, "L1", "load", 0).await?;
-    let hash = hash_password("load-test-password")?;
-    let mut tokens = Vec::with_capacity(agents);
     let t_seed = Instant::now();
-    for i in 0..agents {
-        let user = store.create_user(tenant, &format!("load{i}@load.test"), &hash, "agent").await?;
-        store.create_seat(tenant, user, &format!("{}", 100_000 + i), group).await?;
-        let (token, _) = store.create_session(user, seatline_store::now_ms()).await?;
-        tokens.push(token);
-    }
-    drop(store);
+    let tokens = seed_agents(&data, agents).await?;
     eprintln!("seeded {agents} agents in {:.1}s", t_seed.elapsed().as_secs_f64());
-
-    let cfg = dir.path().join("seatline.toml");
-    std::fs::write(
-        &cfg,
-        format!("listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n", args.port, data.display()),
-    )?;
-    let mut server = tokio::process::Command::new(&args.seatline)
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", args.seatline.display()))?;
+    let cfg = format!(
+        "listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[sandbox]\nlisten = \"127.0.0.1:0\"\n",
+        args.port,
+        data.display()
+    );
+    let mut server = start_server(&args.seatline, &dir.path().join("seatline.toml"), &cfg, args.port, deadline).await?;
     let pid = server.id().context("server pid")?;
     let url = format!("ws://127.0.0.1:{}/ws", args.port);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", args.port)).await.is_ok() {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("server did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = rss_kib(pid)?;
 
     // Connect every tab; each reports the agent events it receives.

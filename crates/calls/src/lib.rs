@@ -8,6 +8,7 @@
 //! Must never: open a socket, read a clock or touch the database; times
 //! come in as milliseconds, results go out as values.
 
+pub mod controller;
 pub mod outcome;
 pub mod policy;
 pub mod record;

@@ -5,7 +5,7 @@
 
 use crate::App;
 use seatline_agent::AgentInput;
-use seatline_calls::outcome::reason_for_sip;
+use seatline_calls::controller::{Action, AgentCommand, CallController, SipEvent};
 use seatline_calls::policy::{check_callee, check_lengths, pick_caller, CallOut};
 use seatline_calls::record::{CallRecord, Direction};
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
@@ -47,27 +47,25 @@ pub struct Calls {
     pub trunk: SocketAddr,
 }
 
+/// A call in progress: its controller (the decisions) and the shell's own
+/// state for the carrier leg and the media.
 struct Active {
-    record: CallRecord,
-    seat_id: i64,
+    ctl: CallController,
     tenant_id: i64,
-    /// Our SDP offer, kept to re-offer it for hold and resume.
+    /// Our SDP: the offer of an outbound call, the answer of an inbound one.
     offer: AudioSdp,
     muted: bool,
     held: bool,
     /// The hold state asked for, until the carrier accepts it.
     want_held: Option<bool>,
     version: u64,
-    /// For an inbound call not yet answered: its routing state.
+    /// Inbound: the routing group, the carrier's offer and our RTP socket.
     inbound: Option<Inbound>,
 }
 
 struct Inbound {
     group_no: String,
-    tried: Vec<i64>,
-    ring_until: Instant,
-    /// The carrier's offer, and our RTP socket for the answer.
-    offer: AudioSdp,
+    carrier: AudioSdp,
     rtp: Option<UdpSocket>,
 }
 
@@ -191,7 +189,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     loop {
-        let ring = active.values().filter_map(|a| a.inbound.as_ref().map(|i| i.ring_until)).min();
+        let ring = active.values().filter_map(|a| a.ctl.poll_timeout()).min();
         let next = ua.poll_timeout().into_iter().chain(ring).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
@@ -203,29 +201,13 @@ async fn run(
                 let Some(cmd) = cmd else { return };
                 match cmd {
                     Command::Place { seat, record } => place(&app, &media, &mut ua, &mut active, trunk, seat, record).await,
-                    Command::HangUp { seat_id } => {
-                        if let Some((call, a)) = active.iter().find(|(_, a)| a.seat_id == seat_id) {
-                            if a.inbound.is_some() {
-                                // Hanging up a ringing inbound call is rejecting it.
-                                let call = *call;
-                                reject(&app, &mut ua, &mut active, call, Instant::now());
-                            } else {
-                                ua.hang_up(*call, Instant::now());
-                            }
-                        }
-                    }
+                    Command::HangUp { seat_id } => agent_command(&app, &media, &mut ua, &mut active, seat_id, AgentCommand::HangUp),
                     Command::Answer { seat_id, accept } => {
-                        let found = active.iter().find(|(_, a)| a.seat_id == seat_id && a.inbound.is_some()).map(|(c, _)| *c);
-                        if let Some(call) = found {
-                            if accept {
-                                answer(&app, &media, &mut ua, &mut active, call);
-                            } else {
-                                reject(&app, &mut ua, &mut active, call, Instant::now());
-                            }
-                        }
+                        let cmd = if accept { AgentCommand::Answer } else { AgentCommand::Reject };
+                        agent_command(&app, &media, &mut ua, &mut active, seat_id, cmd);
                     }
                     Command::Control { seat_id, control } => {
-                        if let Some((call, a)) = active.iter_mut().find(|(_, a)| a.seat_id == seat_id) {
+                        if let Some((call, a)) = active.iter_mut().find(|(_, a)| a.ctl.seat() == Some(seat_id)) {
                             control_call(&app, &media, &mut ua, *call, a, control);
                         }
                     }
@@ -235,14 +217,12 @@ async fn run(
                 let now = Instant::now();
                 ua.handle_timeout(now);
                 // Rang too long at one agent: the next one.
-                let due: Vec<CallRef> = active
-                    .iter()
-                    .filter(|(_, a)| a.inbound.as_ref().is_some_and(|i| i.ring_until <= now))
-                    .map(|(c, _)| *c)
-                    .collect();
+                let due: Vec<CallRef> = active.iter().filter(|(_, a)| a.ctl.poll_timeout().is_some_and(|t| t <= now)).map(|(c, _)| *c).collect();
                 for call in due {
-                    unassign(&app, &mut active, call, now, false);
-                    offer_next(&app, &mut ua, &mut active, call, now);
+                    if let Some(a) = active.get_mut(&call) {
+                        a.ctl.handle_timeout(now, now_ms());
+                    }
+                    apply(&app, &media, &mut ua, &mut active, call);
                 }
             }
         }
@@ -253,7 +233,7 @@ async fn run(
         for ev in events {
             match ev {
                 UaEvent::Incoming { call, from_user, to_user, sdp, headers } => {
-                    incoming(&app, &mut ua, &mut active, call, from_user, to_user, sdp, headers).await;
+                    incoming(&app, &media, &mut ua, &mut active, call, from_user, to_user, sdp, headers).await;
                 }
                 ev => on_event(&app, &media, &mut ua, &mut active, ev),
             }
@@ -265,17 +245,18 @@ async fn run(
 }
 
 fn control_call(app: &App, media: &MediaHandle, ua: &mut UserAgent, call: CallRef, a: &mut Active, control: Control) {
-    let connected = a.record.connected_ms.is_some();
+    let Some(seat_id) = a.ctl.seat() else { return };
+    let connected = a.ctl.is_connected();
     match control {
         Control::Dtmf(digits) => {
             if connected && !digits.is_empty() {
-                media.send(MediaCmd::Dtmf { seat_id: a.seat_id, digits });
+                media.send(MediaCmd::Dtmf { seat_id, digits });
             }
         }
         Control::Mute(on) => {
             a.muted = on;
-            media.send(MediaCmd::Mute { seat_id: a.seat_id, on });
-            app.hub.broadcast(a.seat_id, &ServerEvent::CallControl { muted: a.muted, held: a.held });
+            media.send(MediaCmd::Mute { seat_id, on });
+            app.hub.broadcast(seat_id, &ServerEvent::CallControl { muted: a.muted, held: a.held });
         }
         Control::Hold(on) => {
             if !connected || a.held == on || a.want_held.is_some() {
@@ -289,6 +270,61 @@ fn control_call(app: &App, media: &MediaHandle, ua: &mut UserAgent, call: CallRe
             ua.reoffer(call, sdp.to_string(1, a.version).as_bytes(), Instant::now());
         }
     }
+}
+
+/// Carries out what a call's controller decided, then forgets ended calls.
+fn apply(app: &App, media: &MediaHandle, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, call: CallRef) {
+    let Some(a) = active.get_mut(&call) else { return };
+    while let Some(action) = a.ctl.poll_action() {
+        let now = Instant::now();
+        match action {
+            Action::Dial { seat, content } => app.hub.dial(seat, content),
+            Action::Agent { seat, input } => {
+                let _ = app.hub.agent_input(seat, input, now);
+            }
+            Action::PickAgent { mut tried } => {
+                let group = a.inbound.as_ref().map(|i| i.group_no.clone()).unwrap_or_default();
+                let mut picked = None;
+                // Pick and assign together: an agent can become busy in between.
+                while let Some(seat) = app.hub.pick_agent(a.tenant_id, &group, &tried) {
+                    tried.push(seat);
+                    let input = AgentInput::Assign { call: a.ctl.record().call_id.clone() };
+                    if app.hub.agent_input(seat, input, now).is_ok() {
+                        picked = Some(seat);
+                        break;
+                    }
+                }
+                a.ctl.agent_picked(picked, now, now_ms());
+            }
+            Action::RingCarrier => ua.respond(call, 180, None, now),
+            Action::AnswerCarrier { seat } => {
+                let Some(inb) = a.inbound.as_mut() else { continue };
+                let Some(rtp) = inb.rtp.take() else { continue };
+                ua.respond(call, 200, Some(a.offer.to_string(1, 1).as_bytes()), now);
+                media.send(MediaCmd::Bridge { seat_id: seat, rtp: Arc::new(rtp), ringback: false });
+                media.send(MediaCmd::Remote {
+                    seat_id: seat,
+                    remote: SocketAddr::new(inb.carrier.addr, inb.carrier.port),
+                    pt: a.offer.codecs[0] as u8,
+                    dtmf_pt: a.offer.dtmf_pt,
+                });
+            }
+            Action::RefuseCarrier { code } => ua.respond(call, code, None, now),
+            Action::HangUpCarrier => ua.hang_up(call, now),
+            Action::Unbridge { seat } => media.send(MediaCmd::Unbridge { seat_id: seat }),
+            Action::Save => save(app, a.ctl.record(), a.tenant_id, a.ctl.seat()),
+        }
+    }
+    if a.ctl.is_ended() {
+        active.remove(&call);
+    }
+}
+
+fn agent_command(app: &App, media: &MediaHandle, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, seat_id: i64, cmd: AgentCommand) {
+    let Some((call, a)) = active.iter_mut().find(|(_, a)| a.ctl.seat() == Some(seat_id)) else { return };
+    let call = *call;
+    a.ctl.handle_agent(cmd, now_ms());
+    apply(app, media, ua, active, call);
 }
 
 async fn place(
@@ -324,22 +360,12 @@ async fn place(
     let call = ua.invite(&record.caller, &record.callee, trunk, offer.to_string(1, 1).as_bytes(), &[], Instant::now());
     // The agent hears our ringback until the far end sends audio.
     media.send(MediaCmd::Bridge { seat_id: seat.id, rtp: Arc::new(rtp), ringback: true });
-    app.hub.dial(seat.id, record.dial_status(0));
-    save(app, &record, seat.tenant_id, Some(seat.id));
+    let ctl = CallController::outbound(record, seat.id);
     active.insert(
         call,
-        Active {
-            record,
-            seat_id: seat.id,
-            tenant_id: seat.tenant_id,
-            offer,
-            muted: false,
-            held: false,
-            want_held: None,
-            version: 1,
-            inbound: None,
-        },
+        Active { ctl, tenant_id: seat.tenant_id, offer, muted: false, held: false, want_held: None, version: 1, inbound: None },
     );
+    apply(app, media, ua, active, call);
 }
 
 /// Points the media bridge at the far end's address and codec from its SDP.
@@ -356,87 +382,77 @@ fn remote_media(media: &MediaHandle, seat_id: i64, sdp: &[u8]) {
 
 fn on_event(app: &App, media: &MediaHandle, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, ev: UaEvent) {
     let now = Instant::now();
+    let call = match &ev {
+        UaEvent::Progress { call, .. }
+        | UaEvent::Answered { call, .. }
+        | UaEvent::Failed { call, .. }
+        | UaEvent::Ended { call, .. }
+        | UaEvent::Reoffer { call, .. }
+        | UaEvent::ReofferAnswered { call, .. }
+        | UaEvent::ReofferFailed { call, .. }
+        | UaEvent::Confirmed { call }
+        | UaEvent::Incoming { call, .. } => *call,
+    };
+    let Some(a) = active.get_mut(&call) else { return };
+    let seat = a.ctl.seat();
     match ev {
-        UaEvent::Progress { call, sdp: Some(sdp), .. } => {
+        UaEvent::Progress { sdp: Some(sdp), .. } => {
             // Early media (183): the carrier's own ringback or announcement.
-            if let Some(a) = active.get(&call) {
-                remote_media(media, a.seat_id, &sdp);
+            if let Some(seat) = seat {
+                remote_media(media, seat, &sdp);
             }
         }
-        UaEvent::ReofferAnswered { call, .. } => {
-            let Some(a) = active.get_mut(&call) else { return };
+        UaEvent::Answered { sdp, .. } => {
+            if let Some(seat) = seat {
+                remote_media(media, seat, &sdp);
+                media.send(MediaCmd::Ringback { seat_id: seat, on: false });
+            }
+            a.ctl.handle_sip(SipEvent::Answered, now_ms());
+        }
+        UaEvent::Failed { code, .. } => a.ctl.handle_sip(SipEvent::Failed { code }, now_ms()),
+        UaEvent::Ended { .. } => a.ctl.handle_sip(SipEvent::Ended, now_ms()),
+        UaEvent::ReofferAnswered { .. } => {
             if let Some(on) = a.want_held.take() {
                 a.held = on;
-                media.send(MediaCmd::Hold { seat_id: a.seat_id, on });
+                if let Some(seat) = seat {
+                    media.send(MediaCmd::Hold { seat_id: seat, on });
+                }
             }
-            app.hub.broadcast(a.seat_id, &ServerEvent::CallControl { muted: a.muted, held: a.held });
+            if let Some(seat) = seat {
+                app.hub.broadcast(seat, &ServerEvent::CallControl { muted: a.muted, held: a.held });
+            }
         }
-        UaEvent::ReofferFailed { call, .. } => {
-            let Some(a) = active.get_mut(&call) else { return };
+        UaEvent::ReofferFailed { .. } => {
             a.want_held = None;
-            app.hub.broadcast(a.seat_id, &ServerEvent::CallControl { muted: a.muted, held: a.held });
+            if let Some(seat) = seat {
+                app.hub.broadcast(seat, &ServerEvent::CallControl { muted: a.muted, held: a.held });
+            }
         }
-        UaEvent::Reoffer { call, sdp } => {
+        UaEvent::Reoffer { sdp, .. } => {
             // The carrier re-offers (its own hold or a media change): answer
             // with our address and the mirrored direction.
-            let Some(a) = active.get_mut(&call) else { return };
             a.version += 1;
             match AudioSdp::parse(&String::from_utf8_lossy(&sdp)).and_then(|o| o.answer(a.offer.addr, a.offer.port, &a.offer.codecs)) {
                 Ok(mut ans) => {
                     ans.dtmf_pt = a.offer.dtmf_pt.and(ans.dtmf_pt);
                     ua.respond_reoffer(call, 200, Some(ans.to_string(1, a.version).as_bytes()), now);
-                    remote_media(media, a.seat_id, &sdp);
+                    if let Some(seat) = seat {
+                        remote_media(media, seat, &sdp);
+                    }
                 }
                 Err(_) => ua.respond_reoffer(call, 488, None, now),
             }
         }
-        UaEvent::Answered { call, sdp } => {
-            let Some(a) = active.get_mut(&call) else { return };
-            remote_media(media, a.seat_id, &sdp);
-            media.send(MediaCmd::Ringback { seat_id: a.seat_id, on: false });
-            a.record.connected_ms = Some(now_ms());
-            let _ = app.hub.agent_input(a.seat_id, AgentInput::Answered { call: a.record.call_id.clone() }, now);
-            app.hub.dial(a.seat_id, a.record.dial_status(2));
-            save(app, &a.record, a.tenant_id, Some(a.seat_id));
-        }
-        UaEvent::Failed { call, code, .. } => {
-            let Some(mut a) = active.remove(&call) else { return };
-            media.send(MediaCmd::Unbridge { seat_id: a.seat_id });
-            a.record.sip_code = Some(code);
-            match reason_for_sip(code) {
-                Some(reason) => {
-                    for m in a.record.failure_messages(reason as u16, now_ms()) {
-                        app.hub.dial(a.seat_id, m);
-                    }
-                }
-                None => {
-                    a.record.hangup_ms = Some(now_ms());
-                    app.hub.dial(a.seat_id, a.record.dial_status(5));
-                }
-            }
-            let _ = app.hub.agent_input(a.seat_id, AgentInput::Ended { call: a.record.call_id.clone() }, now);
-            save(app, &a.record, a.tenant_id, Some(a.seat_id));
-        }
-        UaEvent::Ended { call, .. } => {
-            let Some(mut a) = active.remove(&call) else { return };
-            media.send(MediaCmd::Unbridge { seat_id: a.seat_id });
-            a.record.hangup_ms = Some(now_ms());
-            if a.seat_id == 0 {
-                save(app, &a.record, a.tenant_id, None);
-                return;
-            }
-            app.hub.dial(a.seat_id, a.record.dial_status(5));
-            let _ = app.hub.agent_input(a.seat_id, AgentInput::Ended { call: a.record.call_id.clone() }, now);
-            save(app, &a.record, a.tenant_id, Some(a.seat_id));
-        }
         _ => {}
     }
+    apply(app, media, ua, active, call);
 }
 
 /// An inbound call from the carrier to one of our DIDs.
 #[allow(clippy::too_many_arguments)]
 async fn incoming(
     app: &App,
+    media: &MediaHandle,
     ua: &mut UserAgent,
     active: &mut HashMap<CallRef, Active>,
     call: CallRef,
@@ -447,7 +463,7 @@ async fn incoming(
 ) {
     let now = Instant::now();
     let did = to_user.trim_start_matches('+').to_string();
-    let route = match app.store.did_route(&did).await {
+    let (tenant_id, group_no) = match app.store.did_route(&did).await {
         Ok(Some(r)) => r,
         Ok(None) => return ua.respond(call, 404, None, now),
         Err(e) => {
@@ -455,104 +471,36 @@ async fn incoming(
             return ua.respond(call, 503, None, now);
         }
     };
-    let offer = match AudioSdp::parse(&String::from_utf8_lossy(&sdp)) {
-        Ok(o) => o,
-        Err(_) => return ua.respond(call, 488, None, now),
+    let Ok(carrier) = AudioSdp::parse(&String::from_utf8_lossy(&sdp)) else {
+        return ua.respond(call, 488, None, now);
     };
-    let rtp = match UdpSocket::bind(SocketAddr::new(ua.local_addr().ip(), 0)).await {
-        Ok(s) => s,
-        Err(_) => return ua.respond(call, 503, None, now),
+    let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ua.local_addr().ip(), 0)).await else {
+        return ua.respond(call, 503, None, now);
     };
     let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
-    let ours = match offer.answer(ua.local_addr().ip(), port, &[Codec::Pcmu, Codec::Pcma]) {
-        Ok(mut a) => {
-            a.dtmf_pt = offer.dtmf_pt;
-            a
-        }
-        Err(_) => return ua.respond(call, 488, None, now),
+    let Ok(mut ours) = carrier.answer(ua.local_addr().ip(), port, &[Codec::Pcmu, Codec::Pcma]) else {
+        return ua.respond(call, 488, None, now);
     };
+    ours.dtmf_pt = carrier.dtmf_pt;
     let mut record = CallRecord::new(new_call_id(), Direction::Inbound, from_user.trim_start_matches('+').to_string(), did, now_ms());
     record.other = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("X-Custom-Data"))
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    ua.respond(call, 180, None, now);
+    let ctl = CallController::inbound(record, RING_TIMEOUT);
     active.insert(
         call,
         Active {
-            record,
-            seat_id: 0,
-            tenant_id: route.0,
+            ctl,
+            tenant_id,
             offer: ours,
             muted: false,
             held: false,
             want_held: None,
             version: 1,
-            inbound: Some(Inbound { group_no: route.1, tried: Vec::new(), ring_until: now + RING_TIMEOUT, offer, rtp: Some(rtp) }),
+            inbound: Some(Inbound { group_no, carrier, rtp: Some(rtp) }),
         },
     );
-    offer_next(app, ua, active, call, now);
-}
-
-/// Rings the next available agent of the call's group, or gives up with 480.
-fn offer_next(app: &App, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, call: CallRef, now: Instant) {
-    let Some(a) = active.get_mut(&call) else { return };
-    let Some(inb) = a.inbound.as_mut() else { return };
-    loop {
-        let Some(seat) = app.hub.pick_agent(a.tenant_id, &inb.group_no, &inb.tried) else { break };
-        inb.tried.push(seat);
-        if app.hub.agent_input(seat, AgentInput::Assign { call: a.record.call_id.clone() }, now).is_ok() {
-            a.seat_id = seat;
-            inb.ring_until = now + RING_TIMEOUT;
-            app.hub.dial(seat, a.record.dial_status(1));
-            save(app, &a.record, a.tenant_id, Some(seat));
-            return;
-        }
-    }
-    // Nobody can take it: the carrier hears 480 and the record says so.
-    ua.respond(call, 480, None, now);
-    if let Some(mut a) = active.remove(&call) {
-        a.record.hangup_ms = Some(now_ms());
-        a.record.sip_code = Some(480);
-        save(app, &a.record, a.tenant_id, None);
-    }
-}
-
-/// Takes the ringing call away from its agent (timeout or reject).
-fn unassign(app: &App, active: &mut HashMap<CallRef, Active>, call: CallRef, now: Instant, rejected: bool) {
-    let Some(a) = active.get_mut(&call) else { return };
-    if a.seat_id == 0 {
-        return;
-    }
-    let input = if rejected { AgentInput::Rejected { call: a.record.call_id.clone() } } else { AgentInput::Ended { call: a.record.call_id.clone() } };
-    let _ = app.hub.agent_input(a.seat_id, input, now);
-    let mut gone = a.record.clone();
-    gone.hangup_ms = Some(now_ms());
-    app.hub.dial(a.seat_id, gone.dial_status(5));
-    a.seat_id = 0;
-}
-
-fn reject(app: &App, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, call: CallRef, now: Instant) {
-    unassign(app, active, call, now, true);
-    offer_next(app, ua, active, call, now);
-}
-
-fn answer(app: &App, media: &MediaHandle, ua: &mut UserAgent, active: &mut HashMap<CallRef, Active>, call: CallRef) {
-    let now = Instant::now();
-    let Some(a) = active.get_mut(&call) else { return };
-    let Some(mut inb) = a.inbound.take() else { return };
-    let Some(rtp) = inb.rtp.take() else { return };
-    ua.respond(call, 200, Some(a.offer.to_string(1, 1).as_bytes()), now);
-    media.send(MediaCmd::Bridge { seat_id: a.seat_id, rtp: Arc::new(rtp), ringback: false });
-    media.send(MediaCmd::Remote {
-        seat_id: a.seat_id,
-        remote: SocketAddr::new(inb.offer.addr, inb.offer.port),
-        pt: a.offer.codecs[0] as u8,
-        dtmf_pt: a.offer.dtmf_pt,
-    });
-    a.record.connected_ms = Some(now_ms());
-    let _ = app.hub.agent_input(a.seat_id, AgentInput::Answered { call: a.record.call_id.clone() }, now);
-    app.hub.dial(a.seat_id, a.record.dial_status(2));
-    save(app, &a.record, a.tenant_id, Some(a.seat_id));
+    apply(app, media, ua, active, call);
 }

@@ -190,8 +190,11 @@ async fn run_agent(
                         phase = 4;
                         // The window's frames: echoes still on their way arrive before the hang-up,
                         // which waits for every agent to close its window.
-                        window_last = Some(counter);
-                        report.sent_in_window = counter.saturating_sub(window_first.unwrap_or(counter)) as u64;
+                        // Leave out the last 100 ms: their echoes may still be on the way
+                        // when the hang-up comes.
+                        let last = counter.saturating_sub(5).max(window_first.unwrap_or(0));
+                        window_last = Some(last);
+                        report.sent_in_window = last.saturating_sub(window_first.unwrap_or(last)) as u64;
                     }
                     Some(5) => {
                         sink.send(Message::text(r#"{"op":"hangUp"}"#)).await?;

@@ -1,0 +1,395 @@
+//! The call controller: one per call, sans-IO.
+//!
+//! It holds the call's record and decides, from what the carrier leg (SIP),
+//! the agent (answer, reject, hang up), the ACD and the clock say, what must
+//! happen: which `dialStatus` every tab of the agent gets, what the agent
+//! state machine hears, what the carrier leg must do, when the record is
+//! written. The shell (`seatline-server`'s call task) owns the sockets and
+//! carries the actions out.
+
+use crate::outcome::reason_for_sip;
+use crate::record::{CallRecord, Direction};
+use seatline_agent::AgentInput;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// What the carrier leg reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipEvent {
+    /// Our INVITE was answered (outbound).
+    Answered,
+    /// Our INVITE got a final failure, or no answer at all (408).
+    Failed { code: u16 },
+    /// The far end hung up or cancelled.
+    Ended,
+}
+
+/// What the agent asked for, from a tab or the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentCommand {
+    Answer,
+    Reject,
+    HangUp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this `dialStatus` content to every tab of the seat.
+    Dial { seat: i64, content: Value },
+    /// Feed the seat's agent state machine.
+    Agent { seat: i64, input: AgentInput },
+    /// Find the next available agent (not in `tried`) and assign the call
+    /// to them; answer with [`CallController::agent_picked`].
+    PickAgent { tried: Vec<i64> },
+    /// Inbound: tell the carrier the call is ringing (180).
+    RingCarrier,
+    /// Inbound: answer the carrier (200 with our SDP) and bridge the audio.
+    AnswerCarrier { seat: i64 },
+    /// Inbound: refuse the carrier's call with this final status.
+    RefuseCarrier { code: u16 },
+    /// End the carrier leg: CANCEL while it rings, BYE once up.
+    HangUpCarrier,
+    /// Take the agent's audio bridge down.
+    Unbridge { seat: i64 },
+    /// Write the call record (insert or update).
+    Save,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Outbound: placed, not answered. Inbound: offered to an agent.
+    Ringing,
+    Connected,
+    Ended,
+}
+
+#[derive(Debug)]
+pub struct CallController {
+    record: CallRecord,
+    seat: Option<i64>,
+    state: State,
+    tried: Vec<i64>,
+    ring_timeout: Duration,
+    ring_until: Option<Instant>,
+    actions: VecDeque<Action>,
+}
+
+impl CallController {
+    /// An outbound call the shell has just placed for `seat` (the agent
+    /// state machine already heard `Dial`).
+    pub fn outbound(record: CallRecord, seat: i64) -> Self {
+        let mut c = Self::new(record, Some(seat), Duration::ZERO);
+        c.dial(0);
+        c.actions.push_back(Action::Save);
+        c
+    }
+
+    /// An inbound call the carrier delivered to one of our DIDs.
+    pub fn inbound(record: CallRecord, ring_timeout: Duration) -> Self {
+        let mut c = Self::new(record, None, ring_timeout);
+        c.actions.push_back(Action::RingCarrier);
+        c.actions.push_back(Action::PickAgent { tried: Vec::new() });
+        c
+    }
+
+    fn new(record: CallRecord, seat: Option<i64>, ring_timeout: Duration) -> Self {
+        Self { record, seat, state: State::Ringing, tried: Vec::new(), ring_timeout, ring_until: None, actions: VecDeque::new() }
+    }
+
+    pub fn record(&self) -> &CallRecord {
+        &self.record
+    }
+
+    pub fn seat(&self) -> Option<i64> {
+        self.seat
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.state == State::Ended
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Whether an inbound call is still looking for (or ringing) an agent.
+    pub fn is_offering(&self) -> bool {
+        self.record.direction == Direction::Inbound && self.state == State::Ringing
+    }
+
+    fn call(&self) -> String {
+        self.record.call_id.clone()
+    }
+
+    fn dial(&mut self, code: i64) {
+        if let Some(seat) = self.seat {
+            self.actions.push_back(Action::Dial { seat, content: self.record.dial_status(code) });
+        }
+    }
+
+    fn agent(&mut self, input: AgentInput) {
+        if let Some(seat) = self.seat {
+            self.actions.push_back(Action::Agent { seat, input });
+        }
+    }
+
+    /// The ACD's answer to [`Action::PickAgent`]: the agent now ringing, or none.
+    pub fn agent_picked(&mut self, seat: Option<i64>, now: Instant, now_ms: i64) {
+        if self.state != State::Ringing {
+            return;
+        }
+        match seat {
+            Some(seat) => {
+                self.tried.push(seat);
+                self.seat = Some(seat);
+                self.ring_until = Some(now + self.ring_timeout);
+                self.dial(1);
+                self.actions.push_back(Action::Save);
+            }
+            None => {
+                // Nobody can take it: the carrier hears 480, the record says so.
+                self.record.hangup_ms = Some(now_ms);
+                self.record.sip_code = Some(480);
+                self.state = State::Ended;
+                self.actions.push_back(Action::RefuseCarrier { code: 480 });
+                self.actions.push_back(Action::Save);
+            }
+        }
+    }
+
+    /// The ringing inbound call leaves its agent (rejected or not answered in time).
+    fn next_agent(&mut self, rejected: bool, now_ms: i64) {
+        let call = self.call();
+        self.agent(if rejected { AgentInput::Rejected { call } } else { AgentInput::Ended { call } });
+        if let Some(seat) = self.seat {
+            let mut gone = self.record.clone();
+            gone.hangup_ms = Some(now_ms);
+            self.actions.push_back(Action::Dial { seat, content: gone.dial_status(5) });
+        }
+        self.seat = None;
+        self.ring_until = None;
+        self.actions.push_back(Action::PickAgent { tried: self.tried.clone() });
+    }
+
+    pub fn handle_sip(&mut self, ev: SipEvent, now_ms: i64) {
+        if self.state == State::Ended {
+            return;
+        }
+        match ev {
+            SipEvent::Answered if self.state == State::Ringing => {
+                self.state = State::Connected;
+                self.record.connected_ms = Some(now_ms);
+                self.agent(AgentInput::Answered { call: self.call() });
+                self.dial(2);
+                self.actions.push_back(Action::Save);
+            }
+            SipEvent::Answered => {}
+            SipEvent::Failed { code } => {
+                self.record.sip_code = Some(code);
+                match reason_for_sip(code) {
+                    Some(reason) => {
+                        let msgs = self.record.failure_messages(reason as u16, now_ms);
+                        if let Some(seat) = self.seat {
+                            for content in msgs {
+                                self.actions.push_back(Action::Dial { seat, content });
+                            }
+                        }
+                    }
+                    None => {
+                        self.record.hangup_ms = Some(now_ms);
+                        self.dial(5);
+                    }
+                }
+                self.end();
+            }
+            SipEvent::Ended => {
+                self.record.hangup_ms = Some(now_ms);
+                self.dial(5);
+                self.end();
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        let call = self.call();
+        self.agent(AgentInput::Ended { call });
+        if let Some(seat) = self.seat {
+            self.actions.push_back(Action::Unbridge { seat });
+        }
+        self.state = State::Ended;
+        self.actions.push_back(Action::Save);
+    }
+
+    pub fn handle_agent(&mut self, cmd: AgentCommand, now_ms: i64) {
+        match (cmd, self.record.direction, self.state) {
+            (AgentCommand::Answer, Direction::Inbound, State::Ringing) => {
+                let Some(seat) = self.seat else { return };
+                self.state = State::Connected;
+                self.ring_until = None;
+                self.record.connected_ms = Some(now_ms);
+                self.actions.push_back(Action::AnswerCarrier { seat });
+                self.agent(AgentInput::Answered { call: self.call() });
+                self.dial(2);
+                self.actions.push_back(Action::Save);
+            }
+            // Hanging up a ringing inbound call is rejecting it.
+            (AgentCommand::Reject | AgentCommand::HangUp, Direction::Inbound, State::Ringing) => {
+                if self.seat.is_some() {
+                    self.next_agent(true, now_ms);
+                }
+            }
+            (AgentCommand::HangUp, _, State::Ringing | State::Connected) => {
+                // The carrier leg reports the end (487 after CANCEL, or at once after BYE).
+                self.actions.push_back(Action::HangUpCarrier);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.ring_until
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, now_ms: i64) {
+        if self.ring_until.is_some_and(|t| now >= t) && self.state == State::Ringing {
+            self.next_agent(false, now_ms);
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actions(c: &mut CallController) -> Vec<Action> {
+        std::iter::from_fn(|| c.poll_action()).collect()
+    }
+
+    fn dial_codes(a: &[Action]) -> Vec<(i64, i64)> {
+        a.iter()
+            .filter_map(|a| match a {
+                Action::Dial { seat, content } => Some((*seat, content["code"].as_i64().unwrap())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn outbound() -> CallController {
+        let r = CallRecord::new("c1".into(), Direction::Outbound, "12025550170".into(), "12025550100".into(), 1_000);
+        CallController::outbound(r, 7)
+    }
+
+    fn inbound() -> CallController {
+        let mut r = CallRecord::new("c2".into(), Direction::Inbound, "14155550111".into(), "12025550170".into(), 1_000);
+        r.other = "{\"ticket\":1}".into();
+        CallController::inbound(r, Duration::from_secs(20))
+    }
+
+    #[test]
+    fn outbound_rings_connects_and_ends() {
+        let mut c = outbound();
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(7, 0)]);
+        assert!(a.contains(&Action::Save));
+        c.handle_sip(SipEvent::Answered, 2_000);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(7, 2)]);
+        assert!(a.contains(&Action::Agent { seat: 7, input: AgentInput::Answered { call: "c1".into() } }));
+        c.handle_agent(AgentCommand::HangUp, 3_000);
+        assert_eq!(actions(&mut c), vec![Action::HangUpCarrier]);
+        c.handle_sip(SipEvent::Ended, 3_010);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(7, 5)]);
+        assert!(a.contains(&Action::Unbridge { seat: 7 }));
+        assert!(c.is_ended());
+        assert_eq!((c.record().connected_ms, c.record().hangup_ms), (Some(2_000), Some(3_010)));
+        // Late news changes nothing.
+        c.handle_sip(SipEvent::Ended, 4_000);
+        assert!(actions(&mut c).is_empty());
+    }
+
+    #[test]
+    fn outbound_failures_give_the_reason_then_5_or_just_5() {
+        for (code, want, hangup) in [(404, vec![812, 5], Some(812)), (503, vec![800, 5], Some(800)), (403, vec![816, 5], Some(816)), (486, vec![5], None), (487, vec![5], None)] {
+            let mut c = outbound();
+            actions(&mut c);
+            c.handle_sip(SipEvent::Failed { code }, 2_000);
+            let a = actions(&mut c);
+            let codes: Vec<i64> = dial_codes(&a).into_iter().map(|d| d.1).collect();
+            assert_eq!(codes, want, "SIP {code}");
+            assert_eq!(c.record().hangup_code, hangup);
+            assert_eq!(c.record().sip_code, Some(code));
+            assert!(a.contains(&Action::Agent { seat: 7, input: AgentInput::Ended { call: "c1".into() } }));
+        }
+    }
+
+    #[test]
+    fn inbound_rings_an_agent_and_is_answered() {
+        let mut c = inbound();
+        assert_eq!(actions(&mut c), vec![Action::RingCarrier, Action::PickAgent { tried: vec![] }]);
+        let t = Instant::now();
+        c.agent_picked(Some(3), t, 1_100);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(3, 1)]);
+        if let Action::Dial { content, .. } = &a[0] {
+            assert_eq!((content["direction"].as_i64(), content["other"].as_str()), (Some(0), Some("{\"ticket\":1}")));
+        }
+        assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(20)));
+        c.handle_agent(AgentCommand::Answer, 1_500);
+        let a = actions(&mut c);
+        assert_eq!(a[0], Action::AnswerCarrier { seat: 3 });
+        assert_eq!(dial_codes(&a), vec![(3, 2)]);
+        assert_eq!(c.poll_timeout(), None);
+        c.handle_sip(SipEvent::Ended, 9_000);
+        assert_eq!(dial_codes(&actions(&mut c)), vec![(3, 5)]);
+    }
+
+    #[test]
+    fn inbound_goes_to_the_next_agent_on_ring_timeout_and_on_reject_then_480() {
+        let mut c = inbound();
+        actions(&mut c);
+        let t = Instant::now();
+        c.agent_picked(Some(3), t, 0);
+        actions(&mut c);
+        // Not answered in time: agent 3 hears 5 and goes back to idle; the next is asked for.
+        c.handle_timeout(t + Duration::from_secs(19), 0);
+        assert!(actions(&mut c).is_empty(), "not before the ring timeout");
+        c.handle_timeout(t + Duration::from_secs(20), 0);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(3, 5)]);
+        assert!(a.contains(&Action::Agent { seat: 3, input: AgentInput::Ended { call: "c2".into() } }));
+        assert_eq!(a.last(), Some(&Action::PickAgent { tried: vec![3] }));
+        c.agent_picked(Some(4), t, 0);
+        actions(&mut c);
+        // Agent 4 rejects: wrap-up for them (Rejected), and the ACD is asked again.
+        c.handle_agent(AgentCommand::Reject, 0);
+        let a = actions(&mut c);
+        assert!(a.contains(&Action::Agent { seat: 4, input: AgentInput::Rejected { call: "c2".into() } }));
+        assert_eq!(a.last(), Some(&Action::PickAgent { tried: vec![3, 4] }));
+        c.agent_picked(None, t, 5_000);
+        let a = actions(&mut c);
+        assert_eq!(a[0], Action::RefuseCarrier { code: 480 });
+        assert!(c.is_ended());
+        assert_eq!(c.record().sip_code, Some(480));
+    }
+
+    #[test]
+    fn the_caller_giving_up_while_it_rings_ends_it_for_the_agent() {
+        let mut c = inbound();
+        actions(&mut c);
+        c.agent_picked(Some(3), Instant::now(), 0);
+        actions(&mut c);
+        c.handle_sip(SipEvent::Ended, 2_000);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(3, 5)]);
+        assert!(c.is_ended());
+        // An answer that comes too late does nothing.
+        c.handle_agent(AgentCommand::Answer, 2_100);
+        assert!(actions(&mut c).is_empty());
+    }
+}

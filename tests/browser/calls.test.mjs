@@ -70,7 +70,7 @@ const ROWS = [
   ['12025550120 hangs up by itself after 3 s', '12025550120', {}, [0, 2, 5], {}],
   ['12025550150 carrier failure', '12025550150', {}, [0, 800, 5], { hangupCode: 800, sipCode: 503 }],
   ['12025550186 is busy', '12025550186', {}, [0, 5], { sipCode: 486 }],
-  ['the caller 12025550179 is refused by the carrier', '12025550100', { caller: '12025550179' }, [0, 816, 5], { hangupCode: 816, sipCode: 403 }],
+  ['the caller 12025550179 is refused by the carrier', '12025550100', { caller: '12025550179' }, [0, 819, 5], { hangupCode: 819, sipCode: 403 }],
   ['an invalid number is refused before dialing', '12345', {}, [812, 5], { hangupCode: 812 }],
   ['any other valid number rings 2 s and answers', '14155550123', { countryCode: '1' }, [0, 2], 'hangUp'],
 ];
@@ -118,5 +118,47 @@ test('the dial pad places a call; the in-call view shows it and its hang-up butt
   await tab.frame.locator('#hangup').click();
   await expectCodes(tab, from, [5]);
   await tab.frame.locator('#call-panel[data-state="ended"]').waitFor();
+  await tab.page.context().close();
+});
+
+test('the call policy set by the tenant admin refuses calls with its codes (811, 814, 810, 817), and a second call gives 801', async () => {
+  const base = `http://127.0.0.1:${env.seatline.port}`;
+  const signIn = await fetch(`${base}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'admin@demo.local', password: 'demo1234' }) });
+  const { token } = await signIn.json();
+  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const setPolicy = async (p) => {
+    const r = await fetch(`${base}/api/v1/admin/policy`, { method: 'PUT', headers: auth, body: JSON.stringify({ balanceCents: 100000, allowedCountries: [], trial: false, trialCallsPerDay: 10, maxCallsPerCalleePerDay: 0, ...p }) });
+    assert.equal(r.status, 204);
+  };
+  const tab = await env.open();
+  await tab.signIn('agent2@demo.local');
+  const refused = async (callee, code, extra = {}) => {
+    const from = await tab.count();
+    await tab.send(callOut(callee, extra));
+    const [first, end] = await expectCodes(tab, from, [code, 5]);
+    assert.equal(end.hangupCode, code);
+    assert.equal(end.callId, first.callId);
+    for (const f of FIELDS) assert.ok(f in first, `${code}: ${f}`);
+  };
+  await setPolicy({ allowedCountries: ['1'] });
+  await refused('85221234567', 811, { countryCode: '852' });
+  await fetch(`${base}/api/v1/admin/blacklist/12025550101`, { method: 'PUT', headers: auth });
+  await refused('12025550101', 814);
+  await fetch(`${base}/api/v1/admin/blacklist/12025550101`, { method: 'DELETE', headers: auth });
+  await setPolicy({ balanceCents: 0 });
+  await refused('12025550101', 810);
+  await setPolicy({ trial: true, trialCallsPerDay: 0 });
+  await refused('12025550101', 817);
+  await setPolicy({});
+  // A second callOut while a call rings: the phone cannot take it (801).
+  const from = await tab.count();
+  await tab.send(callOut('12025550108'));
+  await expectCodes(tab, from, [0]);
+  await tab.send(callOut('12025550100'));
+  const [busy, end] = await expectCodes(tab, from, [801, 5]);
+  assert.equal(end.hangupCode, 801);
+  assert.notEqual(busy.callId, (await tab.messages()).find((m) => m.type === 'dialStatus' && m.content.code === 0).content.callId);
+  await tab.send({ type: 'hangUp' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5 && m.content.sipCode === 487, { from });
   await tab.page.context().close();
 });

@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn outbound_failures_give_the_reason_then_5_or_just_5() {
-        for (code, want, hangup) in [(404, vec![812, 5], Some(812)), (503, vec![800, 5], Some(800)), (403, vec![816, 5], Some(816)), (486, vec![5], None), (487, vec![5], None)] {
+        for (code, want, hangup) in [(404, vec![812, 5], Some(812)), (503, vec![800, 5], Some(800)), (403, vec![819, 5], Some(819)), (486, vec![5], None), (487, vec![5], None)] {
             let mut c = outbound();
             actions(&mut c);
             c.handle_sip(SipEvent::Failed { code }, 2_000);

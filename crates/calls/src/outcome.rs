@@ -7,8 +7,8 @@ use seatline_protocol::HangupReason;
 /// only. The rest map onto the protocol's reason codes.
 pub fn reason_for_sip(code: u16) -> Option<HangupReason> {
     match code {
-        // The carrier will not carry our caller number.
-        401 | 403 | 407 => Some(HangupReason::CallerNumberUnusable),
+        // The carrier will not carry our DID as the caller number.
+        401 | 403 | 407 => Some(HangupReason::DidCallFailed),
         // The number does not exist or is incomplete.
         404 | 410 | 484 | 604 => Some(HangupReason::NumberInvalid),
         // No answer from the carrier at all, or it failed.
@@ -23,7 +23,7 @@ mod tests {
 
     #[test]
     fn sandbox_rows_map_as_documented() {
-        assert_eq!(reason_for_sip(403), Some(HangupReason::CallerNumberUnusable));
+        assert_eq!(reason_for_sip(403), Some(HangupReason::DidCallFailed));
         assert_eq!(reason_for_sip(404), Some(HangupReason::NumberInvalid));
         assert_eq!(reason_for_sip(503), Some(HangupReason::NetworkCarrier));
         assert_eq!(reason_for_sip(408), Some(HangupReason::NetworkCarrier));

@@ -11,6 +11,46 @@ pub struct CallOut {
     pub params: String,
 }
 
+/// What the store knows that the tenant's policy needs for one call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyFacts {
+    pub balance_cents: i64,
+    /// Calling codes allowed; empty: all.
+    pub allowed_countries: Vec<String>,
+    pub trial: bool,
+    pub trial_calls_per_day: i64,
+    pub calls_today: i64,
+    /// 0: no limit.
+    pub max_calls_per_callee_per_day: i64,
+    pub callee_calls_today: i64,
+    pub blacklisted: bool,
+}
+
+/// The tenant's policy for a call to a number of calling code `cc`.
+pub fn check_policy(cc: &str, f: &PolicyFacts) -> Result<(), HangupReason> {
+    if f.balance_cents <= 0 {
+        return Err(HangupReason::Arrears);
+    }
+    if f.trial && f.calls_today >= f.trial_calls_per_day {
+        return Err(HangupReason::TrialAllowanceUsed);
+    }
+    if !f.allowed_countries.is_empty() && !f.allowed_countries.iter().any(|c| c == cc) {
+        return Err(HangupReason::CountryNotAllowed);
+    }
+    if f.blacklisted {
+        return Err(HangupReason::Blacklisted);
+    }
+    if f.max_calls_per_callee_per_day > 0 && f.callee_calls_today >= f.max_calls_per_callee_per_day {
+        return Err(HangupReason::FrequencyLimit);
+    }
+    Ok(())
+}
+
+/// The calling code of an E.164 number in digits ("85221234567" -> "852").
+pub fn calling_code(e164: &str) -> String {
+    phonenumber::parse(None, format!("+{e164}")).map(|n| n.code().value().to_string()).unwrap_or_default()
+}
+
 /// The callee in E.164 digits (no `+`), or why it cannot be dialed (812).
 pub fn check_callee(callee: &str, country_code: &str) -> Result<String, HangupReason> {
     let digits: String = callee.trim().trim_start_matches('+').to_string();
@@ -65,6 +105,24 @@ mod tests {
             assert_eq!(check_callee(bad, "1"), Err(HangupReason::NumberInvalid), "{bad}");
         }
         assert_eq!(check_callee("12025550100", "44"), Err(HangupReason::NumberInvalid));
+    }
+
+    #[test]
+    fn policy_checks_in_order() {
+        let ok = PolicyFacts { balance_cents: 1, trial_calls_per_day: 10, ..Default::default() };
+        assert_eq!(check_policy("1", &ok), Ok(()));
+        assert_eq!(check_policy("1", &PolicyFacts { balance_cents: 0, ..ok.clone() }), Err(HangupReason::Arrears));
+        assert_eq!(check_policy("1", &PolicyFacts { trial: true, calls_today: 10, ..ok.clone() }), Err(HangupReason::TrialAllowanceUsed));
+        assert_eq!(check_policy("1", &PolicyFacts { trial: true, calls_today: 9, ..ok.clone() }), Ok(()));
+        let us_only = PolicyFacts { allowed_countries: vec!["1".into()], ..ok.clone() };
+        assert_eq!(check_policy("852", &us_only), Err(HangupReason::CountryNotAllowed));
+        assert_eq!(check_policy("1", &us_only), Ok(()));
+        assert_eq!(check_policy("1", &PolicyFacts { blacklisted: true, ..ok.clone() }), Err(HangupReason::Blacklisted));
+        let limited = PolicyFacts { max_calls_per_callee_per_day: 2, callee_calls_today: 2, ..ok.clone() };
+        assert_eq!(check_policy("1", &limited), Err(HangupReason::FrequencyLimit));
+        assert_eq!(check_policy("1", &PolicyFacts { callee_calls_today: 1, ..limited }), Ok(()));
+        assert_eq!(calling_code("85221234567"), "852");
+        assert_eq!(calling_code("12025550100"), "1");
     }
 
     #[test]

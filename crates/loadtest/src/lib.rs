@@ -49,6 +49,7 @@ pub async fn seed_agents(data: &Path, agents: usize) -> anyhow::Result<Vec<Strin
     let store = Store::open_dir(data).await?;
     let tenant = store.create_tenant("load").await?;
     let group = store.create_group(tenant, "L1", "load", 0).await?;
+    store.set_policy(tenant, &seatline_store::Policy { balance_cents: 1_000_000, ..Default::default() }).await?;
     for n in 170..=178 {
         store.add_did(tenant, &format!("12025550{n}"), true).await?;
     }

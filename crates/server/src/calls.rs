@@ -6,7 +6,7 @@
 use crate::App;
 use seatline_agent::AgentInput;
 use seatline_calls::controller::{Action, AgentCommand, CallController, SipEvent};
-use seatline_calls::policy::{check_callee, check_lengths, pick_caller, CallOut};
+use seatline_calls::policy::{calling_code, check_callee, check_lengths, check_policy, pick_caller, CallOut, PolicyFacts};
 use seatline_calls::record::{CallRecord, Direction};
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
 use seatline_sip::{CallRef, Timers, UaEvent, UserAgent};
@@ -133,6 +133,17 @@ impl Calls {
             Err(reason) => return self.refuse(app, &seat, record, reason as u16),
         };
         record.callee = callee;
+        match self.policy_facts(app, seat.tenant_id, &record.callee).await {
+            Ok(facts) => {
+                if let Err(reason) = check_policy(&calling_code(&record.callee), &facts) {
+                    return self.refuse(app, &seat, record, reason as u16);
+                }
+            }
+            Err(e) => {
+                tracing::error!("cannot read the call policy: {e}");
+                return self.refuse(app, &seat, record, seatline_protocol::HangupReason::NetworkCarrier as u16);
+            }
+        }
         let (owned, pool) = match app.store.dids(seat.tenant_id).await {
             Ok(d) => d,
             Err(e) => {
@@ -149,6 +160,26 @@ impl Calls {
             return self.refuse(app, &seat, record, seatline_protocol::HangupReason::NetworkAgent as u16);
         }
         let _ = self.tx.send(Command::Place { seat, record });
+    }
+
+    async fn policy_facts(&self, app: &App, tenant_id: i64, callee: &str) -> Result<PolicyFacts, seatline_store::StoreError> {
+        let p = app.store.policy(tenant_id).await?;
+        // "Today" is the UTC day.
+        let day_start = now_ms() - now_ms().rem_euclid(86_400_000);
+        Ok(PolicyFacts {
+            balance_cents: p.balance_cents,
+            allowed_countries: p.allowed_countries,
+            trial: p.trial,
+            trial_calls_per_day: p.trial_calls_per_day,
+            calls_today: if p.trial { app.store.outbound_calls_since(tenant_id, None, day_start).await? } else { 0 },
+            max_calls_per_callee_per_day: p.max_calls_per_callee_per_day,
+            callee_calls_today: if p.max_calls_per_callee_per_day > 0 {
+                app.store.outbound_calls_since(tenant_id, Some(callee), day_start).await?
+            } else {
+                0
+            },
+            blacklisted: app.store.is_blacklisted(tenant_id, callee).await?,
+        })
     }
 
     fn refuse(&self, app: &App, seat: &Seat, mut record: CallRecord, reason: u16) {

@@ -34,6 +34,7 @@ pub fn router(app: App) -> Router {
         .route("/demo", get(demo_index))
         .route("/demo/", get(demo_index))
         .route("/demo/{*path}", get(demo_asset))
+        .merge(crate::admin::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .with_state(app)
 }
@@ -82,9 +83,17 @@ async fn sign_in(State(app): State<App>, body: Result<Json<SignIn>, JsonRejectio
     let idle_timeout_secs = app.hub.idle_timeout().as_secs();
     let Some(seat) = seat else {
         // No seat: the softphone has nothing to offer this account, so no
-        // session is kept; the page says why and stays signed out.
-        return Json(SignedIn { email: user.email, agent_exists: 2, token: None, seat: None, idle_timeout_secs })
-            .into_response();
+        // session is kept for it; the page says why and stays signed out.
+        // A tenant admin still gets a session, for the admin API.
+        let token = if user.role == "admin" {
+            match app.store.create_session(user.id, now_ms()).await {
+                Ok((token, _)) => Some(token),
+                Err(e) => return internal(e),
+            }
+        } else {
+            None
+        };
+        return Json(SignedIn { email: user.email, agent_exists: 2, token, seat: None, idle_timeout_secs }).into_response();
     };
     let (token, session_id) = match app.store.create_session(user.id, now_ms()).await {
         Ok(t) => t,
@@ -125,7 +134,7 @@ async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!("request failed: {e}");
     api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server could not complete the request")
 }

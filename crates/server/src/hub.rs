@@ -569,6 +569,19 @@ mod tests {
     }
 
     #[test]
+    fn a_session_past_its_idle_time_is_not_alive_even_before_the_sweep() {
+        // The basis of 813: a callOut that races the expiry sweep is refused.
+        let (hub, _w) = hub();
+        let t = Instant::now();
+        hub.signed_in("s1", &seat(1), t);
+        let (tx, _rx) = tab();
+        let (c, _, _) = hub.attach("s1", &seat(1), tx, t);
+        assert!(hub.session_alive(c, t + Duration::from_secs(10)));
+        assert!(!hub.session_alive(c, t + Duration::from_secs(11)));
+        assert!(!hub.session_alive(999, t));
+    }
+
+    #[test]
     fn a_stuck_tab_is_dropped_instead_of_blocking_the_others() {
         let (hub, _w) = hub();
         let t = Instant::now();

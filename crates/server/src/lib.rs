@@ -8,6 +8,7 @@
 //! Must never: put a password or token in a log line, or answer bad input
 //! with a panic.
 
+mod admin;
 pub mod calls;
 pub mod config;
 pub mod http;

@@ -215,7 +215,7 @@ async fn failed_calls_give_their_reason_then_5_with_hangup_code() {
     for (callee, caller, reason, sip) in [
         ("12025550104", "", Some(812), Some(404)),
         ("12025550150", "", Some(800), Some(503)),
-        ("12025550100", "12025550179", Some(816), Some(403)),
+        ("12025550100", "12025550179", Some(819), Some(403)),
         ("12025550186", "", None, Some(486)),
         ("12025550103", "", None, Some(603)),
         ("123", "", Some(812), None),
@@ -285,4 +285,96 @@ async fn a_call_ends_when_every_tab_is_gone_past_the_grace_but_not_on_a_quick_re
     assert!(ready.get("call").is_none(), "the call ended: {ready}");
     ws.send(Message::text(r#"{"op":"ping"}"#)).await.unwrap();
     assert_eq!(next(&mut ws).await["ev"], "pong");
+}
+
+async fn admin_token(s: &Server) -> String {
+    let (code, body) = sign_in(s, "admin@demo.local", "demo1234").await;
+    assert_eq!((code, body["agentExists"].as_i64()), (200, Some(2)));
+    body["token"].as_str().expect("an admin gets a session").to_string()
+}
+
+async fn put_policy(s: &Server, token: &str, policy: Value) -> u16 {
+    reqwest::Client::new()
+        .put(format!("{}/api/v1/admin/policy", s.base))
+        .bearer_auth(token)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn policy(balance: i64, countries: &[&str], trial: bool, trial_per_day: i64, per_callee: i64) -> Value {
+    json!({"balanceCents": balance, "allowedCountries": countries, "trial": trial, "trialCallsPerDay": trial_per_day, "maxCallsPerCalleePerDay": per_callee})
+}
+
+/// The first dialStatus of a callOut and the code-5 that follows it.
+async fn outcome(ws: &mut Ws, callee: &str) -> (i64, Option<i64>) {
+    ws.send(Message::text(json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": ""}).to_string())).await.unwrap();
+    let first = dial(ws).await;
+    if first["code"] == 0 {
+        ws.send(Message::text(r#"{"op":"hangUp"}"#)).await.unwrap();
+        loop {
+            let d = dial(ws).await;
+            if d["code"] == 5 {
+                break;
+            }
+        }
+        return (0, None);
+    }
+    let end = dial(ws).await;
+    assert_eq!(end["code"], 5);
+    assert_eq!(end["callId"], first["callId"]);
+    (first["code"].as_i64().unwrap(), end["hangupCode"].as_i64())
+}
+
+#[tokio::test]
+async fn the_tenant_policy_refuses_calls_with_810_811_814_815_817() {
+    let s = start(3600).await;
+    let admin = admin_token(&s).await;
+    let mut ws = agent_socket(&s, "agent1@demo.local").await;
+    let client = reqwest::Client::new();
+
+    // Not an admin: refused.
+    let (_, agent) = sign_in(&s, "agent2@demo.local", "demo1234").await;
+    assert_eq!(put_policy(&s, agent["token"].as_str().unwrap(), policy(1, &[], false, 1, 0)).await, 403);
+    assert_eq!(put_policy(&s, &admin, json!({"balanceCents": 1})).await, 400);
+
+    assert_eq!(put_policy(&s, &admin, policy(0, &[], false, 10, 0)).await, 204);
+    assert_eq!(outcome(&mut ws, "12025550101").await, (810, Some(810)));
+
+    assert_eq!(put_policy(&s, &admin, policy(500, &["1"], false, 10, 0)).await, 204);
+    assert_eq!(outcome(&mut ws, "85221234567").await, (811, Some(811)));
+    assert_eq!(outcome(&mut ws, "12025550101").await, (0, None), "a US number is allowed");
+
+    let r = client.put(format!("{}/api/v1/admin/blacklist/12025550101", s.base)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(outcome(&mut ws, "12025550101").await, (814, Some(814)));
+    let r = client.delete(format!("{}/api/v1/admin/blacklist/12025550101", s.base)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+
+    // One call a day to one number: the second (12025550101 was called once above) is refused.
+    assert_eq!(put_policy(&s, &admin, policy(500, &[], false, 10, 1)).await, 204);
+    assert_eq!(outcome(&mut ws, "12025550101").await, (815, Some(815)));
+    assert_eq!(outcome(&mut ws, "12025550110").await, (0, None));
+
+    // A trial tenant with 2 calls a day has used them (the two that went through).
+    assert_eq!(put_policy(&s, &admin, policy(500, &[], true, 2, 0)).await, 204);
+    assert_eq!(outcome(&mut ws, "12025550111").await, (817, Some(817)));
+
+    // Every one of them, placed or refused, is on record (written just after the messages).
+    let mut codes: Vec<Option<i64>> = Vec::new();
+    for _ in 0..20 {
+        let calls: Value = client.get(format!("{}/api/v1/admin/calls?limit=20", s.base)).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        codes = calls["calls"].as_array().unwrap().iter().map(|c| c["hangupCode"].as_i64()).collect();
+        if codes.len() == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for want in [810, 811, 814, 815, 817] {
+        assert!(codes.contains(&Some(want)), "record of {want} in {codes:?}");
+    }
+    assert_eq!(codes.len(), 7, "810, 811, a US call, 814, 815, another call, 817");
 }

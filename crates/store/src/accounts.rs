@@ -231,6 +231,9 @@ impl Store {
             }
         }
         self.create_user(tenant, "admin@demo.local", &hash, "admin").await?;
+        // Credit, every country, no trial limits: calls just work in the demo.
+        let policy = crate::Policy { balance_cents: 100_000, ..Default::default() };
+        self.set_policy(tenant, &policy).await?;
         // The demo DIDs; 12025550179 is one the sandbox carrier will not carry.
         for n in 170..=179 {
             self.add_did(tenant, &format!("12025550{n}"), n != 179).await?;

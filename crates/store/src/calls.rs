@@ -98,7 +98,21 @@ impl Store {
 
     pub async fn call(&self, id: &str) -> Result<Option<CallRow>> {
         let r = sqlx::query("SELECT * FROM calls WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        r.map(|r| {
+        r.map(|r| row_of(&r)).transpose()
+    }
+
+    /// The tenant's latest call records, newest first.
+    pub async fn recent_calls(&self, tenant_id: i64, limit: i64) -> Result<Vec<CallRow>> {
+        let rows = sqlx::query("SELECT * FROM calls WHERE tenant_id = $1 ORDER BY start_ms DESC, id LIMIT $2")
+            .bind(tenant_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_of).collect()
+    }
+}
+
+fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
             Ok(CallRow {
                 id: r.try_get("id")?,
                 tenant_id: r.try_get("tenant_id")?,
@@ -115,9 +129,6 @@ impl Store {
                 hangup_code: r.try_get("hangup_code")?,
                 sip_code: r.try_get("sip_code")?,
             })
-        })
-        .transpose()
-    }
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@
 
 mod accounts;
 mod calls;
+mod policy;
 mod sessions;
 
 pub use accounts::{hash_password, verify_password, Seat, User};
 pub use calls::CallRow;
+pub use policy::Policy;
 pub use sessions::{new_token, token_id, SessionCheck};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};

@@ -100,7 +100,9 @@ async fn run_agent(
     let mut phase = 0;
     let (phase_tx, mut phase_rx) = mpsc::unbounded_channel::<u8>();
     let mut window_first: Option<u32> = None;
-    let mut window_last: Option<u32> = None;
+    let mut window_end: Option<u32> = None;
+    // Counters of the echoed frames seen since the window opened.
+    let mut echoed: Vec<u32> = Vec::with_capacity(1024);
     let deadline = Instant::now() + Duration::from_secs(seconds + 120);
     loop {
         // Run str0m until it waits.
@@ -122,8 +124,8 @@ async fn run_agent(
                 Output::Event(Event::MediaData(d)) => {
                     if phase >= 3 && d.data.len() >= 4 {
                         let c = u32::from_be_bytes([d.data[0], d.data[1], d.data[2], d.data[3]]);
-                        if window_first.is_some_and(|f| c >= f) && window_last.is_none_or(|l| c < l) {
-                            report.received_in_window += 1;
+                        if window_first.is_some_and(|f| c >= f) {
+                            echoed.push(c);
                         }
                     }
                 }
@@ -193,10 +195,16 @@ async fn run_agent(
                         // Leave out the last 100 ms: their echoes may still be on the way
                         // when the hang-up comes.
                         let last = counter.saturating_sub(5).max(window_first.unwrap_or(0));
-                        window_last = Some(last);
                         report.sent_in_window = last.saturating_sub(window_first.unwrap_or(last)) as u64;
+                        window_end = Some(last);
                     }
                     Some(5) => {
+                        // Each frame of the window once, however often it came back.
+                        let end = window_end.unwrap_or(0);
+                        echoed.retain(|c| *c < end);
+                        echoed.sort_unstable();
+                        echoed.dedup();
+                        report.received_in_window = echoed.len() as u64;
                         sink.send(Message::text(r#"{"op":"hangUp"}"#)).await?;
                         return Ok(report);
                     }

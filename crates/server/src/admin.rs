@@ -1,0 +1,148 @@
+//! The tenant admin's API: call policy, blacklist and call records. Every
+//! request carries an admin's session token (`Authorization: Bearer`).
+
+use crate::http::api_error;
+use crate::App;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use seatline_store::{now_ms, Policy, SessionCheck, User};
+use serde::{Deserialize, Serialize};
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/admin/policy", get(get_policy).put(set_policy))
+        .route("/api/v1/admin/blacklist/{number}", put(blacklist_add).delete(blacklist_remove))
+        .route("/api/v1/admin/calls", get(calls))
+}
+
+/// The admin behind the request's token, or the error to answer with.
+async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "tokenInvalid", "send Authorization: Bearer <token>"))?;
+    let idle_ms = app.hub.idle_timeout().as_millis() as i64;
+    let user_id = match app.store.check_session(token, idle_ms, now_ms()).await {
+        Ok(SessionCheck::Valid { user_id, .. }) => user_id,
+        Ok(_) => return Err(api_error(StatusCode::UNAUTHORIZED, "tokenInvalid", "the session has ended")),
+        Err(e) => return Err(crate::http::internal(e)),
+    };
+    let user = app.store.user_by_id(user_id).await.map_err(crate::http::internal)?;
+    if user.role != "admin" {
+        return Err(api_error(StatusCode::FORBIDDEN, "notAdmin", "this needs a tenant admin"));
+    }
+    Ok(user)
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PolicyBody {
+    balance_cents: i64,
+    allowed_countries: Vec<String>,
+    trial: bool,
+    trial_calls_per_day: i64,
+    max_calls_per_callee_per_day: i64,
+}
+
+async fn get_policy(State(app): State<App>, headers: HeaderMap) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match app.store.policy(user.tenant_id).await {
+        Ok(p) => Json(PolicyBody {
+            balance_cents: p.balance_cents,
+            allowed_countries: p.allowed_countries,
+            trial: p.trial,
+            trial_calls_per_day: p.trial_calls_per_day,
+            max_calls_per_callee_per_day: p.max_calls_per_callee_per_day,
+        })
+        .into_response(),
+        Err(e) => crate::http::internal(e),
+    }
+}
+
+async fn set_policy(State(app): State<App>, headers: HeaderMap, body: Result<Json<PolicyBody>, JsonRejection>) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(Json(b)) = body else {
+        return api_error(StatusCode::BAD_REQUEST, "badRequest", "send the whole policy: balanceCents, allowedCountries, trial, trialCallsPerDay, maxCallsPerCalleePerDay");
+    };
+    if b.allowed_countries.iter().any(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|x| x.is_ascii_digit())) {
+        return api_error(StatusCode::BAD_REQUEST, "badCountry", "allowedCountries are calling codes, e.g. \"1\", \"852\"");
+    }
+    if b.trial_calls_per_day < 0 || b.max_calls_per_callee_per_day < 0 {
+        return api_error(StatusCode::BAD_REQUEST, "badLimit", "limits cannot be negative");
+    }
+    let p = Policy {
+        balance_cents: b.balance_cents,
+        allowed_countries: b.allowed_countries,
+        trial: b.trial,
+        trial_calls_per_day: b.trial_calls_per_day,
+        max_calls_per_callee_per_day: b.max_calls_per_callee_per_day,
+    };
+    match app.store.set_policy(user.tenant_id, &p).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => crate::http::internal(e),
+    }
+}
+
+async fn blacklist(app: App, headers: HeaderMap, number: String, on: bool) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let number = number.trim_start_matches('+').to_string();
+    if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return api_error(StatusCode::BAD_REQUEST, "badNumber", "a number in E.164 digits");
+    }
+    match app.store.set_blacklisted(user.tenant_id, &number, on).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => crate::http::internal(e),
+    }
+}
+
+async fn blacklist_add(State(app): State<App>, headers: HeaderMap, Path(number): Path<String>) -> Response {
+    blacklist(app, headers, number, true).await
+}
+
+async fn blacklist_remove(State(app): State<App>, headers: HeaderMap, Path(number): Path<String>) -> Response {
+    blacklist(app, headers, number, false).await
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<i64>,
+}
+
+async fn calls(State(app): State<App>, headers: HeaderMap, Query(q): Query<Limit>) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    match app.store.recent_calls(user.tenant_id, limit).await {
+        Ok(rows) => {
+            let calls: Vec<_> = rows
+                .into_iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "callId": c.id, "direction": c.direction, "caller": c.caller, "callee": c.callee,
+                        "orderId": c.order_id, "params": c.params, "other": c.other, "seatId": c.seat_id,
+                        "callStartTimestamp": c.start_ms, "callConnectedTimestamp": c.connected_ms,
+                        "callHangUpTimestamp": c.hangup_ms, "hangupCode": c.hangup_code, "sipCode": c.sip_code,
+                    })
+                })
+                .collect();
+            Json(serde_json::json!({ "calls": calls })).into_response()
+        }
+        Err(e) => crate::http::internal(e),
+    }
+}

@@ -1,0 +1,20 @@
+-- Call policy per tenant: what a callOut must pass before anything is dialed.
+CREATE TABLE tenant_policy (
+    tenant_id                     INTEGER PRIMARY KEY REFERENCES tenants(id),
+    -- prepaid balance; at or below zero the tenant is in arrears (810)
+    balance_cents                 INTEGER NOT NULL DEFAULT 0,
+    -- calling codes that may be dialed, comma-separated ("1,852"); empty: all (811)
+    allowed_countries             TEXT NOT NULL DEFAULT '',
+    -- a trial tenant may place trial_calls_per_day calls a day (817)
+    trial                         INTEGER NOT NULL DEFAULT 0,
+    trial_calls_per_day           INTEGER NOT NULL DEFAULT 10,
+    -- calls to one number a day; 0: no limit (815)
+    max_calls_per_callee_per_day  INTEGER NOT NULL DEFAULT 0
+);
+
+-- Numbers a tenant must never call (814).
+CREATE TABLE blacklist (
+    tenant_id  INTEGER NOT NULL REFERENCES tenants(id),
+    number     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, number)
+);

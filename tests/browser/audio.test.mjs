@@ -35,6 +35,21 @@ async function callEcho(tab, callee = '12025550100') {
   return connected.data.content;
 }
 
+test('microphone and speaker can be chosen before any call', async () => {
+  const tab = await env.open();
+  await tab.signIn('agent2@demo.local');
+  await softphone(tab).locator('#devices').click();
+  await softphone(tab).locator('#settings').waitFor();
+  const mics = await softphone(tab).locator('#mic-select option').count();
+  assert.ok(mics >= 2, `default + the fake microphone: ${mics}`);
+  const value = await softphone(tab).locator('#mic-select option').nth(1).getAttribute('value');
+  await softphone(tab).locator('#mic-select').selectOption(value);
+  assert.ok((await softphone(tab).locator('#speaker-select option').count()) >= 1);
+  await tab.send({ type: 'loginOut' });
+  await tab.waitFor((m) => m.type === 'logout');
+  await tab.page.context().close();
+});
+
 test('an echo call: the page receives the echo of its microphone (inbound packets, non-zero level)', async () => {
   const tab = await env.open();
   await tab.signIn();

@@ -44,6 +44,8 @@ test('an inbound call rings the agent (dialStatus 1 with other), is answered in 
   assert.equal(ringing.callConnectedTimestamp, '');
   await tab.waitFor((m) => m.type === 'agentStatus' && m.content.code === 2, { from });
   await softphone(tab).locator('#call-panel[data-state="incoming"]').waitFor();
+  // The ring, from the server, is heard before answering.
+  await hearsAudio(tab);
   await softphone(tab).locator('#answer').click();
   const connected = (await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 2, { from })).data.content;
   assert.equal(connected.callId, ringing.callId);

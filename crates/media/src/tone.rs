@@ -20,6 +20,11 @@ impl Tone {
         Self { freqs: vec![440.0, 480.0], amplitude: 4000.0, cadence: Some((2000, 4000)), sample: 0 }
     }
 
+    /// The ring of an inbound call in the agent's ear: 440 + 480 Hz, 1 s on, 2 s off.
+    pub fn ring() -> Self {
+        Self { freqs: vec![440.0, 480.0], amplitude: 5000.0, cadence: Some((1000, 2000)), sample: 0 }
+    }
+
     /// A steady tone.
     pub fn steady(freq: f32) -> Self {
         Self { freqs: vec![freq], amplitude: 8000.0, cadence: None, sample: 0 }

@@ -309,7 +309,14 @@ fn apply(app: &App, media: &MediaHandle, ua: &mut UserAgent, active: &mut HashMa
     while let Some(action) = a.ctl.poll_action() {
         let now = Instant::now();
         match action {
-            Action::Dial { seat, content } => app.hub.dial(seat, content),
+            Action::Dial { seat, content } => {
+                // The agent hears an inbound call ring in the tab holding the audio.
+                let ringing = content["code"] == 1;
+                if ringing || content["code"] == 2 || content["code"] == 5 {
+                    media.send(MediaCmd::Ring { seat_id: seat, on: ringing });
+                }
+                app.hub.dial(seat, content);
+            }
             Action::Agent { seat, input } => {
                 let _ = app.hub.agent_input(seat, input, now);
             }

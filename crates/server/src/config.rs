@@ -86,6 +86,10 @@ pub struct SessionsConfig {
     /// A softphone session ends after this long without activity (sign-in,
     /// page load, a command). Default 5 hours.
     pub idle_timeout_secs: u64,
+    /// How often idle sessions are looked for, in ms. Unset: a 200th of the
+    /// idle timeout, between 250 ms and 5 s. (Tests set it to catch a
+    /// session that has expired but not been swept yet.)
+    pub sweep_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -124,7 +128,7 @@ impl Default for Config {
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        Self { idle_timeout_secs: 5 * 3600 }
+        Self { idle_timeout_secs: 5 * 3600, sweep_interval_ms: None }
     }
 }
 

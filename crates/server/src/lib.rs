@@ -88,7 +88,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     // Idle sessions end on time, also for tabs that are open but unused.
     let sweeper = app.clone();
     tokio::spawn(async move {
-        let period = Duration::from_millis(250).max(sweeper.hub.idle_timeout() / 200).min(Duration::from_secs(5));
+        let period = match sweeper.cfg.sessions.sweep_interval_ms {
+            Some(ms) => Duration::from_millis(ms.max(10)),
+            None => Duration::from_millis(250).max(sweeper.hub.idle_timeout() / 200).min(Duration::from_secs(5)),
+        };
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;

@@ -38,6 +38,8 @@ pub enum MediaCmd {
     Remote { seat_id: i64, remote: SocketAddr, pt: u8, dtmf_pt: Option<u8> },
     Ringback { seat_id: i64, on: bool },
     Unbridge { seat_id: i64 },
+    /// Ring the agent's ear for an inbound call (or stop).
+    Ring { seat_id: i64, on: bool },
     Dtmf { seat_id: i64, digits: String },
     /// Stop sending the agent's audio (mute) or all audio (hold).
     Mute { seat_id: i64, on: bool },
@@ -133,6 +135,8 @@ struct Media {
     /// The leg that plays and captures each agent's audio.
     current: HashMap<i64, LegId>,
     calls: HashMap<i64, CallMedia>,
+    /// Inbound calls ringing at an agent: the ring we play them.
+    rings: HashMap<i64, Tone>,
     rtp_tx: mpsc::UnboundedSender<(i64, Vec<u8>)>,
     notes: mpsc::UnboundedSender<MediaNote>,
 }
@@ -145,7 +149,7 @@ async fn run(
     notes: mpsc::UnboundedSender<MediaNote>,
 ) {
     let (rtp_tx, mut rtp_rx) = mpsc::unbounded_channel::<(i64, Vec<u8>)>();
-    let mut m = Media { sock: sock.clone(), local, candidate, legs: HashMap::new(), current: HashMap::new(), calls: HashMap::new(), rtp_tx, notes };
+    let mut m = Media { sock: sock.clone(), local, candidate, legs: HashMap::new(), current: HashMap::new(), calls: HashMap::new(), rings: HashMap::new(), rtp_tx, notes };
     let mut buf = vec![0u8; 2000];
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -242,6 +246,13 @@ impl Media {
             MediaCmd::Unbridge { seat_id } => {
                 if let Some(c) = self.calls.remove(&seat_id) {
                     c.reader.abort();
+                }
+            }
+            MediaCmd::Ring { seat_id, on } => {
+                if on {
+                    self.rings.entry(seat_id).or_insert_with(Tone::ring);
+                } else {
+                    self.rings.remove(&seat_id);
                 }
             }
             MediaCmd::Dtmf { seat_id, digits } => {
@@ -420,6 +431,12 @@ impl Media {
     }
 
     async fn on_tick(&mut self) {
+        let ringing: Vec<i64> = self.rings.keys().copied().collect();
+        for seat in ringing {
+            if let Some(frame) = self.rings.get_mut(&seat).map(|t| t.next_frame(0)) {
+                self.write_to_agent(seat, &frame, 0);
+            }
+        }
         let seats: Vec<i64> = self.calls.keys().copied().collect();
         for seat in seats {
             let Some(c) = self.calls.get_mut(&seat) else { continue };

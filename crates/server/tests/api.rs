@@ -378,3 +378,26 @@ async fn the_tenant_policy_refuses_calls_with_810_811_814_815_817() {
     }
     assert_eq!(codes.len(), 7, "810, 811, a US call, 814, 815, another call, 817");
 }
+
+#[tokio::test]
+async fn a_call_out_on_a_session_expired_but_not_yet_swept_gets_813() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.data_dir = dir.path().join("data");
+    cfg.demo.seed = true;
+    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.sandbox.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.sessions.idle_timeout_secs = 1;
+    // The sweep that would close the tab comes much later than the expiry.
+    cfg.sessions.sweep_interval_ms = Some(60_000);
+    let running = seatline_server::start(cfg).await.unwrap();
+    let s = Server { base: format!("http://{}", running.addr), ws: format!("ws://{}/ws", running.addr), _dir: dir };
+    let mut ws = agent_socket(&s, "agent1@demo.local").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ws.send(call_out("12025550100", "")).await.unwrap();
+    let first = dial(&mut ws).await;
+    assert_eq!(first["code"], 813);
+    let end = dial(&mut ws).await;
+    assert_eq!((end["code"].as_i64(), end["hangupCode"].as_i64()), (Some(5), Some(813)));
+}

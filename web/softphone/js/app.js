@@ -69,32 +69,6 @@ const state = {
 let bridge;
 const audio = new AudioPath((op) => (link ? link.send(op) : false));
 
-/** The ring of an inbound call, made in the page (no file to load). */
-const ring = {
-  /** @type {AudioContext|null} */ ctx: null,
-  timer: 0,
-  start() {
-    if (this.timer) return;
-    const beep = () => {
-      try {
-        this.ctx = this.ctx || new AudioContext();
-        const o = this.ctx.createOscillator();
-        const g = this.ctx.createGain();
-        o.frequency.value = 440;
-        g.gain.value = 0.15;
-        o.connect(g).connect(this.ctx.destination);
-        o.start();
-        o.stop(this.ctx.currentTime + 0.8);
-      } catch (_) { /* no audio output */ }
-    };
-    beep();
-    this.timer = window.setInterval(beep, 2000);
-  },
-  stop() {
-    clearInterval(this.timer);
-    this.timer = 0;
-  },
-};
 /** @type {Link|null} */
 let link = null;
 /** Resolves the wait of a sign-in for the first answer on the WebSocket. */
@@ -184,10 +158,9 @@ function hangUp() {
 
 /** @param {any} content a dialStatus from the server: shown, and passed to the host as it is */
 function onDial(content) {
+  // (The ring of an inbound call comes from the server, over the audio
+  // tab's WebRTC leg: it plays where the call will, with no autoplay issue.)
   bridge.post('dialStatus', content);
-  // The ring of an inbound call plays in the tab that holds the audio.
-  if (content.code === 1 && state.audio) ring.start();
-  else ring.stop();
   if (content.code === 5) {
     state.call = { ...(state.call || {}), ...content, ended: true, reason: (state.call && state.call.reason) || content.hangupCode };
     state.muted = false;

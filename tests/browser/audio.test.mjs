@@ -28,6 +28,13 @@ async function hearsAudio(tab, ms = 10000) {
   throw new Error(`no audio heard: ${JSON.stringify(last)}`);
 }
 
+/** Hangs up and waits for the end, so the next test finds the agent free. */
+async function hangUpAndWait(tab) {
+  const from = await tab.count();
+  await tab.send({ type: 'hangUp' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from });
+}
+
 async function callEcho(tab, callee = '12025550100') {
   const from = await tab.count();
   await tab.send({ type: 'callOut', content: { caller: '', callee, countryCode: '1', orderId: 'a-1', params: '' } });
@@ -91,7 +98,7 @@ test('DTMF digits from the keypad and from the host reach the sandbox', async ()
     await new Promise((r) => setTimeout(r, 200));
   }
   assert.equal(digits, '42#9');
-  await tab.send({ type: 'hangUp' });
+  await hangUpAndWait(tab);
   await tab.page.context().close();
 });
 
@@ -114,7 +121,7 @@ test('hold and unhold: every tab sees it, and no audio flows while held', async 
   assert.ok(c.packetsReceived - b.packetsReceived > 20, 'audio again after unhold');
   await tab.send({ type: 'mute' });
   await softphone(tab).locator('#mute[aria-pressed="true"]').waitFor();
-  await tab.send({ type: 'hangUp' });
+  await hangUpAndWait(tab);
   await tab.page.context().close();
 });
 

@@ -32,13 +32,19 @@ pub const TAB_QUEUE: usize = 32;
 
 pub type ConnId = u64;
 
-/// A status the store must remember: (seat id, agentStatus code).
-pub type StatusWrite = (i64, i64);
+/// What the store's writer must do, in order.
+#[derive(Debug)]
+pub enum Persist {
+    /// Remember an agent's chosen status: (seat id, agentStatus code).
+    Status(i64, i64),
+    /// Answer once everything before it is written (shutdown).
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
 
 pub struct Hub {
     inner: Mutex<Inner>,
     idle: Duration,
-    persist: mpsc::UnboundedSender<StatusWrite>,
+    persist: mpsc::UnboundedSender<Persist>,
 }
 
 #[derive(Default)]
@@ -103,7 +109,7 @@ pub fn encode(ev: &ServerEvent) -> Utf8Bytes {
 }
 
 impl Hub {
-    pub fn new(idle: Duration, persist: mpsc::UnboundedSender<StatusWrite>) -> Self {
+    pub fn new(idle: Duration, persist: mpsc::UnboundedSender<Persist>) -> Self {
         Self { inner: Mutex::new(Inner::default()), idle, persist }
     }
 
@@ -329,7 +335,7 @@ impl Hub {
         let Some(slot) = inner.agents.get_mut(&seat_id) else { return };
         let mut stuck = Vec::new();
         while let Some(AgentEvent::Changed(view)) = slot.agent.poll_event() {
-            let _ = self.persist.send((seat_id, view.status.code() as i64));
+            let _ = self.persist.send(Persist::Status(seat_id, view.status.code() as i64));
             let msg = encode(&ServerEvent::Agent { agent: view });
             for (conn, tx) in &slot.tabs {
                 if tx.try_send(Outgoing::Text(msg.clone())).is_err() {
@@ -340,6 +346,14 @@ impl Hub {
         for conn in stuck {
             // Dropping the sender ends that tab's connection; it reconnects.
             slot.tabs.remove(&conn);
+        }
+    }
+
+    /// Waits until every status change so far is in the store.
+    pub async fn flush_writes(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.persist.send(Persist::Flush(tx)).is_ok() {
+            let _ = rx.await;
         }
     }
 
@@ -410,7 +424,7 @@ mod tests {
         }
     }
 
-    fn hub() -> (Hub, mpsc::UnboundedReceiver<StatusWrite>) {
+    fn hub() -> (Hub, mpsc::UnboundedReceiver<Persist>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Hub::new(Duration::from_secs(10), tx), rx)
     }
@@ -449,8 +463,8 @@ mod tests {
         assert_eq!(texts(&mut rx_b), vec![expect]);
         assert!(texts(&mut rx_c).is_empty());
         let mut saved = Vec::new();
-        while let Ok(w) = writes.try_recv() {
-            saved.push(w);
+        while let Ok(Persist::Status(seat, code)) = writes.try_recv() {
+            saved.push((seat, code));
         }
         assert!(saved.contains(&(1, 3)));
     }

@@ -78,9 +78,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     // One writer keeps status writes in order.
     let writer = app.clone();
     tokio::spawn(async move {
-        while let Some((seat, code)) = persist_rx.recv().await {
-            if let Err(e) = writer.store.save_agent_status(seat, code).await {
-                tracing::warn!(seat, "cannot save agent status: {e}");
+        while let Some(msg) = persist_rx.recv().await {
+            match msg {
+                hub::Persist::Status(seat, code) => {
+                    if let Err(e) = writer.store.save_agent_status(seat, code).await {
+                        tracing::warn!(seat, "cannot save agent status: {e}");
+                    }
+                }
+                hub::Persist::Flush(done) => {
+                    let _ = done.send(());
+                }
             }
         }
     });

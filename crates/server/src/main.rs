@@ -116,9 +116,14 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!("Seatline is listening on {base}");
     }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         res = running.task => { res??; }
-        _ = tokio::signal::ctrl_c() => { println!("stopping"); }
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
+    // Nothing the agents did is lost: pending status writes go to the store first.
+    println!("stopping");
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), running.app.hub.flush_writes()).await;
     Ok(())
 }

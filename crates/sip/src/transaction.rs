@@ -227,7 +227,11 @@ impl Transactions {
             (ClientState::Completed, _) => {}
             (_, 100..=199) => {
                 if is_invite {
+                    // Ringing: no more retransmissions, and Timer B no longer
+                    // applies (RFC 3261 §17.1.1.2); a call may ring for minutes.
+                    // Three minutes (Timer C's floor) bound a peer that forgets us.
                     tx.retransmit_at = None;
+                    tx.deadline = now + Duration::from_secs(180);
                 } else {
                     // Proceeding: keep retransmitting, every T2.
                     tx.interval = self.timers.t2;

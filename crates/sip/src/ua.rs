@@ -85,7 +85,8 @@ struct Dialog {
     /// The ACK we sent for their 2xx, for its retransmissions.
     last_ack: Option<Message>,
     /// Our re-INVITE in flight: its CSeq and SDP.
-    our_reoffer: Option<(u32, Vec<u8>)>,
+    /// Our re-INVITE in flight: its CSeq, SDP and transaction branch.
+    our_reoffer: Option<(u32, Vec<u8>, String)>,
     /// Our re-INVITE to send again after a 491.
     glare_retry: Option<(Instant, Vec<u8>)>,
     /// Their re-INVITE we still have to answer.
@@ -260,9 +261,9 @@ impl UserAgent {
         m.body = sdp.to_vec();
         let cseq = m.cseq().map(|c| c.0).unwrap_or(0);
         let peer = self.calls[&call].peer;
-        self.tx.send_request(m, peer, now);
+        let branch = self.tx.send_request(m, peer, now);
         if let Some(d) = self.calls.get_mut(&call) {
-            d.our_reoffer = Some((cseq, sdp.to_vec()));
+            d.our_reoffer = Some((cseq, sdp.to_vec(), branch));
         }
     }
 
@@ -345,24 +346,19 @@ impl UserAgent {
         if method != Method::Invite {
             return;
         }
-        let call = self.calls.iter().find(|(_, d)| d.invite.branch() == Some(branch)).map(|(c, _)| *c);
-        if let Some(call) = call {
-            if self.calls[&call].state == State::Early {
-                self.events.push_back(UaEvent::Failed { call, code: 408, reason: "Request Timeout".into() });
-                self.forget(call);
-            } else if let Some(d) = self.calls.get_mut(&call) {
-                // A re-INVITE that got no answer: RFC 3261 says end the dialog.
+        let initial = self.calls.iter().find(|(_, d)| d.state == State::Early && d.invite.branch() == Some(branch));
+        if let Some(call) = initial.map(|(c, _)| *c) {
+            self.events.push_back(UaEvent::Failed { call, code: 408, reason: "Request Timeout".into() });
+            self.forget(call);
+            return;
+        }
+        // Our re-INVITE got no answer: the offer failed, the call stays as it was.
+        let reoffer = self.calls.iter().find(|(_, d)| d.our_reoffer.as_ref().is_some_and(|r| r.2 == branch));
+        if let Some(call) = reoffer.map(|(c, _)| *c) {
+            if let Some(d) = self.calls.get_mut(&call) {
                 d.our_reoffer = None;
             }
-        } else {
-            // A re-INVITE's branch differs from the dialog's INVITE; find by pending re-offer.
-            let call = self.calls.iter().find(|(_, d)| d.our_reoffer.is_some()).map(|(c, _)| *c);
-            if let Some(call) = call {
-                if let Some(d) = self.calls.get_mut(&call) {
-                    d.our_reoffer = None;
-                }
-                self.events.push_back(UaEvent::ReofferFailed { call, code: 408 });
-            }
+            self.events.push_back(UaEvent::ReofferFailed { call, code: 408 });
         }
     }
 
@@ -380,7 +376,7 @@ impl UserAgent {
             return; // BYE, CANCEL, INFO answers: nothing to do.
         }
         let d = self.calls.get_mut(&call).expect("known");
-        let is_reoffer = d.our_reoffer.as_ref().is_some_and(|(c, _)| *c == cseq);
+        let is_reoffer = d.our_reoffer.as_ref().is_some_and(|r| r.0 == cseq);
         if is_reoffer {
             match code {
                 100..=199 => {}
@@ -393,7 +389,7 @@ impl UserAgent {
                 }
                 491 => {
                     // Glare: try again after a random wait (RFC 3261 §14.1).
-                    let (_, sdp) = d.our_reoffer.take().expect("is_reoffer");
+                    let (_, sdp, _) = d.our_reoffer.take().expect("is_reoffer");
                     let ms = if d.role == Role::Uac { 2100 + rand_ms(1900) } else { rand_ms(2000) };
                     d.glare_retry = Some((now + Duration::from_millis(ms), sdp));
                 }

@@ -353,3 +353,54 @@ fn garbage_and_unknown_dialogs_are_answered_without_harm() {
     assert!(String::from_utf8_lossy(&out.bytes).starts_with("SIP/2.0 481"));
     assert!(n.b.poll_event().is_none());
 }
+
+#[test]
+fn an_unanswered_reinvite_fails_on_its_own_call_only() {
+    let mut n = Net::new();
+    let first = n.a.invite("1", "2", addr(5070), SDP_A, &[], n.now);
+    n.run(Duration::from_millis(10));
+    let b1 = n.incoming_b();
+    n.b.respond(b1, 200, Some(SDP_B), n.now);
+    let second = n.a.invite("1", "3", addr(5070), SDP_A, &[], n.now);
+    n.run(Duration::from_millis(10));
+    let b2 = n
+        .ev_b
+        .iter()
+        .filter_map(|(_, e)| match e {
+            UaEvent::Incoming { call, .. } => Some(*call),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    n.b.respond(b2, 200, Some(SDP_B), n.now);
+    n.run(Duration::from_millis(10));
+    // From now on b hears nothing: a's re-INVITE on the second call times out.
+    n.filter = Box::new(|_, to_b| !to_b);
+    n.a.reoffer(second, b"hold", n.now);
+    n.run(Duration::from_secs(40));
+    let failed: Vec<u64> = n
+        .ev_a
+        .iter()
+        .filter_map(|(_, e)| match e {
+            UaEvent::ReofferFailed { call, code: 408 } => Some(*call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, vec![second]);
+    assert_ne!(first, second);
+    assert_eq!(n.a.call_count(), 2, "both calls stand");
+}
+
+#[test]
+fn a_call_that_rings_for_a_minute_is_not_timed_out() {
+    let mut n = Net::new();
+    n.a.invite("1", "2", addr(5070), SDP_A, &[], n.now);
+    n.run(Duration::from_millis(10));
+    let b = n.incoming_b();
+    n.b.respond(b, 180, None, n.now);
+    n.run(Duration::from_secs(60));
+    assert_eq!(names(&n.ev_a), ["Progress 180"], "still ringing after 60 s (Timer B stops at the 180)");
+    n.b.respond(b, 200, Some(SDP_B), n.now);
+    n.run(Duration::from_millis(10));
+    assert_eq!(names(&n.ev_a), ["Progress 180", "Answered"]);
+}

@@ -89,9 +89,28 @@ const COMPACT: [(&str, &str); 10] = [
 ];
 
 const CANONICAL: [&str; 22] = [
-    "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Content-Length", "Content-Type",
-    "Route", "Record-Route", "User-Agent", "Server", "Allow", "Supported", "Require", "Reason", "Expires",
-    "Subject", "Content-Encoding", "WWW-Authenticate", "Authorization",
+    "Via",
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Contact",
+    "Max-Forwards",
+    "Content-Length",
+    "Content-Type",
+    "Route",
+    "Record-Route",
+    "User-Agent",
+    "Server",
+    "Allow",
+    "Supported",
+    "Require",
+    "Reason",
+    "Expires",
+    "Subject",
+    "Content-Encoding",
+    "WWW-Authenticate",
+    "Authorization",
 ];
 
 fn canonical_name(name: &str) -> String {
@@ -109,15 +128,32 @@ fn canonical_name(name: &str) -> String {
 
 impl Message {
     pub fn request(method: Method, uri: impl Into<String>) -> Self {
-        Self { start: StartLine::Request { method, uri: uri.into() }, headers: Vec::new(), body: Vec::new() }
+        Self {
+            start: StartLine::Request {
+                method,
+                uri: uri.into(),
+            },
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn response(code: u16, reason: impl Into<String>) -> Self {
-        Self { start: StartLine::Response { code, reason: reason.into() }, headers: Vec::new(), body: Vec::new() }
+        Self {
+            start: StartLine::Response {
+                code,
+                reason: reason.into(),
+            },
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
-        let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").ok_or(ParseError::Incomplete)?;
+        let split = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or(ParseError::Incomplete)?;
         let head = std::str::from_utf8(&bytes[..split]).map_err(|_| ParseError::Encoding)?;
         let rest = &bytes[split + 4..];
         let mut lines: Vec<String> = Vec::new();
@@ -132,28 +168,41 @@ impl Message {
             }
         }
         let mut it = lines.into_iter();
-        let first = it.next().ok_or_else(|| ParseError::StartLine(String::new()))?;
+        let first = it
+            .next()
+            .ok_or_else(|| ParseError::StartLine(String::new()))?;
         let start = if let Some(rest) = first.strip_prefix("SIP/2.0 ") {
             let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
-            let code: u16 = code.parse().map_err(|_| ParseError::StartLine(first.clone()))?;
+            let code: u16 = code
+                .parse()
+                .map_err(|_| ParseError::StartLine(first.clone()))?;
             if !(100..700).contains(&code) {
                 return Err(ParseError::StartLine(first));
             }
-            StartLine::Response { code, reason: reason.to_string() }
+            StartLine::Response {
+                code,
+                reason: reason.to_string(),
+            }
         } else {
             let mut parts = first.split(' ');
-            let (Some(m), Some(uri), Some("SIP/2.0"), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+            let (Some(m), Some(uri), Some("SIP/2.0"), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
             else {
                 return Err(ParseError::StartLine(first));
             };
             if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
                 return Err(ParseError::StartLine(first));
             }
-            StartLine::Request { method: Method::parse(m), uri: uri.to_string() }
+            StartLine::Request {
+                method: Method::parse(m),
+                uri: uri.to_string(),
+            }
         };
         let mut headers = Vec::new();
         for line in it {
-            let (name, value) = line.split_once(':').ok_or_else(|| ParseError::Header(line.clone()))?;
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| ParseError::Header(line.clone()))?;
             let name = name.trim();
             if name.is_empty() || name.contains(' ') {
                 return Err(ParseError::Header(line.clone()));
@@ -169,9 +218,16 @@ impl Message {
                 headers.push((name, value.to_string()));
             }
         }
-        let mut msg = Message { start, headers, body: Vec::new() };
+        let mut msg = Message {
+            start,
+            headers,
+            body: Vec::new(),
+        };
         let len = match msg.header("Content-Length") {
-            Some(v) => v.trim().parse::<usize>().map_err(|_| ParseError::Header(format!("Content-Length: {v}")))?,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| ParseError::Header(format!("Content-Length: {v}")))?,
             None => rest.len(),
         };
         if len > rest.len() {
@@ -183,7 +239,8 @@ impl Message {
                 return Err(ParseError::Missing(h));
             }
         }
-        msg.cseq().ok_or_else(|| ParseError::Header("CSeq".into()))?;
+        // A CSeq that is not a number is kept: [`Message::cseq`] gives `None`
+        // and the transaction layer answers such a request 400.
         Ok(msg)
     }
 
@@ -210,11 +267,17 @@ impl Message {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn push(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
@@ -224,7 +287,11 @@ impl Message {
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
         let value = value.into();
-        if let Some(h) = self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if let Some(h) = self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             h.1 = value;
         } else {
             self.headers.push((name.to_string(), value));
@@ -261,7 +328,9 @@ impl Message {
         self.header("Call-ID").unwrap_or("")
     }
 
-    /// (sequence number, method) of the CSeq header.
+    /// (sequence number, method) of the CSeq header; `None` when it is not
+    /// a 32-bit number and a method. RFC 3261 wants the number below 2^31:
+    /// the transaction layer checks that.
     pub fn cseq(&self) -> Option<(u32, Method)> {
         let v = self.header("CSeq")?;
         let (n, m) = v.trim().split_once(char::is_whitespace)?;
@@ -332,7 +401,10 @@ pub fn uri_of(value: &str) -> String {
 
 /// The user part of a SIP URI: `sip:12025550100@host` -> `12025550100`.
 pub fn uri_user(uri: &str) -> Option<&str> {
-    let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:")).or_else(|| uri.strip_prefix("tel:"))?;
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))
+        .or_else(|| uri.strip_prefix("tel:"))?;
     let user = rest.split('@').next()?;
     Some(user.split(';').next().unwrap_or(user))
 }
@@ -346,13 +418,16 @@ pub fn reason_phrase(code: u16) -> &'static str {
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
+        480 => "Temporarily Unavailable",
         408 => "Request Timeout",
         481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
         486 => "Busy Here",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",
         491 => "Request Pending",
         500 => "Server Internal Error",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
         603 => "Decline",
         _ => "Unknown",
@@ -388,7 +463,10 @@ v=0\r\nEXTRA";
         assert_eq!(m.to_tag(), None);
         assert_eq!(m.call_id(), "call-1@seatline");
         assert_eq!(m.cseq(), Some((1, Method::Invite)));
-        assert_eq!(m.contact_uri().as_deref(), Some("sip:seatline@127.0.0.1:5060"));
+        assert_eq!(
+            m.contact_uri().as_deref(),
+            Some("sip:seatline@127.0.0.1:5060")
+        );
         assert_eq!(m.header("Subject"), Some("a folded header"));
         assert_eq!(m.body, b"v=0\r");
     }
@@ -413,18 +491,33 @@ v=0\r\nEXTRA";
             "invite sip:a SIP/2.0\r\n\r\n",
             "INVITE sip:a SIP/2.0\r\nVia SIP/2.0/UDP h\r\n\r\n",
             "INVITE sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n",
-            "INVITE sip:a SIP/2.0\r\nVia: v\r\nFrom: f\r\nTo: t\r\nCall-ID: c\r\nCSeq: x INVITE\r\n\r\n",
             "INVITE sip:a SIP/2.0\r\nVia: v\r\nFrom: f\r\nTo: t\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 99\r\n\r\nshort",
         ] {
             assert!(Message::parse(bad.as_bytes()).is_err(), "{bad:?}");
         }
+        // A bad CSeq still parses, so that it can be answered 400.
+        for cseq in ["x INVITE", "4294967296 INVITE", "1"] {
+            let m = format!("INVITE sip:a SIP/2.0\r\nVia: v\r\nFrom: f\r\nTo: t\r\nCall-ID: c\r\nCSeq: {cseq}\r\n\r\n");
+            assert_eq!(Message::parse(m.as_bytes()).unwrap().cseq(), None, "{cseq}");
+        }
+        let max = "INVITE sip:a SIP/2.0\r\nVia: v\r\nFrom: f\r\nTo: t\r\nCall-ID: c\r\nCSeq: 4294967295 INVITE\r\n\r\n";
+        assert_eq!(
+            Message::parse(max.as_bytes()).unwrap().cseq(),
+            Some((u32::MAX, Method::Invite))
+        );
     }
 
     #[test]
     fn uri_helpers() {
-        assert_eq!(uri_of("\"A, B\" <sip:1@h;transport=udp>;tag=9"), "sip:1@h;transport=udp");
+        assert_eq!(
+            uri_of("\"A, B\" <sip:1@h;transport=udp>;tag=9"),
+            "sip:1@h;transport=udp"
+        );
         assert_eq!(uri_of("sip:1@h;tag=9"), "sip:1@h");
-        assert_eq!(uri_user("sip:12025550100@127.0.0.1:5070"), Some("12025550100"));
+        assert_eq!(
+            uri_user("sip:12025550100@127.0.0.1:5070"),
+            Some("12025550100")
+        );
         assert_eq!(uri_user("tel:+1202;phone-context=x"), Some("+1202"));
         assert_eq!(param("<sip:a@b;lr>;tag=abc;x", "tag"), Some("abc"));
         assert_eq!(param("<sip:a@b;tag=no>", "tag"), None);

@@ -77,14 +77,20 @@ impl AudioSdp {
                     seen_audio = true;
                     let mut parts = m.split_whitespace();
                     parts.next();
-                    port = parts.next().and_then(|p| p.split('/').next()?.parse().ok()).unwrap_or(0);
+                    port = parts
+                        .next()
+                        .and_then(|p| p.split('/').next()?.parse().ok())
+                        .unwrap_or(0);
                     parts.next();
                     pts = parts.filter_map(|p| p.parse().ok()).collect();
                 }
                 continue;
             }
             if let Some(c) = line.strip_prefix("c=") {
-                let addr = c.split_whitespace().nth(2).and_then(|a| a.split('/').next()?.parse().ok());
+                let addr = c
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|a| a.split('/').next()?.parse().ok());
                 if seen_audio && in_audio {
                     media_addr = addr;
                 } else if !seen_audio {
@@ -97,7 +103,10 @@ impl AudioSdp {
             }
             if let Some(rtpmap) = line.strip_prefix("a=rtpmap:") {
                 let (pt, name) = rtpmap.split_once(' ').unwrap_or((rtpmap, ""));
-                if name.to_ascii_lowercase().starts_with("telephone-event/8000") {
+                if name
+                    .to_ascii_lowercase()
+                    .starts_with("telephone-event/8000")
+                {
                     dtmf_pt = pt.parse().ok();
                 }
             }
@@ -125,16 +134,37 @@ impl AudioSdp {
             return Err(SdpError::NoCodec);
         }
         // An old-style hold (c=0.0.0.0) means no media is wanted.
-        let direction = if addr.is_unspecified() { Direction::Inactive } else { direction };
-        Ok(AudioSdp { addr, port, codecs, dtmf_pt: dtmf_pt.filter(|_| pts.contains(&dtmf_pt.unwrap_or(0))), direction })
+        let direction = if addr.is_unspecified() {
+            Direction::Inactive
+        } else {
+            direction
+        };
+        Ok(AudioSdp {
+            addr,
+            port,
+            codecs,
+            dtmf_pt: dtmf_pt.filter(|_| pts.contains(&dtmf_pt.unwrap_or(0))),
+            direction,
+        })
     }
 
     /// The answer to this offer from a side at `addr:port` that supports
     /// `ours` (in our preference order).
     pub fn answer(&self, addr: IpAddr, port: u16, ours: &[Codec]) -> Result<AudioSdp, SdpError> {
         // The offerer's order wins among the codecs both sides have.
-        let codec = self.codecs.iter().find(|c| ours.contains(c)).copied().ok_or(SdpError::NoCodec)?;
-        Ok(AudioSdp { addr, port, codecs: vec![codec], dtmf_pt: self.dtmf_pt, direction: self.direction.answer() })
+        let codec = self
+            .codecs
+            .iter()
+            .find(|c| ours.contains(c))
+            .copied()
+            .ok_or(SdpError::NoCodec)?;
+        Ok(AudioSdp {
+            addr,
+            port,
+            codecs: vec![codec],
+            dtmf_pt: self.dtmf_pt,
+            direction: self.direction.answer(),
+        })
     }
 
     pub fn to_string(&self, session_id: u64, version: u64) -> String {
@@ -159,7 +189,9 @@ impl AudioSdp {
             }
         }
         if let Some(pt) = self.dtmf_pt {
-            s.push_str(&format!("a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"));
+            s.push_str(&format!(
+                "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
+            ));
         }
         s.push_str("a=ptime:20\r\n");
         s.push_str(&format!("a={}\r\n", self.direction.as_str()));
@@ -180,7 +212,13 @@ mod tests {
         assert_eq!(offer.codecs, vec![Codec::Pcma, Codec::Pcmu]);
         assert_eq!(offer.dtmf_pt, Some(101));
         assert_eq!(offer.direction, Direction::SendRecv);
-        let ans = offer.answer("127.0.0.1".parse().unwrap(), 7000, &[Codec::Pcmu, Codec::Pcma]).unwrap();
+        let ans = offer
+            .answer(
+                "127.0.0.1".parse().unwrap(),
+                7000,
+                &[Codec::Pcmu, Codec::Pcma],
+            )
+            .unwrap();
         assert_eq!(ans.codecs, vec![Codec::Pcma]);
         let text = ans.to_string(1, 1);
         let back = AudioSdp::parse(&text).unwrap();
@@ -190,12 +228,18 @@ mod tests {
 
     #[test]
     fn hold_directions_and_errors() {
-        let held = SIPP.replace("a=fmtp:101 0-11,16\r\n", "a=fmtp:101 0-11,16\r\na=sendonly\r\n");
+        let held = SIPP.replace(
+            "a=fmtp:101 0-11,16\r\n",
+            "a=fmtp:101 0-11,16\r\na=sendonly\r\n",
+        );
         let o = AudioSdp::parse(&held).unwrap();
         assert_eq!(o.direction, Direction::SendOnly);
         assert_eq!(o.direction.answer(), Direction::RecvOnly);
         let old_hold = SIPP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
-        assert_eq!(AudioSdp::parse(&old_hold).unwrap().direction, Direction::Inactive);
+        assert_eq!(
+            AudioSdp::parse(&old_hold).unwrap().direction,
+            Direction::Inactive
+        );
         assert_eq!(AudioSdp::parse("v=0\r\n"), Err(SdpError::NoAudio));
         let g729 = SIPP.replace("RTP/AVP 8 0 101", "RTP/AVP 18");
         assert_eq!(AudioSdp::parse(&g729), Err(SdpError::NoCodec));

@@ -4,10 +4,20 @@
 //! comes out of [`Transactions::poll_transmit`], what the user agent must
 //! know out of [`Transactions::poll_event`], and the layer asks to be woken
 //! at [`Transactions::poll_timeout`]. Retransmissions (timers A, E, G),
-//! timeouts (B, F, H) and the absorbing of late copies (D, I, J, K) all
-//! happen here, so the layers above see each request and response once.
+//! timeouts (B, F, H) and the absorbing of late copies (D, I, J, K, and L of
+//! RFC 6026 for a 2xx) all happen here, so the layers above see each request
+//! and response once.
+//!
+//! Every transaction ends by itself: a server transaction the layer above
+//! never answers is dropped after [`INVITE_PROCEEDING_LIMIT`] (INVITE) or
+//! 64*T1 (others), and no more than [`MAX_SERVER_TRANSACTIONS`] live at once:
+//! past that, new requests get no state, only a [`TxEvent::Rejected`] so the
+//! user agent answers them 503 without state.
 
 use crate::message::{reason_phrase, Message, Method};
+use crate::timer::TimerSet;
+use crate::trust::same_addr;
+use rand::Rng;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -22,9 +32,23 @@ pub struct Timers {
 
 impl Default for Timers {
     fn default() -> Self {
-        Self { t1: Duration::from_millis(500), t2: Duration::from_secs(4), t4: Duration::from_secs(5) }
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
     }
 }
+
+/// At most this many server transactions live at once.
+pub const MAX_SERVER_TRANSACTIONS: usize = 4096;
+
+/// An INVITE server transaction still unanswered (no final response) after
+/// this long is dropped. The user agent ends an unanswered call before that.
+pub const INVITE_PROCEEDING_LIMIT: Duration = Duration::from_secs(200);
+
+/// RFC 3261 §8.1.1.5: a CSeq sequence number must be below 2^31.
+pub const MAX_CSEQ: u32 = (1 << 31) - 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
@@ -39,14 +63,27 @@ pub type Branch = String;
 #[derive(Debug, Clone, PartialEq)]
 pub enum TxEvent {
     /// A new request (not a retransmission). For INVITE and other methods a
-    /// server transaction exists: answer with [`Transactions::respond`].
+    /// server transaction exists in Proceeding: answer it with
+    /// [`Transactions::respond`] or [`Transactions::reject`].
     /// ACKs to 2xx and stray ACKs come here too, with no transaction.
     Request { msg: Message, from: SocketAddr },
-    /// A response to a request we sent (each one once), or a 2xx
-    /// retransmission for an INVITE whose transaction has ended.
-    Response { branch: Branch, msg: Message },
+    /// A response to a request we sent (each one once, and only from the
+    /// address the request went to), or a 2xx retransmission for an INVITE
+    /// whose transaction has ended (any source: check it).
+    Response {
+        branch: Branch,
+        msg: Message,
+        from: SocketAddr,
+    },
     /// No final response came in time (timer B or F): treat it as a 408.
     Timeout { branch: Branch, method: Method },
+    /// A request that opened no transaction: its CSeq is bad (`code` 400) or
+    /// the table is full (503). Answer it with [`Transactions::reject`].
+    Rejected {
+        msg: Message,
+        from: SocketAddr,
+        code: u16,
+    },
     /// A datagram that is not a SIP message we can read.
     Malformed { from: SocketAddr, error: String },
 }
@@ -72,6 +109,8 @@ struct ClientTx {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ServerState {
     Proceeding,
+    /// INVITE: a 2xx was sent (RFC 6026); absorbs retransmitted INVITEs.
+    Accepted,
     Completed,
     Confirmed,
 }
@@ -84,28 +123,45 @@ struct ServerTx {
     last_response: Option<Vec<u8>>,
     interval: Duration,
     retransmit_at: Option<Instant>,
-    deadline: Option<Instant>,
+    deadline: Instant,
+}
+
+/// (branch, method), ACK counted as INVITE.
+type Key = (Branch, String);
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum TimerKey {
+    Client(Key),
+    Server(Key),
 }
 
 #[derive(Debug, Default)]
 pub struct Transactions {
     timers: Timers,
-    /// Keyed by (branch, is-CANCEL): a CANCEL shares its INVITE's branch.
-    client: HashMap<(Branch, bool), ClientTx>,
-    server: HashMap<(Branch, bool), ServerTx>,
+    client: HashMap<Key, ClientTx>,
+    server: HashMap<Key, ServerTx>,
+    wake: TimerSet<TimerKey>,
     out: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
+    misrouted: u64,
 }
 
-/// Server transactions are keyed by (branch, is-CANCEL).
-fn server_key(msg: &Message) -> Option<(Branch, bool)> {
-    let branch = msg.branch()?.to_string();
-    Some((branch, msg.method() == Some(&Method::Cancel)))
+fn key_for(branch: &str, method: &Method) -> Key {
+    let m = if *method == Method::Ack {
+        "INVITE"
+    } else {
+        method.as_str()
+    };
+    (branch.to_string(), m.to_string())
+}
+
+fn server_key(msg: &Message) -> Option<Key> {
+    Some(key_for(msg.branch()?, msg.method()?))
 }
 
 /// A new branch id, with the RFC 3261 magic cookie.
-pub fn new_branch() -> String {
-    format!("z9hG4bK{}", crate::random_token(16))
+pub fn new_branch(rng: &mut impl Rng) -> String {
+    format!("z9hG4bK{}", crate::token(rng, 16))
 }
 
 /// A response to `req` that copies the headers RFC 3261 §8.2.6 says to copy.
@@ -117,7 +173,9 @@ pub fn response_to(req: &Message, code: u16, to_tag: Option<&str>) -> Message {
     r.push("From", req.header("From").unwrap_or(""));
     let to = req.header("To").unwrap_or("");
     match to_tag {
-        Some(tag) if crate::message::param(to, "tag").is_none() => r.push("To", format!("{to};tag={tag}")),
+        Some(tag) if crate::message::param(to, "tag").is_none() => {
+            r.push("To", format!("{to};tag={tag}"))
+        }
         _ => r.push("To", to),
     };
     r.push("Call-ID", req.call_id());
@@ -125,25 +183,56 @@ pub fn response_to(req: &Message, code: u16, to_tag: Option<&str>) -> Message {
     r
 }
 
+/// Is the CSeq of this request one we accept (a number below 2^31 and the
+/// request's own method)?
+pub fn valid_request_cseq(msg: &Message) -> bool {
+    match (msg.cseq(), msg.method()) {
+        (Some((n, m)), Some(method)) => n <= MAX_CSEQ && m == *method,
+        _ => false,
+    }
+}
+
 impl Transactions {
     pub fn new(timers: Timers) -> Self {
-        Self { timers, ..Default::default() }
+        Self {
+            timers,
+            ..Default::default()
+        }
     }
 
     pub fn timers(&self) -> Timers {
         self.timers
     }
 
+    fn schedule_client(&mut self, key: &Key) {
+        let when = self
+            .client
+            .get(key)
+            .map(|t| t.retransmit_at.map_or(t.deadline, |r| r.min(t.deadline)));
+        self.wake.set(&TimerKey::Client(key.clone()), when);
+    }
+
+    fn schedule_server(&mut self, key: &Key) {
+        let when = self
+            .server
+            .get(key)
+            .map(|t| t.retransmit_at.map_or(t.deadline, |r| r.min(t.deadline)));
+        self.wake.set(&TimerKey::Server(key.clone()), when);
+    }
+
     /// Starts a client transaction for `request` (which carries its Via with a
     /// fresh branch). ACK is not a transaction: use [`Transactions::send_raw`].
     pub fn send_request(&mut self, request: Message, to: SocketAddr, now: Instant) -> Branch {
         let branch = request.branch().unwrap_or_default().to_string();
-        let key = (branch.clone(), request.method() == Some(&Method::Cancel));
+        let key = key_for(&branch, request.method().unwrap_or(&Method::Invite));
         let t1 = self.timers.t1;
-        self.out.push_back(Transmit { to, bytes: request.to_bytes() });
+        self.out.push_back(Transmit {
+            to,
+            bytes: request.to_bytes(),
+        });
         // Over UDP, both kinds retransmit from T1 and give up after 64*T1.
         self.client.insert(
-            key,
+            key.clone(),
             ClientTx {
                 request,
                 to,
@@ -154,40 +243,76 @@ impl Transactions {
                 ack: None,
             },
         );
+        self.schedule_client(&key);
         branch
     }
 
     /// Sends a message outside any transaction (ACK for a 2xx, 2xx retransmissions).
     pub fn send_raw(&mut self, msg: &Message, to: SocketAddr) {
-        self.out.push_back(Transmit { to, bytes: msg.to_bytes() });
+        self.out.push_back(Transmit {
+            to,
+            bytes: msg.to_bytes(),
+        });
     }
 
-    /// Answers the server transaction that `request` opened.
+    /// Answers the server transaction that `request` opened. Does nothing when
+    /// that transaction is gone or already has its final response.
     pub fn respond(&mut self, request: &Message, response: Message, now: Instant) {
-        let Some(key) = server_key(request) else { return };
-        let Some(tx) = self.server.get_mut(&key) else { return };
-        let code = response.code().unwrap_or(500);
-        let bytes = response.to_bytes();
-        self.out.push_back(Transmit { to: tx.from, bytes: bytes.clone() });
-        tx.last_response = Some(bytes);
-        let t1 = self.timers.t1;
-        if code < 200 {
+        let Some(key) = server_key(request) else {
+            return;
+        };
+        let Some(tx) = self.server.get_mut(&key) else {
+            return;
+        };
+        if tx.state != ServerState::Proceeding {
             return;
         }
-        if tx.is_invite {
-            if code < 300 {
-                // The user agent retransmits the 2xx until the ACK comes.
-                self.server.remove(&key);
-            } else {
+        let code = response.code().unwrap_or(500);
+        let bytes = response.to_bytes();
+        self.out.push_back(Transmit {
+            to: tx.from,
+            bytes: bytes.clone(),
+        });
+        tx.last_response = Some(bytes);
+        let t1 = self.timers.t1;
+        if code >= 200 {
+            if tx.is_invite && code < 300 {
+                // RFC 6026 Accepted: the user agent retransmits the 2xx until
+                // the ACK; this only answers retransmitted INVITEs, for 64*T1.
+                tx.state = ServerState::Accepted;
+                tx.retransmit_at = None;
+            } else if tx.is_invite {
                 tx.state = ServerState::Completed;
                 tx.interval = t1;
                 tx.retransmit_at = Some(now + t1);
-                tx.deadline = Some(now + 64 * t1);
+            } else {
+                tx.state = ServerState::Completed;
+                tx.retransmit_at = None;
             }
-        } else {
-            tx.state = ServerState::Completed;
-            tx.deadline = Some(now + 64 * t1);
+            tx.deadline = now + 64 * t1;
         }
+        self.schedule_server(&key);
+    }
+
+    /// Answers `request` without keeping state: sends `response` to `to` once
+    /// and ends the server transaction of `request`, if any. For refusals of
+    /// requests that belong to no call (400, 481, 482, 503...): a flood of
+    /// them then costs no memory and each gets one answer.
+    pub fn reject(&mut self, request: &Message, response: Message, to: SocketAddr) {
+        if let Some(key) = server_key(request) {
+            if self
+                .server
+                .get(&key)
+                .is_some_and(|t| t.state == ServerState::Proceeding)
+            {
+                self.server.remove(&key);
+                self.schedule_server(&key);
+            }
+        }
+        self.out.push_back(Transmit {
+            to,
+            bytes: response.to_bytes(),
+        });
     }
 
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) {
@@ -196,32 +321,55 @@ impl Transactions {
             return;
         }
         match Message::parse(bytes) {
-            Ok(msg) if msg.code().is_some() => self.on_response(msg, now),
-            Ok(msg) => self.on_request(msg, from, now),
-            Err(e) => self.events.push_back(TxEvent::Malformed { from, error: e.to_string() }),
+            Ok(msg) => self.handle_message(msg, from, now),
+            Err(e) => self.events.push_back(TxEvent::Malformed {
+                from,
+                error: e.to_string(),
+            }),
         }
     }
 
-    fn on_response(&mut self, msg: Message, now: Instant) {
+    /// Like [`Transactions::handle_datagram`], for a message already parsed.
+    pub fn handle_message(&mut self, msg: Message, from: SocketAddr, now: Instant) {
+        if msg.code().is_some() {
+            self.on_response(msg, from, now)
+        } else {
+            self.on_request(msg, from, now)
+        }
+    }
+
+    fn on_response(&mut self, msg: Message, from: SocketAddr, now: Instant) {
         let code = msg.code().unwrap_or(0);
-        let Some(branch) = msg.branch().map(str::to_string) else { return };
-        let key = (branch.clone(), msg.cseq().map(|c| c.1) == Some(Method::Cancel));
+        let (Some(branch), Some((_, method))) = (msg.branch().map(str::to_string), msg.cseq())
+        else {
+            return;
+        };
+        let key = key_for(&branch, &method);
         let Some(tx) = self.client.get_mut(&key) else {
             // A 2xx retransmission after the INVITE transaction ended.
-            if (200..300).contains(&code) && msg.cseq().map(|c| c.1) == Some(Method::Invite) {
-                self.events.push_back(TxEvent::Response { branch, msg });
+            if (200..300).contains(&code) && method == Method::Invite {
+                self.events
+                    .push_back(TxEvent::Response { branch, msg, from });
             }
             return;
         };
-        if msg.cseq().map(|c| c.1) != tx.request.cseq().map(|c| c.1) {
+        if !same_addr(from, tx.to) {
+            // Only the address we sent the request to may answer it.
+            self.misrouted += 1;
             return;
         }
-        let is_invite = tx.request.method() == Some(&Method::Invite);
+        if Some(&method) != tx.request.method() || method == Method::Ack {
+            return;
+        }
+        let is_invite = method == Method::Invite;
         match (tx.state, code) {
             (ClientState::Completed, c) if c >= 300 => {
                 // A retransmitted final response: ACK it again, tell no one.
                 if let Some(ack) = &tx.ack {
-                    self.out.push_back(Transmit { to: tx.to, bytes: ack.clone() });
+                    self.out.push_back(Transmit {
+                        to: tx.to,
+                        bytes: ack.clone(),
+                    });
                 }
             }
             (ClientState::Completed, _) => {}
@@ -238,72 +386,123 @@ impl Transactions {
                     tx.retransmit_at = Some(now + self.timers.t2);
                 }
                 tx.state = ClientState::Proceeding;
-                self.events.push_back(TxEvent::Response { branch, msg });
+                self.events
+                    .push_back(TxEvent::Response { branch, msg, from });
             }
             (_, 200..=299) if is_invite => {
                 self.client.remove(&key);
-                self.events.push_back(TxEvent::Response { branch, msg });
+                self.events
+                    .push_back(TxEvent::Response { branch, msg, from });
             }
             (_, _) => {
                 tx.retransmit_at = None;
                 tx.state = ClientState::Completed;
                 if is_invite {
                     let ack = ack_for(&tx.request, &msg).to_bytes();
-                    self.out.push_back(Transmit { to: tx.to, bytes: ack.clone() });
+                    self.out.push_back(Transmit {
+                        to: tx.to,
+                        bytes: ack.clone(),
+                    });
                     tx.ack = Some(ack);
                     tx.deadline = now + Duration::from_secs(32);
                 } else {
                     tx.deadline = now + self.timers.t4;
                 }
-                self.events.push_back(TxEvent::Response { branch, msg });
+                self.events
+                    .push_back(TxEvent::Response { branch, msg, from });
             }
         }
+        self.schedule_client(&key);
     }
 
     fn on_request(&mut self, msg: Message, from: SocketAddr, now: Instant) {
-        let method = msg.method().cloned().unwrap_or(Method::Other(String::new()));
+        let method = msg
+            .method()
+            .cloned()
+            .unwrap_or(Method::Other(String::new()));
         let Some(key) = server_key(&msg) else {
-            self.events.push_back(TxEvent::Malformed { from, error: "request without a Via branch".into() });
+            self.events.push_back(TxEvent::Malformed {
+                from,
+                error: "request without a Via branch".into(),
+            });
             return;
         };
+        if !valid_request_cseq(&msg) {
+            if method == Method::Ack {
+                self.events.push_back(TxEvent::Malformed {
+                    from,
+                    error: "ACK with a bad CSeq".into(),
+                });
+            } else {
+                self.events.push_back(TxEvent::Rejected {
+                    msg,
+                    from,
+                    code: 400,
+                });
+            }
+            return;
+        }
         if method == Method::Ack {
             if let Some(tx) = self.server.get_mut(&key) {
-                // ACK for our 3xx-6xx: the transaction is confirmed.
-                if tx.is_invite && tx.state == ServerState::Completed {
-                    tx.state = ServerState::Confirmed;
-                    tx.retransmit_at = None;
-                    tx.deadline = Some(now + self.timers.t4);
+                if !same_addr(tx.from, from) {
+                    return;
                 }
-                return;
+                match tx.state {
+                    // ACK for our 3xx-6xx: the transaction is confirmed.
+                    ServerState::Completed => {
+                        tx.state = ServerState::Confirmed;
+                        tx.retransmit_at = None;
+                        tx.deadline = now + self.timers.t4;
+                        self.schedule_server(&key);
+                        return;
+                    }
+                    // An ACK for a 2xx that reuses the INVITE's branch: the UA's.
+                    ServerState::Accepted => {}
+                    ServerState::Proceeding | ServerState::Confirmed => return,
+                }
             }
             // ACK for a 2xx is end to end: the user agent takes it.
             self.events.push_back(TxEvent::Request { msg, from });
             return;
         }
         if let Some(tx) = self.server.get(&key) {
-            // A retransmitted request: repeat our last answer.
-            if let Some(last) = &tx.last_response {
-                self.out.push_back(Transmit { to: tx.from, bytes: last.clone() });
+            // A retransmitted request: repeat our last answer, to the sender
+            // of the original only.
+            if same_addr(tx.from, from) {
+                if let Some(last) = &tx.last_response {
+                    self.out.push_back(Transmit {
+                        to: tx.from,
+                        bytes: last.clone(),
+                    });
+                }
             }
             return;
         }
+        if self.server.len() >= MAX_SERVER_TRANSACTIONS {
+            self.events.push_back(TxEvent::Rejected {
+                msg,
+                from,
+                code: 503,
+            });
+            return;
+        }
         let is_invite = method == Method::Invite;
-        let mut tx = ServerTx {
+        let limit = if is_invite {
+            INVITE_PROCEEDING_LIMIT
+        } else {
+            64 * self.timers.t1
+        };
+        let tx = ServerTx {
             is_invite,
             from,
             state: ServerState::Proceeding,
             last_response: None,
             interval: self.timers.t1,
             retransmit_at: None,
-            deadline: None,
+            deadline: now + limit,
         };
-        if is_invite {
-            // 100 Trying at once stops the caller's retransmissions.
-            let trying = response_to(&msg, 100, None).to_bytes();
-            self.out.push_back(Transmit { to: from, bytes: trying.clone() });
-            tx.last_response = Some(trying);
-        }
-        self.server.insert(key, tx);
+        self.server.insert(key.clone(), tx);
+        self.schedule_server(&key);
         self.events.push_back(TxEvent::Request { msg, from });
     }
 
@@ -316,57 +515,72 @@ impl Transactions {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let client = self.client.values().flat_map(|t| [t.retransmit_at, Some(t.deadline)]).flatten();
-        let server = self.server.values().flat_map(|t| [t.retransmit_at, t.deadline]).flatten();
-        client.chain(server).min()
+        self.wake.next()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         let t2 = self.timers.t2;
-        let mut ended = Vec::new();
-        for (key, tx) in self.client.iter_mut() {
-            if now >= tx.deadline {
-                ended.push(key.clone());
-                if tx.state != ClientState::Completed {
-                    let method = tx.request.method().cloned().unwrap_or(Method::Invite);
-                    self.events.push_back(TxEvent::Timeout { branch: key.0.clone(), method });
+        for due in self.wake.take_due(now) {
+            match due {
+                TimerKey::Client(key) => {
+                    let Some(tx) = self.client.get_mut(&key) else {
+                        continue;
+                    };
+                    if now >= tx.deadline {
+                        if tx.state != ClientState::Completed {
+                            let method = tx.request.method().cloned().unwrap_or(Method::Invite);
+                            self.events.push_back(TxEvent::Timeout {
+                                branch: key.0.clone(),
+                                method,
+                            });
+                        }
+                        self.client.remove(&key);
+                    } else if tx.retransmit_at.is_some_and(|at| now >= at) {
+                        self.out.push_back(Transmit {
+                            to: tx.to,
+                            bytes: tx.request.to_bytes(),
+                        });
+                        let is_invite = tx.request.method() == Some(&Method::Invite);
+                        tx.interval = if is_invite {
+                            tx.interval * 2
+                        } else {
+                            (tx.interval * 2).min(t2)
+                        };
+                        tx.retransmit_at = Some(now + tx.interval);
+                    }
+                    self.schedule_client(&key);
                 }
-                continue;
-            }
-            if let Some(at) = tx.retransmit_at {
-                if now >= at {
-                    self.out.push_back(Transmit { to: tx.to, bytes: tx.request.to_bytes() });
-                    let is_invite = tx.request.method() == Some(&Method::Invite);
-                    tx.interval = if is_invite { tx.interval * 2 } else { (tx.interval * 2).min(t2) };
-                    tx.retransmit_at = Some(now + tx.interval);
+                TimerKey::Server(key) => {
+                    let Some(tx) = self.server.get_mut(&key) else {
+                        continue;
+                    };
+                    if now >= tx.deadline {
+                        self.server.remove(&key);
+                    } else if let (Some(at), Some(last)) = (tx.retransmit_at, &tx.last_response) {
+                        if now >= at {
+                            self.out.push_back(Transmit {
+                                to: tx.from,
+                                bytes: last.clone(),
+                            });
+                            tx.interval = (tx.interval * 2).min(t2);
+                            tx.retransmit_at = Some(now + tx.interval);
+                        }
+                    }
+                    self.schedule_server(&key);
                 }
             }
-        }
-        for b in ended {
-            self.client.remove(&b);
-        }
-        let mut ended = Vec::new();
-        for (key, tx) in self.server.iter_mut() {
-            if tx.deadline.is_some_and(|d| now >= d) {
-                ended.push(key.clone());
-                continue;
-            }
-            if let (Some(at), Some(last)) = (tx.retransmit_at, &tx.last_response) {
-                if now >= at {
-                    self.out.push_back(Transmit { to: tx.from, bytes: last.clone() });
-                    tx.interval = (tx.interval * 2).min(t2);
-                    tx.retransmit_at = Some(now + tx.interval);
-                }
-            }
-        }
-        for k in ended {
-            self.server.remove(&k);
         }
     }
 
     /// Number of live transactions (client, server), for tests and metrics.
     pub fn counts(&self) -> (usize, usize) {
         (self.client.len(), self.server.len())
+    }
+
+    /// Responses ignored because they came from another address than the
+    /// one their request was sent to.
+    pub fn misrouted(&self) -> u64 {
+        self.misrouted
     }
 }
 
@@ -386,4 +600,91 @@ fn ack_for(invite: &Message, response: &Message) -> Message {
     let n = invite.cseq().map(|c| c.0).unwrap_or(1);
     ack.push("CSeq", format!("{n} ACK"));
     ack
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(p: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], p))
+    }
+
+    fn req(method: &str, branch: &str, cseq: &str) -> Vec<u8> {
+        format!(
+            "{method} sip:1@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c1\r\nCSeq: {cseq}\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn an_unanswered_server_transaction_expires() {
+        let t0 = Instant::now();
+        let mut t = Transactions::new(Timers::default());
+        t.handle_datagram(&req("INVITE", "z9hG4bKa", "1 INVITE"), addr(1), t0);
+        t.handle_datagram(&req("OPTIONS", "z9hG4bKb", "1 OPTIONS"), addr(1), t0);
+        assert_eq!(t.counts(), (0, 2));
+        t.handle_timeout(t0 + 64 * Timers::default().t1);
+        assert_eq!(t.counts(), (0, 1), "the non-INVITE one is gone after 64*T1");
+        let at = t.poll_timeout().unwrap();
+        assert_eq!(at, t0 + INVITE_PROCEEDING_LIMIT);
+        t.handle_timeout(at);
+        assert_eq!((t.counts(), t.poll_timeout()), ((0, 0), None));
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_bad_cseqs_open_nothing() {
+        let t0 = Instant::now();
+        let mut t = Transactions::new(Timers::default());
+        for i in 0..MAX_SERVER_TRANSACTIONS + 10 {
+            t.handle_datagram(
+                &req("OPTIONS", &format!("z9hG4bK{i}"), "1 OPTIONS"),
+                addr(1),
+                t0,
+            );
+        }
+        assert_eq!(t.counts(), (0, MAX_SERVER_TRANSACTIONS));
+        let mut rejected = 0;
+        while let Some(e) = t.poll_event() {
+            if matches!(e, TxEvent::Rejected { code: 503, .. }) {
+                rejected += 1;
+            }
+        }
+        assert_eq!(rejected, 10);
+        let mut t = Transactions::new(Timers::default());
+        for cseq in [
+            "4294967295 INVITE",
+            "2147483648 INVITE",
+            "1 BYE",
+            "99999999999 INVITE",
+            "x INVITE",
+        ] {
+            t.handle_datagram(&req("INVITE", "z9hG4bKx", cseq), addr(1), t0);
+            assert!(
+                matches!(t.poll_event(), Some(TxEvent::Rejected { code: 400, .. })),
+                "{cseq}"
+            );
+        }
+        t.handle_datagram(&req("INVITE", "z9hG4bKx", "2147483647 INVITE"), addr(1), t0);
+        assert!(matches!(t.poll_event(), Some(TxEvent::Request { .. })));
+        assert_eq!(t.counts(), (0, 1));
+    }
+
+    #[test]
+    fn responses_only_count_from_where_the_request_went() {
+        let t0 = Instant::now();
+        let mut t = Transactions::new(Timers::default());
+        let mut m = Message::request(Method::Options, "sip:x@127.0.0.1:5070");
+        m.push("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKo")
+            .push("From", "<sip:a@h>;tag=1")
+            .push("To", "<sip:b@h>")
+            .push("Call-ID", "c")
+            .push("CSeq", "1 OPTIONS");
+        t.send_request(m.clone(), addr(5070), t0);
+        let ok = response_to(&m, 200, Some("t")).to_bytes();
+        t.handle_datagram(&ok, addr(6666), t0);
+        assert_eq!((t.poll_event(), t.misrouted()), (None, 1));
+        t.handle_datagram(&ok, addr(5070), t0);
+        assert!(matches!(t.poll_event(), Some(TxEvent::Response { .. })));
+    }
 }

@@ -7,30 +7,103 @@
 //! ACK for a 2xx (and again for each retransmitted 2xx), retransmitting our
 //! own 2xx until its ACK, CANCEL only after a provisional response, and the
 //! 491 glare retry of re-INVITEs.
+//!
+//! What it takes from the network, and what it refuses:
+//!
+//! - Requests only from trusted sources ([`UserAgent::set_trusted`]); any
+//!   other request is dropped without an answer and counted
+//!   ([`UserAgent::dropped_untrusted`]). Responses only from the address
+//!   their request went to.
+//! - In-dialog requests only when Call-ID, our tag (To) and theirs (From)
+//!   all match (481 otherwise); CANCEL only for the transaction of its
+//!   INVITE (RFC 3261 §9.2). Packets of a dialog always go to its `peer`
+//!   (the trunk address); a Contact only changes the Request-URI.
+//! - Refusals of requests that belong to no call (400, 481, 482, 491, 500,
+//!   501, 503) are sent without state: one answer per request, no memory.
+//! - Every state ends by itself: an inbound call unanswered for
+//!   [`UNANSWERED_LIMIT`] is refused 480, a re-offer unanswered for 64*T1 is
+//!   refused 500, and at most [`MAX_EARLY_INBOUND`] inbound calls ring at once.
+//! - Caller data is checked before the application sees it (see
+//!   [`UaEvent::Incoming`]).
 
-use crate::message::{uri_of, uri_user, Message, Method};
-use crate::transaction::{new_branch, response_to, Timers, Transactions, Transmit, TxEvent};
+use crate::message::{uri_of, uri_user, Message, Method, StartLine};
+use crate::timer::TimerSet;
+use crate::transaction::{
+    new_branch, response_to, Timers, Transactions, Transmit, TxEvent, MAX_CSEQ,
+};
+use crate::trust::{same_addr, TrustedSource};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub type CallRef = u64;
 
+/// A dialog to change (a field borrow, not all of `self`): its timer is
+/// recomputed before the public method returns.
+macro_rules! dialog {
+    ($ua:ident, $call:expr) => {{
+        $ua.touched.push($call);
+        $ua.calls.get_mut(&$call)
+    }};
+}
+
+/// At most this many inbound calls may be unanswered at once; more get 503.
+pub const MAX_EARLY_INBOUND: usize = 1024;
+/// An inbound call the application has not answered (>= 200) by then is refused 480.
+pub const UNANSWERED_LIMIT: Duration = Duration::from_secs(180);
+/// At most this many `X-` headers reach [`UaEvent::Incoming`]...
+pub const MAX_X_HEADERS: usize = 8;
+/// ...each with a name of at most this many characters...
+pub const MAX_X_NAME: usize = 64;
+/// ...and a value of at most this many bytes.
+pub const MAX_X_VALUE: usize = 1024;
+/// [`UserAgent::bye_from_snapshot`] numbers its BYE this far above the
+/// snapshot's CSeq, so that re-INVITEs sent after the snapshot was taken do
+/// not make the BYE look out of order (RFC 3261 §12.2.2).
+pub const SNAPSHOT_BYE_CSEQ_MARGIN: u32 = 1000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum UaEvent {
     /// A new inbound call. Answer it with [`UserAgent::respond`].
-    Incoming { call: CallRef, from_user: String, to_user: String, sdp: Vec<u8>, headers: Vec<(String, String)> },
+    ///
+    /// `from_user` and `to_user` are phone numbers: an optional leading `+`
+    /// and 1 to 32 digits. Anything else (a name, `anonymous`, junk) comes
+    /// as an empty string; the UA does not refuse the call for it, the
+    /// application decides. `headers` are the request's `X-` headers, at
+    /// most [`MAX_X_HEADERS`] with names of at most [`MAX_X_NAME`] token
+    /// characters and values of at most [`MAX_X_VALUE`] bytes of printable
+    /// UTF-8; any other `X-` header is left out.
+    Incoming {
+        call: CallRef,
+        from_user: String,
+        to_user: String,
+        sdp: Vec<u8>,
+        headers: Vec<(String, String)>,
+    },
     /// 180/183 for our call, with early media SDP if any.
-    Progress { call: CallRef, code: u16, sdp: Option<Vec<u8>> },
+    Progress {
+        call: CallRef,
+        code: u16,
+        sdp: Option<Vec<u8>>,
+    },
     /// Our call was answered (ACK already sent).
     Answered { call: CallRef, sdp: Vec<u8> },
     /// Our call failed: a final response >= 300, or 408 when nothing came.
-    Failed { call: CallRef, code: u16, reason: String },
+    Failed {
+        call: CallRef,
+        code: u16,
+        reason: String,
+    },
     /// The ACK for our 2xx arrived: the inbound call is fully up.
     Confirmed { call: CallRef },
-    /// The call ended: `remote` when the other side hung up or cancelled.
+    /// The call ended: `remote` when the other side hung up or cancelled, or
+    /// when the UA gave up on it (no ACK, or unanswered for [`UNANSWERED_LIMIT`]).
     Ended { call: CallRef, remote: bool },
-    /// The other side re-offered (hold/resume). Answer with [`UserAgent::respond_reoffer`].
+    /// The other side re-offered (hold/resume). Answer with [`UserAgent::respond_reoffer`]
+    /// within 64*T1, or the UA refuses it 500.
     Reoffer { call: CallRef, sdp: Vec<u8> },
     /// Our re-offer was accepted, with the answer.
     ReofferAnswered { call: CallRef, sdp: Vec<u8> },
@@ -38,10 +111,33 @@ pub enum UaEvent {
     ReofferFailed { call: CallRef, code: u16 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+/// Which side of the dialog we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DialogRole {
+    /// We placed the call.
     Uac,
+    /// We received it.
     Uas,
+}
+
+/// What a later process needs to end a dialog this one left up: everything
+/// an in-dialog request carries (RFC 3261 §12). Persist it when the call
+/// connects; after a crash, [`UserAgent::bye_from_snapshot`] hangs it up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialogSnapshot {
+    pub call_id: String,
+    pub local_tag: String,
+    pub remote_tag: String,
+    /// Our From (as UAC) or To (as UAS) header value, without its tag.
+    pub local_uri: String,
+    pub remote_uri: String,
+    /// The Request-URI of in-dialog requests (the remote Contact).
+    pub remote_target: String,
+    pub route_set: Vec<String>,
+    /// Where the dialog's packets go: the trunk.
+    pub peer: SocketAddr,
+    pub local_cseq: u32,
+    pub role: DialogRole,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +147,6 @@ enum State {
     /// UAS: 2xx sent, waiting for the ACK.
     Accepted,
     Confirmed,
-    Terminated,
 }
 
 #[derive(Debug)]
@@ -64,7 +159,7 @@ struct Retransmit {
 
 #[derive(Debug)]
 struct Dialog {
-    role: Role,
+    role: DialogRole,
     state: State,
     call_id: String,
     local_tag: String,
@@ -74,51 +169,121 @@ struct Dialog {
     remote_uri: String,
     remote_target: String,
     route_set: Vec<String>,
+    /// Where every packet of the dialog goes; never changed by the other side.
     peer: SocketAddr,
     local_cseq: u32,
-    /// The INVITE that opened the dialog (ours as UAC, theirs as UAS).
+    /// The highest CSeq the other side used in the dialog.
+    remote_cseq: Option<u32>,
+    /// The INVITE that opened the dialog (ours as UAC; theirs as UAS, only
+    /// the headers a response or a CANCEL match needs).
     invite: Message,
+    /// UAS: when an unanswered call is refused.
+    answer_by: Option<Instant>,
     cancel_wanted: bool,
     got_provisional: bool,
     /// Our 2xx to their INVITE (or re-INVITE), until their ACK.
     pending_2xx: Option<Retransmit>,
     /// The ACK we sent for their 2xx, for its retransmissions.
     last_ack: Option<Message>,
-    /// Our re-INVITE in flight: its CSeq and SDP.
     /// Our re-INVITE in flight: its CSeq, SDP and transaction branch.
     our_reoffer: Option<(u32, Vec<u8>, String)>,
     /// Our re-INVITE to send again after a 491.
     glare_retry: Option<(Instant, Vec<u8>)>,
-    /// Their re-INVITE we still have to answer.
-    their_reoffer: Option<Message>,
+    /// Their re-INVITE we still have to answer, and by when.
+    their_reoffer: Option<(Message, Instant)>,
+}
+
+impl Dialog {
+    fn wake(&self) -> Option<Instant> {
+        let p = self.pending_2xx.as_ref().map(|p| p.at.min(p.deadline));
+        let early = self
+            .answer_by
+            .filter(|_| self.role == DialogRole::Uas && self.state == State::Early);
+        [
+            p,
+            self.glare_retry.as_ref().map(|g| g.0),
+            early,
+            self.their_reoffer.as_ref().map(|r| r.1),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
 }
 
 pub struct UserAgent {
     tx: Transactions,
     local: SocketAddr,
     user_agent: String,
+    rng: StdRng,
+    /// `None`: everyone (until [`UserAgent::set_trusted`] is called).
+    trusted: Option<Vec<TrustedSource>>,
+    dropped_untrusted: u64,
     next_ref: CallRef,
     calls: HashMap<CallRef, Dialog>,
     by_call_id: HashMap<String, CallRef>,
+    /// The next timer of each dialog that has one.
+    wake: TimerSet<CallRef>,
+    /// Dialogs changed since their timer was last computed.
+    touched: Vec<CallRef>,
     events: VecDeque<UaEvent>,
 }
 
-fn tag() -> String {
-    crate::random_token(10)
-}
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 
 impl UserAgent {
     /// `local`: the address we are reached at, written in Via and Contact.
+    /// Randomness is seeded from the operating system.
+    ///
+    /// A new UA takes requests from any source, for compatibility; the
+    /// server always calls [`UserAgent::set_trusted`] with its trunks.
     pub fn new(local: SocketAddr, timers: Timers) -> Self {
+        Self::with_rng(local, timers, StdRng::from_entropy())
+    }
+
+    /// Like [`UserAgent::new`], with every tag, branch, Call-ID and glare
+    /// back-off drawn from a generator seeded with `seed`: the same seed and
+    /// the same inputs give the same bytes out.
+    pub fn with_seed(local: SocketAddr, timers: Timers, seed: u64) -> Self {
+        Self::with_rng(local, timers, StdRng::seed_from_u64(seed))
+    }
+
+    fn with_rng(local: SocketAddr, timers: Timers, rng: StdRng) -> Self {
         Self {
             tx: Transactions::new(timers),
             local,
             user_agent: "Seatline".to_string(),
+            rng,
+            trusted: None,
+            dropped_untrusted: 0,
             next_ref: 0,
             calls: HashMap::new(),
             by_call_id: HashMap::new(),
+            wake: TimerSet::default(),
+            touched: Vec::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// Takes requests (and stray 2xx answers) only from these sources from
+    /// now on. An empty list trusts no one.
+    pub fn set_trusted(&mut self, trusted: Vec<TrustedSource>) {
+        self.trusted = Some(trusted);
+    }
+
+    /// Would a request from `addr` be taken?
+    pub fn is_trusted(&self, addr: SocketAddr) -> bool {
+        match &self.trusted {
+            None => true,
+            Some(list) => list.iter().any(|t| t.matches(addr)),
+        }
+    }
+
+    /// Datagrams dropped for their source: requests from untrusted sources,
+    /// stray 2xx answers from them, and responses from another address than
+    /// the one their request was sent to.
+    pub fn dropped_untrusted(&self) -> u64 {
+        self.dropped_untrusted + self.tx.misrouted()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -129,8 +294,23 @@ impl UserAgent {
         format!("<sip:seatline@{}>", self.local)
     }
 
-    fn via(&self, branch: &str) -> String {
-        format!("SIP/2.0/UDP {};branch={branch};rport", self.local)
+    fn via(&mut self) -> String {
+        format!(
+            "SIP/2.0/UDP {};branch={};rport",
+            self.local,
+            new_branch(&mut self.rng)
+        )
+    }
+
+    fn tag(&mut self) -> String {
+        crate::token(&mut self.rng, 10)
+    }
+
+    fn sync_timers(&mut self) {
+        for call in std::mem::take(&mut self.touched) {
+            let when = self.calls.get(&call).and_then(Dialog::wake);
+            self.wake.set(&call, when);
+        }
     }
 
     /// Places a call: INVITE `to_user` at `peer`, from `from_user`, with our SDP offer.
@@ -143,13 +323,13 @@ impl UserAgent {
         extra: &[(String, String)],
         now: Instant,
     ) -> CallRef {
-        let call_id = format!("{}@seatline", crate::random_token(20));
-        let local_tag = tag();
+        let call_id = format!("{}@seatline", crate::token(&mut self.rng, 20));
+        let local_tag = self.tag();
         let remote_uri = format!("<sip:{to_user}@{peer}>");
         let local_uri = format!("<sip:{from_user}@{}>", self.local.ip());
         let target = format!("sip:{to_user}@{peer}");
         let mut m = Message::request(Method::Invite, target.clone());
-        m.push("Via", self.via(&new_branch()));
+        m.push("Via", self.via());
         m.push("Max-Forwards", "70");
         m.push("From", format!("{local_uri};tag={local_tag}"));
         m.push("To", remote_uri.clone());
@@ -157,7 +337,7 @@ impl UserAgent {
         m.push("CSeq", "1 INVITE");
         m.push("Contact", self.contact());
         m.push("User-Agent", self.user_agent.clone());
-        m.push("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+        m.push("Allow", ALLOW);
         for (n, v) in extra {
             m.push(n, v.clone());
         }
@@ -170,7 +350,7 @@ impl UserAgent {
         self.calls.insert(
             call,
             Dialog {
-                role: Role::Uac,
+                role: DialogRole::Uac,
                 state: State::Early,
                 call_id,
                 local_tag,
@@ -181,7 +361,9 @@ impl UserAgent {
                 route_set: Vec::new(),
                 peer,
                 local_cseq: 1,
+                remote_cseq: None,
                 invite: m,
+                answer_by: None,
                 cancel_wanted: false,
                 got_provisional: false,
                 pending_2xx: None,
@@ -191,15 +373,27 @@ impl UserAgent {
                 their_reoffer: None,
             },
         );
+        self.touched.push(call);
+        self.sync_timers();
         call
     }
 
     /// Answers an inbound call: 180/183 (with early SDP), 200 with SDP, or a refusal (>= 300).
     pub fn respond(&mut self, call: CallRef, code: u16, sdp: Option<&[u8]>, now: Instant) {
+        self.respond_inner(call, code, sdp, now);
+        self.sync_timers();
+    }
+
+    fn respond_inner(&mut self, call: CallRef, code: u16, sdp: Option<&[u8]>, now: Instant) {
         let contact = self.contact();
         let t1 = self.tx.timers().t1;
-        let Some(d) = self.calls.get_mut(&call) else { return };
-        if d.role != Role::Uas || d.state != State::Early {
+        let code = if (100..700).contains(&code) {
+            code
+        } else {
+            500
+        };
+        let Some(d) = dialog!(self, call) else { return };
+        if d.role != DialogRole::Uas || d.state != State::Early {
             return;
         }
         let mut r = response_to(&d.invite, code, Some(&d.local_tag));
@@ -213,46 +407,58 @@ impl UserAgent {
         self.tx.respond(&d.invite, r.clone(), now);
         if (200..300).contains(&code) {
             d.state = State::Accepted;
-            d.pending_2xx = Some(Retransmit { msg: r, interval: t1, at: now + t1, deadline: now + 64 * t1 });
+            d.pending_2xx = Some(Retransmit {
+                msg: r,
+                interval: t1,
+                at: now + t1,
+                deadline: now + 64 * t1,
+            });
         } else if code >= 300 {
-            d.state = State::Terminated;
-            self.forget(call);
+            self.forget(call, now);
         }
     }
 
     /// Hangs up: CANCEL before an answer, BYE after.
     pub fn hang_up(&mut self, call: CallRef, now: Instant) {
-        let Some(d) = self.calls.get_mut(&call) else { return };
+        let Some(d) = dialog!(self, call) else { return };
         match (d.role, d.state) {
-            (Role::Uac, State::Early) => {
-                d.cancel_wanted = true;
-                if d.got_provisional {
+            (DialogRole::Uac, State::Early) => {
+                if !d.cancel_wanted && d.got_provisional {
                     let cancel = cancel_for(&d.invite);
-                    self.tx.send_request(cancel, d.peer, now);
+                    let peer = d.peer;
+                    self.tx.send_request(cancel, peer, now);
+                }
+                if let Some(d) = dialog!(self, call) {
+                    d.cancel_wanted = true;
                 }
             }
-            (Role::Uas, State::Early) => self.respond(call, 486, None, now),
+            (DialogRole::Uas, State::Early) => self.respond_inner(call, 486, None, now),
             (_, State::Accepted | State::Confirmed) => {
                 self.send_bye(call, now);
-                self.events.push_back(UaEvent::Ended { call, remote: false });
-                self.forget(call);
+                self.events.push_back(UaEvent::Ended {
+                    call,
+                    remote: false,
+                });
+                self.forget(call, now);
             }
-            (_, State::Terminated) => {}
         }
+        self.sync_timers();
     }
 
     /// Sends a new offer in the dialog (hold, resume).
     pub fn reoffer(&mut self, call: CallRef, sdp: &[u8], now: Instant) {
-        let Some(d) = self.calls.get(&call) else { return };
+        self.reoffer_inner(call, sdp, now);
+        self.sync_timers();
+    }
+
+    fn reoffer_inner(&mut self, call: CallRef, sdp: &[u8], now: Instant) {
+        let Some(d) = dialog!(self, call) else { return };
         if d.state != State::Confirmed && d.state != State::Accepted {
             return;
         }
         if d.our_reoffer.is_some() || d.their_reoffer.is_some() {
             // One offer at a time; this one goes after the current exchange.
-            let at = now + Duration::from_millis(500);
-            if let Some(d) = self.calls.get_mut(&call) {
-                d.glare_retry = Some((at, sdp.to_vec()));
-            }
+            d.glare_retry = Some((now + Duration::from_millis(500), sdp.to_vec()));
             return;
         }
         let mut m = self.in_dialog(call, Method::Invite);
@@ -262,7 +468,7 @@ impl UserAgent {
         let cseq = m.cseq().map(|c| c.0).unwrap_or(0);
         let peer = self.calls[&call].peer;
         let branch = self.tx.send_request(m, peer, now);
-        if let Some(d) = self.calls.get_mut(&call) {
+        if let Some(d) = dialog!(self, call) {
             d.our_reoffer = Some((cseq, sdp.to_vec(), branch));
         }
     }
@@ -271,8 +477,16 @@ impl UserAgent {
     pub fn respond_reoffer(&mut self, call: CallRef, code: u16, sdp: Option<&[u8]>, now: Instant) {
         let contact = self.contact();
         let t1 = self.tx.timers().t1;
-        let Some(d) = self.calls.get_mut(&call) else { return };
-        let Some(req) = d.their_reoffer.take() else { return };
+        let code = if (200..700).contains(&code) {
+            code
+        } else {
+            500
+        };
+        let Some(d) = dialog!(self, call) else { return };
+        let Some((req, _)) = d.their_reoffer.take() else {
+            self.sync_timers();
+            return;
+        };
         let mut r = response_to(&req, code, Some(&d.local_tag));
         if code < 300 {
             r.push("Contact", contact);
@@ -283,22 +497,36 @@ impl UserAgent {
         }
         self.tx.respond(&req, r.clone(), now);
         if (200..300).contains(&code) {
-            d.pending_2xx = Some(Retransmit { msg: r, interval: t1, at: now + t1, deadline: now + 64 * t1 });
+            // The accepted re-INVITE refreshes the target (RFC 3261 §12.2.2):
+            // the Request-URI only; the packets still go to `peer`.
+            if let Some(c) = req.contact_uri().filter(|c| valid_target(c)) {
+                d.remote_target = c;
+            }
+            d.pending_2xx = Some(Retransmit {
+                msg: r,
+                interval: t1,
+                at: now + t1,
+                deadline: now + 64 * t1,
+            });
         }
+        self.sync_timers();
     }
 
     fn in_dialog(&mut self, call: CallRef, method: Method) -> Message {
-        let via = self.via(&new_branch());
+        let via = self.via();
         let d = self.calls.get_mut(&call).expect("caller checked");
-        d.local_cseq += 1;
+        d.local_cseq = d.local_cseq.saturating_add(1).min(MAX_CSEQ);
         let mut m = Message::request(method.clone(), d.remote_target.clone());
         m.push("Via", via);
         for r in &d.route_set {
             m.push("Route", r.clone());
         }
         m.push("Max-Forwards", "70");
-        m.push("From", format!("{};tag={}", local_side(d), d.local_tag));
-        let remote = remote_side(d);
+        m.push(
+            "From",
+            format!("{};tag={}", strip_tag(&d.local_uri), d.local_tag),
+        );
+        let remote = strip_tag(&d.remote_uri);
         match &d.remote_tag {
             Some(t) => m.push("To", format!("{remote};tag={t}")),
             None => m.push("To", remote),
@@ -314,83 +542,237 @@ impl UserAgent {
         self.tx.send_request(bye, peer, now);
     }
 
-    fn forget(&mut self, call: CallRef) {
-        // Keep the dialog a moment for late retransmissions? The transaction
-        // layer absorbs those; a stray 2xx for a forgotten call gets a BYE.
-        if let Some(d) = self.calls.remove(&call) {
+    fn forget(&mut self, call: CallRef, now: Instant) {
+        self.touched.push(call);
+        let Some(d) = self.calls.remove(&call) else {
+            return;
+        };
+        if self.by_call_id.get(&d.call_id) == Some(&call) {
             self.by_call_id.remove(&d.call_id);
+        }
+        // A re-INVITE of theirs still unanswered: the call is gone.
+        if let Some((req, _)) = d.their_reoffer {
+            let r = response_to(&req, 487, Some(&d.local_tag));
+            self.tx.respond(&req, r, now);
         }
     }
 
+    /// The current state of an established call's dialog (answered, in
+    /// either direction), to persist; `None` for an unknown or unanswered call.
+    pub fn dialog_snapshot(&self, call: CallRef) -> Option<DialogSnapshot> {
+        let d = self.calls.get(&call)?;
+        if d.state == State::Early {
+            return None;
+        }
+        Some(DialogSnapshot {
+            call_id: d.call_id.clone(),
+            local_tag: d.local_tag.clone(),
+            remote_tag: d.remote_tag.clone()?,
+            local_uri: strip_tag(&d.local_uri),
+            remote_uri: strip_tag(&d.remote_uri),
+            remote_target: d.remote_target.clone(),
+            route_set: d.route_set.clone(),
+            peer: d.peer,
+            local_cseq: d.local_cseq,
+            role: d.role,
+        })
+    }
+
+    /// Hangs up a dialog an earlier process left up: sends a BYE built from
+    /// `snap` to its peer, in a client transaction of its own (retransmitted
+    /// as usual; its answer, or its timeout, is absorbed without an event).
+    /// The BYE's CSeq is [`SNAPSHOT_BYE_CSEQ_MARGIN`] above the snapshot's.
+    /// A snapshot whose texts could not be sent as SIP is ignored.
+    pub fn bye_from_snapshot(&mut self, snap: &DialogSnapshot, now: Instant) {
+        let texts = [
+            &snap.call_id,
+            &snap.local_tag,
+            &snap.remote_tag,
+            &snap.local_uri,
+            &snap.remote_uri,
+        ];
+        let sane = |s: &String| !s.is_empty() && !s.chars().any(char::is_control);
+        if !texts.into_iter().all(sane)
+            || !snap.route_set.iter().all(sane)
+            || !valid_target(&snap.remote_target)
+        {
+            return;
+        }
+        let cseq = snap
+            .local_cseq
+            .saturating_add(SNAPSHOT_BYE_CSEQ_MARGIN)
+            .min(MAX_CSEQ);
+        let mut m = Message::request(Method::Bye, snap.remote_target.clone());
+        m.push("Via", self.via());
+        for r in &snap.route_set {
+            m.push("Route", r.clone());
+        }
+        m.push("Max-Forwards", "70");
+        m.push(
+            "From",
+            format!("{};tag={}", strip_tag(&snap.local_uri), snap.local_tag),
+        );
+        m.push(
+            "To",
+            format!("{};tag={}", strip_tag(&snap.remote_uri), snap.remote_tag),
+        );
+        m.push("Call-ID", snap.call_id.clone());
+        m.push("CSeq", format!("{cseq} BYE"));
+        m.push("User-Agent", self.user_agent.clone());
+        self.tx.send_request(m, snap.peer, now);
+    }
+
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) {
-        self.tx.handle_datagram(bytes, from, now);
+        // Keep-alives (CRLF) are not messages.
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return;
+        }
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        if msg.code().is_none() && !self.is_trusted(from) {
+            // No answer at all: an answer would make us an amplifier.
+            self.dropped_untrusted += 1;
+            return;
+        }
+        self.tx.handle_message(msg, from, now);
         self.drain(now);
+        self.sync_timers();
     }
 
     fn drain(&mut self, now: Instant) {
         while let Some(ev) = self.tx.poll_event() {
             match ev {
                 TxEvent::Request { msg, from } => self.on_request(msg, from, now),
-                TxEvent::Response { msg, .. } => self.on_response(msg, now),
-                TxEvent::Timeout { method, branch } => self.on_timeout(method, &branch),
+                TxEvent::Response { msg, from, .. } => self.on_response(msg, from, now),
+                TxEvent::Timeout { method, branch } => self.on_timeout(method, &branch, now),
+                TxEvent::Rejected { msg, from, code } => self.reject(&msg, code, from),
                 TxEvent::Malformed { .. } => {}
             }
         }
     }
 
-    fn call_of(&self, msg: &Message) -> Option<CallRef> {
-        self.by_call_id.get(msg.call_id()).copied()
+    /// Refuses a request without keeping state (see [`Transactions::reject`]).
+    fn reject(&mut self, msg: &Message, code: u16, to: SocketAddr) {
+        if msg.method() == Some(&Method::Ack) {
+            return;
+        }
+        let tag = self.tag();
+        let mut r = response_to(msg, code, Some(&tag));
+        if code == 503 || code == 500 {
+            r.push("Retry-After", "5");
+        }
+        self.tx.reject(msg, r, to);
     }
 
-    fn on_timeout(&mut self, method: Method, branch: &str) {
+    /// The dialog a request from the other side belongs to: same Call-ID,
+    /// our tag in To, theirs in From.
+    fn match_dialog(&self, msg: &Message) -> Option<CallRef> {
+        let call = *self.by_call_id.get(msg.call_id())?;
+        let d = self.calls.get(&call)?;
+        let ours = msg.to_tag() == Some(d.local_tag.as_str());
+        let theirs = d.remote_tag.is_some() && msg.from_tag() == d.remote_tag.as_deref();
+        (ours && theirs).then_some(call)
+    }
+
+    /// The call a response belongs to: same Call-ID and our tag in From.
+    fn call_of_response(&self, msg: &Message) -> Option<CallRef> {
+        let call = *self.by_call_id.get(msg.call_id())?;
+        let d = self.calls.get(&call)?;
+        (msg.from_tag() == Some(d.local_tag.as_str())).then_some(call)
+    }
+
+    fn on_timeout(&mut self, method: Method, branch: &str, now: Instant) {
         if method != Method::Invite {
             return;
         }
-        let initial = self.calls.iter().find(|(_, d)| d.state == State::Early && d.invite.branch() == Some(branch));
+        let initial = self.calls.iter().find(|(_, d)| {
+            d.role == DialogRole::Uac
+                && d.state == State::Early
+                && d.invite.branch() == Some(branch)
+        });
         if let Some(call) = initial.map(|(c, _)| *c) {
-            self.events.push_back(UaEvent::Failed { call, code: 408, reason: "Request Timeout".into() });
-            self.forget(call);
+            self.events.push_back(UaEvent::Failed {
+                call,
+                code: 408,
+                reason: "Request Timeout".into(),
+            });
+            self.forget(call, now);
             return;
         }
         // Our re-INVITE got no answer: the offer failed, the call stays as it was.
-        let reoffer = self.calls.iter().find(|(_, d)| d.our_reoffer.as_ref().is_some_and(|r| r.2 == branch));
+        let reoffer = self
+            .calls
+            .iter()
+            .find(|(_, d)| d.our_reoffer.as_ref().is_some_and(|r| r.2 == branch));
         if let Some(call) = reoffer.map(|(c, _)| *c) {
-            if let Some(d) = self.calls.get_mut(&call) {
+            if let Some(d) = dialog!(self, call) {
                 d.our_reoffer = None;
             }
-            self.events.push_back(UaEvent::ReofferFailed { call, code: 408 });
+            self.events
+                .push_back(UaEvent::ReofferFailed { call, code: 408 });
         }
     }
 
-    fn on_response(&mut self, msg: Message, now: Instant) {
+    fn on_response(&mut self, msg: Message, from: SocketAddr, now: Instant) {
         let code = msg.code().unwrap_or(0);
-        let Some((cseq, method)) = msg.cseq() else { return };
-        let Some(call) = self.call_of(&msg) else {
-            // A 2xx for a call we no longer know: ACK and BYE it (RFC 3261 §15).
+        let Some((cseq, method)) = msg.cseq() else {
+            return;
+        };
+        let Some(call) = self.call_of_response(&msg) else {
+            // A 2xx for a call we do not know: ACK and BYE it (RFC 3261 §15).
             if (200..300).contains(&code) && method == Method::Invite {
-                self.stray_2xx(&msg);
+                self.stray_2xx(&msg, from);
             }
             return;
         };
+        if !same_addr(from, self.calls[&call].peer) {
+            self.dropped_untrusted += 1;
+            return;
+        }
         if method != Method::Invite {
             return; // BYE, CANCEL, INFO answers: nothing to do.
         }
-        let d = self.calls.get_mut(&call).expect("known");
-        let is_reoffer = d.our_reoffer.as_ref().is_some_and(|r| r.0 == cseq);
-        if is_reoffer {
+        let local = self.local;
+        let via = self.via();
+        let d = dialog!(self, call).expect("known");
+        // A retransmitted 2xx that we have ACKed already: our ACK was lost.
+        if (200..300).contains(&code)
+            && d.last_ack
+                .as_ref()
+                .and_then(|a| a.cseq())
+                .is_some_and(|c| c.0 == cseq)
+        {
+            if msg.to_tag().is_some() && msg.to_tag() == d.remote_tag.as_deref() {
+                let (ack, peer) = (d.last_ack.clone().expect("checked"), d.peer);
+                self.tx.send_raw(&ack, peer);
+            } else {
+                // A 2xx from another fork: that dialog is not wanted.
+                self.stray_2xx(&msg, from);
+            }
+            return;
+        }
+        if d.our_reoffer.as_ref().is_some_and(|r| r.0 == cseq) {
             match code {
                 100..=199 => {}
                 200..=299 => {
-                    let ack = ack_2xx(d, &msg, self.local);
+                    let ack = ack_2xx(d, &msg, local, via);
                     self.tx.send_raw(&ack, d.peer);
                     d.last_ack = Some(ack);
                     d.our_reoffer = None;
-                    self.events.push_back(UaEvent::ReofferAnswered { call, sdp: msg.body });
+                    self.events.push_back(UaEvent::ReofferAnswered {
+                        call,
+                        sdp: msg.body,
+                    });
                 }
                 491 => {
                     // Glare: try again after a random wait (RFC 3261 §14.1).
                     let (_, sdp, _) = d.our_reoffer.take().expect("is_reoffer");
-                    let ms = if d.role == Role::Uac { 2100 + rand_ms(1900) } else { rand_ms(2000) };
+                    let ms = if d.role == DialogRole::Uac {
+                        2100 + self.rng.gen_range(0..1900)
+                    } else {
+                        self.rng.gen_range(0..2000)
+                    };
                     d.glare_retry = Some((now + Duration::from_millis(ms), sdp));
                 }
                 _ => {
@@ -400,7 +782,10 @@ impl UserAgent {
             }
             return;
         }
-        if d.role != Role::Uac {
+        if d.role != DialogRole::Uac
+            || d.state != State::Early
+            || d.invite.cseq().map(|c| c.0) != Some(cseq)
+        {
             return;
         }
         match code {
@@ -411,164 +796,252 @@ impl UserAgent {
                 }
                 let first = !d.got_provisional;
                 d.got_provisional = true;
-                if first && d.cancel_wanted && d.state == State::Early {
+                if first && d.cancel_wanted {
                     let cancel = cancel_for(&d.invite);
                     let peer = d.peer;
                     self.tx.send_request(cancel, peer, now);
                     return;
                 }
                 let sdp = (!msg.body.is_empty()).then(|| msg.body.clone());
-                if d.state == State::Early {
-                    self.events.push_back(UaEvent::Progress { call, code, sdp });
-                }
+                self.events.push_back(UaEvent::Progress { call, code, sdp });
             }
             200..=299 => {
-                if d.state == State::Confirmed {
-                    // A retransmitted 2xx: our ACK was lost.
-                    if let Some(ack) = &d.last_ack {
-                        self.tx.send_raw(ack, d.peer);
-                    }
-                    return;
-                }
                 d.remote_tag = msg.to_tag().map(str::to_string);
-                if let Some(c) = msg.contact_uri() {
+                if let Some(c) = msg.contact_uri().filter(|c| valid_target(c)) {
                     d.remote_target = c;
                 }
-                d.route_set = msg.headers_named("Record-Route").map(str::to_string).collect::<Vec<_>>();
+                d.route_set = msg
+                    .headers_named("Record-Route")
+                    .map(str::to_string)
+                    .collect::<Vec<_>>();
                 d.route_set.reverse();
                 d.state = State::Confirmed;
-                let ack = ack_2xx(d, &msg, self.local);
+                let ack = ack_2xx(d, &msg, local, via);
                 self.tx.send_raw(&ack, d.peer);
                 d.last_ack = Some(ack);
                 if d.cancel_wanted {
                     // The answer crossed our CANCEL: the call is up, so end it.
                     self.send_bye(call, now);
-                    self.events.push_back(UaEvent::Failed { call, code: 487, reason: "Request Terminated".into() });
-                    self.forget(call);
+                    self.events.push_back(UaEvent::Failed {
+                        call,
+                        code: 487,
+                        reason: "Request Terminated".into(),
+                    });
+                    self.forget(call, now);
                 } else {
-                    self.events.push_back(UaEvent::Answered { call, sdp: msg.body });
+                    self.events.push_back(UaEvent::Answered {
+                        call,
+                        sdp: msg.body,
+                    });
                 }
             }
             _ => {
-                if d.state == State::Early {
-                    let reason = match &msg.start {
-                        crate::message::StartLine::Response { reason, .. } => reason.clone(),
-                        _ => String::new(),
-                    };
-                    self.events.push_back(UaEvent::Failed { call, code, reason });
-                    self.forget(call);
-                }
+                let reason = match &msg.start {
+                    StartLine::Response { reason, .. } => reason.clone(),
+                    StartLine::Request { .. } => String::new(),
+                };
+                self.events
+                    .push_back(UaEvent::Failed { call, code, reason });
+                self.forget(call, now);
             }
         }
     }
 
-    fn stray_2xx(&mut self, msg: &Message) {
-        let Some(contact) = msg.contact_uri() else { return };
-        let Some(addr) = sip_uri_addr(&contact) else { return };
+    /// ACK and BYE a 2xx for no dialog of ours, only when it came from a
+    /// trusted source, and only to that source: never to its Contact's host.
+    fn stray_2xx(&mut self, msg: &Message, from: SocketAddr) {
+        if !self.is_trusted(from) {
+            self.dropped_untrusted += 1;
+            return;
+        }
+        let target = msg
+            .contact_uri()
+            .filter(|c| valid_target(c))
+            .unwrap_or_else(|| format!("sip:{from}"));
         let n = msg.cseq().map(|c| c.0).unwrap_or(1);
-        for (method, seq) in [(Method::Ack, n), (Method::Bye, n + 1)] {
-            let mut m = Message::request(method.clone(), contact.clone());
-            m.push("Via", self.via(&new_branch()));
+        for (method, seq) in [(Method::Ack, n), (Method::Bye, n.saturating_add(1))] {
+            let mut m = Message::request(method.clone(), target.clone());
+            m.push("Via", self.via());
             m.push("Max-Forwards", "70");
             m.push("From", msg.header("From").unwrap_or(""));
             m.push("To", msg.header("To").unwrap_or(""));
             m.push("Call-ID", msg.call_id());
             m.push("CSeq", format!("{seq} {}", method.as_str()));
-            self.tx.send_raw(&m, addr);
+            self.tx.send_raw(&m, from);
         }
     }
 
     fn on_request(&mut self, msg: Message, from: SocketAddr, now: Instant) {
-        let method = msg.method().cloned().unwrap_or(Method::Other(String::new()));
-        let known = self.call_of(&msg);
-        match (method, known) {
-            (Method::Invite, None) if msg.to_tag().is_none() => self.new_incoming(msg, from),
-            (Method::Invite, Some(call)) => {
-                let d = self.calls.get_mut(&call).expect("known");
-                if msg.to_tag().is_none() {
-                    return; // a retransmission of the initial INVITE, absorbed below us
-                }
-                if d.our_reoffer.is_some() || d.their_reoffer.is_some() || d.state == State::Early {
-                    // Glare: both sides offered at once (RFC 3261 §14.2).
-                    let r = response_to(&msg, 491, Some(&d.local_tag));
-                    self.tx.respond(&msg, r, now);
-                    return;
-                }
-                if let Some(c) = msg.contact_uri() {
-                    d.remote_target = c;
-                }
-                d.their_reoffer = Some(msg.clone());
-                self.events.push_back(UaEvent::Reoffer { call, sdp: msg.body });
-            }
-            (Method::Ack, Some(call)) => {
-                let d = self.calls.get_mut(&call).expect("known");
-                if d.pending_2xx.take().is_some() && d.state == State::Accepted {
-                    d.state = State::Confirmed;
-                    self.events.push_back(UaEvent::Confirmed { call });
+        let method = msg
+            .method()
+            .cloned()
+            .unwrap_or(Method::Other(String::new()));
+        match method {
+            Method::Ack => self.on_ack(&msg),
+            Method::Cancel => self.on_cancel(&msg, from, now),
+            _ if msg.to_tag().is_some() => self.on_in_dialog(msg, method, from, now),
+            Method::Invite => {
+                if self.by_call_id.contains_key(msg.call_id()) {
+                    // A known Call-ID without a To tag and with a new branch
+                    // (a retransmission keeps its branch and never gets here):
+                    // a merged or looped request (RFC 3261 §8.2.2.2), or a forgery.
+                    self.reject(&msg, 482, from);
+                } else if msg.from_tag().map_or(true, str::is_empty) {
+                    self.reject(&msg, 400, from);
+                } else if self.early_inbound() >= MAX_EARLY_INBOUND {
+                    self.reject(&msg, 503, from);
+                } else {
+                    self.new_incoming(msg, from, now);
                 }
             }
-            (Method::Ack, None) => {}
-            (Method::Bye, Some(call)) => {
-                let tag = self.calls[&call].local_tag.clone();
-                let r = response_to(&msg, 200, Some(&tag));
-                self.tx.respond(&msg, r, now);
-                self.events.push_back(UaEvent::Ended { call, remote: true });
-                self.forget(call);
-            }
-            (Method::Cancel, Some(call)) => {
-                let r = response_to(&msg, 200, None);
-                self.tx.respond(&msg, r, now);
-                let d = &self.calls[&call];
-                if d.role == Role::Uas && d.state == State::Early {
-                    let invite = d.invite.clone();
-                    let r487 = response_to(&invite, 487, Some(&d.local_tag));
-                    self.tx.respond(&invite, r487, now);
-                    self.events.push_back(UaEvent::Ended { call, remote: true });
-                    self.forget(call);
-                }
-            }
-            (Method::Options | Method::Info, _) => {
-                let mut r = response_to(&msg, 200, Some(&tag()));
-                r.push("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+            Method::Options => {
+                let tag = self.tag();
+                let mut r = response_to(&msg, 200, Some(&tag));
+                r.push("Allow", ALLOW);
                 self.tx.respond(&msg, r, now);
             }
-            (_, _) => {
-                let code = if msg.to_tag().is_some() { 481 } else { 501 };
-                let r = response_to(&msg, code, Some(&tag()));
-                self.tx.respond(&msg, r, now);
+            // Requests that need a dialog, without one.
+            Method::Bye | Method::Info => self.reject(&msg, 481, from),
+            _ => self.reject(&msg, 501, from),
+        }
+    }
+
+    fn early_inbound(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|d| d.role == DialogRole::Uas && d.state == State::Early)
+            .count()
+    }
+
+    fn on_ack(&mut self, msg: &Message) {
+        let Some(call) = self.match_dialog(msg) else {
+            return;
+        };
+        let n = msg.cseq().map(|c| c.0);
+        let d = dialog!(self, call).expect("matched");
+        if d.pending_2xx
+            .as_ref()
+            .is_some_and(|p| p.msg.cseq().map(|c| c.0) == n)
+        {
+            d.pending_2xx = None;
+            if d.state == State::Accepted {
+                d.state = State::Confirmed;
+                self.events.push_back(UaEvent::Confirmed { call });
             }
         }
     }
 
-    fn new_incoming(&mut self, msg: Message, from: SocketAddr) {
+    /// CANCEL names the server transaction of its INVITE (RFC 3261 §9.2):
+    /// same top Via branch, Request-URI, Call-ID, From tag and CSeq number.
+    fn on_cancel(&mut self, msg: &Message, from: SocketAddr, now: Instant) {
+        let matched = self.by_call_id.get(msg.call_id()).copied().filter(|c| {
+            let inv = &self.calls[c].invite;
+            self.calls[c].role == DialogRole::Uas
+                && inv.branch() == msg.branch()
+                && inv.uri() == msg.uri()
+                && inv.from_tag() == msg.from_tag()
+                && inv.cseq().map(|c| c.0) == msg.cseq().map(|c| c.0)
+        });
+        let Some(call) = matched else {
+            self.reject(msg, 481, from);
+            return;
+        };
+        let d = dialog!(self, call).expect("matched");
+        let r = response_to(msg, 200, Some(&d.local_tag));
+        self.tx.respond(msg, r, now);
+        // After a final response a CANCEL changes nothing.
+        if d.state == State::Early {
+            let r487 = response_to(&d.invite, 487, Some(&d.local_tag));
+            self.tx.respond(&d.invite, r487, now);
+            self.events.push_back(UaEvent::Ended { call, remote: true });
+            self.forget(call, now);
+        }
+    }
+
+    fn on_in_dialog(&mut self, msg: Message, method: Method, from: SocketAddr, now: Instant) {
+        let Some(call) = self.match_dialog(&msg) else {
+            self.reject(&msg, 481, from);
+            return;
+        };
+        let n = msg.cseq().map(|c| c.0).unwrap_or(0);
+        let t1 = self.tx.timers().t1;
+        let d = dialog!(self, call).expect("matched");
+        if d.remote_cseq.is_some_and(|r| n < r) {
+            // Out of order (RFC 3261 §12.2.2): an old request, or a replay.
+            self.reject(&msg, 500, from);
+            return;
+        }
+        d.remote_cseq = Some(n);
+        match method {
+            Method::Invite => {
+                if d.state == State::Early || d.our_reoffer.is_some() || d.their_reoffer.is_some() {
+                    // Glare: both sides offered at once (RFC 3261 §14.2).
+                    self.reject(&msg, 491, from);
+                    return;
+                }
+                let trying = response_to(&msg, 100, None);
+                self.tx.respond(&msg, trying, now);
+                let sdp = msg.body.clone();
+                d.their_reoffer = Some((kept_headers(&msg), now + 64 * t1));
+                self.events.push_back(UaEvent::Reoffer { call, sdp });
+            }
+            Method::Bye => {
+                let r = response_to(&msg, 200, Some(&d.local_tag));
+                self.tx.respond(&msg, r, now);
+                if d.role == DialogRole::Uas && d.state == State::Early {
+                    let r487 = response_to(&d.invite, 487, Some(&d.local_tag));
+                    self.tx.respond(&d.invite, r487, now);
+                }
+                self.events.push_back(UaEvent::Ended { call, remote: true });
+                self.forget(call, now);
+            }
+            Method::Info | Method::Options => {
+                let mut r = response_to(&msg, 200, Some(&d.local_tag));
+                r.push("Allow", ALLOW);
+                self.tx.respond(&msg, r, now);
+            }
+            _ => self.reject(&msg, 501, from),
+        }
+    }
+
+    fn new_incoming(&mut self, msg: Message, from: SocketAddr, now: Instant) {
+        // 100 Trying at once stops the caller's retransmissions.
+        self.tx.respond(&msg, response_to(&msg, 100, None), now);
         self.next_ref += 1;
         let call = self.next_ref;
-        let from_user = msg.header("From").map(uri_of).and_then(|u| uri_user(&u).map(str::to_string)).unwrap_or_default();
+        let user_of = |v: &str| uri_user(&uri_of(v)).map(str::to_string);
+        let from_user = msg.header("From").and_then(user_of);
         let to_user = msg
             .uri()
             .and_then(uri_user)
             .map(str::to_string)
-            .or_else(|| msg.header("To").map(uri_of).and_then(|u| uri_user(&u).map(str::to_string)))
-            .unwrap_or_default();
-        let headers = msg.headers.iter().filter(|(n, _)| n.starts_with("X-")).cloned().collect();
-        let remote_with_tag = msg.header("From").unwrap_or("").to_string();
-        let remote_uri = remote_with_tag.split(";tag=").next().unwrap_or("").to_string();
-        let local_uri = msg.header("To").unwrap_or("").to_string();
-        let mut route_set: Vec<String> = msg.headers_named("Record-Route").map(str::to_string).collect();
+            .or_else(|| msg.header("To").and_then(user_of));
+        let from_user = from_user.filter(|u| valid_number(u)).unwrap_or_default();
+        let to_user = to_user.filter(|u| valid_number(u)).unwrap_or_default();
+        let headers = x_headers(&msg);
+        let mut route_set: Vec<String> = msg
+            .headers_named("Record-Route")
+            .map(str::to_string)
+            .collect();
         route_set.retain(|r| !r.is_empty());
         let d = Dialog {
-            role: Role::Uas,
+            role: DialogRole::Uas,
             state: State::Early,
             call_id: msg.call_id().to_string(),
-            local_tag: tag(),
+            local_tag: self.tag(),
             remote_tag: msg.from_tag().map(str::to_string),
-            local_uri,
-            remote_uri,
-            remote_target: msg.contact_uri().unwrap_or_else(|| format!("sip:{from}")),
+            local_uri: strip_tag(msg.header("To").unwrap_or("")),
+            remote_uri: strip_tag(msg.header("From").unwrap_or("")),
+            remote_target: msg
+                .contact_uri()
+                .filter(|c| valid_target(c))
+                .unwrap_or_else(|| format!("sip:{from}")),
             route_set,
             peer: from,
             local_cseq: 0,
-            invite: msg.clone(),
+            remote_cseq: msg.cseq().map(|c| c.0),
+            invite: kept_headers(&msg),
+            answer_by: Some(now + UNANSWERED_LIMIT),
             cancel_wanted: false,
             got_provisional: false,
             pending_2xx: None,
@@ -579,7 +1052,14 @@ impl UserAgent {
         };
         self.by_call_id.insert(d.call_id.clone(), call);
         self.calls.insert(call, d);
-        self.events.push_back(UaEvent::Incoming { call, from_user, to_user, sdp: msg.body, headers });
+        self.touched.push(call);
+        self.events.push_back(UaEvent::Incoming {
+            call,
+            from_user,
+            to_user,
+            sdp: msg.body,
+            headers,
+        });
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -591,76 +1071,133 @@ impl UserAgent {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let own = self
-            .calls
-            .values()
-            .flat_map(|d| [d.pending_2xx.as_ref().map(|p| p.at.min(p.deadline)), d.glare_retry.as_ref().map(|g| g.0)])
-            .flatten();
-        own.chain(self.tx.poll_timeout()).min()
+        [self.wake.next(), self.tx.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
         self.drain(now);
         let t2 = self.tx.timers().t2;
-        let mut dead = Vec::new();
         let mut retries = Vec::new();
-        for (call, d) in self.calls.iter_mut() {
+        for call in self.wake.take_due(now) {
+            self.touched.push(call);
+            let Some(d) = self.calls.get_mut(&call) else {
+                continue;
+            };
             if let Some(p) = &mut d.pending_2xx {
                 if now >= p.deadline {
                     // No ACK ever came: the call cannot stand (RFC 3261 §13.3.1.4).
-                    dead.push(*call);
+                    self.send_bye(call, now);
+                    self.events.push_back(UaEvent::Ended { call, remote: true });
+                    self.forget(call, now);
+                    continue;
                 } else if now >= p.at {
                     self.tx.send_raw(&p.msg, d.peer);
                     p.interval = (p.interval * 2).min(t2);
                     p.at = now + p.interval;
                 }
             }
-            if let Some((at, _)) = &d.glare_retry {
-                if now >= *at {
-                    let (_, sdp) = d.glare_retry.take().expect("checked");
-                    retries.push((*call, sdp));
-                }
+            if d.role == DialogRole::Uas
+                && d.state == State::Early
+                && d.answer_by.is_some_and(|t| now >= t)
+            {
+                // Never answered: refuse it, so neither side waits for ever.
+                self.respond_inner(call, 480, None, now);
+                self.events.push_back(UaEvent::Ended { call, remote: true });
+                continue;
+            }
+            if d.their_reoffer.as_ref().is_some_and(|r| now >= r.1) {
+                let (req, _) = d.their_reoffer.take().expect("checked");
+                let mut r = response_to(&req, 500, Some(&d.local_tag));
+                r.push("Retry-After", "5");
+                self.tx.respond(&req, r, now);
+            }
+            if d.glare_retry.as_ref().is_some_and(|g| now >= g.0) {
+                let (_, sdp) = d.glare_retry.take().expect("checked");
+                retries.push((call, sdp));
             }
         }
-        for call in dead {
-            self.send_bye(call, now);
-            self.events.push_back(UaEvent::Ended { call, remote: true });
-            self.forget(call);
-        }
         for (call, sdp) in retries {
-            self.reoffer(call, &sdp, now);
+            self.reoffer_inner(call, &sdp, now);
         }
+        self.sync_timers();
     }
 
     /// Calls the UA still tracks, for tests and metrics.
     pub fn call_count(&self) -> usize {
         self.calls.len()
     }
-}
 
-fn local_side(d: &Dialog) -> String {
-    strip_tag(&d.local_uri)
-}
-
-fn remote_side(d: &Dialog) -> String {
-    strip_tag(&d.remote_uri)
+    /// Live (client, server) transactions, for tests and metrics.
+    pub fn transaction_counts(&self) -> (usize, usize) {
+        self.tx.counts()
+    }
 }
 
 fn strip_tag(v: &str) -> String {
     v.split(";tag=").next().unwrap_or(v).to_string()
 }
 
-fn rand_ms(max: u64) -> u64 {
-    use rand::Rng;
-    rand::thread_rng().gen_range(0..max.max(1))
+/// A phone number: an optional `+`, then 1 to 32 digits.
+pub fn valid_number(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    (1..=32).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The `X-` headers the application may see (see [`UaEvent::Incoming`]).
+fn x_headers(msg: &Message) -> Vec<(String, String)> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+    msg.headers
+        .iter()
+        .filter(|(n, v)| {
+            n.len() > 2
+                && n.as_bytes()[..2].eq_ignore_ascii_case(b"x-")
+                && n.len() <= MAX_X_NAME
+                && n.bytes().all(token)
+                && v.len() <= MAX_X_VALUE
+                && !v.chars().any(char::is_control)
+        })
+        .take(MAX_X_HEADERS)
+        .cloned()
+        .collect()
+}
+
+/// A URI we may put in a Request-URI: `sip:`/`sips:`, printable ASCII, short.
+fn valid_target(uri: &str) -> bool {
+    let lower = uri.get(..5).unwrap_or("").to_ascii_lowercase();
+    (lower.starts_with("sip:") || lower == "sips:")
+        && uri.len() <= 256
+        && uri
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"<>\"".contains(&b))
+}
+
+/// The headers of their INVITE we answer or match a CANCEL with; the rest
+/// (body, other headers) is not kept for the life of the call.
+fn kept_headers(msg: &Message) -> Message {
+    const KEEP: [&str; 6] = ["Via", "From", "To", "Call-ID", "CSeq", "Contact"];
+    Message {
+        start: msg.start.clone(),
+        headers: msg
+            .headers
+            .iter()
+            .filter(|(n, _)| KEEP.iter().any(|k| k.eq_ignore_ascii_case(n)))
+            .cloned()
+            .collect(),
+        body: Vec::new(),
+    }
 }
 
 /// `sip:user@1.2.3.4:5060;x` -> 1.2.3.4:5060 (5060 when no port).
 pub fn sip_uri_addr(uri: &str) -> Option<SocketAddr> {
     let rest = uri.strip_prefix("sip:")?;
     let host = rest.rsplit('@').next()?.split(';').next()?;
-    host.parse().ok().or_else(|| format!("{host}:5060").parse().ok())
+    host.parse()
+        .ok()
+        .or_else(|| format!("{host}:5060").parse().ok())
 }
 
 /// CANCEL for our INVITE (RFC 3261 §9.1): same branch, URI, Call-ID, From, To, CSeq number.
@@ -676,15 +1213,18 @@ fn cancel_for(invite: &Message) -> Message {
     c.push("From", invite.header("From").unwrap_or(""));
     c.push("To", invite.header("To").unwrap_or(""));
     c.push("Call-ID", invite.call_id());
-    c.push("CSeq", format!("{} CANCEL", invite.cseq().map(|c| c.0).unwrap_or(1)));
+    c.push(
+        "CSeq",
+        format!("{} CANCEL", invite.cseq().map(|c| c.0).unwrap_or(1)),
+    );
     c
 }
 
 /// The ACK for a 2xx: a new transaction-less request in the dialog.
-fn ack_2xx(d: &Dialog, resp: &Message, local: SocketAddr) -> Message {
+fn ack_2xx(d: &Dialog, resp: &Message, _local: SocketAddr, via: String) -> Message {
     let n = resp.cseq().map(|c| c.0).unwrap_or(1);
     let mut ack = Message::request(Method::Ack, d.remote_target.clone());
-    ack.push("Via", format!("SIP/2.0/UDP {local};branch={};rport", new_branch()));
+    ack.push("Via", via);
     for r in &d.route_set {
         ack.push("Route", r.clone());
     }
@@ -694,4 +1234,45 @@ fn ack_2xx(d: &Dialog, resp: &Message, local: SocketAddr) -> Message {
     ack.push("Call-ID", d.call_id.clone());
     ack.push("CSeq", format!("{n} ACK"));
     ack
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_targets() {
+        for ok in [
+            "1",
+            "+12025550100",
+            &"9".repeat(32),
+            &format!("+{}", "9".repeat(32)),
+        ] {
+            assert!(valid_number(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "+",
+            "++1",
+            "anonymous",
+            "12 34",
+            "1-202",
+            &"9".repeat(33),
+            "١٢٣",
+            "1;x",
+        ] {
+            assert!(!valid_number(bad), "{bad}");
+        }
+        assert!(valid_target("sip:a@1.2.3.4:5060;transport=udp"));
+        assert!(valid_target("SIPS:a@h"));
+        for bad in [
+            "tel:+1",
+            "sip:a b@h",
+            "sip:a@h>",
+            "http://x",
+            &format!("sip:{}", "a".repeat(300)),
+        ] {
+            assert!(!valid_target(bad), "{bad}");
+        }
+    }
 }

@@ -81,7 +81,10 @@ impl Net {
         let until = self.now + d;
         loop {
             self.deliver();
-            let next = [self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) if t <= until => {
                     self.now = t.max(self.now);
@@ -108,7 +111,12 @@ impl Net {
     }
 
     fn sent(&self, from_a: bool, start: &str) -> usize {
-        self.wire.iter().filter(|(a, m)| *a == from_a && String::from_utf8_lossy(&m.to_bytes()).starts_with(start)).count()
+        self.wire
+            .iter()
+            .filter(|(a, m)| {
+                *a == from_a && String::from_utf8_lossy(&m.to_bytes()).starts_with(start)
+            })
+            .count()
     }
 }
 
@@ -131,11 +139,24 @@ fn names(evs: &[(Duration, UaEvent)]) -> Vec<String> {
 #[test]
 fn a_call_rings_is_answered_and_hung_up() {
     let mut n = Net::new();
-    let call = n.a.invite("8001", "12025550100", addr(5070), SDP_A, &[], n.now);
+    let call =
+        n.a.invite("8001", "12025550100", addr(5070), SDP_A, &[], n.now);
     n.run(Duration::from_millis(10));
     let b = n.incoming_b();
-    if let Some((_, UaEvent::Incoming { from_user, to_user, sdp, .. })) = n.ev_b.first() {
-        assert_eq!((from_user.as_str(), to_user.as_str(), sdp.as_slice()), ("8001", "12025550100", SDP_A));
+    if let Some((
+        _,
+        UaEvent::Incoming {
+            from_user,
+            to_user,
+            sdp,
+            ..
+        },
+    )) = n.ev_b.first()
+    {
+        assert_eq!(
+            (from_user.as_str(), to_user.as_str(), sdp.as_slice()),
+            ("8001", "12025550100", SDP_A)
+        );
     }
     n.b.respond(b, 180, None, n.now);
     n.run(Duration::from_millis(10));
@@ -146,9 +167,19 @@ fn a_call_rings_is_answered_and_hung_up() {
     assert_eq!(names(&n.ev_b), ["Incoming", "Confirmed"]);
     n.a.hang_up(call, n.now);
     n.run(Duration::from_secs(40));
-    assert_eq!(names(&n.ev_b), ["Incoming", "Confirmed", "Ended remote=true"]);
-    assert_eq!(names(&n.ev_a), ["Progress 180", "Answered", "Ended remote=false"]);
-    assert_eq!(n.sent(true, "INVITE"), 1, "no retransmission on a clean network");
+    assert_eq!(
+        names(&n.ev_b),
+        ["Incoming", "Confirmed", "Ended remote=true"]
+    );
+    assert_eq!(
+        names(&n.ev_a),
+        ["Progress 180", "Answered", "Ended remote=false"]
+    );
+    assert_eq!(
+        n.sent(true, "INVITE"),
+        1,
+        "no retransmission on a clean network"
+    );
     assert_eq!((n.a.call_count(), n.b.call_count()), (0, 0));
 }
 
@@ -172,7 +203,11 @@ fn a_lost_invite_is_retransmitted_after_t1_and_seen_once() {
     assert_eq!(names(&n.ev_b), ["Incoming"]);
     assert_eq!(n.ev_b[0].0, Duration::from_millis(1500));
     n.run(Duration::from_secs(5));
-    assert_eq!(n.sent(true, "INVITE"), 3, "the 100 Trying stopped the retransmissions");
+    assert_eq!(
+        n.sent(true, "INVITE"),
+        3,
+        "the 100 Trying stopped the retransmissions"
+    );
 }
 
 #[test]
@@ -219,7 +254,11 @@ fn cancel_waits_for_a_provisional_and_ends_the_call_with_487() {
     let b = n.incoming_b();
     n.a.hang_up(call, n.now);
     n.run(Duration::from_millis(10));
-    assert_eq!(n.sent(true, "CANCEL"), 0, "no CANCEL before a provisional response");
+    assert_eq!(
+        n.sent(true, "CANCEL"),
+        0,
+        "no CANCEL before a provisional response"
+    );
     n.b.respond(b, 180, None, n.now);
     n.run(Duration::from_secs(40));
     assert_eq!(n.sent(true, "CANCEL"), 1);
@@ -243,7 +282,10 @@ fn an_answer_that_crosses_the_cancel_is_acked_and_byed() {
     assert_eq!(names(&n.ev_a), ["Progress 180", "Failed 487"]);
     assert_eq!(n.sent(true, "ACK"), 1);
     assert_eq!(n.sent(true, "BYE"), 1);
-    assert_eq!(names(&n.ev_b), ["Incoming", "Confirmed", "Ended remote=true"]);
+    assert_eq!(
+        names(&n.ev_b),
+        ["Incoming", "Confirmed", "Ended remote=true"]
+    );
     assert_eq!((n.a.call_count(), n.b.call_count()), (0, 0));
 }
 
@@ -265,7 +307,11 @@ fn the_2xx_is_retransmitted_until_its_ack_arrives() {
     n.run(Duration::from_secs(10));
     assert_eq!(n.sent(false, "SIP/2.0 200"), 3, "sent, then at T1 and 3*T1");
     assert_eq!(n.sent(true, "ACK"), 3);
-    assert_eq!(names(&n.ev_a), ["Answered"], "a retransmitted 2xx is not a new answer");
+    assert_eq!(
+        names(&n.ev_a),
+        ["Answered"],
+        "a retransmitted 2xx is not a new answer"
+    );
     assert_eq!(names(&n.ev_b), ["Incoming", "Confirmed"]);
 }
 
@@ -298,7 +344,9 @@ fn hold_by_reinvite_and_glare_resolved_by_491_and_retry() {
     assert_eq!(names(&n.ev_b).last().unwrap(), "Reoffer");
     n.b.respond_reoffer(b, 200, Some(b"held"), n.now);
     n.run(Duration::from_millis(10));
-    assert!(matches!(&n.ev_a.last().unwrap().1, UaEvent::ReofferAnswered { sdp, .. } if sdp == b"held"));
+    assert!(
+        matches!(&n.ev_a.last().unwrap().1, UaEvent::ReofferAnswered { sdp, .. } if sdp == b"held")
+    );
 
     // Glare: both offer at the same moment.
     n.ev_a.clear();
@@ -308,7 +356,10 @@ fn hold_by_reinvite_and_glare_resolved_by_491_and_retry() {
     n.run(Duration::from_millis(10));
     assert_eq!(n.sent(false, "SIP/2.0 491"), 1);
     assert_eq!(n.sent(true, "SIP/2.0 491"), 1);
-    assert!(n.ev_a.is_empty() && n.ev_b.is_empty(), "491 is retried, not reported");
+    assert!(
+        n.ev_a.is_empty() && n.ev_b.is_empty(),
+        "491 is retried, not reported"
+    );
     // b (not the Call-ID owner) retries within 2 s and wins; a retries after 2.1 s.
     n.run(Duration::from_millis(2050));
     assert_eq!(names(&n.ev_a), ["Reoffer"]);
@@ -399,7 +450,11 @@ fn a_call_that_rings_for_a_minute_is_not_timed_out() {
     let b = n.incoming_b();
     n.b.respond(b, 180, None, n.now);
     n.run(Duration::from_secs(60));
-    assert_eq!(names(&n.ev_a), ["Progress 180"], "still ringing after 60 s (Timer B stops at the 180)");
+    assert_eq!(
+        names(&n.ev_a),
+        ["Progress 180"],
+        "still ringing after 60 s (Timer B stops at the 180)"
+    );
     n.b.respond(b, 200, Some(SDP_B), n.now);
     n.run(Duration::from_millis(10));
     assert_eq!(names(&n.ev_a), ["Progress 180", "Answered"]);

@@ -10,7 +10,7 @@
 use crate::outcome::reason_for_sip;
 use crate::record::{CallRecord, Direction};
 use seatline_agent::AgentInput;
-use serde_json::Value;
+use seatline_protocol::DialStatus;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ pub enum AgentCommand {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send this `dialStatus` content to every tab of the seat.
-    Dial { seat: i64, content: Value },
+    Dial { seat: i64, content: DialStatus },
     /// Feed the seat's agent state machine.
     Agent { seat: i64, input: AgentInput },
     /// Find the next available agent (not in `tried`) and assign the call
@@ -221,6 +221,38 @@ impl CallController {
         self.actions.push_back(Action::Save);
     }
 
+    /// Ends the call from our side at once, whatever its state: the server
+    /// stops (no reason), the carrier went silent (800), the agent's side was
+    /// lost (801). The tabs get the reason (if any) then 5, the record is
+    /// closed, and the carrier leg is ended (CANCEL/BYE, or a refusal while
+    /// an inbound call still looks for an agent).
+    pub fn end_locally(&mut self, reason: Option<u16>, now_ms: i64) {
+        if self.state == State::Ended {
+            return;
+        }
+        let carrier = match (self.record.direction, self.state) {
+            (Direction::Inbound, State::Ringing) => Action::RefuseCarrier { code: 480 },
+            _ => Action::HangUpCarrier,
+        };
+        self.actions.push_back(carrier);
+        match reason {
+            Some(reason) => {
+                let msgs = self.record.failure_messages(reason, now_ms);
+                if let Some(seat) = self.seat {
+                    for content in msgs {
+                        self.actions.push_back(Action::Dial { seat, content });
+                    }
+                }
+            }
+            None => {
+                self.record.hangup_ms = Some(now_ms);
+                self.dial(5);
+            }
+        }
+        self.ring_until = None;
+        self.end();
+    }
+
     pub fn handle_agent(&mut self, cmd: AgentCommand, now_ms: i64) {
         match (cmd, self.record.direction, self.state) {
             (AgentCommand::Answer, Direction::Inbound, State::Ringing) => {
@@ -273,7 +305,7 @@ mod tests {
     fn dial_codes(a: &[Action]) -> Vec<(i64, i64)> {
         a.iter()
             .filter_map(|a| match a {
-                Action::Dial { seat, content } => Some((*seat, content["code"].as_i64().unwrap())),
+                Action::Dial { seat, content } => Some((*seat, content.code)),
                 _ => None,
             })
             .collect()
@@ -337,7 +369,7 @@ mod tests {
         let a = actions(&mut c);
         assert_eq!(dial_codes(&a), vec![(3, 1)]);
         if let Action::Dial { content, .. } = &a[0] {
-            assert_eq!((content["direction"].as_i64(), content["other"].as_str()), (Some(0), Some("{\"ticket\":1}")));
+            assert_eq!((content.direction, content.other.as_str()), (0, "{\"ticket\":1}"));
         }
         assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(20)));
         c.handle_agent(AgentCommand::Answer, 1_500);

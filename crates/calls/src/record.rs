@@ -1,7 +1,9 @@
 //! The call record and the `dialStatus` messages made from it, with every
 //! field of the protocol in every message.
 
-use serde_json::{json, Value};
+pub use seatline_protocol::DialStatus;
+#[cfg(test)]
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -28,11 +30,6 @@ pub struct CallRecord {
     pub sip_code: Option<u16>,
 }
 
-fn ts(v: Option<i64>) -> Value {
-    // The vendor sends a timestamp not yet known as "".
-    v.map(Value::from).unwrap_or_else(|| Value::from(""))
-}
-
 impl CallRecord {
     pub fn new(call_id: String, direction: Direction, caller: String, callee: String, start_ms: i64) -> Self {
         Self {
@@ -51,35 +48,30 @@ impl CallRecord {
         }
     }
 
-    /// The `content` of a `dialStatus` message with `code` for this call.
-    pub fn dial_status(&self, code: i64) -> Value {
-        let mut v = json!({
-            "code": code,
-            "callId": self.call_id,
-            "direction": self.direction as u8,
-            "caller": self.caller,
-            "callee": self.callee,
-            "orderId": self.order_id,
-            "params": self.params,
-            "other": self.other,
-            "callStartTimestamp": self.start_ms,
-            "callConnectedTimestamp": ts(self.connected_ms),
-            "callHangUpTimestamp": ts(self.hangup_ms),
-        });
-        if code == 5 {
-            if let Some(h) = self.hangup_code {
-                v["hangupCode"] = json!(h);
-            }
-            if let Some(s) = self.sip_code {
-                v["sipCode"] = json!(s);
-            }
+    /// The `content` of a `dialStatus` message with `code` for this call;
+    /// `hangupCode` and `sipCode` travel on code 5 only.
+    pub fn dial_status(&self, code: i64) -> DialStatus {
+        let end = code == 5;
+        DialStatus {
+            code,
+            call_id: self.call_id.clone(),
+            direction: self.direction as u8,
+            caller: self.caller.clone(),
+            callee: self.callee.clone(),
+            order_id: self.order_id.clone(),
+            params: self.params.clone(),
+            other: self.other.clone(),
+            call_start_timestamp: self.start_ms,
+            call_connected_timestamp: self.connected_ms,
+            call_hang_up_timestamp: self.hangup_ms,
+            hangup_code: self.hangup_code.filter(|_| end),
+            sip_code: self.sip_code.filter(|_| end),
         }
-        v
     }
 
     /// The messages of a call that failed with `reason`: the reason code
     /// itself, then code 5 with `hangupCode` (both readings of the source).
-    pub fn failure_messages(&mut self, reason: u16, now_ms: i64) -> [Value; 2] {
+    pub fn failure_messages(&mut self, reason: u16, now_ms: i64) -> [DialStatus; 2] {
         self.hangup_code = Some(reason);
         self.hangup_ms = Some(now_ms);
         [self.dial_status(reason as i64), self.dial_status(5)]
@@ -95,7 +87,7 @@ mod tests {
         let mut r = CallRecord::new("c1".into(), Direction::Outbound, "12025550170".into(), "12025550100".into(), 1000);
         r.order_id = "o-1".into();
         r.params = "{\"a\":1}".into();
-        let v = r.dial_status(0);
+        let v: Value = serde_json::to_value(r.dial_status(0)).unwrap();
         for k in ["code", "callId", "direction", "caller", "callee", "orderId", "params", "other", "callStartTimestamp", "callConnectedTimestamp", "callHangUpTimestamp"] {
             assert!(v.get(k).is_some(), "{k}");
         }
@@ -105,7 +97,7 @@ mod tests {
         r.connected_ms = Some(2000);
         r.hangup_ms = Some(3000);
         r.sip_code = Some(200);
-        let v = r.dial_status(5);
+        let v: Value = serde_json::to_value(r.dial_status(5)).unwrap();
         assert_eq!((v["callConnectedTimestamp"].as_i64(), v["callHangUpTimestamp"].as_i64()), (Some(2000), Some(3000)));
         assert_eq!(v["sipCode"], 200);
         assert!(v.get("hangupCode").is_none(), "a normal end has no hangupCode");
@@ -114,7 +106,7 @@ mod tests {
     #[test]
     fn a_failure_is_its_code_then_5_with_hangup_code() {
         let mut r = CallRecord::new("c2".into(), Direction::Outbound, "".into(), "123".into(), 1);
-        let [a, b] = r.failure_messages(812, 5);
+        let [a, b] = r.failure_messages(812, 5).map(|d| serde_json::to_value(d).unwrap());
         assert_eq!((a["code"].as_i64(), b["code"].as_i64(), b["hangupCode"].as_i64()), (Some(812), Some(5), Some(812)));
         assert_eq!(a["callId"], b["callId"]);
         assert_eq!(b["callHangUpTimestamp"], 5);

@@ -117,6 +117,62 @@ pub enum ClientOp {
     Hold { on: bool },
 }
 
+/// The `content` of a `dialStatus` message: every field in every message,
+/// as the vendor sends them. A timestamp not yet known is `""`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DialStatus {
+    /// A [`DialStatusCode`] or a [`HangupReason`] (810-819, 800, 801).
+    pub code: i64,
+    pub call_id: String,
+    /// 0 inbound, 1 outbound, 2 auto-dialed.
+    pub direction: u8,
+    pub caller: String,
+    pub callee: String,
+    pub order_id: String,
+    pub params: String,
+    pub other: String,
+    /// Milliseconds since the Unix epoch.
+    pub call_start_timestamp: i64,
+    #[serde(with = "timestamp")]
+    pub call_connected_timestamp: Option<i64>,
+    #[serde(with = "timestamp")]
+    pub call_hang_up_timestamp: Option<i64>,
+    /// On code 5 only: why the call failed, where it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hangup_code: Option<u16>,
+    /// On code 5 only: the carrier's final SIP status, where one came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_code: Option<u16>,
+}
+
+/// A timestamp in milliseconds, or `""` while unknown (the vendor's way).
+mod timestamp {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(ms) => s.serialize_i64(*ms),
+            None => s.serialize_str(""),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Ms(i64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Wire::deserialize(d)? {
+            Wire::Ms(ms) => Ok(Some(ms)),
+            Wire::Text(t) if t.is_empty() => Ok(None),
+            Wire::Text(_) => Err(serde::de::Error::custom("a timestamp is milliseconds or an empty string")),
+        }
+    }
+}
+
 /// A seat as the host sees it in the `login` message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -150,7 +206,7 @@ pub enum ServerEvent {
         idle_timeout_secs: u64,
         /// The agent's call in progress, as its last `dialStatus` content.
         #[serde(skip_serializing_if = "Option::is_none")]
-        call: Option<serde_json::Value>,
+        call: Option<DialStatus>,
         /// Whether this tab holds the agent's audio.
         audio: bool,
     },
@@ -161,7 +217,7 @@ pub enum ServerEvent {
     /// Mute and hold state of the current call, for every tab.
     CallControl { muted: bool, held: bool },
     /// A `dialStatus` for the host, with its whole `content`.
-    Dial { content: serde_json::Value },
+    Dial { content: DialStatus },
     /// The agent's state changed (from any tab, any browser, or the system).
     Agent { agent: AgentView },
     /// The session was signed out (by any of its tabs).
@@ -194,6 +250,34 @@ mod tests {
         assert_eq!(AgentStatusCode::from_code(3), Some(AgentStatusCode::Meeting));
         assert_eq!(serde_json::to_string(&DialStatusCode::RegistrationFailed).unwrap(), "-1");
         assert_eq!(serde_json::to_string(&HangupReason::SessionExpired).unwrap(), "813");
+    }
+
+    #[test]
+    fn dial_status_has_every_field_and_empty_unknown_timestamps() {
+        let d = DialStatus {
+            code: 0,
+            call_id: "c".into(),
+            direction: 1,
+            caller: "1".into(),
+            callee: "2".into(),
+            order_id: String::new(),
+            params: String::new(),
+            other: String::new(),
+            call_start_timestamp: 5,
+            call_connected_timestamp: None,
+            call_hang_up_timestamp: Some(9),
+            hangup_code: None,
+            sip_code: None,
+        };
+        let text = serde_json::to_string(&d).unwrap();
+        let want = concat!(
+            r#"{"code":0,"callId":"c","direction":1,"caller":"1","callee":"2","orderId":"","params":"","#,
+            r#""other":"","callStartTimestamp":5,"callConnectedTimestamp":"","callHangUpTimestamp":9}"#
+        );
+        assert_eq!(text, want);
+        assert_eq!(serde_json::from_str::<DialStatus>(&text).unwrap(), d);
+        let bad = text.replace(r#""callConnectedTimestamp":"""#, r#""callConnectedTimestamp":"x""#);
+        assert!(serde_json::from_str::<DialStatus>(&bad).is_err());
     }
 
     #[test]

@@ -28,11 +28,19 @@ pub struct CallsConfig {
     /// long, the agent's call ends (agent-states rule 10). A reload comes
     /// back well within it and keeps the call.
     pub no_tab_grace_secs: u64,
+    /// A connected call whose carrier sends no RTP for this long ends with
+    /// dialStatus 800 and a BYE (the carrier is gone).
+    pub rtp_timeout_secs: u64,
+    /// How long an inbound call rings at one agent before the next is tried.
+    pub ring_timeout_secs: u64,
+    /// Refused `callOut`s recorded per agent per minute; more are refused
+    /// the same way but only counted.
+    pub refusals_per_minute: u32,
 }
 
 impl Default for CallsConfig {
     fn default() -> Self {
-        Self { no_tab_grace_secs: 10 }
+        Self { no_tab_grace_secs: 10, rtp_timeout_secs: 30, ring_timeout_secs: 20, refusals_per_minute: 30 }
     }
 }
 

@@ -52,8 +52,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     if cfg.demo.seed && store.seed_demo().await? {
         tracing::info!("seeded the demo tenant");
     }
-    let (persist_tx, mut persist_rx) = mpsc::unbounded_channel();
-    let hub = Hub::new(Duration::from_secs(cfg.sessions.idle_timeout_secs), persist_tx);
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let (trunk, sandbox) = match cfg.sip.trunk {
@@ -65,17 +63,32 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         }
     };
     let (media, mut notes) = media::start(cfg.media.listen, cfg.media.public_ip).await?;
-    let cell = Arc::new(tokio::sync::OnceCell::new());
-    let calls = calls::Calls::start(cell.clone(), cfg.sip.listen, trunk, media.clone()).await?;
-    let app: App = Arc::new(AppState { store, hub, cfg, calls, media, sandbox });
-    tokio::spawn(async move {
-        while let Some(note) = notes.recv().await {
-            tracing::debug!("media: {note:?}");
-        }
-    });
-    let _ = cell.set(app.clone());
+    let sip = calls::bind_sip(cfg.sip.listen).await?;
 
-    // One writer keeps status writes in order.
+    // The switchboard: SIP that trusts only the trunk, and the rules' numbers.
+    let seed: u64 = rand::random();
+    let mut ua = seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
+    // Only the trunk (or the sandbox carrier) may send us requests.
+    let trusted = seatline_sip::TrustedSource::parse(&trunk.to_string()).map_err(|e| anyhow::anyhow!("trunk address: {e:?}"))?;
+    ua.set_trusted(vec![trusted]);
+    let mut settings = seatline_switchboard::Settings::new(trunk);
+    settings.no_tab_grace = Duration::from_secs(cfg.calls.no_tab_grace_secs);
+    settings.rtp_timeout = Duration::from_secs(cfg.calls.rtp_timeout_secs.max(1));
+    settings.ring_timeout = Duration::from_secs(cfg.calls.ring_timeout_secs.max(1));
+    settings.refusals_per_minute = cfg.calls.refusals_per_minute;
+    let sb = seatline_switchboard::Switchboard::new(settings, ua, Instant::now(), seatline_store::now_ms(), seed.rotate_left(17));
+
+    let (persist_tx, mut persist_rx) = mpsc::unbounded_channel();
+    let (sip_tx, sip_rx) = mpsc::unbounded_channel();
+    let (routes_tx, routes_rx) = mpsc::unbounded_channel();
+    let io = hub::HubIo { persist: persist_tx, sip: sip_tx, media: media.clone(), routes: routes_tx };
+    let hub = Hub::new(Duration::from_secs(cfg.sessions.idle_timeout_secs), sb, io);
+    let calls = calls::Calls { sip_addr: sip.addr, trunk };
+    let open = store.open_calls().await?;
+    let app: App = Arc::new(AppState { store, hub, cfg, calls, media, sandbox });
+
+    // One writer keeps the store's writes in the order they were made: the
+    // last write of a call record is its final state.
     let writer = app.clone();
     tokio::spawn(async move {
         while let Some(msg) = persist_rx.recv().await {
@@ -85,12 +98,42 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                         tracing::warn!(seat, "cannot save agent status: {e}");
                     }
                 }
+                hub::Persist::Call(row) => {
+                    if let Err(e) = writer.store.save_call(&row).await {
+                        tracing::error!("cannot write a call record: {e}");
+                    }
+                }
                 hub::Persist::Flush(done) => {
                     let _ = done.send(());
                 }
             }
         }
     });
+    calls::start(app.clone(), sip, sip_rx, routes_rx);
+    let media_notes = app.clone();
+    tokio::spawn(async move {
+        while let Some(note) = notes.recv().await {
+            match note {
+                media::MediaNote::RtpAlive { seats } => media_notes.hub.rtp_alive(&seats, Instant::now()),
+                note => tracing::debug!("media: {note:?}"),
+            }
+        }
+    });
+
+    // Calls a crashed process left open: closed, and their carrier legs ended.
+    if !open.is_empty() {
+        tracing::warn!(calls = open.len(), "closing calls left open by the previous run");
+        let open = open
+            .into_iter()
+            .map(|row| seatline_switchboard::OpenCall {
+                tenant_id: row.tenant_id,
+                seat: row.seat_id,
+                record: record_of(&row),
+                dialog: row.dialog.clone(),
+            })
+            .collect();
+        app.hub.recover(open, Instant::now());
+    }
 
     // Idle sessions end on time, also for tabs that are open but unused.
     let sweeper = app.clone();
@@ -102,7 +145,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
-            sweeper.hub.tick_agents(Instant::now());
             for id in sweeper.hub.expire_idle(Instant::now()) {
                 if let Err(e) = sweeper.store.revoke_session(&id).await {
                     tracing::warn!("cannot revoke an expired session: {e}");
@@ -128,4 +170,31 @@ fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
+}
+
+/// A stored call record back as the switchboard's.
+fn record_of(row: &seatline_store::CallRow) -> seatline_calls::record::CallRecord {
+    use seatline_calls::record::{CallRecord, Direction};
+    let direction = match row.direction {
+        0 => Direction::Inbound,
+        2 => Direction::AutoDialed,
+        _ => Direction::Outbound,
+    };
+    let mut r = CallRecord::new(row.id.clone(), direction, row.caller.clone(), row.callee.clone(), row.start_ms);
+    r.order_id = row.order_id.clone();
+    r.params = row.params.clone();
+    r.other = row.other.clone();
+    r.connected_ms = row.connected_ms;
+    r.hangup_ms = row.hangup_ms;
+    r.hangup_code = row.hangup_code.and_then(|c| u16::try_from(c).ok());
+    r.sip_code = row.sip_code.and_then(|c| u16::try_from(c).ok());
+    r
+}
+
+/// Ends every call (BYE to the carrier, code 5 to the tabs), then waits
+/// until the BYEs are sent and every record and status is in the store.
+pub async fn stop(app: &App) {
+    app.hub.shutdown(Instant::now());
+    let _ = tokio::time::timeout(Duration::from_secs(2), app.hub.flush_sip()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(3), app.hub.flush_writes()).await;
 }

@@ -122,8 +122,9 @@ async fn main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    // Nothing the agents did is lost: pending status writes go to the store first.
+    // No call outlives the server: every call ends with a BYE to the carrier
+    // and code 5 to the tabs, and every record and status is written first.
     println!("stopping");
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), running.app.hub.flush_writes()).await;
+    seatline_server::stop(&running.app).await;
     Ok(())
 }

@@ -53,6 +53,9 @@ pub enum MediaNote {
     LegGone { seat_id: i64, leg: LegId },
     /// A DTMF digit from the carrier side.
     Digit { seat_id: i64, digit: char },
+    /// Seats whose carrier leg sent RTP in the last second (the
+    /// switchboard ends calls whose carrier went silent).
+    RtpAlive { seats: Vec<i64> },
 }
 
 #[derive(Clone)]
@@ -99,6 +102,8 @@ struct CallMedia {
     dtmf_ts: u32,
     digits_in: DigitReceiver,
     reader: JoinHandle<()>,
+    /// RTP came from the carrier since the last liveness report.
+    got_rtp: bool,
 }
 
 /// A leg that never connects is dropped after this (ICE-lite never gives up by itself).
@@ -139,6 +144,7 @@ struct Media {
     rings: HashMap<i64, Tone>,
     rtp_tx: mpsc::UnboundedSender<(i64, Vec<u8>)>,
     notes: mpsc::UnboundedSender<MediaNote>,
+    ticks: u32,
 }
 
 async fn run(
@@ -149,7 +155,7 @@ async fn run(
     notes: mpsc::UnboundedSender<MediaNote>,
 ) {
     let (rtp_tx, mut rtp_rx) = mpsc::unbounded_channel::<(i64, Vec<u8>)>();
-    let mut m = Media { sock: sock.clone(), local, candidate, legs: HashMap::new(), current: HashMap::new(), calls: HashMap::new(), rings: HashMap::new(), rtp_tx, notes };
+    let mut m = Media { sock: sock.clone(), local, candidate, legs: HashMap::new(), current: HashMap::new(), calls: HashMap::new(), rings: HashMap::new(), rtp_tx, notes, ticks: 0 };
     let mut buf = vec![0u8; 2000];
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -225,6 +231,7 @@ impl Media {
                         dtmf_ts: 0,
                         digits_in: DigitReceiver::default(),
                         reader,
+                        got_rtp: false,
                     },
                 );
                 if let Some(old) = old {
@@ -408,6 +415,7 @@ impl Media {
     async fn on_rtp(&mut self, seat_id: i64, packet: &[u8]) {
         let Some(c) = self.calls.get_mut(&seat_id) else { return };
         let Some(p) = RtpPacket::parse(packet) else { return };
+        c.got_rtp = true;
         if Some(p.payload_type) == c.dtmf_pt {
             if let Some(d) = c.digits_in.handle(p.timestamp, p.payload) {
                 let _ = self.notes.send(MediaNote::Digit { seat_id, digit: d });
@@ -431,6 +439,13 @@ impl Media {
     }
 
     async fn on_tick(&mut self) {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % 50 == 0 {
+            let seats: Vec<i64> = self.calls.iter_mut().filter_map(|(s, c)| std::mem::take(&mut c.got_rtp).then_some(*s)).collect();
+            if !seats.is_empty() {
+                let _ = self.notes.send(MediaNote::RtpAlive { seats });
+            }
+        }
         let ringing: Vec<i64> = self.rings.keys().copied().collect();
         for seat in ringing {
             if let Some(frame) = self.rings.get_mut(&seat).map(|t| t.next_frame(0)) {

@@ -214,18 +214,38 @@ async fn play(rtp: UdpSocket, m: Media, remote: SocketAddr, pt: u8, dtmf_pt: Opt
         let mut wire = Vec::with_capacity(200);
         let mut digits = DigitReceiver::default();
         match m {
-            Media::Echo => loop {
-                let Ok((n, from)) = rtp.recv_from(&mut buf).await else { return };
-                let Some(p) = RtpPacket::parse(&buf[..n]) else { continue };
-                if Some(p.payload_type) == dtmf_pt {
-                    if let Some(d) = digits.handle(p.timestamp, p.payload) {
-                        log.push_digit(&callee, d);
+            Media::Echo => {
+                // Like a real phone, the far end never goes quiet on the wire:
+                // with nothing to echo it sends silence every 20 ms.
+                let silence = if pt == 8 { 0xd5 } else { 0xff };
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                let mut echoed = false;
+                let mut to = remote;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            if !std::mem::take(&mut echoed) {
+                                out.next(pt, false, &[silence; 160], 160).write(&mut wire);
+                                let _ = rtp.send_to(&wire, to).await;
+                            }
+                        }
+                        r = rtp.recv_from(&mut buf) => {
+                            let Ok((n, from)) = r else { return };
+                            let Some(p) = RtpPacket::parse(&buf[..n]) else { continue };
+                            to = from;
+                            if Some(p.payload_type) == dtmf_pt {
+                                if let Some(d) = digits.handle(p.timestamp, p.payload) {
+                                    log.push_digit(&callee, d);
+                                }
+                                continue;
+                            }
+                            echoed = true;
+                            out.next(p.payload_type, p.marker, p.payload, p.payload.len() as u32).write(&mut wire);
+                            let _ = rtp.send_to(&wire, from).await;
+                        }
                     }
-                    continue;
                 }
-                out.next(p.payload_type, p.marker, p.payload, p.payload.len() as u32).write(&mut wire);
-                let _ = rtp.send_to(&wire, from).await;
-            },
+            }
             Media::Tone => {
                 let mut tone = Tone::steady(1000.0);
                 let mut tick = tokio::time::interval(Duration::from_millis(20));

@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, WebSocket};
 use seatline_protocol::{ClientOp, SeatInfo, ServerEvent};
 use seatline_calls::policy::CallOut;
 use seatline_store::{now_ms, Seat, SessionCheck};
+use seatline_switchboard::Control;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -58,32 +59,22 @@ pub async fn run(mut socket: WebSocket, app: App) {
     };
 
     let (tx, mut rx) = mpsc::channel(TAB_QUEUE);
-    let (conn, agent, audio) = app.hub.attach(&session_id, &seat, tx, Instant::now());
+    let (conn, view) = app.hub.attach(&session_id, &seat, tx, Instant::now());
     let ready = ServerEvent::Ready {
         email: user.email.clone(),
         seat: SeatInfo { sip_num: seat.sip_num.clone(), group_no: seat.group_no.clone() },
-        agent,
+        agent: view.agent,
         idle_timeout_secs: app.hub.idle_timeout().as_secs(),
-        call: app.hub.current_call(seat.id),
-        audio,
+        call: view.call,
+        audio: view.audio,
     };
     if send(&mut socket, &ready).await {
         serve(&mut socket, &app, conn, &seat, &mut rx).await;
     }
+    // Rule 10 (a call with no tab left ends after the grace time) is the
+    // switchboard's: a reload within it keeps the call.
     app.hub.detach(conn, Instant::now());
     app.media.send(MediaCmd::RemoveLeg { leg: conn });
-    if app.hub.tabs_of(seat.id) == 0 {
-        // Rule 10: with no tab left the agent cannot talk; a reload comes
-        // back within the grace time and keeps the call.
-        let app = app.clone();
-        let seat_id = seat.id;
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(app.cfg.calls.no_tab_grace_secs)).await;
-            if app.hub.tabs_of(seat_id) == 0 {
-                app.calls.hang_up(seat_id);
-            }
-        });
-    }
 }
 
 async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &mut mpsc::Receiver<Outgoing>) {
@@ -116,15 +107,15 @@ async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &m
                         None
                     }
                     Ok(ClientOp::HangUp) => {
-                        app.calls.hang_up(seat.id);
+                        app.calls.hang_up(app, seat.id);
                         None
                     }
                     Ok(ClientOp::Answer) => {
-                        app.calls.answer(seat.id, true);
+                        app.calls.answer(app, seat.id, true);
                         None
                     }
                     Ok(ClientOp::Reject) => {
-                        app.calls.answer(seat.id, false);
+                        app.calls.answer(app, seat.id, false);
                         None
                     }
                     Ok(ClientOp::RtcOffer { sdp }) => {
@@ -139,15 +130,15 @@ async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &m
                     }
                     Ok(ClientOp::Dtmf { digits }) => {
                         let digits: String = digits.chars().filter(|c| seatline_media::dtmf::event_of(*c).is_some()).take(32).collect();
-                        app.calls.control(seat.id, crate::calls::Control::Dtmf(digits));
+                        app.calls.control(app, seat.id, Control::Dtmf(digits));
                         None
                     }
                     Ok(ClientOp::Mute { on }) => {
-                        app.calls.control(seat.id, crate::calls::Control::Mute(on));
+                        app.calls.control(app, seat.id, Control::Mute(on));
                         None
                     }
                     Ok(ClientOp::Hold { on }) => {
-                        app.calls.control(seat.id, crate::calls::Control::Hold(on));
+                        app.calls.control(app, seat.id, Control::Hold(on));
                         None
                     }
                     // Liveness only: a ping does not renew the session.

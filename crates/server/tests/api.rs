@@ -283,6 +283,10 @@ async fn a_call_ends_when_every_tab_is_gone_past_the_grace_but_not_on_a_quick_re
     tokio::time::sleep(Duration::from_millis(1800)).await;
     let (mut ws, ready) = connect(&s, &token).await;
     assert!(ready.get("call").is_none(), "the call ended: {ready}");
+    // The agent's side was lost: the tab that comes back hears 801, then 5.
+    assert_eq!(dial(&mut ws).await["code"], 801);
+    let end = dial(&mut ws).await;
+    assert_eq!((end["code"].as_i64(), end["hangupCode"].as_i64()), (Some(5), Some(801)));
     ws.send(Message::text(r#"{"op":"ping"}"#)).await.unwrap();
     assert_eq!(next(&mut ws).await["ev"], "pong");
 }

@@ -156,9 +156,11 @@ async fn sipp_carrier_hangs_up_and_the_agent_gets_5() {
 
 #[tokio::test]
 async fn sipp_calls_a_did_and_the_agent_answers() {
-    let s = start(None).await;
+    // SIPp is the trunk: only the trunk's address may place calls.
+    let sipp_port = free_udp_port();
+    let s = start(Some(sipp_port)).await;
     let mut ws = agent(&s, "agent1@demo.local").await;
-    let port = free_udp_port().to_string();
+    let port = sipp_port.to_string();
     let media = free_udp_port().to_string();
     let target = s.sip.to_string();
     let child = sipp(&[&target, "-sf", scenario("caller_inbound.xml").to_str().unwrap(), "-s", "12025550170", "-p", &port, "-mp", &media]);

@@ -20,6 +20,8 @@ pub struct CallRow {
     pub hangup_ms: Option<i64>,
     pub hangup_code: Option<i64>,
     pub sip_code: Option<i64>,
+    /// The carrier dialog (JSON) while the call is up; `None` otherwise.
+    pub dialog: Option<String>,
 }
 
 impl Store {
@@ -72,10 +74,11 @@ impl Store {
     pub async fn save_call(&self, c: &CallRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
-                                start_ms, connected_ms, hangup_ms, hangup_code, sip_code)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
-                hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id",
+                hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
+                dialog = excluded.dialog",
         )
         .bind(&c.id)
         .bind(c.tenant_id)
@@ -91,6 +94,7 @@ impl Store {
         .bind(c.hangup_ms)
         .bind(c.hangup_code)
         .bind(c.sip_code)
+        .bind(&c.dialog)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -99,6 +103,12 @@ impl Store {
     pub async fn call(&self, id: &str) -> Result<Option<CallRow>> {
         let r = sqlx::query("SELECT * FROM calls WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         r.map(|r| row_of(&r)).transpose()
+    }
+
+    /// Calls a previous process left open (it stopped without ending them).
+    pub async fn open_calls(&self) -> Result<Vec<CallRow>> {
+        let rows = sqlx::query("SELECT * FROM calls WHERE hangup_ms IS NULL ORDER BY start_ms, id").fetch_all(&self.pool).await?;
+        rows.iter().map(row_of).collect()
     }
 
     /// The tenant's latest call records, newest first.
@@ -128,6 +138,7 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
                 hangup_ms: r.try_get("hangup_ms")?,
                 hangup_code: r.try_get("hangup_code")?,
                 sip_code: r.try_get("sip_code")?,
+                dialog: r.try_get("dialog")?,
             })
 }
 
@@ -148,7 +159,13 @@ mod tests {
         c.hangup_ms = Some(9);
         c.sip_code = Some(486);
         store.save_call(&c).await.unwrap();
-        assert_eq!(store.call("c1").await.unwrap(), Some(c));
+        assert_eq!(store.call("c1").await.unwrap(), Some(c.clone()));
+        assert!(store.open_calls().await.unwrap().is_empty(), "an ended call is not open");
+        c.id = "c2".into();
+        c.hangup_ms = None;
+        c.dialog = Some("{}".into());
+        store.save_call(&c).await.unwrap();
+        assert_eq!(store.open_calls().await.unwrap(), vec![c.clone()]);
         assert_eq!(store.call("nope").await.unwrap(), None);
         assert_eq!(store.did_route("12025550170").await.unwrap(), Some((1, "G001".to_string())));
         assert_eq!(store.did_route("19999999999").await.unwrap(), None);

@@ -1,0 +1,983 @@
+//! The switchboard: the whole call path as one sans-IO core.
+//!
+//! Owns: the SIP user agent toward the trunk, every call (its controller and
+//! the carrier leg's SDP, hold and mute), every agent (presence by tab, the
+//! agent state machine, the audio tab, the ACD's choice) and every timer of
+//! a call: ring timeout, wrap-up deadline, no-tab grace, RTP silence, and
+//! the SIP timers. One clock (`now`, with the wall-clock milliseconds of the
+//! records derived from it) and one seeded random source.
+//!
+//! Store reads come in as arguments ([`CallOutFacts`], [`Route`]); every
+//! write goes out, in order, as an [`Output`]; so does every byte for the
+//! network, every message for a tab and every command for the media plane.
+//!
+//! Must never: open a socket, read a clock, await, lock or log. The shell
+//! (`seatline-server`) moves bytes and time; if a rule of a call cannot be
+//! tested by driving this struct in simulated time, it is in the wrong place.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use seatline_agent::{Agent, AgentConfig, AgentError, AgentEvent, AgentInput, Status};
+use seatline_calls::controller::{Action, AgentCommand, CallController, SipEvent};
+use seatline_calls::policy::{calling_code, check_callee, check_lengths, check_policy, pick_caller, CallOut, PolicyFacts};
+use seatline_calls::record::{CallRecord, Direction};
+use seatline_protocol::{AgentView, HangupReason, ServerEvent};
+use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
+use seatline_sip::{CallRef, Transmit, UaEvent, UserAgent};
+use seatline_protocol::DialStatus;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub type SeatId = i64;
+/// One tab's connection.
+pub type ConnId = u64;
+/// A local RTP port the shell bound for a call's carrier leg.
+pub type RtpPort = u16;
+
+/// The rules' numbers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where calls go: the trunk (or the sandbox carrier).
+    pub trunk: SocketAddr,
+    /// How long an inbound call rings at one agent before the next is tried.
+    pub ring_timeout: Duration,
+    /// How long a call survives with no tab of its agent open (rule 10).
+    pub no_tab_grace: Duration,
+    /// A connected call whose carrier sends no RTP this long ends (800).
+    pub rtp_timeout: Duration,
+    /// Refused `callOut`s recorded per agent per minute; more are counted only.
+    pub refusals_per_minute: u32,
+    /// Bound of the custom data (`other`) a carrier may hand a tab.
+    pub max_other_len: usize,
+}
+
+impl Settings {
+    pub fn new(trunk: SocketAddr) -> Self {
+        Self {
+            trunk,
+            ring_timeout: Duration::from_secs(20),
+            no_tab_grace: Duration::from_secs(10),
+            rtp_timeout: Duration::from_secs(30),
+            refusals_per_minute: 30,
+            max_other_len: 1024,
+        }
+    }
+}
+
+/// A seat as the switchboard needs it (read from the store by the shell).
+#[derive(Debug, Clone)]
+pub struct SeatSpec {
+    pub id: SeatId,
+    pub tenant_id: i64,
+    pub group_no: String,
+    pub cfg: AgentConfig,
+    /// The status the store remembered (restarts keep it).
+    pub remembered: Option<Status>,
+}
+
+/// What the store says for one `callOut`.
+#[derive(Debug, Clone, Default)]
+pub struct CallOutFacts {
+    pub policy: PolicyFacts,
+    pub owned_dids: Vec<String>,
+    pub pool_dids: Vec<String>,
+}
+
+/// The store's answer to [`Output::RouteInbound`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Group { tenant_id: i64, group_no: String },
+    /// No tenant owns the number.
+    Unknown,
+    /// The store could not be read.
+    Unavailable,
+}
+
+/// What the media plane must do for an agent's call audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaOut {
+    /// Join the agent's audio to the call's carrier leg on this RTP port.
+    Bridge { seat: SeatId, rtp: RtpPort, ringback: bool },
+    /// Where the carrier's RTP goes, and in which payload types.
+    Remote { seat: SeatId, remote: SocketAddr, pt: u8, dtmf_pt: Option<u8> },
+    Ringback { seat: SeatId, on: bool },
+    Unbridge { seat: SeatId },
+    /// The inbound ring in the agent's ear.
+    Ring { seat: SeatId, on: bool },
+    Dtmf { seat: SeatId, digits: String },
+    Mute { seat: SeatId, on: bool },
+    Hold { seat: SeatId, on: bool },
+}
+
+/// What the shell must carry out, in this order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A SIP datagram.
+    Transmit(Transmit),
+    /// An event for every tab of the agent.
+    ToAgent { seat: SeatId, event: ServerEvent },
+    /// An event for one tab.
+    ToTab { conn: ConnId, event: ServerEvent },
+    Media(MediaOut),
+    /// Write the call record (insert or update). `dialog`: the carrier
+    /// dialog to end after a crash, while the call is up; `None` otherwise.
+    SaveCall { tenant_id: i64, seat: Option<SeatId>, record: CallRecord, dialog: Option<String> },
+    /// Remember the agent's chosen status (agentStatus code).
+    SaveStatus { seat: SeatId, code: i64 },
+    /// Look up who owns this DID; answer with [`Switchboard::route_inbound`].
+    RouteInbound { call: CallRef, did: String },
+    /// The RTP port is no longer needed.
+    ReleaseRtp { rtp: RtpPort },
+}
+
+/// In-call controls from any tab of the agent or from the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    Dtmf(String),
+    Mute(bool),
+    Hold(bool),
+}
+
+/// What a tab that opens is shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TabView {
+    pub agent: AgentView,
+    /// Whether this tab holds the agent's audio.
+    pub audio: bool,
+    /// The call in progress, as its last `dialStatus` content.
+    pub call: Option<DialStatus>,
+}
+
+/// A call a previous process left open in the store.
+#[derive(Debug, Clone)]
+pub struct OpenCall {
+    pub tenant_id: i64,
+    pub seat: Option<SeatId>,
+    pub record: CallRecord,
+    pub dialog: Option<String>,
+}
+
+struct AgentSlot {
+    agent: Agent,
+    tenant_id: i64,
+    group_no: String,
+    tabs: BTreeSet<ConnId>,
+    audio: Option<ConnId>,
+    /// With no tab open during a call: when the call is given up.
+    grace_until: Option<Instant>,
+    /// The call in progress as its last dialStatus content.
+    call: Option<DialStatus>,
+    /// How the last call ended, for a tab that was not there to see it.
+    missed: Vec<DialStatus>,
+    /// Refused callOuts in the current minute: (window start, count).
+    refusals: (Instant, u32),
+}
+
+struct Call {
+    ctl: CallController,
+    tenant_id: i64,
+    rtp: RtpPort,
+    /// Our SDP: the offer of an outbound call, the answer of an inbound one.
+    offer: AudioSdp,
+    muted: bool,
+    held: bool,
+    want_held: Option<bool>,
+    version: u64,
+    /// Inbound: the group and the carrier's offer.
+    group_no: Option<String>,
+    carrier: Option<AudioSdp>,
+    /// When the call ends for lack of carrier RTP.
+    rtp_deadline: Option<Instant>,
+}
+
+/// An inbound INVITE waiting for the store to say who owns its DID.
+struct Routing {
+    from_user: String,
+    did: String,
+    sdp: Vec<u8>,
+    other: String,
+}
+
+pub struct Switchboard {
+    settings: Settings,
+    ua: UserAgent,
+    rng: StdRng,
+    epoch: Instant,
+    epoch_ms: i64,
+    calls: HashMap<CallRef, Call>,
+    routing: HashMap<CallRef, Routing>,
+    agents: HashMap<SeatId, AgentSlot>,
+    /// End notices for agents not signed in since a restart.
+    orphan_ends: HashMap<SeatId, Vec<DialStatus>>,
+    turn: usize,
+    out: VecDeque<Output>,
+    suppressed_refusals: u64,
+    shutting_down: bool,
+}
+
+fn digits_only(s: &str, max: usize) -> String {
+    let s = s.trim_start_matches('+');
+    if !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.to_string()
+    } else {
+        String::new()
+    }
+}
+
+fn code_of(content: &DialStatus) -> i64 {
+    content.code
+}
+
+impl Switchboard {
+    /// `epoch`/`epoch_ms`: one instant and its wall-clock time, from which
+    /// every record's timestamps are derived (one clock).
+    pub fn new(settings: Settings, ua: UserAgent, epoch: Instant, epoch_ms: i64, seed: u64) -> Self {
+        Self {
+            settings,
+            ua,
+            rng: StdRng::seed_from_u64(seed),
+            epoch,
+            epoch_ms,
+            calls: HashMap::new(),
+            routing: HashMap::new(),
+            agents: HashMap::new(),
+            orphan_ends: HashMap::new(),
+            turn: 0,
+            out: VecDeque::new(),
+            suppressed_refusals: 0,
+            shutting_down: false,
+        }
+    }
+
+    fn ms(&self, now: Instant) -> i64 {
+        self.epoch_ms + now.saturating_duration_since(self.epoch).as_millis() as i64
+    }
+
+    fn new_call_id(&mut self) -> String {
+        const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..24).map(|_| CHARS[self.rng.gen_range(0..CHARS.len())] as char).collect()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn user_agent(&self) -> &UserAgent {
+        &self.ua
+    }
+
+    pub fn user_agent_mut(&mut self) -> &mut UserAgent {
+        &mut self.ua
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(o) = self.out.pop_front() {
+            return Some(o);
+        }
+        self.ua.poll_transmit().map(Output::Transmit)
+    }
+
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Refused callOuts counted but not recorded (the per-agent bound).
+    pub fn suppressed_refusals(&self) -> u64 {
+        self.suppressed_refusals
+    }
+
+    // ---- agents -------------------------------------------------------
+
+    fn slot_for(&mut self, spec: &SeatSpec, now: Instant) -> &mut AgentSlot {
+        let orphan = self.orphan_ends.remove(&spec.id);
+        let slot = self.agents.entry(spec.id).or_insert_with(|| AgentSlot {
+            agent: Agent::new(spec.cfg, spec.remembered),
+            tenant_id: spec.tenant_id,
+            group_no: spec.group_no.clone(),
+            tabs: BTreeSet::new(),
+            audio: None,
+            grace_until: None,
+            call: None,
+            missed: Vec::new(),
+            refusals: (now, 0),
+        });
+        slot.agent.set_config(spec.cfg);
+        slot.tenant_id = spec.tenant_id;
+        slot.group_no = spec.group_no.clone();
+        if let Some(ends) = orphan {
+            slot.missed = ends;
+        }
+        slot
+    }
+
+    /// A softphone session of this seat exists (`fresh`: a new sign-in).
+    pub fn sign_in(&mut self, spec: &SeatSpec, fresh: bool, now: Instant) {
+        let slot = self.slot_for(spec, now);
+        let _ = slot.agent.handle(AgentInput::SignIn { fresh }, now);
+        self.flush_agent(spec.id);
+    }
+
+    /// The agent's last session ended.
+    pub fn sign_out(&mut self, seat: SeatId, now: Instant) {
+        if let Some(slot) = self.agents.get_mut(&seat) {
+            let _ = slot.agent.handle(AgentInput::SignOut, now);
+        }
+        self.flush_agent(seat);
+    }
+
+    /// A tab of a valid session connected.
+    pub fn tab_opened(&mut self, spec: &SeatSpec, conn: ConnId, now: Instant) -> TabView {
+        let slot = self.slot_for(spec, now);
+        let _ = slot.agent.handle(AgentInput::SignIn { fresh: false }, now);
+        slot.tabs.insert(conn);
+        slot.audio.get_or_insert(conn);
+        // A tab is back: no grace timer from an earlier close may end the call.
+        slot.grace_until = None;
+        let tabs = slot.tabs.len();
+        let _ = slot.agent.handle(AgentInput::TabsOnline(tabs), now);
+        let view = TabView { agent: slot.agent.view(), audio: slot.audio == Some(conn), call: slot.call.clone() };
+        let missed = std::mem::take(&mut slot.missed);
+        self.flush_agent(spec.id);
+        for content in missed {
+            self.out.push_back(Output::ToTab { conn, event: ServerEvent::Dial { content } });
+        }
+        view
+    }
+
+    /// A tab's connection ended.
+    pub fn tab_closed(&mut self, seat: SeatId, conn: ConnId, now: Instant) {
+        let grace = self.settings.no_tab_grace;
+        let in_call = self.call_of_seat(seat).is_some();
+        let Some(slot) = self.agents.get_mut(&seat) else { return };
+        if !slot.tabs.remove(&conn) {
+            return;
+        }
+        if slot.audio == Some(conn) {
+            // The oldest other tab takes the audio over.
+            slot.audio = slot.tabs.first().copied();
+            if let Some(next) = slot.audio {
+                self.out.push_back(Output::ToTab { conn: next, event: ServerEvent::Audio { hold: true } });
+            }
+        }
+        let tabs = slot.tabs.len();
+        let _ = slot.agent.handle(AgentInput::TabsOnline(tabs), now);
+        if tabs == 0 && in_call {
+            slot.grace_until = Some(now + grace);
+        }
+        self.flush_agent(seat);
+    }
+
+    pub fn holds_audio(&self, seat: SeatId, conn: ConnId) -> bool {
+        self.agents.get(&seat).is_some_and(|s| s.audio == Some(conn))
+    }
+
+    pub fn current_call(&self, seat: SeatId) -> Option<DialStatus> {
+        self.agents.get(&seat).and_then(|s| s.call.clone())
+    }
+
+    pub fn agent_view(&self, seat: SeatId) -> Option<AgentView> {
+        self.agents.get(&seat).map(|s| s.agent.view())
+    }
+
+    /// The agent (or the host) picks a status.
+    pub fn set_status(&mut self, seat: SeatId, status: Status, now: Instant) -> Result<(), AgentError> {
+        let slot = self.agents.get_mut(&seat).ok_or(AgentError::NotSignedIn)?;
+        slot.agent.handle(AgentInput::Pick(status), now)?;
+        self.flush_agent(seat);
+        Ok(())
+    }
+
+    fn agent_input(&mut self, seat: SeatId, input: AgentInput, now: Instant) -> Result<(), AgentError> {
+        let slot = self.agents.get_mut(&seat).ok_or(AgentError::NotSignedIn)?;
+        slot.agent.handle(input, now)?;
+        self.flush_agent(seat);
+        Ok(())
+    }
+
+    fn flush_agent(&mut self, seat: SeatId) {
+        let Some(slot) = self.agents.get_mut(&seat) else { return };
+        while let Some(AgentEvent::Changed(view)) = slot.agent.poll_event() {
+            self.out.push_back(Output::SaveStatus { seat, code: view.status.code() as i64 });
+            self.out.push_back(Output::ToAgent { seat, event: ServerEvent::Agent { agent: view } });
+        }
+    }
+
+    /// The ACD: the available agent of the group idle the longest, not yet tried.
+    fn pick_agent(&self, tenant_id: i64, group_no: &str, tried: &[SeatId]) -> Option<SeatId> {
+        self.agents
+            .iter()
+            .filter(|(id, s)| s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id))
+            .filter_map(|(id, s)| s.agent.available_since().map(|since| (since, *id)))
+            .min()
+            .map(|(_, id)| id)
+    }
+
+    fn call_of_seat(&self, seat: SeatId) -> Option<CallRef> {
+        self.calls.iter().find(|(_, c)| c.ctl.seat() == Some(seat)).map(|(r, _)| *r)
+    }
+
+    // ---- outbound -------------------------------------------------------
+
+    /// A `callOut` from a tab of `seat`, with what the store said
+    /// (`Err`: it could not be read) and an RTP port the shell bound (`None`:
+    /// none was free). Every outcome reaches every tab as `dialStatus`.
+    pub fn call_out(
+        &mut self,
+        seat: SeatId,
+        op: CallOut,
+        session_ok: bool,
+        facts: Result<CallOutFacts, ()>,
+        rtp: Option<RtpPort>,
+        now: Instant,
+    ) {
+        let ms = self.ms(now);
+        let Some(tenant_id) = self.agents.get(&seat).map(|s| s.tenant_id) else {
+            if let Some(rtp) = rtp {
+                self.out.push_back(Output::ReleaseRtp { rtp });
+            }
+            return;
+        };
+        let call_id = self.new_call_id();
+        let mut record = CallRecord::new(call_id, Direction::Outbound, op.caller.clone(), op.callee.clone(), ms);
+        record.order_id = op.order_id.clone();
+        record.params = op.params.clone();
+        let decided = self.decide_call_out(seat, &op, session_ok, facts, rtp, &mut record, now);
+        let rtp = match decided {
+            Ok(rtp) => rtp,
+            Err(reason) => {
+                if let Some(rtp) = rtp {
+                    self.out.push_back(Output::ReleaseRtp { rtp });
+                }
+                return self.refuse(seat, tenant_id, record, reason as u16, now);
+            }
+        };
+        let offer = AudioSdp {
+            addr: self.ua.local_addr().ip(),
+            port: rtp,
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            dtmf_pt: Some(101),
+            direction: SdpDirection::SendRecv,
+        };
+        let call = self.ua.invite(&record.caller, &record.callee, self.settings.trunk, offer.to_string(1, 1).as_bytes(), &[], now);
+        // The agent hears our ringback until the far end sends audio.
+        self.out.push_back(Output::Media(MediaOut::Bridge { seat, rtp, ringback: true }));
+        if let Some(slot) = self.agents.get_mut(&seat) {
+            slot.missed.clear();
+        }
+        let ctl = CallController::outbound(record, seat);
+        self.calls.insert(
+            call,
+            Call {
+                ctl,
+                tenant_id,
+                rtp,
+                offer,
+                muted: false,
+                held: false,
+                want_held: None,
+                version: 1,
+                group_no: None,
+                carrier: None,
+                rtp_deadline: None,
+            },
+        );
+        self.apply(call, now);
+        self.pump(now);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide_call_out(
+        &mut self,
+        seat: SeatId,
+        op: &CallOut,
+        session_ok: bool,
+        facts: Result<CallOutFacts, ()>,
+        rtp: Option<RtpPort>,
+        record: &mut CallRecord,
+        now: Instant,
+    ) -> Result<RtpPort, HangupReason> {
+        if self.shutting_down {
+            return Err(HangupReason::NetworkCarrier);
+        }
+        if !session_ok {
+            return Err(HangupReason::SessionExpired);
+        }
+        check_lengths(op)?;
+        record.callee = check_callee(&op.callee, &op.country_code)?;
+        let facts = facts.map_err(|_| HangupReason::NetworkCarrier)?;
+        check_policy(&calling_code(&record.callee), &facts.policy)?;
+        record.caller = pick_caller(&op.caller, &facts.owned_dids, &facts.pool_dids, self.turn)?;
+        self.turn = self.turn.wrapping_add(1);
+        let rtp = rtp.ok_or(HangupReason::NetworkCarrier)?;
+        // The phone cannot take a second call: 801 (the agent side).
+        let slot = self.agents.get_mut(&seat).ok_or(HangupReason::NetworkAgent)?;
+        if slot.agent.handle(AgentInput::Dial { call: record.call_id.clone() }, now).is_err() {
+            return Err(HangupReason::NetworkAgent);
+        }
+        self.flush_agent(seat);
+        Ok(rtp)
+    }
+
+    fn refuse(&mut self, seat: SeatId, tenant_id: i64, mut record: CallRecord, reason: u16, now: Instant) {
+        let ms = self.ms(now);
+        for content in record.failure_messages(reason, ms) {
+            self.out.push_back(Output::ToAgent { seat, event: ServerEvent::Dial { content } });
+        }
+        let limit = self.settings.refusals_per_minute;
+        let Some(slot) = self.agents.get_mut(&seat) else { return };
+        if now.saturating_duration_since(slot.refusals.0) >= Duration::from_secs(60) {
+            slot.refusals = (now, 0);
+        }
+        slot.refusals.1 += 1;
+        if slot.refusals.1 <= limit {
+            self.out.push_back(Output::SaveCall { tenant_id, seat: Some(seat), record, dialog: None });
+        } else {
+            self.suppressed_refusals += 1;
+        }
+    }
+
+    // ---- agent commands ---------------------------------------------------
+
+    pub fn hang_up(&mut self, seat: SeatId, now: Instant) {
+        self.agent_command(seat, AgentCommand::HangUp, now);
+    }
+
+    /// The agent answers (true) or rejects (false) the call ringing at them.
+    pub fn answer(&mut self, seat: SeatId, accept: bool, now: Instant) {
+        self.agent_command(seat, if accept { AgentCommand::Answer } else { AgentCommand::Reject }, now);
+    }
+
+    fn agent_command(&mut self, seat: SeatId, cmd: AgentCommand, now: Instant) {
+        let ms = self.ms(now);
+        let Some(call) = self.call_of_seat(seat) else { return };
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.ctl.handle_agent(cmd, ms);
+        }
+        self.apply(call, now);
+        self.pump(now);
+    }
+
+    pub fn control(&mut self, seat: SeatId, control: Control, now: Instant) {
+        let Some(call) = self.call_of_seat(seat) else { return };
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let connected = c.ctl.is_connected();
+        match control {
+            Control::Dtmf(digits) => {
+                if connected && !digits.is_empty() {
+                    self.out.push_back(Output::Media(MediaOut::Dtmf { seat, digits }));
+                }
+            }
+            Control::Mute(on) => {
+                c.muted = on;
+                self.out.push_back(Output::Media(MediaOut::Mute { seat, on }));
+                self.out.push_back(Output::ToAgent { seat, event: ServerEvent::CallControl { muted: c.muted, held: c.held } });
+            }
+            Control::Hold(on) => {
+                if !connected || c.held == on || c.want_held.is_some() {
+                    return;
+                }
+                // Hold is a re-INVITE with sendonly (RFC 3264 §8.4); resume with sendrecv.
+                c.want_held = Some(on);
+                c.version += 1;
+                let mut sdp = c.offer.clone();
+                sdp.direction = if on { SdpDirection::SendOnly } else { SdpDirection::SendRecv };
+                let body = sdp.to_string(1, c.version);
+                self.ua.reoffer(call, body.as_bytes(), now);
+                self.pump(now);
+            }
+        }
+    }
+
+    /// Seats whose carrier leg sent RTP since the last report.
+    pub fn rtp_alive(&mut self, seats: &[SeatId], now: Instant) {
+        let timeout = self.settings.rtp_timeout;
+        for c in self.calls.values_mut() {
+            if c.ctl.is_connected() && !c.held && c.ctl.seat().is_some_and(|s| seats.contains(&s)) {
+                c.rtp_deadline = Some(now + timeout);
+            }
+        }
+    }
+
+    // ---- SIP ----------------------------------------------------------------
+
+    pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) {
+        self.ua.handle_datagram(bytes, from, now);
+        self.pump(now);
+    }
+
+    /// Runs the UA's events through the calls until none is left.
+    fn pump(&mut self, now: Instant) {
+        while let Some(ev) = self.ua.poll_event() {
+            self.on_ua_event(ev, now);
+        }
+    }
+
+    fn on_ua_event(&mut self, ev: UaEvent, now: Instant) {
+        let ms = self.ms(now);
+        let call = match &ev {
+            UaEvent::Incoming { call, from_user, to_user, sdp, headers } => {
+                if self.shutting_down {
+                    self.ua.respond(*call, 503, None, now);
+                    return;
+                }
+                let other = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("X-Custom-Data"))
+                    .map(|(_, v)| v.clone())
+                    .filter(|v| v.len() <= self.settings.max_other_len && !v.chars().any(char::is_control))
+                    .unwrap_or_default();
+                let did = digits_only(to_user, 32);
+                if did.is_empty() {
+                    self.ua.respond(*call, 404, None, now);
+                    return;
+                }
+                self.routing.insert(*call, Routing { from_user: digits_only(from_user, 32), did: did.clone(), sdp: sdp.clone(), other });
+                self.out.push_back(Output::RouteInbound { call: *call, did });
+                return;
+            }
+            UaEvent::Progress { call, .. }
+            | UaEvent::Answered { call, .. }
+            | UaEvent::Failed { call, .. }
+            | UaEvent::Ended { call, .. }
+            | UaEvent::Reoffer { call, .. }
+            | UaEvent::ReofferAnswered { call, .. }
+            | UaEvent::ReofferFailed { call, .. }
+            | UaEvent::Confirmed { call } => *call,
+        };
+        if self.routing.remove(&call).is_some() {
+            // The caller gave up before the store answered.
+            return;
+        }
+        let timeout = self.settings.rtp_timeout;
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let seat = c.ctl.seat();
+        match ev {
+            UaEvent::Progress { sdp: Some(sdp), .. } => {
+                // Early media (183): the carrier's own ringback or announcement.
+                if let Some(seat) = seat {
+                    remote_media(&mut self.out, seat, &sdp);
+                }
+            }
+            UaEvent::Answered { sdp, .. } => {
+                if let Some(seat) = seat {
+                    remote_media(&mut self.out, seat, &sdp);
+                    self.out.push_back(Output::Media(MediaOut::Ringback { seat, on: false }));
+                }
+                c.rtp_deadline = Some(now + timeout);
+                c.ctl.handle_sip(SipEvent::Answered, ms);
+            }
+            UaEvent::Failed { code, .. } => c.ctl.handle_sip(SipEvent::Failed { code }, ms),
+            UaEvent::Ended { .. } => c.ctl.handle_sip(SipEvent::Ended, ms),
+            UaEvent::ReofferAnswered { .. } => {
+                if let Some(on) = c.want_held.take() {
+                    c.held = on;
+                    // No RTP is owed while held; the clock starts again on resume.
+                    c.rtp_deadline = if on { None } else { Some(now + timeout) };
+                    if let Some(seat) = seat {
+                        self.out.push_back(Output::Media(MediaOut::Hold { seat, on }));
+                    }
+                }
+                if let Some(seat) = seat {
+                    self.out.push_back(Output::ToAgent { seat, event: ServerEvent::CallControl { muted: c.muted, held: c.held } });
+                }
+            }
+            UaEvent::ReofferFailed { .. } => {
+                c.want_held = None;
+                if let Some(seat) = seat {
+                    self.out.push_back(Output::ToAgent { seat, event: ServerEvent::CallControl { muted: c.muted, held: c.held } });
+                }
+            }
+            UaEvent::Reoffer { sdp, .. } => {
+                // The carrier re-offers (its hold, a media change): answer with
+                // our address and the mirrored direction.
+                c.version += 1;
+                let parsed = AudioSdp::parse(&String::from_utf8_lossy(&sdp));
+                match parsed.clone().and_then(|o| o.answer(c.offer.addr, c.offer.port, &c.offer.codecs)) {
+                    Ok(mut ans) => {
+                        ans.dtmf_pt = c.offer.dtmf_pt.and(ans.dtmf_pt);
+                        let body = ans.to_string(1, c.version);
+                        // The carrier holding us may stop its RTP.
+                        let silent = matches!(parsed.map(|p| p.direction), Ok(SdpDirection::SendOnly | SdpDirection::Inactive));
+                        if c.ctl.is_connected() {
+                            c.rtp_deadline = if silent { None } else { Some(now + timeout) };
+                        }
+                        self.ua.respond_reoffer(call, 200, Some(body.as_bytes()), now);
+                        if let Some(seat) = seat {
+                            remote_media(&mut self.out, seat, &sdp);
+                        }
+                    }
+                    Err(_) => self.ua.respond_reoffer(call, 488, None, now),
+                }
+            }
+            UaEvent::Confirmed { .. } | UaEvent::Progress { .. } | UaEvent::Incoming { .. } => {}
+        }
+        self.apply(call, now);
+    }
+
+    /// The store's answer to [`Output::RouteInbound`], with an RTP port the
+    /// shell bound for the call (`None`: none free).
+    pub fn route_inbound(&mut self, call: CallRef, route: Route, rtp: Option<RtpPort>, now: Instant) {
+        let Some(r) = self.routing.remove(&call) else {
+            if let Some(rtp) = rtp {
+                self.out.push_back(Output::ReleaseRtp { rtp });
+            }
+            return;
+        };
+        let release = |out: &mut VecDeque<Output>| {
+            if let Some(rtp) = rtp {
+                out.push_back(Output::ReleaseRtp { rtp });
+            }
+        };
+        let (tenant_id, group_no) = match route {
+            Route::Group { tenant_id, group_no } => (tenant_id, group_no),
+            Route::Unknown => {
+                release(&mut self.out);
+                self.ua.respond(call, 404, None, now);
+                return;
+            }
+            Route::Unavailable => {
+                release(&mut self.out);
+                self.ua.respond(call, 503, None, now);
+                return;
+            }
+        };
+        let Ok(carrier) = AudioSdp::parse(&String::from_utf8_lossy(&r.sdp)) else {
+            release(&mut self.out);
+            self.ua.respond(call, 488, None, now);
+            return;
+        };
+        let Some(port) = rtp else {
+            self.ua.respond(call, 503, None, now);
+            return;
+        };
+        let Ok(mut ours) = carrier.answer(self.ua.local_addr().ip(), port, &[Codec::Pcmu, Codec::Pcma]) else {
+            release(&mut self.out);
+            self.ua.respond(call, 488, None, now);
+            return;
+        };
+        ours.dtmf_pt = carrier.dtmf_pt;
+        let id = self.new_call_id();
+        let mut record = CallRecord::new(id, Direction::Inbound, r.from_user, r.did, self.ms(now));
+        record.other = r.other;
+        let ctl = CallController::inbound(record, self.settings.ring_timeout);
+        self.calls.insert(
+            call,
+            Call {
+                ctl,
+                tenant_id,
+                rtp: port,
+                offer: ours,
+                muted: false,
+                held: false,
+                want_held: None,
+                version: 1,
+                group_no: Some(group_no),
+                carrier: Some(carrier),
+                rtp_deadline: None,
+            },
+        );
+        self.apply(call, now);
+        self.pump(now);
+    }
+
+    // ---- actions --------------------------------------------------------------
+
+    /// Carries out what a call's controller decided; forgets ended calls.
+    fn apply(&mut self, call: CallRef, now: Instant) {
+        let ms = self.ms(now);
+        loop {
+            let Some(c) = self.calls.get_mut(&call) else { return };
+            let Some(action) = c.ctl.poll_action() else { break };
+            match action {
+                Action::Dial { seat, content } => {
+                    let code = code_of(&content);
+                    // The agent hears an inbound call ring in the tab holding the audio.
+                    if code == 1 || code == 2 || code == 5 {
+                        self.out.push_back(Output::Media(MediaOut::Ring { seat, on: code == 1 }));
+                    }
+                    if let Some(slot) = self.agents.get_mut(&seat) {
+                        if code == 5 {
+                            slot.call = None;
+                        } else if (0..=2).contains(&code) {
+                            slot.call = Some(content.clone());
+                        }
+                        if slot.tabs.is_empty() && (code == 5 || code >= 800) {
+                            // Nobody sees it now: the next tab that opens will.
+                            slot.missed.push(content.clone());
+                            slot.missed.truncate(4);
+                        }
+                    }
+                    self.out.push_back(Output::ToAgent { seat, event: ServerEvent::Dial { content } });
+                }
+                Action::Agent { seat, input } => {
+                    let _ = self.agent_input(seat, input, now);
+                }
+                Action::PickAgent { mut tried } => {
+                    let tenant = c.tenant_id;
+                    let group = c.group_no.clone().unwrap_or_default();
+                    let call_id = c.ctl.record().call_id.clone();
+                    let mut picked = None;
+                    while let Some(seat) = self.pick_agent(tenant, &group, &tried) {
+                        tried.push(seat);
+                        if self.agent_input(seat, AgentInput::Assign { call: call_id.clone() }, now).is_ok() {
+                            if let Some(slot) = self.agents.get_mut(&seat) {
+                                slot.missed.clear();
+                            }
+                            picked = Some(seat);
+                            break;
+                        }
+                    }
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.ctl.agent_picked(picked, now, ms);
+                    }
+                }
+                Action::RingCarrier => self.ua.respond(call, 180, None, now),
+                Action::AnswerCarrier { seat } => {
+                    let body = c.offer.to_string(1, 1);
+                    let remote = c.carrier.as_ref().map(|s| SocketAddr::new(s.addr, s.port));
+                    let (pt, dtmf_pt, rtp) = (c.offer.codecs[0] as u8, c.offer.dtmf_pt, c.rtp);
+                    c.rtp_deadline = Some(now + self.settings.rtp_timeout);
+                    self.ua.respond(call, 200, Some(body.as_bytes()), now);
+                    self.out.push_back(Output::Media(MediaOut::Bridge { seat, rtp, ringback: false }));
+                    if let Some(remote) = remote {
+                        self.out.push_back(Output::Media(MediaOut::Remote { seat, remote, pt, dtmf_pt }));
+                    }
+                }
+                Action::RefuseCarrier { code } => self.ua.respond(call, code, None, now),
+                Action::HangUpCarrier => self.ua.hang_up(call, now),
+                Action::Unbridge { seat } => self.out.push_back(Output::Media(MediaOut::Unbridge { seat })),
+                Action::Save => {
+                    let dialog = if c.ctl.is_connected() {
+                        self.ua.dialog_snapshot(call).and_then(|d| serde_json::to_string(&d).ok())
+                    } else {
+                        None
+                    };
+                    let Some(c) = self.calls.get(&call) else { continue };
+                    self.out.push_back(Output::SaveCall {
+                        tenant_id: c.tenant_id,
+                        seat: c.ctl.seat(),
+                        record: c.ctl.record().clone(),
+                        dialog,
+                    });
+                }
+            }
+        }
+        if self.calls.get(&call).is_some_and(|c| c.ctl.is_ended()) {
+            if let Some(c) = self.calls.remove(&call) {
+                if let Some(seat) = c.ctl.seat() {
+                    if let Some(slot) = self.agents.get_mut(&seat) {
+                        slot.grace_until = None;
+                    }
+                }
+                self.out.push_back(Output::ReleaseRtp { rtp: c.rtp });
+            }
+        }
+    }
+
+    fn end_call(&mut self, call: CallRef, reason: Option<u16>, now: Instant) {
+        let ms = self.ms(now);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.ctl.end_locally(reason, ms);
+        }
+        self.apply(call, now);
+        self.pump(now);
+    }
+
+    // ---- time -------------------------------------------------------------------
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let calls = self.calls.values().flat_map(|c| [c.ctl.poll_timeout(), c.rtp_deadline]).flatten();
+        let agents = self.agents.values().flat_map(|s| [s.agent.poll_timeout(), s.grace_until]).flatten();
+        self.ua.poll_timeout().into_iter().chain(calls).chain(agents).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let ms = self.ms(now);
+        self.ua.handle_timeout(now);
+        self.pump(now);
+        let due: Vec<CallRef> = self.calls.iter().filter(|(_, c)| c.ctl.poll_timeout().is_some_and(|t| t <= now)).map(|(r, _)| *r).collect();
+        for call in due {
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.ctl.handle_timeout(now, ms);
+            }
+            self.apply(call, now);
+        }
+        let silent: Vec<CallRef> = self.calls.iter().filter(|(_, c)| c.rtp_deadline.is_some_and(|t| t <= now)).map(|(r, _)| *r).collect();
+        for call in silent {
+            // The carrier went silent: it is gone, and so is the call.
+            self.end_call(call, Some(HangupReason::NetworkCarrier as u16), now);
+        }
+        let wrap: Vec<SeatId> = self.agents.iter().filter(|(_, s)| s.agent.poll_timeout().is_some_and(|t| t <= now)).map(|(id, _)| *id).collect();
+        for seat in wrap {
+            if let Some(slot) = self.agents.get_mut(&seat) {
+                slot.agent.handle_timeout(now);
+            }
+            self.flush_agent(seat);
+        }
+        let lost: Vec<SeatId> = self.agents.iter().filter(|(_, s)| s.grace_until.is_some_and(|t| t <= now)).map(|(id, _)| *id).collect();
+        for seat in lost {
+            if let Some(slot) = self.agents.get_mut(&seat) {
+                slot.grace_until = None;
+                if !slot.tabs.is_empty() {
+                    continue;
+                }
+            }
+            // Every tab stayed away: the agent's side of the call is lost (801).
+            if let Some(call) = self.call_of_seat(seat) {
+                self.end_call(call, Some(HangupReason::NetworkAgent as u16), now);
+            }
+        }
+        self.pump(now);
+    }
+
+    // ---- life of the process ----------------------------------------------------
+
+    /// The server stops: every call ends now, with a BYE (or CANCEL, or a
+    /// refusal) to the carrier and code 5 to the tabs; no new call starts.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let calls: Vec<CallRef> = self.calls.keys().copied().collect();
+        for call in calls {
+            self.end_call(call, None, now);
+        }
+        let routing: Vec<CallRef> = self.routing.keys().copied().collect();
+        for call in routing {
+            self.routing.remove(&call);
+            self.ua.respond(call, 503, None, now);
+        }
+    }
+
+    /// Calls an earlier process left open (it crashed): each record is
+    /// closed now, each carrier leg that may still be up gets a BYE, and the
+    /// agent's next tab hears that the call ended.
+    pub fn recover(&mut self, open: Vec<OpenCall>, now: Instant) {
+        let ms = self.ms(now);
+        for mut c in open {
+            let reason = HangupReason::NetworkAgent as u16;
+            let msgs = c.record.failure_messages(reason, ms);
+            if let Some(snap) = c.dialog.as_deref().and_then(|d| serde_json::from_str(d).ok()) {
+                self.ua.bye_from_snapshot(&snap, now);
+            }
+            if let Some(seat) = c.seat {
+                self.orphan_ends.entry(seat).or_default().extend(msgs);
+            }
+            self.out.push_back(Output::SaveCall { tenant_id: c.tenant_id, seat: c.seat, record: c.record, dialog: None });
+        }
+        self.pump(now);
+    }
+}
+
+/// Points the agent's media at the far end's address and codec from its SDP.
+fn remote_media(out: &mut VecDeque<Output>, seat: SeatId, sdp: &[u8]) {
+    if let Ok(s) = AudioSdp::parse(&String::from_utf8_lossy(sdp)) {
+        if let Some(codec) = s.codecs.first() {
+            out.push_back(Output::Media(MediaOut::Remote {
+                seat,
+                remote: SocketAddr::new(s.addr, s.port),
+                pt: *codec as u8,
+                dtmf_pt: s.dtmf_pt,
+            }));
+        }
+    }
+}

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(chromium sip-tester baresip)
+# fonts-noto-cjk: Chinese glyphs for the zh-CN screenshot (else empty boxes).
+packages=(chromium fonts-noto-cjk sip-tester baresip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -12,6 +12,7 @@ use serde_repr::{Deserialize_repr, Serialize_repr};
 
 /// The agent's status as reported to the host in `agentStatus.code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize_repr, Deserialize_repr)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(type = "1 | 2 | 3 | 4 | 5 | 6 | 7"))]
 #[repr(u8)]
 pub enum AgentStatusCode {
     /// Working, idle: may receive and dial.
@@ -79,6 +80,7 @@ pub enum HangupReason {
 
 /// What a tab sends to the server on its WebSocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum ClientOp {
     /// First message of every connection: the session token from sign-in.
@@ -120,6 +122,7 @@ pub enum ClientOp {
 /// The `content` of a `dialStatus` message: every field in every message,
 /// as the vendor sends them. A timestamp not yet known is `""`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DialStatus {
     /// A [`DialStatusCode`] or a [`HangupReason`] (810-819, 800, 801).
@@ -135,8 +138,10 @@ pub struct DialStatus {
     /// Milliseconds since the Unix epoch.
     pub call_start_timestamp: i64,
     #[serde(with = "timestamp")]
+    #[cfg_attr(test, ts(type = "number | \"\""))]
     pub call_connected_timestamp: Option<i64>,
     #[serde(with = "timestamp")]
+    #[cfg_attr(test, ts(type = "number | \"\""))]
     pub call_hang_up_timestamp: Option<i64>,
     /// On code 5 only: why the call failed, where it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +180,7 @@ mod timestamp {
 
 /// A seat as the host sees it in the `login` message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SeatInfo {
     pub sip_num: String,
@@ -183,6 +189,7 @@ pub struct SeatInfo {
 
 /// The agent's state as every tab shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct AgentView {
     /// What the host is told in `agentStatus`.
@@ -195,6 +202,7 @@ pub struct AgentView {
 
 /// What the server sends to a tab.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "ev", rename_all = "camelCase")]
 pub enum ServerEvent {
     /// The connection is signed in; sent once after a good `auth`.
@@ -232,6 +240,7 @@ pub enum ServerEvent {
 
 /// The JSON body of every HTTP error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ApiError {
     pub error: String,
     pub message: String,
@@ -294,5 +303,50 @@ mod tests {
             serde_json::to_string(&ev).unwrap(),
             r#"{"ev":"agent","agent":{"code":2,"status":1,"activity":"inCall"}}"#
         );
+    }
+}
+
+/// The TypeScript declarations of the wire types, for the host SDK and the
+/// softphone: generated from the types above, never written by hand.
+#[cfg(test)]
+mod typescript {
+    use super::*;
+    use ts_rs::{Config, TS};
+
+    const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/sdk/protocol.d.ts");
+
+    fn declarations() -> String {
+        let cfg = Config::new().with_large_int("number");
+        let mut out = String::from(
+            "// Generated from the Rust types of crates/protocol; do not edit.\n\
+             // Rewrite with: SEATLINE_WRITE_TS=1 cargo test -p seatline-protocol typescript\n",
+        );
+        for decl in [
+            AgentStatusCode::decl(&cfg),
+            DialStatus::decl(&cfg),
+            SeatInfo::decl(&cfg),
+            AgentView::decl(&cfg),
+            ClientOp::decl(&cfg),
+            ServerEvent::decl(&cfg),
+            ApiError::decl(&cfg),
+        ] {
+            out.push('\n');
+            if !decl.starts_with("export ") {
+                out.push_str("export ");
+            }
+            out.push_str(&decl);
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_typescript_declarations_are_current() {
+        let want = declarations();
+        if std::env::var_os("SEATLINE_WRITE_TS").is_some() {
+            std::fs::write(FILE, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(FILE).unwrap_or_default();
+        assert!(have == want, "web/sdk/protocol.d.ts is stale: run SEATLINE_WRITE_TS=1 cargo test -p seatline-protocol typescript");
     }
 }

@@ -886,7 +886,7 @@ impl UserAgent {
                     // (a retransmission keeps its branch and never gets here):
                     // a merged or looped request (RFC 3261 §8.2.2.2), or a forgery.
                     self.reject(&msg, 482, from);
-                } else if msg.from_tag().map_or(true, str::is_empty) {
+                } else if matches!(msg.from_tag(), None | Some("")) {
                     self.reject(&msg, 400, from);
                 } else if self.early_inbound() >= MAX_EARLY_INBOUND {
                     self.reject(&msg, 503, from);

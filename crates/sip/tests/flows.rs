@@ -421,7 +421,7 @@ fn an_unanswered_reinvite_fails_on_its_own_call_only() {
             UaEvent::Incoming { call, .. } => Some(*call),
             _ => None,
         })
-        .last()
+        .next_back()
         .unwrap();
     n.b.respond(b2, 200, Some(SDP_B), n.now);
     n.run(Duration::from_millis(10));

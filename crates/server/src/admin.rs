@@ -1,9 +1,9 @@
 //! The tenant admin's API: call policy, blacklist and call records. Every
 //! request carries an admin's session token (`Authorization: Bearer`).
 
-use crate::http::api_error;
+use crate::http::{api_error, json_rejection, path_rejection};
 use crate::App;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -72,8 +72,11 @@ async fn set_policy(State(app): State<App>, headers: HeaderMap, body: Result<Jso
         Ok(u) => u,
         Err(r) => return r,
     };
-    let Ok(Json(b)) = body else {
-        return api_error(StatusCode::BAD_REQUEST, "badRequest", "send the whole policy: balanceCents, allowedCountries, trial, trialCallsPerDay, maxCallsPerCalleePerDay");
+    const SEND: &str =
+        "send the whole policy: balanceCents, allowedCountries, trial, trialCallsPerDay, maxCallsPerCalleePerDay";
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => return json_rejection(rejection, SEND),
     };
     if b.allowed_countries.iter().any(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|x| x.is_ascii_digit())) {
         return api_error(StatusCode::BAD_REQUEST, "badCountry", "allowedCountries are calling codes, e.g. \"1\", \"852\"");
@@ -109,12 +112,26 @@ async fn blacklist(app: App, headers: HeaderMap, number: String, on: bool) -> Re
     }
 }
 
-async fn blacklist_add(State(app): State<App>, headers: HeaderMap, Path(number): Path<String>) -> Response {
-    blacklist(app, headers, number, true).await
+async fn blacklist_add(
+    State(app): State<App>,
+    headers: HeaderMap,
+    number: Result<Path<String>, PathRejection>,
+) -> Response {
+    match number {
+        Ok(Path(number)) => blacklist(app, headers, number, true).await,
+        Err(rejection) => path_rejection(rejection),
+    }
 }
 
-async fn blacklist_remove(State(app): State<App>, headers: HeaderMap, Path(number): Path<String>) -> Response {
-    blacklist(app, headers, number, false).await
+async fn blacklist_remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    number: Result<Path<String>, PathRejection>,
+) -> Response {
+    match number {
+        Ok(Path(number)) => blacklist(app, headers, number, false).await,
+        Err(rejection) => path_rejection(rejection),
+    }
 }
 
 #[derive(Deserialize)]
@@ -122,10 +139,13 @@ struct Limit {
     limit: Option<i64>,
 }
 
-async fn calls(State(app): State<App>, headers: HeaderMap, Query(q): Query<Limit>) -> Response {
+async fn calls(State(app): State<App>, headers: HeaderMap, q: Result<Query<Limit>, QueryRejection>) -> Response {
     let user = match admin(&app, &headers).await {
         Ok(u) => u,
         Err(r) => return r,
+    };
+    let Ok(Query(q)) = q else {
+        return api_error(StatusCode::BAD_REQUEST, "badQuery", "limit must be a whole number, e.g. ?limit=50");
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     match app.store.recent_calls(user.tenant_id, limit).await {

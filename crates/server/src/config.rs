@@ -19,6 +19,29 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub media: MediaConfig,
     pub calls: CallsConfig,
+    pub signin: SigninConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SigninConfig {
+    /// Failed sign-ins allowed per account (email, known or not) in a window;
+    /// beyond, the account's sign-ins get 429 until the window ends. 0: no limit.
+    pub max_failures_per_account: u32,
+    /// Failed sign-ins allowed per client address (IPv6: per /64) in a window.
+    /// 0: no limit (behind a reverse proxy every client has its address).
+    pub max_failures_per_address: u32,
+    /// The counting window, in seconds; a successful sign-in clears its account.
+    pub window_secs: u64,
+    /// Sign-ins allowed to wait for a password-hashing slot (there is one per
+    /// core); beyond, 503 `busy` at once.
+    pub max_waiting: usize,
+}
+
+impl Default for SigninConfig {
+    fn default() -> Self {
+        Self { max_failures_per_account: 5, max_failures_per_address: 20, window_secs: 60, max_waiting: 64 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +153,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             media: MediaConfig::default(),
             calls: CallsConfig::default(),
+            signin: SigninConfig::default(),
         }
     }
 }

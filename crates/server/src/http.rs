@@ -1,18 +1,32 @@
 //! The HTTP surface: health, the sign-in API, the softphone's WebSocket, and
-//! the embedded web pages (softphone at `/admin/#/nxcc`, demo CRM at `/demo`).
+//! the embedded web pages (softphone at `/admin/#/nxcc`, demo CRM at `/demo`,
+//! the embedding SDK under `/sdk/`).
+//!
+//! One middleware ([`edges`]) sees every response: request bodies over
+//! [`BODY_LIMIT`] get 413, every error is JSON `{error, message}`, and every
+//! response carries the security headers (framing: only the softphone may be
+//! framed, by the configured CRM origins).
 
+use crate::signin::Signin;
 use crate::{ws, App};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use rust_embed::RustEmbed;
 use seatline_protocol::{ApiError, SeatInfo};
 use seatline_store::{now_ms, token_id, SessionCheck};
 use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Request bodies larger than this get 413: no API takes more.
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(RustEmbed)]
 #[folder = "../../web/"]
@@ -34,9 +48,145 @@ pub fn router(app: App) -> Router {
         .route("/demo", get(demo_index))
         .route("/demo/", get(demo_index))
         .route("/demo/{*path}", get(demo_asset))
+        .route("/sdk/{*path}", get(sdk_asset))
         .merge(crate::admin::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
+        .layer(Extension(Signin::new(&app.cfg.signin)))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(app.clone(), edges))
         .with_state(app)
+}
+
+/// Around every request: refuses a declared body over [`BODY_LIMIT`] before
+/// reading it (a chunked one is cut at the limit by `DefaultBodyLimit`), turns
+/// any error that is not JSON yet (axum's rejections, 405s) into
+/// `{error, message}`, and adds the security headers.
+async fn edges(State(app): State<App>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let too_large = declared.is_some_and(|n| n > BODY_LIMIT as u64);
+    let mut resp = if too_large { payload_too_large() } else { next.run(req).await };
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        resp = json_error(resp).await;
+    }
+    security_headers(&app, &path, resp.headers_mut());
+    resp
+}
+
+fn payload_too_large() -> Response {
+    let message = format!("the request body is over {} KiB", BODY_LIMIT / 1024);
+    api_error(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", &message)
+}
+
+/// An error response as JSON `{error, message}`; one that is JSON already
+/// is left as it is. Other headers (`Allow`, `Retry-After`) are kept.
+async fn json_error(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let status = parts.status;
+    let text = axum::body::to_bytes(body, 1024).await.ok().and_then(|b| String::from_utf8(b.to_vec()).ok());
+    let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty() && status.is_client_error());
+    let reason = status.canonical_reason().unwrap_or("the request failed").to_lowercase();
+    let error = match status.as_u16() {
+        400 | 422 => "badRequest",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "notFound",
+        405 => "methodNotAllowed",
+        408 => "requestTimeout",
+        413 => "payloadTooLarge",
+        415 => "unsupportedMediaType",
+        426 => "upgradeRequired",
+        429 => "tooManyRequests",
+        503 => "unavailable",
+        500..=599 => "internal",
+        _ => "requestFailed",
+    };
+    let (json, body) = api_error(status, error, &text.unwrap_or(reason)).into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(json.headers);
+    Response::from_parts(parts, body)
+}
+
+/// The headers every response carries. Framing: the softphone (`/admin/`) by
+/// the configured CRM origins only; the SDK is a script any page may load;
+/// nothing else may be framed (the demo page frames the softphone, which is
+/// the framed page's rule to set, not the demo's).
+fn security_headers(app: &App, path: &str, h: &mut HeaderMap) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    if path.starts_with("/sdk/") {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    } else if path.starts_with("/admin/") {
+        if let Some(ancestors) = frame_ancestors(app) {
+            add_frame_ancestors(h, ancestors);
+        }
+    } else {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        add_frame_ancestors(h, HeaderValue::from_static("frame-ancestors 'none'"));
+    }
+    if path.starts_with("/api/") && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// Adds a `frame-ancestors` directive to the response's CSP, keeping one
+/// the handler set itself.
+fn add_frame_ancestors(h: &mut HeaderMap, directive: HeaderValue) {
+    let csp = match h.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()) {
+        None => directive,
+        Some(csp) if csp.contains("frame-ancestors") => return,
+        Some(csp) => match HeaderValue::from_str(&format!("{csp}; {}", directive.to_str().unwrap_or_default())) {
+            Ok(v) => v,
+            Err(_) => return,
+        },
+    };
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
+}
+
+/// A JSON body that could not be taken: 413 too large, 415 not declared as
+/// JSON, 400 otherwise (`hint` says what to send).
+pub(crate) fn json_rejection(rejection: JsonRejection, hint: &str) -> Response {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType", "send Content-Type: application/json")
+        }
+        _ => api_error(StatusCode::BAD_REQUEST, "badRequest", hint),
+    }
+}
+
+/// A path that could not be taken (bad percent-encoding, say).
+pub(crate) fn path_rejection(rejection: PathRejection) -> Response {
+    api_error(StatusCode::BAD_REQUEST, "badPath", &rejection.body_text())
+}
+
+/// 429 for a throttled sign-in, the same whichever limit and whether the
+/// account exists or not.
+fn too_many_attempts(retry_after_secs: u64) -> Response {
+    let body = serde_json::json!({
+        "error": "tooManyAttempts",
+        "message": format!("too many failed sign-ins; try again in {retry_after_secs} s"),
+        "retryAfterSecs": retry_after_secs,
+    });
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp
+}
+
+fn busy() -> Response {
+    let message = "too many sign-ins at once; try again in a second";
+    let mut resp = api_error(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// Every HTTP error: a status and a JSON body `{error, message}`.
@@ -64,18 +214,44 @@ struct SignedIn {
     idle_timeout_secs: u64,
 }
 
-async fn sign_in(State(app): State<App>, body: Result<Json<SignIn>, JsonRejection>) -> Response {
-    let Ok(Json(body)) = body else {
-        return api_error(StatusCode::BAD_REQUEST, "badRequest", "send JSON {\"email\", \"password\"}");
+async fn sign_in(
+    State(app): State<App>,
+    Extension(signin): Extension<Arc<Signin>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Result<Json<SignIn>, JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return json_rejection(rejection, "send JSON {\"email\", \"password\"}"),
     };
     if body.email.trim().is_empty() || body.password.is_empty() {
         return api_error(StatusCode::BAD_REQUEST, "missingCredentials", "email and password are required");
     }
-    let user = match app.store.authenticate(&body.email, &body.password).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return api_error(StatusCode::UNAUTHORIZED, "invalidCredentials", "wrong email or password"),
-        Err(e) => return internal(e),
+    // Throttled before any hashing: a refused attempt costs no argon2.
+    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(a))| a.ip());
+    let attempt = match signin.begin(&body.email, ip, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(throttled) => return too_many_attempts(throttled.retry_after_secs),
     };
+    let Some(place) = signin.enter_hashing() else {
+        attempt.not_judged();
+        return busy();
+    };
+    let user = match app.store.authenticate(&body.email, &body.password).await {
+        Ok(Some(user)) => {
+            attempt.succeeded();
+            user
+        }
+        Ok(None) => {
+            attempt.failed();
+            return api_error(StatusCode::UNAUTHORIZED, "invalidCredentials", "wrong email or password");
+        }
+        Err(e) => {
+            attempt.not_judged();
+            return internal(e);
+        }
+    };
+    drop(place);
     let seat = match app.store.seat_of_user(user.id).await {
         Ok(seat) => seat.filter(|s| s.enabled),
         Err(e) => return internal(e),
@@ -172,8 +348,9 @@ async fn sandbox_call(State(app): State<App>, body: Result<Json<SandboxCall>, Js
     let Some(sb) = &app.sandbox else {
         return api_error(StatusCode::NOT_FOUND, "noSandbox", "a real trunk is configured; the sandbox carrier is off");
     };
-    let Ok(Json(body)) = body else {
-        return api_error(StatusCode::BAD_REQUEST, "badRequest", "send JSON {\"to\", \"from\", \"other\"}");
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return json_rejection(rejection, "send JSON {\"to\", \"from\", \"other\"}"),
     };
     let digits = |s: &str| !s.is_empty() && s.len() <= 32 && s.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit());
     let from = if body.from.is_empty() { "12025550199".to_string() } else { body.from };
@@ -212,21 +389,34 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin_host.eq_ignore_ascii_case(host)
 }
 
-fn asset(path: &str, headers: Option<HeaderValue>) -> Response {
+/// An embedded file, or a JSON 404. Framing and the other security headers
+/// are added by [`edges`], by path.
+fn asset(path: &str) -> Response {
     let Some(file) = Web::get(path) else {
         return api_error(StatusCode::NOT_FOUND, "notFound", "no such file");
     };
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let mut resp = (
-        [(header::CONTENT_TYPE, mime.as_ref().to_string()), (header::CACHE_CONTROL, "no-cache".to_string())],
+    (
+        [(header::CONTENT_TYPE, content_type(path)), (header::CACHE_CONTROL, "no-cache".to_string())],
         file.data.into_owned(),
     )
-        .into_response();
-    resp.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    if let Some(csp) = headers {
-        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+        .into_response()
+}
+
+/// The content type of an embedded file, text in UTF-8.
+fn content_type(path: &str) -> String {
+    let mime = match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js" | "mjs") => "text/javascript".to_string(),
+        // TypeScript (the SDK's `.d.ts`), not an MPEG stream.
+        Some("ts" | "mts") => "application/typescript".to_string(),
+        _ => mime_guess::from_path(path).first_or_octet_stream().to_string(),
+    };
+    let text = mime.starts_with("text/")
+        || matches!(mime.as_str(), "application/typescript" | "application/json" | "image/svg+xml");
+    if text {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime
     }
-    resp
 }
 
 /// Who may frame the softphone: the configured CRM origins, or anyone.
@@ -236,18 +426,61 @@ fn frame_ancestors(app: &App) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("frame-ancestors {list}")).ok()
 }
 
-async fn softphone_index(State(app): State<App>) -> Response {
-    asset("softphone/index.html", frame_ancestors(&app))
+async fn softphone_index() -> Response {
+    asset("softphone/index.html")
 }
 
-async fn softphone_asset(State(app): State<App>, Path(path): Path<String>) -> Response {
-    asset(&format!("softphone/{path}"), frame_ancestors(&app))
+async fn softphone_asset(path: Result<Path<String>, PathRejection>) -> Response {
+    match path {
+        Ok(Path(path)) => asset(&format!("softphone/{path}")),
+        Err(rejection) => path_rejection(rejection),
+    }
 }
 
 async fn demo_index() -> Response {
-    asset("demo/index.html", None)
+    asset("demo/index.html")
 }
 
-async fn demo_asset(Path(path): Path<String>) -> Response {
-    asset(&format!("demo/{path}"), None)
+async fn demo_asset(path: Result<Path<String>, PathRejection>) -> Response {
+    match path {
+        Ok(Path(path)) => asset(&format!("demo/{path}")),
+        Err(rejection) => path_rejection(rejection),
+    }
+}
+
+/// The embedding SDK (`/sdk/seatline.js`, `/sdk/seatline.d.ts`): any CRM page
+/// may import it (`Access-Control-Allow-Origin: *`, set by [`edges`]).
+async fn sdk_asset(path: Result<Path<String>, PathRejection>) -> Response {
+    match path {
+        Ok(Path(path)) => asset(&format!("sdk/{path}")),
+        Err(rejection) => path_rejection(rejection),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_of_the_embedded_files() {
+        assert_eq!(content_type("sdk/seatline.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("sdk/seatline.d.ts"), "application/typescript; charset=utf-8");
+        assert_eq!(content_type("demo/index.html"), "text/html; charset=utf-8");
+        assert_eq!(content_type("softphone/softphone.css"), "text/css; charset=utf-8");
+        assert_eq!(content_type("x/ring.wav"), "audio/wav");
+        assert_eq!(content_type("x/blob"), "application/octet-stream");
+    }
+
+    #[test]
+    fn a_frame_ancestors_directive_joins_a_csp_set_by_the_handler() {
+        let mut h = HeaderMap::new();
+        add_frame_ancestors(&mut h, HeaderValue::from_static("frame-ancestors 'none'"));
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "frame-ancestors 'none'");
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'"));
+        add_frame_ancestors(&mut h, HeaderValue::from_static("frame-ancestors *"));
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "default-src 'self'; frame-ancestors *");
+        add_frame_ancestors(&mut h, HeaderValue::from_static("frame-ancestors 'none'"));
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "default-src 'self'; frame-ancestors *", "kept");
+    }
 }

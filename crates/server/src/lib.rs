@@ -15,6 +15,7 @@ pub mod http;
 pub mod hub;
 pub mod media;
 pub mod sandbox;
+mod signin;
 mod ws;
 
 use config::Config;

@@ -528,3 +528,142 @@ impl Hub {
         (inner.sb.call_count(), inner.sb.user_agent().transaction_counts())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seatline_sip::{Timers, UserAgent};
+    use seatline_switchboard::Settings;
+
+    fn seat(id: i64) -> Seat {
+        Seat {
+            id,
+            tenant_id: 1,
+            user_id: id,
+            sip_num: format!("80{id:02}"),
+            group_no: "G001".into(),
+            enabled: true,
+            acw_seconds: 0,
+            initial_status: 1,
+            agent_status: None,
+        }
+    }
+
+    struct Rig {
+        hub: Hub,
+        persist: mpsc::UnboundedReceiver<Persist>,
+    }
+
+    fn rig() -> Rig {
+        let local = "127.0.0.1:5060".parse().unwrap();
+        let sb = Switchboard::new(Settings::new("127.0.0.1:5080".parse().unwrap()), UserAgent::with_seed(local, Timers::default(), 1), Instant::now(), 0, 1);
+        let (persist, persist_rx) = mpsc::unbounded_channel();
+        let (sip, _) = mpsc::unbounded_channel();
+        let (routes, _) = mpsc::unbounded_channel();
+        let (media, _) = MediaHandle::detached();
+        Rig { hub: Hub::new(Duration::from_secs(10), sb, HubIo { persist, sip, media, routes }), persist: persist_rx }
+    }
+
+    fn tab() -> (TabTx, mpsc::Receiver<Outgoing>) {
+        mpsc::channel(TAB_QUEUE)
+    }
+
+    fn texts(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            out.push(match m {
+                Outgoing::Text(t) => t.to_string(),
+                Outgoing::Close => "<close>".into(),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn a_status_change_reaches_every_tab_of_the_agent_only_and_the_store() {
+        let Rig { hub, mut persist } = rig();
+        let t = Instant::now();
+        hub.signed_in("s1", &seat(1), t);
+        hub.signed_in("s2", &seat(2), t);
+        let (tx_a, mut rx_a) = tab();
+        let (tx_b, mut rx_b) = tab();
+        let (tx_c, mut rx_c) = tab();
+        let (a, view) = hub.attach("s1", &seat(1), tx_a, t);
+        assert_eq!(view.agent.code, Status::Idle);
+        hub.attach("s1", &seat(1), tx_b, t);
+        hub.attach("s2", &seat(2), tx_c, t);
+        hub.set_status(a, 3, t).unwrap();
+        let expect = r#"{"ev":"agent","agent":{"code":3,"status":3,"activity":"none"}}"#;
+        assert_eq!(texts(&mut rx_a), vec![expect]);
+        assert_eq!(texts(&mut rx_b), vec![expect]);
+        assert!(texts(&mut rx_c).is_empty());
+        let mut saved = Vec::new();
+        while let Ok(p) = persist.try_recv() {
+            if let Persist::Status(seat, code) = p {
+                saved.push((seat, code));
+            }
+        }
+        assert!(saved.contains(&(1, 3)));
+        assert_eq!(hub.set_status(a, 9, t), Err(HubError::InvalidStatus(9)));
+        assert_eq!(hub.set_status(999, 1, t), Err(HubError::NoConnection));
+    }
+
+    #[test]
+    fn logout_closes_every_tab_of_the_session_and_resets_the_agent() {
+        let Rig { hub, .. } = rig();
+        let t = Instant::now();
+        hub.signed_in("s1", &seat(1), t);
+        let (tx_a, mut rx_a) = tab();
+        let (tx_b, mut rx_b) = tab();
+        let (a, _) = hub.attach("s1", &seat(1), tx_a, t);
+        hub.attach("s1", &seat(1), tx_b, t);
+        hub.set_status(a, 5, t).unwrap();
+        texts(&mut rx_a);
+        texts(&mut rx_b);
+        hub.logout("s1", t);
+        assert_eq!(texts(&mut rx_a), vec![r#"{"ev":"loggedOut"}"#, "<close>"]);
+        assert_eq!(texts(&mut rx_b), vec![r#"{"ev":"loggedOut"}"#, "<close>"]);
+        assert_eq!(hub.tab_count(), 0);
+        hub.signed_in("s3", &seat(1), t);
+        let (tx, _rx) = tab();
+        assert_eq!(hub.attach("s3", &seat(1), tx, t).1.agent.code, Status::Idle, "rule 3");
+    }
+
+    #[test]
+    fn idle_sessions_expire_with_token_invalid_and_activity_renews_them() {
+        let Rig { hub, .. } = rig();
+        let t = Instant::now();
+        hub.signed_in("s1", &seat(1), t);
+        hub.signed_in("s2", &seat(2), t);
+        let (tx1, mut rx1) = tab();
+        let (tx2, mut rx2) = tab();
+        hub.attach("s1", &seat(1), tx1, t);
+        let (c2, _) = hub.attach("s2", &seat(2), tx2, t);
+        assert_eq!(hub.touch(c2, t + Duration::from_secs(8)), Some("s2".to_string()));
+        assert!(hub.expire_idle(t + Duration::from_secs(10)).is_empty());
+        assert_eq!(hub.expire_idle(t + Duration::from_secs(11)), vec!["s1".to_string()]);
+        assert_eq!(texts(&mut rx1), vec![r#"{"ev":"tokenInvalid"}"#, "<close>"]);
+        assert!(texts(&mut rx2).is_empty());
+        assert!(!hub.session_alive(999, t));
+    }
+
+    #[test]
+    fn a_tab_that_cannot_keep_up_is_disconnected_never_left_with_a_gap() {
+        let Rig { hub, .. } = rig();
+        let t = Instant::now();
+        hub.signed_in("s1", &seat(1), t);
+        let (slow, mut slow_rx) = mpsc::channel(1);
+        let (fast, mut rx) = tab();
+        let (a, _) = hub.attach("s1", &seat(1), slow, t);
+        hub.attach("s1", &seat(1), fast, t);
+        for code in [3, 4, 5] {
+            hub.set_status(a, code, t).unwrap();
+        }
+        assert_eq!(texts(&mut rx).len(), 3, "the others get everything");
+        assert_eq!(hub.dropped_tabs(), 1);
+        // The slow tab got what fit, then its queue was closed: it reconnects
+        // and is sent the whole state (ready), so nothing is silently missed.
+        assert_eq!(texts(&mut slow_rx).len(), 1);
+        assert!(slow_rx.try_recv().is_err() && slow_rx.is_closed());
+    }
+}

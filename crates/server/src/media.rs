@@ -65,6 +65,12 @@ pub struct MediaHandle {
 }
 
 impl MediaHandle {
+    /// A handle whose commands go to the returned receiver (tests of the shells).
+    pub fn detached() -> (MediaHandle, mpsc::UnboundedReceiver<MediaCmd>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (MediaHandle { tx, addr: SocketAddr::from(([127, 0, 0, 1], 0)) }, rx)
+    }
+
     pub fn send(&self, cmd: MediaCmd) {
         let _ = self.tx.send(cmd);
     }

@@ -503,6 +503,14 @@ impl Hub {
         self.with_sb(|inner| inner.sb.rtp_alive(seats, now))
     }
 
+    pub fn audio_lost(&self, seat_id: i64, now: Instant) {
+        self.with_sb(|inner| inner.sb.audio_lost(seat_id, now))
+    }
+
+    pub fn audio_up(&self, seat_id: i64) {
+        self.with_sb(|inner| inner.sb.audio_up(seat_id))
+    }
+
     pub fn recover(&self, open: Vec<OpenCall>, now: Instant) {
         self.with_sb(|inner| inner.sb.recover(open, now))
     }

@@ -116,6 +116,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         while let Some(note) = notes.recv().await {
             match note {
                 media::MediaNote::RtpAlive { seats } => media_notes.hub.rtp_alive(&seats, Instant::now()),
+                media::MediaNote::AudioLost { seat_id } => media_notes.hub.audio_lost(seat_id, Instant::now()),
+                media::MediaNote::LegConnected { seat_id, .. } => media_notes.hub.audio_up(seat_id),
                 note => tracing::debug!("media: {note:?}"),
             }
         }

@@ -53,6 +53,8 @@ pub enum MediaNote {
     LegGone { seat_id: i64, leg: LegId },
     /// A DTMF digit from the carrier side.
     Digit { seat_id: i64, digit: char },
+    /// The agent's connected audio leg went away while it carried the audio.
+    AudioLost { seat_id: i64 },
     /// Seats whose carrier leg sent RTP in the last second (the
     /// switchboard ends calls whose carrier went silent).
     RtpAlive { seats: Vec<i64> },
@@ -319,6 +321,9 @@ impl Media {
             l.rtc.disconnect();
             if self.current.get(&l.seat_id) == Some(&leg) {
                 self.current.remove(&l.seat_id);
+                if l.connected {
+                    let _ = self.notes.send(MediaNote::AudioLost { seat_id: l.seat_id });
+                }
             }
             let _ = self.notes.send(MediaNote::LegGone { seat_id: l.seat_id, leg });
         }

@@ -164,8 +164,10 @@ struct AgentSlot {
     group_no: String,
     tabs: BTreeSet<ConnId>,
     audio: Option<ConnId>,
-    /// With no tab open during a call: when the call is given up.
+    /// With no tab open (or no audio) during a call: when the call is given up.
     grace_until: Option<Instant>,
+    /// The audio leg that carried the call failed and no other came up yet.
+    audio_lost: bool,
     /// The call in progress as its last dialStatus content.
     call: Option<DialStatus>,
     /// How the last call ended, for a tab that was not there to see it.
@@ -298,6 +300,7 @@ impl Switchboard {
             tabs: BTreeSet::new(),
             audio: None,
             grace_until: None,
+            audio_lost: false,
             call: None,
             missed: Vec::new(),
             refusals: (now, 0),
@@ -366,6 +369,31 @@ impl Switchboard {
             slot.grace_until = Some(now + grace);
         }
         self.flush_agent(seat);
+    }
+
+    /// The agent's connected audio leg failed (or its tab went): unless a
+    /// new leg connects within the grace time, the call is lost (801).
+    pub fn audio_lost(&mut self, seat: SeatId, now: Instant) {
+        let grace = self.settings.no_tab_grace;
+        let in_call = self.call_of_seat(seat).is_some();
+        if let Some(slot) = self.agents.get_mut(&seat) {
+            if in_call {
+                slot.audio_lost = true;
+                slot.grace_until.get_or_insert(now + grace);
+            }
+        }
+    }
+
+    /// An audio leg of the agent connected: the call has its audio again.
+    pub fn audio_up(&mut self, seat: SeatId) {
+        if let Some(slot) = self.agents.get_mut(&seat) {
+            if slot.audio_lost {
+                slot.audio_lost = false;
+                if !slot.tabs.is_empty() {
+                    slot.grace_until = None;
+                }
+            }
+        }
     }
 
     pub fn holds_audio(&self, seat: SeatId, conn: ConnId) -> bool {
@@ -868,6 +896,7 @@ impl Switchboard {
                 if let Some(seat) = c.ctl.seat() {
                     if let Some(slot) = self.agents.get_mut(&seat) {
                         slot.grace_until = None;
+                        slot.audio_lost = false;
                     }
                 }
                 self.out.push_back(Output::ReleaseRtp { rtp: c.rtp });
@@ -919,11 +948,13 @@ impl Switchboard {
         for seat in lost {
             if let Some(slot) = self.agents.get_mut(&seat) {
                 slot.grace_until = None;
-                if !slot.tabs.is_empty() {
+                if !slot.tabs.is_empty() && !slot.audio_lost {
                     continue;
                 }
+                slot.audio_lost = false;
             }
-            // Every tab stayed away: the agent's side of the call is lost (801).
+            // Every tab stayed away, or the audio never came back: the
+            // agent's side of the call is lost (801).
             if let Some(call) = self.call_of_seat(seat) {
                 self.end_call(call, Some(HangupReason::NetworkAgent as u16), now);
             }

@@ -597,3 +597,25 @@ fn the_same_seed_gives_the_same_calls() {
     assert_eq!(run(3), run(3));
     assert_ne!(run(3), run(4));
 }
+
+#[test]
+fn a_failed_audio_path_with_no_tab_to_take_it_ends_with_801() {
+    let mut w = World::new();
+    let tab = w.sign_in(1, 0);
+    w.call_out(1, "12025550100");
+    let call = w.carrier_answers();
+    // The audio leg fails but a new one connects in time: the call stays.
+    w.sb.audio_lost(1, w.now);
+    w.talk(1, Duration::from_secs(3));
+    w.sb.audio_up(1);
+    w.talk(1, Duration::from_secs(20));
+    assert!(!w.carrier_ended(call));
+    // It fails again and nothing takes it over: 801 at the end of the grace time.
+    w.sb.audio_lost(1, w.now);
+    w.talk(1, Duration::from_millis(9_999));
+    assert!(!w.carrier_ended(call));
+    w.talk(1, Duration::from_millis(1));
+    assert!(w.carrier_ended(call));
+    assert_eq!(w.codes(tab), vec![0, 2, 801, 5]);
+    assert_eq!(w.last_record().hangup_code, Some(801));
+}

@@ -9,16 +9,24 @@ import { AudioPath, devices } from './audio.js';
 import { HostBridge } from './host.js';
 import { setLang, t } from './i18n.js';
 import { Link, askOtherTabs, fetchEmbedConfig, loadSession, onSessionChange, signIn, signOut, storeSession } from './server.js';
-import { render } from './view.js';
+import { render, tick } from './view.js';
 
 /**
  * @typedef {{code: number, status: number, activity: string}} AgentView
  * @typedef {{
+ *   code: number, callId?: string, direction?: number, caller?: string, callee?: string,
+ *   orderId?: string, params?: string, other?: string,
+ *   callStartTimestamp?: number|string, callConnectedTimestamp?: number|string, callHangUpTimestamp?: number|string,
+ *   hangupCode?: number, sipCode?: number,
+ *   ended?: boolean, reason?: number,
+ * }} CallView a call as shown: its last dialStatus, plus `ended` and the failure `reason`
+ * @typedef {{
  *   phase: 'boot'|'signedOut'|'signingIn'|'signedIn',
  *   page: 'email'|'sso'|'noseat',
  *   notice: string, noticeKind: string, banner: string,
- *   call: any, callEndedAt: number, audio: boolean, phone: string, phoneError: string,
- *   muted: boolean, held: boolean, settingsOpen: boolean, mics: any[], speakers: any[],
+ *   call: CallView|null, callEndedAt: number, audio: boolean, phone: string, phoneError: string,
+ *   muted: boolean, held: boolean, settingsOpen: boolean, mics: MediaDeviceInfo[], speakers: MediaDeviceInfo[],
+ *   micId: string, speakerId: string,
  *   emailDraft: string,
  *   session: {token: string, email: string}|null,
  *   email: string, seat: {sipNum: string, groupNo: string}|null, agent: AgentView|null,
@@ -51,6 +59,8 @@ const state = {
   settingsOpen: false,
   mics: [],
   speakers: [],
+  micId: '',
+  speakerId: '',
   emailDraft: '',
   session: null,
   email: '',
@@ -108,8 +118,8 @@ const actions = {
     state.settingsOpen = !state.settingsOpen;
     if (state.settingsOpen) Object.assign(state, await devices());
   }).then(draw),
-  setMic: (id) => { audio.setMic(id); },
-  setSpeaker: (id) => { audio.setSpeaker(id); },
+  setMic: (id) => { state.micId = id; audio.setMic(id); },
+  setSpeaker: (id) => { state.speakerId = id; audio.setSpeaker(id); },
 };
 
 // Host messages and UI actions run one at a time, in arrival order.
@@ -470,8 +480,8 @@ async function boot() {
 
 boot();
 
-// The call timer ticks while a call is connected.
-setInterval(() => { if (state.call && state.call.code === 2 && !state.call.ended) draw(); }, 1000);
+// The call timer ticks while a call is connected: its text only, nothing else.
+setInterval(tick, 1000);
 
 // For diagnostics in the browser console.
 /** @type {any} */ (window).seatline = { state, t, audio };

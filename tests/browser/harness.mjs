@@ -118,10 +118,38 @@ const HOST_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>test 
   iframe.src = SOFTPHONE;
 </script></body></html>`;
 
+// A CRM page that uses the host SDK instead of postMessage: it imports the
+// SDK from the Seatline server (?sdk=URL), lets it create the iframe, and
+// records every event the SDK gives (window.events). ?origin= is passed to the
+// SDK when given (default: where the SDK came from). With ?init=JSON it calls
+// phone.init() at once, before the softphone can be ready.
+const SDK_HOST_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>test host (SDK)</title></head>
+<body style="margin:0">
+<div id="phone"></div>
+<script type="module">
+  const params = new URLSearchParams(location.search);
+  window.events = [];
+  try {
+    const { SeatlinePhone } = await import(params.get('sdk'));
+    const phone = new SeatlinePhone({ container: '#phone', origin: params.get('origin') || undefined });
+    phone.iframe.id = 'iframe';
+    for (const type of ['ready', 'agentExists', 'login', 'agentStatus', 'dialStatus', 'logout', 'tokenInvalid']) {
+      phone.on(type, (content) => window.events.push({ at: Date.now(), type, content }));
+    }
+    window.phone = phone;
+    if (params.get('init')) {
+      window.readyAtInit = phone.isReady;
+      phone.init(JSON.parse(params.get('init')));
+    }
+  } catch (e) {
+    window.sdkError = String((e && e.message) || e);
+  }
+</script></body></html>`;
+
 export async function startHost() {
   const server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(HOST_PAGE);
+    res.end(req.url.startsWith('/sdk-host') ? SDK_HOST_PAGE : HOST_PAGE);
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address();
@@ -132,6 +160,12 @@ export async function startHost() {
       const q = new URLSearchParams({ softphone: softphoneUrl });
       if (onloadInit) q.set('onload', JSON.stringify(onloadInit));
       return `http://127.0.0.1:${port}/host?${q}`;
+    },
+    /** The SDK host page. @param {string} sdkUrl @param {any} [init] content of an init sent at once */
+    sdkUrl(sdkUrl, init) {
+      const q = new URLSearchParams({ sdk: sdkUrl });
+      if (init) q.set('init', JSON.stringify(init));
+      return `http://127.0.0.1:${port}/sdk-host?${q}`;
     },
     stop: () => new Promise((r) => server.close(r)),
   };

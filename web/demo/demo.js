@@ -1,22 +1,27 @@
-// The demo CRM: embeds the softphone the way the vendor's document shows,
-// and logs every message in both directions.
+// The demo CRM: embeds the softphone with the host SDK (/sdk/seatline.js),
+// as a CRM developer would, and logs every message in both directions.
+
+import { SeatlinePhone } from '../sdk/seatline.js';
+
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
 // The softphone is served from another origin than this page when we can
 // (127.0.0.1 <-> localhost), so the demo exercises cross-origin embedding.
 function softphoneOrigin() {
   const q = new URLSearchParams(location.search).get('softphone');
   if (q) return q;
+  /** @type {Record<string, string>} */
   const swap = { '127.0.0.1': 'localhost', localhost: '127.0.0.1' };
   const host = swap[location.hostname];
   return host ? `${location.protocol}//${host}${location.port ? `:${location.port}` : ''}` : location.origin;
 }
 
 const ORIGIN = softphoneOrigin();
-const iframe = /** @type {HTMLIFrameElement} */ (document.getElementById('iframe'));
-const log = /** @type {HTMLOListElement} */ (document.getElementById('log'));
-document.getElementById('origins').textContent = `this page: ${location.origin} · softphone: ${ORIGIN}`;
+const log = $('log');
+$('origins').textContent = `this page: ${location.origin} · softphone: ${ORIGIN}`;
 
-/** @param {'in'|'out'} dir @param {any} msg */
+/** @param {'in'|'out'} dir @param {unknown} msg */
 function addLog(dir, msg) {
   const li = document.createElement('li');
   li.className = dir;
@@ -30,42 +35,40 @@ function addLog(dir, msg) {
   log.prepend(li);
 }
 
-/** @param {any} message */
-function send(message) {
-  addLog('out', message);
-  iframe.contentWindow.postMessage(message, ORIGIN);
+// The SDK creates the iframe (with the allow attribute the softphone needs),
+// talks only to the softphone's origin, and keeps what we send until the
+// softphone is ready.
+const phone = new SeatlinePhone({ container: '#phone', origin: ORIGIN });
+phone.iframe.id = 'iframe';
+phone.onSend((m) => addLog('out', m));
+phone.onMessage((m) => addLog('in', m));
+phone.on('agentStatus', (s) => { $('sum-agent').textContent = String(s.code); });
+phone.on('dialStatus', (s) => { $('sum-dial').textContent = String(s.code); });
+phone.on('login', (l) => { $('sum-login').textContent = `${l.email} · sip ${l.sipNum} · group ${l.groupNo}`; });
+for (const type of /** @type {const} */ (['logout', 'tokenInvalid'])) {
+  phone.on(type, () => {
+    $('sum-login').textContent = '–';
+    $('sum-agent').textContent = '–';
+  });
 }
 
-window.addEventListener('message', (e) => {
-  if (e.origin !== ORIGIN || e.source !== iframe.contentWindow) return;
-  const msg = e.data;
-  addLog('in', msg);
-  if (msg.type === 'agentStatus') document.getElementById('sum-agent').textContent = String(msg.content.code);
-  if (msg.type === 'dialStatus') document.getElementById('sum-dial').textContent = String(msg.content.code);
-  if (msg.type === 'login') document.getElementById('sum-login').textContent = `${msg.content.email} · sip ${msg.content.sipNum} · group ${msg.content.groupNo}`;
-  if (msg.type === 'logout' || msg.type === 'tokenInvalid') {
-    document.getElementById('sum-login').textContent = '–';
-    document.getElementById('sum-agent').textContent = '–';
-  }
-});
-
-function initMessage() {
-  const method = /** @type {HTMLSelectElement} */ (document.getElementById('f-method')).value;
-  const lang = /** @type {HTMLSelectElement} */ (document.getElementById('f-lang')).value;
-  /** @type {any} */
+function initContent() {
+  const method = /** @type {HTMLSelectElement} */ ($('f-method')).value;
+  const lang = /** @type {HTMLSelectElement} */ ($('f-lang')).value;
+  /** @type {import('../sdk/seatline.js').InitContent} */
   const content = { lang };
   if (method === '0') {
-    content.email = /** @type {HTMLInputElement} */ (document.getElementById('f-email')).value;
-    content.password = /** @type {HTMLInputElement} */ (document.getElementById('f-password')).value;
+    content.email = /** @type {HTMLInputElement} */ ($('f-email')).value;
+    content.password = /** @type {HTMLInputElement} */ ($('f-password')).value;
   }
-  if (method !== '') content.loginMethod = Number(method);
-  return { type: 'init', content };
+  if (method === '0' || method === '1') content.loginMethod = method === '0' ? 0 : 1;
+  return content;
 }
 
-document.getElementById('init-form').addEventListener('submit', (e) => { e.preventDefault(); send(initMessage()); });
-document.getElementById('send-email-login').addEventListener('click', () => send({ type: 'toEmailLogin' }));
-document.getElementById('send-logout').addEventListener('click', () => send({ type: 'loginOut' }));
-document.getElementById('clear-log').addEventListener('click', () => log.replaceChildren());
+$('init-form').addEventListener('submit', (e) => { e.preventDefault(); phone.init(initContent()); });
+$('send-email-login').addEventListener('click', () => phone.toEmailLogin());
+$('send-logout').addEventListener('click', () => phone.loginOut());
+$('clear-log').addEventListener('click', () => log.replaceChildren());
 
 const CONTACTS = [
   ['Echo test', '12025550100'],
@@ -80,26 +83,44 @@ for (const [name, number] of CONTACTS) {
   const tr = document.createElement('tr');
   tr.innerHTML = '<td></td><td><code></code></td><td><button type="button" class="call">Call</button></td>';
   tr.children[0].textContent = name;
-  tr.querySelector('code').textContent = `+${number}`;
-  tr.querySelector('button').addEventListener('click', () => send({
-    type: 'callOut',
-    content: { caller: '', callee: number, countryCode: '1', orderId: `demo-${order++}`, params: JSON.stringify({ customer: name }) },
+  /** @type {HTMLElement} */ (tr.querySelector('code')).textContent = `+${number}`;
+  /** @type {HTMLElement} */ (tr.querySelector('button')).addEventListener('click', () => phone.callOut({
+    callee: number, countryCode: '1', orderId: `demo-${order++}`, params: { customer: name },
   }));
-  document.getElementById('contacts').append(tr);
+  $('contacts').append(tr);
 }
 
-const STATUSES = ['1 Idle', '2 Busy', '3 Meeting', '4 Meal', '5 Restroom', '6 Sleep', '7 Other'];
-for (const s of STATUSES) {
+/** @type {[string, import('../sdk/seatline.js').AgentStatusCode][]} */
+const STATUSES = [['1 Idle', 1], ['2 Busy', 2], ['3 Meeting', 3], ['4 Meal', 4], ['5 Restroom', 5], ['6 Sleep', 6], ['7 Other', 7]];
+for (const [label, code] of STATUSES) {
   const b = document.createElement('button');
   b.type = 'button';
-  b.textContent = s;
-  b.addEventListener('click', () => send({ type: 'setAgentStatus', content: { code: Number(s[0]) } }));
-  document.getElementById('status-buttons').append(b);
+  b.textContent = label;
+  b.addEventListener('click', () => phone.setAgentStatus(code));
+  $('status-buttons').append(b);
 }
 
-// As in the vendor's document: send init from the iframe's onload. Here the
-// demo only signs in when asked (?autologin=1), so a newcomer sees the page first.
-iframe.onload = () => {
-  if (new URLSearchParams(location.search).get('autologin') === '1') send(initMessage());
-};
-iframe.src = `${ORIGIN}/admin/#/nxcc`;
+/** @type {[string, () => void][]} */
+const CALL_CONTROLS = [
+  ['answer', () => phone.answer()], ['reject', () => phone.reject()], ['hangUp', () => phone.hangUp()],
+  ['mute', () => phone.mute()], ['unmute', () => phone.unmute()], ['hold', () => phone.hold()], ['unhold', () => phone.unhold()],
+];
+for (const [label, run] of CALL_CONTROLS) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.id = `send-${label}`;
+  b.textContent = label;
+  b.addEventListener('click', run);
+  $('call-buttons').append(b);
+}
+$('dtmf-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = /** @type {HTMLInputElement} */ ($('f-dtmf'));
+  if (input.value) phone.sendDtmf(input.value);
+  input.value = '';
+});
+
+// The vendor's document sends init from the iframe's onload; with the SDK,
+// init can be called at once: it waits for the softphone's `ready`. The demo
+// only signs in by itself when asked (?autologin=1), so a newcomer sees the page first.
+if (new URLSearchParams(location.search).get('autologin') === '1') phone.init(initContent());

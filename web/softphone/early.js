@@ -2,6 +2,7 @@
 // ready to read them (the vendor's examples post `init` from the iframe's
 // onload, which can come before our modules have run).
 (function () {
+  /** @type {{data: unknown, origin: string, source: MessageEventSource|null}[]} */
   var inbox = [];
   var w = /** @type {any} */ (window);
   w.__seatlineInbox = inbox;

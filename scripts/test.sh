@@ -23,6 +23,13 @@ fi
 echo "== npm packages for the browser tests"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
+echo "== format and lints (cargo fmt --check, clippy -D warnings)"
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
 echo "== build"
 cargo build --locked --bin seatline
 

@@ -26,7 +26,10 @@ pub struct AgentConfig {
 
 impl Default for AgentConfig {
     fn default() -> Self {
-        Self { initial_status: Status::Idle, acw: None }
+        Self {
+            initial_status: Status::Idle,
+            acw: None,
+        }
     }
 }
 
@@ -43,10 +46,18 @@ pub enum CallKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Activity {
     None,
-    Ringing { call: String, kind: CallKind },
-    InCall { call: String, kind: CallKind },
+    Ringing {
+        call: String,
+        kind: CallKind,
+    },
+    InCall {
+        call: String,
+        kind: CallKind,
+    },
     /// After-call work. `until` is `None` when no timer runs.
-    WrapUp { until: Option<Instant> },
+    WrapUp {
+        until: Option<Instant>,
+    },
 }
 
 impl Activity {
@@ -168,7 +179,11 @@ impl Agent {
 
     /// Rule 11 and rule 10: only a present, signed-in, idle agent is offered calls.
     pub fn available_since(&self) -> Option<Instant> {
-        if self.signed_in && self.tabs > 0 && self.activity == Activity::None && self.status == Status::Idle {
+        if self.signed_in
+            && self.tabs > 0
+            && self.activity == Activity::None
+            && self.status == Status::Idle
+        {
             self.idle_since
         } else {
             None
@@ -195,7 +210,10 @@ impl Agent {
             }
             AgentInput::SignOut => {
                 self.signed_in = false;
-                if !matches!(self.activity, Activity::InCall { .. } | Activity::Ringing { .. }) {
+                if !matches!(
+                    self.activity,
+                    Activity::InCall { .. } | Activity::Ringing { .. }
+                ) {
                     self.activity = Activity::None;
                 }
                 self.status = self.cfg.initial_status;
@@ -211,7 +229,9 @@ impl Agent {
                 // Rule 1: any status, also out of wrap-up; not while ringing or in a call.
                 self.require_signed_in()?;
                 match self.activity {
-                    Activity::Ringing { .. } | Activity::InCall { .. } => return Err(AgentError::BusyWithCall),
+                    Activity::Ringing { .. } | Activity::InCall { .. } => {
+                        return Err(AgentError::BusyWithCall)
+                    }
                     Activity::None | Activity::WrapUp { .. } => {}
                 }
                 self.activity = Activity::None;
@@ -223,16 +243,25 @@ impl Agent {
                     return Err(AgentError::NotAvailable);
                 }
                 self.pre_call = self.status;
-                self.activity = Activity::Ringing { call, kind: CallKind::Assigned };
+                self.activity = Activity::Ringing {
+                    call,
+                    kind: CallKind::Assigned,
+                };
             }
             AgentInput::Dial { call } => {
                 // Rule 4: the agent's own call may start from any status, and from wrap-up.
                 self.require_signed_in()?;
-                if matches!(self.activity, Activity::Ringing { .. } | Activity::InCall { .. }) {
+                if matches!(
+                    self.activity,
+                    Activity::Ringing { .. } | Activity::InCall { .. }
+                ) {
                     return Err(AgentError::BusyWithCall);
                 }
                 self.pre_call = self.status;
-                self.activity = Activity::Ringing { call, kind: CallKind::Outbound };
+                self.activity = Activity::Ringing {
+                    call,
+                    kind: CallKind::Outbound,
+                };
             }
             AgentInput::Answered { call } => {
                 // Rule 6.
@@ -245,7 +274,10 @@ impl Agent {
             AgentInput::Rejected { call } => {
                 // Rule 7: rejecting an assigned call goes to wrap-up when ACW is on.
                 match &self.activity {
-                    Activity::Ringing { call: c, kind: CallKind::Assigned } if *c == call => {}
+                    Activity::Ringing {
+                        call: c,
+                        kind: CallKind::Assigned,
+                    } if *c == call => {}
                     _ => return Err(AgentError::UnknownCall),
                 }
                 self.end_call(true, now);
@@ -267,7 +299,9 @@ impl Agent {
     fn end_call(&mut self, to_wrap_up: bool, now: Instant) {
         self.status = self.pre_call;
         self.activity = match self.cfg.acw.filter(|d| !d.is_zero()) {
-            Some(acw) if to_wrap_up => Activity::WrapUp { until: Some(now + acw) },
+            Some(acw) if to_wrap_up => Activity::WrapUp {
+                until: Some(now + acw),
+            },
             _ => Activity::None,
         };
         if !self.signed_in {
@@ -343,7 +377,10 @@ mod tests {
     }
 
     fn with_acw() -> AgentConfig {
-        AgentConfig { initial_status: Status::Idle, acw: Some(ACW) }
+        AgentConfig {
+            initial_status: Status::Idle,
+            acw: Some(ACW),
+        }
     }
 
     #[test]
@@ -354,15 +391,25 @@ mod tests {
             assert_eq!(a.reported_code(), s);
         }
         a.handle(AgentInput::Dial { call: "c1".into() }, t).unwrap();
-        assert_eq!(a.handle(AgentInput::Pick(Status::Idle), t), Err(AgentError::BusyWithCall));
-        a.handle(AgentInput::Answered { call: "c1".into() }, t).unwrap();
-        assert_eq!(a.handle(AgentInput::Pick(Status::Idle), t), Err(AgentError::BusyWithCall));
+        assert_eq!(
+            a.handle(AgentInput::Pick(Status::Idle), t),
+            Err(AgentError::BusyWithCall)
+        );
+        a.handle(AgentInput::Answered { call: "c1".into() }, t)
+            .unwrap();
+        assert_eq!(
+            a.handle(AgentInput::Pick(Status::Idle), t),
+            Err(AgentError::BusyWithCall)
+        );
     }
 
     #[test]
     fn a_signed_out_agent_cannot_pick() {
         let mut a = Agent::new(AgentConfig::default(), None);
-        assert_eq!(a.handle(AgentInput::Pick(Status::Busy), Instant::now()), Err(AgentError::NotSignedIn));
+        assert_eq!(
+            a.handle(AgentInput::Pick(Status::Busy), Instant::now()),
+            Err(AgentError::NotSignedIn)
+        );
     }
 
     #[test]
@@ -390,10 +437,12 @@ mod tests {
     fn rule2_a_reload_in_wrap_up_keeps_wrap_up_and_our_timer_still_ends_it() {
         let (mut a, t) = signed_in(with_acw());
         a.handle(AgentInput::Dial { call: "c".into() }, t).unwrap();
-        a.handle(AgentInput::Answered { call: "c".into() }, t).unwrap();
+        a.handle(AgentInput::Answered { call: "c".into() }, t)
+            .unwrap();
         a.handle(AgentInput::Ended { call: "c".into() }, t).unwrap();
         a.handle(AgentInput::TabsOnline(0), t).unwrap();
-        a.handle(AgentInput::TabsOnline(1), t + Duration::from_secs(1)).unwrap();
+        a.handle(AgentInput::TabsOnline(1), t + Duration::from_secs(1))
+            .unwrap();
         assert_eq!(a.activity().name(), "wrapUp");
         a.handle_timeout(t + ACW);
         assert_eq!(a.activity(), &Activity::None);
@@ -401,7 +450,10 @@ mod tests {
 
     #[test]
     fn rule3_sign_out_then_in_starts_from_the_initial_status() {
-        let cfg = AgentConfig { initial_status: Status::Busy, acw: None };
+        let cfg = AgentConfig {
+            initial_status: Status::Busy,
+            acw: None,
+        };
         let (mut a, t) = signed_in(cfg);
         assert_eq!(a.reported_code(), Status::Busy);
         a.handle(AgentInput::Pick(Status::Meeting), t).unwrap();
@@ -426,12 +478,19 @@ mod tests {
         let (mut a, t) = signed_in(AgentConfig::default());
         for s in Status::ALL.into_iter().filter(|s| *s != Status::Idle) {
             a.handle(AgentInput::Pick(s), t).unwrap();
-            assert_eq!(a.handle(AgentInput::Assign { call: "x".into() }, t), Err(AgentError::NotAvailable));
+            assert_eq!(
+                a.handle(AgentInput::Assign { call: "x".into() }, t),
+                Err(AgentError::NotAvailable)
+            );
         }
         a.handle(AgentInput::Pick(Status::Idle), t).unwrap();
-        a.handle(AgentInput::Assign { call: "x".into() }, t).unwrap();
+        a.handle(AgentInput::Assign { call: "x".into() }, t)
+            .unwrap();
         assert_eq!(a.reported_code(), Status::Busy);
-        assert_eq!(a.handle(AgentInput::Assign { call: "y".into() }, t), Err(AgentError::NotAvailable));
+        assert_eq!(
+            a.handle(AgentInput::Assign { call: "y".into() }, t),
+            Err(AgentError::NotAvailable)
+        );
     }
 
     #[test]
@@ -449,7 +508,8 @@ mod tests {
     #[test]
     fn rule5_an_unanswered_assigned_call_returns_to_idle_even_with_acw() {
         let (mut a, t) = signed_in(with_acw());
-        a.handle(AgentInput::Assign { call: "c".into() }, t).unwrap();
+        a.handle(AgentInput::Assign { call: "c".into() }, t)
+            .unwrap();
         a.handle(AgentInput::Ended { call: "c".into() }, t).unwrap();
         assert_eq!(a.reported_code(), Status::Idle);
         assert_eq!(a.activity(), &Activity::None);
@@ -458,24 +518,37 @@ mod tests {
     #[test]
     fn rule6_answer_moves_ringing_to_in_call() {
         let (mut a, t) = signed_in(AgentConfig::default());
-        a.handle(AgentInput::Assign { call: "c".into() }, t).unwrap();
-        assert_eq!(a.handle(AgentInput::Answered { call: "other".into() }, t), Err(AgentError::UnknownCall));
-        a.handle(AgentInput::Answered { call: "c".into() }, t).unwrap();
+        a.handle(AgentInput::Assign { call: "c".into() }, t)
+            .unwrap();
+        assert_eq!(
+            a.handle(
+                AgentInput::Answered {
+                    call: "other".into()
+                },
+                t
+            ),
+            Err(AgentError::UnknownCall)
+        );
+        a.handle(AgentInput::Answered { call: "c".into() }, t)
+            .unwrap();
         assert_eq!(a.activity().name(), "inCall");
     }
 
     #[test]
     fn rule7_reject_and_connected_calls_go_to_wrap_up() {
         let (mut a, t) = signed_in(with_acw());
-        a.handle(AgentInput::Assign { call: "c".into() }, t).unwrap();
-        a.handle(AgentInput::Rejected { call: "c".into() }, t).unwrap();
+        a.handle(AgentInput::Assign { call: "c".into() }, t)
+            .unwrap();
+        a.handle(AgentInput::Rejected { call: "c".into() }, t)
+            .unwrap();
         assert_eq!(a.activity().name(), "wrapUp");
         assert_eq!(a.reported_code(), Status::Busy);
         assert_eq!(a.available_since(), None, "wrap-up is not available");
 
         a.handle(AgentInput::Pick(Status::Meeting), t).unwrap();
         a.handle(AgentInput::Dial { call: "d".into() }, t).unwrap();
-        a.handle(AgentInput::Answered { call: "d".into() }, t).unwrap();
+        a.handle(AgentInput::Answered { call: "d".into() }, t)
+            .unwrap();
         a.handle(AgentInput::Ended { call: "d".into() }, t).unwrap();
         assert_eq!(a.activity().name(), "wrapUp");
         assert_eq!(a.poll_timeout(), Some(t + ACW));
@@ -483,10 +556,14 @@ mod tests {
 
     #[test]
     fn rule7_without_acw_calls_end_at_the_pre_call_status() {
-        let (mut a, t) = signed_in(AgentConfig { initial_status: Status::Idle, acw: Some(Duration::ZERO) });
+        let (mut a, t) = signed_in(AgentConfig {
+            initial_status: Status::Idle,
+            acw: Some(Duration::ZERO),
+        });
         a.handle(AgentInput::Pick(Status::Other), t).unwrap();
         a.handle(AgentInput::Dial { call: "d".into() }, t).unwrap();
-        a.handle(AgentInput::Answered { call: "d".into() }, t).unwrap();
+        a.handle(AgentInput::Answered { call: "d".into() }, t)
+            .unwrap();
         a.handle(AgentInput::Ended { call: "d".into() }, t).unwrap();
         assert_eq!(a.reported_code(), Status::Other);
         assert_eq!(a.poll_timeout(), None);
@@ -497,7 +574,8 @@ mod tests {
         let (mut a, t) = signed_in(with_acw());
         a.handle(AgentInput::Pick(Status::Meal), t).unwrap();
         a.handle(AgentInput::Dial { call: "d".into() }, t).unwrap();
-        a.handle(AgentInput::Answered { call: "d".into() }, t).unwrap();
+        a.handle(AgentInput::Answered { call: "d".into() }, t)
+            .unwrap();
         a.handle(AgentInput::Ended { call: "d".into() }, t).unwrap();
         events(&mut a);
         a.handle_timeout(t + ACW - Duration::from_millis(1));
@@ -507,7 +585,8 @@ mod tests {
         assert_eq!(events(&mut a), vec![Status::Meal]);
 
         a.handle(AgentInput::Dial { call: "e".into() }, t).unwrap();
-        a.handle(AgentInput::Answered { call: "e".into() }, t).unwrap();
+        a.handle(AgentInput::Answered { call: "e".into() }, t)
+            .unwrap();
         a.handle(AgentInput::Ended { call: "e".into() }, t).unwrap();
         a.handle(AgentInput::Pick(Status::Idle), t).unwrap();
         assert_eq!(a.reported_code(), Status::Idle);
@@ -519,9 +598,13 @@ mod tests {
         let (mut a, t) = signed_in(AgentConfig::default());
         a.handle(AgentInput::TabsOnline(0), t).unwrap();
         assert_eq!(a.reported_code(), Status::Idle);
-        assert_eq!(a.handle(AgentInput::Assign { call: "c".into() }, t), Err(AgentError::NotAvailable));
+        assert_eq!(
+            a.handle(AgentInput::Assign { call: "c".into() }, t),
+            Err(AgentError::NotAvailable)
+        );
         a.handle(AgentInput::TabsOnline(2), t).unwrap();
-        a.handle(AgentInput::Assign { call: "c".into() }, t).unwrap();
+        a.handle(AgentInput::Assign { call: "c".into() }, t)
+            .unwrap();
     }
 
     #[test]
@@ -531,17 +614,22 @@ mod tests {
         a.handle(AgentInput::Dial { call: "c".into() }, t1).unwrap();
         assert_eq!(a.available_since(), None);
         let t2 = t + Duration::from_secs(20);
-        a.handle(AgentInput::Ended { call: "c".into() }, t2).unwrap();
+        a.handle(AgentInput::Ended { call: "c".into() }, t2)
+            .unwrap();
         assert_eq!(a.available_since(), Some(t2));
     }
 
     #[test]
     fn sign_out_during_a_call_ends_at_the_initial_status() {
-        let cfg = AgentConfig { initial_status: Status::Busy, acw: Some(ACW) };
+        let cfg = AgentConfig {
+            initial_status: Status::Busy,
+            acw: Some(ACW),
+        };
         let (mut a, t) = signed_in(cfg);
         a.handle(AgentInput::Pick(Status::Meeting), t).unwrap();
         a.handle(AgentInput::Dial { call: "c".into() }, t).unwrap();
-        a.handle(AgentInput::Answered { call: "c".into() }, t).unwrap();
+        a.handle(AgentInput::Answered { call: "c".into() }, t)
+            .unwrap();
         a.handle(AgentInput::SignOut, t).unwrap();
         a.handle(AgentInput::Ended { call: "c".into() }, t).unwrap();
         assert_eq!(a.reported_code(), Status::Busy);

@@ -94,7 +94,15 @@ impl CallController {
     }
 
     fn new(record: CallRecord, seat: Option<i64>, ring_timeout: Duration) -> Self {
-        Self { record, seat, state: State::Ringing, tried: Vec::new(), ring_timeout, ring_until: None, actions: VecDeque::new() }
+        Self {
+            record,
+            seat,
+            state: State::Ringing,
+            tried: Vec::new(),
+            ring_timeout,
+            ring_until: None,
+            actions: VecDeque::new(),
+        }
     }
 
     pub fn record(&self) -> &CallRecord {
@@ -124,7 +132,10 @@ impl CallController {
 
     fn dial(&mut self, code: i64) {
         if let Some(seat) = self.seat {
-            self.actions.push_back(Action::Dial { seat, content: self.record.dial_status(code) });
+            self.actions.push_back(Action::Dial {
+                seat,
+                content: self.record.dial_status(code),
+            });
         }
     }
 
@@ -161,15 +172,24 @@ impl CallController {
     /// The ringing inbound call leaves its agent (rejected or not answered in time).
     fn next_agent(&mut self, rejected: bool, now_ms: i64) {
         let call = self.call();
-        self.agent(if rejected { AgentInput::Rejected { call } } else { AgentInput::Ended { call } });
+        self.agent(if rejected {
+            AgentInput::Rejected { call }
+        } else {
+            AgentInput::Ended { call }
+        });
         if let Some(seat) = self.seat {
             let mut gone = self.record.clone();
             gone.hangup_ms = Some(now_ms);
-            self.actions.push_back(Action::Dial { seat, content: gone.dial_status(5) });
+            self.actions.push_back(Action::Dial {
+                seat,
+                content: gone.dial_status(5),
+            });
         }
         self.seat = None;
         self.ring_until = None;
-        self.actions.push_back(Action::PickAgent { tried: self.tried.clone() });
+        self.actions.push_back(Action::PickAgent {
+            tried: self.tried.clone(),
+        });
     }
 
     pub fn handle_sip(&mut self, ev: SipEvent, now_ms: i64) {
@@ -266,10 +286,10 @@ impl CallController {
                 self.actions.push_back(Action::Save);
             }
             // Hanging up a ringing inbound call is rejecting it.
-            (AgentCommand::Reject | AgentCommand::HangUp, Direction::Inbound, State::Ringing) => {
-                if self.seat.is_some() {
-                    self.next_agent(true, now_ms);
-                }
+            (AgentCommand::Reject | AgentCommand::HangUp, Direction::Inbound, State::Ringing)
+                if self.seat.is_some() =>
+            {
+                self.next_agent(true, now_ms);
             }
             (AgentCommand::HangUp, _, State::Ringing | State::Connected) => {
                 // The carrier leg reports the end (487 after CANCEL, or at once after BYE).
@@ -312,12 +332,24 @@ mod tests {
     }
 
     fn outbound() -> CallController {
-        let r = CallRecord::new("c1".into(), Direction::Outbound, "12025550170".into(), "12025550100".into(), 1_000);
+        let r = CallRecord::new(
+            "c1".into(),
+            Direction::Outbound,
+            "12025550170".into(),
+            "12025550100".into(),
+            1_000,
+        );
         CallController::outbound(r, 7)
     }
 
     fn inbound() -> CallController {
-        let mut r = CallRecord::new("c2".into(), Direction::Inbound, "14155550111".into(), "12025550170".into(), 1_000);
+        let mut r = CallRecord::new(
+            "c2".into(),
+            Direction::Inbound,
+            "14155550111".into(),
+            "12025550170".into(),
+            1_000,
+        );
         r.other = "{\"ticket\":1}".into();
         CallController::inbound(r, Duration::from_secs(20))
     }
@@ -331,7 +363,10 @@ mod tests {
         c.handle_sip(SipEvent::Answered, 2_000);
         let a = actions(&mut c);
         assert_eq!(dial_codes(&a), vec![(7, 2)]);
-        assert!(a.contains(&Action::Agent { seat: 7, input: AgentInput::Answered { call: "c1".into() } }));
+        assert!(a.contains(&Action::Agent {
+            seat: 7,
+            input: AgentInput::Answered { call: "c1".into() }
+        }));
         c.handle_agent(AgentCommand::HangUp, 3_000);
         assert_eq!(actions(&mut c), vec![Action::HangUpCarrier]);
         c.handle_sip(SipEvent::Ended, 3_010);
@@ -339,7 +374,10 @@ mod tests {
         assert_eq!(dial_codes(&a), vec![(7, 5)]);
         assert!(a.contains(&Action::Unbridge { seat: 7 }));
         assert!(c.is_ended());
-        assert_eq!((c.record().connected_ms, c.record().hangup_ms), (Some(2_000), Some(3_010)));
+        assert_eq!(
+            (c.record().connected_ms, c.record().hangup_ms),
+            (Some(2_000), Some(3_010))
+        );
         // Late news changes nothing.
         c.handle_sip(SipEvent::Ended, 4_000);
         assert!(actions(&mut c).is_empty());
@@ -347,7 +385,13 @@ mod tests {
 
     #[test]
     fn outbound_failures_give_the_reason_then_5_or_just_5() {
-        for (code, want, hangup) in [(404, vec![812, 5], Some(812)), (503, vec![800, 5], Some(800)), (403, vec![819, 5], Some(819)), (486, vec![5], None), (487, vec![5], None)] {
+        for (code, want, hangup) in [
+            (404, vec![812, 5], Some(812)),
+            (503, vec![800, 5], Some(800)),
+            (403, vec![819, 5], Some(819)),
+            (486, vec![5], None),
+            (487, vec![5], None),
+        ] {
             let mut c = outbound();
             actions(&mut c);
             c.handle_sip(SipEvent::Failed { code }, 2_000);
@@ -356,20 +400,29 @@ mod tests {
             assert_eq!(codes, want, "SIP {code}");
             assert_eq!(c.record().hangup_code, hangup);
             assert_eq!(c.record().sip_code, Some(code));
-            assert!(a.contains(&Action::Agent { seat: 7, input: AgentInput::Ended { call: "c1".into() } }));
+            assert!(a.contains(&Action::Agent {
+                seat: 7,
+                input: AgentInput::Ended { call: "c1".into() }
+            }));
         }
     }
 
     #[test]
     fn inbound_rings_an_agent_and_is_answered() {
         let mut c = inbound();
-        assert_eq!(actions(&mut c), vec![Action::RingCarrier, Action::PickAgent { tried: vec![] }]);
+        assert_eq!(
+            actions(&mut c),
+            vec![Action::RingCarrier, Action::PickAgent { tried: vec![] }]
+        );
         let t = Instant::now();
         c.agent_picked(Some(3), t, 1_100);
         let a = actions(&mut c);
         assert_eq!(dial_codes(&a), vec![(3, 1)]);
         if let Action::Dial { content, .. } = &a[0] {
-            assert_eq!((content.direction, content.other.as_str()), (0, "{\"ticket\":1}"));
+            assert_eq!(
+                (content.direction, content.other.as_str()),
+                (0, "{\"ticket\":1}")
+            );
         }
         assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(20)));
         c.handle_agent(AgentCommand::Answer, 1_500);
@@ -394,14 +447,20 @@ mod tests {
         c.handle_timeout(t + Duration::from_secs(20), 0);
         let a = actions(&mut c);
         assert_eq!(dial_codes(&a), vec![(3, 5)]);
-        assert!(a.contains(&Action::Agent { seat: 3, input: AgentInput::Ended { call: "c2".into() } }));
+        assert!(a.contains(&Action::Agent {
+            seat: 3,
+            input: AgentInput::Ended { call: "c2".into() }
+        }));
         assert_eq!(a.last(), Some(&Action::PickAgent { tried: vec![3] }));
         c.agent_picked(Some(4), t, 0);
         actions(&mut c);
         // Agent 4 rejects: wrap-up for them (Rejected), and the ACD is asked again.
         c.handle_agent(AgentCommand::Reject, 0);
         let a = actions(&mut c);
-        assert!(a.contains(&Action::Agent { seat: 4, input: AgentInput::Rejected { call: "c2".into() } }));
+        assert!(a.contains(&Action::Agent {
+            seat: 4,
+            input: AgentInput::Rejected { call: "c2".into() }
+        }));
         assert_eq!(a.last(), Some(&Action::PickAgent { tried: vec![3, 4] }));
         c.agent_picked(None, t, 5_000);
         let a = actions(&mut c);

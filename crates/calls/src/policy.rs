@@ -40,7 +40,8 @@ pub fn check_policy(cc: &str, f: &PolicyFacts) -> Result<(), HangupReason> {
     if f.blacklisted {
         return Err(HangupReason::Blacklisted);
     }
-    if f.max_calls_per_callee_per_day > 0 && f.callee_calls_today >= f.max_calls_per_callee_per_day {
+    if f.max_calls_per_callee_per_day > 0 && f.callee_calls_today >= f.max_calls_per_callee_per_day
+    {
         return Err(HangupReason::FrequencyLimit);
     }
     Ok(())
@@ -48,7 +49,9 @@ pub fn check_policy(cc: &str, f: &PolicyFacts) -> Result<(), HangupReason> {
 
 /// The calling code of an E.164 number in digits ("85221234567" -> "852").
 pub fn calling_code(e164: &str) -> String {
-    phonenumber::parse(None, format!("+{e164}")).map(|n| n.code().value().to_string()).unwrap_or_default()
+    phonenumber::parse(None, format!("+{e164}"))
+        .map(|n| n.code().value().to_string())
+        .unwrap_or_default()
 }
 
 /// The callee in E.164 digits (no `+`), or why it cannot be dialed (812).
@@ -57,7 +60,8 @@ pub fn check_callee(callee: &str, country_code: &str) -> Result<String, HangupRe
     if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(HangupReason::NumberInvalid);
     }
-    let parsed = phonenumber::parse(None, format!("+{digits}")).map_err(|_| HangupReason::NumberInvalid)?;
+    let parsed =
+        phonenumber::parse(None, format!("+{digits}")).map_err(|_| HangupReason::NumberInvalid)?;
     if !phonenumber::is_valid(&parsed) {
         return Err(HangupReason::NumberInvalid);
     }
@@ -70,7 +74,12 @@ pub fn check_callee(callee: &str, country_code: &str) -> Result<String, HangupRe
 
 /// The caller number: the one asked for, if the tenant owns it (else 816);
 /// or one of the tenant's pool, taking turns by `turn`.
-pub fn pick_caller(asked: &str, owned: &[String], pool: &[String], turn: usize) -> Result<String, HangupReason> {
+pub fn pick_caller(
+    asked: &str,
+    owned: &[String],
+    pool: &[String],
+    turn: usize,
+) -> Result<String, HangupReason> {
     let asked = asked.trim().trim_start_matches('+');
     if asked.is_empty() {
         if pool.is_empty() {
@@ -86,7 +95,10 @@ pub fn pick_caller(asked: &str, owned: &[String], pool: &[String], turn: usize) 
 
 /// Fields longer than the protocol allows are refused, not cut.
 pub fn check_lengths(c: &CallOut) -> Result<(), HangupReason> {
-    if c.order_id.chars().count() > 32 || c.caller.chars().count() > 32 || c.callee.chars().count() > 32 {
+    if c.order_id.chars().count() > 32
+        || c.caller.chars().count() > 32
+        || c.callee.chars().count() > 32
+    {
         return Err(HangupReason::NumberInvalid);
     }
     Ok(())
@@ -101,26 +113,103 @@ mod tests {
         assert_eq!(check_callee("12025550100", "1"), Ok("12025550100".into()));
         assert_eq!(check_callee("+12025550186", ""), Ok("12025550186".into()));
         assert_eq!(check_callee("85221234567", "852"), Ok("85221234567".into()));
-        for bad in ["", "abc", "123", "1202555010", "12025550100999999999999999999999999"] {
-            assert_eq!(check_callee(bad, "1"), Err(HangupReason::NumberInvalid), "{bad}");
+        for bad in [
+            "",
+            "abc",
+            "123",
+            "1202555010",
+            "12025550100999999999999999999999999",
+        ] {
+            assert_eq!(
+                check_callee(bad, "1"),
+                Err(HangupReason::NumberInvalid),
+                "{bad}"
+            );
         }
-        assert_eq!(check_callee("12025550100", "44"), Err(HangupReason::NumberInvalid));
+        assert_eq!(
+            check_callee("12025550100", "44"),
+            Err(HangupReason::NumberInvalid)
+        );
     }
 
     #[test]
     fn policy_checks_in_order() {
-        let ok = PolicyFacts { balance_cents: 1, trial_calls_per_day: 10, ..Default::default() };
+        let ok = PolicyFacts {
+            balance_cents: 1,
+            trial_calls_per_day: 10,
+            ..Default::default()
+        };
         assert_eq!(check_policy("1", &ok), Ok(()));
-        assert_eq!(check_policy("1", &PolicyFacts { balance_cents: 0, ..ok.clone() }), Err(HangupReason::Arrears));
-        assert_eq!(check_policy("1", &PolicyFacts { trial: true, calls_today: 10, ..ok.clone() }), Err(HangupReason::TrialAllowanceUsed));
-        assert_eq!(check_policy("1", &PolicyFacts { trial: true, calls_today: 9, ..ok.clone() }), Ok(()));
-        let us_only = PolicyFacts { allowed_countries: vec!["1".into()], ..ok.clone() };
-        assert_eq!(check_policy("852", &us_only), Err(HangupReason::CountryNotAllowed));
+        assert_eq!(
+            check_policy(
+                "1",
+                &PolicyFacts {
+                    balance_cents: 0,
+                    ..ok.clone()
+                }
+            ),
+            Err(HangupReason::Arrears)
+        );
+        assert_eq!(
+            check_policy(
+                "1",
+                &PolicyFacts {
+                    trial: true,
+                    calls_today: 10,
+                    ..ok.clone()
+                }
+            ),
+            Err(HangupReason::TrialAllowanceUsed)
+        );
+        assert_eq!(
+            check_policy(
+                "1",
+                &PolicyFacts {
+                    trial: true,
+                    calls_today: 9,
+                    ..ok.clone()
+                }
+            ),
+            Ok(())
+        );
+        let us_only = PolicyFacts {
+            allowed_countries: vec!["1".into()],
+            ..ok.clone()
+        };
+        assert_eq!(
+            check_policy("852", &us_only),
+            Err(HangupReason::CountryNotAllowed)
+        );
         assert_eq!(check_policy("1", &us_only), Ok(()));
-        assert_eq!(check_policy("1", &PolicyFacts { blacklisted: true, ..ok.clone() }), Err(HangupReason::Blacklisted));
-        let limited = PolicyFacts { max_calls_per_callee_per_day: 2, callee_calls_today: 2, ..ok.clone() };
-        assert_eq!(check_policy("1", &limited), Err(HangupReason::FrequencyLimit));
-        assert_eq!(check_policy("1", &PolicyFacts { callee_calls_today: 1, ..limited }), Ok(()));
+        assert_eq!(
+            check_policy(
+                "1",
+                &PolicyFacts {
+                    blacklisted: true,
+                    ..ok.clone()
+                }
+            ),
+            Err(HangupReason::Blacklisted)
+        );
+        let limited = PolicyFacts {
+            max_calls_per_callee_per_day: 2,
+            callee_calls_today: 2,
+            ..ok.clone()
+        };
+        assert_eq!(
+            check_policy("1", &limited),
+            Err(HangupReason::FrequencyLimit)
+        );
+        assert_eq!(
+            check_policy(
+                "1",
+                &PolicyFacts {
+                    callee_calls_today: 1,
+                    ..limited
+                }
+            ),
+            Ok(())
+        );
         assert_eq!(calling_code("85221234567"), "852");
         assert_eq!(calling_code("12025550100"), "1");
     }
@@ -130,8 +219,17 @@ mod tests {
         let owned: Vec<String> = ["12025550170", "12025550179"].map(String::from).to_vec();
         let pool: Vec<String> = vec!["12025550170".into()];
         assert_eq!(pick_caller("", &owned, &pool, 3), Ok("12025550170".into()));
-        assert_eq!(pick_caller("12025550179", &owned, &pool, 0), Ok("12025550179".into()));
-        assert_eq!(pick_caller("19995550100", &owned, &pool, 0), Err(HangupReason::CallerNumberUnusable));
-        assert_eq!(pick_caller("", &owned, &[], 0), Err(HangupReason::CallerNumberUnusable));
+        assert_eq!(
+            pick_caller("12025550179", &owned, &pool, 0),
+            Ok("12025550179".into())
+        );
+        assert_eq!(
+            pick_caller("19995550100", &owned, &pool, 0),
+            Err(HangupReason::CallerNumberUnusable)
+        );
+        assert_eq!(
+            pick_caller("", &owned, &[], 0),
+            Err(HangupReason::CallerNumberUnusable)
+        );
     }
 }

@@ -31,7 +31,13 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    pub fn new(call_id: String, direction: Direction, caller: String, callee: String, start_ms: i64) -> Self {
+    pub fn new(
+        call_id: String,
+        direction: Direction,
+        caller: String,
+        callee: String,
+        start_ms: i64,
+    ) -> Self {
         Self {
             call_id,
             direction,
@@ -84,11 +90,29 @@ mod tests {
 
     #[test]
     fn every_field_is_present_and_unknown_timestamps_are_empty_strings() {
-        let mut r = CallRecord::new("c1".into(), Direction::Outbound, "12025550170".into(), "12025550100".into(), 1000);
+        let mut r = CallRecord::new(
+            "c1".into(),
+            Direction::Outbound,
+            "12025550170".into(),
+            "12025550100".into(),
+            1000,
+        );
         r.order_id = "o-1".into();
         r.params = "{\"a\":1}".into();
         let v: Value = serde_json::to_value(r.dial_status(0)).unwrap();
-        for k in ["code", "callId", "direction", "caller", "callee", "orderId", "params", "other", "callStartTimestamp", "callConnectedTimestamp", "callHangUpTimestamp"] {
+        for k in [
+            "code",
+            "callId",
+            "direction",
+            "caller",
+            "callee",
+            "orderId",
+            "params",
+            "other",
+            "callStartTimestamp",
+            "callConnectedTimestamp",
+            "callHangUpTimestamp",
+        ] {
             assert!(v.get(k).is_some(), "{k}");
         }
         assert_eq!(v["direction"], 1);
@@ -98,16 +122,34 @@ mod tests {
         r.hangup_ms = Some(3000);
         r.sip_code = Some(200);
         let v: Value = serde_json::to_value(r.dial_status(5)).unwrap();
-        assert_eq!((v["callConnectedTimestamp"].as_i64(), v["callHangUpTimestamp"].as_i64()), (Some(2000), Some(3000)));
+        assert_eq!(
+            (
+                v["callConnectedTimestamp"].as_i64(),
+                v["callHangUpTimestamp"].as_i64()
+            ),
+            (Some(2000), Some(3000))
+        );
         assert_eq!(v["sipCode"], 200);
-        assert!(v.get("hangupCode").is_none(), "a normal end has no hangupCode");
+        assert!(
+            v.get("hangupCode").is_none(),
+            "a normal end has no hangupCode"
+        );
     }
 
     #[test]
     fn a_failure_is_its_code_then_5_with_hangup_code() {
         let mut r = CallRecord::new("c2".into(), Direction::Outbound, "".into(), "123".into(), 1);
-        let [a, b] = r.failure_messages(812, 5).map(|d| serde_json::to_value(d).unwrap());
-        assert_eq!((a["code"].as_i64(), b["code"].as_i64(), b["hangupCode"].as_i64()), (Some(812), Some(5), Some(812)));
+        let [a, b] = r
+            .failure_messages(812, 5)
+            .map(|d| serde_json::to_value(d).unwrap());
+        assert_eq!(
+            (
+                a["code"].as_i64(),
+                b["code"].as_i64(),
+                b["hangupCode"].as_i64()
+            ),
+            (Some(812), Some(5), Some(812))
+        );
         assert_eq!(a["callId"], b["callId"]);
         assert_eq!(b["callHangUpTimestamp"], 5);
     }

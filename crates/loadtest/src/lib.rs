@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 pub fn raise_fd_limit() {
     // SAFETY: plain libc calls on a struct we own.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
@@ -20,8 +23,15 @@ pub fn raise_fd_limit() {
 
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?)
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("bad VmRSS")?
+        .parse()?)
 }
 
 /// CPU time (user + system) the process has used so far.
@@ -29,7 +39,8 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(')').context("bad stat")?.1;
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?;
+    let ticks: u64 =
+        f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Ok(Duration::from_micros(ticks * 1_000_000 / hz))
@@ -49,15 +60,27 @@ pub async fn seed_agents(data: &Path, agents: usize) -> anyhow::Result<Vec<Strin
     let store = Store::open_dir(data).await?;
     let tenant = store.create_tenant("load").await?;
     let group = store.create_group(tenant, "L1", "load", 0).await?;
-    store.set_policy(tenant, &seatline_store::Policy { balance_cents: 1_000_000, ..Default::default() }).await?;
+    store
+        .set_policy(
+            tenant,
+            &seatline_store::Policy {
+                balance_cents: 1_000_000,
+                ..Default::default()
+            },
+        )
+        .await?;
     for n in 170..=178 {
         store.add_did(tenant, &format!("12025550{n}"), true).await?;
     }
     let hash = hash_password("load-test-password")?;
     let mut tokens = Vec::with_capacity(agents);
     for i in 0..agents {
-        let user = store.create_user(tenant, &format!("load{i}@load.test"), &hash, "agent").await?;
-        store.create_seat(tenant, user, &format!("{}", 100_000 + i), group).await?;
+        let user = store
+            .create_user(tenant, &format!("load{i}@load.test"), &hash, "agent")
+            .await?;
+        store
+            .create_seat(tenant, user, &format!("{}", 100_000 + i), group)
+            .await?;
         let (token, _) = store.create_session(user, seatline_store::now_ms()).await?;
         tokens.push(token);
     }
@@ -65,7 +88,13 @@ pub async fn seed_agents(data: &Path, agents: usize) -> anyhow::Result<Vec<Strin
 }
 
 /// Starts `seatline serve` with this config text and waits for its port.
-pub async fn start_server(bin: &Path, cfg_path: &Path, cfg: &str, port: u16, deadline: Instant) -> anyhow::Result<tokio::process::Child> {
+pub async fn start_server(
+    bin: &Path,
+    cfg_path: &Path,
+    cfg: &str,
+    port: u16,
+    deadline: Instant,
+) -> anyhow::Result<tokio::process::Child> {
     std::fs::write(cfg_path, cfg)?;
     let child = tokio::process::Command::new(bin)
         .args(["serve", "--config"])
@@ -76,7 +105,10 @@ pub async fn start_server(bin: &Path, cfg_path: &Path, cfg: &str, port: u16, dea
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             break;
         }
         if Instant::now() > deadline {

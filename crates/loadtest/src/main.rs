@@ -62,13 +62,23 @@ async fn main() -> anyhow::Result<()> {
     let data = dir.path().join("data");
     let t_seed = Instant::now();
     let tokens = seed_agents(&data, agents).await?;
-    eprintln!("seeded {agents} agents in {:.1}s", t_seed.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {agents} agents in {:.1}s",
+        t_seed.elapsed().as_secs_f64()
+    );
     let cfg = format!(
         "listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[sandbox]\nlisten = \"127.0.0.1:0\"\n",
         args.port,
         data.display()
     );
-    let mut server = start_server(&args.seatline, &dir.path().join("seatline.toml"), &cfg, args.port, deadline).await?;
+    let mut server = start_server(
+        &args.seatline,
+        &dir.path().join("seatline.toml"),
+        &cfg,
+        args.port,
+        deadline,
+    )
+    .await?;
     let pid = server.id().context("server pid")?;
     let url = format!("ws://127.0.0.1:{}/ws", args.port);
     let rss_before = rss_kib(pid)?;
@@ -94,7 +104,9 @@ async fn main() -> anyhow::Result<()> {
             ready.push(ready_rx);
             tokio::spawn(async move {
                 let permit = gate.acquire_owned().await;
-                let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await else { return };
+                let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await else {
+                    return;
+                };
                 let (mut sink, mut stream) = ws.split();
                 let auth = serde_json::json!({"op": "auth", "token": token}).to_string();
                 if sink.send(Message::text(auth)).await.is_err() {
@@ -135,14 +147,20 @@ async fn main() -> anyhow::Result<()> {
     drop(seen_tx);
     let mut connected = 0;
     for r in ready {
-        if tokio::time::timeout_at(deadline.into(), r).await.is_ok_and(|r| r.is_ok()) {
+        if tokio::time::timeout_at(deadline.into(), r)
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
             connected += 1;
         }
     }
     let connect_secs = t_connect.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = rss_kib(pid)?;
-    eprintln!("connected {connected}/{} tabs in {connect_secs:.1}s", args.tabs);
+    eprintln!(
+        "connected {connected}/{} tabs in {connect_secs:.1}s",
+        args.tabs
+    );
     if connected < args.tabs {
         bail!("only {connected} of {} tabs connected", args.tabs);
     }
@@ -193,7 +211,10 @@ async fn main() -> anyhow::Result<()> {
     }
     latencies.sort();
     let per_tab = (rss_after.saturating_sub(rss_before)) as f64 / args.tabs as f64;
-    println!("tabs={} agents={} tabs_per_agent={}", args.tabs, agents, args.tabs_per_agent);
+    println!(
+        "tabs={} agents={} tabs_per_agent={}",
+        args.tabs, agents, args.tabs_per_agent
+    );
     println!("connect_all_s={connect_secs:.2}");
     println!(
         "status_to_all_tabs_ms median={:.3} p99={:.3} max={:.3} samples={} lost={}",

@@ -35,12 +35,22 @@ impl Event {
         if p.len() < 4 {
             return None;
         }
-        Some(Event { event: p[0], end: p[1] & 0x80 != 0, volume: p[1] & 0x3f, duration: u16::from_be_bytes([p[2], p[3]]) })
+        Some(Event {
+            event: p[0],
+            end: p[1] & 0x80 != 0,
+            volume: p[1] & 0x3f,
+            duration: u16::from_be_bytes([p[2], p[3]]),
+        })
     }
 
     pub fn to_bytes(self) -> [u8; 4] {
         let d = self.duration.to_be_bytes();
-        [self.event, ((self.end as u8) << 7) | (self.volume & 0x3f), d[0], d[1]]
+        [
+            self.event,
+            ((self.end as u8) << 7) | (self.volume & 0x3f),
+            d[0],
+            d[1],
+        ]
     }
 }
 
@@ -48,13 +58,33 @@ impl Event {
 /// is the same for all). 100 ms of tone in 20 ms steps, then the end packet
 /// three times, as RFC 4733 §2.5.1.4 recommends.
 pub fn digit_packets(digit: char) -> Vec<(bool, [u8; 4])> {
-    let Some(event) = event_of(digit) else { return Vec::new() };
+    let Some(event) = event_of(digit) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for i in 1..=5u16 {
-        out.push((i == 1, Event { event, end: false, volume: 10, duration: 160 * i }.to_bytes()));
+        out.push((
+            i == 1,
+            Event {
+                event,
+                end: false,
+                volume: 10,
+                duration: 160 * i,
+            }
+            .to_bytes(),
+        ));
     }
     for _ in 0..3 {
-        out.push((false, Event { event, end: true, volume: 10, duration: 800 }.to_bytes()));
+        out.push((
+            false,
+            Event {
+                event,
+                end: true,
+                volume: 10,
+                duration: 800,
+            }
+            .to_bytes(),
+        ));
     }
     out
 }

@@ -16,7 +16,7 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
         mask >>= 1;
     }
     let mantissa = (s >> (exponent + 3)) & 0x0f;
-    !(sign | (exponent << 4) as i32 | mantissa) as u8
+    !(sign | (exponent << 4) | mantissa) as u8
 }
 
 pub fn ulaw_to_linear(u: u8) -> i16 {
@@ -54,7 +54,11 @@ pub fn alaw_to_linear(a: u8) -> i16 {
     let sign = a & 0x80;
     let exponent = ((a >> 4) & 0x07) as i32;
     let mantissa = (a & 0x0f) as i32;
-    let magnitude = if exponent == 0 { (mantissa << 4) + 8 } else { ((mantissa << 4) + 0x108) << (exponent - 1) };
+    let magnitude = if exponent == 0 {
+        (mantissa << 4) + 8
+    } else {
+        ((mantissa << 4) + 0x108) << (exponent - 1)
+    };
     (if sign != 0 { magnitude } else { -magnitude }) as i16
 }
 

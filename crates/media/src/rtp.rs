@@ -69,12 +69,29 @@ pub struct RtpSender {
 
 impl RtpSender {
     pub fn new(ssrc: u32, seq: u16, timestamp: u32) -> Self {
-        Self { ssrc, seq, timestamp }
+        Self {
+            ssrc,
+            seq,
+            timestamp,
+        }
     }
 
     /// The next packet of `samples` samples (160 for 20 ms of G.711).
-    pub fn next<'a>(&mut self, pt: u8, marker: bool, payload: &'a [u8], samples: u32) -> RtpPacket<'a> {
-        let p = RtpPacket { marker, payload_type: pt, seq: self.seq, timestamp: self.timestamp, ssrc: self.ssrc, payload };
+    pub fn next<'a>(
+        &mut self,
+        pt: u8,
+        marker: bool,
+        payload: &'a [u8],
+        samples: u32,
+    ) -> RtpPacket<'a> {
+        let p = RtpPacket {
+            marker,
+            payload_type: pt,
+            seq: self.seq,
+            timestamp: self.timestamp,
+            ssrc: self.ssrc,
+            payload,
+        };
         self.seq = self.seq.wrapping_add(1);
         self.timestamp = self.timestamp.wrapping_add(samples);
         p
@@ -92,10 +109,16 @@ mod tests {
         let mut buf = Vec::new();
         s.next(0, true, &payload, 160).write(&mut buf);
         let p = RtpPacket::parse(&buf).unwrap();
-        assert_eq!((p.marker, p.payload_type, p.seq, p.ssrc), (true, 0, 65535, 0xdead_beef));
+        assert_eq!(
+            (p.marker, p.payload_type, p.seq, p.ssrc),
+            (true, 0, 65535, 0xdead_beef)
+        );
         assert_eq!(p.payload.len(), 160);
         let q = s.next(0, false, &payload, 160);
-        assert_eq!((q.seq, q.timestamp), (0, 4_294_967_200u32.wrapping_add(160)));
+        assert_eq!(
+            (q.seq, q.timestamp),
+            (0, 4_294_967_200u32.wrapping_add(160))
+        );
     }
 
     #[test]

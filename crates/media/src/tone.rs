@@ -17,17 +17,32 @@ pub struct Tone {
 impl Tone {
     /// The North American ringback: 440 + 480 Hz, 2 s on, 4 s off.
     pub fn ringback() -> Self {
-        Self { freqs: vec![440.0, 480.0], amplitude: 4000.0, cadence: Some((2000, 4000)), sample: 0 }
+        Self {
+            freqs: vec![440.0, 480.0],
+            amplitude: 4000.0,
+            cadence: Some((2000, 4000)),
+            sample: 0,
+        }
     }
 
     /// The ring of an inbound call in the agent's ear: 440 + 480 Hz, 1 s on, 2 s off.
     pub fn ring() -> Self {
-        Self { freqs: vec![440.0, 480.0], amplitude: 5000.0, cadence: Some((1000, 2000)), sample: 0 }
+        Self {
+            freqs: vec![440.0, 480.0],
+            amplitude: 5000.0,
+            cadence: Some((1000, 2000)),
+            sample: 0,
+        }
     }
 
     /// A steady tone.
     pub fn steady(freq: f32) -> Self {
-        Self { freqs: vec![freq], amplitude: 8000.0, cadence: None, sample: 0 }
+        Self {
+            freqs: vec![freq],
+            amplitude: 8000.0,
+            cadence: None,
+            sample: 0,
+        }
     }
 
     /// The next 20 ms, as linear samples.
@@ -40,7 +55,11 @@ impl Tone {
                 Some((on, off)) => ((self.sample / 8) % (on + off) as u64) < (on as u64),
             };
             if on {
-                let sum: f32 = self.freqs.iter().map(|f| (2.0 * std::f32::consts::PI * f * t).sin()).sum();
+                let sum: f32 = self
+                    .freqs
+                    .iter()
+                    .map(|f| (2.0 * std::f32::consts::PI * f * t).sin())
+                    .sum();
                 *v = (sum * self.amplitude / self.freqs.len() as f32) as i16;
             }
             self.sample += 1;
@@ -53,7 +72,11 @@ impl Tone {
         let lin = self.next_linear();
         let mut out = [0u8; FRAME];
         for (o, s) in out.iter_mut().zip(lin) {
-            *o = if pt == 8 { linear_to_alaw(s) } else { linear_to_ulaw(s) };
+            *o = if pt == 8 {
+                linear_to_alaw(s)
+            } else {
+                linear_to_ulaw(s)
+            };
         }
         out
     }
@@ -67,7 +90,11 @@ pub fn level(pt: u8, payload: &[u8]) -> f32 {
     let sum: f64 = payload
         .iter()
         .map(|b| {
-            let s = if pt == 8 { crate::g711::alaw_to_linear(*b) } else { crate::g711::ulaw_to_linear(*b) } as f64;
+            let s = if pt == 8 {
+                crate::g711::alaw_to_linear(*b)
+            } else {
+                crate::g711::ulaw_to_linear(*b)
+            } as f64;
             s * s
         })
         .sum();
@@ -92,7 +119,10 @@ mod tests {
     fn a_1khz_tone_crosses_zero_2000_times_a_second() {
         let mut t = Tone::steady(1000.0);
         let samples: Vec<i16> = (0..50).flat_map(|_| t.next_linear()).collect();
-        let crossings = samples.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+        let crossings = samples
+            .windows(2)
+            .filter(|w| (w[0] < 0) != (w[1] < 0))
+            .count();
         assert!((1990..=2010).contains(&crossings), "{crossings}");
     }
 }

@@ -173,7 +173,9 @@ mod timestamp {
         match Wire::deserialize(d)? {
             Wire::Ms(ms) => Ok(Some(ms)),
             Wire::Text(t) if t.is_empty() => Ok(None),
-            Wire::Text(_) => Err(serde::de::Error::custom("a timestamp is milliseconds or an empty string")),
+            Wire::Text(_) => Err(serde::de::Error::custom(
+                "a timestamp is milliseconds or an empty string",
+            )),
         }
     }
 }
@@ -256,9 +258,18 @@ mod tests {
         assert_eq!(codes, vec![1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(AgentStatusCode::from_code(0), None);
         assert_eq!(AgentStatusCode::from_code(8), None);
-        assert_eq!(AgentStatusCode::from_code(3), Some(AgentStatusCode::Meeting));
-        assert_eq!(serde_json::to_string(&DialStatusCode::RegistrationFailed).unwrap(), "-1");
-        assert_eq!(serde_json::to_string(&HangupReason::SessionExpired).unwrap(), "813");
+        assert_eq!(
+            AgentStatusCode::from_code(3),
+            Some(AgentStatusCode::Meeting)
+        );
+        assert_eq!(
+            serde_json::to_string(&DialStatusCode::RegistrationFailed).unwrap(),
+            "-1"
+        );
+        assert_eq!(
+            serde_json::to_string(&HangupReason::SessionExpired).unwrap(),
+            "813"
+        );
     }
 
     #[test]
@@ -285,7 +296,10 @@ mod tests {
         );
         assert_eq!(text, want);
         assert_eq!(serde_json::from_str::<DialStatus>(&text).unwrap(), d);
-        let bad = text.replace(r#""callConnectedTimestamp":"""#, r#""callConnectedTimestamp":"x""#);
+        let bad = text.replace(
+            r#""callConnectedTimestamp":"""#,
+            r#""callConnectedTimestamp":"x""#,
+        );
         assert!(serde_json::from_str::<DialStatus>(&bad).is_err());
     }
 
@@ -297,7 +311,11 @@ mod tests {
         assert_eq!(op, ClientOp::Auth { token: "t".into() });
         assert!(serde_json::from_str::<ClientOp>(r#"{"op":"nope"}"#).is_err());
         let ev = ServerEvent::Agent {
-            agent: AgentView { code: AgentStatusCode::Busy, status: AgentStatusCode::Idle, activity: "inCall".into() },
+            agent: AgentView {
+                code: AgentStatusCode::Busy,
+                status: AgentStatusCode::Idle,
+                activity: "inCall".into(),
+            },
         };
         assert_eq!(
             serde_json::to_string(&ev).unwrap(),

@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/admin/policy", get(get_policy).put(set_policy))
-        .route("/api/v1/admin/blacklist/{number}", put(blacklist_add).delete(blacklist_remove))
+        .route(
+            "/api/v1/admin/blacklist/{number}",
+            put(blacklist_add).delete(blacklist_remove),
+        )
         .route("/api/v1/admin/calls", get(calls))
 }
 
@@ -25,16 +28,36 @@ async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Response> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "tokenInvalid", "send Authorization: Bearer <token>"))?;
+        .ok_or_else(|| {
+            api_error(
+                StatusCode::UNAUTHORIZED,
+                "tokenInvalid",
+                "send Authorization: Bearer <token>",
+            )
+        })?;
     let idle_ms = app.hub.idle_timeout().as_millis() as i64;
     let user_id = match app.store.check_session(token, idle_ms, now_ms()).await {
         Ok(SessionCheck::Valid { user_id, .. }) => user_id,
-        Ok(_) => return Err(api_error(StatusCode::UNAUTHORIZED, "tokenInvalid", "the session has ended")),
+        Ok(_) => {
+            return Err(api_error(
+                StatusCode::UNAUTHORIZED,
+                "tokenInvalid",
+                "the session has ended",
+            ))
+        }
         Err(e) => return Err(crate::http::internal(e)),
     };
-    let user = app.store.user_by_id(user_id).await.map_err(crate::http::internal)?;
+    let user = app
+        .store
+        .user_by_id(user_id)
+        .await
+        .map_err(crate::http::internal)?;
     if user.role != "admin" {
-        return Err(api_error(StatusCode::FORBIDDEN, "notAdmin", "this needs a tenant admin"));
+        return Err(api_error(
+            StatusCode::FORBIDDEN,
+            "notAdmin",
+            "this needs a tenant admin",
+        ));
     }
     Ok(user)
 }
@@ -67,7 +90,11 @@ async fn get_policy(State(app): State<App>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn set_policy(State(app): State<App>, headers: HeaderMap, body: Result<Json<PolicyBody>, JsonRejection>) -> Response {
+async fn set_policy(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Json<PolicyBody>, JsonRejection>,
+) -> Response {
     let user = match admin(&app, &headers).await {
         Ok(u) => u,
         Err(r) => return r,
@@ -78,11 +105,22 @@ async fn set_policy(State(app): State<App>, headers: HeaderMap, body: Result<Jso
         Ok(Json(b)) => b,
         Err(rejection) => return json_rejection(rejection, SEND),
     };
-    if b.allowed_countries.iter().any(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|x| x.is_ascii_digit())) {
-        return api_error(StatusCode::BAD_REQUEST, "badCountry", "allowedCountries are calling codes, e.g. \"1\", \"852\"");
+    if b.allowed_countries
+        .iter()
+        .any(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|x| x.is_ascii_digit()))
+    {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "badCountry",
+            "allowedCountries are calling codes, e.g. \"1\", \"852\"",
+        );
     }
     if b.trial_calls_per_day < 0 || b.max_calls_per_callee_per_day < 0 {
-        return api_error(StatusCode::BAD_REQUEST, "badLimit", "limits cannot be negative");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "badLimit",
+            "limits cannot be negative",
+        );
     }
     let p = Policy {
         balance_cents: b.balance_cents,
@@ -104,7 +142,11 @@ async fn blacklist(app: App, headers: HeaderMap, number: String, on: bool) -> Re
     };
     let number = number.trim_start_matches('+').to_string();
     if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return api_error(StatusCode::BAD_REQUEST, "badNumber", "a number in E.164 digits");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "badNumber",
+            "a number in E.164 digits",
+        );
     }
     match app.store.set_blacklisted(user.tenant_id, &number, on).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -139,13 +181,21 @@ struct Limit {
     limit: Option<i64>,
 }
 
-async fn calls(State(app): State<App>, headers: HeaderMap, q: Result<Query<Limit>, QueryRejection>) -> Response {
+async fn calls(
+    State(app): State<App>,
+    headers: HeaderMap,
+    q: Result<Query<Limit>, QueryRejection>,
+) -> Response {
     let user = match admin(&app, &headers).await {
         Ok(u) => u,
         Err(r) => return r,
     };
     let Ok(Query(q)) = q else {
-        return api_error(StatusCode::BAD_REQUEST, "badQuery", "limit must be a whole number, e.g. ?limit=50");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "badQuery",
+            "limit must be a whole number, e.g. ?limit=50",
+        );
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     match app.store.recent_calls(user.tenant_id, limit).await {

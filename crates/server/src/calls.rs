@@ -73,7 +73,10 @@ pub fn start(
     let timer = app.clone();
     tokio::spawn(async move {
         loop {
-            let next = timer.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let next = timer
+                .hub
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 _ = tokio::time::sleep_until(next.into()) => {}
                 _ = timer.hub.timer.notified() => {}
@@ -87,7 +90,10 @@ pub fn start(
             let app = router.clone();
             tokio::spawn(async move {
                 let route = match app.store.did_route(&did).await {
-                    Ok(Some((tenant_id, group_no))) => Route::Group { tenant_id, group_no },
+                    Ok(Some((tenant_id, group_no))) => Route::Group {
+                        tenant_id,
+                        group_no,
+                    },
                     Ok(None) => Route::Unknown,
                     Err(e) => {
                         tracing::error!("cannot route an inbound call: {e}");
@@ -126,8 +132,13 @@ impl Calls {
             // The switchboard refuses it; no store read is owed.
             Err(_) => Ok(CallOutFacts::default()),
         };
-        let rtp = if session_ok && facts.is_ok() { bind_rtp(self.sip_addr).await } else { None };
-        app.hub.call_out(seat.id, op, session_ok, facts, rtp, Instant::now());
+        let rtp = if session_ok && facts.is_ok() {
+            bind_rtp(self.sip_addr).await
+        } else {
+            None
+        };
+        app.hub
+            .call_out(seat.id, op, session_ok, facts, rtp, Instant::now());
     }
 
     pub fn hang_up(&self, app: &App, seat_id: i64) {
@@ -143,7 +154,11 @@ impl Calls {
     }
 }
 
-async fn facts(app: &App, tenant_id: i64, callee: &str) -> Result<CallOutFacts, seatline_store::StoreError> {
+async fn facts(
+    app: &App,
+    tenant_id: i64,
+    callee: &str,
+) -> Result<CallOutFacts, seatline_store::StoreError> {
     let p = app.store.policy(tenant_id).await?;
     // "Today" is the UTC day.
     let day_start = now_ms() - now_ms().rem_euclid(86_400_000);
@@ -152,15 +167,27 @@ async fn facts(app: &App, tenant_id: i64, callee: &str) -> Result<CallOutFacts, 
         allowed_countries: p.allowed_countries,
         trial: p.trial,
         trial_calls_per_day: p.trial_calls_per_day,
-        calls_today: if p.trial { app.store.outbound_calls_since(tenant_id, None, day_start).await? } else { 0 },
+        calls_today: if p.trial {
+            app.store
+                .outbound_calls_since(tenant_id, None, day_start)
+                .await?
+        } else {
+            0
+        },
         max_calls_per_callee_per_day: p.max_calls_per_callee_per_day,
         callee_calls_today: if p.max_calls_per_callee_per_day > 0 {
-            app.store.outbound_calls_since(tenant_id, Some(callee), day_start).await?
+            app.store
+                .outbound_calls_since(tenant_id, Some(callee), day_start)
+                .await?
         } else {
             0
         },
         blacklisted: app.store.is_blacklisted(tenant_id, callee).await?,
     };
     let (owned_dids, pool_dids) = app.store.dids(tenant_id).await?;
-    Ok(CallOutFacts { policy, owned_dids, pool_dids })
+    Ok(CallOutFacts {
+        policy,
+        owned_dids,
+        pool_dids,
+    })
 }

@@ -40,7 +40,12 @@ pub struct SigninConfig {
 
 impl Default for SigninConfig {
     fn default() -> Self {
-        Self { max_failures_per_account: 5, max_failures_per_address: 20, window_secs: 60, max_waiting: 64 }
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            window_secs: 60,
+            max_waiting: 64,
+        }
     }
 }
 
@@ -63,7 +68,12 @@ pub struct CallsConfig {
 
 impl Default for CallsConfig {
     fn default() -> Self {
-        Self { no_tab_grace_secs: 10, rtp_timeout_secs: 30, ring_timeout_secs: 20, refusals_per_minute: 30 }
+        Self {
+            no_tab_grace_secs: 10,
+            rtp_timeout_secs: 30,
+            ring_timeout_secs: 20,
+            refusals_per_minute: 30,
+        }
     }
 }
 
@@ -79,7 +89,10 @@ pub struct MediaConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 0)), public_ip: None }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_ip: None,
+        }
     }
 }
 
@@ -94,7 +107,10 @@ pub struct SipConfig {
 
 impl Default for SipConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 5060)), trunk: None }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            trunk: None,
+        }
     }
 }
 
@@ -107,7 +123,9 @@ pub struct SandboxConfig {
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 5070)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5070)),
+        }
     }
 }
 
@@ -160,7 +178,10 @@ impl Default for Config {
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        Self { idle_timeout_secs: 5 * 3600, sweep_interval_ms: None }
+        Self {
+            idle_timeout_secs: 5 * 3600,
+            sweep_interval_ms: None,
+        }
     }
 }
 
@@ -173,7 +194,8 @@ impl Config {
     pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        Self::from_toml(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+        Self::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
     }
 }
 
@@ -193,7 +215,10 @@ mod tests {
     #[test]
     fn the_example_file_parses_and_unknown_keys_are_refused() {
         let c = Config::from_toml(include_str!("../../../seatline.example.toml")).unwrap();
-        assert_eq!(c.embed.allowed_origins, vec!["https://crm.example.com".to_string()]);
+        assert_eq!(
+            c.embed.allowed_origins,
+            vec!["https://crm.example.com".to_string()]
+        );
         assert!(Config::from_toml("lisen = \"1.2.3.4:1\"").is_err());
     }
 }

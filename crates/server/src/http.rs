@@ -63,9 +63,16 @@ pub fn router(app: App) -> Router {
 /// `{error, message}`, and adds the security headers.
 async fn edges(State(app): State<App>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let too_large = declared.is_some_and(|n| n > BODY_LIMIT as u64);
-    let mut resp = if too_large { payload_too_large() } else { next.run(req).await };
+    let mut resp = if too_large {
+        payload_too_large()
+    } else {
+        next.run(req).await
+    };
     if resp.status().is_client_error() || resp.status().is_server_error() {
         resp = json_error(resp).await;
     }
@@ -91,9 +98,17 @@ async fn json_error(resp: Response) -> Response {
     }
     let (mut parts, body) = resp.into_parts();
     let status = parts.status;
-    let text = axum::body::to_bytes(body, 1024).await.ok().and_then(|b| String::from_utf8(b.to_vec()).ok());
-    let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty() && status.is_client_error());
-    let reason = status.canonical_reason().unwrap_or("the request failed").to_lowercase();
+    let text = axum::body::to_bytes(body, 1024)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok());
+    let text = text
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty() && status.is_client_error());
+    let reason = status
+        .canonical_reason()
+        .unwrap_or("the request failed")
+        .to_lowercase();
     let error = match status.as_u16() {
         400 | 422 => "badRequest",
         401 => "unauthorized",
@@ -120,11 +135,23 @@ async fn json_error(resp: Response) -> Response {
 /// nothing else may be framed (the demo page frames the softphone, which is
 /// the framed page's rule to set, not the demo's).
 fn security_headers(app: &App, path: &str, h: &mut HeaderMap) {
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
     if path.starts_with("/sdk/") {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            "cross-origin-resource-policy",
+            HeaderValue::from_static("cross-origin"),
+        );
     } else if path.starts_with("/admin/") {
         if let Some(ancestors) = frame_ancestors(app) {
             add_frame_ancestors(h, ancestors);
@@ -141,10 +168,16 @@ fn security_headers(app: &App, path: &str, h: &mut HeaderMap) {
 /// Adds a `frame-ancestors` directive to the response's CSP, keeping one
 /// the handler set itself.
 fn add_frame_ancestors(h: &mut HeaderMap, directive: HeaderValue) {
-    let csp = match h.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()) {
+    let csp = match h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+    {
         None => directive,
         Some(csp) if csp.contains("frame-ancestors") => return,
-        Some(csp) => match HeaderValue::from_str(&format!("{csp}; {}", directive.to_str().unwrap_or_default())) {
+        Some(csp) => match HeaderValue::from_str(&format!(
+            "{csp}; {}",
+            directive.to_str().unwrap_or_default()
+        )) {
             Ok(v) => v,
             Err(_) => return,
         },
@@ -157,9 +190,11 @@ fn add_frame_ancestors(h: &mut HeaderMap, directive: HeaderValue) {
 pub(crate) fn json_rejection(rejection: JsonRejection, hint: &str) -> Response {
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType", "send Content-Type: application/json")
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => api_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupportedMediaType",
+            "send Content-Type: application/json",
+        ),
         _ => api_error(StatusCode::BAD_REQUEST, "badRequest", hint),
     }
 }
@@ -178,20 +213,29 @@ fn too_many_attempts(retry_after_secs: u64) -> Response {
         "retryAfterSecs": retry_after_secs,
     });
     let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     resp
 }
 
 fn busy() -> Response {
     let message = "too many sign-ins at once; try again in a second";
     let mut resp = api_error(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }
 
 /// Every HTTP error: a status and a JSON body `{error, message}`.
 pub fn api_error(status: StatusCode, error: &str, message: &str) -> Response {
-    (status, Json(ApiError { error: error.to_string(), message: message.to_string() })).into_response()
+    (
+        status,
+        Json(ApiError {
+            error: error.to_string(),
+            message: message.to_string(),
+        }),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -225,10 +269,17 @@ async fn sign_in(
         Err(rejection) => return json_rejection(rejection, "send JSON {\"email\", \"password\"}"),
     };
     if body.email.trim().is_empty() || body.password.is_empty() {
-        return api_error(StatusCode::BAD_REQUEST, "missingCredentials", "email and password are required");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "missingCredentials",
+            "email and password are required",
+        );
     }
     // Throttled before any hashing: a refused attempt costs no argon2.
-    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(a))| a.ip());
+    let ip = peer.map_or(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(a))| a.ip(),
+    );
     let attempt = match signin.begin(&body.email, ip, Instant::now()) {
         Ok(attempt) => attempt,
         Err(throttled) => return too_many_attempts(throttled.retry_after_secs),
@@ -244,7 +295,11 @@ async fn sign_in(
         }
         Ok(None) => {
             attempt.failed();
-            return api_error(StatusCode::UNAUTHORIZED, "invalidCredentials", "wrong email or password");
+            return api_error(
+                StatusCode::UNAUTHORIZED,
+                "invalidCredentials",
+                "wrong email or password",
+            );
         }
         Err(e) => {
             attempt.not_judged();
@@ -269,7 +324,14 @@ async fn sign_in(
         } else {
             None
         };
-        return Json(SignedIn { email: user.email, agent_exists: 2, token, seat: None, idle_timeout_secs }).into_response();
+        return Json(SignedIn {
+            email: user.email,
+            agent_exists: 2,
+            token,
+            seat: None,
+            idle_timeout_secs,
+        })
+        .into_response();
     };
     let (token, session_id) = match app.store.create_session(user.id, now_ms()).await {
         Ok(t) => t,
@@ -281,23 +343,37 @@ async fn sign_in(
         email: user.email,
         agent_exists: 1,
         token: Some(token),
-        seat: Some(SeatInfo { sip_num: seat.sip_num, group_no: seat.group_no }),
+        seat: Some(SeatInfo {
+            sip_num: seat.sip_num,
+            group_no: seat.group_no,
+        }),
         idle_timeout_secs,
     })
     .into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 /// Signs the session out; every tab of it is told (`loggedOut`).
 async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
     let Some(token) = bearer(&headers) else {
-        return api_error(StatusCode::UNAUTHORIZED, "tokenInvalid", "send Authorization: Bearer <token>");
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "tokenInvalid",
+            "send Authorization: Bearer <token>",
+        );
     };
     let idle_ms = app.hub.idle_timeout().as_millis() as i64;
-    let valid = matches!(app.store.check_session(token, idle_ms, now_ms()).await, Ok(SessionCheck::Valid { .. }));
+    let valid = matches!(
+        app.store.check_session(token, idle_ms, now_ms()).await,
+        Ok(SessionCheck::Valid { .. })
+    );
     let id = token_id(token);
     if let Err(e) = app.store.revoke_session(&id).await {
         return internal(e);
@@ -306,13 +382,21 @@ async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
     if valid {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        api_error(StatusCode::UNAUTHORIZED, "tokenInvalid", "the session had already ended")
+        api_error(
+            StatusCode::UNAUTHORIZED,
+            "tokenInvalid",
+            "the session had already ended",
+        )
     }
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!("request failed: {e}");
-    api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server could not complete the request")
+    api_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server could not complete the request",
+    )
 }
 
 #[derive(Serialize)]
@@ -322,15 +406,27 @@ struct EmbedConfig<'a> {
 }
 
 async fn embed_config(State(app): State<App>) -> Response {
-    Json(EmbedConfig { allowed_origins: &app.cfg.embed.allowed_origins }).into_response()
+    Json(EmbedConfig {
+        allowed_origins: &app.cfg.embed.allowed_origins,
+    })
+    .into_response()
 }
 
 /// What the sandbox carrier heard as DTMF, per callee (tests, demo).
 async fn sandbox_digits(State(app): State<App>) -> Response {
     let Some(sb) = &app.sandbox else {
-        return api_error(StatusCode::NOT_FOUND, "noSandbox", "a real trunk is configured; the sandbox carrier is off");
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "noSandbox",
+            "a real trunk is configured; the sandbox carrier is off",
+        );
     };
-    let calls: Vec<_> = sb.log.digits().into_iter().map(|(callee, digits)| serde_json::json!({"callee": callee, "digits": digits})).collect();
+    let calls: Vec<_> = sb
+        .log
+        .digits()
+        .into_iter()
+        .map(|(callee, digits)| serde_json::json!({"callee": callee, "digits": digits}))
+        .collect();
     Json(serde_json::json!({ "calls": calls })).into_response()
 }
 
@@ -344,18 +440,41 @@ struct SandboxCall {
 }
 
 /// The sandbox carrier places an inbound call to one of our DIDs.
-async fn sandbox_call(State(app): State<App>, body: Result<Json<SandboxCall>, JsonRejection>) -> Response {
+async fn sandbox_call(
+    State(app): State<App>,
+    body: Result<Json<SandboxCall>, JsonRejection>,
+) -> Response {
     let Some(sb) = &app.sandbox else {
-        return api_error(StatusCode::NOT_FOUND, "noSandbox", "a real trunk is configured; the sandbox carrier is off");
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "noSandbox",
+            "a real trunk is configured; the sandbox carrier is off",
+        );
     };
     let body = match body {
         Ok(Json(body)) => body,
-        Err(rejection) => return json_rejection(rejection, "send JSON {\"to\", \"from\", \"other\"}"),
+        Err(rejection) => {
+            return json_rejection(rejection, "send JSON {\"to\", \"from\", \"other\"}")
+        }
     };
-    let digits = |s: &str| !s.is_empty() && s.len() <= 32 && s.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit());
-    let from = if body.from.is_empty() { "12025550199".to_string() } else { body.from };
+    let digits = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.trim_start_matches('+')
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+    };
+    let from = if body.from.is_empty() {
+        "12025550199".to_string()
+    } else {
+        body.from
+    };
     if !digits(&body.to) || !digits(&from) {
-        return api_error(StatusCode::BAD_REQUEST, "badNumber", "to and from must be phone numbers (digits, up to 32)");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "badNumber",
+            "to and from must be phone numbers (digits, up to 32)",
+        );
     }
     sb.place_call(crate::sandbox::PlaceCall {
         from: from.trim_start_matches('+').to_string(),
@@ -363,14 +482,26 @@ async fn sandbox_call(State(app): State<App>, body: Result<Json<SandboxCall>, Js
         other: body.other,
         target: app.calls.sip_addr,
     });
-    (StatusCode::ACCEPTED, Json(serde_json::json!({"placed": true}))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"placed": true})),
+    )
+        .into_response()
 }
 
-async fn websocket(State(app): State<App>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn websocket(
+    State(app): State<App>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     // The socket is opened by our own page: refuse other sites' pages
     // (cross-site WebSocket hijacking). The token is checked after upgrade.
     if !same_origin(&headers) {
-        return api_error(StatusCode::FORBIDDEN, "forbiddenOrigin", "the WebSocket is for the softphone page only");
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "forbiddenOrigin",
+            "the WebSocket is for the softphone page only",
+        );
     }
     upgrade
         .read_buffer_size(4 * 1024)
@@ -384,7 +515,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true; // not a browser
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let origin_host = origin.split("://").nth(1).unwrap_or("");
     origin_host.eq_ignore_ascii_case(host)
 }
@@ -396,7 +530,10 @@ fn asset(path: &str) -> Response {
         return api_error(StatusCode::NOT_FOUND, "notFound", "no such file");
     };
     (
-        [(header::CONTENT_TYPE, content_type(path)), (header::CACHE_CONTROL, "no-cache".to_string())],
+        [
+            (header::CONTENT_TYPE, content_type(path)),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+        ],
         file.data.into_owned(),
     )
         .into_response()
@@ -408,10 +545,15 @@ fn content_type(path: &str) -> String {
         Some("js" | "mjs") => "text/javascript".to_string(),
         // TypeScript (the SDK's `.d.ts`), not an MPEG stream.
         Some("ts" | "mts") => "application/typescript".to_string(),
-        _ => mime_guess::from_path(path).first_or_octet_stream().to_string(),
+        _ => mime_guess::from_path(path)
+            .first_or_octet_stream()
+            .to_string(),
     };
     let text = mime.starts_with("text/")
-        || matches!(mime.as_str(), "application/typescript" | "application/json" | "image/svg+xml");
+        || matches!(
+            mime.as_str(),
+            "application/typescript" | "application/json" | "image/svg+xml"
+        );
     if text {
         format!("{mime}; charset=utf-8")
     } else {
@@ -422,7 +564,11 @@ fn content_type(path: &str) -> String {
 /// Who may frame the softphone: the configured CRM origins, or anyone.
 fn frame_ancestors(app: &App) -> Option<HeaderValue> {
     let origins = &app.cfg.embed.allowed_origins;
-    let list = if origins.is_empty() { "*".to_string() } else { format!("'self' {}", origins.join(" ")) };
+    let list = if origins.is_empty() {
+        "*".to_string()
+    } else {
+        format!("'self' {}", origins.join(" "))
+    };
     HeaderValue::from_str(&format!("frame-ancestors {list}")).ok()
 }
 
@@ -463,10 +609,19 @@ mod tests {
 
     #[test]
     fn content_types_of_the_embedded_files() {
-        assert_eq!(content_type("sdk/seatline.js"), "text/javascript; charset=utf-8");
-        assert_eq!(content_type("sdk/seatline.d.ts"), "application/typescript; charset=utf-8");
+        assert_eq!(
+            content_type("sdk/seatline.js"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("sdk/seatline.d.ts"),
+            "application/typescript; charset=utf-8"
+        );
         assert_eq!(content_type("demo/index.html"), "text/html; charset=utf-8");
-        assert_eq!(content_type("softphone/softphone.css"), "text/css; charset=utf-8");
+        assert_eq!(
+            content_type("softphone/softphone.css"),
+            "text/css; charset=utf-8"
+        );
         assert_eq!(content_type("x/ring.wav"), "audio/wav");
         assert_eq!(content_type("x/blob"), "application/octet-stream");
     }
@@ -477,10 +632,20 @@ mod tests {
         add_frame_ancestors(&mut h, HeaderValue::from_static("frame-ancestors 'none'"));
         assert_eq!(h[header::CONTENT_SECURITY_POLICY], "frame-ancestors 'none'");
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'"),
+        );
         add_frame_ancestors(&mut h, HeaderValue::from_static("frame-ancestors *"));
-        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "default-src 'self'; frame-ancestors *");
+        assert_eq!(
+            h[header::CONTENT_SECURITY_POLICY],
+            "default-src 'self'; frame-ancestors *"
+        );
         add_frame_ancestors(&mut h, HeaderValue::from_static("frame-ancestors 'none'"));
-        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "default-src 'self'; frame-ancestors *", "kept");
+        assert_eq!(
+            h[header::CONTENT_SECURITY_POLICY],
+            "default-src 'self'; frame-ancestors *",
+            "kept"
+        );
     }
 }

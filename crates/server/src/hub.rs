@@ -20,7 +20,10 @@ use seatline_calls::record::CallRecord;
 use seatline_protocol::ServerEvent;
 use seatline_sip::{CallRef, Transmit};
 use seatline_store::{CallRow, Seat};
-use seatline_switchboard::{CallOutFacts, Control, MediaOut, OpenCall, Output, Route, RtpPort, SeatSpec, Switchboard, TabView};
+use seatline_switchboard::{
+    CallOutFacts, Control, MediaOut, OpenCall, Output, Route, RtpPort, SeatSpec, Switchboard,
+    TabView,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -143,7 +146,12 @@ pub fn encode(ev: &ServerEvent) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(ev).unwrap_or_default())
 }
 
-pub fn call_row(tenant_id: i64, seat: Option<i64>, r: &CallRecord, dialog: Option<String>) -> CallRow {
+pub fn call_row(
+    tenant_id: i64,
+    seat: Option<i64>,
+    r: &CallRecord,
+    dialog: Option<String>,
+) -> CallRow {
     CallRow {
         id: r.call_id.clone(),
         tenant_id,
@@ -228,7 +236,10 @@ impl Hub {
                 }
                 Output::ToTab { conn, event } => {
                     let seat = inner.conns.get(&conn).map(|c| c.0);
-                    if let Some(tx) = seat.and_then(|s| inner.tabs.get(&s)).and_then(|t| t.get(&conn)) {
+                    if let Some(tx) = seat
+                        .and_then(|s| inner.tabs.get(&s))
+                        .and_then(|t| t.get(&conn))
+                    {
                         if tx.try_send(Outgoing::Text(encode(&event))).is_err() {
                             if let Some(tabs) = seat.and_then(|s| inner.tabs.get_mut(&s)) {
                                 tabs.remove(&conn);
@@ -239,22 +250,50 @@ impl Hub {
                 }
                 Output::Media(m) => {
                     let cmd = match m {
-                        MediaOut::Bridge { seat, rtp, ringback } => match inner.rtp.get(&rtp) {
-                            Some(sock) => MediaCmd::Bridge { seat_id: seat, rtp: sock.clone(), ringback },
+                        MediaOut::Bridge {
+                            seat,
+                            rtp,
+                            ringback,
+                        } => match inner.rtp.get(&rtp) {
+                            Some(sock) => MediaCmd::Bridge {
+                                seat_id: seat,
+                                rtp: sock.clone(),
+                                ringback,
+                            },
                             None => continue,
                         },
-                        MediaOut::Remote { seat, remote, pt, dtmf_pt } => MediaCmd::Remote { seat_id: seat, remote, pt, dtmf_pt },
+                        MediaOut::Remote {
+                            seat,
+                            remote,
+                            pt,
+                            dtmf_pt,
+                        } => MediaCmd::Remote {
+                            seat_id: seat,
+                            remote,
+                            pt,
+                            dtmf_pt,
+                        },
                         MediaOut::Ringback { seat, on } => MediaCmd::Ringback { seat_id: seat, on },
                         MediaOut::Unbridge { seat } => MediaCmd::Unbridge { seat_id: seat },
                         MediaOut::Ring { seat, on } => MediaCmd::Ring { seat_id: seat, on },
-                        MediaOut::Dtmf { seat, digits } => MediaCmd::Dtmf { seat_id: seat, digits },
+                        MediaOut::Dtmf { seat, digits } => MediaCmd::Dtmf {
+                            seat_id: seat,
+                            digits,
+                        },
                         MediaOut::Mute { seat, on } => MediaCmd::Mute { seat_id: seat, on },
                         MediaOut::Hold { seat, on } => MediaCmd::Hold { seat_id: seat, on },
                     };
                     self.io.media.send(cmd);
                 }
-                Output::SaveCall { tenant_id, seat, record, dialog } => {
-                    let _ = self.io.persist.send(Persist::Call(Box::new(call_row(tenant_id, seat, &record, dialog))));
+                Output::SaveCall {
+                    tenant_id,
+                    seat,
+                    record,
+                    dialog,
+                } => {
+                    let _ = self.io.persist.send(Persist::Call(Box::new(call_row(
+                        tenant_id, seat, &record, dialog,
+                    ))));
                 }
                 Output::SaveStatus { seat, code } => {
                     let _ = self.io.persist.send(Persist::Status(seat, code));
@@ -280,17 +319,30 @@ impl Hub {
     }
 
     fn join(inner: &mut Inner, session_id: &str, seat: &Seat, now: Instant) {
-        inner.agent_sessions.entry(seat.id).or_default().insert(session_id.to_string());
-        inner.sessions.entry(session_id.to_string()).or_insert(SessionSlot {
-            seat_id: seat.id,
-            last_seen: now,
-            last_written: now,
-            conns: HashSet::new(),
-        });
+        inner
+            .agent_sessions
+            .entry(seat.id)
+            .or_default()
+            .insert(session_id.to_string());
+        inner
+            .sessions
+            .entry(session_id.to_string())
+            .or_insert(SessionSlot {
+                seat_id: seat.id,
+                last_seen: now,
+                last_written: now,
+                conns: HashSet::new(),
+            });
     }
 
     /// A tab of a valid session connected. Returns its id and what to show.
-    pub fn attach(&self, session_id: &str, seat: &Seat, tx: TabTx, now: Instant) -> (ConnId, TabView) {
+    pub fn attach(
+        &self,
+        session_id: &str,
+        seat: &Seat,
+        tx: TabTx,
+        now: Instant,
+    ) -> (ConnId, TabView) {
         self.with_sb(|inner| {
             Self::join(inner, session_id, seat, now);
             inner.next_conn += 1;
@@ -308,7 +360,9 @@ impl Hub {
 
     pub fn holds_audio(&self, conn: ConnId) -> bool {
         let inner = self.lock();
-        let Some((seat, _)) = inner.conns.get(&conn) else { return false };
+        let Some((seat, _)) = inner.conns.get(&conn) else {
+            return false;
+        };
         inner.sb.holds_audio(*seat, conn)
     }
 
@@ -326,7 +380,9 @@ impl Hub {
     /// A tab's connection ended.
     pub fn detach(&self, conn: ConnId, now: Instant) {
         self.with_sb(|inner| {
-            let Some((seat_id, session_id)) = inner.conns.remove(&conn) else { return };
+            let Some((seat_id, session_id)) = inner.conns.remove(&conn) else {
+                return;
+            };
             if let Some(s) = inner.sessions.get_mut(&session_id) {
                 s.conns.remove(&conn);
             }
@@ -341,7 +397,11 @@ impl Hub {
     pub fn set_status(&self, conn: ConnId, code: i64, now: Instant) -> Result<(), HubError> {
         let status = Status::from_code(code).ok_or(HubError::InvalidStatus(code))?;
         self.with_sb(|inner| {
-            let (seat_id, _) = inner.conns.get(&conn).cloned().ok_or(HubError::NoConnection)?;
+            let (seat_id, _) = inner
+                .conns
+                .get(&conn)
+                .cloned()
+                .ok_or(HubError::NoConnection)?;
             inner.sb.set_status(seat_id, status, now)?;
             Ok(())
         })
@@ -392,7 +452,9 @@ impl Hub {
     }
 
     fn end_session(inner: &mut Inner, session_id: &str, ev: &ServerEvent, now: Instant) {
-        let Some(session) = inner.sessions.remove(session_id) else { return };
+        let Some(session) = inner.sessions.remove(session_id) else {
+            return;
+        };
         let msg = encode(ev);
         let seat_id = session.seat_id;
         for conn in &session.conns {
@@ -440,8 +502,13 @@ impl Hub {
     /// Whether the tab's session is still within its idle time.
     pub fn session_alive(&self, conn: ConnId, now: Instant) -> bool {
         let inner = self.lock();
-        let Some((_, session)) = inner.conns.get(&conn) else { return false };
-        inner.sessions.get(session).is_some_and(|s| now.saturating_duration_since(s.last_seen) <= self.idle)
+        let Some((_, session)) = inner.conns.get(&conn) else {
+            return false;
+        };
+        inner
+            .sessions
+            .get(session)
+            .is_some_and(|s| now.saturating_duration_since(s.last_seen) <= self.idle)
     }
 
     pub fn current_call(&self, seat_id: i64) -> Option<seatline_protocol::DialStatus> {
@@ -468,7 +535,15 @@ impl Hub {
     }
 
     /// A checked `callOut` with what the store said and an RTP socket.
-    pub fn call_out(&self, seat_id: i64, op: CallOut, session_ok: bool, facts: Result<CallOutFacts, ()>, rtp: Option<UdpSocket>, now: Instant) {
+    pub fn call_out(
+        &self,
+        seat_id: i64,
+        op: CallOut,
+        session_ok: bool,
+        facts: Result<CallOutFacts, ()>,
+        rtp: Option<UdpSocket>,
+        now: Instant,
+    ) {
         self.with_sb(|inner| {
             let port = Self::keep_rtp(inner, rtp);
             inner.sb.call_out(seat_id, op, session_ok, facts, port, now);
@@ -533,7 +608,10 @@ impl Hub {
     /// Live calls and SIP transactions (client, server), for metrics and tests.
     pub fn call_stats(&self) -> (usize, (usize, usize)) {
         let inner = self.lock();
-        (inner.sb.call_count(), inner.sb.user_agent().transaction_counts())
+        (
+            inner.sb.call_count(),
+            inner.sb.user_agent().transaction_counts(),
+        )
     }
 }
 
@@ -564,12 +642,30 @@ mod tests {
 
     fn rig() -> Rig {
         let local = "127.0.0.1:5060".parse().unwrap();
-        let sb = Switchboard::new(Settings::new("127.0.0.1:5080".parse().unwrap()), UserAgent::with_seed(local, Timers::default(), 1), Instant::now(), 0, 1);
+        let sb = Switchboard::new(
+            Settings::new("127.0.0.1:5080".parse().unwrap()),
+            UserAgent::with_seed(local, Timers::default(), 1),
+            Instant::now(),
+            0,
+            1,
+        );
         let (persist, persist_rx) = mpsc::unbounded_channel();
         let (sip, _) = mpsc::unbounded_channel();
         let (routes, _) = mpsc::unbounded_channel();
         let (media, _) = MediaHandle::detached();
-        Rig { hub: Hub::new(Duration::from_secs(10), sb, HubIo { persist, sip, media, routes }), persist: persist_rx }
+        Rig {
+            hub: Hub::new(
+                Duration::from_secs(10),
+                sb,
+                HubIo {
+                    persist,
+                    sip,
+                    media,
+                    routes,
+                },
+            ),
+            persist: persist_rx,
+        }
     }
 
     fn tab() -> (TabTx, mpsc::Receiver<Outgoing>) {
@@ -634,7 +730,11 @@ mod tests {
         assert_eq!(hub.tab_count(), 0);
         hub.signed_in("s3", &seat(1), t);
         let (tx, _rx) = tab();
-        assert_eq!(hub.attach("s3", &seat(1), tx, t).1.agent.code, Status::Idle, "rule 3");
+        assert_eq!(
+            hub.attach("s3", &seat(1), tx, t).1.agent.code,
+            Status::Idle,
+            "rule 3"
+        );
     }
 
     #[test]
@@ -647,9 +747,15 @@ mod tests {
         let (tx2, mut rx2) = tab();
         hub.attach("s1", &seat(1), tx1, t);
         let (c2, _) = hub.attach("s2", &seat(2), tx2, t);
-        assert_eq!(hub.touch(c2, t + Duration::from_secs(8)), Some("s2".to_string()));
+        assert_eq!(
+            hub.touch(c2, t + Duration::from_secs(8)),
+            Some("s2".to_string())
+        );
         assert!(hub.expire_idle(t + Duration::from_secs(10)).is_empty());
-        assert_eq!(hub.expire_idle(t + Duration::from_secs(11)), vec!["s1".to_string()]);
+        assert_eq!(
+            hub.expire_idle(t + Duration::from_secs(11)),
+            vec!["s1".to_string()]
+        );
         assert_eq!(texts(&mut rx1), vec![r#"{"ev":"tokenInvalid"}"#, "<close>"]);
         assert!(texts(&mut rx2).is_empty());
         assert!(!hub.session_alive(999, t));

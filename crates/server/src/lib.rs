@@ -68,25 +68,48 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     // The switchboard: SIP that trusts only the trunk, and the rules' numbers.
     let seed: u64 = rand::random();
-    let mut ua = seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
+    let mut ua =
+        seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
     // Only the trunk (or the sandbox carrier) may send us requests.
-    let trusted = seatline_sip::TrustedSource::parse(&trunk.to_string()).map_err(|e| anyhow::anyhow!("trunk address: {e:?}"))?;
+    let trusted = seatline_sip::TrustedSource::parse(&trunk.to_string())
+        .map_err(|e| anyhow::anyhow!("trunk address: {e:?}"))?;
     ua.set_trusted(vec![trusted]);
     let mut settings = seatline_switchboard::Settings::new(trunk);
     settings.no_tab_grace = Duration::from_secs(cfg.calls.no_tab_grace_secs);
     settings.rtp_timeout = Duration::from_secs(cfg.calls.rtp_timeout_secs.max(1));
     settings.ring_timeout = Duration::from_secs(cfg.calls.ring_timeout_secs.max(1));
     settings.refusals_per_minute = cfg.calls.refusals_per_minute;
-    let sb = seatline_switchboard::Switchboard::new(settings, ua, Instant::now(), seatline_store::now_ms(), seed.rotate_left(17));
+    let sb = seatline_switchboard::Switchboard::new(
+        settings,
+        ua,
+        Instant::now(),
+        seatline_store::now_ms(),
+        seed.rotate_left(17),
+    );
 
     let (persist_tx, mut persist_rx) = mpsc::unbounded_channel();
     let (sip_tx, sip_rx) = mpsc::unbounded_channel();
     let (routes_tx, routes_rx) = mpsc::unbounded_channel();
-    let io = hub::HubIo { persist: persist_tx, sip: sip_tx, media: media.clone(), routes: routes_tx };
+    let io = hub::HubIo {
+        persist: persist_tx,
+        sip: sip_tx,
+        media: media.clone(),
+        routes: routes_tx,
+    };
     let hub = Hub::new(Duration::from_secs(cfg.sessions.idle_timeout_secs), sb, io);
-    let calls = calls::Calls { sip_addr: sip.addr, trunk };
+    let calls = calls::Calls {
+        sip_addr: sip.addr,
+        trunk,
+    };
     let open = store.open_calls().await?;
-    let app: App = Arc::new(AppState { store, hub, cfg, calls, media, sandbox });
+    let app: App = Arc::new(AppState {
+        store,
+        hub,
+        cfg,
+        calls,
+        media,
+        sandbox,
+    });
 
     // One writer keeps the store's writes in the order they were made: the
     // last write of a call record is its final state.
@@ -115,8 +138,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     tokio::spawn(async move {
         while let Some(note) = notes.recv().await {
             match note {
-                media::MediaNote::RtpAlive { seats } => media_notes.hub.rtp_alive(&seats, Instant::now()),
-                media::MediaNote::AudioLost { seat_id } => media_notes.hub.audio_lost(seat_id, Instant::now()),
+                media::MediaNote::RtpAlive { seats } => {
+                    media_notes.hub.rtp_alive(&seats, Instant::now())
+                }
+                media::MediaNote::AudioLost { seat_id } => {
+                    media_notes.hub.audio_lost(seat_id, Instant::now())
+                }
                 media::MediaNote::LegConnected { seat_id, .. } => media_notes.hub.audio_up(seat_id),
                 note => tracing::debug!("media: {note:?}"),
             }
@@ -125,7 +152,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     // Calls a crashed process left open: closed, and their carrier legs ended.
     if !open.is_empty() {
-        tracing::warn!(calls = open.len(), "closing calls left open by the previous run");
+        tracing::warn!(
+            calls = open.len(),
+            "closing calls left open by the previous run"
+        );
         let open = open
             .into_iter()
             .map(|row| seatline_switchboard::OpenCall {
@@ -143,7 +173,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     tokio::spawn(async move {
         let period = match sweeper.cfg.sessions.sweep_interval_ms {
             Some(ms) => Duration::from_millis(ms.max(10)),
-            None => Duration::from_millis(250).max(sweeper.hub.idle_timeout() / 200).min(Duration::from_secs(5)),
+            None => Duration::from_millis(250)
+                .max(sweeper.hub.idle_timeout() / 200)
+                .min(Duration::from_secs(5)),
         };
         let mut tick = tokio::time::interval(period);
         loop {
@@ -158,7 +190,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     let router = http::router(app.clone());
     let task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
     });
     Ok(Running { addr, app, task })
 }
@@ -167,7 +203,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
@@ -183,7 +222,13 @@ fn record_of(row: &seatline_store::CallRow) -> seatline_calls::record::CallRecor
         2 => Direction::AutoDialed,
         _ => Direction::Outbound,
     };
-    let mut r = CallRecord::new(row.id.clone(), direction, row.caller.clone(), row.callee.clone(), row.start_ms);
+    let mut r = CallRecord::new(
+        row.id.clone(),
+        direction,
+        row.caller.clone(),
+        row.callee.clone(),
+        row.start_ms,
+    );
     r.order_id = row.order_id.clone();
     r.params = row.params.clone();
     r.other = row.other.clone();

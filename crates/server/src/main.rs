@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "seatline", version, about = "Seatline: a self-hosted contact center with an NXLink-compatible embeddable softphone")]
+#[command(
+    name = "seatline",
+    version,
+    about = "Seatline: a self-hosted contact center with an NXLink-compatible embeddable softphone"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,9 +62,15 @@ enum SandboxCommand {
 }
 
 /// POSTs JSON to a plain-HTTP Seatline on loopback; returns status and body.
-async fn post_json(server: &str, path: &str, body: &serde_json::Value) -> anyhow::Result<(u16, String)> {
+async fn post_json(
+    server: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = server.strip_prefix("http://").ok_or_else(|| anyhow::anyhow!("--server must be http://host:port"))?;
+    let host = server
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("--server must be http://host:port"))?;
     let host = host.trim_end_matches('/');
     let mut s = tokio::net::TcpStream::connect(host).await?;
     let body = body.to_string();
@@ -71,7 +81,11 @@ async fn post_json(server: &str, path: &str, body: &serde_json::Value) -> anyhow
     s.write_all(req.as_bytes()).await?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).await?;
-    let code = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     Ok((code, body))
 }
@@ -80,12 +94,17 @@ async fn post_json(server: &str, path: &str, body: &serde_json::Value) -> anyhow
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
     let cli = Cli::parse();
     let (cfg, demo) = match cli.command {
-        Command::Demo { listen, data_dir, config } => {
+        Command::Demo {
+            listen,
+            data_dir,
+            config,
+        } => {
             let mut cfg = match config {
                 Some(path) => Config::load(&path)?,
                 None => Config::default(),
@@ -96,7 +115,15 @@ async fn main() -> anyhow::Result<()> {
             (cfg, true)
         }
         Command::Serve { config } => (Config::load(&config)?, false),
-        Command::Sandbox { command: SandboxCommand::Call { to, from, other, server } } => {
+        Command::Sandbox {
+            command:
+                SandboxCommand::Call {
+                    to,
+                    from,
+                    other,
+                    server,
+                },
+        } => {
             let body = serde_json::json!({"to": to, "from": from, "other": other});
             let (code, text) = post_json(&server, "/api/v1/sandbox/calls", &body).await?;
             if code == 202 {

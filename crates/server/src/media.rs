@@ -31,33 +31,79 @@ pub type LegId = u64;
 
 pub enum MediaCmd {
     /// A tab offers its audio (SDP offer); the answer comes back.
-    AddLeg { seat_id: i64, leg: LegId, offer: String, reply: oneshot::Sender<Result<String, String>> },
-    RemoveLeg { leg: LegId },
+    AddLeg {
+        seat_id: i64,
+        leg: LegId,
+        offer: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    RemoveLeg {
+        leg: LegId,
+    },
     /// The call's RTP leg toward the carrier (remote known once answered).
-    Bridge { seat_id: i64, rtp: Arc<UdpSocket>, ringback: bool },
-    Remote { seat_id: i64, remote: SocketAddr, pt: u8, dtmf_pt: Option<u8> },
-    Ringback { seat_id: i64, on: bool },
-    Unbridge { seat_id: i64 },
+    Bridge {
+        seat_id: i64,
+        rtp: Arc<UdpSocket>,
+        ringback: bool,
+    },
+    Remote {
+        seat_id: i64,
+        remote: SocketAddr,
+        pt: u8,
+        dtmf_pt: Option<u8>,
+    },
+    Ringback {
+        seat_id: i64,
+        on: bool,
+    },
+    Unbridge {
+        seat_id: i64,
+    },
     /// Ring the agent's ear for an inbound call (or stop).
-    Ring { seat_id: i64, on: bool },
-    Dtmf { seat_id: i64, digits: String },
+    Ring {
+        seat_id: i64,
+        on: bool,
+    },
+    Dtmf {
+        seat_id: i64,
+        digits: String,
+    },
     /// Stop sending the agent's audio (mute) or all audio (hold).
-    Mute { seat_id: i64, on: bool },
-    Hold { seat_id: i64, on: bool },
+    Mute {
+        seat_id: i64,
+        on: bool,
+    },
+    Hold {
+        seat_id: i64,
+        on: bool,
+    },
 }
 
 /// What media tells the rest of the server.
 #[derive(Debug)]
 pub enum MediaNote {
-    LegConnected { seat_id: i64, leg: LegId },
-    LegGone { seat_id: i64, leg: LegId },
+    LegConnected {
+        seat_id: i64,
+        leg: LegId,
+    },
+    LegGone {
+        seat_id: i64,
+        leg: LegId,
+    },
     /// A DTMF digit from the carrier side.
-    Digit { seat_id: i64, digit: char },
+    Digit {
+        seat_id: i64,
+        digit: char,
+    },
     /// The agent's connected audio leg went away while it carried the audio.
-    AudioLost { seat_id: i64 },
+    AudioLost {
+        seat_id: i64,
+    },
     /// Seats whose carrier leg sent RTP in the last second (the
     /// switchboard ends calls whose carrier went silent).
-    RtpAlive { seats: Vec<i64> },
+    RtpAlive {
+        seats: Vec<i64>,
+    },
 }
 
 #[derive(Clone)]
@@ -70,7 +116,13 @@ impl MediaHandle {
     /// A handle whose commands go to the returned receiver (tests of the shells).
     pub fn detached() -> (MediaHandle, mpsc::UnboundedReceiver<MediaCmd>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (MediaHandle { tx, addr: SocketAddr::from(([127, 0, 0, 1], 0)) }, rx)
+        (
+            MediaHandle {
+                tx,
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            },
+            rx,
+        )
     }
 
     pub fn send(&self, cmd: MediaCmd) {
@@ -79,7 +131,12 @@ impl MediaHandle {
 
     pub async fn add_leg(&self, seat_id: i64, leg: LegId, offer: String) -> Result<String, String> {
         let (reply, rx) = oneshot::channel();
-        self.send(MediaCmd::AddLeg { seat_id, leg, offer, reply });
+        self.send(MediaCmd::AddLeg {
+            seat_id,
+            leg,
+            offer,
+            reply,
+        });
         rx.await.map_err(|_| "media is not running".to_string())?
     }
 }
@@ -117,14 +174,23 @@ struct CallMedia {
 /// A leg that never connects is dropped after this (ICE-lite never gives up by itself).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub async fn start(listen: SocketAddr, public_ip: Option<std::net::IpAddr>) -> anyhow::Result<(MediaHandle, mpsc::UnboundedReceiver<MediaNote>)> {
+pub async fn start(
+    listen: SocketAddr,
+    public_ip: Option<std::net::IpAddr>,
+) -> anyhow::Result<(MediaHandle, mpsc::UnboundedReceiver<MediaNote>)> {
     let sock = Arc::new(UdpSocket::bind(listen).await?);
     let local = sock.local_addr()?;
     let candidate = SocketAddr::new(public_ip.unwrap_or(local.ip()), local.port());
     let (tx, rx) = mpsc::unbounded_channel();
     let (note_tx, note_rx) = mpsc::unbounded_channel();
     tokio::spawn(run(sock, local, candidate, rx, note_tx));
-    Ok((MediaHandle { tx, addr: candidate }, note_rx))
+    Ok((
+        MediaHandle {
+            tx,
+            addr: candidate,
+        },
+        note_rx,
+    ))
 }
 
 fn convert(payload: &[u8], from: u8, to: u8) -> Vec<u8> {
@@ -134,8 +200,16 @@ fn convert(payload: &[u8], from: u8, to: u8) -> Vec<u8> {
     payload
         .iter()
         .map(|b| {
-            let lin = if from == 8 { g711::alaw_to_linear(*b) } else { g711::ulaw_to_linear(*b) };
-            if to == 8 { g711::linear_to_alaw(lin) } else { g711::linear_to_ulaw(lin) }
+            let lin = if from == 8 {
+                g711::alaw_to_linear(*b)
+            } else {
+                g711::ulaw_to_linear(*b)
+            };
+            if to == 8 {
+                g711::linear_to_alaw(lin)
+            } else {
+                g711::linear_to_ulaw(lin)
+            }
         })
         .collect()
 }
@@ -163,12 +237,28 @@ async fn run(
     notes: mpsc::UnboundedSender<MediaNote>,
 ) {
     let (rtp_tx, mut rtp_rx) = mpsc::unbounded_channel::<(i64, Vec<u8>)>();
-    let mut m = Media { sock: sock.clone(), local, candidate, legs: HashMap::new(), current: HashMap::new(), calls: HashMap::new(), rings: HashMap::new(), rtp_tx, notes, ticks: 0 };
+    let mut m = Media {
+        sock: sock.clone(),
+        local,
+        candidate,
+        legs: HashMap::new(),
+        current: HashMap::new(),
+        calls: HashMap::new(),
+        rings: HashMap::new(),
+        rtp_tx,
+        notes,
+        ticks: 0,
+    };
     let mut buf = vec![0u8; 2000];
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let next = m.legs.values().map(|l| l.timeout).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let next = m
+            .legs
+            .values()
+            .map(|l| l.timeout)
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
                 if let Ok((n, source)) = r {
@@ -202,7 +292,12 @@ async fn run(
 impl Media {
     async fn on_cmd(&mut self, cmd: MediaCmd) {
         match cmd {
-            MediaCmd::AddLeg { seat_id, leg, offer, reply } => {
+            MediaCmd::AddLeg {
+                seat_id,
+                leg,
+                offer,
+                reply,
+            } => {
                 let r = self.add_leg(seat_id, leg, &offer);
                 let ok = r.is_ok();
                 let _ = reply.send(r);
@@ -211,13 +306,19 @@ impl Media {
                 }
             }
             MediaCmd::RemoveLeg { leg } => self.remove_leg(leg),
-            MediaCmd::Bridge { seat_id, rtp, ringback } => {
+            MediaCmd::Bridge {
+                seat_id,
+                rtp,
+                ringback,
+            } => {
                 let tx = self.rtp_tx.clone();
                 let reader_sock = rtp.clone();
                 let reader = tokio::spawn(async move {
                     let mut buf = vec![0u8; 2000];
                     loop {
-                        let Ok((n, _)) = reader_sock.recv_from(&mut buf).await else { return };
+                        let Ok((n, _)) = reader_sock.recv_from(&mut buf).await else {
+                            return;
+                        };
                         if tx.send((seat_id, buf[..n].to_vec())).is_err() {
                             return;
                         }
@@ -246,7 +347,12 @@ impl Media {
                     old.reader.abort();
                 }
             }
-            MediaCmd::Remote { seat_id, remote, pt, dtmf_pt } => {
+            MediaCmd::Remote {
+                seat_id,
+                remote,
+                pt,
+                dtmf_pt,
+            } => {
                 if let Some(c) = self.calls.get_mut(&seat_id) {
                     c.remote = Some(remote);
                     c.pt = pt;
@@ -275,7 +381,7 @@ impl Media {
                     for d in digits.chars() {
                         // A gap of silence (no packets) between digits: 3 empty slots.
                         c.dtmf.extend(digit_packets(d));
-                        c.dtmf.extend(std::iter::repeat((false, [0xff; 4])).take(3));
+                        c.dtmf.extend(std::iter::repeat_n((false, [0xff; 4]), 3));
                     }
                 }
             }
@@ -304,8 +410,23 @@ impl Media {
         let cand = Candidate::host(self.candidate, "udp").map_err(|e| e.to_string())?;
         rtc.add_local_candidate(cand);
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad SDP offer: {e}"))?;
-        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer: {e}"))?;
-        self.legs.insert(leg, Leg { rtc, seat_id, mid: None, pt: None, created: now, connected: false, timeout: now, time: 0 });
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| format!("cannot answer: {e}"))?;
+        self.legs.insert(
+            leg,
+            Leg {
+                rtc,
+                seat_id,
+                mid: None,
+                pt: None,
+                created: now,
+                connected: false,
+                timeout: now,
+                time: 0,
+            },
+        );
         // The newest leg of an agent holds the audio.
         if let Some(old) = self.current.insert(seat_id, leg) {
             if old != leg {
@@ -325,15 +446,35 @@ impl Media {
                     let _ = self.notes.send(MediaNote::AudioLost { seat_id: l.seat_id });
                 }
             }
-            let _ = self.notes.send(MediaNote::LegGone { seat_id: l.seat_id, leg });
+            let _ = self.notes.send(MediaNote::LegGone {
+                seat_id: l.seat_id,
+                leg,
+            });
         }
     }
 
     async fn on_datagram(&mut self, data: &[u8], source: SocketAddr) {
-        let Ok(contents) = data.try_into() else { return };
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
         let now = Instant::now();
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
-        let Some(id) = self.legs.iter().find(|(_, l)| l.rtc.accepts(&input)).map(|(id, _)| *id) else { return };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        let Some(id) = self
+            .legs
+            .iter()
+            .find(|(_, l)| l.rtc.accepts(&input))
+            .map(|(id, _)| *id)
+        else {
+            return;
+        };
         if let Some(l) = self.legs.get_mut(&id) {
             let _ = l.rtc.handle_input(input);
         }
@@ -344,7 +485,9 @@ impl Media {
     async fn drain(&mut self, id: LegId) {
         let mut gone = false;
         loop {
-            let Some(l) = self.legs.get_mut(&id) else { return };
+            let Some(l) = self.legs.get_mut(&id) else {
+                return;
+            };
             let out = match l.rtc.poll_output() {
                 Ok(o) => o,
                 Err(_) => {
@@ -354,7 +497,11 @@ impl Media {
             };
             match out {
                 Output::Timeout(t) => {
-                    l.timeout = if l.connected { t } else { t.min(l.created + SETUP_TIMEOUT) };
+                    l.timeout = if l.connected {
+                        t
+                    } else {
+                        t.min(l.created + SETUP_TIMEOUT)
+                    };
                     if !l.connected && Instant::now() >= l.created + SETUP_TIMEOUT {
                         gone = true;
                     }
@@ -377,7 +524,10 @@ impl Media {
                     // Media may flow once DTLS is up (ICE-lite goes to Completed).
                     Event::Connected => {
                         l.connected = true;
-                        let _ = self.notes.send(MediaNote::LegConnected { seat_id: l.seat_id, leg: id });
+                        let _ = self.notes.send(MediaNote::LegConnected {
+                            seat_id: l.seat_id,
+                            leg: id,
+                        });
                     }
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                         gone = true;
@@ -396,7 +546,9 @@ impl Media {
                             if let Some(remote) = c.remote {
                                 let payload = convert(&d.data, from_pt, c.pt);
                                 let mut wire = Vec::with_capacity(12 + payload.len());
-                                c.sender.next(c.pt, false, &payload, payload.len() as u32).write(&mut wire);
+                                c.sender
+                                    .next(c.pt, false, &payload, payload.len() as u32)
+                                    .write(&mut wire);
                                 let _ = c.rtp.send_to(&wire, remote).await;
                             }
                         }
@@ -412,20 +564,35 @@ impl Media {
 
     /// Audio toward the agent's current leg.
     fn write_to_agent(&mut self, seat_id: i64, payload: &[u8], payload_pt: u8) {
-        let Some(id) = self.current.get(&seat_id).copied() else { return };
-        let Some(l) = self.legs.get_mut(&id) else { return };
-        let (Some(mid), Some((pt, kind)), true) = (l.mid, l.pt, l.connected) else { return };
+        let Some(id) = self.current.get(&seat_id).copied() else {
+            return;
+        };
+        let Some(l) = self.legs.get_mut(&id) else {
+            return;
+        };
+        let (Some(mid), Some((pt, kind)), true) = (l.mid, l.pt, l.connected) else {
+            return;
+        };
         let data = convert(payload, payload_pt, kind);
         let samples = data.len() as u64;
         if let Some(w) = l.rtc.writer(mid) {
-            let _ = w.write(pt, Instant::now(), MediaTime::new(l.time, Frequency::EIGHT_KHZ), data);
+            let _ = w.write(
+                pt,
+                Instant::now(),
+                MediaTime::new(l.time, Frequency::EIGHT_KHZ),
+                data,
+            );
         }
         l.time += samples;
     }
 
     async fn on_rtp(&mut self, seat_id: i64, packet: &[u8]) {
-        let Some(c) = self.calls.get_mut(&seat_id) else { return };
-        let Some(p) = RtpPacket::parse(packet) else { return };
+        let Some(c) = self.calls.get_mut(&seat_id) else {
+            return;
+        };
+        let Some(p) = RtpPacket::parse(packet) else {
+            return;
+        };
         c.got_rtp = true;
         if Some(p.payload_type) == c.dtmf_pt {
             if let Some(d) = c.digits_in.handle(p.timestamp, p.payload) {
@@ -451,8 +618,12 @@ impl Media {
 
     async fn on_tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks % 50 == 0 {
-            let seats: Vec<i64> = self.calls.iter_mut().filter_map(|(s, c)| std::mem::take(&mut c.got_rtp).then_some(*s)).collect();
+        if self.ticks.is_multiple_of(50) {
+            let seats: Vec<i64> = self
+                .calls
+                .iter_mut()
+                .filter_map(|(s, c)| std::mem::take(&mut c.got_rtp).then_some(*s))
+                .collect();
             if !seats.is_empty() {
                 let _ = self.notes.send(MediaNote::RtpAlive { seats });
             }
@@ -465,12 +636,16 @@ impl Media {
         }
         let seats: Vec<i64> = self.calls.keys().copied().collect();
         for seat in seats {
-            let Some(c) = self.calls.get_mut(&seat) else { continue };
+            let Some(c) = self.calls.get_mut(&seat) else {
+                continue;
+            };
             if let Some(tone) = c.ringback.as_mut() {
                 let frame = tone.next_frame(0);
                 self.write_to_agent(seat, &frame, 0);
             }
-            let Some(c) = self.calls.get_mut(&seat) else { continue };
+            let Some(c) = self.calls.get_mut(&seat) else {
+                continue;
+            };
             if let (Some(remote), Some(dpt)) = (c.remote, c.dtmf_pt) {
                 if let Some((marker, payload)) = c.dtmf.pop_front() {
                     if payload != [0xff; 4] {
@@ -479,7 +654,14 @@ impl Media {
                         }
                         // All packets of one event share its start timestamp.
                         let mut wire = Vec::with_capacity(16);
-                        let pkt = RtpPacket { marker, payload_type: dpt, seq: c.sender.seq, timestamp: c.dtmf_ts, ssrc: c.sender.ssrc, payload: &payload };
+                        let pkt = RtpPacket {
+                            marker,
+                            payload_type: dpt,
+                            seq: c.sender.seq,
+                            timestamp: c.dtmf_ts,
+                            ssrc: c.sender.ssrc,
+                            payload: &payload,
+                        };
                         pkt.write(&mut wire);
                         c.sender.seq = c.sender.seq.wrapping_add(1);
                         let _ = c.rtp.send_to(&wire, remote).await;

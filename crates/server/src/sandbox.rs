@@ -82,7 +82,12 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Sandbox> {
     Ok(Sandbox { addr, log, tx })
 }
 
-async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog, mut place: tokio::sync::mpsc::UnboundedReceiver<PlaceCall>) {
+async fn run(
+    sock: Arc<UdpSocket>,
+    addr: SocketAddr,
+    log: SandboxLog,
+    mut place: tokio::sync::mpsc::UnboundedReceiver<PlaceCall>,
+) {
     // Our own calls toward a tenant: their RTP socket until answered.
     let mut outgoing: HashMap<CallRef, (UdpSocket, String)> = HashMap::new();
     let mut ua = UserAgent::new(addr, Timers::default());
@@ -91,8 +96,15 @@ async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog, mut place:
     let mut media: HashMap<CallRef, (u16, JoinHandle<()>)> = HashMap::new();
     let mut buf = vec![0u8; 65_535];
     loop {
-        let next = ua.poll_timeout().into_iter().chain(timers.iter().map(|t| t.0)).min();
-        let sleep = tokio::time::sleep_until(next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)).into());
+        let next = ua
+            .poll_timeout()
+            .into_iter()
+            .chain(timers.iter().map(|t| t.0))
+            .min();
+        let sleep = tokio::time::sleep_until(
+            next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+                .into(),
+        );
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
@@ -144,14 +156,31 @@ async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog, mut place:
         let now = Instant::now();
         while let Some(ev) = ua.poll_event() {
             match ev {
-                UaEvent::Incoming { call, from_user, to_user, sdp, .. } => match behaviour(&from_user, &to_user) {
+                UaEvent::Incoming {
+                    call,
+                    from_user,
+                    to_user,
+                    sdp,
+                    ..
+                } => match behaviour(&from_user, &to_user) {
                     Behaviour::Refuse(code) => ua.respond(call, code, None, now),
                     Behaviour::RingForever => ua.respond(call, 180, None, now),
-                    Behaviour::Answer { ring, media: m, hangup_after } => {
+                    Behaviour::Answer {
+                        ring,
+                        media: m,
+                        hangup_after,
+                    } => {
                         if !ring.is_zero() {
                             ua.respond(call, 180, None, now);
                         }
-                        calls.insert(call, Pending { offer: sdp, media: m, callee: to_user });
+                        calls.insert(
+                            call,
+                            Pending {
+                                offer: sdp,
+                                media: m,
+                                callee: to_user,
+                            },
+                        );
                         timers.push((now + ring, Action::Answer(call)));
                         if let Some(after) = hangup_after {
                             timers.push((now + ring + after, Action::HangUp(call)));
@@ -163,7 +192,15 @@ async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog, mut place:
                     if let Some((rtp, to)) = outgoing.remove(&call) {
                         if let Ok(ans) = AudioSdp::parse(&String::from_utf8_lossy(&sdp)) {
                             let remote = SocketAddr::new(ans.addr, ans.port);
-                            let task = tokio::spawn(play(rtp, Media::Tone, remote, ans.codecs[0] as u8, ans.dtmf_pt, to, log.clone()));
+                            let task = tokio::spawn(play(
+                                rtp,
+                                Media::Tone,
+                                remote,
+                                ans.codecs[0] as u8,
+                                ans.dtmf_pt,
+                                to,
+                                log.clone(),
+                            ));
                             media.insert(call, (0, task));
                         }
                     }
@@ -171,7 +208,9 @@ async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog, mut place:
                 UaEvent::Ended { call, .. } | UaEvent::Failed { call, .. } => {
                     outgoing.remove(&call);
                     calls.remove(&call);
-                    timers.retain(|(_, a)| !matches!(a, Action::Answer(c) | Action::HangUp(c) if *c == call));
+                    timers.retain(
+                        |(_, a)| !matches!(a, Action::Answer(c) | Action::HangUp(c) if *c == call),
+                    );
                     if let Some((_, t)) = media.remove(&call) {
                         t.abort();
                     }
@@ -182,7 +221,9 @@ async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog, mut place:
                     let answer = AudioSdp::parse(&String::from_utf8_lossy(&sdp))
                         .and_then(|o| o.answer(addr.ip(), port, &[Codec::Pcmu, Codec::Pcma]));
                     match answer {
-                        Ok(a) => ua.respond_reoffer(call, 200, Some(a.to_string(2, 2).as_bytes()), now),
+                        Ok(a) => {
+                            ua.respond_reoffer(call, 200, Some(a.to_string(2, 2).as_bytes()), now)
+                        }
                         Err(_) => ua.respond_reoffer(call, 488, None, now),
                     }
                 }
@@ -196,18 +237,39 @@ async fn run(sock: Arc<UdpSocket>, addr: SocketAddr, log: SandboxLog, mut place:
 }
 
 /// Opens the media of an answered call; returns our SDP answer and the task.
-async fn answer(offer: &[u8], m: Media, callee: &str, log: SandboxLog) -> anyhow::Result<(String, u16, JoinHandle<()>)> {
+async fn answer(
+    offer: &[u8],
+    m: Media,
+    callee: &str,
+    log: SandboxLog,
+) -> anyhow::Result<(String, u16, JoinHandle<()>)> {
     let offer = AudioSdp::parse(&String::from_utf8_lossy(offer))?;
     let rtp = UdpSocket::bind("127.0.0.1:0").await?;
     let local = rtp.local_addr()?;
     let ans = offer.answer(local.ip(), local.port(), &[Codec::Pcmu, Codec::Pcma])?;
     let remote = SocketAddr::new(offer.addr, offer.port);
-    let task = tokio::spawn(play(rtp, m, remote, ans.codecs[0] as u8, ans.dtmf_pt, callee.to_string(), log));
+    let task = tokio::spawn(play(
+        rtp,
+        m,
+        remote,
+        ans.codecs[0] as u8,
+        ans.dtmf_pt,
+        callee.to_string(),
+        log,
+    ));
     Ok((ans.to_string(1, 1), local.port(), task))
 }
 
 /// The far end's media: echo what comes in, or play a tone; note DTMF.
-async fn play(rtp: UdpSocket, m: Media, remote: SocketAddr, pt: u8, dtmf_pt: Option<u8>, callee: String, log: SandboxLog) {
+async fn play(
+    rtp: UdpSocket,
+    m: Media,
+    remote: SocketAddr,
+    pt: u8,
+    dtmf_pt: Option<u8>,
+    callee: String,
+    log: SandboxLog,
+) {
     {
         let mut out = RtpSender::new(rand_u32(), 1, rand_u32());
         let mut buf = vec![0u8; 2048];
@@ -274,6 +336,9 @@ async fn play(rtp: UdpSocket, m: Media, remote: SocketAddr, pt: u8, dtmf_pt: Opt
 }
 
 pub(crate) fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(7);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(7);
     t.wrapping_mul(2_654_435_761) ^ std::process::id()
 }

@@ -40,7 +40,11 @@ struct Table<K> {
 
 impl<K: Hash + Eq + Clone> Table<K> {
     fn new(capacity: usize) -> Self {
-        Self { map: HashMap::new(), order: VecDeque::new(), capacity: capacity.max(1) }
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
     }
 
     /// Forgets every window over at `now`.
@@ -61,7 +65,9 @@ impl<K: Hash + Eq + Clone> Table<K> {
     fn check(&mut self, key: &K, now: Instant, window: Duration, max: u32) -> Result<(), Duration> {
         self.expire(now, window);
         match self.map.get(key) {
-            Some(e) if max > 0 && e.count >= max => Err((e.start + window).saturating_duration_since(now)),
+            Some(e) if max > 0 && e.count >= max => {
+                Err((e.start + window).saturating_duration_since(now))
+            }
             _ => Ok(()),
         }
     }
@@ -74,7 +80,9 @@ impl<K: Hash + Eq + Clone> Table<K> {
             return e.start;
         }
         while self.map.len() >= self.capacity {
-            let Some((start, old)) = self.order.pop_front() else { break };
+            let Some((start, old)) = self.order.pop_front() else {
+                break;
+            };
             if self.map.get(&old).is_some_and(|e| e.start == start) {
                 self.map.remove(&old);
             }
@@ -82,9 +90,16 @@ impl<K: Hash + Eq + Clone> Table<K> {
         if self.order.len() >= 2 * self.capacity {
             // Records left stale by successes: drop them all at once.
             let map = &self.map;
-            self.order.retain(|(start, k)| map.get(k).is_some_and(|e| e.start == *start));
+            self.order
+                .retain(|(start, k)| map.get(k).is_some_and(|e| e.start == *start));
         }
-        self.map.insert(key.clone(), Entry { start: now, count: 1 });
+        self.map.insert(
+            key.clone(),
+            Entry {
+                start: now,
+                count: 1,
+            },
+        );
         self.order.push_back((now, key.clone()));
         now
     }
@@ -167,7 +182,9 @@ impl Signin {
     }
 
     fn with_capacity(cfg: &SigninConfig, capacity: usize) -> Arc<Self> {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Arc::new(Self {
             max_per_account: cfg.max_failures_per_account,
             max_per_address: cfg.max_failures_per_address,
@@ -182,7 +199,12 @@ impl Signin {
 
     /// Checks the account (email, normalized here) and the address, and
     /// counts the attempt against both as a failure until it is settled.
-    pub fn begin(self: &Arc<Self>, email: &str, ip: IpAddr, now: Instant) -> Result<Attempt, Throttled> {
+    pub fn begin(
+        self: &Arc<Self>,
+        email: &str,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<Attempt, Throttled> {
         let account = self.keys.hash_one(email.trim().to_lowercase());
         let address = address_key(ip);
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
@@ -190,14 +212,25 @@ impl Signin {
         let by_account = accounts.check(&account, now, self.window, self.max_per_account);
         let by_address = addresses.check(&address, now, self.window, self.max_per_address);
         if by_account.is_err() || by_address.is_err() {
-            let wait = by_account.err().unwrap_or_default().max(by_address.err().unwrap_or_default());
+            let wait = by_account
+                .err()
+                .unwrap_or_default()
+                .max(by_address.err().unwrap_or_default());
             // Whole seconds, rounded up: retrying after it always finds the window over.
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return Err(Throttled { retry_after_secs: secs.max(1) });
+            return Err(Throttled {
+                retry_after_secs: secs.max(1),
+            });
         }
         let account_window = accounts.count(&account, now);
         let address_window = addresses.count(&address, now);
-        Ok(Attempt { signin: self.clone(), account, address, account_window, address_window })
+        Ok(Attempt {
+            signin: self.clone(),
+            account,
+            address,
+            account_window,
+            address_window,
+        })
     }
 
     /// A place among the sign-ins hashing or waiting to, or `None` when
@@ -213,15 +246,31 @@ impl Attempt {
     /// The password was right: the account starts afresh; the address keeps
     /// its other failures but not this attempt.
     pub fn succeeded(self) {
-        self.signin.accounts.lock().unwrap_or_else(|e| e.into_inner()).clear(&self.account);
-        self.signin.addresses.lock().unwrap_or_else(|e| e.into_inner()).uncount(&self.address, self.address_window);
+        self.signin
+            .accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear(&self.account);
+        self.signin
+            .addresses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .uncount(&self.address, self.address_window);
     }
 
     /// The attempt was never judged (the server was busy or failed): it does
     /// not count.
     pub fn not_judged(self) {
-        self.signin.accounts.lock().unwrap_or_else(|e| e.into_inner()).uncount(&self.account, self.account_window);
-        self.signin.addresses.lock().unwrap_or_else(|e| e.into_inner()).uncount(&self.address, self.address_window);
+        self.signin
+            .accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .uncount(&self.account, self.account_window);
+        self.signin
+            .addresses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .uncount(&self.address, self.address_window);
     }
 
     /// The password was wrong (or the account unknown or disabled): it stays
@@ -253,10 +302,20 @@ mod tests {
             s.begin("Agent1@Demo.Local ", A, t0).unwrap().failed();
         }
         // The same account, normalized, from anywhere.
-        let refused = s.begin("agent1@demo.local", B, t0 + Duration::from_millis(500)).err().unwrap();
+        let refused = s
+            .begin("agent1@demo.local", B, t0 + Duration::from_millis(500))
+            .err()
+            .unwrap();
         assert_eq!(refused.retry_after_secs, 60, "rounded up");
-        assert!(s.begin("agent2@demo.local", A, t0).is_ok(), "other accounts are not affected");
-        assert!(s.begin("agent1@demo.local", A, t0 + Duration::from_secs(60)).is_ok(), "a new window");
+        assert!(
+            s.begin("agent2@demo.local", A, t0).is_ok(),
+            "other accounts are not affected"
+        );
+        assert!(
+            s.begin("agent1@demo.local", A, t0 + Duration::from_secs(60))
+                .is_ok(),
+            "a new window"
+        );
     }
 
     #[test]
@@ -285,12 +344,16 @@ mod tests {
         for _ in 0..100 {
             unlimited.begin("a@x", A, t0).unwrap().failed();
         }
-        let v6 = |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last));
+        let v6 =
+            |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last));
         s.begin("a@x", v6(1), t0).unwrap().failed();
         s.begin("b@x", v6(2), t0).unwrap().failed();
         assert!(s.begin("c@x", v6(3), t0).is_err());
         let mapped = IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
-        assert!(s.begin("d@x", mapped, t0).is_err(), "IPv4-mapped is the IPv4 address");
+        assert!(
+            s.begin("d@x", mapped, t0).is_err(),
+            "IPv4-mapped is the IPv4 address"
+        );
     }
 
     #[test]
@@ -298,23 +361,44 @@ mod tests {
         let s = Signin::with_capacity(&cfg(1, 1_000_000, 60), 100);
         let t0 = Instant::now();
         for i in 0..1000u32 {
-            s.begin(&format!("user{i}@x"), A, t0 + Duration::from_millis(i.into())).unwrap().failed();
+            s.begin(
+                &format!("user{i}@x"),
+                A,
+                t0 + Duration::from_millis(i.into()),
+            )
+            .unwrap()
+            .failed();
         }
         assert_eq!(s.accounts.lock().unwrap().len(), 100);
         assert!(s.accounts.lock().unwrap().order.len() <= 100);
         let late = t0 + Duration::from_millis(1000);
-        assert!(s.begin("user0@x", A, late).is_ok(), "the oldest were forgotten");
-        assert!(s.begin("user999@x", A, late).is_err(), "the newest are kept");
+        assert!(
+            s.begin("user0@x", A, late).is_ok(),
+            "the oldest were forgotten"
+        );
+        assert!(
+            s.begin("user999@x", A, late).is_err(),
+            "the newest are kept"
+        );
         // Expired windows go on their own.
-        s.begin("user5000@x", A, t0 + Duration::from_secs(3600)).unwrap().failed();
+        s.begin("user5000@x", A, t0 + Duration::from_secs(3600))
+            .unwrap()
+            .failed();
         assert_eq!(s.accounts.lock().unwrap().len(), 1);
     }
 
     #[test]
     fn hashing_places_are_bounded_and_given_back() {
-        let s = Signin::new(&SigninConfig { max_waiting: 3, ..SigninConfig::default() });
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let places: Vec<_> = (0..cores + 3).map(|_| s.enter_hashing().expect("a place")).collect();
+        let s = Signin::new(&SigninConfig {
+            max_waiting: 3,
+            ..SigninConfig::default()
+        });
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let places: Vec<_> = (0..cores + 3)
+            .map(|_| s.enter_hashing().expect("a place"))
+            .collect();
         assert!(s.enter_hashing().is_none());
         drop(places);
         assert!(s.enter_hashing().is_some());

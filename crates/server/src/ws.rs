@@ -5,8 +5,8 @@ use crate::hub::{encode, HubError, Outgoing, TAB_QUEUE};
 use crate::media::MediaCmd;
 use crate::App;
 use axum::extract::ws::{Message, WebSocket};
-use seatline_protocol::{ClientOp, SeatInfo, ServerEvent};
 use seatline_calls::policy::CallOut;
+use seatline_protocol::{ClientOp, SeatInfo, ServerEvent};
 use seatline_store::{now_ms, Seat, SessionCheck};
 use seatline_switchboard::Control;
 use std::time::{Duration, Instant};
@@ -24,27 +24,46 @@ async fn refuse(mut socket: WebSocket, ev: ServerEvent) {
 }
 
 fn error_event(code: &str, message: impl Into<String>) -> ServerEvent {
-    ServerEvent::Error { code: code.to_string(), message: message.into() }
+    ServerEvent::Error {
+        code: code.to_string(),
+        message: message.into(),
+    }
 }
 
 pub async fn run(mut socket: WebSocket, app: App) {
     let token = match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<ClientOp>(&text) {
             Ok(ClientOp::Auth { token }) => token,
-            _ => return refuse(socket, error_event("authRequired", "the first message must be auth")).await,
+            _ => {
+                return refuse(
+                    socket,
+                    error_event("authRequired", "the first message must be auth"),
+                )
+                .await
+            }
         },
         _ => return,
     };
     let idle_ms = app.hub.idle_timeout().as_millis() as i64;
     let (session_id, user_id) = match app.store.check_session(&token, idle_ms, now_ms()).await {
-        Ok(SessionCheck::Valid { session_id, user_id }) => (session_id, user_id),
+        Ok(SessionCheck::Valid {
+            session_id,
+            user_id,
+        }) => (session_id, user_id),
         Ok(_) => return refuse(socket, ServerEvent::TokenInvalid).await,
         Err(e) => {
             tracing::error!("session check failed: {e}");
-            return refuse(socket, error_event("unavailable", "the server cannot check sessions now")).await;
+            return refuse(
+                socket,
+                error_event("unavailable", "the server cannot check sessions now"),
+            )
+            .await;
         }
     };
-    let (user, seat) = match (app.store.user_by_id(user_id).await, app.store.seat_of_user(user_id).await) {
+    let (user, seat) = match (
+        app.store.user_by_id(user_id).await,
+        app.store.seat_of_user(user_id).await,
+    ) {
         (Ok(user), Ok(Some(seat))) if seat.enabled => (user, seat),
         (Ok(_), Ok(_)) => {
             // The seat was removed or disabled since sign-in: the agent is out.
@@ -54,7 +73,11 @@ pub async fn run(mut socket: WebSocket, app: App) {
         }
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!("account lookup failed: {e}");
-            return refuse(socket, error_event("unavailable", "the server cannot read accounts now")).await;
+            return refuse(
+                socket,
+                error_event("unavailable", "the server cannot read accounts now"),
+            )
+            .await;
         }
     };
 
@@ -62,7 +85,10 @@ pub async fn run(mut socket: WebSocket, app: App) {
     let (conn, view) = app.hub.attach(&session_id, &seat, tx, Instant::now());
     let ready = ServerEvent::Ready {
         email: user.email.clone(),
-        seat: SeatInfo { sip_num: seat.sip_num.clone(), group_no: seat.group_no.clone() },
+        seat: SeatInfo {
+            sip_num: seat.sip_num.clone(),
+            group_no: seat.group_no.clone(),
+        },
         agent: view.agent,
         idle_timeout_secs: app.hub.idle_timeout().as_secs(),
         call: view.call,
@@ -77,7 +103,13 @@ pub async fn run(mut socket: WebSocket, app: App) {
     app.media.send(MediaCmd::RemoveLeg { leg: conn });
 }
 
-async fn serve(socket: &mut WebSocket, app: &App, conn: u64, seat: &Seat, rx: &mut mpsc::Receiver<Outgoing>) {
+async fn serve(
+    socket: &mut WebSocket,
+    app: &App,
+    conn: u64,
+    seat: &Seat,
+    rx: &mut mpsc::Receiver<Outgoing>,
+) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {

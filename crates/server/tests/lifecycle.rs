@@ -2,6 +2,9 @@
 //! matches what the tabs were told. Real peers: SIPp (Debian's sip-tester)
 //! as the carrier, the `seatline` binary itself for SIGTERM and kill -9.
 
+// Test servers start from the defaults and change a few fields.
+#![allow(clippy::field_reassign_with_default)]
+
 use futures_util::{SinkExt, StreamExt};
 use seatline_server::config::Config;
 use serde_json::{json, Value};
@@ -11,26 +14,53 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/sipp").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/sipp")
+        .join(name)
 }
 
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// SIPp as the carrier on `port`, one call.
 fn sipp_carrier(name: &str, port: u16) -> Child {
     let media = free_udp_port().to_string();
     Command::new("sipp")
-        .args(["-sf", scenario(name).to_str().unwrap(), "-p", &port.to_string(), "-mp", &media])
-        .args(["-i", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error"])
+        .args([
+            "-sf",
+            scenario(name).to_str().unwrap(),
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media,
+        ])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -39,7 +69,10 @@ fn sipp_carrier(name: &str, port: u16) -> Child {
 }
 
 async fn finished(mut child: Child, within: Duration) {
-    let status = tokio::time::timeout(within, child.wait()).await.expect("sipp finished in time").unwrap();
+    let status = tokio::time::timeout(within, child.wait())
+        .await
+        .expect("sipp finished in time")
+        .unwrap();
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         use tokio::io::AsyncReadExt;
@@ -50,7 +83,12 @@ async fn finished(mut child: Child, within: Duration) {
 
 async fn sign_in(base: &str, email: &str) -> Value {
     for _ in 0..100 {
-        if let Ok(r) = reqwest::Client::new().post(format!("{base}/api/v1/sessions")).json(&json!({"email": email, "password": "demo1234"})).send().await {
+        if let Ok(r) = reqwest::Client::new()
+            .post(format!("{base}/api/v1/sessions"))
+            .json(&json!({"email": email, "password": "demo1234"}))
+            .send()
+            .await
+        {
             return r.json().await.unwrap();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -61,14 +99,21 @@ async fn sign_in(base: &str, email: &str) -> Value {
 async fn agent(base: &str, ws_url: &str, email: &str) -> Ws {
     let body = sign_in(base, email).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
-    ws.send(Message::text(json!({"op": "auth", "token": body["token"]}).to_string())).await.unwrap();
+    ws.send(Message::text(
+        json!({"op": "auth", "token": body["token"]}).to_string(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(next(&mut ws).await["ev"], "ready");
     ws
 }
 
 async fn next(ws: &mut Ws) -> Value {
     loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("an event in time") {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("an event in time")
+        {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
             Some(Ok(_)) => continue,
             other => return json!({"ev": "closed", "why": format!("{other:?}")}),
@@ -86,11 +131,16 @@ async fn dial(ws: &mut Ws) -> Value {
 }
 
 fn call_out(callee: &str) -> Message {
-    Message::text(json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"}).to_string())
+    Message::text(
+        json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"}).to_string(),
+    )
 }
 
 async fn admin_calls(base: &str) -> Vec<Value> {
-    let token = sign_in(base, "admin@demo.local").await["token"].as_str().unwrap().to_string();
+    let token = sign_in(base, "admin@demo.local").await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r: Value = reqwest::Client::new()
         .get(format!("{base}/api/v1/admin/calls?limit=500"))
         .bearer_auth(token)
@@ -116,7 +166,12 @@ async fn a_carrier_that_sends_no_rtp_is_hung_up_with_800() {
     cfg.calls.rtp_timeout_secs = 2;
     let running = seatline_server::start(cfg).await.unwrap();
     let base = format!("http://{}", running.addr);
-    let mut ws = agent(&base, &format!("ws://{}/ws", running.addr), "agent1@demo.local").await;
+    let mut ws = agent(
+        &base,
+        &format!("ws://{}/ws", running.addr),
+        "agent1@demo.local",
+    )
+    .await;
     // SIPp answers and then stays silent: no RTP ever comes.
     let child = sipp_carrier("carrier_answer.xml", carrier);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -126,12 +181,24 @@ async fn a_carrier_that_sends_no_rtp_is_hung_up_with_800() {
     let started = std::time::Instant::now();
     assert_eq!(dial(&mut ws).await["code"], 800);
     let end = dial(&mut ws).await;
-    assert_eq!((end["code"].as_i64(), end["hangupCode"].as_i64()), (Some(5), Some(800)));
-    assert!(started.elapsed() >= Duration::from_millis(1_500), "not before the RTP timeout");
+    assert_eq!(
+        (end["code"].as_i64(), end["hangupCode"].as_i64()),
+        (Some(5), Some(800))
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_500),
+        "not before the RTP timeout"
+    );
     // SIPp's scenario only succeeds when our BYE reached it.
     finished(child, Duration::from_secs(10)).await;
     running.app.hub.flush_writes().await;
-    let rec = running.app.store.call(end["callId"].as_str().unwrap()).await.unwrap().unwrap();
+    let rec = running
+        .app
+        .store
+        .call(end["callId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.hangup_code, Some(800));
 }
 
@@ -146,10 +213,26 @@ async fn every_record_matches_what_the_tabs_were_told() {
     cfg.sandbox.listen = "127.0.0.1:0".parse().unwrap();
     let running = seatline_server::start(cfg).await.unwrap();
     let base = format!("http://{}", running.addr);
-    let mut ws = agent(&base, &format!("ws://{}/ws", running.addr), "agent1@demo.local").await;
+    let mut ws = agent(
+        &base,
+        &format!("ws://{}/ws", running.addr),
+        "agent1@demo.local",
+    )
+    .await;
     let mut finals = Vec::new();
     // Failed calls in a row (busy, unknown number) and answered ones.
-    for callee in ["12025550186", "12025550104", "12025550186", "12025550104", "12025550101", "12025550186", "12025550101", "12025550104", "12025550101", "12025550186"] {
+    for callee in [
+        "12025550186",
+        "12025550104",
+        "12025550186",
+        "12025550104",
+        "12025550101",
+        "12025550186",
+        "12025550101",
+        "12025550104",
+        "12025550101",
+        "12025550186",
+    ] {
         ws.send(call_out(callee)).await.unwrap();
         loop {
             let d = dial(&mut ws).await;
@@ -164,13 +247,37 @@ async fn every_record_matches_what_the_tabs_were_told() {
     }
     running.app.hub.flush_writes().await;
     let sips: Vec<Option<i64>> = finals.iter().map(|f| f["sipCode"].as_i64()).collect();
-    assert_eq!(sips.iter().filter(|s| **s == Some(486)).count(), 4, "{sips:?}");
-    assert_eq!(sips.iter().filter(|s| **s == Some(404)).count(), 3, "{sips:?}");
-    assert_eq!(finals.iter().filter(|f| f["callConnectedTimestamp"].as_i64().is_some()).count(), 3);
+    assert_eq!(
+        sips.iter().filter(|s| **s == Some(486)).count(),
+        4,
+        "{sips:?}"
+    );
+    assert_eq!(
+        sips.iter().filter(|s| **s == Some(404)).count(),
+        3,
+        "{sips:?}"
+    );
+    assert_eq!(
+        finals
+            .iter()
+            .filter(|f| f["callConnectedTimestamp"].as_i64().is_some())
+            .count(),
+        3
+    );
     for f in finals {
-        let rec = running.app.store.call(f["callId"].as_str().unwrap()).await.unwrap().expect("a record for every call");
+        let rec = running
+            .app
+            .store
+            .call(f["callId"].as_str().unwrap())
+            .await
+            .unwrap()
+            .expect("a record for every call");
         assert_eq!(rec.hangup_ms, f["callHangUpTimestamp"].as_i64(), "{f}");
-        assert_eq!(rec.connected_ms, f["callConnectedTimestamp"].as_i64(), "{f}");
+        assert_eq!(
+            rec.connected_ms,
+            f["callConnectedTimestamp"].as_i64(),
+            "{f}"
+        );
         assert_eq!(rec.sip_code, f["sipCode"].as_i64(), "{f}");
         assert_eq!(rec.hangup_code, f["hangupCode"].as_i64(), "{f}");
         assert!(rec.dialog.is_none());
@@ -186,7 +293,15 @@ fn spawn_seatline(data: &Path, http: u16, sip: u16, trunk: u16) -> Child {
     )
     .unwrap();
     Command::new(env!("CARGO_BIN_EXE_seatline"))
-        .args(["demo", "--listen", &format!("127.0.0.1:{http}"), "--data-dir", data.join("data").to_str().unwrap(), "--config", cfg.to_str().unwrap()])
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+            "--data-dir",
+            data.join("data").to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -195,7 +310,12 @@ fn spawn_seatline(data: &Path, http: u16, sip: u16, trunk: u16) -> Child {
 }
 
 async fn connected_call(base: &str, http: u16) -> (Ws, String) {
-    let mut ws = agent(base, &format!("ws://127.0.0.1:{http}/ws"), "agent1@demo.local").await;
+    let mut ws = agent(
+        base,
+        &format!("ws://127.0.0.1:{http}/ws"),
+        "agent1@demo.local",
+    )
+    .await;
     ws.send(call_out("12025550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
     let up = dial(&mut ws).await;
@@ -215,9 +335,15 @@ async fn sigterm_ends_the_call_with_a_bye_and_5() {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let end = dial(&mut ws).await;
-    assert_eq!(end["code"], 5, "the tab hears the end before the server goes");
+    assert_eq!(
+        end["code"], 5,
+        "the tab hears the end before the server goes"
+    );
     finished(sipp, Duration::from_secs(10)).await;
-    let status = tokio::time::timeout(Duration::from_secs(10), server.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -239,14 +365,23 @@ async fn after_kill_9_the_next_start_closes_the_record_and_byes_the_carrier() {
     let _server = spawn_seatline(dir.path(), http, sip, carrier);
     finished(sipp, Duration::from_secs(20)).await;
     let calls = admin_calls(&base).await;
-    let rec = calls.iter().find(|c| c["callId"] == call_id.as_str()).expect("the record");
+    let rec = calls
+        .iter()
+        .find(|c| c["callId"] == call_id.as_str())
+        .expect("the record");
     assert_eq!(rec["hangupCode"], 801);
     assert!(rec["callHangUpTimestamp"].as_i64().is_some());
 }
 
 /// Whether the call's record is still open, read from the data directory.
 async fn admin_calls_offline(dir: &Path, call_id: &str) -> bool {
-    let store = seatline_store::Store::open_dir(&dir.join("data")).await.unwrap();
-    let rec = store.call(call_id).await.unwrap().expect("the record was written");
+    let store = seatline_store::Store::open_dir(&dir.join("data"))
+        .await
+        .unwrap();
+    let rec = store
+        .call(call_id)
+        .await
+        .unwrap()
+        .expect("the record was written");
     rec.hangup_ms.is_none() && rec.dialog.is_some()
 }

@@ -2,6 +2,9 @@
 //! `sip-tester`) as the carrier (answer, busy, far-end hang-up) and as the
 //! caller of an inbound call.
 
+// Test servers start from the defaults and change a few fields.
+#![allow(clippy::field_reassign_with_default)]
+
 use futures_util::{SinkExt, StreamExt};
 use seatline_server::config::Config;
 use serde_json::{json, Value};
@@ -11,20 +14,36 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/sipp").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/sipp")
+        .join(name)
 }
 
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn sipp(args: &[&str]) -> Child {
     Command::new("sipp")
         .args(args)
-        .args(["-i", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -68,14 +87,21 @@ async fn agent(s: &Server, email: &str) -> Ws {
         .await
         .unwrap();
     let (mut ws, _) = tokio_tungstenite::connect_async(&s.ws).await.unwrap();
-    ws.send(Message::text(json!({"op": "auth", "token": body["token"]}).to_string())).await.unwrap();
+    ws.send(Message::text(
+        json!({"op": "auth", "token": body["token"]}).to_string(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(next(&mut ws).await["ev"], "ready");
     ws
 }
 
 async fn next(ws: &mut Ws) -> Value {
     loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("an event in time") {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("an event in time")
+        {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
             Some(Ok(_)) => continue,
             other => panic!("socket ended: {other:?}"),
@@ -93,7 +119,10 @@ async fn dial(ws: &mut Ws) -> Value {
 }
 
 async fn finished(mut child: Child) {
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("sipp finished").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("sipp finished")
+        .unwrap();
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         use tokio::io::AsyncReadExt;
@@ -103,14 +132,23 @@ async fn finished(mut child: Child) {
 }
 
 fn call_out(callee: &str) -> Message {
-    Message::text(json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"}).to_string())
+    Message::text(
+        json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"}).to_string(),
+    )
 }
 
 #[tokio::test]
 async fn sipp_carrier_answers_and_we_hang_up() {
     let port = free_udp_port();
     let media = free_udp_port().to_string();
-    let child = sipp(&["-sf", scenario("carrier_answer.xml").to_str().unwrap(), "-p", &port.to_string(), "-mp", &media]);
+    let child = sipp(&[
+        "-sf",
+        scenario("carrier_answer.xml").to_str().unwrap(),
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &media,
+    ]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let s = start(Some(port)).await;
     let mut ws = agent(&s, "agent1@demo.local").await;
@@ -126,14 +164,24 @@ async fn sipp_carrier_answers_and_we_hang_up() {
 async fn sipp_carrier_busy_gives_5_with_sip_code_486() {
     let port = free_udp_port();
     let media = free_udp_port().to_string();
-    let child = sipp(&["-sf", scenario("carrier_busy.xml").to_str().unwrap(), "-p", &port.to_string(), "-mp", &media]);
+    let child = sipp(&[
+        "-sf",
+        scenario("carrier_busy.xml").to_str().unwrap(),
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &media,
+    ]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let s = start(Some(port)).await;
     let mut ws = agent(&s, "agent1@demo.local").await;
     ws.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
     let end = dial(&mut ws).await;
-    assert_eq!((end["code"].as_i64(), end["sipCode"].as_i64()), (Some(5), Some(486)));
+    assert_eq!(
+        (end["code"].as_i64(), end["sipCode"].as_i64()),
+        (Some(5), Some(486))
+    );
     finished(child).await;
 }
 
@@ -141,7 +189,14 @@ async fn sipp_carrier_busy_gives_5_with_sip_code_486() {
 async fn sipp_carrier_hangs_up_and_the_agent_gets_5() {
     let port = free_udp_port();
     let media = free_udp_port().to_string();
-    let child = sipp(&["-sf", scenario("carrier_hangup.xml").to_str().unwrap(), "-p", &port.to_string(), "-mp", &media]);
+    let child = sipp(&[
+        "-sf",
+        scenario("carrier_hangup.xml").to_str().unwrap(),
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &media,
+    ]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let s = start(Some(port)).await;
     let mut ws = agent(&s, "agent2@demo.local").await;
@@ -163,9 +218,22 @@ async fn sipp_calls_a_did_and_the_agent_answers() {
     let port = sipp_port.to_string();
     let media = free_udp_port().to_string();
     let target = s.sip.to_string();
-    let child = sipp(&[&target, "-sf", scenario("caller_inbound.xml").to_str().unwrap(), "-s", "12025550170", "-p", &port, "-mp", &media]);
+    let child = sipp(&[
+        &target,
+        "-sf",
+        scenario("caller_inbound.xml").to_str().unwrap(),
+        "-s",
+        "12025550170",
+        "-p",
+        &port,
+        "-mp",
+        &media,
+    ]);
     let ringing = dial(&mut ws).await;
-    assert_eq!((ringing["code"].as_i64(), ringing["direction"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(
+        (ringing["code"].as_i64(), ringing["direction"].as_i64()),
+        (Some(1), Some(0))
+    );
     assert_eq!(ringing["caller"], "14155550177");
     assert_eq!(ringing["other"], "{\"via\":\"sipp\"}");
     ws.send(Message::text(r#"{"op":"answer"}"#)).await.unwrap();

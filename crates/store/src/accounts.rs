@@ -37,7 +37,9 @@ pub fn hash_password(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     let params = Params::default();
     let mut salt_bytes = [0u8; 64];
-    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|_| StoreError::Hash)?;
+    let salt_bytes = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|_| StoreError::Hash)?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     with_memory(params.block_count(), |blocks| {
@@ -56,13 +58,28 @@ pub fn hash_password(password: &str) -> Result<String> {
 
 /// Checks a password against a stored hash; a malformed hash never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(hash) else { return false };
-    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
-    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else { return false };
-    let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
-    let Ok(params) = Params::try_from(&parsed) else { return false };
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let Ok(version) = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
     let mut salt_bytes = [0u8; 64];
-    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
     let mut out = vec![0u8; expected.len()];
     let argon = Argon2::new(algorithm, version, params.clone());
     let done = with_memory(params.block_count(), |blocks| {
@@ -121,15 +138,22 @@ pub(crate) fn normalize_email(email: &str) -> String {
 
 impl Store {
     pub async fn create_tenant(&self, name: &str) -> Result<i64> {
-        let row = sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id")
-            .bind(name)
-            .bind(now_ms())
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id")
+                .bind(name)
+                .bind(now_ms())
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.try_get(0)?)
     }
 
-    pub async fn create_group(&self, tenant_id: i64, group_no: &str, name: &str, acw_seconds: i64) -> Result<i64> {
+    pub async fn create_group(
+        &self,
+        tenant_id: i64,
+        group_no: &str,
+        name: &str,
+        acw_seconds: i64,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO agent_groups (tenant_id, group_no, name, acw_seconds) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -143,7 +167,13 @@ impl Store {
     }
 
     /// Creates a user; `password_hash` comes from [`hash_password`].
-    pub async fn create_user(&self, tenant_id: i64, email: &str, password_hash: &str, role: &str) -> Result<i64> {
+    pub async fn create_user(
+        &self,
+        tenant_id: i64,
+        email: &str,
+        password_hash: &str,
+        role: &str,
+    ) -> Result<i64> {
         let res = sqlx::query(
             "INSERT INTO users (tenant_id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -156,14 +186,20 @@ impl Store {
         .await;
         match res {
             Ok(row) => Ok(row.try_get(0)?),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("a user with email {} exists", normalize_email(email))))
-            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("a user with email {} exists", normalize_email(email)),
+            )),
             Err(e) => Err(e.into()),
         }
     }
 
-    pub async fn create_seat(&self, tenant_id: i64, user_id: i64, sip_num: &str, group_id: i64) -> Result<i64> {
+    pub async fn create_seat(
+        &self,
+        tenant_id: i64,
+        user_id: i64,
+        sip_num: &str,
+        group_id: i64,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO seats (tenant_id, user_id, sip_num, group_id) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -198,21 +234,24 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, user_id: i64) -> Result<User> {
-        let row = sqlx::query("SELECT id, tenant_id, email, role, enabled FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row =
+            sqlx::query("SELECT id, tenant_id, email, role, enabled FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
         user_from_row(&row)
     }
 
     /// Checks an email and password. `None` for an unknown email, a wrong
     /// password or a disabled user alike: the caller must not tell them apart.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT id, tenant_id, email, role, enabled, password_hash FROM users WHERE email = $1")
-            .bind(normalize_email(email))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, tenant_id, email, role, enabled, password_hash FROM users WHERE email = $1",
+        )
+        .bind(normalize_email(email))
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else {
             let password = password.to_owned();
             tokio_block(move || verify_password(&password, decoy_hash())).await;
@@ -262,7 +301,10 @@ impl Store {
     }
 
     pub async fn tenant_count(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM tenants").fetch_one(&self.pool).await?.try_get(0)?)
+        Ok(sqlx::query("SELECT COUNT(*) FROM tenants")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
     }
 
     /// Seeds the demo tenant when the database holds no tenant yet. Returns
@@ -274,19 +316,28 @@ impl Store {
         let tenant = self.create_tenant("Demo").await?;
         let group = self.create_group(tenant, "G001", "Demo agents", 0).await?;
         let hash = tokio_block(|| hash_password("demo1234")).await?;
-        for (email, sip_num) in [("agent1@demo.local", Some("8001")), ("agent2@demo.local", Some("8002")), ("noseat@demo.local", None)] {
+        for (email, sip_num) in [
+            ("agent1@demo.local", Some("8001")),
+            ("agent2@demo.local", Some("8002")),
+            ("noseat@demo.local", None),
+        ] {
             let user = self.create_user(tenant, email, &hash, "agent").await?;
             if let Some(sip_num) = sip_num {
                 self.create_seat(tenant, user, sip_num, group).await?;
             }
         }
-        self.create_user(tenant, "admin@demo.local", &hash, "admin").await?;
+        self.create_user(tenant, "admin@demo.local", &hash, "admin")
+            .await?;
         // Credit, every country, no trial limits: calls just work in the demo.
-        let policy = crate::Policy { balance_cents: 100_000, ..Default::default() };
+        let policy = crate::Policy {
+            balance_cents: 100_000,
+            ..Default::default()
+        };
         self.set_policy(tenant, &policy).await?;
         // The demo DIDs; 12025550179 is one the sandbox carrier will not carry.
         for n in 170..=179 {
-            self.add_did(tenant, &format!("12025550{n}"), n != 179).await?;
+            self.add_did(tenant, &format!("12025550{n}"), n != 179)
+                .await?;
             self.route_did(&format!("12025550{n}"), group).await?;
         }
         Ok(true)
@@ -298,7 +349,11 @@ impl Store {
 /// add memory (200 at once once took 3.9 GB), never throughput.
 fn hashing_slots() -> usize {
     static SLOTS: OnceLock<usize> = OnceLock::new();
-    *SLOTS.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    *SLOTS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    })
 }
 
 fn hashing_gate() -> &'static Arc<Semaphore> {
@@ -313,7 +368,11 @@ fn hashing_gate() -> &'static Arc<Semaphore> {
 async fn tokio_block<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => {
-            let slot = hashing_gate().clone().acquire_owned().await.expect("the hashing gate is never closed");
+            let slot = hashing_gate()
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the hashing gate is never closed");
             let work = move || {
                 let _slot = slot;
                 f()
@@ -346,13 +405,22 @@ mod tests {
     fn hashes_of_the_argon2_crate_verify_and_ours_verify_there() {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         let salt = SaltString::generate(&mut OsRng);
-        let theirs = Argon2::default().hash_password(b"s3cret", &salt).unwrap().to_string();
+        let theirs = Argon2::default()
+            .hash_password(b"s3cret", &salt)
+            .unwrap()
+            .to_string();
         assert!(verify_password("s3cret", &theirs));
         assert!(!verify_password("s3cre", &theirs));
         let ours = hash_password("s3cret").unwrap();
-        assert!(Argon2::default().verify_password(b"s3cret", &PasswordHash::new(&ours).unwrap()).is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"s3cret", &PasswordHash::new(&ours).unwrap())
+            .is_ok());
         // Other parameters (a smaller memory cost) still verify, with a kept buffer.
-        let small = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8, 1, 1, None).unwrap());
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8, 1, 1, None).unwrap(),
+        );
         let small = small.hash_password(b"s3cret", &salt).unwrap().to_string();
         assert!(verify_password("s3cret", &small));
         assert!(!verify_password("S3cret", &small));
@@ -381,22 +449,56 @@ mod tests {
             let _ = job.await;
         }
         let most = MOST.load(Ordering::SeqCst);
-        assert!(most >= 1 && most <= hashing_slots(), "{most} at once, {} cores", hashing_slots());
+        assert!(
+            most >= 1 && most <= hashing_slots(),
+            "{most} at once, {} cores",
+            hashing_slots()
+        );
     }
 
     #[tokio::test]
     async fn demo_seed_gives_the_documented_accounts_once() {
         let store = Store::open_memory().await.unwrap();
         assert!(store.seed_demo().await.unwrap());
-        assert!(!store.seed_demo().await.unwrap(), "seeds only a new database");
-        let agent = store.authenticate("Agent1@Demo.Local ", "demo1234").await.unwrap().unwrap();
+        assert!(
+            !store.seed_demo().await.unwrap(),
+            "seeds only a new database"
+        );
+        let agent = store
+            .authenticate("Agent1@Demo.Local ", "demo1234")
+            .await
+            .unwrap()
+            .unwrap();
         let seat = store.seat_of_user(agent.id).await.unwrap().unwrap();
-        assert_eq!((seat.sip_num.as_str(), seat.group_no.as_str(), seat.enabled), ("8001", "G001", true));
-        let agent2 = store.authenticate("agent2@demo.local", "demo1234").await.unwrap().unwrap();
-        assert_eq!(store.seat_of_user(agent2.id).await.unwrap().unwrap().group_no, "G001");
-        let noseat = store.authenticate("noseat@demo.local", "demo1234").await.unwrap().unwrap();
+        assert_eq!(
+            (seat.sip_num.as_str(), seat.group_no.as_str(), seat.enabled),
+            ("8001", "G001", true)
+        );
+        let agent2 = store
+            .authenticate("agent2@demo.local", "demo1234")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store
+                .seat_of_user(agent2.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .group_no,
+            "G001"
+        );
+        let noseat = store
+            .authenticate("noseat@demo.local", "demo1234")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(store.seat_of_user(noseat.id).await.unwrap(), None);
-        let admin = store.authenticate("admin@demo.local", "demo1234").await.unwrap().unwrap();
+        let admin = store
+            .authenticate("admin@demo.local", "demo1234")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(admin.role, "admin");
     }
 
@@ -404,26 +506,58 @@ mod tests {
     async fn wrong_password_unknown_email_and_disabled_user_all_fail() {
         let store = Store::open_memory().await.unwrap();
         store.seed_demo().await.unwrap();
-        assert_eq!(store.authenticate("agent1@demo.local", "wrong").await.unwrap(), None);
-        assert_eq!(store.authenticate("nobody@demo.local", "demo1234").await.unwrap(), None);
-        let u = store.authenticate("agent1@demo.local", "demo1234").await.unwrap().unwrap();
+        assert_eq!(
+            store
+                .authenticate("agent1@demo.local", "wrong")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .authenticate("nobody@demo.local", "demo1234")
+                .await
+                .unwrap(),
+            None
+        );
+        let u = store
+            .authenticate("agent1@demo.local", "demo1234")
+            .await
+            .unwrap()
+            .unwrap();
         store.set_user_enabled(u.id, false).await.unwrap();
-        assert_eq!(store.authenticate("agent1@demo.local", "demo1234").await.unwrap(), None);
+        assert_eq!(
+            store
+                .authenticate("agent1@demo.local", "demo1234")
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
     async fn duplicate_email_is_a_conflict_and_status_is_remembered() {
         let store = Store::open_memory().await.unwrap();
         store.seed_demo().await.unwrap();
-        let err = store.create_user(1, "AGENT1@demo.local", "x", "agent").await.unwrap_err();
+        let err = store
+            .create_user(1, "AGENT1@demo.local", "x", "agent")
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)));
-        let u = store.authenticate("agent1@demo.local", "demo1234").await.unwrap().unwrap();
+        let u = store
+            .authenticate("agent1@demo.local", "demo1234")
+            .await
+            .unwrap()
+            .unwrap();
         let seat = store.seat_of_user(u.id).await.unwrap().unwrap();
         assert_eq!(seat.agent_status, None);
         store.save_agent_status(seat.id, 4).await.unwrap();
         store.set_seat_enabled(seat.id, false).await.unwrap();
         let seat = store.seat_of_user(u.id).await.unwrap().unwrap();
         assert_eq!((seat.agent_status, seat.enabled), (Some(4), false));
-        assert!(matches!(store.set_seat_enabled(999, true).await, Err(StoreError::NotFound)));
+        assert!(matches!(
+            store.set_seat_enabled(999, true).await,
+            Err(StoreError::NotFound)
+        ));
     }
 }

@@ -37,7 +37,11 @@ impl Store {
 
     /// Inbound calls to this DID ring the agents of this group.
     pub async fn route_did(&self, number: &str, group_id: i64) -> Result<()> {
-        sqlx::query("UPDATE dids SET group_id = $1 WHERE number = $2").bind(group_id).bind(number).execute(&self.pool).await?;
+        sqlx::query("UPDATE dids SET group_id = $1 WHERE number = $2")
+            .bind(group_id)
+            .bind(number)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -49,15 +53,17 @@ impl Store {
         .bind(number)
         .fetch_optional(&self.pool)
         .await?;
-        r.map(|r| Ok((r.try_get("tenant_id")?, r.try_get("group_no")?))).transpose()
+        r.map(|r| Ok((r.try_get("tenant_id")?, r.try_get("group_no")?)))
+            .transpose()
     }
 
     /// The tenant's numbers: (all owned, the caller-ID pool).
     pub async fn dids(&self, tenant_id: i64) -> Result<(Vec<String>, Vec<String>)> {
-        let rows = sqlx::query("SELECT number, pool FROM dids WHERE tenant_id = $1 ORDER BY number")
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT number, pool FROM dids WHERE tenant_id = $1 ORDER BY number")
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await?;
         let mut owned = Vec::new();
         let mut pool = Vec::new();
         for r in rows {
@@ -101,45 +107,52 @@ impl Store {
     }
 
     pub async fn call(&self, id: &str) -> Result<Option<CallRow>> {
-        let r = sqlx::query("SELECT * FROM calls WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let r = sqlx::query("SELECT * FROM calls WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         r.map(|r| row_of(&r)).transpose()
     }
 
     /// Calls a previous process left open (it stopped without ending them).
     pub async fn open_calls(&self) -> Result<Vec<CallRow>> {
-        let rows = sqlx::query("SELECT * FROM calls WHERE hangup_ms IS NULL ORDER BY start_ms, id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM calls WHERE hangup_ms IS NULL ORDER BY start_ms, id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(row_of).collect()
     }
 
     /// The tenant's latest call records, newest first.
     pub async fn recent_calls(&self, tenant_id: i64, limit: i64) -> Result<Vec<CallRow>> {
-        let rows = sqlx::query("SELECT * FROM calls WHERE tenant_id = $1 ORDER BY start_ms DESC, id LIMIT $2")
-            .bind(tenant_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM calls WHERE tenant_id = $1 ORDER BY start_ms DESC, id LIMIT $2",
+        )
+        .bind(tenant_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(row_of).collect()
     }
 }
 
 fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
-            Ok(CallRow {
-                id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                seat_id: r.try_get("seat_id")?,
-                direction: r.try_get("direction")?,
-                caller: r.try_get("caller")?,
-                callee: r.try_get("callee")?,
-                order_id: r.try_get("order_id")?,
-                params: r.try_get("params")?,
-                other: r.try_get("other")?,
-                start_ms: r.try_get("start_ms")?,
-                connected_ms: r.try_get("connected_ms")?,
-                hangup_ms: r.try_get("hangup_ms")?,
-                hangup_code: r.try_get("hangup_code")?,
-                sip_code: r.try_get("sip_code")?,
-                dialog: r.try_get("dialog")?,
-            })
+    Ok(CallRow {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        seat_id: r.try_get("seat_id")?,
+        direction: r.try_get("direction")?,
+        caller: r.try_get("caller")?,
+        callee: r.try_get("callee")?,
+        order_id: r.try_get("order_id")?,
+        params: r.try_get("params")?,
+        other: r.try_get("other")?,
+        start_ms: r.try_get("start_ms")?,
+        connected_ms: r.try_get("connected_ms")?,
+        hangup_ms: r.try_get("hangup_ms")?,
+        hangup_code: r.try_get("hangup_code")?,
+        sip_code: r.try_get("sip_code")?,
+        dialog: r.try_get("dialog")?,
+    })
 }
 
 #[cfg(test)]
@@ -153,21 +166,38 @@ mod tests {
         let (owned, pool) = store.dids(1).await.unwrap();
         assert_eq!(owned.len(), 10);
         assert!(owned.contains(&"12025550179".to_string()));
-        assert!(!pool.contains(&"12025550179".to_string()), "the DID the sandbox refuses is not in the pool");
-        let mut c = CallRow { id: "c1".into(), tenant_id: 1, direction: 1, caller: "a".into(), callee: "b".into(), start_ms: 5, ..Default::default() };
+        assert!(
+            !pool.contains(&"12025550179".to_string()),
+            "the DID the sandbox refuses is not in the pool"
+        );
+        let mut c = CallRow {
+            id: "c1".into(),
+            tenant_id: 1,
+            direction: 1,
+            caller: "a".into(),
+            callee: "b".into(),
+            start_ms: 5,
+            ..Default::default()
+        };
         store.save_call(&c).await.unwrap();
         c.hangup_ms = Some(9);
         c.sip_code = Some(486);
         store.save_call(&c).await.unwrap();
         assert_eq!(store.call("c1").await.unwrap(), Some(c.clone()));
-        assert!(store.open_calls().await.unwrap().is_empty(), "an ended call is not open");
+        assert!(
+            store.open_calls().await.unwrap().is_empty(),
+            "an ended call is not open"
+        );
         c.id = "c2".into();
         c.hangup_ms = None;
         c.dialog = Some("{}".into());
         store.save_call(&c).await.unwrap();
         assert_eq!(store.open_calls().await.unwrap(), vec![c.clone()]);
         assert_eq!(store.call("nope").await.unwrap(), None);
-        assert_eq!(store.did_route("12025550170").await.unwrap(), Some((1, "G001".to_string())));
+        assert_eq!(
+            store.did_route("12025550170").await.unwrap(),
+            Some((1, "G001".to_string()))
+        );
         assert_eq!(store.did_route("19999999999").await.unwrap(), None);
     }
 }

@@ -17,18 +17,34 @@ pub struct Policy {
 impl Default for Policy {
     /// What a tenant with no policy row gets: nothing allowed on credit.
     fn default() -> Self {
-        Self { balance_cents: 0, allowed_countries: Vec::new(), trial: false, trial_calls_per_day: 10, max_calls_per_callee_per_day: 0 }
+        Self {
+            balance_cents: 0,
+            allowed_countries: Vec::new(),
+            trial: false,
+            trial_calls_per_day: 10,
+            max_calls_per_callee_per_day: 0,
+        }
     }
 }
 
 impl Store {
     pub async fn policy(&self, tenant_id: i64) -> Result<Policy> {
-        let r = sqlx::query("SELECT * FROM tenant_policy WHERE tenant_id = $1").bind(tenant_id).fetch_optional(&self.pool).await?;
-        let Some(r) = r else { return Ok(Policy::default()) };
+        let r = sqlx::query("SELECT * FROM tenant_policy WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = r else {
+            return Ok(Policy::default());
+        };
         let countries: String = r.try_get("allowed_countries")?;
         Ok(Policy {
             balance_cents: r.try_get("balance_cents")?,
-            allowed_countries: countries.split(',').map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect(),
+            allowed_countries: countries
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect(),
             trial: r.try_get::<i64, _>("trial")? != 0,
             trial_calls_per_day: r.try_get("trial_calls_per_day")?,
             max_calls_per_callee_per_day: r.try_get("max_calls_per_callee_per_day")?,
@@ -60,7 +76,11 @@ impl Store {
         } else {
             "DELETE FROM blacklist WHERE tenant_id = $1 AND number = $2"
         };
-        sqlx::query(q).bind(tenant_id).bind(number).execute(&self.pool).await?;
+        sqlx::query(q)
+            .bind(tenant_id)
+            .bind(number)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -75,7 +95,12 @@ impl Store {
 
     /// Outbound calls the tenant dialed since `since_ms` (that reached the
     /// carrier: refused ones do not count), to `callee` when given.
-    pub async fn outbound_calls_since(&self, tenant_id: i64, callee: Option<&str>, since_ms: i64) -> Result<i64> {
+    pub async fn outbound_calls_since(
+        &self,
+        tenant_id: i64,
+        callee: Option<&str>,
+        since_ms: i64,
+    ) -> Result<i64> {
         let r = sqlx::query(
             "SELECT COUNT(*) FROM calls WHERE tenant_id = $1 AND direction = 1 AND start_ms >= $2
                AND (hangup_code IS NULL OR sip_code IS NOT NULL) AND ($3 IS NULL OR callee = $3)",
@@ -108,14 +133,35 @@ mod tests {
         assert_eq!(store.policy(99).await.unwrap(), Policy::default());
         store.set_blacklisted(1, "12025550100", true).await.unwrap();
         assert!(store.is_blacklisted(1, "12025550100").await.unwrap());
-        store.set_blacklisted(1, "12025550100", false).await.unwrap();
+        store
+            .set_blacklisted(1, "12025550100", false)
+            .await
+            .unwrap();
         assert!(!store.is_blacklisted(1, "12025550100").await.unwrap());
         for (id, callee, code) in [("a", "1", None), ("b", "1", None), ("c", "2", Some(812))] {
-            let row = CallRow { id: id.into(), tenant_id: 1, direction: 1, callee: callee.into(), start_ms: 100, hangup_code: code, ..Default::default() };
+            let row = CallRow {
+                id: id.into(),
+                tenant_id: 1,
+                direction: 1,
+                callee: callee.into(),
+                start_ms: 100,
+                hangup_code: code,
+                ..Default::default()
+            };
             store.save_call(&row).await.unwrap();
         }
-        assert_eq!(store.outbound_calls_since(1, None, 0).await.unwrap(), 2, "a refused call does not count");
-        assert_eq!(store.outbound_calls_since(1, Some("1"), 0).await.unwrap(), 2);
-        assert_eq!(store.outbound_calls_since(1, Some("1"), 101).await.unwrap(), 0);
+        assert_eq!(
+            store.outbound_calls_since(1, None, 0).await.unwrap(),
+            2,
+            "a refused call does not count"
+        );
+        assert_eq!(
+            store.outbound_calls_since(1, Some("1"), 0).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            store.outbound_calls_since(1, Some("1"), 101).await.unwrap(),
+            0
+        );
     }
 }

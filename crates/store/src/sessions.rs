@@ -28,7 +28,10 @@ pub fn token_id(token: &str) -> String {
 /// What a presented token is worth.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionCheck {
-    Valid { session_id: String, user_id: i64 },
+    Valid {
+        session_id: String,
+        user_id: i64,
+    },
     /// Idle for longer than the expiry allows.
     Expired,
     /// Signed out, or never issued.
@@ -39,17 +42,24 @@ impl Store {
     /// Opens a session for a user who just proved their password.
     pub async fn create_session(&self, user_id: i64, now_ms: i64) -> Result<(String, String)> {
         let (token, id) = new_token();
-        sqlx::query("INSERT INTO sessions (id, user_id, created_at, last_seen) VALUES ($1, $2, $3, $3)")
-            .bind(&id)
-            .bind(user_id)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, last_seen) VALUES ($1, $2, $3, $3)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
         Ok((token, id))
     }
 
     /// Checks a token and, when valid, renews its idle expiry.
-    pub async fn check_session(&self, token: &str, idle_ms: i64, now_ms: i64) -> Result<SessionCheck> {
+    pub async fn check_session(
+        &self,
+        token: &str,
+        idle_ms: i64,
+        now_ms: i64,
+    ) -> Result<SessionCheck> {
         let id = token_id(token);
         let row = sqlx::query(
             "SELECT s.user_id, s.last_seen, s.revoked, u.enabled FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
@@ -57,7 +67,9 @@ impl Store {
         .bind(&id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(SessionCheck::Invalid) };
+        let Some(row) = row else {
+            return Ok(SessionCheck::Invalid);
+        };
         let revoked: i64 = row.try_get("revoked")?;
         let enabled: i64 = row.try_get("enabled")?;
         if revoked != 0 || enabled == 0 {
@@ -69,7 +81,10 @@ impl Store {
             return Ok(SessionCheck::Expired);
         }
         self.touch_session(&id, now_ms).await?;
-        Ok(SessionCheck::Valid { session_id: id, user_id: row.try_get("user_id")? })
+        Ok(SessionCheck::Valid {
+            session_id: id,
+            user_id: row.try_get("user_id")?,
+        })
     }
 
     /// Records activity on a session (renews its idle expiry).
@@ -118,7 +133,11 @@ mod tests {
     async fn store_with_user() -> (Store, i64) {
         let store = Store::open_memory().await.unwrap();
         store.seed_demo().await.unwrap();
-        let u = store.authenticate("agent1@demo.local", "demo1234").await.unwrap().unwrap();
+        let u = store
+            .authenticate("agent1@demo.local", "demo1234")
+            .await
+            .unwrap()
+            .unwrap();
         (store, u.id)
     }
 
@@ -129,13 +148,25 @@ mod tests {
         let idle = 5_000;
         assert_eq!(
             store.check_session(&token, idle, 5_000).await.unwrap(),
-            SessionCheck::Valid { session_id: id.clone(), user_id: user }
+            SessionCheck::Valid {
+                session_id: id.clone(),
+                user_id: user
+            }
         );
         // The check at 5 000 renewed it: 9 000 is within 5 s of it.
-        assert!(matches!(store.check_session(&token, idle, 9_000).await.unwrap(), SessionCheck::Valid { .. }));
-        assert_eq!(store.check_session(&token, idle, 14_001).await.unwrap(), SessionCheck::Expired);
+        assert!(matches!(
+            store.check_session(&token, idle, 9_000).await.unwrap(),
+            SessionCheck::Valid { .. }
+        ));
+        assert_eq!(
+            store.check_session(&token, idle, 14_001).await.unwrap(),
+            SessionCheck::Expired
+        );
         // Once expired it stays dead, even if presented in time again.
-        assert_eq!(store.check_session(&token, idle, 9_500).await.unwrap(), SessionCheck::Invalid);
+        assert_eq!(
+            store.check_session(&token, idle, 9_500).await.unwrap(),
+            SessionCheck::Invalid
+        );
     }
 
     #[tokio::test]
@@ -144,11 +175,23 @@ mod tests {
         let (token, id) = store.create_session(user, 0).await.unwrap();
         let (token2, _) = store.create_session(user, 0).await.unwrap();
         store.revoke_session(&id).await.unwrap();
-        assert_eq!(store.check_session(&token, 60_000, 1).await.unwrap(), SessionCheck::Invalid);
-        assert!(matches!(store.check_session(&token2, 60_000, 1).await.unwrap(), SessionCheck::Valid { .. }));
-        assert_eq!(store.check_session("made-up", 60_000, 1).await.unwrap(), SessionCheck::Invalid);
+        assert_eq!(
+            store.check_session(&token, 60_000, 1).await.unwrap(),
+            SessionCheck::Invalid
+        );
+        assert!(matches!(
+            store.check_session(&token2, 60_000, 1).await.unwrap(),
+            SessionCheck::Valid { .. }
+        ));
+        assert_eq!(
+            store.check_session("made-up", 60_000, 1).await.unwrap(),
+            SessionCheck::Invalid
+        );
         store.set_user_enabled(user, false).await.unwrap();
-        assert_eq!(store.check_session(&token2, 60_000, 1).await.unwrap(), SessionCheck::Invalid);
+        assert_eq!(
+            store.check_session(&token2, 60_000, 1).await.unwrap(),
+            SessionCheck::Invalid
+        );
     }
 
     #[tokio::test]
@@ -158,6 +201,9 @@ mod tests {
         let (_, dead) = store.create_session(user, 10_000).await.unwrap();
         store.revoke_session(&dead).await.unwrap();
         assert_eq!(store.purge_sessions(5_000).await.unwrap(), 1);
-        assert!(matches!(store.check_session(&live, 60_000, 11_000).await.unwrap(), SessionCheck::Valid { .. }));
+        assert!(matches!(
+            store.check_session(&live, 60_000, 11_000).await.unwrap(),
+            SessionCheck::Valid { .. }
+        ));
     }
 }

@@ -19,12 +19,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use seatline_agent::{Agent, AgentConfig, AgentError, AgentEvent, AgentInput, Status};
 use seatline_calls::controller::{Action, AgentCommand, CallController, SipEvent};
-use seatline_calls::policy::{calling_code, check_callee, check_lengths, check_policy, pick_caller, CallOut, PolicyFacts};
+use seatline_calls::policy::{
+    calling_code, check_callee, check_lengths, check_policy, pick_caller, CallOut, PolicyFacts,
+};
 use seatline_calls::record::{CallRecord, Direction};
+use seatline_protocol::DialStatus;
 use seatline_protocol::{AgentView, HangupReason, ServerEvent};
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
 use seatline_sip::{CallRef, Transmit, UaEvent, UserAgent};
-use seatline_protocol::DialStatus;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -87,7 +89,10 @@ pub struct CallOutFacts {
 /// The store's answer to [`Output::RouteInbound`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    Group { tenant_id: i64, group_no: String },
+    Group {
+        tenant_id: i64,
+        group_no: String,
+    },
     /// No tenant owns the number.
     Unknown,
     /// The store could not be read.
@@ -98,16 +103,42 @@ pub enum Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaOut {
     /// Join the agent's audio to the call's carrier leg on this RTP port.
-    Bridge { seat: SeatId, rtp: RtpPort, ringback: bool },
+    Bridge {
+        seat: SeatId,
+        rtp: RtpPort,
+        ringback: bool,
+    },
     /// Where the carrier's RTP goes, and in which payload types.
-    Remote { seat: SeatId, remote: SocketAddr, pt: u8, dtmf_pt: Option<u8> },
-    Ringback { seat: SeatId, on: bool },
-    Unbridge { seat: SeatId },
+    Remote {
+        seat: SeatId,
+        remote: SocketAddr,
+        pt: u8,
+        dtmf_pt: Option<u8>,
+    },
+    Ringback {
+        seat: SeatId,
+        on: bool,
+    },
+    Unbridge {
+        seat: SeatId,
+    },
     /// The inbound ring in the agent's ear.
-    Ring { seat: SeatId, on: bool },
-    Dtmf { seat: SeatId, digits: String },
-    Mute { seat: SeatId, on: bool },
-    Hold { seat: SeatId, on: bool },
+    Ring {
+        seat: SeatId,
+        on: bool,
+    },
+    Dtmf {
+        seat: SeatId,
+        digits: String,
+    },
+    Mute {
+        seat: SeatId,
+        on: bool,
+    },
+    Hold {
+        seat: SeatId,
+        on: bool,
+    },
 }
 
 /// What the shell must carry out, in this order.
@@ -116,19 +147,38 @@ pub enum Output {
     /// A SIP datagram.
     Transmit(Transmit),
     /// An event for every tab of the agent.
-    ToAgent { seat: SeatId, event: ServerEvent },
+    ToAgent {
+        seat: SeatId,
+        event: ServerEvent,
+    },
     /// An event for one tab.
-    ToTab { conn: ConnId, event: ServerEvent },
+    ToTab {
+        conn: ConnId,
+        event: ServerEvent,
+    },
     Media(MediaOut),
     /// Write the call record (insert or update). `dialog`: the carrier
     /// dialog to end after a crash, while the call is up; `None` otherwise.
-    SaveCall { tenant_id: i64, seat: Option<SeatId>, record: CallRecord, dialog: Option<String> },
+    SaveCall {
+        tenant_id: i64,
+        seat: Option<SeatId>,
+        record: CallRecord,
+        dialog: Option<String>,
+    },
     /// Remember the agent's chosen status (agentStatus code).
-    SaveStatus { seat: SeatId, code: i64 },
+    SaveStatus {
+        seat: SeatId,
+        code: i64,
+    },
     /// Look up who owns this DID; answer with [`Switchboard::route_inbound`].
-    RouteInbound { call: CallRef, did: String },
+    RouteInbound {
+        call: CallRef,
+        did: String,
+    },
     /// The RTP port is no longer needed.
-    ReleaseRtp { rtp: RtpPort },
+    ReleaseRtp {
+        rtp: RtpPort,
+    },
 }
 
 /// In-call controls from any tab of the agent or from the host.
@@ -234,7 +284,13 @@ fn code_of(content: &DialStatus) -> i64 {
 impl Switchboard {
     /// `epoch`/`epoch_ms`: one instant and its wall-clock time, from which
     /// every record's timestamps are derived (one clock).
-    pub fn new(settings: Settings, ua: UserAgent, epoch: Instant, epoch_ms: i64, seed: u64) -> Self {
+    pub fn new(
+        settings: Settings,
+        ua: UserAgent,
+        epoch: Instant,
+        epoch_ms: i64,
+        seed: u64,
+    ) -> Self {
         Self {
             settings,
             ua,
@@ -258,7 +314,9 @@ impl Switchboard {
 
     fn new_call_id(&mut self) -> String {
         const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        (0..24).map(|_| CHARS[self.rng.gen_range(0..CHARS.len())] as char).collect()
+        (0..24)
+            .map(|_| CHARS[self.rng.gen_range(0..CHARS.len())] as char)
+            .collect()
     }
 
     pub fn settings(&self) -> &Settings {
@@ -339,11 +397,18 @@ impl Switchboard {
         slot.grace_until = None;
         let tabs = slot.tabs.len();
         let _ = slot.agent.handle(AgentInput::TabsOnline(tabs), now);
-        let view = TabView { agent: slot.agent.view(), audio: slot.audio == Some(conn), call: slot.call.clone() };
+        let view = TabView {
+            agent: slot.agent.view(),
+            audio: slot.audio == Some(conn),
+            call: slot.call.clone(),
+        };
         let missed = std::mem::take(&mut slot.missed);
         self.flush_agent(spec.id);
         for content in missed {
-            self.out.push_back(Output::ToTab { conn, event: ServerEvent::Dial { content } });
+            self.out.push_back(Output::ToTab {
+                conn,
+                event: ServerEvent::Dial { content },
+            });
         }
         view
     }
@@ -352,7 +417,9 @@ impl Switchboard {
     pub fn tab_closed(&mut self, seat: SeatId, conn: ConnId, now: Instant) {
         let grace = self.settings.no_tab_grace;
         let in_call = self.call_of_seat(seat).is_some();
-        let Some(slot) = self.agents.get_mut(&seat) else { return };
+        let Some(slot) = self.agents.get_mut(&seat) else {
+            return;
+        };
         if !slot.tabs.remove(&conn) {
             return;
         }
@@ -360,7 +427,10 @@ impl Switchboard {
             // The oldest other tab takes the audio over.
             slot.audio = slot.tabs.first().copied();
             if let Some(next) = slot.audio {
-                self.out.push_back(Output::ToTab { conn: next, event: ServerEvent::Audio { hold: true } });
+                self.out.push_back(Output::ToTab {
+                    conn: next,
+                    event: ServerEvent::Audio { hold: true },
+                });
             }
         }
         let tabs = slot.tabs.len();
@@ -397,7 +467,9 @@ impl Switchboard {
     }
 
     pub fn holds_audio(&self, seat: SeatId, conn: ConnId) -> bool {
-        self.agents.get(&seat).is_some_and(|s| s.audio == Some(conn))
+        self.agents
+            .get(&seat)
+            .is_some_and(|s| s.audio == Some(conn))
     }
 
     pub fn current_call(&self, seat: SeatId) -> Option<DialStatus> {
@@ -409,14 +481,24 @@ impl Switchboard {
     }
 
     /// The agent (or the host) picks a status.
-    pub fn set_status(&mut self, seat: SeatId, status: Status, now: Instant) -> Result<(), AgentError> {
+    pub fn set_status(
+        &mut self,
+        seat: SeatId,
+        status: Status,
+        now: Instant,
+    ) -> Result<(), AgentError> {
         let slot = self.agents.get_mut(&seat).ok_or(AgentError::NotSignedIn)?;
         slot.agent.handle(AgentInput::Pick(status), now)?;
         self.flush_agent(seat);
         Ok(())
     }
 
-    fn agent_input(&mut self, seat: SeatId, input: AgentInput, now: Instant) -> Result<(), AgentError> {
+    fn agent_input(
+        &mut self,
+        seat: SeatId,
+        input: AgentInput,
+        now: Instant,
+    ) -> Result<(), AgentError> {
         let slot = self.agents.get_mut(&seat).ok_or(AgentError::NotSignedIn)?;
         slot.agent.handle(input, now)?;
         self.flush_agent(seat);
@@ -424,10 +506,18 @@ impl Switchboard {
     }
 
     fn flush_agent(&mut self, seat: SeatId) {
-        let Some(slot) = self.agents.get_mut(&seat) else { return };
+        let Some(slot) = self.agents.get_mut(&seat) else {
+            return;
+        };
         while let Some(AgentEvent::Changed(view)) = slot.agent.poll_event() {
-            self.out.push_back(Output::SaveStatus { seat, code: view.status.code() as i64 });
-            self.out.push_back(Output::ToAgent { seat, event: ServerEvent::Agent { agent: view } });
+            self.out.push_back(Output::SaveStatus {
+                seat,
+                code: view.status.code() as i64,
+            });
+            self.out.push_back(Output::ToAgent {
+                seat,
+                event: ServerEvent::Agent { agent: view },
+            });
         }
     }
 
@@ -435,14 +525,19 @@ impl Switchboard {
     fn pick_agent(&self, tenant_id: i64, group_no: &str, tried: &[SeatId]) -> Option<SeatId> {
         self.agents
             .iter()
-            .filter(|(id, s)| s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id))
+            .filter(|(id, s)| {
+                s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id)
+            })
             .filter_map(|(id, s)| s.agent.available_since().map(|since| (since, *id)))
             .min()
             .map(|(_, id)| id)
     }
 
     fn call_of_seat(&self, seat: SeatId) -> Option<CallRef> {
-        self.calls.iter().find(|(_, c)| c.ctl.seat() == Some(seat)).map(|(r, _)| *r)
+        self.calls
+            .iter()
+            .find(|(_, c)| c.ctl.seat() == Some(seat))
+            .map(|(r, _)| *r)
     }
 
     // ---- outbound -------------------------------------------------------
@@ -467,7 +562,13 @@ impl Switchboard {
             return;
         };
         let call_id = self.new_call_id();
-        let mut record = CallRecord::new(call_id, Direction::Outbound, op.caller.clone(), op.callee.clone(), ms);
+        let mut record = CallRecord::new(
+            call_id,
+            Direction::Outbound,
+            op.caller.clone(),
+            op.callee.clone(),
+            ms,
+        );
         record.order_id = op.order_id.clone();
         record.params = op.params.clone();
         let decided = self.decide_call_out(seat, &op, session_ok, facts, rtp, &mut record, now);
@@ -487,9 +588,20 @@ impl Switchboard {
             dtmf_pt: Some(101),
             direction: SdpDirection::SendRecv,
         };
-        let call = self.ua.invite(&record.caller, &record.callee, self.settings.trunk, offer.to_string(1, 1).as_bytes(), &[], now);
+        let call = self.ua.invite(
+            &record.caller,
+            &record.callee,
+            self.settings.trunk,
+            offer.to_string(1, 1).as_bytes(),
+            &[],
+            now,
+        );
         // The agent hears our ringback until the far end sends audio.
-        self.out.push_back(Output::Media(MediaOut::Bridge { seat, rtp, ringback: true }));
+        self.out.push_back(Output::Media(MediaOut::Bridge {
+            seat,
+            rtp,
+            ringback: true,
+        }));
         if let Some(slot) = self.agents.get_mut(&seat) {
             slot.missed.clear();
         }
@@ -539,27 +651,56 @@ impl Switchboard {
         self.turn = self.turn.wrapping_add(1);
         let rtp = rtp.ok_or(HangupReason::NetworkCarrier)?;
         // The phone cannot take a second call: 801 (the agent side).
-        let slot = self.agents.get_mut(&seat).ok_or(HangupReason::NetworkAgent)?;
-        if slot.agent.handle(AgentInput::Dial { call: record.call_id.clone() }, now).is_err() {
+        let slot = self
+            .agents
+            .get_mut(&seat)
+            .ok_or(HangupReason::NetworkAgent)?;
+        if slot
+            .agent
+            .handle(
+                AgentInput::Dial {
+                    call: record.call_id.clone(),
+                },
+                now,
+            )
+            .is_err()
+        {
             return Err(HangupReason::NetworkAgent);
         }
         self.flush_agent(seat);
         Ok(rtp)
     }
 
-    fn refuse(&mut self, seat: SeatId, tenant_id: i64, mut record: CallRecord, reason: u16, now: Instant) {
+    fn refuse(
+        &mut self,
+        seat: SeatId,
+        tenant_id: i64,
+        mut record: CallRecord,
+        reason: u16,
+        now: Instant,
+    ) {
         let ms = self.ms(now);
         for content in record.failure_messages(reason, ms) {
-            self.out.push_back(Output::ToAgent { seat, event: ServerEvent::Dial { content } });
+            self.out.push_back(Output::ToAgent {
+                seat,
+                event: ServerEvent::Dial { content },
+            });
         }
         let limit = self.settings.refusals_per_minute;
-        let Some(slot) = self.agents.get_mut(&seat) else { return };
+        let Some(slot) = self.agents.get_mut(&seat) else {
+            return;
+        };
         if now.saturating_duration_since(slot.refusals.0) >= Duration::from_secs(60) {
             slot.refusals = (now, 0);
         }
         slot.refusals.1 += 1;
         if slot.refusals.1 <= limit {
-            self.out.push_back(Output::SaveCall { tenant_id, seat: Some(seat), record, dialog: None });
+            self.out.push_back(Output::SaveCall {
+                tenant_id,
+                seat: Some(seat),
+                record,
+                dialog: None,
+            });
         } else {
             self.suppressed_refusals += 1;
         }
@@ -573,12 +714,22 @@ impl Switchboard {
 
     /// The agent answers (true) or rejects (false) the call ringing at them.
     pub fn answer(&mut self, seat: SeatId, accept: bool, now: Instant) {
-        self.agent_command(seat, if accept { AgentCommand::Answer } else { AgentCommand::Reject }, now);
+        self.agent_command(
+            seat,
+            if accept {
+                AgentCommand::Answer
+            } else {
+                AgentCommand::Reject
+            },
+            now,
+        );
     }
 
     fn agent_command(&mut self, seat: SeatId, cmd: AgentCommand, now: Instant) {
         let ms = self.ms(now);
-        let Some(call) = self.call_of_seat(seat) else { return };
+        let Some(call) = self.call_of_seat(seat) else {
+            return;
+        };
         if let Some(c) = self.calls.get_mut(&call) {
             c.ctl.handle_agent(cmd, ms);
         }
@@ -587,19 +738,31 @@ impl Switchboard {
     }
 
     pub fn control(&mut self, seat: SeatId, control: Control, now: Instant) {
-        let Some(call) = self.call_of_seat(seat) else { return };
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(call) = self.call_of_seat(seat) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let connected = c.ctl.is_connected();
         match control {
             Control::Dtmf(digits) => {
                 if connected && !digits.is_empty() {
-                    self.out.push_back(Output::Media(MediaOut::Dtmf { seat, digits }));
+                    self.out
+                        .push_back(Output::Media(MediaOut::Dtmf { seat, digits }));
                 }
             }
             Control::Mute(on) => {
                 c.muted = on;
-                self.out.push_back(Output::Media(MediaOut::Mute { seat, on }));
-                self.out.push_back(Output::ToAgent { seat, event: ServerEvent::CallControl { muted: c.muted, held: c.held } });
+                self.out
+                    .push_back(Output::Media(MediaOut::Mute { seat, on }));
+                self.out.push_back(Output::ToAgent {
+                    seat,
+                    event: ServerEvent::CallControl {
+                        muted: c.muted,
+                        held: c.held,
+                    },
+                });
             }
             Control::Hold(on) => {
                 if !connected || c.held == on || c.want_held.is_some() {
@@ -609,7 +772,11 @@ impl Switchboard {
                 c.want_held = Some(on);
                 c.version += 1;
                 let mut sdp = c.offer.clone();
-                sdp.direction = if on { SdpDirection::SendOnly } else { SdpDirection::SendRecv };
+                sdp.direction = if on {
+                    SdpDirection::SendOnly
+                } else {
+                    SdpDirection::SendRecv
+                };
                 let body = sdp.to_string(1, c.version);
                 self.ua.reoffer(call, body.as_bytes(), now);
                 self.pump(now);
@@ -644,7 +811,13 @@ impl Switchboard {
     fn on_ua_event(&mut self, ev: UaEvent, now: Instant) {
         let ms = self.ms(now);
         let call = match &ev {
-            UaEvent::Incoming { call, from_user, to_user, sdp, headers } => {
+            UaEvent::Incoming {
+                call,
+                from_user,
+                to_user,
+                sdp,
+                headers,
+            } => {
                 if self.shutting_down {
                     self.ua.respond(*call, 503, None, now);
                     return;
@@ -653,15 +826,26 @@ impl Switchboard {
                     .iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case("X-Custom-Data"))
                     .map(|(_, v)| v.clone())
-                    .filter(|v| v.len() <= self.settings.max_other_len && !v.chars().any(char::is_control))
+                    .filter(|v| {
+                        v.len() <= self.settings.max_other_len && !v.chars().any(char::is_control)
+                    })
                     .unwrap_or_default();
                 let did = digits_only(to_user, 32);
                 if did.is_empty() {
                     self.ua.respond(*call, 404, None, now);
                     return;
                 }
-                self.routing.insert(*call, Routing { from_user: digits_only(from_user, 32), did: did.clone(), sdp: sdp.clone(), other });
-                self.out.push_back(Output::RouteInbound { call: *call, did });
+                self.routing.insert(
+                    *call,
+                    Routing {
+                        from_user: digits_only(from_user, 32),
+                        did: did.clone(),
+                        sdp: sdp.clone(),
+                        other,
+                    },
+                );
+                self.out
+                    .push_back(Output::RouteInbound { call: *call, did });
                 return;
             }
             UaEvent::Progress { call, .. }
@@ -678,7 +862,9 @@ impl Switchboard {
             return;
         }
         let timeout = self.settings.rtp_timeout;
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let seat = c.ctl.seat();
         match ev {
             UaEvent::Progress { sdp: Some(sdp), .. } => {
@@ -690,7 +876,8 @@ impl Switchboard {
             UaEvent::Answered { sdp, .. } => {
                 if let Some(seat) = seat {
                     remote_media(&mut self.out, seat, &sdp);
-                    self.out.push_back(Output::Media(MediaOut::Ringback { seat, on: false }));
+                    self.out
+                        .push_back(Output::Media(MediaOut::Ringback { seat, on: false }));
                 }
                 c.rtp_deadline = Some(now + timeout);
                 c.ctl.handle_sip(SipEvent::Answered, ms);
@@ -703,17 +890,30 @@ impl Switchboard {
                     // No RTP is owed while held; the clock starts again on resume.
                     c.rtp_deadline = if on { None } else { Some(now + timeout) };
                     if let Some(seat) = seat {
-                        self.out.push_back(Output::Media(MediaOut::Hold { seat, on }));
+                        self.out
+                            .push_back(Output::Media(MediaOut::Hold { seat, on }));
                     }
                 }
                 if let Some(seat) = seat {
-                    self.out.push_back(Output::ToAgent { seat, event: ServerEvent::CallControl { muted: c.muted, held: c.held } });
+                    self.out.push_back(Output::ToAgent {
+                        seat,
+                        event: ServerEvent::CallControl {
+                            muted: c.muted,
+                            held: c.held,
+                        },
+                    });
                 }
             }
             UaEvent::ReofferFailed { .. } => {
                 c.want_held = None;
                 if let Some(seat) = seat {
-                    self.out.push_back(Output::ToAgent { seat, event: ServerEvent::CallControl { muted: c.muted, held: c.held } });
+                    self.out.push_back(Output::ToAgent {
+                        seat,
+                        event: ServerEvent::CallControl {
+                            muted: c.muted,
+                            held: c.held,
+                        },
+                    });
                 }
             }
             UaEvent::Reoffer { sdp, .. } => {
@@ -721,16 +921,23 @@ impl Switchboard {
                 // our address and the mirrored direction.
                 c.version += 1;
                 let parsed = AudioSdp::parse(&String::from_utf8_lossy(&sdp));
-                match parsed.clone().and_then(|o| o.answer(c.offer.addr, c.offer.port, &c.offer.codecs)) {
+                match parsed
+                    .clone()
+                    .and_then(|o| o.answer(c.offer.addr, c.offer.port, &c.offer.codecs))
+                {
                     Ok(mut ans) => {
                         ans.dtmf_pt = c.offer.dtmf_pt.and(ans.dtmf_pt);
                         let body = ans.to_string(1, c.version);
                         // The carrier holding us may stop its RTP.
-                        let silent = matches!(parsed.map(|p| p.direction), Ok(SdpDirection::SendOnly | SdpDirection::Inactive));
+                        let silent = matches!(
+                            parsed.map(|p| p.direction),
+                            Ok(SdpDirection::SendOnly | SdpDirection::Inactive)
+                        );
                         if c.ctl.is_connected() {
                             c.rtp_deadline = if silent { None } else { Some(now + timeout) };
                         }
-                        self.ua.respond_reoffer(call, 200, Some(body.as_bytes()), now);
+                        self.ua
+                            .respond_reoffer(call, 200, Some(body.as_bytes()), now);
                         if let Some(seat) = seat {
                             remote_media(&mut self.out, seat, &sdp);
                         }
@@ -745,7 +952,13 @@ impl Switchboard {
 
     /// The store's answer to [`Output::RouteInbound`], with an RTP port the
     /// shell bound for the call (`None`: none free).
-    pub fn route_inbound(&mut self, call: CallRef, route: Route, rtp: Option<RtpPort>, now: Instant) {
+    pub fn route_inbound(
+        &mut self,
+        call: CallRef,
+        route: Route,
+        rtp: Option<RtpPort>,
+        now: Instant,
+    ) {
         let Some(r) = self.routing.remove(&call) else {
             if let Some(rtp) = rtp {
                 self.out.push_back(Output::ReleaseRtp { rtp });
@@ -758,7 +971,10 @@ impl Switchboard {
             }
         };
         let (tenant_id, group_no) = match route {
-            Route::Group { tenant_id, group_no } => (tenant_id, group_no),
+            Route::Group {
+                tenant_id,
+                group_no,
+            } => (tenant_id, group_no),
             Route::Unknown => {
                 release(&mut self.out);
                 self.ua.respond(call, 404, None, now);
@@ -779,7 +995,9 @@ impl Switchboard {
             self.ua.respond(call, 503, None, now);
             return;
         };
-        let Ok(mut ours) = carrier.answer(self.ua.local_addr().ip(), port, &[Codec::Pcmu, Codec::Pcma]) else {
+        let Ok(mut ours) =
+            carrier.answer(self.ua.local_addr().ip(), port, &[Codec::Pcmu, Codec::Pcma])
+        else {
             release(&mut self.out);
             self.ua.respond(call, 488, None, now);
             return;
@@ -815,14 +1033,21 @@ impl Switchboard {
     fn apply(&mut self, call: CallRef, now: Instant) {
         let ms = self.ms(now);
         loop {
-            let Some(c) = self.calls.get_mut(&call) else { return };
-            let Some(action) = c.ctl.poll_action() else { break };
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            let Some(action) = c.ctl.poll_action() else {
+                break;
+            };
             match action {
                 Action::Dial { seat, content } => {
                     let code = code_of(&content);
                     // The agent hears an inbound call ring in the tab holding the audio.
                     if code == 1 || code == 2 || code == 5 {
-                        self.out.push_back(Output::Media(MediaOut::Ring { seat, on: code == 1 }));
+                        self.out.push_back(Output::Media(MediaOut::Ring {
+                            seat,
+                            on: code == 1,
+                        }));
                     }
                     if let Some(slot) = self.agents.get_mut(&seat) {
                         if code == 5 {
@@ -836,7 +1061,10 @@ impl Switchboard {
                             slot.missed.truncate(4);
                         }
                     }
-                    self.out.push_back(Output::ToAgent { seat, event: ServerEvent::Dial { content } });
+                    self.out.push_back(Output::ToAgent {
+                        seat,
+                        event: ServerEvent::Dial { content },
+                    });
                 }
                 Action::Agent { seat, input } => {
                     let _ = self.agent_input(seat, input, now);
@@ -848,7 +1076,16 @@ impl Switchboard {
                     let mut picked = None;
                     while let Some(seat) = self.pick_agent(tenant, &group, &tried) {
                         tried.push(seat);
-                        if self.agent_input(seat, AgentInput::Assign { call: call_id.clone() }, now).is_ok() {
+                        if self
+                            .agent_input(
+                                seat,
+                                AgentInput::Assign {
+                                    call: call_id.clone(),
+                                },
+                                now,
+                            )
+                            .is_ok()
+                        {
                             if let Some(slot) = self.agents.get_mut(&seat) {
                                 slot.missed.clear();
                             }
@@ -867,21 +1104,36 @@ impl Switchboard {
                     let (pt, dtmf_pt, rtp) = (c.offer.codecs[0] as u8, c.offer.dtmf_pt, c.rtp);
                     c.rtp_deadline = Some(now + self.settings.rtp_timeout);
                     self.ua.respond(call, 200, Some(body.as_bytes()), now);
-                    self.out.push_back(Output::Media(MediaOut::Bridge { seat, rtp, ringback: false }));
+                    self.out.push_back(Output::Media(MediaOut::Bridge {
+                        seat,
+                        rtp,
+                        ringback: false,
+                    }));
                     if let Some(remote) = remote {
-                        self.out.push_back(Output::Media(MediaOut::Remote { seat, remote, pt, dtmf_pt }));
+                        self.out.push_back(Output::Media(MediaOut::Remote {
+                            seat,
+                            remote,
+                            pt,
+                            dtmf_pt,
+                        }));
                     }
                 }
                 Action::RefuseCarrier { code } => self.ua.respond(call, code, None, now),
                 Action::HangUpCarrier => self.ua.hang_up(call, now),
-                Action::Unbridge { seat } => self.out.push_back(Output::Media(MediaOut::Unbridge { seat })),
+                Action::Unbridge { seat } => self
+                    .out
+                    .push_back(Output::Media(MediaOut::Unbridge { seat })),
                 Action::Save => {
                     let dialog = if c.ctl.is_connected() {
-                        self.ua.dialog_snapshot(call).and_then(|d| serde_json::to_string(&d).ok())
+                        self.ua
+                            .dialog_snapshot(call)
+                            .and_then(|d| serde_json::to_string(&d).ok())
                     } else {
                         None
                     };
-                    let Some(c) = self.calls.get(&call) else { continue };
+                    let Some(c) = self.calls.get(&call) else {
+                        continue;
+                    };
                     self.out.push_back(Output::SaveCall {
                         tenant_id: c.tenant_id,
                         seat: c.ctl.seat(),
@@ -916,35 +1168,68 @@ impl Switchboard {
     // ---- time -------------------------------------------------------------------
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let calls = self.calls.values().flat_map(|c| [c.ctl.poll_timeout(), c.rtp_deadline]).flatten();
-        let agents = self.agents.values().flat_map(|s| [s.agent.poll_timeout(), s.grace_until]).flatten();
-        self.ua.poll_timeout().into_iter().chain(calls).chain(agents).min()
+        let calls = self
+            .calls
+            .values()
+            .flat_map(|c| [c.ctl.poll_timeout(), c.rtp_deadline])
+            .flatten();
+        let agents = self
+            .agents
+            .values()
+            .flat_map(|s| [s.agent.poll_timeout(), s.grace_until])
+            .flatten();
+        self.ua
+            .poll_timeout()
+            .into_iter()
+            .chain(calls)
+            .chain(agents)
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         let ms = self.ms(now);
         self.ua.handle_timeout(now);
         self.pump(now);
-        let due: Vec<CallRef> = self.calls.iter().filter(|(_, c)| c.ctl.poll_timeout().is_some_and(|t| t <= now)).map(|(r, _)| *r).collect();
+        let due: Vec<CallRef> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.ctl.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(r, _)| *r)
+            .collect();
         for call in due {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.ctl.handle_timeout(now, ms);
             }
             self.apply(call, now);
         }
-        let silent: Vec<CallRef> = self.calls.iter().filter(|(_, c)| c.rtp_deadline.is_some_and(|t| t <= now)).map(|(r, _)| *r).collect();
+        let silent: Vec<CallRef> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.rtp_deadline.is_some_and(|t| t <= now))
+            .map(|(r, _)| *r)
+            .collect();
         for call in silent {
             // The carrier went silent: it is gone, and so is the call.
             self.end_call(call, Some(HangupReason::NetworkCarrier as u16), now);
         }
-        let wrap: Vec<SeatId> = self.agents.iter().filter(|(_, s)| s.agent.poll_timeout().is_some_and(|t| t <= now)).map(|(id, _)| *id).collect();
+        let wrap: Vec<SeatId> = self
+            .agents
+            .iter()
+            .filter(|(_, s)| s.agent.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
         for seat in wrap {
             if let Some(slot) = self.agents.get_mut(&seat) {
                 slot.agent.handle_timeout(now);
             }
             self.flush_agent(seat);
         }
-        let lost: Vec<SeatId> = self.agents.iter().filter(|(_, s)| s.grace_until.is_some_and(|t| t <= now)).map(|(id, _)| *id).collect();
+        let lost: Vec<SeatId> = self
+            .agents
+            .iter()
+            .filter(|(_, s)| s.grace_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
         for seat in lost {
             if let Some(slot) = self.agents.get_mut(&seat) {
                 slot.grace_until = None;
@@ -987,13 +1272,22 @@ impl Switchboard {
         for mut c in open {
             let reason = HangupReason::NetworkAgent as u16;
             let msgs = c.record.failure_messages(reason, ms);
-            if let Some(snap) = c.dialog.as_deref().and_then(|d| serde_json::from_str(d).ok()) {
+            if let Some(snap) = c
+                .dialog
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+            {
                 self.ua.bye_from_snapshot(&snap, now);
             }
             if let Some(seat) = c.seat {
                 self.orphan_ends.entry(seat).or_default().extend(msgs);
             }
-            self.out.push_back(Output::SaveCall { tenant_id: c.tenant_id, seat: c.seat, record: c.record, dialog: None });
+            self.out.push_back(Output::SaveCall {
+                tenant_id: c.tenant_id,
+                seat: c.seat,
+                record: c.record,
+                dialog: None,
+            });
         }
         self.pump(now);
     }

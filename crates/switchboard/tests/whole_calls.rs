@@ -55,27 +55,45 @@ fn spec(id: SeatId, acw_secs: u64) -> SeatSpec {
         id,
         tenant_id: 1,
         group_no: "G001".into(),
-        cfg: AgentConfig { initial_status: Status::Idle, acw: Some(Duration::from_secs(acw_secs)) },
+        cfg: AgentConfig {
+            initial_status: Status::Idle,
+            acw: Some(Duration::from_secs(acw_secs)),
+        },
         remembered: None,
     }
 }
 
 fn facts() -> CallOutFacts {
     CallOutFacts {
-        policy: PolicyFacts { balance_cents: 1_000, ..Default::default() },
+        policy: PolicyFacts {
+            balance_cents: 1_000,
+            ..Default::default()
+        },
         owned_dids: vec!["12025550170".into()],
         pool_dids: vec!["12025550170".into()],
     }
 }
 
 fn op(callee: &str) -> CallOut {
-    CallOut { caller: String::new(), callee: callee.into(), country_code: String::new(), order_id: "o-1".into(), params: String::new() }
+    CallOut {
+        caller: String::new(),
+        callee: callee.into(),
+        country_code: String::new(),
+        order_id: "o-1".into(),
+        params: String::new(),
+    }
 }
 
 fn carrier_sdp() -> Vec<u8> {
-    AudioSdp { addr: "127.0.0.1".parse().unwrap(), port: 40_000, codecs: vec![Codec::Pcmu], dtmf_pt: Some(101), direction: SdpDirection::SendRecv }
-        .to_string(7, 1)
-        .into_bytes()
+    AudioSdp {
+        addr: "127.0.0.1".parse().unwrap(),
+        port: 40_000,
+        codecs: vec![Codec::Pcmu],
+        dtmf_pt: Some(101),
+        direction: SdpDirection::SendRecv,
+    }
+    .to_string(7, 1)
+    .into_bytes()
 }
 
 impl World {
@@ -101,7 +119,10 @@ impl World {
             statuses: Vec::new(),
             media: Vec::new(),
             released: Vec::new(),
-            route: Route::Group { tenant_id: 1, group_no: "G001".into() },
+            route: Route::Group {
+                tenant_id: 1,
+                group_no: "G001".into(),
+            },
             next_rtp: 30_000,
             next_conn: 0,
         }
@@ -130,7 +151,12 @@ impl World {
                     }
                     Output::ToTab { conn, event } => self.tabs.entry(conn).or_default().push(event),
                     Output::Media(m) => self.media.push(m),
-                    Output::SaveCall { seat, record, dialog, .. } => self.saved.push((seat, record, dialog)),
+                    Output::SaveCall {
+                        seat,
+                        record,
+                        dialog,
+                        ..
+                    } => self.saved.push((seat, record, dialog)),
                     Output::SaveStatus { seat, code } => self.statuses.push((seat, code)),
                     Output::RouteInbound { call, .. } => {
                         self.next_rtp += 2;
@@ -162,7 +188,10 @@ impl World {
         let until = self.now + d;
         loop {
             self.step();
-            let next = [self.sb.poll_timeout(), self.carrier.poll_timeout()].into_iter().flatten().min();
+            let next = [self.sb.poll_timeout(), self.carrier.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) if t <= until => {
                     self.now = self.now.max(t);
@@ -211,21 +240,47 @@ impl World {
     fn call_out(&mut self, seat: SeatId, callee: &str) {
         self.next_rtp += 2;
         let rtp = Some(self.next_rtp);
-        self.sb.call_out(seat, op(callee), true, Ok(facts()), rtp, self.now);
+        self.sb
+            .call_out(seat, op(callee), true, Ok(facts()), rtp, self.now);
         self.step();
     }
 
     /// dialStatus contents a tab received, in order.
     fn dials(&self, conn: ConnId) -> Vec<Value> {
-        self.tabs.get(&conn).into_iter().flatten().filter_map(|e| if let ServerEvent::Dial { content } = e { Some(serde_json::to_value(content).unwrap()) } else { None }).collect()
+        self.tabs
+            .get(&conn)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                if let ServerEvent::Dial { content } = e {
+                    Some(serde_json::to_value(content).unwrap())
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn codes(&self, conn: ConnId) -> Vec<i64> {
-        self.dials(conn).iter().map(|d| d["code"].as_i64().unwrap()).collect()
+        self.dials(conn)
+            .iter()
+            .map(|d| d["code"].as_i64().unwrap())
+            .collect()
     }
 
     fn activities(&self, conn: ConnId) -> Vec<String> {
-        self.tabs.get(&conn).into_iter().flatten().filter_map(|e| if let ServerEvent::Agent { agent } = e { Some(agent.activity.clone()) } else { None }).collect()
+        self.tabs
+            .get(&conn)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                if let ServerEvent::Agent { agent } = e {
+                    Some(agent.activity.clone())
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn last_record(&self) -> CallRecord {
@@ -234,7 +289,17 @@ impl World {
 
     /// The carrier's newest inbound call (our INVITE).
     fn carrier_incoming(&self) -> CallRef {
-        self.carrier_events.iter().rev().find_map(|e| if let UaEvent::Incoming { call, .. } = e { Some(*call) } else { None }).expect("an INVITE reached the carrier")
+        self.carrier_events
+            .iter()
+            .rev()
+            .find_map(|e| {
+                if let UaEvent::Incoming { call, .. } = e {
+                    Some(*call)
+                } else {
+                    None
+                }
+            })
+            .expect("an INVITE reached the carrier")
     }
 
     fn carrier_answers(&mut self) -> CallRef {
@@ -247,7 +312,9 @@ impl World {
     }
 
     fn carrier_ended(&self, call: CallRef) -> bool {
-        self.carrier_events.iter().any(|e| matches!(e, UaEvent::Ended { call: c, .. } if *c == call))
+        self.carrier_events
+            .iter()
+            .any(|e| matches!(e, UaEvent::Ended { call: c, .. } if *c == call))
     }
 }
 
@@ -257,13 +324,20 @@ fn outbound_call_rings_connects_and_ends_with_an_exact_record() {
     let tab = w.sign_in(1, 0);
     w.call_out(1, "12025550100");
     assert_eq!(w.codes(tab), vec![0]);
-    assert!(w.media.contains(&MediaOut::Bridge { seat: 1, rtp: 30_002, ringback: true }));
+    assert!(w.media.contains(&MediaOut::Bridge {
+        seat: 1,
+        rtp: 30_002,
+        ringback: true
+    }));
     w.advance(Duration::from_millis(1_500));
     let carrier_call = w.carrier_answers();
     let connected_ms = w.ms();
     assert_eq!(w.codes(tab), vec![0, 2]);
     let up = w.saved.last().unwrap();
-    assert!(up.2.is_some(), "the dialog is kept while the call is up (crash recovery)");
+    assert!(
+        up.2.is_some(),
+        "the dialog is kept while the call is up (crash recovery)"
+    );
     w.advance(Duration::from_secs(5));
     w.sb.hang_up(1, w.now);
     w.step();
@@ -271,9 +345,15 @@ fn outbound_call_rings_connects_and_ends_with_an_exact_record() {
     assert!(w.carrier_ended(carrier_call), "the carrier got our BYE");
     assert_eq!(w.codes(tab), vec![0, 2, 5]);
     let r = w.last_record();
-    assert_eq!((r.connected_ms, r.hangup_ms, r.hangup_code, r.sip_code), (Some(connected_ms), Some(hangup_ms), None, None));
+    assert_eq!(
+        (r.connected_ms, r.hangup_ms, r.hangup_code, r.sip_code),
+        (Some(connected_ms), Some(hangup_ms), None, None)
+    );
     assert_eq!(r.order_id, "o-1");
-    assert!(w.saved.last().unwrap().2.is_none(), "an ended call keeps no dialog");
+    assert!(
+        w.saved.last().unwrap().2.is_none(),
+        "an ended call keeps no dialog"
+    );
     assert!(w.released.contains(&30_002), "the RTP port is given back");
     assert_eq!(w.sb.call_count(), 0);
     assert_eq!(w.activities(tab).last().map(String::as_str), Some("none"));
@@ -281,7 +361,13 @@ fn outbound_call_rings_connects_and_ends_with_an_exact_record() {
 
 #[test]
 fn every_carrier_failure_reaches_the_tabs_and_the_record() {
-    for (sip, want, hangup) in [(404, vec![0, 812, 5], Some(812)), (486, vec![0, 5], None), (503, vec![0, 800, 5], Some(800)), (403, vec![0, 819, 5], Some(819)), (603, vec![0, 5], None)] {
+    for (sip, want, hangup) in [
+        (404, vec![0, 812, 5], Some(812)),
+        (486, vec![0, 5], None),
+        (503, vec![0, 800, 5], Some(800)),
+        (403, vec![0, 819, 5], Some(819)),
+        (603, vec![0, 5], None),
+    ] {
         let mut w = World::new();
         let tab = w.sign_in(1, 0);
         w.call_out(1, "12025550100");
@@ -293,7 +379,11 @@ fn every_carrier_failure_reaches_the_tabs_and_the_record() {
         let end = w.dials(tab).last().unwrap().clone();
         assert_eq!(end["sipCode"].as_i64(), Some(sip as i64));
         let r = w.last_record();
-        assert_eq!((r.sip_code, r.hangup_code, r.hangup_ms), (Some(sip), hangup, Some(w.ms())), "SIP {sip}");
+        assert_eq!(
+            (r.sip_code, r.hangup_code, r.hangup_ms),
+            (Some(sip), hangup, Some(w.ms())),
+            "SIP {sip}"
+        );
     }
 }
 
@@ -310,8 +400,15 @@ fn a_carrier_that_never_answers_gives_408_then_800() {
         let now = w.now;
         w.sb.handle_timeout(now);
         while let Some(o) = w.sb.poll_output() {
-            if let Output::ToAgent { event: ServerEvent::Dial { content }, .. } = o {
-                w.tabs.entry(tab).or_default().push(ServerEvent::Dial { content });
+            if let Output::ToAgent {
+                event: ServerEvent::Dial { content },
+                ..
+            } = o
+            {
+                w.tabs
+                    .entry(tab)
+                    .or_default()
+                    .push(ServerEvent::Dial { content });
             }
         }
         t += 1;
@@ -328,8 +425,28 @@ fn refused_call_outs_give_their_code_and_are_recorded_within_a_bound() {
         (op("abc"), true, Ok(facts()), 812),
         (op("12025550100"), false, Ok(facts()), 813),
         (op("12025550100"), true, Err(()), 800),
-        (op("12025550100"), true, Ok(CallOutFacts { policy: PolicyFacts::default(), ..facts() }), 810),
-        (op("12025550100"), true, Ok(CallOutFacts { policy: PolicyFacts { balance_cents: 5, blacklisted: true, ..Default::default() }, ..facts() }), 814),
+        (
+            op("12025550100"),
+            true,
+            Ok(CallOutFacts {
+                policy: PolicyFacts::default(),
+                ..facts()
+            }),
+            810,
+        ),
+        (
+            op("12025550100"),
+            true,
+            Ok(CallOutFacts {
+                policy: PolicyFacts {
+                    balance_cents: 5,
+                    blacklisted: true,
+                    ..Default::default()
+                },
+                ..facts()
+            }),
+            814,
+        ),
     ];
     for (o, ok, f, code) in cases {
         let before = w.codes(tab).len();
@@ -367,7 +484,14 @@ fn a_second_call_out_during_a_call_is_801_and_the_first_call_is_untouched() {
 fn place_inbound(w: &mut World, other: &str) -> CallRef {
     let headers = [("X-Custom-Data".to_string(), other.to_string())];
     let now = w.now;
-    let call = w.carrier.invite("14155550111", "12025550170", addr(SB), &carrier_sdp(), &headers, now);
+    let call = w.carrier.invite(
+        "14155550111",
+        "12025550170",
+        addr(SB),
+        &carrier_sdp(),
+        &headers,
+        now,
+    );
     w.step();
     call
 }
@@ -382,17 +506,34 @@ fn inbound_call_rings_the_longest_idle_agent_and_is_answered() {
     assert_eq!(w.codes(a), vec![1], "agent 1 is idle the longest");
     assert!(w.codes(b).is_empty());
     let ring = &w.dials(a)[0];
-    assert_eq!((ring["caller"].as_str(), ring["callee"].as_str(), ring["other"].as_str()), (Some("14155550111"), Some("12025550170"), Some("{\"ticket\":1}")));
+    assert_eq!(
+        (
+            ring["caller"].as_str(),
+            ring["callee"].as_str(),
+            ring["other"].as_str()
+        ),
+        (
+            Some("14155550111"),
+            Some("12025550170"),
+            Some("{\"ticket\":1}")
+        )
+    );
     assert!(w.media.contains(&MediaOut::Ring { seat: 1, on: true }));
     w.sb.answer(1, true, w.now);
     w.step();
-    assert!(w.carrier_events.iter().any(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call)));
+    assert!(w
+        .carrier_events
+        .iter()
+        .any(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call)));
     assert_eq!(w.codes(a), vec![1, 2]);
     let now = w.now;
     w.carrier.hang_up(call, now);
     w.step();
     assert_eq!(w.codes(a), vec![1, 2, 5]);
-    assert_eq!(w.last_record().direction, seatline_calls::record::Direction::Inbound);
+    assert_eq!(
+        w.last_record().direction,
+        seatline_calls::record::Direction::Inbound
+    );
 }
 
 #[test]
@@ -410,7 +551,10 @@ fn inbound_ring_timeout_moves_to_the_next_agent_exactly_then_480() {
     assert_eq!(w.codes(b), vec![1]);
     w.sb.answer(2, false, w.now);
     w.step();
-    assert!(w.carrier_events.iter().any(|e| matches!(e, UaEvent::Failed { call: c, code: 480, .. } if *c == call)));
+    assert!(w
+        .carrier_events
+        .iter()
+        .any(|e| matches!(e, UaEvent::Failed { call: c, code: 480, .. } if *c == call)));
     assert_eq!(w.last_record().sip_code, Some(480));
 }
 
@@ -421,7 +565,9 @@ fn an_unknown_did_gets_404_and_a_store_failure_503() {
         let tab = w.sign_in(1, 0);
         w.route = route;
         let call = place_inbound(&mut w, "");
-        assert!(w.carrier_events.iter().any(|e| matches!(e, UaEvent::Failed { call: c, code: k, .. } if *c == call && *k == code)));
+        assert!(w.carrier_events.iter().any(
+            |e| matches!(e, UaEvent::Failed { call: c, code: k, .. } if *c == call && *k == code)
+        ));
         assert!(w.codes(tab).is_empty());
     }
 }
@@ -453,7 +599,11 @@ fn reload_keeps_the_call_and_twice_inside_the_grace_time_too() {
     w.close_tab(1, tab);
     w.talk(1, Duration::from_secs(2));
     let (t2, view) = w.open_tab(1, 0);
-    assert_eq!(view.call.as_ref().map(|c| c.code), Some(2), "the reloaded tab sees its call");
+    assert_eq!(
+        view.call.as_ref().map(|c| c.code),
+        Some(2),
+        "the reloaded tab sees its call"
+    );
     w.talk(1, Duration::from_secs(7));
     w.close_tab(1, t2);
     w.talk(1, Duration::from_secs(2));
@@ -491,8 +641,13 @@ fn the_audio_moves_to_the_oldest_other_tab() {
     let (c, _) = w.open_tab(1, 0);
     assert!(!vb.audio && w.sb.holds_audio(1, a));
     w.close_tab(1, a);
-    assert!(w.tabs[&b].iter().any(|e| *e == ServerEvent::Audio { hold: true }));
-    assert!(!w.tabs.get(&c).into_iter().flatten().any(|e| matches!(e, ServerEvent::Audio { .. })));
+    assert!(w.tabs[&b].contains(&ServerEvent::Audio { hold: true }));
+    assert!(!w
+        .tabs
+        .get(&c)
+        .into_iter()
+        .flatten()
+        .any(|e| matches!(e, ServerEvent::Audio { .. })));
     assert!(w.sb.holds_audio(1, b));
 }
 
@@ -527,7 +682,12 @@ fn shutdown_ends_every_call_with_a_bye_and_5() {
     assert!(w.carrier_ended(up));
     assert_eq!(w.codes(a), vec![0, 2, 5]);
     assert_eq!(w.codes(b), vec![0, 5]);
-    assert!(w.saved.iter().rev().take(2).all(|(_, r, _)| r.hangup_ms.is_some()));
+    assert!(w
+        .saved
+        .iter()
+        .rev()
+        .take(2)
+        .all(|(_, r, _)| r.hangup_ms.is_some()));
     w.call_out(1, "12025550100");
     assert_eq!(&w.codes(a)[3..], &[800, 5], "no new call while stopping");
 }
@@ -541,12 +701,23 @@ fn after_a_crash_the_next_start_closes_the_record_and_byes_the_carrier() {
     let call = w.carrier_answers();
     let (seat, record, dialog) = w.saved.last().cloned().unwrap();
     assert!(record.hangup_ms.is_none());
-    let mut carrier = std::mem::replace(&mut w.carrier, UserAgent::new(addr(CARRIER), Timers::default()));
+    let mut carrier = std::mem::replace(
+        &mut w.carrier,
+        UserAgent::new(addr(CARRIER), Timers::default()),
+    );
     // The next run, same carrier.
     let mut w2 = World::new();
     std::mem::swap(&mut w2.carrier, &mut carrier);
     w2.now = w.now + Duration::from_secs(3);
-    w2.sb.recover(vec![OpenCall { tenant_id: 1, seat, record, dialog }], w2.now);
+    w2.sb.recover(
+        vec![OpenCall {
+            tenant_id: 1,
+            seat,
+            record,
+            dialog,
+        }],
+        w2.now,
+    );
     w2.step();
     assert!(w2.carrier_ended(call), "the carrier's leg got a BYE");
     let r = w2.last_record();

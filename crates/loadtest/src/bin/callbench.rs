@@ -65,7 +65,10 @@ async fn agent(
     done: mpsc::UnboundedSender<Report>,
 ) {
     let r = run_agent(ws_url, token, window, media_up, calls_up, seconds).await;
-    let _ = done.send(r.unwrap_or_else(|e| Report { error: Some(e.to_string()), ..Default::default() }));
+    let _ = done.send(r.unwrap_or_else(|e| Report {
+        error: Some(e.to_string()),
+        ..Default::default()
+    }));
 }
 
 async fn run_agent(
@@ -78,8 +81,14 @@ async fn run_agent(
 ) -> anyhow::Result<Report> {
     let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
     let (mut sink, mut stream) = ws.split();
-    sink.send(Message::text(serde_json::json!({"op": "auth", "token": token}).to_string())).await?;
-    let mut rtc = RtcConfig::new().clear_codecs().enable_pcmu(true, false).build(Instant::now());
+    sink.send(Message::text(
+        serde_json::json!({"op": "auth", "token": token}).to_string(),
+    ))
+    .await?;
+    let mut rtc = RtcConfig::new()
+        .clear_codecs()
+        .enable_pcmu(true, false)
+        .build(Instant::now());
     let sock = UdpSocket::bind("127.0.0.1:0").await?;
     let local = sock.local_addr()?;
     rtc.add_local_candidate(Candidate::host(local, "udp")?);
@@ -172,11 +181,10 @@ async fn run_agent(
                             let _ = tx.send(5);
                         });
                     }
-                    Some("dial") if v["content"]["code"] == 5 => {
-                        if phase < 4 {
+                    Some("dial") if v["content"]["code"] == 5
+                        && phase < 4 => {
                             bail!("the call ended early: {}", v["content"]);
                         }
-                    }
                     Some("error") => bail!("server error: {}", v),
                     _ => {}
                 }
@@ -245,7 +253,14 @@ async fn main() -> anyhow::Result<()> {
         args.port,
         data.display()
     );
-    let mut server = start_server(&args.seatline, &dir.path().join("seatline.toml"), &cfg, args.port, deadline).await?;
+    let mut server = start_server(
+        &args.seatline,
+        &dir.path().join("seatline.toml"),
+        &cfg,
+        args.port,
+        deadline,
+    )
+    .await?;
     let pid = server.id().context("pid")?;
     let rss0 = rss_kib(pid)?;
     let n = args.calls;
@@ -256,13 +271,25 @@ async fn main() -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let url = format!("ws://127.0.0.1:{}/ws", args.port);
     for token in tokens {
-        tokio::spawn(agent(url.clone(), token, window.clone(), media_up.clone(), calls_up.clone(), args.seconds, tx.clone()));
+        tokio::spawn(agent(
+            url.clone(),
+            token,
+            window.clone(),
+            media_up.clone(),
+            calls_up.clone(),
+            args.seconds,
+            tx.clone(),
+        ));
     }
     drop(tx);
-    tokio::time::timeout_at(deadline.into(), calls_up.wait()).await.context("calls did not all connect in time")?;
+    tokio::time::timeout_at(deadline.into(), calls_up.wait())
+        .await
+        .context("calls did not all connect in time")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (cpu0, at0) = (cpu_time(pid)?, Instant::now());
-    tokio::time::timeout_at(deadline.into(), window.wait()).await.context("talk window")?;
+    tokio::time::timeout_at(deadline.into(), window.wait())
+        .await
+        .context("talk window")?;
     let (cpu1, at1) = (cpu_time(pid)?, Instant::now());
     let rss1 = rss_kib(pid)?;
     let mut reports = Vec::new();
@@ -275,8 +302,16 @@ async fn main() -> anyhow::Result<()> {
     setups.sort();
     let sent: u64 = reports.iter().map(|r| r.sent_in_window).sum();
     let recv: u64 = reports.iter().map(|r| r.received_in_window).sum();
-    let loss = if sent == 0 { 1.0 } else { 1.0 - (recv.min(sent) as f64 / sent as f64) };
-    println!("calls={n} ok={} errors={}", reports.len() - errors.len(), errors.len());
+    let loss = if sent == 0 {
+        1.0
+    } else {
+        1.0 - (recv.min(sent) as f64 / sent as f64)
+    };
+    println!(
+        "calls={n} ok={} errors={}",
+        reports.len() - errors.len(),
+        errors.len()
+    );
     if let Some(e) = errors.first() {
         println!("first_error={e}");
     }
@@ -285,13 +320,19 @@ async fn main() -> anyhow::Result<()> {
         percentile(&setups, 0.5).as_secs_f64() * 1e3,
         percentile(&setups, 0.99).as_secs_f64() * 1e3
     );
-    println!("echo_frames sent={sent} received={recv} loss_pct={:.3}", loss * 100.0);
+    println!(
+        "echo_frames sent={sent} received={recv} loss_pct={:.3}",
+        loss * 100.0
+    );
     let cores = (cpu1 - cpu0).as_secs_f64() / (at1 - at0).as_secs_f64();
     println!(
         "server_cpu_during_talk cores={cores:.3} per_call_pct_of_a_core={:.3} window_s={:.1}",
         cores / n as f64 * 100.0,
         (at1 - at0).as_secs_f64()
     );
-    println!("server_rss_kib before={rss0} during_calls={rss1} per_call_kib={:.1}", (rss1.saturating_sub(rss0)) as f64 / n as f64);
+    println!(
+        "server_rss_kib before={rss0} during_calls={rss1} per_call_kib={:.1}",
+        (rss1.saturating_sub(rss0)) as f64 / n as f64
+    );
     Ok(())
 }

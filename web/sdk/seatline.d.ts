@@ -120,37 +120,29 @@ export type HangupCode = 800 | 801 | 810 | 811 | 812 | 813 | 814 | 815 | 816 | 8
 /** A timestamp in ms since the epoch, or `""` while not yet known. */
 export type Timestamp = number | '';
 
+import type { DialStatus as CallStatus } from './protocol.js';
+
 /**
- * Content of `dialStatus`. Codes 3, 4, 6 and -1 carry `code` only; the codes
- * of a call (0, 1, 2, 5 and the failure codes) carry every call field.
+ * The `dialStatus` of a call (codes 0, 1, 2, 5 and the failure codes): every
+ * field, in every message. Generated from the server's Rust type
+ * (`web/sdk/protocol.d.ts`, checked current in CI), narrowed here to the
+ * protocol's codes. `hangupCode` and `sipCode` come on code 5 only.
  */
-export interface DialStatus {
-  code: DialStatusCode;
-  /** Our call id: unique, the same on every message of one call. */
-  callId?: string;
+export type CallDialStatus = Omit<CallStatus, 'code' | 'direction' | 'hangupCode'> & {
+  code: 0 | 1 | 2 | 5 | HangupCode;
   /** 0 inbound, 1 outbound, 2 auto-dialed and transferred to the agent. */
-  direction?: 0 | 1 | 2;
-  /** The calling number. */
-  caller?: string;
-  /** The called number. */
-  callee?: string;
-  /** Echoed from `callOut`. */
-  orderId?: string;
-  /** Echoed from `callOut`. */
-  params?: string;
-  /** Inbound calls: custom data attached by routing or the API (often JSON). */
-  other?: string;
-  /** When the call was placed, or the inbound call arrived. */
-  callStartTimestamp?: Timestamp;
-  /** When the call was answered. */
-  callConnectedTimestamp?: Timestamp;
-  /** When the call ended. */
-  callHangUpTimestamp?: Timestamp;
+  direction: 0 | 1 | 2;
   /** On code 5 of a failed call: the failure code sent just before it. */
-  hangupCode?: HangupCode;
-  /** On code 5: the carrier's final SIP status, where one came (e.g. 486 busy, 603 declined). */
-  sipCode?: number;
+  hangupCode?: HangupCode | null;
+};
+
+/** The phone's own states (3 disconnected, 4 registered, 6 not signed in, -1 registration failed): `code` only. */
+export interface PhoneDialStatus {
+  code: -1 | 3 | 4 | 6;
 }
+
+/** Content of `dialStatus`. */
+export type DialStatus = CallDialStatus | PhoneDialStatus;
 
 /** Content of `agentExists`: 1 the account has an agent seat; 2 no seat, or it is disabled. */
 export interface AgentExists {

@@ -207,26 +207,32 @@ impl CallController {
             SipEvent::Answered => {}
             SipEvent::Failed { code } => {
                 self.record.sip_code = Some(code);
-                match reason_for_sip(code) {
-                    Some(reason) => {
-                        let msgs = self.record.failure_messages(reason as u16, now_ms);
-                        if let Some(seat) = self.seat {
-                            for content in msgs {
-                                self.actions.push_back(Action::Dial { seat, content });
-                            }
-                        }
-                    }
-                    None => {
-                        self.record.hangup_ms = Some(now_ms);
-                        self.dial(5);
-                    }
-                }
+                self.hang_up_with(reason_for_sip(code).map(|r| r as u16), now_ms);
                 self.end();
             }
             SipEvent::Ended => {
                 self.record.hangup_ms = Some(now_ms);
                 self.dial(5);
                 self.end();
+            }
+        }
+    }
+
+    /// The call is over: the tabs get the reason (if any) then 5 with it as
+    /// `hangupCode`, or just 5; the record keeps the time.
+    fn hang_up_with(&mut self, reason: Option<u16>, now_ms: i64) {
+        match reason {
+            Some(reason) => {
+                let msgs = self.record.failure_messages(reason, now_ms);
+                if let Some(seat) = self.seat {
+                    for content in msgs {
+                        self.actions.push_back(Action::Dial { seat, content });
+                    }
+                }
+            }
+            None => {
+                self.record.hangup_ms = Some(now_ms);
+                self.dial(5);
             }
         }
     }
@@ -255,20 +261,7 @@ impl CallController {
             _ => Action::HangUpCarrier,
         };
         self.actions.push_back(carrier);
-        match reason {
-            Some(reason) => {
-                let msgs = self.record.failure_messages(reason, now_ms);
-                if let Some(seat) = self.seat {
-                    for content in msgs {
-                        self.actions.push_back(Action::Dial { seat, content });
-                    }
-                }
-            }
-            None => {
-                self.record.hangup_ms = Some(now_ms);
-                self.dial(5);
-            }
-        }
+        self.hang_up_with(reason, now_ms);
         self.ring_until = None;
         self.end();
     }

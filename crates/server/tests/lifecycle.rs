@@ -5,39 +5,17 @@
 // Test servers start from the defaults and change a few fields.
 #![allow(clippy::field_reassign_with_default)]
 
-use futures_util::{SinkExt, StreamExt};
+mod support;
+
+use futures_util::SinkExt;
 use seatline_server::config::Config;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
+use support::*;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/sipp")
-        .join(name)
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// SIPp as the carrier on `port`, one call.
 fn sipp_carrier(name: &str, port: u16) -> Child {
@@ -68,19 +46,6 @@ fn sipp_carrier(name: &str, port: u16) -> Child {
         .expect("sipp is installed (Debian package sip-tester)")
 }
 
-async fn finished(mut child: Child, within: Duration) {
-    let status = tokio::time::timeout(within, child.wait())
-        .await
-        .expect("sipp finished in time")
-        .unwrap();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use tokio::io::AsyncReadExt;
-        let _ = e.read_to_string(&mut err).await;
-    }
-    assert!(status.success(), "sipp failed ({status}): {err}");
-}
-
 async fn sign_in(base: &str, email: &str) -> Value {
     for _ in 0..100 {
         if let Ok(r) = reqwest::Client::new()
@@ -106,34 +71,6 @@ async fn agent(base: &str, ws_url: &str, email: &str) -> Ws {
     .unwrap();
     assert_eq!(next(&mut ws).await["ev"], "ready");
     ws
-}
-
-async fn next(ws: &mut Ws) -> Value {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("an event in time")
-        {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(_)) => continue,
-            other => return json!({"ev": "closed", "why": format!("{other:?}")}),
-        }
-    }
-}
-
-async fn dial(ws: &mut Ws) -> Value {
-    loop {
-        let ev = next(ws).await;
-        if ev["ev"] == "dial" || ev["ev"] == "closed" {
-            return ev["content"].clone();
-        }
-    }
-}
-
-fn call_out(callee: &str) -> Message {
-    Message::text(
-        json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"}).to_string(),
-    )
 }
 
 async fn admin_calls(base: &str) -> Vec<Value> {

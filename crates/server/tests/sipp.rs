@@ -5,31 +5,16 @@
 // Test servers start from the defaults and change a few fields.
 #![allow(clippy::field_reassign_with_default)]
 
-use futures_util::{SinkExt, StreamExt};
+mod support;
+
+use futures_util::SinkExt;
 use seatline_server::config::Config;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
+use support::*;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/sipp")
-        .join(name)
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn sipp(args: &[&str]) -> Child {
     Command::new("sipp")
@@ -96,47 +81,6 @@ async fn agent(s: &Server, email: &str) -> Ws {
     ws
 }
 
-async fn next(ws: &mut Ws) -> Value {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("an event in time")
-        {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(_)) => continue,
-            other => panic!("socket ended: {other:?}"),
-        }
-    }
-}
-
-async fn dial(ws: &mut Ws) -> Value {
-    loop {
-        let ev = next(ws).await;
-        if ev["ev"] == "dial" {
-            return ev["content"].clone();
-        }
-    }
-}
-
-async fn finished(mut child: Child) {
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("sipp finished")
-        .unwrap();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use tokio::io::AsyncReadExt;
-        let _ = e.read_to_string(&mut err).await;
-    }
-    assert!(status.success(), "sipp failed ({status}): {err}");
-}
-
-fn call_out(callee: &str) -> Message {
-    Message::text(
-        json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"}).to_string(),
-    )
-}
-
 #[tokio::test]
 async fn sipp_carrier_answers_and_we_hang_up() {
     let port = free_udp_port();
@@ -157,7 +101,7 @@ async fn sipp_carrier_answers_and_we_hang_up() {
     assert_eq!(dial(&mut ws).await["code"], 2);
     ws.send(Message::text(r#"{"op":"hangUp"}"#)).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 5);
-    finished(child).await;
+    finished(child, Duration::from_secs(30)).await;
 }
 
 #[tokio::test]
@@ -182,7 +126,7 @@ async fn sipp_carrier_busy_gives_5_with_sip_code_486() {
         (end["code"].as_i64(), end["sipCode"].as_i64()),
         (Some(5), Some(486))
     );
-    finished(child).await;
+    finished(child, Duration::from_secs(30)).await;
 }
 
 #[tokio::test]
@@ -206,7 +150,7 @@ async fn sipp_carrier_hangs_up_and_the_agent_gets_5() {
     let end = dial(&mut ws).await;
     assert_eq!(end["code"], 5);
     assert!(end.get("hangupCode").is_none());
-    finished(child).await;
+    finished(child, Duration::from_secs(30)).await;
 }
 
 #[tokio::test]
@@ -240,5 +184,5 @@ async fn sipp_calls_a_did_and_the_agent_answers() {
     assert_eq!(dial(&mut ws).await["code"], 2);
     let end = dial(&mut ws).await;
     assert_eq!(end["code"], 5);
-    finished(child).await;
+    finished(child, Duration::from_secs(30)).await;
 }

@@ -1190,24 +1190,14 @@ impl Switchboard {
         let ms = self.ms(now);
         self.ua.handle_timeout(now);
         self.pump(now);
-        let due: Vec<CallRef> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.ctl.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(r, _)| *r)
-            .collect();
+        let due = due_calls(&self.calls, now, |c| c.ctl.poll_timeout());
         for call in due {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.ctl.handle_timeout(now, ms);
             }
             self.apply(call, now);
         }
-        let silent: Vec<CallRef> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.rtp_deadline.is_some_and(|t| t <= now))
-            .map(|(r, _)| *r)
-            .collect();
+        let silent = due_calls(&self.calls, now, |c| c.rtp_deadline);
         for call in silent {
             // The carrier went silent: it is gone, and so is the call.
             self.end_call(call, Some(HangupReason::NetworkCarrier as u16), now);
@@ -1291,6 +1281,19 @@ impl Switchboard {
         }
         self.pump(now);
     }
+}
+
+/// The calls whose deadline (as `deadline` reads it) has come.
+fn due_calls(
+    calls: &HashMap<CallRef, Call>,
+    now: Instant,
+    deadline: impl Fn(&Call) -> Option<Instant>,
+) -> Vec<CallRef> {
+    calls
+        .iter()
+        .filter(|(_, c)| deadline(c).is_some_and(|t| t <= now))
+        .map(|(r, _)| *r)
+        .collect()
 }
 
 /// Points the agent's media at the far end's address and codec from its SDP.

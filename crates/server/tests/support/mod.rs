@@ -1,0 +1,80 @@
+//! What the tests against real peers (SIPp, the binary) share: ports,
+//! scenarios, and reading a tab's WebSocket.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::process::Child;
+use tokio_tungstenite::tungstenite::Message;
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/sipp")
+        .join(name)
+}
+
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The tab's next event; `{"ev":"closed"}` when the socket ended.
+pub async fn next(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("an event in time")
+        {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(_)) => continue,
+            other => return json!({"ev": "closed", "why": format!("{other:?}")}),
+        }
+    }
+}
+
+/// The content of the tab's next `dialStatus` (null if the socket ended).
+pub async fn dial(ws: &mut Ws) -> Value {
+    loop {
+        let ev = next(ws).await;
+        if ev["ev"] == "dial" || ev["ev"] == "closed" {
+            return ev["content"].clone();
+        }
+    }
+}
+
+/// SIPp ran its scenario to the end (it fails on any unexpected message).
+pub async fn finished(mut child: Child, within: Duration) {
+    let status = tokio::time::timeout(within, child.wait())
+        .await
+        .expect("sipp finished in time")
+        .unwrap();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = e.read_to_string(&mut err).await;
+    }
+    assert!(status.success(), "sipp failed ({status}): {err}");
+}
+
+pub fn call_out(callee: &str) -> Message {
+    Message::text(
+        json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"}).to_string(),
+    )
+}

@@ -1,7 +1,7 @@
 //! The tenant admin's API: call policy, blacklist and call records. Every
 //! request carries an admin's session token (`Authorization: Bearer`).
 
-use crate::http::{api_error, json_rejection, path_rejection};
+use crate::errors::{api_error, internal, json_rejection, path_rejection};
 use crate::App;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -45,13 +45,9 @@ async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Response> {
                 "the session has ended",
             ))
         }
-        Err(e) => return Err(crate::http::internal(e)),
+        Err(e) => return Err(internal(e)),
     };
-    let user = app
-        .store
-        .user_by_id(user_id)
-        .await
-        .map_err(crate::http::internal)?;
+    let user = app.store.user_by_id(user_id).await.map_err(internal)?;
     if user.role != "admin" {
         return Err(api_error(
             StatusCode::FORBIDDEN,
@@ -86,7 +82,7 @@ async fn get_policy(State(app): State<App>, headers: HeaderMap) -> Response {
             max_calls_per_callee_per_day: p.max_calls_per_callee_per_day,
         })
         .into_response(),
-        Err(e) => crate::http::internal(e),
+        Err(e) => internal(e),
     }
 }
 
@@ -131,7 +127,7 @@ async fn set_policy(
     };
     match app.store.set_policy(user.tenant_id, &p).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => crate::http::internal(e),
+        Err(e) => internal(e),
     }
 }
 
@@ -150,7 +146,7 @@ async fn blacklist(app: App, headers: HeaderMap, number: String, on: bool) -> Re
     }
     match app.store.set_blacklisted(user.tenant_id, &number, on).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => crate::http::internal(e),
+        Err(e) => internal(e),
     }
 }
 
@@ -213,6 +209,6 @@ async fn calls(
                 .collect();
             Json(serde_json::json!({ "calls": calls })).into_response()
         }
-        Err(e) => crate::http::internal(e),
+        Err(e) => internal(e),
     }
 }

@@ -7,6 +7,8 @@
 //! response carries the security headers (framing: only the softphone may be
 //! framed, by the configured CRM origins).
 
+use crate::errors::payload_too_large;
+use crate::errors::{api_error, internal, json_rejection, path_rejection};
 use crate::signin::Signin;
 use crate::{ws, App};
 use axum::extract::connect_info::ConnectInfo;
@@ -18,15 +20,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use rust_embed::RustEmbed;
-use seatline_protocol::{ApiError, SeatInfo};
+use seatline_protocol::SeatInfo;
 use seatline_store::{now_ms, token_id, SessionCheck};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Request bodies larger than this get 413: no API takes more.
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub use crate::errors::BODY_LIMIT;
 
 #[derive(RustEmbed)]
 #[folder = "../../web/"]
@@ -78,11 +79,6 @@ async fn edges(State(app): State<App>, req: Request, next: Next) -> Response {
     }
     security_headers(&app, &path, resp.headers_mut());
     resp
-}
-
-fn payload_too_large() -> Response {
-    let message = format!("the request body is over {} KiB", BODY_LIMIT / 1024);
-    api_error(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", &message)
 }
 
 /// An error response as JSON `{error, message}`; one that is JSON already
@@ -185,25 +181,6 @@ fn add_frame_ancestors(h: &mut HeaderMap, directive: HeaderValue) {
     h.insert(header::CONTENT_SECURITY_POLICY, csp);
 }
 
-/// A JSON body that could not be taken: 413 too large, 415 not declared as
-/// JSON, 400 otherwise (`hint` says what to send).
-pub(crate) fn json_rejection(rejection: JsonRejection, hint: &str) -> Response {
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => api_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupportedMediaType",
-            "send Content-Type: application/json",
-        ),
-        _ => api_error(StatusCode::BAD_REQUEST, "badRequest", hint),
-    }
-}
-
-/// A path that could not be taken (bad percent-encoding, say).
-pub(crate) fn path_rejection(rejection: PathRejection) -> Response {
-    api_error(StatusCode::BAD_REQUEST, "badPath", &rejection.body_text())
-}
-
 /// 429 for a throttled sign-in, the same whichever limit and whether the
 /// account exists or not.
 fn too_many_attempts(retry_after_secs: u64) -> Response {
@@ -224,18 +201,6 @@ fn busy() -> Response {
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
-}
-
-/// Every HTTP error: a status and a JSON body `{error, message}`.
-pub fn api_error(status: StatusCode, error: &str, message: &str) -> Response {
-    (
-        status,
-        Json(ApiError {
-            error: error.to_string(),
-            message: message.to_string(),
-        }),
-    )
-        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -388,15 +353,6 @@ async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
             "the session had already ended",
         )
     }
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!("request failed: {e}");
-    api_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "the server could not complete the request",
-    )
 }
 
 #[derive(Serialize)]

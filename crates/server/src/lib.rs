@@ -11,6 +11,7 @@
 mod admin;
 pub mod calls;
 pub mod config;
+pub mod errors;
 pub mod http;
 pub mod hub;
 pub mod media;

@@ -199,13 +199,21 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on the switchboard and carries out everything it output.
+    /// Runs `f` on the switchboard and carries out everything it output;
+    /// then the timer task looks again at the next deadline.
     fn with_sb<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        let r = self.with_sb_untimed(f);
+        self.timer.notify_one();
+        r
+    }
+
+    /// The same, for inputs that can set no new deadline (a status pick
+    /// ends wrap-up at most): the hot path of status changes skips the
+    /// timer task's look at every agent.
+    fn with_sb_untimed<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         let mut inner = self.lock();
         let r = f(&mut inner);
         self.dispatch(&mut inner);
-        drop(inner);
-        self.timer.notify_one();
         r
     }
 
@@ -396,7 +404,7 @@ impl Hub {
     /// The agent picked a status in one tab.
     pub fn set_status(&self, conn: ConnId, code: i64, now: Instant) -> Result<(), HubError> {
         let status = Status::from_code(code).ok_or(HubError::InvalidStatus(code))?;
-        self.with_sb(|inner| {
+        self.with_sb_untimed(|inner| {
             let (seat_id, _) = inner
                 .conns
                 .get(&conn)

@@ -41,7 +41,7 @@ pub enum Outgoing {
 pub type TabTx = mpsc::Sender<Outgoing>;
 
 /// How many messages may wait for one tab before it counts as stuck.
-pub const TAB_QUEUE: usize = 64;
+pub const TAB_QUEUE: usize = 32;
 
 pub type ConnId = u64;
 

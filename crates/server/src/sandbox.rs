@@ -278,34 +278,39 @@ async fn play(
         match m {
             Media::Echo => {
                 // Like a real phone, the far end never goes quiet on the wire:
-                // with nothing to echo it sends silence every 20 ms.
+                // when nothing came to echo for 100 ms it sends silence every
+                // 20 ms, until audio comes again. While audio flows no timer
+                // fires, so the echo costs what it did.
                 let silence = if pt == 8 { 0xd5 } else { 0xff };
-                let mut tick = tokio::time::interval(Duration::from_millis(20));
-                let mut echoed = false;
                 let mut to = remote;
+                let mut quiet = false;
                 loop {
-                    tokio::select! {
-                        _ = tick.tick() => {
-                            if !std::mem::take(&mut echoed) {
-                                out.next(pt, false, &[silence; 160], 160).write(&mut wire);
-                                let _ = rtp.send_to(&wire, to).await;
-                            }
+                    let wait = Duration::from_millis(if quiet { 20 } else { 100 });
+                    let (n, from) = match tokio::time::timeout(wait, rtp.recv_from(&mut buf)).await
+                    {
+                        Err(_) => {
+                            quiet = true;
+                            out.next(pt, false, &[silence; 160], 160).write(&mut wire);
+                            let _ = rtp.send_to(&wire, to).await;
+                            continue;
                         }
-                        r = rtp.recv_from(&mut buf) => {
-                            let Ok((n, from)) = r else { return };
-                            let Some(p) = RtpPacket::parse(&buf[..n]) else { continue };
-                            to = from;
-                            if Some(p.payload_type) == dtmf_pt {
-                                if let Some(d) = digits.handle(p.timestamp, p.payload) {
-                                    log.push_digit(&callee, d);
-                                }
-                                continue;
-                            }
-                            echoed = true;
-                            out.next(p.payload_type, p.marker, p.payload, p.payload.len() as u32).write(&mut wire);
-                            let _ = rtp.send_to(&wire, from).await;
+                        Ok(Ok(r)) => r,
+                        Ok(Err(_)) => return,
+                    };
+                    let Some(p) = RtpPacket::parse(&buf[..n]) else {
+                        continue;
+                    };
+                    to = from;
+                    if Some(p.payload_type) == dtmf_pt {
+                        if let Some(d) = digits.handle(p.timestamp, p.payload) {
+                            log.push_digit(&callee, d);
                         }
+                        continue;
                     }
+                    quiet = false;
+                    out.next(p.payload_type, p.marker, p.payload, p.payload.len() as u32)
+                        .write(&mut wire);
+                    let _ = rtp.send_to(&wire, from).await;
                 }
             }
             Media::Tone => {

@@ -374,17 +374,6 @@ impl Hub {
         inner.sb.holds_audio(*seat, conn)
     }
 
-    /// Sends an event to every tab of the agent.
-    pub fn broadcast(&self, seat_id: i64, ev: &ServerEvent) {
-        let inner = self.lock();
-        let msg = encode(ev);
-        if let Some(tabs) = inner.tabs.get(&seat_id) {
-            for tx in tabs.values() {
-                let _ = tx.try_send(Outgoing::Text(msg.clone()));
-            }
-        }
-    }
-
     /// A tab's connection ended.
     pub fn detach(&self, conn: ConnId, now: Instant) {
         self.with_sb(|inner| {
@@ -434,11 +423,6 @@ impl Hub {
     /// agent's last session, the agent is signed out (rule 3).
     pub fn logout(&self, session_id: &str, now: Instant) {
         self.with_sb(|inner| Self::end_session(inner, session_id, &ServerEvent::LoggedOut, now));
-    }
-
-    /// Number of tabs the agent has open.
-    pub fn tabs_of(&self, seat_id: i64) -> usize {
-        self.lock().tabs.get(&seat_id).map(|t| t.len()).unwrap_or(0)
     }
 
     /// Ends every session idle for longer than the expiry; their tabs get
@@ -502,11 +486,6 @@ impl Hub {
         }
     }
 
-    /// The seat and session of a tab.
-    pub fn conn_seat(&self, conn: ConnId) -> Option<(i64, String)> {
-        self.lock().conns.get(&conn).cloned()
-    }
-
     /// Whether the tab's session is still within its idle time.
     pub fn session_alive(&self, conn: ConnId, now: Instant) -> bool {
         let inner = self.lock();
@@ -517,10 +496,6 @@ impl Hub {
             .sessions
             .get(session)
             .is_some_and(|s| now.saturating_duration_since(s.last_seen) <= self.idle)
-    }
-
-    pub fn current_call(&self, seat_id: i64) -> Option<seatline_protocol::DialStatus> {
-        self.lock().sb.current_call(seat_id)
     }
 
     /// Number of live tabs, for metrics and benchmarks.
@@ -611,15 +586,6 @@ impl Hub {
         let mut inner = self.lock();
         inner.sb.handle_timeout(now);
         self.dispatch(&mut inner);
-    }
-
-    /// Live calls and SIP transactions (client, server), for metrics and tests.
-    pub fn call_stats(&self) -> (usize, (usize, usize)) {
-        let inner = self.lock();
-        (
-            inner.sb.call_count(),
-            inner.sb.user_agent().transaction_counts(),
-        )
     }
 }
 

@@ -319,16 +319,8 @@ impl Switchboard {
             .collect()
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     pub fn user_agent(&self) -> &UserAgent {
         &self.ua
-    }
-
-    pub fn user_agent_mut(&mut self) -> &mut UserAgent {
-        &mut self.ua
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -476,10 +468,6 @@ impl Switchboard {
         self.agents.get(&seat).and_then(|s| s.call.clone())
     }
 
-    pub fn agent_view(&self, seat: SeatId) -> Option<AgentView> {
-        self.agents.get(&seat).map(|s| s.agent.view())
-    }
-
     /// The agent (or the host) picks a status.
     pub fn set_status(
         &mut self,
@@ -487,10 +475,7 @@ impl Switchboard {
         status: Status,
         now: Instant,
     ) -> Result<(), AgentError> {
-        let slot = self.agents.get_mut(&seat).ok_or(AgentError::NotSignedIn)?;
-        slot.agent.handle(AgentInput::Pick(status), now)?;
-        self.flush_agent(seat);
-        Ok(())
+        self.agent_input(seat, AgentInput::Pick(status), now)
     }
 
     fn agent_input(

@@ -84,15 +84,32 @@ pub struct Hub {
 struct Inner {
     sb: Switchboard,
     sessions: HashMap<String, SessionSlot>,
-    /// Each agent's live sessions.
-    agent_sessions: HashMap<i64, HashSet<String>>,
     conns: HashMap<ConnId, (i64, String)>,
-    tabs: HashMap<i64, HashMap<ConnId, TabTx>>,
+    /// Each agent's live sessions and tab queues, by seat.
+    agents: HashMap<i64, AgentConns>,
     /// RTP sockets bound for calls, by local port.
     rtp: HashMap<RtpPort, Arc<UdpSocket>>,
     next_conn: ConnId,
     /// Tabs disconnected because their queue was full.
     dropped_tabs: u64,
+}
+
+/// One agent's sessions and tab queues: a few of each, so lists, not maps.
+#[derive(Default)]
+struct AgentConns {
+    sessions: Vec<String>,
+    tabs: Vec<(ConnId, TabTx)>,
+}
+
+impl AgentConns {
+    fn tab(&self, conn: ConnId) -> Option<&TabTx> {
+        self.tabs.iter().find(|(c, _)| *c == conn).map(|(_, tx)| tx)
+    }
+
+    fn remove_tab(&mut self, conn: ConnId) -> Option<TabTx> {
+        let i = self.tabs.iter().position(|(c, _)| *c == conn)?;
+        Some(self.tabs.swap_remove(i).1)
+    }
 }
 
 struct SessionSlot {
@@ -177,9 +194,8 @@ impl Hub {
             inner: Mutex::new(Inner {
                 sb,
                 sessions: HashMap::new(),
-                agent_sessions: HashMap::new(),
                 conns: HashMap::new(),
-                tabs: HashMap::new(),
+                agents: HashMap::new(),
                 rtp: HashMap::new(),
                 next_conn: 0,
                 dropped_tabs: 0,
@@ -226,8 +242,8 @@ impl Hub {
                 Output::ToAgent { seat, event } => {
                     let msg = encode(&event);
                     let mut stuck = Vec::new();
-                    if let Some(tabs) = inner.tabs.get(&seat) {
-                        for (conn, tx) in tabs {
+                    if let Some(a) = inner.agents.get(&seat) {
+                        for (conn, tx) in &a.tabs {
                             if tx.try_send(Outgoing::Text(msg.clone())).is_err() {
                                 stuck.push(*conn);
                             }
@@ -236,8 +252,8 @@ impl Hub {
                     for conn in stuck {
                         // Dropping the sender ends that tab's connection: it
                         // reconnects and gets the whole state, never a gap.
-                        if let Some(tabs) = inner.tabs.get_mut(&seat) {
-                            tabs.remove(&conn);
+                        if let Some(a) = inner.agents.get_mut(&seat) {
+                            a.remove_tab(conn);
                         }
                         inner.dropped_tabs += 1;
                     }
@@ -245,12 +261,12 @@ impl Hub {
                 Output::ToTab { conn, event } => {
                     let seat = inner.conns.get(&conn).map(|c| c.0);
                     if let Some(tx) = seat
-                        .and_then(|s| inner.tabs.get(&s))
-                        .and_then(|t| t.get(&conn))
+                        .and_then(|s| inner.agents.get(&s))
+                        .and_then(|a| a.tab(conn))
                     {
                         if tx.try_send(Outgoing::Text(encode(&event))).is_err() {
-                            if let Some(tabs) = seat.and_then(|s| inner.tabs.get_mut(&s)) {
-                                tabs.remove(&conn);
+                            if let Some(a) = seat.and_then(|s| inner.agents.get_mut(&s)) {
+                                a.remove_tab(conn);
                             }
                             inner.dropped_tabs += 1;
                         }
@@ -312,6 +328,11 @@ impl Hub {
                 Output::ReleaseRtp { rtp } => {
                     inner.rtp.remove(&rtp);
                 }
+                Output::Compacted => {
+                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                        rt.spawn_blocking(crate::memory::give_back);
+                    }
+                }
             }
         }
     }
@@ -327,11 +348,10 @@ impl Hub {
     }
 
     fn join(inner: &mut Inner, session_id: &str, seat: &Seat, now: Instant) {
-        inner
-            .agent_sessions
-            .entry(seat.id)
-            .or_default()
-            .insert(session_id.to_string());
+        let a = inner.agents.entry(seat.id).or_default();
+        if !a.sessions.iter().any(|s| s == session_id) {
+            a.sessions.push(session_id.to_string());
+        }
         inner
             .sessions
             .entry(session_id.to_string())
@@ -360,7 +380,12 @@ impl Hub {
                 s.conns.insert(conn);
                 s.last_seen = now;
             }
-            inner.tabs.entry(seat.id).or_default().insert(conn, tx);
+            inner
+                .agents
+                .entry(seat.id)
+                .or_default()
+                .tabs
+                .push((conn, tx));
             let view = inner.sb.tab_opened(&seat_spec(seat), conn, now);
             (conn, view)
         })
@@ -383,8 +408,8 @@ impl Hub {
             if let Some(s) = inner.sessions.get_mut(&session_id) {
                 s.conns.remove(&conn);
             }
-            if let Some(tabs) = inner.tabs.get_mut(&seat_id) {
-                tabs.remove(&conn);
+            if let Some(a) = inner.agents.get_mut(&seat_id) {
+                a.remove_tab(conn);
             }
             inner.sb.tab_closed(seat_id, conn, now);
         })
@@ -451,21 +476,31 @@ impl Hub {
         let seat_id = session.seat_id;
         for conn in &session.conns {
             inner.conns.remove(conn);
-            if let Some(tx) = inner.tabs.get_mut(&seat_id).and_then(|t| t.remove(conn)) {
+            if let Some(tx) = inner
+                .agents
+                .get_mut(&seat_id)
+                .and_then(|a| a.remove_tab(*conn))
+            {
                 let _ = tx.try_send(Outgoing::Text(msg.clone()));
                 let _ = tx.try_send(Outgoing::Close);
             }
             inner.sb.tab_closed(seat_id, *conn, now);
         }
-        let last = match inner.agent_sessions.get_mut(&seat_id) {
-            Some(s) => {
-                s.remove(session_id);
-                s.is_empty()
+        let last = match inner.agents.get_mut(&seat_id) {
+            Some(a) => {
+                a.sessions.retain(|s| s != session_id);
+                a.sessions.is_empty()
             }
             None => true,
         };
         if last {
-            inner.agent_sessions.remove(&seat_id);
+            if inner
+                .agents
+                .get(&seat_id)
+                .is_some_and(|a| a.tabs.is_empty())
+            {
+                inner.agents.remove(&seat_id);
+            }
             inner.sb.sign_out(seat_id, now);
         }
     }

@@ -15,6 +15,7 @@ pub mod errors;
 pub mod http;
 pub mod hub;
 pub mod media;
+mod memory;
 pub mod sandbox;
 mod signin;
 mod ws;

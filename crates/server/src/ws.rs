@@ -15,11 +15,13 @@ use tokio::sync::mpsc;
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn send(socket: &mut WebSocket, ev: &ServerEvent) -> bool {
-    socket.send(Message::Text(encode(ev))).await.is_ok()
+    // Encoded before the await, so the event is not kept in the task's state.
+    let text = encode(ev);
+    socket.send(Message::Text(text)).await.is_ok()
 }
 
-async fn refuse(mut socket: WebSocket, ev: ServerEvent) {
-    let _ = send(&mut socket, &ev).await;
+async fn refuse(socket: &mut WebSocket, ev: ServerEvent) {
+    let _ = send(socket, &ev).await;
     let _ = socket.send(Message::Close(None)).await;
 }
 
@@ -30,19 +32,39 @@ fn error_event(code: &str, message: impl Into<String>) -> ServerEvent {
     }
 }
 
+/// A tab that signed in: its connection id, seat and event queue.
+struct OpenTab {
+    conn: u64,
+    seat: Seat,
+    rx: mpsc::Receiver<Outgoing>,
+}
+
 pub async fn run(mut socket: WebSocket, app: App) {
+    // Signing in runs once and has the biggest state (the store's queries,
+    // the refusals): boxed, it is freed when done instead of staying in the
+    // task of every open tab for as long as the tab is open.
+    let Some(OpenTab { conn, seat, mut rx }) = Box::pin(open(&mut socket, &app)).await else {
+        return;
+    };
+    serve(&mut socket, &app, conn, &seat, &mut rx).await;
+    // Rule 10 (a call with no tab left ends after the grace time) is the
+    // switchboard's: a reload within it keeps the call.
+    app.hub.detach(conn, Instant::now());
+    app.media.send(MediaCmd::RemoveLeg { leg: conn });
+}
+
+/// Authenticates the tab, attaches it to the hub and sends `ready`.
+async fn open(socket: &mut WebSocket, app: &App) -> Option<OpenTab> {
     let token = match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<ClientOp>(&text) {
             Ok(ClientOp::Auth { token }) => token,
             _ => {
-                return refuse(
-                    socket,
-                    error_event("authRequired", "the first message must be auth"),
-                )
-                .await
+                let ev = error_event("authRequired", "the first message must be auth");
+                refuse(socket, ev).await;
+                return None;
             }
         },
-        _ => return,
+        _ => return None,
     };
     let idle_ms = app.hub.idle_timeout().as_millis() as i64;
     let (session_id, user_id) = match app.store.check_session(&token, idle_ms, now_ms()).await {
@@ -50,14 +72,15 @@ pub async fn run(mut socket: WebSocket, app: App) {
             session_id,
             user_id,
         }) => (session_id, user_id),
-        Ok(_) => return refuse(socket, ServerEvent::TokenInvalid).await,
+        Ok(_) => {
+            refuse(socket, ServerEvent::TokenInvalid).await;
+            return None;
+        }
         Err(e) => {
             tracing::error!("session check failed: {e}");
-            return refuse(
-                socket,
-                error_event("unavailable", "the server cannot check sessions now"),
-            )
-            .await;
+            let ev = error_event("unavailable", "the server cannot check sessions now");
+            refuse(socket, ev).await;
+            return None;
         }
     };
     let (user, seat) = match (
@@ -69,19 +92,18 @@ pub async fn run(mut socket: WebSocket, app: App) {
             // The seat was removed or disabled since sign-in: the agent is out.
             let _ = app.store.revoke_session(&session_id).await;
             app.hub.logout(&session_id, Instant::now());
-            return refuse(socket, ServerEvent::LoggedOut).await;
+            refuse(socket, ServerEvent::LoggedOut).await;
+            return None;
         }
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!("account lookup failed: {e}");
-            return refuse(
-                socket,
-                error_event("unavailable", "the server cannot read accounts now"),
-            )
-            .await;
+            let ev = error_event("unavailable", "the server cannot read accounts now");
+            refuse(socket, ev).await;
+            return None;
         }
     };
 
-    let (tx, mut rx) = mpsc::channel(TAB_QUEUE);
+    let (tx, rx) = mpsc::channel(TAB_QUEUE);
     let (conn, view) = app.hub.attach(&session_id, &seat, tx, Instant::now());
     let ready = ServerEvent::Ready {
         email: user.email.clone(),
@@ -94,13 +116,11 @@ pub async fn run(mut socket: WebSocket, app: App) {
         call: view.call,
         audio: view.audio,
     };
-    if send(&mut socket, &ready).await {
-        serve(&mut socket, &app, conn, &seat, &mut rx).await;
+    if !send(socket, &ready).await {
+        app.hub.detach(conn, Instant::now());
+        return None;
     }
-    // Rule 10 (a call with no tab left ends after the grace time) is the
-    // switchboard's: a reload within it keeps the call.
-    app.hub.detach(conn, Instant::now());
-    app.media.send(MediaCmd::RemoveLeg { leg: conn });
+    Some(OpenTab { conn, seat, rx })
 }
 
 async fn serve(
@@ -135,7 +155,8 @@ async fn serve(
                             }
                         }
                         let op = CallOut { caller, callee, country_code, order_id, params };
-                        app.calls.call_out(app, seat.clone(), op, alive).await;
+                        // Boxed: the policy checks' state is needed only while they run.
+                        Box::pin(app.calls.call_out(app, seat.clone(), op, alive)).await;
                         None
                     }
                     Ok(ClientOp::HangUp) => {
@@ -178,8 +199,9 @@ async fn serve(
                     Ok(ClientOp::Auth { .. }) => Some(error_event("alreadyAuthenticated", "this connection is signed in")),
                     Err(e) => Some(error_event("badMessage", format!("cannot read the message: {e}"))),
                 };
-                if let Some(ev) = reply {
-                    if !send(socket, &ev).await {
+                // Encoded first, so the event is not kept across the await.
+                if let Some(text) = reply.map(|ev| encode(&ev)) {
+                    if socket.send(Message::Text(text)).await.is_err() {
                         return;
                     }
                 }

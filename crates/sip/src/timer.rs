@@ -54,6 +54,11 @@ impl<K: Ord + Hash + Clone> TimerSet<K> {
         due
     }
 
+    /// Gives back the room of a drained index; true if it did.
+    pub fn shrink(&mut self) -> bool {
+        crate::transaction::shrink_map(&mut self.at)
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.at.len()

@@ -20,6 +20,7 @@ use crate::trust::same_addr;
 use rand::Rng;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// RFC 3261 timer values.
@@ -120,14 +121,22 @@ struct ServerTx {
     is_invite: bool,
     from: SocketAddr,
     state: ServerState,
-    last_response: Option<Vec<u8>>,
+    last_response: Option<Box<[u8]>>,
     interval: Duration,
     retransmit_at: Option<Instant>,
     deadline: Instant,
 }
 
-/// (branch, method), ACK counted as INVITE.
-type Key = (Branch, String);
+/// (method, branch) in one shared string, ACK counted as INVITE: the map,
+/// the deadline index and the deadline order hold the same allocation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Key(Arc<str>);
+
+impl Key {
+    fn branch(&self) -> &str {
+        self.0.split_once(' ').map_or("", |(_, b)| b)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum TimerKey {
@@ -144,6 +153,20 @@ pub struct Transactions {
     out: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
     misrouted: u64,
+    shrunk: bool,
+}
+
+/// Tables this small are never shrunk.
+const COMPACT_FLOOR: usize = 64;
+
+/// Shrinks a map that is down to a quarter of its room, to twice its size.
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) -> bool {
+    if m.capacity() > COMPACT_FLOOR && m.len() * 4 < m.capacity() {
+        m.shrink_to((m.len() * 2).max(COMPACT_FLOOR / 2));
+        true
+    } else {
+        false
+    }
 }
 
 fn key_for(branch: &str, method: &Method) -> Key {
@@ -152,7 +175,7 @@ fn key_for(branch: &str, method: &Method) -> Key {
     } else {
         method.as_str()
     };
-    (branch.to_string(), m.to_string())
+    Key(format!("{m} {branch}").into())
 }
 
 fn server_key(msg: &Message) -> Option<Key> {
@@ -273,7 +296,7 @@ impl Transactions {
             to: tx.from,
             bytes: bytes.clone(),
         });
-        tx.last_response = Some(bytes);
+        tx.last_response = Some(bytes.into_boxed_slice());
         let t1 = self.timers.t1;
         if code >= 200 {
             if tx.is_invite && code < 300 {
@@ -472,7 +495,7 @@ impl Transactions {
                 if let Some(last) = &tx.last_response {
                     self.out.push_back(Transmit {
                         to: tx.from,
-                        bytes: last.clone(),
+                        bytes: last.to_vec(),
                     });
                 }
             }
@@ -530,7 +553,7 @@ impl Transactions {
                         if tx.state != ClientState::Completed {
                             let method = tx.request.method().cloned().unwrap_or(Method::Invite);
                             self.events.push_back(TxEvent::Timeout {
-                                branch: key.0.clone(),
+                                branch: key.branch().to_string(),
                                 method,
                             });
                         }
@@ -560,7 +583,7 @@ impl Transactions {
                         if now >= at {
                             self.out.push_back(Transmit {
                                 to: tx.from,
-                                bytes: last.clone(),
+                                bytes: last.to_vec(),
                             });
                             tx.interval = (tx.interval * 2).min(t2);
                             tx.retransmit_at = Some(now + tx.interval);
@@ -570,6 +593,31 @@ impl Transactions {
                 }
             }
         }
+        self.compact();
+    }
+
+    /// After a burst (a storm of requests, a busy hour) has drained, gives
+    /// back the room its tables grew to, so a peak does not stay resident.
+    fn compact(&mut self) {
+        let mut shrunk = false;
+        shrunk |= shrink_map(&mut self.server);
+        shrunk |= shrink_map(&mut self.client);
+        shrunk |= self.wake.shrink();
+        if self.out.capacity() > COMPACT_FLOOR && self.out.is_empty() {
+            self.out = VecDeque::new();
+            shrunk = true;
+        }
+        if self.events.capacity() > COMPACT_FLOOR && self.events.is_empty() {
+            self.events = VecDeque::new();
+            shrunk = true;
+        }
+        self.shrunk |= shrunk;
+    }
+
+    /// Whether the tables gave back memory since the last call: the shell may
+    /// then return freed pages to the system.
+    pub fn take_shrunk(&mut self) -> bool {
+        std::mem::take(&mut self.shrunk)
     }
 
     /// Number of live transactions (client, server), for tests and metrics.

@@ -1132,6 +1132,16 @@ impl UserAgent {
     }
 
     /// Live (client, server) transactions, for tests and metrics.
+    /// Whether the transaction tables gave back memory after a burst drained
+    /// (see [`Transactions::take_shrunk`]); reading it clears it.
+    pub fn take_shrunk(&mut self) -> bool {
+        let mut shrunk = self.tx.take_shrunk();
+        shrunk |= crate::transaction::shrink_map(&mut self.calls);
+        shrunk |= crate::transaction::shrink_map(&mut self.by_call_id);
+        shrunk |= self.wake.shrink();
+        shrunk
+    }
+
     pub fn transaction_counts(&self) -> (usize, usize) {
         self.tx.counts()
     }

@@ -478,11 +478,16 @@ fn a_storm_of_merged_invites_keeps_state_bounded_and_drains() {
     // then every transaction ends and state is back to the baseline.
     let mut t = p.now;
     let end = p.now + UNANSWERED_LIMIT + Duration::from_secs(60);
+    assert!(!p.b.take_shrunk(), "nothing to give back at the peak");
+    let mut shrunk = false;
     while let Some(next) = p.b.poll_timeout().filter(|n| *n <= end) {
         t = next.max(t);
         p.b.handle_timeout(t);
+        shrunk |= p.b.take_shrunk();
         while p.b.poll_transmit().is_some() {}
     }
+    assert!(shrunk, "the drained tables gave back their room");
+    assert!(!p.b.take_shrunk(), "the flag clears once read");
     let ended = std::iter::from_fn(|| p.b.poll_event())
         .filter(|e| matches!(e, UaEvent::Ended { remote: true, .. }))
         .count();

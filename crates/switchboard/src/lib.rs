@@ -27,7 +27,7 @@ use seatline_protocol::DialStatus;
 use seatline_protocol::{AgentView, HangupReason, ServerEvent};
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
 use seatline_sip::{CallRef, Transmit, UaEvent, UserAgent};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -179,6 +179,9 @@ pub enum Output {
     ReleaseRtp {
         rtp: RtpPort,
     },
+    /// A burst drained and the tables gave back their room: the shell may
+    /// return the freed pages to the system.
+    Compacted,
 }
 
 /// In-call controls from any tab of the agent or from the host.
@@ -212,14 +215,15 @@ struct AgentSlot {
     agent: Agent,
     tenant_id: i64,
     group_no: String,
-    tabs: BTreeSet<ConnId>,
+    /// Open tabs, oldest first (a few per agent: a list beats a tree).
+    tabs: Vec<ConnId>,
     audio: Option<ConnId>,
     /// With no tab open (or no audio) during a call: when the call is given up.
     grace_until: Option<Instant>,
     /// The audio leg that carried the call failed and no other came up yet.
     audio_lost: bool,
     /// The call in progress as its last dialStatus content.
-    call: Option<DialStatus>,
+    call: Option<Box<DialStatus>>,
     /// How the last call ended, for a tab that was not there to see it.
     missed: Vec<DialStatus>,
     /// Refused callOuts in the current minute: (window start, count).
@@ -347,7 +351,7 @@ impl Switchboard {
             agent: Agent::new(spec.cfg, spec.remembered),
             tenant_id: spec.tenant_id,
             group_no: spec.group_no.clone(),
-            tabs: BTreeSet::new(),
+            tabs: Vec::new(),
             audio: None,
             grace_until: None,
             audio_lost: false,
@@ -383,7 +387,9 @@ impl Switchboard {
     pub fn tab_opened(&mut self, spec: &SeatSpec, conn: ConnId, now: Instant) -> TabView {
         let slot = self.slot_for(spec, now);
         let _ = slot.agent.handle(AgentInput::SignIn { fresh: false }, now);
-        slot.tabs.insert(conn);
+        if !slot.tabs.contains(&conn) {
+            slot.tabs.push(conn);
+        }
         slot.audio.get_or_insert(conn);
         // A tab is back: no grace timer from an earlier close may end the call.
         slot.grace_until = None;
@@ -392,7 +398,7 @@ impl Switchboard {
         let view = TabView {
             agent: slot.agent.view(),
             audio: slot.audio == Some(conn),
-            call: slot.call.clone(),
+            call: slot.call.as_deref().cloned(),
         };
         let missed = std::mem::take(&mut slot.missed);
         self.flush_agent(spec.id);
@@ -412,9 +418,10 @@ impl Switchboard {
         let Some(slot) = self.agents.get_mut(&seat) else {
             return;
         };
-        if !slot.tabs.remove(&conn) {
+        let Some(i) = slot.tabs.iter().position(|c| *c == conn) else {
             return;
-        }
+        };
+        slot.tabs.remove(i);
         if slot.audio == Some(conn) {
             // The oldest other tab takes the audio over.
             slot.audio = slot.tabs.first().copied();
@@ -465,7 +472,9 @@ impl Switchboard {
     }
 
     pub fn current_call(&self, seat: SeatId) -> Option<DialStatus> {
-        self.agents.get(&seat).and_then(|s| s.call.clone())
+        self.agents
+            .get(&seat)
+            .and_then(|s| s.call.as_deref().cloned())
     }
 
     /// The agent (or the host) picks a status.
@@ -1038,7 +1047,7 @@ impl Switchboard {
                         if code == 5 {
                             slot.call = None;
                         } else if (0..=2).contains(&code) {
-                            slot.call = Some(content.clone());
+                            slot.call = Some(Box::new(content.clone()));
                         }
                         if slot.tabs.is_empty() && (code == 5 || code >= 800) {
                             // Nobody sees it now: the next tab that opens will.
@@ -1175,6 +1184,9 @@ impl Switchboard {
         let ms = self.ms(now);
         self.ua.handle_timeout(now);
         self.pump(now);
+        if self.ua.take_shrunk() {
+            self.out.push_back(Output::Compacted);
+        }
         let due = due_calls(&self.calls, now, |c| c.ctl.poll_timeout());
         for call in due {
             if let Some(c) = self.calls.get_mut(&call) {

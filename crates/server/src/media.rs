@@ -610,8 +610,9 @@ impl Media {
         }
         let (payload, pt) = (p.payload.to_vec(), p.payload_type);
         self.write_to_agent(seat_id, &payload, pt);
-        let ids: Vec<LegId> = self.current.values().copied().collect();
-        for id in ids {
+        // Only this agent's leg got something to send; the others are
+        // drained on their own packets and on the tick.
+        if let Some(id) = self.current.get(&seat_id).copied() {
             self.drain(id).await;
         }
     }

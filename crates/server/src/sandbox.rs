@@ -279,23 +279,34 @@ async fn play(
             Media::Echo => {
                 // Like a real phone, the far end never goes quiet on the wire:
                 // when nothing came to echo for 100 ms it sends silence every
-                // 20 ms, until audio comes again. While audio flows no timer
-                // fires, so the echo costs what it did.
+                // 20 ms, until audio comes again. A packet only notes the
+                // time it came (no timer is touched per packet); one sleep
+                // wakes every 100 ms while audio flows.
+                const QUIET: Duration = Duration::from_millis(100);
+                const FRAME: Duration = Duration::from_millis(20);
                 let silence = if pt == 8 { 0xd5 } else { 0xff };
                 let mut to = remote;
-                let mut quiet = false;
+                let mut last_rx = tokio::time::Instant::now();
+                let sleep = tokio::time::sleep_until(last_rx + QUIET);
+                tokio::pin!(sleep);
                 loop {
-                    let wait = Duration::from_millis(if quiet { 20 } else { 100 });
-                    let (n, from) = match tokio::time::timeout(wait, rtp.recv_from(&mut buf)).await
-                    {
-                        Err(_) => {
-                            quiet = true;
-                            out.next(pt, false, &[silence; 160], 160).write(&mut wire);
-                            let _ = rtp.send_to(&wire, to).await;
+                    let (n, from) = tokio::select! {
+                        biased;
+                        r = rtp.recv_from(&mut buf) => match r {
+                            Ok(r) => r,
+                            Err(_) => return,
+                        },
+                        () = &mut sleep => {
+                            let now = tokio::time::Instant::now();
+                            if now >= last_rx + QUIET {
+                                out.next(pt, false, &[silence; 160], 160).write(&mut wire);
+                                let _ = rtp.send_to(&wire, to).await;
+                                sleep.as_mut().reset(now + FRAME);
+                            } else {
+                                sleep.as_mut().reset(last_rx + QUIET);
+                            }
                             continue;
                         }
-                        Ok(Ok(r)) => r,
-                        Ok(Err(_)) => return,
                     };
                     let Some(p) = RtpPacket::parse(&buf[..n]) else {
                         continue;
@@ -307,7 +318,7 @@ async fn play(
                         }
                         continue;
                     }
-                    quiet = false;
+                    last_rx = tokio::time::Instant::now();
                     out.next(p.payload_type, p.marker, p.payload, p.payload.len() as u32)
                         .write(&mut wire);
                     let _ = rtp.send_to(&wire, from).await;

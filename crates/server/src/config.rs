@@ -85,6 +85,9 @@ pub struct MediaConfig {
     /// The address browsers reach that port at (the ICE candidate), when
     /// it differs from `listen`'s, e.g. the server's public IP.
     pub public_ip: Option<std::net::IpAddr>,
+    /// Media worker threads, each with its own WebRTC port (`listen`'s port
+    /// plus its index, when that is not 0). 0: one per core.
+    pub workers: usize,
 }
 
 impl Default for MediaConfig {
@@ -92,6 +95,7 @@ impl Default for MediaConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_ip: None,
+            workers: 0,
         }
     }
 }

@@ -25,7 +25,7 @@ use seatline_switchboard::{
     TabView,
 };
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
@@ -88,7 +88,7 @@ struct Inner {
     /// Each agent's live sessions and tab queues, by seat.
     agents: HashMap<i64, AgentConns>,
     /// RTP sockets bound for calls, by local port.
-    rtp: HashMap<RtpPort, Arc<UdpSocket>>,
+    rtp: HashMap<RtpPort, std::net::UdpSocket>,
     next_conn: ConnId,
     /// Tabs disconnected because their queue was full.
     dropped_tabs: u64,
@@ -278,12 +278,16 @@ impl Hub {
                             seat,
                             rtp,
                             ringback,
-                        } => match inner.rtp.get(&rtp) {
-                            Some(sock) => MediaCmd::Bridge {
+                        } => match inner.rtp.get(&rtp).map(|s| s.try_clone()) {
+                            Some(Ok(sock)) => MediaCmd::Bridge {
                                 seat_id: seat,
-                                rtp: sock.clone(),
+                                rtp: sock,
                                 ringback,
                             },
+                            Some(Err(e)) => {
+                                tracing::error!("cannot hand a call's RTP socket to media: {e}");
+                                continue;
+                            }
                             None => continue,
                         },
                         MediaOut::Remote {
@@ -546,9 +550,9 @@ impl Hub {
     // ---- the call path ------------------------------------------------------------
 
     fn keep_rtp(inner: &mut Inner, rtp: Option<UdpSocket>) -> Option<RtpPort> {
-        let sock = rtp?;
+        let sock = rtp?.into_std().ok()?;
         let port = sock.local_addr().ok()?.port();
-        inner.rtp.insert(port, Arc::new(sock));
+        inner.rtp.insert(port, sock);
         Some(port)
     }
 

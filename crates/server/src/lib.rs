@@ -65,7 +65,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             (sb.addr, Some(sb))
         }
     };
-    let (media, mut notes) = media::start(cfg.media.listen, cfg.media.public_ip).await?;
+    let (media, mut notes) =
+        media::start(cfg.media.listen, cfg.media.public_ip, cfg.media.workers).await?;
     let sip = calls::bind_sip(cfg.sip.listen).await?;
 
     // The switchboard: SIP that trusts only the trunk, and the rules' numbers.

@@ -50,7 +50,10 @@ pub async fn run(mut socket: WebSocket, app: App) {
     // Rule 10 (a call with no tab left ends after the grace time) is the
     // switchboard's: a reload within it keeps the call.
     app.hub.detach(conn, Instant::now());
-    app.media.send(MediaCmd::RemoveLeg { leg: conn });
+    app.media.send(MediaCmd::RemoveLeg {
+        seat_id: seat.id,
+        leg: conn,
+    });
 }
 
 /// Authenticates the tab, attaches it to the hub and sends `ready`.

@@ -1,0 +1,221 @@
+//! The media plane: every agent's WebRTC leg (str0m, ICE-lite) and its
+//! bridge to the call's RTP leg toward the carrier, spread over workers.
+//!
+//! Each worker is an OS thread with its own single-threaded runtime. It owns
+//! its UDP socket for WebRTC (its own port, named in the SDP answers of its
+//! legs), its legs, and the carrier RTP sockets of its calls, so no lock and
+//! no cross-thread hop is on the path of a packet. An agent always lands on
+//! the same worker (by seat), so the agent leg and the call's carrier leg
+//! live together, and a leg that replaces another (a reload, another tab)
+//! joins the call where it already is.
+//!
+//! The control side talks to workers through bounded queues of
+//! [`MediaCmd`]s; workers answer with [`MediaNote`]s.
+
+mod worker;
+
+use std::net::SocketAddr;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+pub type LegId = u64;
+
+/// Commands a worker takes, at most this many waiting for it.
+const CMD_QUEUE: usize = 4096;
+
+pub enum MediaCmd {
+    /// A tab offers its audio (SDP offer); the answer comes back.
+    AddLeg {
+        seat_id: i64,
+        leg: LegId,
+        offer: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    RemoveLeg {
+        seat_id: i64,
+        leg: LegId,
+    },
+    /// The call's RTP leg toward the carrier (remote known once answered).
+    /// The socket is handed over: the worker registers it with its own
+    /// runtime.
+    Bridge {
+        seat_id: i64,
+        rtp: std::net::UdpSocket,
+        ringback: bool,
+    },
+    Remote {
+        seat_id: i64,
+        remote: SocketAddr,
+        pt: u8,
+        dtmf_pt: Option<u8>,
+    },
+    Ringback {
+        seat_id: i64,
+        on: bool,
+    },
+    Unbridge {
+        seat_id: i64,
+    },
+    /// Ring the agent's ear for an inbound call (or stop).
+    Ring {
+        seat_id: i64,
+        on: bool,
+    },
+    Dtmf {
+        seat_id: i64,
+        digits: String,
+    },
+    /// Stop sending the agent's audio (mute) or all audio (hold).
+    Mute {
+        seat_id: i64,
+        on: bool,
+    },
+    Hold {
+        seat_id: i64,
+        on: bool,
+    },
+}
+
+impl MediaCmd {
+    fn seat_id(&self) -> i64 {
+        match self {
+            MediaCmd::AddLeg { seat_id, .. }
+            | MediaCmd::RemoveLeg { seat_id, .. }
+            | MediaCmd::Bridge { seat_id, .. }
+            | MediaCmd::Remote { seat_id, .. }
+            | MediaCmd::Ringback { seat_id, .. }
+            | MediaCmd::Unbridge { seat_id }
+            | MediaCmd::Ring { seat_id, .. }
+            | MediaCmd::Dtmf { seat_id, .. }
+            | MediaCmd::Mute { seat_id, .. }
+            | MediaCmd::Hold { seat_id, .. } => *seat_id,
+        }
+    }
+}
+
+/// What media tells the rest of the server.
+#[derive(Debug)]
+pub enum MediaNote {
+    LegConnected {
+        seat_id: i64,
+        leg: LegId,
+    },
+    LegGone {
+        seat_id: i64,
+        leg: LegId,
+    },
+    /// A DTMF digit from the carrier side.
+    Digit {
+        seat_id: i64,
+        digit: char,
+    },
+    /// The agent's connected audio leg went away while it carried the audio.
+    AudioLost {
+        seat_id: i64,
+    },
+    /// Seats whose carrier leg sent RTP in the last second (the
+    /// switchboard ends calls whose carrier went silent).
+    RtpAlive {
+        seats: Vec<i64>,
+    },
+}
+
+#[derive(Clone)]
+pub struct MediaHandle {
+    workers: Vec<mpsc::Sender<MediaCmd>>,
+    /// The first worker's WebRTC address.
+    pub addr: SocketAddr,
+}
+
+impl MediaHandle {
+    /// A handle whose commands go to the returned receiver (tests of the shells).
+    pub fn detached() -> (MediaHandle, mpsc::Receiver<MediaCmd>) {
+        let (tx, rx) = mpsc::channel(CMD_QUEUE);
+        (
+            MediaHandle {
+                workers: vec![tx],
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            },
+            rx,
+        )
+    }
+
+    /// The worker that owns this agent's legs and calls.
+    fn worker_of(&self, seat_id: i64) -> &mpsc::Sender<MediaCmd> {
+        let i = seat_id.rem_euclid(self.workers.len() as i64) as usize;
+        &self.workers[i]
+    }
+
+    /// Queues a command for the agent's worker. The control side never
+    /// waits on media: a worker so far behind that its queue is full has
+    /// the command dropped, and that is logged.
+    pub fn send(&self, cmd: MediaCmd) {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) =
+            self.worker_of(cmd.seat_id()).try_send(cmd)
+        {
+            tracing::error!(
+                seat = cmd.seat_id(),
+                "media worker queue full: command dropped"
+            );
+        }
+    }
+
+    pub async fn add_leg(&self, seat_id: i64, leg: LegId, offer: String) -> Result<String, String> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = MediaCmd::AddLeg {
+            seat_id,
+            leg,
+            offer,
+            reply,
+        };
+        self.worker_of(seat_id)
+            .send(cmd)
+            .await
+            .map_err(|_| "media is not running".to_string())?;
+        rx.await.map_err(|_| "media is not running".to_string())?
+    }
+}
+
+/// Starts `workers` media workers (0: one per core). Each binds its own UDP
+/// port for WebRTC: `listen`'s port plus its index, or any free port when
+/// `listen`'s port is 0.
+pub async fn start(
+    listen: SocketAddr,
+    public_ip: Option<std::net::IpAddr>,
+    workers: usize,
+) -> anyhow::Result<(MediaHandle, mpsc::UnboundedReceiver<MediaNote>)> {
+    let n = if workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        workers
+    };
+    let (note_tx, note_rx) = mpsc::unbounded_channel();
+    let mut txs = Vec::with_capacity(n);
+    let mut first = None;
+    for i in 0..n {
+        let port = if listen.port() == 0 {
+            0
+        } else {
+            listen
+                .port()
+                .checked_add(i as u16)
+                .ok_or_else(|| anyhow::anyhow!("media ports past 65535"))?
+        };
+        let sock = UdpSocket::bind(SocketAddr::new(listen.ip(), port))
+            .await?
+            .into_std()?;
+        let local = sock.local_addr()?;
+        let candidate = SocketAddr::new(public_ip.unwrap_or(local.ip()), local.port());
+        first.get_or_insert(candidate);
+        let (tx, rx) = mpsc::channel(CMD_QUEUE);
+        txs.push(tx);
+        worker::spawn(i, sock, candidate, rx, note_tx.clone())?;
+    }
+    Ok((
+        MediaHandle {
+            workers: txs,
+            addr: first.unwrap_or(listen),
+        },
+        note_rx,
+    ))
+}

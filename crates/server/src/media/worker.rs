@@ -1,0 +1,724 @@
+//! One media worker: a thread with its own single-threaded runtime that owns
+//! a WebRTC socket, the legs answered on it and the carrier RTP sockets of
+//! their calls. Its tasks (the WebRTC socket, each carrier socket, the
+//! command queue, a 20 ms tick) share the worker's state without locks; none
+//! holds it across an await, and every send is a non-blocking `try_send_to`
+//! (a real-time packet that cannot leave now is better dropped than late).
+//!
+//! A datagram finds its leg in O(1): by its source address once a STUN
+//! request from that address named the leg's ICE username fragment, and by
+//! that fragment before.
+//!
+//! G.711 on both sides: packets are relayed, and only re-encoded (μ-law <->
+//! A-law, a table step) when the two sides chose different ones. While an
+//! outbound call rings with no early media, the agent hears a ringback tone
+//! generated here.
+
+use super::{LegId, MediaCmd, MediaNote};
+use seatline_media::dtmf::{digit_packets, DigitReceiver};
+use seatline_media::g711;
+use seatline_media::rtp::{RtpPacket, RtpSender};
+use seatline_media::tone::Tone;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// A leg that never connects is dropped after this (ICE-lite never gives up by itself).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Source addresses remembered per leg (ICE checks may come from several).
+const MAX_ADDRS_PER_LEG: usize = 8;
+
+/// Starts worker `index` on its own thread.
+pub(super) fn spawn(
+    index: usize,
+    sock: std::net::UdpSocket,
+    candidate: SocketAddr,
+    rx: mpsc::Receiver<MediaCmd>,
+    notes: mpsc::UnboundedSender<MediaNote>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(format!("media-{index}"))
+        .spawn(move || {
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                if let Err(e) = run(sock, candidate, rx, notes).await {
+                    tracing::error!("media worker {index} stopped: {e}");
+                }
+            });
+        })?;
+    Ok(())
+}
+
+struct Leg {
+    rtc: Rtc,
+    seat_id: i64,
+    ufrag: String,
+    /// Source addresses routed to this leg.
+    addrs: Vec<SocketAddr>,
+    mid: Option<Mid>,
+    /// Our audio payload type toward the browser, and its G.711 kind (0 or 8).
+    pt: Option<(Pt, u8)>,
+    created: Instant,
+    connected: bool,
+    timeout: Instant,
+    /// Media time of the next frame we write to the browser.
+    time: u64,
+}
+
+struct CallMedia {
+    rtp: Rc<UdpSocket>,
+    remote: Option<SocketAddr>,
+    pt: u8,
+    dtmf_pt: Option<u8>,
+    sender: RtpSender,
+    ringback: Option<Tone>,
+    muted: bool,
+    held: bool,
+    dtmf: VecDeque<(bool, [u8; 4])>,
+    dtmf_ts: u32,
+    digits_in: DigitReceiver,
+    reader: JoinHandle<()>,
+    /// RTP came from the carrier since the last liveness report.
+    got_rtp: bool,
+}
+
+impl Drop for CallMedia {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+struct Worker {
+    sock: Rc<UdpSocket>,
+    local: SocketAddr,
+    candidate: SocketAddr,
+    legs: HashMap<LegId, Leg>,
+    by_ufrag: HashMap<String, LegId>,
+    by_addr: HashMap<SocketAddr, LegId>,
+    /// The leg that plays and captures each agent's audio.
+    current: HashMap<i64, LegId>,
+    calls: HashMap<i64, CallMedia>,
+    /// Inbound calls ringing at an agent: the ring we play them.
+    rings: HashMap<i64, Tone>,
+    notes: mpsc::UnboundedSender<MediaNote>,
+    ticks: u32,
+    /// Scratch buffers, reused for every packet.
+    wire: Vec<u8>,
+    pcm: Vec<u8>,
+}
+
+type Shared = Rc<RefCell<Worker>>;
+
+async fn run(
+    sock: std::net::UdpSocket,
+    candidate: SocketAddr,
+    mut rx: mpsc::Receiver<MediaCmd>,
+    notes: mpsc::UnboundedSender<MediaNote>,
+) -> anyhow::Result<()> {
+    let sock = Rc::new(UdpSocket::from_std(sock)?);
+    let local = sock.local_addr()?;
+    let w: Shared = Rc::new(RefCell::new(Worker {
+        sock: sock.clone(),
+        local,
+        candidate,
+        legs: HashMap::new(),
+        by_ufrag: HashMap::new(),
+        by_addr: HashMap::new(),
+        current: HashMap::new(),
+        calls: HashMap::new(),
+        rings: HashMap::new(),
+        notes,
+        ticks: 0,
+        wire: Vec::with_capacity(1500),
+        pcm: Vec::with_capacity(1500),
+    }));
+
+    // The WebRTC socket.
+    let reader = {
+        let w = w.clone();
+        tokio::task::spawn_local(async move {
+            let mut buf = vec![0u8; 2000];
+            loop {
+                let Ok((n, source)) = sock.recv_from(&mut buf).await else {
+                    continue;
+                };
+                w.borrow_mut()
+                    .on_datagram(&buf[..n], source, Instant::now());
+            }
+        })
+    };
+
+    // The tick: tones, DTMF pacing, leg timers, liveness reports.
+    let ticker = {
+        let w = w.clone();
+        tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                w.borrow_mut().on_tick(Instant::now());
+            }
+        })
+    };
+
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            MediaCmd::Bridge {
+                seat_id,
+                rtp,
+                ringback,
+            } => {
+                let rtp = match rtp
+                    .set_nonblocking(true)
+                    .and_then(|()| UdpSocket::from_std(rtp))
+                {
+                    Ok(s) => Rc::new(s),
+                    Err(e) => {
+                        tracing::error!("cannot take a call's RTP socket: {e}");
+                        continue;
+                    }
+                };
+                let reader = spawn_carrier_reader(w.clone(), seat_id, rtp.clone());
+                w.borrow_mut().bridge(seat_id, rtp, reader, ringback);
+            }
+            cmd => w.borrow_mut().on_cmd(cmd, Instant::now()),
+        }
+    }
+    reader.abort();
+    ticker.abort();
+    Ok(())
+}
+
+/// Reads one call's carrier RTP socket for as long as the call lasts.
+fn spawn_carrier_reader(w: Shared, seat_id: i64, rtp: Rc<UdpSocket>) -> JoinHandle<()> {
+    tokio::task::spawn_local(async move {
+        let mut buf = vec![0u8; 2000];
+        loop {
+            let Ok((n, _from)) = rtp.recv_from(&mut buf).await else {
+                return;
+            };
+            w.borrow_mut().on_rtp(seat_id, &buf[..n]);
+        }
+    })
+}
+
+/// G.711 `payload` from law `from` into `out` in law `to` (0 μ-law, 8 A-law).
+fn convert_into(out: &mut Vec<u8>, payload: &[u8], from: u8, to: u8) {
+    out.clear();
+    if from == to {
+        out.extend_from_slice(payload);
+        return;
+    }
+    out.extend(payload.iter().map(|b| {
+        let lin = if from == 8 {
+            g711::alaw_to_linear(*b)
+        } else {
+            g711::ulaw_to_linear(*b)
+        };
+        if to == 8 {
+            g711::linear_to_alaw(lin)
+        } else {
+            g711::linear_to_ulaw(lin)
+        }
+    }));
+}
+
+/// The USERNAME of a STUN message, if it is one (RFC 8489 §5, §14.3).
+fn stun_username(b: &[u8]) -> Option<&str> {
+    const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+    if b.len() < 20 || b[0] & 0xc0 != 0 || b[4..8] != MAGIC {
+        return None;
+    }
+    let len = u16::from_be_bytes([b[2], b[3]]) as usize;
+    let body = b.get(20..20 + len)?;
+    let mut i = 0;
+    while i + 4 <= body.len() {
+        let kind = u16::from_be_bytes([body[i], body[i + 1]]);
+        let alen = u16::from_be_bytes([body[i + 2], body[i + 3]]) as usize;
+        let value = body.get(i + 4..i + 4 + alen)?;
+        if kind == 0x0006 {
+            return std::str::from_utf8(value).ok();
+        }
+        i += 4 + alen.div_ceil(4) * 4;
+    }
+    None
+}
+
+impl Worker {
+    fn bridge(&mut self, seat_id: i64, rtp: Rc<UdpSocket>, reader: JoinHandle<()>, ringback: bool) {
+        let seed = crate::sandbox::rand_u32();
+        // Replacing a call's media drops (and so stops) the old reader.
+        self.calls.insert(
+            seat_id,
+            CallMedia {
+                rtp,
+                remote: None,
+                pt: 0,
+                dtmf_pt: None,
+                sender: RtpSender::new(seed, (seed >> 16) as u16, seed.rotate_left(7)),
+                ringback: ringback.then(Tone::ringback),
+                muted: false,
+                held: false,
+                dtmf: VecDeque::new(),
+                dtmf_ts: 0,
+                digits_in: DigitReceiver::default(),
+                reader,
+                got_rtp: false,
+            },
+        );
+    }
+
+    fn on_cmd(&mut self, cmd: MediaCmd, now: Instant) {
+        match cmd {
+            MediaCmd::AddLeg {
+                seat_id,
+                leg,
+                offer,
+                reply,
+            } => {
+                let r = self.add_leg(seat_id, leg, &offer, now);
+                let ok = r.is_ok();
+                let _ = reply.send(r);
+                if ok {
+                    self.drain(leg);
+                }
+            }
+            MediaCmd::RemoveLeg { leg, .. } => self.remove_leg(leg),
+            // Taken by the command loop, which owns the runtime's tasks.
+            MediaCmd::Bridge { .. } => {}
+            MediaCmd::Remote {
+                seat_id,
+                remote,
+                pt,
+                dtmf_pt,
+            } => {
+                if let Some(c) = self.calls.get_mut(&seat_id) {
+                    c.remote = Some(remote);
+                    c.pt = pt;
+                    c.dtmf_pt = dtmf_pt;
+                }
+            }
+            MediaCmd::Ringback { seat_id, on } => {
+                if let Some(c) = self.calls.get_mut(&seat_id) {
+                    c.ringback = on.then(Tone::ringback);
+                }
+            }
+            MediaCmd::Unbridge { seat_id } => {
+                self.calls.remove(&seat_id);
+            }
+            MediaCmd::Ring { seat_id, on } => {
+                if on {
+                    self.rings.entry(seat_id).or_insert_with(Tone::ring);
+                } else {
+                    self.rings.remove(&seat_id);
+                }
+            }
+            MediaCmd::Dtmf { seat_id, digits } => {
+                if let Some(c) = self.calls.get_mut(&seat_id) {
+                    for d in digits.chars() {
+                        // A gap of silence (no packets) between digits: 3 empty slots.
+                        c.dtmf.extend(digit_packets(d));
+                        c.dtmf.extend(std::iter::repeat_n((false, [0xff; 4]), 3));
+                    }
+                }
+            }
+            MediaCmd::Mute { seat_id, on } => {
+                if let Some(c) = self.calls.get_mut(&seat_id) {
+                    c.muted = on;
+                }
+            }
+            MediaCmd::Hold { seat_id, on } => {
+                if let Some(c) = self.calls.get_mut(&seat_id) {
+                    c.held = on;
+                }
+            }
+        }
+    }
+
+    fn add_leg(
+        &mut self,
+        seat_id: i64,
+        leg: LegId,
+        offer: &str,
+        now: Instant,
+    ) -> Result<String, String> {
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .clear_codecs()
+            // The answerer picks the codec: ours come in this order.
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
+            .build(now);
+        let cand = Candidate::host(self.candidate, "udp").map_err(|e| e.to_string())?;
+        rtc.add_local_candidate(cand);
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad SDP offer: {e}"))?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| format!("cannot answer: {e}"))?;
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        // A leg id used again replaces its leg.
+        self.remove_leg(leg);
+        self.by_ufrag.insert(ufrag.clone(), leg);
+        self.legs.insert(
+            leg,
+            Leg {
+                rtc,
+                seat_id,
+                ufrag,
+                addrs: Vec::new(),
+                mid: None,
+                pt: None,
+                created: now,
+                connected: false,
+                timeout: now,
+                time: 0,
+            },
+        );
+        // The newest leg of an agent holds the audio.
+        if let Some(old) = self.current.insert(seat_id, leg) {
+            if old != leg {
+                self.remove_leg(old);
+                self.current.insert(seat_id, leg);
+            }
+        }
+        Ok(answer.to_sdp_string())
+    }
+
+    fn remove_leg(&mut self, leg: LegId) {
+        let Some(mut l) = self.legs.remove(&leg) else {
+            return;
+        };
+        l.rtc.disconnect();
+        self.by_ufrag.remove(&l.ufrag);
+        for a in &l.addrs {
+            if self.by_addr.get(a) == Some(&leg) {
+                self.by_addr.remove(a);
+            }
+        }
+        if self.current.get(&l.seat_id) == Some(&leg) {
+            self.current.remove(&l.seat_id);
+            if l.connected {
+                let _ = self.notes.send(MediaNote::AudioLost { seat_id: l.seat_id });
+            }
+        }
+        let _ = self.notes.send(MediaNote::LegGone {
+            seat_id: l.seat_id,
+            leg,
+        });
+    }
+
+    /// The leg a datagram belongs to: by source once known, else by the
+    /// ICE username fragment of a STUN request.
+    fn leg_of(&self, data: &[u8], source: SocketAddr) -> Option<LegId> {
+        if let Some(id) = self.by_addr.get(&source) {
+            return Some(*id);
+        }
+        let user = stun_username(data)?;
+        let ours = user.split(':').next()?;
+        self.by_ufrag.get(ours).copied()
+    }
+
+    fn on_datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+        let Some(id) = self.leg_of(data, source) else {
+            return;
+        };
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        let Some(l) = self.legs.get_mut(&id) else {
+            return;
+        };
+        if !l.rtc.accepts(&input) {
+            return;
+        }
+        if !self.by_addr.contains_key(&source) && l.addrs.len() < MAX_ADDRS_PER_LEG {
+            l.addrs.push(source);
+            self.by_addr.insert(source, id);
+        }
+        let _ = l.rtc.handle_input(input);
+        self.drain(id);
+    }
+
+    /// Runs a leg's outputs until it asks to wait.
+    fn drain(&mut self, id: LegId) {
+        let mut gone = false;
+        loop {
+            let Some(l) = self.legs.get_mut(&id) else {
+                return;
+            };
+            let out = match l.rtc.poll_output() {
+                Ok(o) => o,
+                Err(_) => {
+                    gone = true;
+                    break;
+                }
+            };
+            match out {
+                Output::Timeout(t) => {
+                    l.timeout = if l.connected {
+                        t
+                    } else {
+                        t.min(l.created + SETUP_TIMEOUT)
+                    };
+                    if !l.connected && Instant::now() >= l.created + SETUP_TIMEOUT {
+                        gone = true;
+                    }
+                    break;
+                }
+                Output::Transmit(t) => {
+                    let _ = self.sock.try_send_to(&t.contents, t.destination);
+                }
+                Output::Event(ev) => match ev {
+                    Event::MediaAdded(added) => {
+                        l.mid = Some(added.mid);
+                        if let Some(w) = l.rtc.writer(added.mid) {
+                            l.pt = w.payload_params().find_map(|p| match p.spec().codec {
+                                Codec::PCMU => Some((p.pt(), 0)),
+                                Codec::PCMA => Some((p.pt(), 8)),
+                                _ => None,
+                            });
+                        }
+                    }
+                    // Media may flow once DTLS is up (ICE-lite goes to Completed).
+                    Event::Connected => {
+                        l.connected = true;
+                        let _ = self.notes.send(MediaNote::LegConnected {
+                            seat_id: l.seat_id,
+                            leg: id,
+                        });
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        gone = true;
+                        break;
+                    }
+                    Event::MediaData(d) => {
+                        let seat = l.seat_id;
+                        let from_pt = l.pt.map(|p| p.1).unwrap_or(0);
+                        if self.current.get(&seat) != Some(&id) {
+                            continue;
+                        }
+                        let Some(c) = self.calls.get_mut(&seat) else {
+                            continue;
+                        };
+                        if c.muted || c.held || !c.dtmf.is_empty() {
+                            continue;
+                        }
+                        if let Some(remote) = c.remote {
+                            convert_into(&mut self.pcm, &d.data, from_pt, c.pt);
+                            c.sender
+                                .next(c.pt, false, &self.pcm, self.pcm.len() as u32)
+                                .write(&mut self.wire);
+                            let _ = c.rtp.try_send_to(&self.wire, remote);
+                        }
+                    }
+                    _ => {}
+                },
+            }
+        }
+        if gone {
+            self.remove_leg(id);
+        }
+    }
+
+    /// Audio toward the agent's current leg; it goes out on the next drain.
+    fn write_to_agent(&mut self, seat_id: i64, payload: &[u8], payload_pt: u8) -> Option<LegId> {
+        let id = self.current.get(&seat_id).copied()?;
+        let l = self.legs.get_mut(&id)?;
+        let (Some(mid), Some((pt, kind)), true) = (l.mid, l.pt, l.connected) else {
+            return None;
+        };
+        convert_into(&mut self.pcm, payload, payload_pt, kind);
+        let samples = self.pcm.len() as u64;
+        if let Some(w) = l.rtc.writer(mid) {
+            let _ = w.write(
+                pt,
+                Instant::now(),
+                MediaTime::new(l.time, Frequency::EIGHT_KHZ),
+                self.pcm.as_slice(),
+            );
+        }
+        l.time += samples;
+        Some(id)
+    }
+
+    fn on_rtp(&mut self, seat_id: i64, packet: &[u8]) {
+        let Some(c) = self.calls.get_mut(&seat_id) else {
+            return;
+        };
+        let Some(p) = RtpPacket::parse(packet) else {
+            return;
+        };
+        c.got_rtp = true;
+        if Some(p.payload_type) == c.dtmf_pt {
+            if let Some(d) = c.digits_in.handle(p.timestamp, p.payload) {
+                let _ = self.notes.send(MediaNote::Digit { seat_id, digit: d });
+            }
+            return;
+        }
+        if p.payload_type != 0 && p.payload_type != 8 {
+            return;
+        }
+        // Audio from the far end (early media or the answer) replaces our ringback.
+        c.ringback = None;
+        if c.held {
+            return;
+        }
+        if let Some(id) = self.write_to_agent(seat_id, p.payload, p.payload_type) {
+            self.drain(id);
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(50) {
+            let seats: Vec<i64> = self
+                .calls
+                .iter_mut()
+                .filter_map(|(s, c)| std::mem::take(&mut c.got_rtp).then_some(*s))
+                .collect();
+            if !seats.is_empty() {
+                let _ = self.notes.send(MediaNote::RtpAlive { seats });
+            }
+        }
+        let ringing: Vec<i64> = self.rings.keys().copied().collect();
+        for seat in ringing {
+            if let Some(frame) = self.rings.get_mut(&seat).map(|t| t.next_frame(0)) {
+                if let Some(id) = self.write_to_agent(seat, &frame, 0) {
+                    self.drain(id);
+                }
+            }
+        }
+        let seats: Vec<i64> = self.calls.keys().copied().collect();
+        for seat in seats {
+            let frame = self
+                .calls
+                .get_mut(&seat)
+                .and_then(|c| c.ringback.as_mut())
+                .map(|tone| tone.next_frame(0));
+            if let Some(frame) = frame {
+                if let Some(id) = self.write_to_agent(seat, &frame, 0) {
+                    self.drain(id);
+                }
+            }
+            if let Some(c) = self.calls.get_mut(&seat) {
+                send_dtmf_slot(c, &mut self.wire);
+            }
+        }
+        let due: Vec<LegId> = self
+            .legs
+            .iter()
+            .filter(|(_, l)| l.timeout <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(l) = self.legs.get_mut(&id) {
+                let _ = l.rtc.handle_input(Input::Timeout(now));
+            }
+            self.drain(id);
+        }
+    }
+}
+
+/// One 20 ms slot of a queued DTMF event toward the carrier (RFC 4733).
+fn send_dtmf_slot(c: &mut CallMedia, wire: &mut Vec<u8>) {
+    let (Some(remote), Some(dpt)) = (c.remote, c.dtmf_pt) else {
+        c.dtmf.clear();
+        return;
+    };
+    let Some((marker, payload)) = c.dtmf.pop_front() else {
+        return;
+    };
+    if payload != [0xff; 4] {
+        if marker {
+            c.dtmf_ts = c.sender.timestamp;
+        }
+        // All packets of one event share its start timestamp.
+        let pkt = RtpPacket {
+            marker,
+            payload_type: dpt,
+            seq: c.sender.seq,
+            timestamp: c.dtmf_ts,
+            ssrc: c.sender.ssrc,
+            payload: &payload,
+        };
+        pkt.write(wire);
+        c.sender.seq = c.sender.seq.wrapping_add(1);
+        let _ = c.rtp.try_send_to(wire, remote);
+    }
+    c.sender.timestamp = c.sender.timestamp.wrapping_add(160);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stun(user: &str) -> Vec<u8> {
+        let mut attr = vec![0x00, 0x06];
+        attr.extend_from_slice(&(user.len() as u16).to_be_bytes());
+        attr.extend_from_slice(user.as_bytes());
+        while attr.len() % 4 != 0 {
+            attr.push(0);
+        }
+        let mut m = vec![0x00, 0x01];
+        m.extend_from_slice(&(attr.len() as u16).to_be_bytes());
+        m.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+        m.extend_from_slice(&[7; 12]);
+        m.extend_from_slice(&attr);
+        m
+    }
+
+    #[test]
+    fn the_stun_username_names_the_leg() {
+        assert_eq!(stun_username(&stun("abcd:efgh")), Some("abcd:efgh"));
+        assert_eq!(stun_username(&stun("x:y")), Some("x:y"));
+    }
+
+    #[test]
+    fn anything_else_has_no_username() {
+        let m = stun("abcd:efgh");
+        // Truncated, not STUN (RTP, DTLS), wrong cookie, attribute past the end.
+        assert_eq!(stun_username(&m[..m.len() - 4]), None);
+        assert_eq!(stun_username(&[0x80; 40]), None);
+        assert_eq!(stun_username(&[22; 40]), None);
+        let mut bad = m.clone();
+        bad[4] = 0;
+        assert_eq!(stun_username(&bad), None);
+        let mut long = m.clone();
+        long[23] = 200;
+        assert_eq!(stun_username(&long), None);
+        assert_eq!(stun_username(&[]), None);
+    }
+
+    #[test]
+    fn laws_convert_into_a_reused_buffer() {
+        let mut out = Vec::new();
+        convert_into(&mut out, &[0xff, 0x7f], 0, 0);
+        assert_eq!(out, vec![0xff, 0x7f]);
+        convert_into(&mut out, &[0xff], 0, 8);
+        assert_eq!(out, vec![g711::linear_to_alaw(g711::ulaw_to_linear(0xff))]);
+    }
+}

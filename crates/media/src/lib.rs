@@ -6,5 +6,6 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod rewrite;
 pub mod rtp;
 pub mod tone;

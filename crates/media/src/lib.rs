@@ -6,6 +6,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod latch;
 pub mod rewrite;
 pub mod rtp;
 pub mod tone;

@@ -8,5 +8,6 @@ pub mod dtmf;
 pub mod g711;
 pub mod latch;
 pub mod rewrite;
+pub mod rtcp;
 pub mod rtp;
 pub mod tone;

@@ -98,10 +98,11 @@ impl RtpRewriter {
     ///
     /// The marker is set on the first packet of a source and when the
     /// timestamp jumps further than the sequence numbers explain (the
-    /// source stopped sending in silence). The frame is the smallest
-    /// timestamp step seen between consecutive packets; a larger step is
-    /// a jump, unless the same larger step comes twice in a row (the
-    /// source changed its packet time). OR the incoming marker bit into
+    /// source stopped sending in silence): past the frame times the
+    /// sequence advance. The frame is the timestamp step between
+    /// consecutive packets, learned from the first pair; a smaller step
+    /// replaces it, a larger one is a jump and leaves it alone, unless the
+    /// same larger step comes twice in a row (a new packet time). OR the incoming marker bit into
     /// the result if the source sets it. A jump of more than 3000 sequence
     /// numbers ahead or 100 back is taken as a new source. Check
     /// [`RtpRewriter::is_late`] first: a packet it refuses would repeat a

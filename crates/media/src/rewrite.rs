@@ -18,8 +18,11 @@ const MAX_MISORDER: i32 = 100;
 /// The header fields chosen for one outgoing packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// Outgoing sequence number.
     pub seq: u16,
+    /// Outgoing RTP timestamp.
     pub ts: u32,
+    /// The marker bit: first packet of a talk-spurt, source or event.
     pub marker: bool,
 }
 

@@ -15,10 +15,15 @@ const MAX_BLOCKS: usize = 31;
 /// Seconds from 1900 (NTP) to 1970 (Unix).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
+/// Packet type of a sender report.
 pub const PT_SR: u8 = 200;
+/// Packet type of a receiver report.
 pub const PT_RR: u8 = 201;
+/// Packet type of source descriptions (CNAME).
 pub const PT_SDES: u8 = 202;
+/// Packet type of goodbye.
 pub const PT_BYE: u8 = 203;
+/// Packet type of application-defined packets.
 pub const PT_APP: u8 = 204;
 
 /// One reception report block (RFC 3550 6.4.1).
@@ -47,29 +52,30 @@ pub struct SenderInfo {
     pub ntp: u64,
     /// The RTP timestamp for the same instant.
     pub rtp_ts: u32,
+    /// Packets sent since the start.
     pub packets: u32,
+    /// Payload octets sent since the start.
     pub octets: u32,
 }
 
 /// One packet of a compound RTCP packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rtcp {
+    /// A sender report: who sends, what it sent, what it received.
     Sr {
         ssrc: u32,
         info: SenderInfo,
         reports: Vec<ReportBlock>,
     },
+    /// A receiver report.
     Rr {
         ssrc: u32,
         reports: Vec<ReportBlock>,
     },
-    Bye {
-        ssrcs: Vec<u32>,
-    },
+    /// These sources are leaving.
+    Bye { ssrcs: Vec<u32> },
     /// SDES, APP, feedback and the rest, by packet type.
-    Other {
-        pt: u8,
-    },
+    Other { pt: u8 },
 }
 
 /// True when `b` looks like RTCP: version 2 and packet type 200 to 204

@@ -1,10 +1,16 @@
 //! Media building blocks, without I/O: RTP packets, G.711 (PCMU/PCMA),
-//! generated tones (ringback, test tone) and RFC 4733 telephone events.
+//! generated tones (ringback, test tone) and RFC 4733 telephone events;
+//! one rewritten outgoing stream per call, symmetric RTP latching, RTCP
+//! statistics and reports, and a MOS estimate.
 //!
 //! Must never: allocate per packet on the relay path beyond the packet
 //! itself, or read a clock (timestamps come in from the caller).
 
 pub mod dtmf;
 pub mod g711;
+pub mod latch;
+pub mod quality;
+pub mod rewrite;
+pub mod rtcp;
 pub mod rtp;
 pub mod tone;

@@ -5,6 +5,7 @@
 //! call needs, and the RTP sockets bound for calls.
 
 use crate::hub::SipOut;
+use crate::media::RtpPair;
 use crate::App;
 use seatline_calls::policy::{check_callee, CallOut, PolicyFacts};
 use seatline_store::{now_ms, Seat};
@@ -110,8 +111,8 @@ pub fn start(
     });
 }
 
-async fn bind_rtp(sip: SocketAddr) -> Option<UdpSocket> {
-    match UdpSocket::bind(SocketAddr::new(sip.ip(), 0)).await {
+async fn bind_rtp(sip: SocketAddr) -> Option<RtpPair> {
+    match RtpPair::bind(sip.ip()) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::error!("no RTP port: {e}");

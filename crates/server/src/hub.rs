@@ -12,7 +12,7 @@
 //! Must never: await while holding its lock, or block on a slow tab (a tab
 //! whose queue is full is disconnected; it reconnects to the full state).
 
-use crate::media::{MediaCmd, MediaHandle};
+use crate::media::{MediaCmd, MediaHandle, RtpPair};
 use axum::extract::ws::Utf8Bytes;
 use seatline_agent::{AgentConfig, AgentError, Status};
 use seatline_calls::policy::CallOut;
@@ -27,7 +27,6 @@ use seatline_switchboard::{
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
 
 /// A message queued for one tab's WebSocket.
@@ -88,7 +87,7 @@ struct Inner {
     /// Each agent's live sessions and tab queues, by seat.
     agents: HashMap<i64, AgentConns>,
     /// RTP sockets bound for calls, by local port.
-    rtp: HashMap<RtpPort, std::net::UdpSocket>,
+    rtp: HashMap<RtpPort, RtpPair>,
     next_conn: ConnId,
     /// Tabs disconnected because their queue was full.
     dropped_tabs: u64,
@@ -542,6 +541,11 @@ impl Hub {
         self.lock().conns.len()
     }
 
+    /// The RTP ports of calls in progress (each one's RTCP port is the next).
+    pub fn rtp_ports(&self) -> Vec<u16> {
+        self.lock().rtp.keys().copied().collect()
+    }
+
     /// Tabs disconnected because they could not keep up.
     pub fn dropped_tabs(&self) -> u64 {
         self.lock().dropped_tabs
@@ -549,10 +553,10 @@ impl Hub {
 
     // ---- the call path ------------------------------------------------------------
 
-    fn keep_rtp(inner: &mut Inner, rtp: Option<UdpSocket>) -> Option<RtpPort> {
-        let sock = rtp?.into_std().ok()?;
-        let port = sock.local_addr().ok()?.port();
-        inner.rtp.insert(port, sock);
+    fn keep_rtp(inner: &mut Inner, rtp: Option<RtpPair>) -> Option<RtpPort> {
+        let pair = rtp?;
+        let port = pair.port().ok()?;
+        inner.rtp.insert(port, pair);
         Some(port)
     }
 
@@ -563,7 +567,7 @@ impl Hub {
         op: CallOut,
         session_ok: bool,
         facts: Result<CallOutFacts, ()>,
-        rtp: Option<UdpSocket>,
+        rtp: Option<RtpPair>,
         now: Instant,
     ) {
         self.with_sb(|inner| {
@@ -573,7 +577,7 @@ impl Hub {
     }
 
     /// The store's answer for an inbound call's DID.
-    pub fn route_inbound(&self, call: CallRef, route: Route, rtp: Option<UdpSocket>, now: Instant) {
+    pub fn route_inbound(&self, call: CallRef, route: Route, rtp: Option<RtpPair>, now: Instant) {
         self.with_sb(|inner| {
             let port = Self::keep_rtp(inner, rtp);
             inner.sb.route_inbound(call, route, port, now);

@@ -36,11 +36,11 @@ pub enum MediaCmd {
         leg: LegId,
     },
     /// The call's RTP leg toward the carrier (remote known once answered).
-    /// The socket is handed over: the worker registers it with its own
+    /// The sockets are handed over: the worker registers them with its own
     /// runtime.
     Bridge {
         seat_id: i64,
-        rtp: std::net::UdpSocket,
+        rtp: RtpPair,
         ringback: bool,
     },
     Remote {
@@ -118,6 +118,53 @@ pub enum MediaNote {
     RtpAlive {
         seats: Vec<i64>,
     },
+    /// The call's quality over both legs, every few seconds while it lasts.
+    Quality {
+        seat_id: i64,
+        sample: seatline_media::quality::QualitySample,
+    },
+}
+
+/// A call's RTP socket toward the carrier and its RTCP socket, on adjacent
+/// ports (RTP even, RTCP the next one: RFC 3550 §11).
+#[derive(Debug)]
+pub struct RtpPair {
+    pub rtp: std::net::UdpSocket,
+    pub rtcp: std::net::UdpSocket,
+}
+
+impl RtpPair {
+    /// Binds an even port and the odd one after it on `ip`.
+    pub fn bind(ip: std::net::IpAddr) -> std::io::Result<RtpPair> {
+        let mut last = None;
+        for _ in 0..64 {
+            let rtp = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
+            let port = rtp.local_addr()?.port();
+            if port % 2 != 0 || port == u16::MAX {
+                continue;
+            }
+            match std::net::UdpSocket::bind(SocketAddr::new(ip, port + 1)) {
+                Ok(rtcp) => {
+                    rtp.set_nonblocking(true)?;
+                    rtcp.set_nonblocking(true)?;
+                    return Ok(RtpPair { rtp, rtcp });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no free pair of RTP ports")))
+    }
+
+    pub fn port(&self) -> std::io::Result<u16> {
+        Ok(self.rtp.local_addr()?.port())
+    }
+
+    pub fn try_clone(&self) -> std::io::Result<RtpPair> {
+        Ok(RtpPair {
+            rtp: self.rtp.try_clone()?,
+            rtcp: self.rtcp.try_clone()?,
+        })
+    }
 }
 
 #[derive(Clone)]

@@ -17,7 +17,11 @@
 use super::{LegId, MediaCmd, MediaNote};
 use seatline_media::dtmf::{digit_packets, DigitReceiver};
 use seatline_media::g711;
-use seatline_media::rtp::{RtpPacket, RtpSender};
+use seatline_media::latch::Latch;
+use seatline_media::quality::QualitySample;
+use seatline_media::rewrite::RtpRewriter;
+use seatline_media::rtcp::{self, ReceiverStats, Rtcp, SenderInfo};
+use seatline_media::rtp::RtpPacket;
 use seatline_media::tone::Tone;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +42,12 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Source addresses remembered per leg (ICE checks may come from several).
 const MAX_ADDRS_PER_LEG: usize = 8;
+
+/// How often RTCP reports go to the carrier, and quality to the switchboard.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// RTP clock of G.711.
+const CLOCK: u32 = 8000;
 
 /// Starts worker `index` on its own thread.
 pub(super) fn spawn(
@@ -77,28 +87,53 @@ struct Leg {
     timeout: Instant,
     /// Media time of the next frame we write to the browser.
     time: u64,
+    /// What str0m last reported of the browser side: loss %, jitter ms, RTT ms.
+    loss_pct: f64,
+    jitter_ms: f64,
+    rtt_ms: f64,
 }
 
 struct CallMedia {
     rtp: Rc<UdpSocket>,
-    remote: Option<SocketAddr>,
+    rtcp: Rc<UdpSocket>,
+    /// The carrier's RTP and RTCP sources: latched to the first packet from
+    /// the negotiated address (symmetric RTP); `None` until it is known.
+    latch: Option<Latch>,
+    rtcp_latch: Option<Latch>,
     pt: u8,
     dtmf_pt: Option<u8>,
-    sender: RtpSender,
+    /// Our one stream toward the carrier, whatever leg feeds it.
+    out: RtpRewriter,
+    /// The carrier's stream toward us.
+    stats: ReceiverStats,
+    remote_ssrc: Option<u32>,
+    /// The carrier's last sender report: its NTP middle 32 bits, and when.
+    last_sr: Option<(u32, Instant)>,
+    /// Round trip to the carrier, from its reports on our stream.
+    rtt_ms: Option<f64>,
+    next_report: Instant,
     ringback: Option<Tone>,
     muted: bool,
     held: bool,
     dtmf: VecDeque<(bool, [u8; 4])>,
-    dtmf_ts: u32,
     digits_in: DigitReceiver,
-    reader: JoinHandle<()>,
+    readers: [JoinHandle<()>; 2],
     /// RTP came from the carrier since the last liveness report.
     got_rtp: bool,
 }
 
 impl Drop for CallMedia {
     fn drop(&mut self) {
-        self.reader.abort();
+        for r in &self.readers {
+            r.abort();
+        }
+    }
+}
+
+impl CallMedia {
+    /// Where our RTP goes: the carrier's latched source, else the negotiated address.
+    fn remote(&self) -> Option<SocketAddr> {
+        self.latch.as_ref().map(Latch::target)
     }
 }
 
@@ -182,18 +217,20 @@ async fn run(
                 rtp,
                 ringback,
             } => {
-                let rtp = match rtp
-                    .set_nonblocking(true)
-                    .and_then(|()| UdpSocket::from_std(rtp))
-                {
-                    Ok(s) => Rc::new(s),
-                    Err(e) => {
-                        tracing::error!("cannot take a call's RTP socket: {e}");
-                        continue;
-                    }
-                };
-                let reader = spawn_carrier_reader(w.clone(), seat_id, rtp.clone());
-                w.borrow_mut().bridge(seat_id, rtp, reader, ringback);
+                let (rtp, rtcp) =
+                    match (UdpSocket::from_std(rtp.rtp), UdpSocket::from_std(rtp.rtcp)) {
+                        (Ok(a), Ok(b)) => (Rc::new(a), Rc::new(b)),
+                        (Err(e), _) | (_, Err(e)) => {
+                            tracing::error!("cannot take a call's RTP sockets: {e}");
+                            continue;
+                        }
+                    };
+                let readers = [
+                    spawn_carrier_reader(w.clone(), seat_id, rtp.clone(), false),
+                    spawn_carrier_reader(w.clone(), seat_id, rtcp.clone(), true),
+                ];
+                w.borrow_mut()
+                    .bridge(seat_id, rtp, rtcp, readers, ringback, Instant::now());
             }
             cmd => w.borrow_mut().on_cmd(cmd, Instant::now()),
         }
@@ -203,15 +240,25 @@ async fn run(
     Ok(())
 }
 
-/// Reads one call's carrier RTP socket for as long as the call lasts.
-fn spawn_carrier_reader(w: Shared, seat_id: i64, rtp: Rc<UdpSocket>) -> JoinHandle<()> {
+/// Reads one call's carrier RTP (or RTCP) socket for as long as the call lasts.
+fn spawn_carrier_reader(
+    w: Shared,
+    seat_id: i64,
+    sock: Rc<UdpSocket>,
+    rtcp: bool,
+) -> JoinHandle<()> {
     tokio::task::spawn_local(async move {
         let mut buf = vec![0u8; 2000];
         loop {
-            let Ok((n, _from)) = rtp.recv_from(&mut buf).await else {
+            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
                 return;
             };
-            w.borrow_mut().on_rtp(seat_id, &buf[..n]);
+            let now = Instant::now();
+            if rtcp {
+                w.borrow_mut().on_rtcp(seat_id, &buf[..n], from, now);
+            } else {
+                w.borrow_mut().on_rtp(seat_id, &buf[..n], from, now);
+            }
         }
     })
 }
@@ -259,24 +306,39 @@ fn stun_username(b: &[u8]) -> Option<&str> {
 }
 
 impl Worker {
-    fn bridge(&mut self, seat_id: i64, rtp: Rc<UdpSocket>, reader: JoinHandle<()>, ringback: bool) {
-        let seed = crate::sandbox::rand_u32();
-        // Replacing a call's media drops (and so stops) the old reader.
+    fn bridge(
+        &mut self,
+        seat_id: i64,
+        rtp: Rc<UdpSocket>,
+        rtcp: Rc<UdpSocket>,
+        readers: [JoinHandle<()>; 2],
+        ringback: bool,
+        now: Instant,
+    ) {
+        let ssrc = crate::sandbox::rand_u32();
+        let start = crate::sandbox::rand_u32();
+        // Replacing a call's media drops (and so stops) the old readers.
         self.calls.insert(
             seat_id,
             CallMedia {
                 rtp,
-                remote: None,
+                rtcp,
+                latch: None,
+                rtcp_latch: None,
                 pt: 0,
                 dtmf_pt: None,
-                sender: RtpSender::new(seed, (seed >> 16) as u16, seed.rotate_left(7)),
+                out: RtpRewriter::new(ssrc, (start >> 16) as u16, start.rotate_left(7), CLOCK),
+                stats: ReceiverStats::new(CLOCK),
+                remote_ssrc: None,
+                last_sr: None,
+                rtt_ms: None,
+                next_report: now + REPORT_EVERY,
                 ringback: ringback.then(Tone::ringback),
                 muted: false,
                 held: false,
                 dtmf: VecDeque::new(),
-                dtmf_ts: 0,
                 digits_in: DigitReceiver::default(),
-                reader,
+                readers,
                 got_rtp: false,
             },
         );
@@ -307,7 +369,20 @@ impl Worker {
                 dtmf_pt,
             } => {
                 if let Some(c) = self.calls.get_mut(&seat_id) {
-                    c.remote = Some(remote);
+                    let rtcp = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+                    match (&mut c.latch, &mut c.rtcp_latch) {
+                        (Some(l), Some(r)) => {
+                            if l.target() != remote {
+                                // The far end moved its media (a re-INVITE).
+                                l.set_negotiated(remote);
+                                r.set_negotiated(rtcp);
+                            }
+                        }
+                        _ => {
+                            c.latch = Some(Latch::new(remote));
+                            c.rtcp_latch = Some(Latch::new(rtcp));
+                        }
+                    }
                     c.pt = pt;
                     c.dtmf_pt = dtmf_pt;
                 }
@@ -362,6 +437,7 @@ impl Worker {
             // The answerer picks the codec: ours come in this order.
             .enable_pcmu(true, false)
             .enable_pcma(true, false)
+            .set_stats_interval(Some(REPORT_EVERY))
             .build(now);
         let cand = Candidate::host(self.candidate, "udp").map_err(|e| e.to_string())?;
         rtc.add_local_candidate(cand);
@@ -387,6 +463,9 @@ impl Worker {
                 connected: false,
                 timeout: now,
                 time: 0,
+                loss_pct: 0.0,
+                jitter_ms: 0.0,
+                rtt_ms: 0.0,
             },
         );
         // The newest leg of an agent holds the audio.
@@ -515,6 +594,15 @@ impl Worker {
                         gone = true;
                         break;
                     }
+                    Event::MediaIngressStats(st) => {
+                        l.loss_pct = f64::from(st.loss.unwrap_or(0.0)) * 100.0;
+                        l.jitter_ms = f64::from(st.jitter) * 1000.0 / f64::from(CLOCK);
+                    }
+                    Event::MediaEgressStats(st) => {
+                        if let Some(rtt) = st.rtt {
+                            l.rtt_ms = rtt.as_secs_f64() * 1000.0;
+                        }
+                    }
                     Event::MediaData(d) => {
                         let seat = l.seat_id;
                         let from_pt = l.pt.map(|p| p.1).unwrap_or(0);
@@ -527,12 +615,30 @@ impl Worker {
                         if c.muted || c.held || !c.dtmf.is_empty() {
                             continue;
                         }
-                        if let Some(remote) = c.remote {
-                            convert_into(&mut self.pcm, &d.data, from_pt, c.pt);
-                            c.sender
-                                .next(c.pt, false, &self.pcm, self.pcm.len() as u32)
-                                .write(&mut self.wire);
-                            let _ = c.rtp.try_send_to(&self.wire, remote);
+                        let Some(remote) = c.remote() else {
+                            continue;
+                        };
+                        let seq = d.seq_range.start().as_u16();
+                        if c.out.is_late(id, seq) {
+                            continue;
+                        }
+                        // The browser's own timestamps: a lost packet leaves
+                        // a gap toward the carrier, never a shift.
+                        let h = c
+                            .out
+                            .forward(id, seq, d.time.numer() as u32, d.network_time);
+                        convert_into(&mut self.pcm, &d.data, from_pt, c.pt);
+                        RtpPacket {
+                            marker: h.marker,
+                            payload_type: c.pt,
+                            seq: h.seq,
+                            timestamp: h.ts,
+                            ssrc: c.out.ssrc(),
+                            payload: &self.pcm,
+                        }
+                        .write(&mut self.wire);
+                        if c.rtp.try_send_to(&self.wire, remote).is_ok() {
+                            c.out.count(self.pcm.len());
                         }
                     }
                     _ => {}
@@ -565,14 +671,21 @@ impl Worker {
         Some(id)
     }
 
-    fn on_rtp(&mut self, seat_id: i64, packet: &[u8]) {
+    fn on_rtp(&mut self, seat_id: i64, packet: &[u8], from: SocketAddr, now: Instant) {
         let Some(c) = self.calls.get_mut(&seat_id) else {
             return;
         };
+        // Only from the carrier's negotiated address; once latched, only
+        // from that one source.
+        if !c.latch.as_mut().is_some_and(|l| l.accept(from)) {
+            return;
+        }
         let Some(p) = RtpPacket::parse(packet) else {
             return;
         };
         c.got_rtp = true;
+        c.stats.on_packet(p.seq, p.timestamp, now);
+        c.remote_ssrc = Some(p.ssrc);
         if Some(p.payload_type) == c.dtmf_pt {
             if let Some(d) = c.digits_in.handle(p.timestamp, p.payload) {
                 let _ = self.notes.send(MediaNote::Digit { seat_id, digit: d });
@@ -589,6 +702,88 @@ impl Worker {
         }
         if let Some(id) = self.write_to_agent(seat_id, p.payload, p.payload_type) {
             self.drain(id);
+        }
+    }
+
+    /// An RTCP packet on the call's RTCP port: the carrier's reports.
+    fn on_rtcp(&mut self, seat_id: i64, packet: &[u8], from: SocketAddr, now: Instant) {
+        let Some(c) = self.calls.get_mut(&seat_id) else {
+            return;
+        };
+        if !c.rtcp_latch.as_mut().is_some_and(|l| l.accept(from)) {
+            return;
+        }
+        let Some(packets) = rtcp::parse_compound(packet) else {
+            return;
+        };
+        let ours = c.out.ssrc();
+        let now_ntp = rtcp::ntp_from_system(std::time::SystemTime::now());
+        for p in packets {
+            let reports = match p {
+                Rtcp::Sr { info, reports, .. } => {
+                    c.last_sr = Some((rtcp::middle32(info.ntp), now));
+                    reports
+                }
+                Rtcp::Rr { reports, .. } => reports,
+                _ => continue,
+            };
+            for b in reports.iter().filter(|b| b.ssrc == ours) {
+                if let Some(rtt) = rtcp::rtt(now_ntp, b.lsr, b.dlsr) {
+                    c.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+                }
+            }
+        }
+    }
+
+    /// Every few seconds of a call: an RTCP report to the carrier (SR when
+    /// we have sent, else RR) and the call's quality to the switchboard.
+    fn report(&mut self, seat_id: i64, now: Instant) {
+        let Some(c) = self.calls.get_mut(&seat_id) else {
+            return;
+        };
+        if now < c.next_report {
+            return;
+        }
+        c.next_report = now + REPORT_EVERY;
+        let Some(rtcp_to) = c.rtcp_latch.as_ref().map(Latch::target) else {
+            return;
+        };
+        let block = c.remote_ssrc.map(|ssrc| {
+            let (lsr, dlsr) = c.last_sr.map_or((0, 0), |(lsr, at)| {
+                // Delay since the carrier's last SR, in 1/65536 s.
+                let d = now.saturating_duration_since(at).as_secs_f64() * 65536.0;
+                (lsr, d.min(f64::from(u32::MAX)) as u32)
+            });
+            c.stats.report_block(ssrc, lsr, dlsr)
+        });
+        let blocks: &[rtcp::ReportBlock] = block.as_slice();
+        let cname = format!("seatline@{}", self.local.ip());
+        if c.out.packets_sent() > 0 {
+            let info = SenderInfo {
+                ntp: rtcp::ntp_from_system(std::time::SystemTime::now()),
+                rtp_ts: c.out.ts_at(now),
+                packets: c.out.packets_sent(),
+                octets: c.out.octets_sent(),
+            };
+            rtcp::write_sr(&mut self.wire, c.out.ssrc(), &info, blocks, &cname);
+        } else {
+            rtcp::write_rr(&mut self.wire, c.out.ssrc(), blocks, &cname);
+        }
+        let _ = c.rtcp.try_send_to(&self.wire, rtcp_to);
+
+        // The call's quality over both legs: the worse loss and jitter of
+        // the two, and the two round trips added (agent, us, carrier).
+        let mut loss = c.stats.loss_pct();
+        let mut jitter = c.stats.jitter_ms();
+        let mut rtt = c.rtt_ms.unwrap_or(0.0);
+        if let Some(l) = self.current.get(&seat_id).and_then(|id| self.legs.get(id)) {
+            loss = loss.max(l.loss_pct);
+            jitter = jitter.max(l.jitter_ms);
+            rtt += l.rtt_ms;
+        }
+        if c.stats.packets() > 0 {
+            let sample = QualitySample::new(c.stats.packets(), loss, jitter, rtt);
+            let _ = self.notes.send(MediaNote::Quality { seat_id, sample });
         }
     }
 
@@ -625,8 +820,9 @@ impl Worker {
                 }
             }
             if let Some(c) = self.calls.get_mut(&seat) {
-                send_dtmf_slot(c, &mut self.wire);
+                send_dtmf_slot(c, &mut self.wire, now);
             }
+            self.report(seat, now);
         }
         let due: Vec<LegId> = self
             .legs
@@ -644,32 +840,38 @@ impl Worker {
 }
 
 /// One 20 ms slot of a queued DTMF event toward the carrier (RFC 4733).
-fn send_dtmf_slot(c: &mut CallMedia, wire: &mut Vec<u8>) {
-    let (Some(remote), Some(dpt)) = (c.remote, c.dtmf_pt) else {
+fn send_dtmf_slot(c: &mut CallMedia, wire: &mut Vec<u8>, now: Instant) {
+    let (Some(remote), Some(dpt)) = (c.remote(), c.dtmf_pt) else {
         c.dtmf.clear();
         return;
     };
     let Some((marker, payload)) = c.dtmf.pop_front() else {
         return;
     };
-    if payload != [0xff; 4] {
-        if marker {
-            c.dtmf_ts = c.sender.timestamp;
-        }
-        // All packets of one event share its start timestamp.
-        let pkt = RtpPacket {
-            marker,
-            payload_type: dpt,
-            seq: c.sender.seq,
-            timestamp: c.dtmf_ts,
-            ssrc: c.sender.ssrc,
-            payload: &payload,
-        };
-        pkt.write(wire);
-        c.sender.seq = c.sender.seq.wrapping_add(1);
-        let _ = c.rtp.try_send_to(wire, remote);
+    // The silent slots between digits send nothing: the next digit's first
+    // packet starts where the wall clock is by then.
+    if payload == [0xff; 4] {
+        return;
     }
-    c.sender.timestamp = c.sender.timestamp.wrapping_add(160);
+    // Every packet of one event carries the event's start timestamp.
+    let h = if marker {
+        c.out.local(160, now, true)
+    } else {
+        let duration = u16::from_be_bytes([payload[2], payload[3]]);
+        c.out.local_same_ts(u32::from(duration), now)
+    };
+    RtpPacket {
+        marker: h.marker,
+        payload_type: dpt,
+        seq: h.seq,
+        timestamp: h.ts,
+        ssrc: c.out.ssrc(),
+        payload: &payload,
+    }
+    .write(wire);
+    if c.rtp.try_send_to(wire, remote).is_ok() {
+        c.out.count(payload.len());
+    }
 }
 
 #[cfg(test)]

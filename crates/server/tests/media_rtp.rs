@@ -50,7 +50,7 @@ fn sipp_carrier(port: u16, media: u16) -> Child {
 fn media_ports() -> (u16, std::net::UdpSocket) {
     loop {
         let port = free_udp_port();
-        if port % 2 == 0 {
+        if port.is_multiple_of(2) {
             if let Ok(rtcp) = std::net::UdpSocket::bind(("127.0.0.1", port + 1)) {
                 return (port, rtcp);
             }
@@ -190,7 +190,7 @@ async fn the_latched_source_keeps_the_call_and_rtcp_goes_both_ways() {
     assert_eq!(from, server_rtcp, "RTCP comes from the RTP port plus one");
     let packets = rtcp::parse_compound(&buf[..n]).expect("a valid compound packet");
     let (our_ssrc, block) = match &packets[0] {
-        Rtcp::Rr { ssrc, reports } => (*ssrc, reports[0].clone()),
+        Rtcp::Rr { ssrc, reports } => (*ssrc, reports[0]),
         other => panic!("expected RR first, got {other:?}"),
     };
     assert_eq!(

@@ -55,6 +55,20 @@ pub fn calling_code(e164: &str) -> String {
 }
 
 /// The callee in E.164 digits (no `+`), or why it cannot be dialed (812).
+/// Loads the phone-number metadata and builds its patterns for common
+/// regions now, so the first `callOut` does not pay for it (about 100 ms).
+pub fn warm_up() {
+    for n in [
+        "12025550100",
+        "442079460000",
+        "8613800138000",
+        "918041234567",
+        "5511987654321",
+    ] {
+        let _ = check_callee(n, "");
+    }
+}
+
 pub fn check_callee(callee: &str, country_code: &str) -> Result<String, HangupReason> {
     let digits: String = callee.trim().trim_start_matches('+').to_string();
     if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {

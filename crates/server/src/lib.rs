@@ -136,6 +136,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             }
         }
     });
+    // The phone-number metadata loads before the first call, not during it.
+    tokio::task::spawn_blocking(seatline_calls::policy::warm_up).await?;
     calls::start(app.clone(), sip, sip_rx, routes_rx);
     let media_notes = app.clone();
     tokio::spawn(async move {

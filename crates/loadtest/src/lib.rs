@@ -36,7 +36,28 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 /// CPU time (user + system) the process has used so far.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+/// CPU time of the threads of `pid` named `name` (zero if none).
+pub fn thread_cpu_time(pid: u32, name: &str) -> anyhow::Result<Duration> {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let path = task?.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if comm.trim() == name {
+            if let Ok(stat) = std::fs::read_to_string(path.join("stat")) {
+                total += stat_cpu(&stat)?;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// User plus system time from a /proc stat line.
+fn stat_cpu(stat: &str) -> anyhow::Result<Duration> {
     let after = stat.rsplit_once(')').context("bad stat")?.1;
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: u64 =

@@ -73,12 +73,30 @@ struct Pending {
     callee: String,
 }
 
+/// Starts the sandbox carrier on its own thread ("sandbox") with its own
+/// runtime: it stands for a carrier outside Seatline, so its work (the echo
+/// of every sandbox call) stays apart from the server's and can be measured
+/// apart.
 pub async fn start(listen: SocketAddr) -> anyhow::Result<Sandbox> {
-    let sock = Arc::new(UdpSocket::bind(listen).await?);
-    let addr = sock.local_addr()?;
+    let std_sock = std::net::UdpSocket::bind(listen)?;
+    std_sock.set_nonblocking(true)?;
+    let addr = std_sock.local_addr()?;
     let log = SandboxLog::default();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(run(sock, addr, log.clone(), rx));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let thread_log = log.clone();
+    std::thread::Builder::new()
+        .name("sandbox".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                match UdpSocket::from_std(std_sock) {
+                    Ok(sock) => run(Arc::new(sock), addr, thread_log, rx).await,
+                    Err(e) => tracing::error!("sandbox carrier: {e}"),
+                }
+            })
+        })?;
     Ok(Sandbox { addr, log, tx })
 }
 

@@ -8,7 +8,9 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use seatline_loadtest::{cpu_time, percentile, raise_fd_limit, rss_kib, seed_agents, start_server};
+use seatline_loadtest::{
+    cpu_time, percentile, raise_fd_limit, rss_kib, seed_agents, start_server, thread_cpu_time,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -286,11 +288,22 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("calls did not all connect in time")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (cpu0, at0) = (cpu_time(pid)?, Instant::now());
+    let me = std::process::id();
+    let (cpu0, sand0, gen0, at0) = (
+        cpu_time(pid)?,
+        thread_cpu_time(pid, "sandbox")?,
+        cpu_time(me)?,
+        Instant::now(),
+    );
     tokio::time::timeout_at(deadline.into(), window.wait())
         .await
         .context("talk window")?;
-    let (cpu1, at1) = (cpu_time(pid)?, Instant::now());
+    let (cpu1, sand1, gen1, at1) = (
+        cpu_time(pid)?,
+        thread_cpu_time(pid, "sandbox")?,
+        cpu_time(me)?,
+        Instant::now(),
+    );
     let rss1 = rss_kib(pid)?;
     let mut reports = Vec::new();
     while let Ok(Some(r)) = tokio::time::timeout_at(deadline.into(), rx.recv()).await {
@@ -324,11 +337,19 @@ async fn main() -> anyhow::Result<()> {
         "echo_frames sent={sent} received={recv} loss_pct={:.3}",
         loss * 100.0
     );
-    let cores = (cpu1 - cpu0).as_secs_f64() / (at1 - at0).as_secs_f64();
+    let secs = (at1 - at0).as_secs_f64();
+    let sandbox = (sand1 - sand0).as_secs_f64() / secs;
+    let cores = (cpu1 - cpu0).as_secs_f64() / secs - sandbox;
     println!(
-        "server_cpu_during_talk cores={cores:.3} per_call_pct_of_a_core={:.3} window_s={:.1}",
+        "server_cpu_during_talk cores={cores:.3} per_call_pct_of_a_core={:.3} window_s={secs:.1} (without the sandbox carrier's thread)",
         cores / n as f64 * 100.0,
-        (at1 - at0).as_secs_f64()
+    );
+    println!(
+        "sandbox_carrier_cpu cores={sandbox:.3} (the far end's echo, a thread of the server process)"
+    );
+    println!(
+        "load_generator_cpu cores={:.3} ({n} WebRTC clients, this process)",
+        (gen1 - gen0).as_secs_f64() / secs
     );
     println!(
         "server_rss_kib before={rss0} during_calls={rss1} per_call_kib={:.1}",

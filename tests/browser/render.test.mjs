@@ -213,7 +213,7 @@ test('a quality sample from the server reaches the host as callQuality, and a po
   await tab.send({ type: 'hangUp' });
   await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from });
   await warning.waitFor({ state: 'detached' });
-  const types = (await tab.messages()).slice(0).filter((m) => m.type === 'callQuality');
-  assert.equal(types.length, 5, 'every sample reached the host');
+  const samples = (await tab.messages()).filter((m) => m.type === 'callQuality');
+  assert.equal(samples.length, 4, 'every sample reached the host, once');
   await ctx.close();
 });

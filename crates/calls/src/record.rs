@@ -28,8 +28,8 @@ pub struct CallRecord {
     pub hangup_code: Option<u16>,
     /// The carrier's final SIP status, where one came.
     pub sip_code: Option<u16>,
-    /// How the call sounded, as the media plane measured it while it was
-    /// connected; every field `None` when it was never measured.
+    // How the call sounded, as the media plane measured it while it was
+    // connected (the switchboard fills these); each `None` when never measured.
     /// Packet loss of the last sample, percent (0-100).
     pub loss_pct: Option<f64>,
     /// Jitter of the last sample, milliseconds.

@@ -188,7 +188,8 @@ pub enum Output {
 /// over its last window (a few seconds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QualityFigures {
-    /// Packets received in the window.
+    /// Packets received in the window (not in the record: its figures are
+    /// the call's, see [`Switchboard::quality`]).
     pub packets: u64,
     /// Packets lost, percent.
     pub loss_pct: f64,
@@ -857,7 +858,8 @@ impl Switchboard {
     /// A quality sample of the seat's call, from the media plane. Passed
     /// to every tab of the agent (`quality`) and kept for the call's record
     /// when the seat has a connected call; otherwise, or when the sample is
-    /// not made of numbers, nothing happens.
+    /// not made of numbers, nothing happens. (`now`: the input's time, like
+    /// every input's; no rule of quality needs it yet.)
     pub fn quality(&mut self, seat: SeatId, sample: QualityFigures, _now: Instant) {
         let Some(q) = sample.validated() else {
             return;

@@ -133,7 +133,7 @@ const SDK_HOST_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>t
     const { SeatlinePhone } = await import(params.get('sdk'));
     const phone = new SeatlinePhone({ container: '#phone', origin: params.get('origin') || undefined });
     phone.iframe.id = 'iframe';
-    for (const type of ['ready', 'agentExists', 'login', 'agentStatus', 'dialStatus', 'logout', 'tokenInvalid']) {
+    for (const type of ['ready', 'agentExists', 'login', 'agentStatus', 'dialStatus', 'callQuality', 'logout', 'tokenInvalid']) {
       phone.on(type, (content) => window.events.push({ at: Date.now(), type, content }));
     }
     window.phone = phone;

@@ -141,3 +141,79 @@ test('a number typed on the dial pad survives status changes and host messages',
   await tab.waitFor((m) => m.type === 'logout', { from });
   await tab.page.context().close();
 });
+
+test('a quality sample from the server reaches the host as callQuality, and a poor one warns in the call panel until it recovers or the call ends', async () => {
+  // The server's WebSocket, with a hand on it: the test adds the quality
+  // samples the media plane would send (everything else passes through).
+  const ctx = await env.newBrowser();
+  /** @type {any} */
+  let ws = null;
+  await ctx.routeWebSocket((url) => url.pathname === '/ws', (route) => {
+    route.connectToServer();
+    ws = route;
+  });
+  const tab = await env.open(ctx);
+  await tab.signIn('agent2@demo.local');
+  const phone = softphone(tab);
+  let from = await tab.count();
+  await tab.send({ type: 'callOut', content: { caller: '', callee: '12025550100', countryCode: '1', orderId: 'q-1' } });
+  const up = await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 2, { from, timeout: 10000 });
+  const callId = up.data.content.callId;
+  await phone.locator('#call-panel[data-state="connected"]').waitFor();
+  assert.ok(ws, 'the softphone\'s WebSocket is routed');
+  const sample = (q) => ws.send(JSON.stringify({ ev: 'quality', content: { callId, ...q } }));
+  const warning = phone.locator('#quality-warning');
+
+  // Good quality: to the host exactly as it came, and no warning.
+  from = await tab.count();
+  const good = { lossPct: 0.2, jitterMs: 4.5, rttMs: 38, mos: 4.4 };
+  sample(good);
+  const got = await tab.waitFor((m) => m.type === 'callQuality', { from });
+  assert.deepEqual(got.data, { type: 'callQuality', content: { callId, ...good } });
+  assert.equal(await warning.count(), 0);
+
+  // Loss above 3 %: the warning says how much, and fits the 256 px panel in every language.
+  const fits = () => phone.evaluate(() => {
+    const w = /** @type {HTMLElement} */ (document.getElementById('quality-warning'));
+    const p = /** @type {HTMLElement} */ (document.getElementById('call-panel'));
+    const a = w.getBoundingClientRect();
+    const b = p.getBoundingClientRect();
+    const hangup = /** @type {HTMLElement} */ (document.getElementById('hangup')).getBoundingClientRect();
+    return {
+      inside: a.left >= b.left && a.right <= b.right && a.bottom <= b.bottom,
+      unclipped: w.scrollWidth <= w.clientWidth,
+      panelFits: b.right <= document.documentElement.clientWidth,
+      hangupBeside: hangup.top < a.top && hangup.right <= b.right,
+    };
+  });
+  sample({ lossPct: 4.2, jitterMs: 30, rttMs: 120, mos: 3.9 });
+  await warning.waitFor();
+  assert.equal(await warning.textContent(), 'Poor connection: 4.2 % loss');
+  assert.deepEqual(await fits(), { inside: true, unclipped: true, panelFits: true, hangupBeside: true }, 'en-US');
+  for (const [lang, text] of [['zh-CN', '网络质量差：丢包 4.2%'], ['es-MX', 'Conexión deficiente: 4.2 % de pérdida']]) {
+    const at = await tab.count();
+    await tab.send({ type: 'init', content: { lang, email: 'agent2@demo.local', password: 'demo1234', loginMethod: 0 } });
+    await tab.waitFor((m) => m.type === 'login', { from: at });
+    await phone.locator(`#quality-warning:has-text("${text}")`).waitFor();
+    assert.deepEqual(await fits(), { inside: true, unclipped: true, panelFits: true, hangupBeside: true }, lang);
+  }
+  await tab.send({ type: 'init', content: { lang: 'en-US', email: 'agent2@demo.local', password: 'demo1234', loginMethod: 0 } });
+  await phone.locator('#quality-warning:has-text("Poor connection: 4.2 % loss")').waitFor();
+
+  // Recovered: the warning goes; a low MOS with little loss warns without a figure.
+  sample(good);
+  await warning.waitFor({ state: 'detached' });
+  sample({ lossPct: 1, jitterMs: 60, rttMs: 400, mos: 3.2 });
+  await phone.locator('#quality-warning:has-text("Poor connection")').waitFor();
+  assert.equal(await warning.textContent(), 'Poor connection');
+  assert.equal(await phone.locator('#call-panel').getAttribute('data-state'), 'connected', 'the call is still shown as connected');
+
+  // The call ends: the warning with it.
+  from = await tab.count();
+  await tab.send({ type: 'hangUp' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from });
+  await warning.waitFor({ state: 'detached' });
+  const samples = (await tab.messages()).filter((m) => m.type === 'callQuality');
+  assert.equal(samples.length, 4, 'every sample reached the host, once');
+  await ctx.close();
+});

@@ -14,8 +14,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const AGENT1 = { email: 'agent1@demo.local', password: 'demo1234', lang: 'en-US', loginMethod: 0 };
 
 /** Opens the SDK host page; returns the page once the SDK has made the phone. */
-async function openSdkHost(init) {
-  const ctx = await env.newBrowser();
+async function openSdkHost(init, ctx) {
+  ctx = ctx || (await env.newBrowser());
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
   await page.goto(env.host.sdkUrl(`${env.seatline.origin}/sdk/seatline.js`, init));
@@ -150,4 +150,28 @@ test('the SDK ignores messages that are not from its softphone: other origins, a
   });
   assert.deepEqual(left, { calls: 0, heard: true, iframe: false });
   await page.context().close();
+});
+
+test('the SDK gives the host callQuality with its content, for the connected call', async () => {
+  // A hand on the softphone's WebSocket: the test adds a sample the server's media plane would send.
+  const ctx = await env.newBrowser();
+  /** @type {any} */
+  let ws = null;
+  await ctx.routeWebSocket((url) => url.pathname === '/ws', (route) => {
+    route.connectToServer();
+    ws = route;
+  });
+  const page = await openSdkHost({ ...AGENT1, email: 'agent2@demo.local' }, ctx);
+  await waitEvent(page, dial(4));
+  const from = (await events(page)).length;
+  await page.evaluate(() => phone.callOut({ callee: '12025550100', countryCode: '1', orderId: 'sdk-q' }));
+  const up = await waitEvent(page, dial(2), { from });
+  const content = { callId: up.content.callId, lossPct: 5.5, jitterMs: 21, rttMs: 95.5, mos: 3.4 };
+  ws.send(JSON.stringify({ ev: 'quality', content }));
+  const got = await waitEvent(page, (e) => e.type === 'callQuality', { from });
+  assert.deepEqual(got.content, content);
+  assert.ok((await page.evaluate(async () => (await import(new URLSearchParams(location.search).get('sdk'))).SOFTPHONE_MESSAGES)).includes('callQuality'));
+  await page.evaluate(() => phone.hangUp());
+  await waitEvent(page, dial(5), { from });
+  await ctx.close();
 });

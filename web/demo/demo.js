@@ -44,6 +44,10 @@ phone.onSend((m) => addLog('out', m));
 phone.onMessage((m) => addLog('in', m));
 phone.on('agentStatus', (s) => { $('sum-agent').textContent = String(s.code); });
 phone.on('dialStatus', (s) => { $('sum-dial').textContent = String(s.code); });
+phone.on('callQuality', (q) => {
+  $('sum-quality').textContent = `MOS ${q.mos.toFixed(1)} · loss ${q.lossPct.toFixed(1)} % · jitter ${Math.round(q.jitterMs)} ms · RTT ${Math.round(q.rttMs)} ms`;
+});
+phone.on('dialStatus', (s) => { if (s.code === 5) $('sum-quality').textContent = '–'; });
 phone.on('login', (l) => { $('sum-login').textContent = `${l.email} · sip ${l.sipNum} · group ${l.groupNo}`; });
 for (const type of /** @type {const} */ (['logout', 'tokenInvalid'])) {
   phone.on(type, () => {

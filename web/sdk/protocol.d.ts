@@ -25,6 +25,24 @@ hangupCode?: number | null,
  */
 sipCode?: number | null, };
 
+export type CallQuality = { callId: string, 
+/**
+ * Packets lost, percent (0-100).
+ */
+lossPct: number, 
+/**
+ * Interarrival jitter, milliseconds.
+ */
+jitterMs: number, 
+/**
+ * Round-trip time, milliseconds.
+ */
+rttMs: number, 
+/**
+ * Mean opinion score estimate, 1 (bad) to 5 (excellent).
+ */
+mos: number, };
+
 export type SeatInfo = { sipNum: string, groupNo: string, };
 
 export type AgentView = { 
@@ -55,6 +73,6 @@ call: DialStatus | null,
 /**
  * Whether this tab holds the agent's audio.
  */
-audio: boolean, } | { "ev": "audio", hold: boolean, } | { "ev": "rtcAnswer", sdp: string, } | { "ev": "callControl", muted: boolean, held: boolean, } | { "ev": "dial", content: DialStatus, } | { "ev": "agent", agent: AgentView, } | { "ev": "loggedOut" } | { "ev": "tokenInvalid" } | { "ev": "pong" } | { "ev": "error", code: string, message: string, };
+audio: boolean, } | { "ev": "audio", hold: boolean, } | { "ev": "rtcAnswer", sdp: string, } | { "ev": "callControl", muted: boolean, held: boolean, } | { "ev": "dial", content: DialStatus, } | { "ev": "agent", agent: AgentView, } | { "ev": "quality", content: CallQuality, } | { "ev": "loggedOut" } | { "ev": "tokenInvalid" } | { "ev": "pong" } | { "ev": "error", code: string, message: string, };
 
 export type ApiError = { error: string, message: string, };

@@ -120,7 +120,9 @@ export type HangupCode = 800 | 801 | 810 | 811 | 812 | 813 | 814 | 815 | 816 | 8
 /** A timestamp in ms since the epoch, or `""` while not yet known. */
 export type Timestamp = number | '';
 
-import type { DialStatus as CallStatus } from './protocol.js';
+import type { DialStatus as CallStatus, CallQuality } from './protocol.js';
+
+export type { CallQuality };
 
 /**
  * The `dialStatus` of a call (codes 0, 1, 2, 5 and the failure codes): every
@@ -175,6 +177,13 @@ export interface SoftphoneMessages {
   agentStatus: AgentStatus;
   /** Phone connection changes and every call state change. */
   dialStatus: DialStatus;
+  /**
+   * Extension: how the connected call sounds, every few seconds while it is
+   * connected, as the server measures it: packet loss (percent), jitter and
+   * round trip (ms), and a MOS estimate (1-5). `callId` is the call's, as in
+   * its `dialStatus`.
+   */
+  callQuality: CallQuality;
   /** After any sign-out (the host's `loginOut`, the page's button, an admin). */
   logout: undefined;
   /** The session was rejected (expired, revoked); the softphone shows its sign-in page. */

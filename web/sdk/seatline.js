@@ -49,7 +49,7 @@ export const AgentCode = Object.freeze({
 });
 
 /** The message types the softphone sends to its host. */
-export const SOFTPHONE_MESSAGES = Object.freeze(['ready', 'agentExists', 'login', 'agentStatus', 'dialStatus', 'logout', 'tokenInvalid']);
+export const SOFTPHONE_MESSAGES = Object.freeze(['ready', 'agentExists', 'login', 'agentStatus', 'dialStatus', 'callQuality', 'logout', 'tokenInvalid']);
 
 /**
  * @typedef {{type: string, content?: any}} Message

@@ -12,7 +12,7 @@ pub enum Direction {
     AutoDialed = 2,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallRecord {
     pub call_id: String,
     pub direction: Direction,
@@ -28,6 +28,18 @@ pub struct CallRecord {
     pub hangup_code: Option<u16>,
     /// The carrier's final SIP status, where one came.
     pub sip_code: Option<u16>,
+    // How the call sounded, as the media plane measured it while it was
+    // connected (the switchboard fills these); each `None` when never measured.
+    /// Packet loss of the last sample, percent (0-100).
+    pub loss_pct: Option<f64>,
+    /// Jitter of the last sample, milliseconds.
+    pub jitter_ms: Option<f64>,
+    /// Round-trip time of the last sample, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// The call's MOS estimate: the mean of all its samples (1-5).
+    pub mos: Option<f64>,
+    /// The worst (lowest) MOS of any one sample of the call.
+    pub mos_min: Option<f64>,
 }
 
 impl CallRecord {
@@ -51,6 +63,11 @@ impl CallRecord {
             hangup_ms: None,
             hangup_code: None,
             sip_code: None,
+            loss_pct: None,
+            jitter_ms: None,
+            rtt_ms: None,
+            mos: None,
+            mos_min: None,
         }
     }
 

@@ -180,6 +180,24 @@ mod timestamp {
     }
 }
 
+/// The `content` of a `callQuality` message: how the agent's current call
+/// sounds, as the server's media plane measured it over the last few
+/// seconds. A Seatline extension of the vendor's protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct CallQuality {
+    pub call_id: String,
+    /// Packets lost, percent (0-100).
+    pub loss_pct: f64,
+    /// Interarrival jitter, milliseconds.
+    pub jitter_ms: f64,
+    /// Round-trip time, milliseconds.
+    pub rtt_ms: f64,
+    /// Mean opinion score estimate, 1 (bad) to 5 (excellent).
+    pub mos: f64,
+}
+
 /// A seat as the host sees it in the `login` message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -230,6 +248,9 @@ pub enum ServerEvent {
     Dial { content: DialStatus },
     /// The agent's state changed (from any tab, any browser, or the system).
     Agent { agent: AgentView },
+    /// A quality sample of the agent's connected call (every few seconds),
+    /// passed to the host as `callQuality`.
+    Quality { content: CallQuality },
     /// The session was signed out (by any of its tabs).
     LoggedOut,
     /// The session was rejected: expired, revoked or unknown.
@@ -321,6 +342,21 @@ mod tests {
             serde_json::to_string(&ev).unwrap(),
             r#"{"ev":"agent","agent":{"code":2,"status":1,"activity":"inCall"}}"#
         );
+        let ev = ServerEvent::Quality {
+            content: CallQuality {
+                call_id: "c".into(),
+                loss_pct: 4.5,
+                jitter_ms: 12.0,
+                rtt_ms: 80.25,
+                mos: 3.5,
+            },
+        };
+        let text = serde_json::to_string(&ev).unwrap();
+        assert_eq!(
+            text,
+            r#"{"ev":"quality","content":{"callId":"c","lossPct":4.5,"jitterMs":12.0,"rttMs":80.25,"mos":3.5}}"#
+        );
+        assert_eq!(serde_json::from_str::<ServerEvent>(&text).unwrap(), ev);
     }
 }
 
@@ -342,6 +378,7 @@ mod typescript {
         for decl in [
             AgentStatusCode::decl(&cfg),
             DialStatus::decl(&cfg),
+            CallQuality::decl(&cfg),
             SeatInfo::decl(&cfg),
             AgentView::decl(&cfg),
             ClientOp::decl(&cfg),

@@ -204,6 +204,9 @@ async fn calls(
                         "orderId": c.order_id, "params": c.params, "other": c.other, "seatId": c.seat_id,
                         "callStartTimestamp": c.start_ms, "callConnectedTimestamp": c.connected_ms,
                         "callHangUpTimestamp": c.hangup_ms, "hangupCode": c.hangup_code, "sipCode": c.sip_code,
+                        // Quality, null when never measured.
+                        "lossPct": c.loss_pct, "jitterMs": c.jitter_ms, "rttMs": c.rtt_ms,
+                        "mos": c.mos, "mosMin": c.mos_min,
                     })
                 })
                 .collect();

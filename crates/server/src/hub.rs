@@ -184,6 +184,11 @@ pub fn call_row(
         hangup_code: r.hangup_code.map(i64::from),
         sip_code: r.sip_code.map(i64::from),
         dialog,
+        loss_pct: r.loss_pct,
+        jitter_ms: r.jitter_ms,
+        rtt_ms: r.rtt_ms,
+        mos: r.mos,
+        mos_min: r.mos_min,
     }
 }
 

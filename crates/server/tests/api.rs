@@ -501,6 +501,21 @@ async fn the_tenant_policy_refuses_calls_with_810_811_814_815_817() {
         7,
         "810, 811, a US call, 814, 815, another call, 817"
     );
+    // No call was measured (refused, or no media sample): quality is null.
+    let calls: Value = client
+        .get(format!("{}/api/v1/admin/calls?limit=20", s.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for c in calls["calls"].as_array().unwrap() {
+        for k in ["lossPct", "jitterMs", "rttMs", "mos", "mosMin"] {
+            assert!(c.get(k).is_some_and(Value::is_null), "{k} in {c}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use crate::{Result, Store};
 use sqlx::Row;
 
 /// One call record row, as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CallRow {
     pub id: String,
     pub tenant_id: i64,
@@ -22,6 +22,14 @@ pub struct CallRow {
     pub sip_code: Option<i64>,
     /// The carrier dialog (JSON) while the call is up; `None` otherwise.
     pub dialog: Option<String>,
+    /// Quality, `None` when never measured: the last sample's packet loss
+    /// (percent), jitter and round trip (milliseconds)...
+    pub loss_pct: Option<f64>,
+    pub jitter_ms: Option<f64>,
+    pub rtt_ms: Option<f64>,
+    /// ...the mean MOS of the call's samples, and the worst one.
+    pub mos: Option<f64>,
+    pub mos_min: Option<f64>,
 }
 
 impl Store {
@@ -76,15 +84,23 @@ impl Store {
         Ok((owned, pool))
     }
 
-    /// Writes a call record, or updates it when it exists.
+    /// Writes a call record, or updates it when it exists. Quality figures
+    /// already stored are kept when the update has none (a record closed
+    /// after a restart carries no samples).
     pub async fn save_call(&self, c: &CallRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
-                                start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
+                                loss_pct, jitter_ms, rtt_ms, mos, mos_min)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
              ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
                 hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
-                dialog = excluded.dialog",
+                dialog = excluded.dialog,
+                loss_pct = COALESCE(excluded.loss_pct, calls.loss_pct),
+                jitter_ms = COALESCE(excluded.jitter_ms, calls.jitter_ms),
+                rtt_ms = COALESCE(excluded.rtt_ms, calls.rtt_ms),
+                mos = COALESCE(excluded.mos, calls.mos),
+                mos_min = COALESCE(excluded.mos_min, calls.mos_min)",
         )
         .bind(&c.id)
         .bind(c.tenant_id)
@@ -101,6 +117,11 @@ impl Store {
         .bind(c.hangup_code)
         .bind(c.sip_code)
         .bind(&c.dialog)
+        .bind(c.loss_pct)
+        .bind(c.jitter_ms)
+        .bind(c.rtt_ms)
+        .bind(c.mos)
+        .bind(c.mos_min)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -152,6 +173,11 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
         hangup_code: r.try_get("hangup_code")?,
         sip_code: r.try_get("sip_code")?,
         dialog: r.try_get("dialog")?,
+        loss_pct: r.try_get("loss_pct")?,
+        jitter_ms: r.try_get("jitter_ms")?,
+        rtt_ms: r.try_get("rtt_ms")?,
+        mos: r.try_get("mos")?,
+        mos_min: r.try_get("mos_min")?,
     })
 }
 
@@ -199,5 +225,50 @@ mod tests {
             Some((1, "G001".to_string()))
         );
         assert_eq!(store.did_route("19999999999").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn quality_figures_round_trip_and_are_null_when_unmeasured() {
+        let store = Store::open_memory().await.unwrap();
+        store.seed_demo().await.unwrap();
+        let mut c = CallRow {
+            id: "q1".into(),
+            tenant_id: 1,
+            direction: 1,
+            caller: "a".into(),
+            callee: "b".into(),
+            start_ms: 5,
+            connected_ms: Some(6),
+            ..Default::default()
+        };
+        store.save_call(&c).await.unwrap();
+        let up = store.call("q1").await.unwrap().unwrap();
+        assert_eq!(
+            (up.loss_pct, up.jitter_ms, up.rtt_ms, up.mos, up.mos_min),
+            (None, None, None, None, None),
+            "unmeasured: NULL"
+        );
+        c.hangup_ms = Some(9);
+        c.loss_pct = Some(3.25);
+        c.jitter_ms = Some(17.5);
+        c.rtt_ms = Some(142.0);
+        c.mos = Some(4.0 + 1.0 / 3.0);
+        c.mos_min = Some(3.1);
+        store.save_call(&c).await.unwrap();
+        assert_eq!(
+            store.call("q1").await.unwrap(),
+            Some(c.clone()),
+            "every figure, exactly"
+        );
+        // An update with no figures (a record closed after a restart) keeps them.
+        let mut closed = c.clone();
+        (closed.loss_pct, closed.jitter_ms, closed.rtt_ms) = (None, None, None);
+        (closed.mos, closed.mos_min) = (None, None);
+        closed.hangup_code = Some(801);
+        store.save_call(&closed).await.unwrap();
+        let got = store.call("q1").await.unwrap().unwrap();
+        assert_eq!(got.hangup_code, Some(801));
+        assert_eq!((got.mos, got.mos_min), (c.mos, c.mos_min));
+        assert_eq!(store.recent_calls(1, 10).await.unwrap(), vec![got]);
     }
 }

@@ -24,7 +24,7 @@ use seatline_calls::policy::{
 };
 use seatline_calls::record::{CallRecord, Direction};
 use seatline_protocol::DialStatus;
-use seatline_protocol::{AgentView, HangupReason, ServerEvent};
+use seatline_protocol::{AgentView, CallQuality, HangupReason, ServerEvent};
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
 use seatline_sip::{CallRef, Transmit, UaEvent, UserAgent};
 use std::collections::{HashMap, VecDeque};
@@ -184,6 +184,79 @@ pub enum Output {
     Compacted,
 }
 
+/// One quality sample of an agent's call, as the media plane measured it
+/// over its last window (a few seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityFigures {
+    /// Packets received in the window (not in the record: its figures are
+    /// the call's, see [`Switchboard::quality`]).
+    pub packets: u64,
+    /// Packets lost, percent.
+    pub loss_pct: f64,
+    /// Interarrival jitter, milliseconds.
+    pub jitter_ms: f64,
+    /// Round-trip time, milliseconds.
+    pub rtt_ms: f64,
+    /// Mean opinion score estimate.
+    pub mos: f64,
+}
+
+impl QualityFigures {
+    /// The sample within sane bounds (loss 0-100 %, jitter and round trip
+    /// 0-60 s, MOS 1-5); `None` when a figure is not a finite number (NaN,
+    /// infinite): such a sample is not trusted at all.
+    pub fn validated(&self) -> Option<Self> {
+        let figures = [self.loss_pct, self.jitter_ms, self.rtt_ms, self.mos];
+        if !figures.iter().all(|f| f.is_finite()) {
+            return None;
+        }
+        Some(Self {
+            packets: self.packets,
+            loss_pct: self.loss_pct.clamp(0.0, 100.0),
+            jitter_ms: self.jitter_ms.clamp(0.0, 60_000.0),
+            rtt_ms: self.rtt_ms.clamp(0.0, 60_000.0),
+            mos: self.mos.clamp(1.0, 5.0),
+        })
+    }
+}
+
+/// What a call remembers of its quality samples.
+#[derive(Debug, Clone)]
+struct QualityTrack {
+    last: QualityFigures,
+    worst_mos: f64,
+    mos_sum: f64,
+    samples: u32,
+}
+
+impl QualityTrack {
+    fn new(first: QualityFigures) -> Self {
+        Self {
+            worst_mos: first.mos,
+            mos_sum: first.mos,
+            samples: 1,
+            last: first,
+        }
+    }
+
+    fn add(&mut self, q: QualityFigures) {
+        self.worst_mos = self.worst_mos.min(q.mos);
+        self.mos_sum += q.mos;
+        self.samples = self.samples.saturating_add(1);
+        self.last = q;
+    }
+
+    /// The record's figures: the last sample's loss, jitter and round trip,
+    /// the mean MOS of every sample and the worst one.
+    fn fill(&self, r: &mut CallRecord) {
+        r.loss_pct = Some(self.last.loss_pct);
+        r.jitter_ms = Some(self.last.jitter_ms);
+        r.rtt_ms = Some(self.last.rtt_ms);
+        r.mos = Some(self.mos_sum / f64::from(self.samples.max(1)));
+        r.mos_min = Some(self.worst_mos);
+    }
+}
+
 /// In-call controls from any tab of the agent or from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
@@ -245,6 +318,9 @@ struct Call {
     carrier: Option<AudioSdp>,
     /// When the call ends for lack of carrier RTP.
     rtp_deadline: Option<Instant>,
+    /// Its quality samples while connected (boxed: most of a call's life
+    /// has none yet, and a call stays small).
+    quality: Option<Box<QualityTrack>>,
 }
 
 /// An inbound INVITE waiting for the store to say who owns its DID.
@@ -614,6 +690,7 @@ impl Switchboard {
                 group_no: None,
                 carrier: None,
                 rtp_deadline: None,
+                quality: None,
             },
         );
         self.apply(call, now);
@@ -776,6 +853,41 @@ impl Switchboard {
                 self.pump(now);
             }
         }
+    }
+
+    /// A quality sample of the seat's call, from the media plane. Passed
+    /// to every tab of the agent (`quality`) and kept for the call's record
+    /// when the seat has a connected call; otherwise, or when the sample is
+    /// not made of numbers, nothing happens. (`now`: the input's time, like
+    /// every input's; no rule of quality needs it yet.)
+    pub fn quality(&mut self, seat: SeatId, sample: QualityFigures, _now: Instant) {
+        let Some(q) = sample.validated() else {
+            return;
+        };
+        let Some(call) = self.call_of_seat(seat) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if !c.ctl.is_connected() {
+            return;
+        }
+        let content = CallQuality {
+            call_id: c.ctl.record().call_id.clone(),
+            loss_pct: q.loss_pct,
+            jitter_ms: q.jitter_ms,
+            rtt_ms: q.rtt_ms,
+            mos: q.mos,
+        };
+        match &mut c.quality {
+            Some(track) => track.add(q),
+            None => c.quality = Some(Box::new(QualityTrack::new(q))),
+        }
+        self.out.push_back(Output::ToAgent {
+            seat,
+            event: ServerEvent::Quality { content },
+        });
     }
 
     /// Seats whose carrier leg sent RTP since the last report.
@@ -1015,6 +1127,7 @@ impl Switchboard {
                 group_no: Some(group_no),
                 carrier: Some(carrier),
                 rtp_deadline: None,
+                quality: None,
             },
         );
         self.apply(call, now);
@@ -1128,10 +1241,14 @@ impl Switchboard {
                     let Some(c) = self.calls.get(&call) else {
                         continue;
                     };
+                    let mut record = c.ctl.record().clone();
+                    if let Some(q) = &c.quality {
+                        q.fill(&mut record);
+                    }
                     self.out.push_back(Output::SaveCall {
                         tenant_id: c.tenant_id,
                         seat: c.ctl.seat(),
-                        record: c.ctl.record().clone(),
+                        record,
                         dialog,
                     });
                 }

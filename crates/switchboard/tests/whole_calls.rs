@@ -6,7 +6,7 @@
 use seatline_agent::{AgentConfig, Status};
 use seatline_calls::policy::{CallOut, PolicyFacts};
 use seatline_calls::record::CallRecord;
-use seatline_protocol::ServerEvent;
+use seatline_protocol::{CallQuality, ServerEvent};
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
 use seatline_sip::{CallRef, Timers, TrustedSource, UaEvent, UserAgent};
 use seatline_switchboard::*;
@@ -282,6 +282,35 @@ impl World {
                 }
             })
             .collect()
+    }
+
+    /// Quality samples a tab received, in order.
+    fn qualities(&self, conn: ConnId) -> Vec<CallQuality> {
+        self.tabs
+            .get(&conn)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                if let ServerEvent::Quality { content } = e {
+                    Some(content.clone())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The media plane reports a quality sample for the seat's call.
+    fn sample(&mut self, seat: SeatId, loss_pct: f64, jitter_ms: f64, rtt_ms: f64, mos: f64) {
+        let figures = QualityFigures {
+            packets: 250,
+            loss_pct,
+            jitter_ms,
+            rtt_ms,
+            mos,
+        };
+        self.sb.quality(seat, figures, self.now);
+        self.step();
     }
 
     fn last_record(&self) -> CallRecord {
@@ -790,4 +819,142 @@ fn a_failed_audio_path_with_no_tab_to_take_it_ends_with_801() {
     assert!(w.carrier_ended(call));
     assert_eq!(w.codes(tab), vec![0, 2, 801, 5]);
     assert_eq!(w.last_record().hangup_code, Some(801));
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn quality_samples_of_a_connected_call_reach_every_tab_and_the_record() {
+    let mut w = World::new();
+    let a = w.sign_in(1, 0);
+    let (b, _) = w.open_tab(1, 0);
+    w.call_out(1, "12025550100");
+    // Ringing: there is nothing to measure yet.
+    w.sample(1, 1.0, 5.0, 40.0, 4.4);
+    assert!(
+        w.qualities(a).is_empty(),
+        "no sample before the call connects"
+    );
+    w.advance(Duration::from_millis(800));
+    w.carrier_answers();
+    let call_id = w.dials(a).last().unwrap()["callId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let up = w.last_record();
+    assert_eq!(
+        (up.loss_pct, up.jitter_ms, up.rtt_ms, up.mos, up.mos_min),
+        (None, None, None, None, None),
+        "nothing measured yet at connect"
+    );
+    let saves = w.saved.len();
+
+    w.talk(1, Duration::from_secs(5));
+    w.sample(1, 0.5, 8.0, 60.0, 4.3);
+    w.talk(1, Duration::from_secs(5));
+    w.sample(1, 4.0, 30.0, 120.0, 3.1);
+    // Not numbers: ignored whole.
+    w.sample(1, f64::NAN, 8.0, 60.0, 4.0);
+    w.sample(1, 1.0, 8.0, 60.0, f64::NAN);
+    w.sample(1, 1.0, f64::INFINITY, 60.0, 4.0);
+    // Out of range: held to the sane bounds.
+    w.talk(1, Duration::from_secs(5));
+    w.sample(1, 120.0, -3.0, 70_000.0, 7.0);
+
+    let want = |loss_pct, jitter_ms, rtt_ms, mos| CallQuality {
+        call_id: call_id.clone(),
+        loss_pct,
+        jitter_ms,
+        rtt_ms,
+        mos,
+    };
+    let seen = vec![
+        want(0.5, 8.0, 60.0, 4.3),
+        want(4.0, 30.0, 120.0, 3.1),
+        want(100.0, 0.0, 60_000.0, 5.0),
+    ];
+    assert_eq!(w.qualities(a), seen, "the first tab");
+    assert_eq!(w.qualities(b), seen, "every tab of the agent");
+    assert_eq!(w.saved.len(), saves, "a sample writes nothing by itself");
+
+    w.sb.hang_up(1, w.now);
+    w.step();
+    assert_eq!(w.codes(a), vec![0, 2, 5]);
+    let r = w.last_record();
+    assert_eq!(r.hangup_ms, Some(w.ms()));
+    assert_eq!(
+        (r.loss_pct, r.jitter_ms, r.rtt_ms),
+        (Some(100.0), Some(0.0), Some(60_000.0)),
+        "the last sample's loss, jitter and round trip"
+    );
+    assert!(
+        close(r.mos.unwrap(), (4.3 + 3.1 + 5.0) / 3.0),
+        "the mean MOS: {:?}",
+        r.mos
+    );
+    assert_eq!(r.mos_min, Some(3.1), "the worst MOS");
+
+    // After the hang-up (in wrap-up, then idle): nothing.
+    let saves = w.saved.len();
+    w.sample(1, 2.0, 10.0, 50.0, 4.0);
+    w.advance(Duration::from_secs(3));
+    w.sample(1, 2.0, 10.0, 50.0, 4.0);
+    assert_eq!(w.qualities(a).len(), 3, "no sample after the hang-up");
+    assert_eq!(w.saved.len(), saves);
+}
+
+#[test]
+fn quality_of_an_inbound_call_counts_from_the_answer_and_other_seats_hear_nothing() {
+    let mut w = World::new();
+    let a = w.sign_in(1, 0);
+    w.advance(Duration::from_secs(1));
+    let b = w.sign_in(2, 0);
+    let call = place_inbound(&mut w, "");
+    assert_eq!(w.codes(a), vec![1]);
+    w.sample(1, 0.0, 2.0, 20.0, 4.4);
+    assert!(w.qualities(a).is_empty(), "ringing: no sample");
+    w.sb.answer(1, true, w.now);
+    w.step();
+    assert_eq!(w.codes(a), vec![1, 2]);
+    w.sample(1, 6.5, 40.0, 90.0, 2.9);
+    w.sample(2, 0.0, 2.0, 20.0, 4.4);
+    w.sample(99, 0.0, 2.0, 20.0, 4.4);
+    let got = w.qualities(a);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        Some(got[0].call_id.as_str()),
+        w.dials(a)[1]["callId"].as_str()
+    );
+    assert!(
+        w.qualities(b).is_empty(),
+        "a seat with no call hears nothing"
+    );
+    let now = w.now;
+    w.carrier.hang_up(call, now);
+    w.step();
+    let r = w.last_record();
+    assert_eq!(
+        (r.loss_pct, r.jitter_ms, r.rtt_ms, r.mos, r.mos_min),
+        (Some(6.5), Some(40.0), Some(90.0), Some(2.9), Some(2.9))
+    );
+}
+
+#[test]
+fn a_call_never_measured_keeps_empty_figures() {
+    let mut w = World::new();
+    let tab = w.sign_in(1, 0);
+    w.call_out(1, "12025550100");
+    w.carrier_answers();
+    w.sample(1, f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+    w.sb.hang_up(1, w.now);
+    w.step();
+    assert_eq!(w.codes(tab), vec![0, 2, 5]);
+    assert!(w.qualities(tab).is_empty());
+    let r = w.last_record();
+    assert_eq!(
+        (r.loss_pct, r.jitter_ms, r.rtt_ms, r.mos, r.mos_min),
+        (None, None, None, None, None)
+    );
 }

@@ -20,11 +20,13 @@ import { render, tick } from './view.js';
  *   hangupCode?: number, sipCode?: number,
  *   ended?: boolean, reason?: number,
  * }} CallView a call as shown: its last dialStatus, plus `ended` and the failure `reason`
+ * @typedef {{callId: string, lossPct: number, jitterMs: number, rttMs: number, mos: number}} Quality
+ *   the last quality sample of the connected call, as the server measured it
  * @typedef {{
  *   phase: 'boot'|'signedOut'|'signingIn'|'signedIn',
  *   page: 'email'|'sso'|'noseat',
  *   notice: string, noticeKind: string, banner: string,
- *   call: CallView|null, callEndedAt: number, audio: boolean, phone: string, phoneError: string,
+ *   call: CallView|null, quality: Quality|null, callEndedAt: number, audio: boolean, phone: string, phoneError: string,
  *   muted: boolean, held: boolean, settingsOpen: boolean, mics: MediaDeviceInfo[], speakers: MediaDeviceInfo[],
  *   micId: string, speakerId: string,
  *   emailDraft: string,
@@ -50,6 +52,7 @@ const state = {
   noticeKind: 'error',
   banner: '',
   call: null,
+  quality: null,
   callEndedAt: 0,
   audio: false,
   phone: 'pending',
@@ -171,6 +174,8 @@ function onDial(content) {
   // (The ring of an inbound call comes from the server, over the audio
   // tab's WebRTC leg: it plays where the call will, with no autoplay issue.)
   bridge.post('dialStatus', content);
+  // A sample belongs to one connected call: another call, or its end, drops it.
+  if (content.code !== 2 || (state.quality && state.quality.callId !== content.callId)) state.quality = null;
   if (content.code === 5) {
     state.call = { ...(state.call || {}), ...content, ended: true, reason: (state.call && state.call.reason) || content.hangupCode };
     state.muted = false;
@@ -183,6 +188,17 @@ function onDial(content) {
   } else {
     state.call = { ...content };
   }
+}
+
+/** @param {any} c a quality sample of the connected call, from the server */
+function onQuality(c) {
+  if (!c || typeof c.callId !== 'string') return;
+  /** @type {Quality} */
+  const q = { callId: c.callId, lossPct: Number(c.lossPct), jitterMs: Number(c.jitterMs), rttMs: Number(c.rttMs), mos: Number(c.mos) };
+  bridge.post('callQuality', q);
+  // Shown only for the call on screen, while it is connected.
+  const call = state.call;
+  state.quality = call && !call.ended && call.code === 2 && call.callId === q.callId ? q : null;
 }
 
 /** @param {number} code */
@@ -257,6 +273,9 @@ function onEvent(ev) {
     case 'dial':
       onDial(ev.content);
       break;
+    case 'quality':
+      onQuality(ev.content);
+      break;
     case 'loggedOut':
       endSession('logout', 'signedOut', 'info');
       break;
@@ -320,6 +339,7 @@ function endSession(message, notice, kind) {
   state.menuOpen = false;
   state.banner = '';
   state.call = null;
+  state.quality = null;
   state.notice = notice;
   state.noticeKind = kind;
   if (settle) settle(false);

@@ -78,6 +78,8 @@ const STRINGS = {
     answer: 'Answer',
     reject: 'Reject',
     statusRefused: 'The status cannot be changed now.',
+    qualityPoor: 'Poor connection',
+    qualityPoorLoss: 'Poor connection: {loss} % loss',
   },
   'zh-CN': {
     loading: '正在启动…',
@@ -154,6 +156,8 @@ const STRINGS = {
     answer: '接听',
     reject: '拒接',
     statusRefused: '当前无法更改状态。',
+    qualityPoor: '网络质量差',
+    qualityPoorLoss: '网络质量差：丢包 {loss}%',
   },
   'es-MX': {
     loading: 'Iniciando…',
@@ -230,6 +234,8 @@ const STRINGS = {
     answer: 'Contestar',
     reject: 'Rechazar',
     statusRefused: 'No se puede cambiar el estado ahora.',
+    qualityPoor: 'Conexión deficiente',
+    qualityPoorLoss: 'Conexión deficiente: {loss} % de pérdida',
   },
 };
 

@@ -219,6 +219,29 @@ function callState(c) {
   return { state: 'calling', label: t('callCalling') };
 }
 
+/** Below these the agent is warned that the call sounds poor. */
+export const POOR_MOS = 3.6;
+export const POOR_LOSS_PCT = 3;
+
+/** @param {number} pct a loss to show: one decimal under 10 %, whole above */
+function lossText(pct) {
+  return pct < 10 ? String(Math.round(pct * 10) / 10) : String(Math.round(pct));
+}
+
+/**
+ * The warning of a connected call that sounds poor ('' when it sounds fine):
+ * the loss when that is the cause, else just that the connection is poor.
+ * @param {State} s
+ */
+function qualityWarning(s) {
+  const c = s.call;
+  const q = s.quality;
+  if (!c || !q || c.ended || c.code !== 2 || q.callId !== c.callId) return '';
+  if (q.lossPct > POOR_LOSS_PCT) return t('qualityPoorLoss').replace('{loss}', lossText(q.lossPct));
+  if (q.mos < POOR_MOS) return t('qualityPoor');
+  return '';
+}
+
 /** A mute or hold toggle: an icon, with its word where there is room. */
 /** @param {string} id @param {boolean} on @param {string} word @param {() => void} onClick */
 function toggle(id, on, word, onClick) {
@@ -242,7 +265,8 @@ function callPanel(s, act) {
     stateLine.append(' ', h('span', { class: 'call-timer', id: 'call-timer' }, timer.node));
   }
   const incoming = state === 'incoming';
-  return h('section', { id: 'call-panel', class: `call-panel active ${state}`, 'data-state': state, 'data-call-id': c.callId },
+  const warning = qualityWarning(s);
+  return h('section', { id: 'call-panel', class: `call-panel active ${state}${warning ? ' warned' : ''}`, 'data-state': state, 'data-call-id': c.callId },
     h('div', { class: 'call-info' },
       // Long numbers shrink, and past that end in an ellipsis; the title has them whole.
       h('span', { class: `call-number${shown.length > 13 ? ' long' : ''}`, id: 'call-number', title: shown, text: shown }),
@@ -251,7 +275,9 @@ function callPanel(s, act) {
       toggle('mute', s.muted, s.muted ? t('unmute') : t('mute'), () => act.mute()),
       toggle('hold', s.held, s.held ? t('unhold') : t('hold'), () => act.hold())) : null,
     incoming ? h('button', { type: 'button', id: 'answer', class: 'answer', onclick: () => act.answer(), title: t('answer'), 'aria-label': t('answer') }, h('span', { class: 'phone-icon', 'aria-hidden': 'true' })) : null,
-    c.ended ? null : h('button', { type: 'button', id: incoming ? 'reject' : 'hangup', class: 'hangup', onclick: () => (incoming ? act.reject() : act.hangUp()), title: incoming ? t('reject') : t('hangUp'), 'aria-label': incoming ? t('reject') : t('hangUp') }, h('span', { class: 'phone-icon down', 'aria-hidden': 'true' })));
+    c.ended ? null : h('button', { type: 'button', id: incoming ? 'reject' : 'hangup', class: 'hangup', onclick: () => (incoming ? act.reject() : act.hangUp()), title: incoming ? t('reject') : t('hangUp'), 'aria-label': incoming ? t('reject') : t('hangUp') }, h('span', { class: 'phone-icon down', 'aria-hidden': 'true' })),
+    // A line of its own under the call, the panel's whole width.
+    warning ? h('p', { id: 'quality-warning', class: 'quality-warning', role: 'status', text: warning }) : null);
 }
 
 /** What the call panel shows, but for the running timer: its key. @param {State} s */
@@ -259,7 +285,7 @@ function callKey(s) {
   const c = s.call;
   if (!c) return `none|${lang()}`;
   const { state, label } = callState(c);
-  return JSON.stringify([c.callId, c.direction, c.caller, c.callee, c.callConnectedTimestamp, state, label, s.muted, s.held, lang()]);
+  return JSON.stringify([c.callId, c.direction, c.caller, c.callee, c.callConnectedTimestamp, state, label, s.muted, s.held, qualityWarning(s), lang()]);
 }
 
 /** @param {State} s @param {Actions} act */

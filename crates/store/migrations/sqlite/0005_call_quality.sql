@@ -1,0 +1,10 @@
+-- How a call sounded, as the media plane measured it while it was connected
+-- (issue 7). NULL when never measured: refused, unanswered, or no sample.
+-- loss_pct, jitter_ms, rtt_ms: the call's last sample; mos: the mean MOS of
+-- its samples; mos_min: the worst sample's MOS. DOUBLE PRECISION: a REAL in
+-- SQLite, and the same 8-byte float in PostgreSQL.
+ALTER TABLE calls ADD COLUMN loss_pct DOUBLE PRECISION;
+ALTER TABLE calls ADD COLUMN jitter_ms DOUBLE PRECISION;
+ALTER TABLE calls ADD COLUMN rtt_ms DOUBLE PRECISION;
+ALTER TABLE calls ADD COLUMN mos DOUBLE PRECISION;
+ALTER TABLE calls ADD COLUMN mos_min DOUBLE PRECISION;

@@ -186,3 +186,34 @@ test('without the allow attribute the audio tab reports dialStatus -1 and shows 
   await tab.waitFor((m) => m.type === 'logout');
   await ctx.close();
 });
+
+test('the host receives callQuality during an echo call, and the call record holds its figures', async () => {
+  const tab = await env.open();
+  await tab.signIn();
+  const from = await tab.count();
+  const call = await callEcho(tab);
+  // Measured by the media plane over both legs, every 5 s.
+  const q = await tab.waitFor((m) => m.type === 'callQuality', { from, timeout: 15000 });
+  const c = q.data.content;
+  assert.equal(c.callId, call.callId);
+  for (const k of ['lossPct', 'jitterMs', 'rttMs', 'mos']) assert.equal(typeof c[k], 'number', `${k}: ${JSON.stringify(c)}`);
+  assert.ok(c.mos >= 4 && c.mos <= 4.5, `a loopback call sounds good: ${JSON.stringify(c)}`);
+  assert.ok(c.lossPct >= 0 && c.lossPct < 1, JSON.stringify(c));
+  await hangUpAndWait(tab);
+
+  const base = `http://127.0.0.1:${env.seatline.port}`;
+  const session = await (await fetch(`${base}/api/v1/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'admin@demo.local', password: 'demo1234' }),
+  })).json();
+  const list = await (await fetch(`${base}/api/v1/admin/calls?limit=50`, {
+    headers: { authorization: `Bearer ${session.token}` },
+  })).json();
+  const rec = list.calls.find((r) => r.callId === call.callId);
+  assert.ok(rec, `the call is in the records: ${JSON.stringify(list.calls.map((r) => r.callId))}`);
+  assert.equal(typeof rec.mos, 'number', JSON.stringify(rec));
+  assert.equal(typeof rec.lossPct, 'number', JSON.stringify(rec));
+  assert.ok(rec.mos >= 4, JSON.stringify(rec));
+  await tab.page.context().close();
+});

@@ -605,6 +605,18 @@ impl Hub {
         self.with_sb(|inner| inner.sb.handle_datagram(bytes, from, now))
     }
 
+    /// A quality sample of the agent's call, from its media worker.
+    pub fn quality(&self, seat_id: i64, s: seatline_media::quality::QualitySample, now: Instant) {
+        let figures = seatline_switchboard::QualityFigures {
+            packets: s.packets,
+            loss_pct: s.loss_pct,
+            jitter_ms: s.jitter_ms,
+            rtt_ms: s.rtt_ms,
+            mos: s.mos,
+        };
+        self.with_sb_untimed(|inner| inner.sb.quality(seat_id, figures, now))
+    }
+
     pub fn rtp_alive(&self, seats: &[i64], now: Instant) {
         self.with_sb(|inner| inner.sb.rtp_alive(seats, now))
     }

@@ -150,6 +150,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                     media_notes.hub.audio_lost(seat_id, Instant::now())
                 }
                 media::MediaNote::LegConnected { seat_id, .. } => media_notes.hub.audio_up(seat_id),
+                media::MediaNote::Quality { seat_id, sample } => {
+                    media_notes.hub.quality(seat_id, sample, Instant::now())
+                }
                 note => tracing::debug!("media: {note:?}"),
             }
         }

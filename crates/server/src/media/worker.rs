@@ -151,6 +151,9 @@ struct Worker {
     rings: HashMap<i64, Tone>,
     notes: mpsc::UnboundedSender<MediaNote>,
     ticks: u32,
+    /// One DTLS certificate for every leg of the worker: made once, not per
+    /// leg (a key pair and a certificate each, in time and memory).
+    cert: Option<str0m::config::DtlsCert>,
     /// Scratch buffers, reused for every packet.
     wire: Vec<u8>,
     pcm: Vec<u8>,
@@ -178,6 +181,9 @@ async fn run(
         rings: HashMap::new(),
         notes,
         ticks: 0,
+        cert: str0m::crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate(),
         wire: Vec::with_capacity(1500),
         pcm: Vec::with_capacity(1500),
     }));
@@ -431,7 +437,11 @@ impl Worker {
         offer: &str,
         now: Instant,
     ) -> Result<String, String> {
-        let mut rtc = RtcConfig::new()
+        let mut config = RtcConfig::new();
+        if let Some(cert) = &self.cert {
+            config = config.set_dtls_cert(cert.clone());
+        }
+        let mut rtc = config
             .set_ice_lite(true)
             .clear_codecs()
             // The answerer picks the codec: ours come in this order.

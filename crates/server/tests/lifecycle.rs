@@ -17,50 +17,6 @@ use support::*;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
-/// SIPp as the carrier on `port`, one call.
-fn sipp_carrier(name: &str, port: u16) -> Child {
-    let media = free_udp_port().to_string();
-    Command::new("sipp")
-        .args([
-            "-sf",
-            scenario(name).to_str().unwrap(),
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media,
-        ])
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp is installed (Debian package sip-tester)")
-}
-
-async fn sign_in(base: &str, email: &str) -> Value {
-    for _ in 0..100 {
-        if let Ok(r) = reqwest::Client::new()
-            .post(format!("{base}/api/v1/sessions"))
-            .json(&json!({"email": email, "password": "demo1234"}))
-            .send()
-            .await
-        {
-            return r.json().await.unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server did not come up");
-}
-
 async fn agent(base: &str, ws_url: &str, email: &str) -> Ws {
     let body = sign_in(base, email).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
@@ -110,7 +66,7 @@ async fn a_carrier_that_sends_no_rtp_is_hung_up_with_800() {
     )
     .await;
     // SIPp answers and then stays silent: no RTP ever comes.
-    let child = sipp_carrier("carrier_answer.xml", carrier);
+    let child = sipp_carrier("carrier_answer.xml", carrier, free_udp_port());
     tokio::time::sleep(Duration::from_millis(200)).await;
     ws.send(call_out("12025550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
@@ -264,7 +220,7 @@ async fn connected_call(base: &str, http: u16) -> (Ws, String) {
 async fn sigterm_ends_the_call_with_a_bye_and_5() {
     let dir = tempfile::tempdir().unwrap();
     let (http, sip, carrier) = (free_tcp_port(), free_udp_port(), free_udp_port());
-    let sipp = sipp_carrier("carrier_answer.xml", carrier);
+    let sipp = sipp_carrier("carrier_answer.xml", carrier, free_udp_port());
     let mut server = spawn_seatline(dir.path(), http, sip, carrier);
     let base = format!("http://127.0.0.1:{http}");
     let (mut ws, _) = connected_call(&base, http).await;
@@ -288,7 +244,7 @@ async fn sigterm_ends_the_call_with_a_bye_and_5() {
 async fn after_kill_9_the_next_start_closes_the_record_and_byes_the_carrier() {
     let dir = tempfile::tempdir().unwrap();
     let (http, sip, carrier) = (free_tcp_port(), free_udp_port(), free_udp_port());
-    let sipp = sipp_carrier("carrier_answer.xml", carrier);
+    let sipp = sipp_carrier("carrier_answer.xml", carrier, free_udp_port());
     let mut server = spawn_seatline(dir.path(), http, sip, carrier);
     let base = format!("http://127.0.0.1:{http}");
     let (_ws, call_id) = connected_call(&base, http).await;

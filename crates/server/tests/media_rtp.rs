@@ -13,37 +13,11 @@ use seatline_media::rtp::RtpPacket;
 use seatline_server::config::Config;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::*;
 use tokio::net::UdpSocket;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_tungstenite::tungstenite::Message;
-
-/// SIPp as the carrier on `port`, naming `media` in its SDP, one call.
-fn sipp_carrier(port: u16, media: u16) -> Child {
-    Command::new("sipp")
-        .args([
-            "-sf",
-            scenario("carrier_answer.xml").to_str().unwrap(),
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media.to_string(),
-            "-i",
-            "127.0.0.1",
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "60s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp is installed (Debian package sip-tester)")
-}
 
 /// A media port whose next port (its RTCP) is free too; the RTCP socket is
 /// returned bound, the media port left for SIPp.
@@ -83,15 +57,7 @@ async fn connected_call() -> Call {
     cfg.calls.rtp_timeout_secs = 2;
     let running = seatline_server::start(cfg).await.unwrap();
     let base = format!("http://{}", running.addr);
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/sessions"))
-        .json(&json!({"email": "agent1@demo.local", "password": "demo1234"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = sign_in(&base, "agent1@demo.local").await;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", running.addr))
         .await
         .unwrap();
@@ -101,7 +67,7 @@ async fn connected_call() -> Call {
     .await
     .unwrap();
     assert_eq!(next(&mut ws).await["ev"], "ready");
-    let sipp = sipp_carrier(carrier, media);
+    let sipp = sipp_carrier("carrier_answer.xml", carrier, media);
     tokio::time::sleep(Duration::from_millis(200)).await;
     ws.send(call_out("12025550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);

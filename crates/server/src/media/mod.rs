@@ -170,21 +170,13 @@ impl RtpPair {
 #[derive(Clone)]
 pub struct MediaHandle {
     workers: Vec<mpsc::Sender<MediaCmd>>,
-    /// The first worker's WebRTC address.
-    pub addr: SocketAddr,
 }
 
 impl MediaHandle {
     /// A handle whose commands go to the returned receiver (tests of the shells).
     pub fn detached() -> (MediaHandle, mpsc::Receiver<MediaCmd>) {
         let (tx, rx) = mpsc::channel(CMD_QUEUE);
-        (
-            MediaHandle {
-                workers: vec![tx],
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            },
-            rx,
-        )
+        (MediaHandle { workers: vec![tx] }, rx)
     }
 
     /// The worker that owns this agent's legs and calls.
@@ -238,7 +230,6 @@ pub async fn start(
     };
     let (note_tx, note_rx) = mpsc::unbounded_channel();
     let mut txs = Vec::with_capacity(n);
-    let mut first = None;
     for i in 0..n {
         let port = if listen.port() == 0 {
             0
@@ -253,16 +244,9 @@ pub async fn start(
             .into_std()?;
         let local = sock.local_addr()?;
         let candidate = SocketAddr::new(public_ip.unwrap_or(local.ip()), local.port());
-        first.get_or_insert(candidate);
         let (tx, rx) = mpsc::channel(CMD_QUEUE);
         txs.push(tx);
         worker::spawn(i, sock, candidate, rx, note_tx.clone())?;
     }
-    Ok((
-        MediaHandle {
-            workers: txs,
-            addr: first.unwrap_or(listen),
-        },
-        note_rx,
-    ))
+    Ok((MediaHandle { workers: txs }, note_rx))
 }

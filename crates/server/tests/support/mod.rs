@@ -6,8 +6,9 @@
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
-use tokio::process::Child;
+use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
 pub type Ws =
@@ -77,4 +78,49 @@ pub fn call_out(callee: &str) -> Message {
     Message::text(
         json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"}).to_string(),
     )
+}
+
+/// SIPp as the carrier on `port`, naming `media` in its SDP, one call.
+pub fn sipp_carrier(name: &str, port: u16, media: u16) -> Child {
+    let media = media.to_string();
+    Command::new("sipp")
+        .args([
+            "-sf",
+            scenario(name).to_str().unwrap(),
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media,
+        ])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)")
+}
+
+/// Signs in with the demo password, waiting for the server to come up.
+pub async fn sign_in(base: &str, email: &str) -> Value {
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::Client::new()
+            .post(format!("{base}/api/v1/sessions"))
+            .json(&json!({"email": email, "password": "demo1234"}))
+            .send()
+            .await
+        {
+            return r.json().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server did not come up");
 }

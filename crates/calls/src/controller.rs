@@ -109,6 +109,11 @@ impl CallController {
         &self.record
     }
 
+    /// The call moved to another trunk (failover): the record says which.
+    pub fn set_trunk(&mut self, name: String) {
+        self.record.trunk = Some(name);
+    }
+
     pub fn seat(&self) -> Option<i64> {
         self.seat
     }

@@ -40,6 +40,8 @@ pub struct CallRecord {
     pub mos: Option<f64>,
     /// The worst (lowest) MOS of any one sample of the call.
     pub mos_min: Option<f64>,
+    /// The trunk that carried it (outbound: the last one tried).
+    pub trunk: Option<String>,
 }
 
 impl CallRecord {
@@ -68,6 +70,7 @@ impl CallRecord {
             rtt_ms: None,
             mos: None,
             mos_min: None,
+            trunk: None,
         }
     }
 

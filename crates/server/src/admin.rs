@@ -206,7 +206,7 @@ async fn calls(
                         "callHangUpTimestamp": c.hangup_ms, "hangupCode": c.hangup_code, "sipCode": c.sip_code,
                         // Quality, null when never measured.
                         "lossPct": c.loss_pct, "jitterMs": c.jitter_ms, "rttMs": c.rtt_ms,
-                        "mos": c.mos, "mosMin": c.mos_min,
+                        "mos": c.mos, "mosMin": c.mos_min, "trunk": c.trunk,
                     })
                 })
                 .collect();

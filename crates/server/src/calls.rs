@@ -19,7 +19,6 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct Calls {
     pub sip_addr: SocketAddr,
-    pub trunk: SocketAddr,
 }
 
 /// The SIP socket, bound before the switchboard exists (its address goes

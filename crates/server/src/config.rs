@@ -20,6 +20,133 @@ pub struct Config {
     pub media: MediaConfig,
     pub calls: CallsConfig,
     pub signin: SigninConfig,
+    /// Carrier trunks (`[[trunk]]` tables), tried in this order. None: the
+    /// sandbox carrier takes every call.
+    #[serde(rename = "trunk")]
+    pub trunks: Vec<TrunkConfig>,
+}
+
+/// How SIP reaches a trunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tcp,
+    Tls,
+}
+
+/// One carrier trunk.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// Unique; written in call records and logs.
+    pub name: String,
+    /// The carrier: `sip:HOST[:PORT]` (5060 by default) or `sips:` (5061).
+    /// A host name is resolved when Seatline starts.
+    pub uri: String,
+    #[serde(default)]
+    pub transport: Transport,
+    /// Digest credentials, answering the carrier's 401/407 challenges.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Register with the carrier (not supported yet: refused at start).
+    #[serde(default)]
+    pub register: bool,
+    /// Who may send calls for this trunk: IPs, IP:ports or CIDR networks.
+    /// Empty: the trunk's own address.
+    #[serde(default)]
+    pub inbound_from: Vec<String>,
+    /// Seconds between OPTIONS pings; a trunk whose ping goes unanswered is
+    /// skipped until one is answered. 0 (the default): no pings.
+    #[serde(default)]
+    pub keepalive_secs: u64,
+}
+
+impl TrunkConfig {
+    /// An unauthenticated UDP trunk to `uri`, trusting only its address:
+    /// what `seatline demo --trunk URI` makes.
+    pub fn udp(name: &str, uri: &str) -> Self {
+        Self {
+            name: name.into(),
+            uri: uri.into(),
+            transport: Transport::Udp,
+            username: None,
+            password: None,
+            register: false,
+            inbound_from: Vec::new(),
+            keepalive_secs: 0,
+        }
+    }
+
+    /// The host and port of `uri`, and whether it is `sips:`.
+    pub fn host_port(&self) -> anyhow::Result<(String, u16)> {
+        let bad = || {
+            anyhow::anyhow!(
+                "trunk {:?}: uri must be sip:HOST[:PORT] or sips:HOST[:PORT], got {:?}",
+                self.name,
+                self.uri
+            )
+        };
+        let (rest, default_port) = if let Some(r) = self.uri.strip_prefix("sip:") {
+            (r, 5060)
+        } else if let Some(r) = self.uri.strip_prefix("sips:") {
+            (r, 5061)
+        } else {
+            return Err(bad());
+        };
+        // A user part and URI parameters say nothing about where to send.
+        let rest = rest.rsplit('@').next().unwrap_or(rest);
+        let rest = rest.split(';').next().unwrap_or(rest);
+        if rest.is_empty() || rest.contains(['/', '?', ' ']) {
+            return Err(bad());
+        }
+        if let Some(v6) = rest.strip_prefix('[') {
+            let (host, tail) = v6.split_once(']').ok_or_else(bad)?;
+            let port = match tail.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad())?,
+                None if tail.is_empty() => default_port,
+                None => return Err(bad()),
+            };
+            return Ok((host.to_string(), port));
+        }
+        match rest.split_once(':') {
+            Some((h, p)) if !h.is_empty() => Ok((h.to_string(), p.parse().map_err(|_| bad())?)),
+            Some(_) => Err(bad()),
+            None => Ok((rest.to_string(), default_port)),
+        }
+    }
+
+    /// What can be checked without the network.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.name.trim().is_empty() || self.name.len() > 64 {
+            anyhow::bail!("a trunk needs a name of 1 to 64 characters");
+        }
+        self.host_port()?;
+        if self.transport != Transport::Udp {
+            anyhow::bail!(
+                "trunk {:?}: transport {:?} is not supported yet; use \"udp\"",
+                self.name,
+                self.transport
+            );
+        }
+        if self.register {
+            anyhow::bail!(
+                "trunk {:?}: register = true is not supported yet",
+                self.name
+            );
+        }
+        if self.username.is_some() != self.password.is_some() {
+            anyhow::bail!("trunk {:?}: username and password go together", self.name);
+        }
+        for s in &self.inbound_from {
+            seatline_sip::TrustedSource::parse(s)
+                .map_err(|e| anyhow::anyhow!("trunk {:?}: inbound_from: {e}", self.name))?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,15 +232,12 @@ impl Default for MediaConfig {
 pub struct SipConfig {
     /// UDP address of our SIP trunk side (port 0: any free port).
     pub listen: SocketAddr,
-    /// The carrier's SIP address. Unset: calls go to the sandbox carrier.
-    pub trunk: Option<SocketAddr>,
 }
 
 impl Default for SipConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
-            trunk: None,
         }
     }
 }
@@ -176,6 +300,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             calls: CallsConfig::default(),
             signin: SigninConfig::default(),
+            trunks: Vec::new(),
         }
     }
 }
@@ -190,9 +315,22 @@ impl Default for SessionsConfig {
 }
 
 impl Config {
-    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
         let cfg: Config = toml::from_str(text)?;
+        cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Checks what the types cannot: every trunk, and unique trunk names.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for t in &self.trunks {
+            t.validate()?;
+            if !names.insert(t.name.as_str()) {
+                anyhow::bail!("two trunks are named {:?}", t.name);
+            }
+        }
+        Ok(())
     }
 
     pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
@@ -224,5 +362,76 @@ mod tests {
             vec!["https://crm.example.com".to_string()]
         );
         assert!(Config::from_toml("lisen = \"1.2.3.4:1\"").is_err());
+    }
+
+    #[test]
+    fn trunks_parse_in_order_and_bad_ones_are_refused_with_their_name() {
+        let c = Config::from_toml(
+            r#"
+[[trunk]]
+name = "primary"
+uri = "sip:127.0.0.1:5080"
+username = "acme"
+password = "pw"
+inbound_from = ["127.0.0.1", "10.0.0.0/8"]
+keepalive_secs = 30
+
+[[trunk]]
+name = "backup"
+uri = "sips:carrier.example"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.trunks.len(), 2);
+        assert_eq!(c.trunks[0].name, "primary");
+        assert_eq!(c.trunks[0].transport, Transport::Udp);
+        assert_eq!(c.trunks[0].host_port().unwrap(), ("127.0.0.1".into(), 5080));
+        assert_eq!(
+            c.trunks[1].host_port().unwrap(),
+            ("carrier.example".into(), 5061)
+        );
+        assert_eq!(
+            TrunkConfig::udp("t", "sip:12025550100@[::1]:5070;transport=udp")
+                .host_port()
+                .unwrap(),
+            ("::1".into(), 5070)
+        );
+        for (bad, says) in [
+            ("name = \"x\"\nuri = \"http://a\"", "uri must be"),
+            ("name = \"x\"\nuri = \"sip:a:notaport\"", "uri must be"),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\ntransport = \"tcp\"",
+                "not supported yet",
+            ),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\ntransport = \"sctp\"",
+                "unknown variant",
+            ),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\nusername = \"u\"",
+                "go together",
+            ),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\ninbound_from = [\"nope\"]",
+                "inbound_from",
+            ),
+            ("name = \"\"\nuri = \"sip:a\"", "needs a name"),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\nregister = true",
+                "not supported yet",
+            ),
+            ("name = \"x\"\nuri = \"sip:a\"\nport = 5", "unknown field"),
+        ] {
+            let err = Config::from_toml(&format!("[[trunk]]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let twice =
+            "[[trunk]]\nname = \"a\"\nuri = \"sip:h\"\n[[trunk]]\nname = \"a\"\nuri = \"sip:i\"\n";
+        assert!(Config::from_toml(twice)
+            .unwrap_err()
+            .to_string()
+            .contains("two trunks"));
     }
 }

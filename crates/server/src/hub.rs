@@ -189,6 +189,7 @@ pub fn call_row(
         rtt_ms: r.rtt_ms,
         mos: r.mos,
         mos_min: r.mos_min,
+        trunk: r.trunk.clone(),
     }
 }
 
@@ -335,6 +336,13 @@ impl Hub {
                 }
                 Output::ReleaseRtp { rtp } => {
                     inner.rtp.remove(&rtp);
+                }
+                Output::TrunkHealth { name, up } => {
+                    if up {
+                        tracing::info!(trunk = %name, "trunk is up again (OPTIONS answered)");
+                    } else {
+                        tracing::warn!(trunk = %name, "trunk is down (OPTIONS unanswered); calls skip it");
+                    }
                 }
                 Output::Compacted => {
                     if let Ok(rt) = tokio::runtime::Handle::try_current() {

@@ -50,6 +50,7 @@ pub struct Running {
 
 /// Opens the store, seeds the demo when asked, binds, and serves in the background.
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    cfg.validate()?;
     raise_fd_limit();
     let store = Store::open_dir(&cfg.data_dir).await?;
     if cfg.demo.seed && store.seed_demo().await? {
@@ -57,27 +58,45 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    let (trunk, sandbox) = match cfg.sip.trunk {
-        Some(t) => (t, None),
-        None => {
-            let sb = sandbox::start(cfg.sandbox.listen).await?;
-            tracing::info!("sandbox carrier on {}", sb.addr);
-            (sb.addr, Some(sb))
+    let (trunks, sandbox) = if cfg.trunks.is_empty() {
+        let sb = sandbox::start(cfg.sandbox.listen).await?;
+        tracing::info!("sandbox carrier on {}", sb.addr);
+        let trunk = ResolvedTrunk {
+            trunk: seatline_switchboard::Trunk {
+                name: "sandbox".into(),
+                peer: sb.addr,
+                keepalive: None,
+            },
+            trusted: vec![seatline_sip::TrustedSource::Addr(sb.addr)],
+            credentials: None,
+        };
+        (vec![trunk], Some(sb))
+    } else {
+        let mut list = Vec::new();
+        for t in &cfg.trunks {
+            list.push(resolve_trunk(t).await?);
         }
+        (list, None)
     };
     let (media, mut notes) =
         media::start(cfg.media.listen, cfg.media.public_ip, cfg.media.workers).await?;
     let sip = calls::bind_sip(cfg.sip.listen).await?;
+    tracing::info!("SIP on udp {}", sip.addr);
 
-    // The switchboard: SIP that trusts only the trunk, and the rules' numbers.
+    // The switchboard: SIP that trusts only the trunks, and the rules' numbers.
     let seed: u64 = rand::random();
     let mut ua =
         seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
-    // Only the trunk (or the sandbox carrier) may send us requests.
-    let trusted = seatline_sip::TrustedSource::parse(&trunk.to_string())
-        .map_err(|e| anyhow::anyhow!("trunk address: {e:?}"))?;
-    ua.set_trusted(vec![trusted]);
-    let mut settings = seatline_switchboard::Settings::new(trunk);
+    // Only the trunks (or the sandbox carrier) may send us requests.
+    ua.set_trusted(trunks.iter().flat_map(|t| t.trusted.clone()).collect());
+    for t in &trunks {
+        tracing::info!(trunk = %t.trunk.name, peer = %t.trunk.peer, digest = t.credentials.is_some(), "trunk");
+        if let Some(c) = &t.credentials {
+            ua.set_credentials(t.trunk.peer, c.clone());
+        }
+    }
+    let mut settings =
+        seatline_switchboard::Settings::with_trunks(trunks.into_iter().map(|t| t.trunk).collect());
     settings.no_tab_grace = Duration::from_secs(cfg.calls.no_tab_grace_secs);
     settings.rtp_timeout = Duration::from_secs(cfg.calls.rtp_timeout_secs.max(1));
     settings.ring_timeout = Duration::from_secs(cfg.calls.ring_timeout_secs.max(1));
@@ -100,10 +119,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         routes: routes_tx,
     };
     let hub = Hub::new(Duration::from_secs(cfg.sessions.idle_timeout_secs), sb, io);
-    let calls = calls::Calls {
-        sip_addr: sip.addr,
-        trunk,
-    };
+    let calls = calls::Calls { sip_addr: sip.addr };
     let open = store.open_calls().await?;
     let app: App = Arc::new(AppState {
         store,
@@ -208,6 +224,50 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 }
 
 /// Each tab holds a socket: lift the soft descriptor limit to the hard one.
+/// A trunk ready for the switchboard: its address resolved, the sources
+/// trusted for it, its credentials.
+struct ResolvedTrunk {
+    trunk: seatline_switchboard::Trunk,
+    trusted: Vec<seatline_sip::TrustedSource>,
+    credentials: Option<seatline_sip::Credentials>,
+}
+
+/// Resolves a trunk's host (the first address the resolver gives; SRV
+/// records are not looked up) and reads its trust list.
+async fn resolve_trunk(t: &config::TrunkConfig) -> anyhow::Result<ResolvedTrunk> {
+    let (host, port) = t.host_port()?;
+    let peer = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| anyhow::anyhow!("trunk {:?}: cannot resolve {host}: {e}", t.name))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("trunk {:?}: {host} has no address", t.name))?;
+    let trusted = if t.inbound_from.is_empty() {
+        vec![seatline_sip::TrustedSource::Addr(peer)]
+    } else {
+        t.inbound_from
+            .iter()
+            .map(|s| seatline_sip::TrustedSource::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("trunk {:?}: inbound_from: {e}", t.name))?
+    };
+    let credentials = match (&t.username, &t.password) {
+        (Some(u), Some(p)) => Some(seatline_sip::Credentials {
+            username: u.clone(),
+            password: p.clone(),
+        }),
+        _ => None,
+    };
+    Ok(ResolvedTrunk {
+        trunk: seatline_switchboard::Trunk {
+            name: t.name.clone(),
+            peer,
+            keepalive: (t.keepalive_secs > 0).then(|| Duration::from_secs(t.keepalive_secs)),
+        },
+        trusted,
+        credentials,
+    })
+}
+
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {

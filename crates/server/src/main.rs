@@ -1,7 +1,7 @@
 //! `seatline`: the call center in one binary.
 
 use clap::{Parser, Subcommand};
-use seatline_server::config::Config;
+use seatline_server::config::{Config, TrunkConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -29,6 +29,15 @@ enum Command {
         /// Optional TOML file for the other settings (see seatline.example.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Send calls to this carrier instead of the sandbox: one
+        /// unauthenticated UDP trunk, trusted for inbound calls from that
+        /// host:port. Replaces the config file's trunks.
+        #[arg(long, value_name = "sip:HOST:PORT")]
+        trunk: Option<String>,
+        /// Where Seatline takes SIP (UDP) [default: 127.0.0.1:5060, or the
+        /// config file's sip.listen].
+        #[arg(long, value_name = "ADDR")]
+        sip_listen: Option<SocketAddr>,
     },
     /// Run for production from a TOML configuration file.
     Serve {
@@ -104,11 +113,20 @@ async fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             config,
+            trunk,
+            sip_listen,
         } => {
             let mut cfg = match config {
                 Some(path) => Config::load(&path)?,
                 None => Config::default(),
             };
+            if let Some(uri) = trunk {
+                cfg.trunks = vec![TrunkConfig::udp("trunk", &uri)];
+            }
+            if let Some(addr) = sip_listen {
+                cfg.sip.listen = addr;
+            }
+            cfg.validate()?;
             cfg.listen = listen;
             cfg.data_dir = data_dir;
             cfg.demo.seed = true;

@@ -8,7 +8,7 @@
 mod support;
 
 use futures_util::SinkExt;
-use seatline_server::config::Config;
+use seatline_server::config::{Config, TrunkConfig};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Stdio;
@@ -55,7 +55,10 @@ async fn a_carrier_that_sends_no_rtp_is_hung_up_with_800() {
     cfg.data_dir = dir.path().join("data");
     cfg.demo.seed = true;
     cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.sip.trunk = Some(format!("127.0.0.1:{carrier}").parse().unwrap());
+    cfg.trunks = vec![TrunkConfig::udp(
+        "carrier",
+        &format!("sip:127.0.0.1:{carrier}"),
+    )];
     cfg.calls.rtp_timeout_secs = 2;
     let running = seatline_server::start(cfg).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -182,7 +185,7 @@ fn spawn_seatline(data: &Path, http: u16, sip: u16, trunk: u16) -> Child {
     let cfg = data.join("seatline.toml");
     std::fs::write(
         &cfg,
-        format!("[sip]\nlisten = \"127.0.0.1:{sip}\"\ntrunk = \"127.0.0.1:{trunk}\"\n\n[media]\nlisten = \"127.0.0.1:0\"\n"),
+        format!("[sip]\nlisten = \"127.0.0.1:{sip}\"\n\n[media]\nlisten = \"127.0.0.1:0\"\n\n[[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{trunk}\"\n"),
     )
     .unwrap();
     Command::new(env!("CARGO_BIN_EXE_seatline"))

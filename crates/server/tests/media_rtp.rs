@@ -10,7 +10,7 @@ mod support;
 use futures_util::SinkExt;
 use seatline_media::rtcp::{self, Rtcp, SenderInfo};
 use seatline_media::rtp::RtpPacket;
-use seatline_server::config::Config;
+use seatline_server::config::{Config, TrunkConfig};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -53,7 +53,10 @@ async fn connected_call() -> Call {
     cfg.data_dir = dir.path().join("data");
     cfg.demo.seed = true;
     cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.sip.trunk = Some(format!("127.0.0.1:{carrier}").parse().unwrap());
+    cfg.trunks = vec![TrunkConfig::udp(
+        "carrier",
+        &format!("sip:127.0.0.1:{carrier}"),
+    )];
     cfg.calls.rtp_timeout_secs = 2;
     let running = seatline_server::start(cfg).await.unwrap();
     let base = format!("http://{}", running.addr);

@@ -8,7 +8,7 @@
 mod support;
 
 use futures_util::SinkExt;
-use seatline_server::config::Config;
+use seatline_server::config::{Config, TrunkConfig};
 use serde_json::{json, Value};
 use std::process::Stdio;
 use std::time::Duration;
@@ -50,7 +50,10 @@ async fn start(trunk: Option<u16>) -> Server {
     cfg.data_dir = dir.path().join("data");
     cfg.demo.seed = true;
     cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.sip.trunk = trunk.map(|p| format!("127.0.0.1:{p}").parse().unwrap());
+    cfg.trunks = trunk
+        .map(|p| TrunkConfig::udp("carrier", &format!("sip:127.0.0.1:{p}")))
+        .into_iter()
+        .collect();
     cfg.sandbox.listen = "127.0.0.1:0".parse().unwrap();
     let running = seatline_server::start(cfg).await.unwrap();
     Server {

@@ -11,6 +11,7 @@
 //! randomness (tags, branches, Call-IDs, glare back-off) comes from one
 //! seeded generator per [`UserAgent`], so a test replays exactly.
 
+pub mod auth;
 pub mod message;
 pub mod sdp;
 mod timer;
@@ -18,6 +19,7 @@ pub mod transaction;
 pub mod trust;
 pub mod ua;
 
+pub use auth::Credentials;
 pub use message::{Message, Method};
 pub use transaction::{Timers, Transmit};
 pub use trust::{TrustParseError, TrustedSource};

@@ -26,6 +26,7 @@
 //! - Caller data is checked before the application sees it (see
 //!   [`UaEvent::Incoming`]).
 
+use crate::auth::{self, Credentials};
 use crate::message::{uri_of, uri_user, Message, Method, StartLine};
 use crate::timer::TimerSet;
 use crate::transaction::{
@@ -64,6 +65,13 @@ pub const MAX_X_VALUE: usize = 1024;
 /// snapshot's CSeq, so that re-INVITEs sent after the snapshot was taken do
 /// not make the BYE look out of order (RFC 3261 §12.2.2).
 pub const SNAPSHOT_BYE_CSEQ_MARGIN: u32 = 1000;
+/// A request is sent again with credentials at most this many times in a
+/// row; a trunk that keeps challenging has refused them.
+pub const MAX_AUTH_TRIES: u8 = 2;
+/// At most this many BYEs (and OPTIONS pings) are remembered for an
+/// answer at once; beyond, the oldest is forgotten (its challenge goes
+/// unanswered, its keepalive is not reported).
+const MAX_PENDING: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum UaEvent {
@@ -109,6 +117,9 @@ pub enum UaEvent {
     ReofferAnswered { call: CallRef, sdp: Vec<u8> },
     /// Our re-offer was refused (not 491: that one is retried by itself).
     ReofferFailed { call: CallRef, code: u16 },
+    /// The answer to an OPTIONS ping of [`UserAgent::ping`]: `code` is the
+    /// final response's, or `None` when nothing came back in time.
+    Pong { peer: SocketAddr, code: Option<u16> },
 }
 
 /// Which side of the dialog we are.
@@ -191,6 +202,8 @@ struct Dialog {
     glare_retry: Option<(Instant, Vec<u8>)>,
     /// Their re-INVITE we still have to answer, and by when.
     their_reoffer: Option<(Message, Instant)>,
+    /// Challenges answered in a row for the current INVITE or re-INVITE.
+    auth_tries: u8,
 }
 
 impl Dialog {
@@ -227,6 +240,13 @@ pub struct UserAgent {
     /// Dialogs changed since their timer was last computed.
     touched: Vec<CallRef>,
     events: VecDeque<UaEvent>,
+    /// Digest credentials per trunk address.
+    credentials: HashMap<SocketAddr, Credentials>,
+    /// BYEs to peers with credentials, by branch: (the BYE, its peer,
+    /// challenges answered), to send again if challenged.
+    byes: HashMap<String, (Message, SocketAddr, u8)>,
+    /// OPTIONS pings by branch.
+    pings: HashMap<String, SocketAddr>,
 }
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -262,7 +282,66 @@ impl UserAgent {
             wake: TimerSet::default(),
             touched: Vec::new(),
             events: VecDeque::new(),
+            credentials: HashMap::new(),
+            byes: HashMap::new(),
+            pings: HashMap::new(),
         }
+    }
+
+    /// Answers digest challenges (401/407) from `peer` with these
+    /// credentials, on INVITE, re-INVITE and BYE. Without credentials a
+    /// challenge fails the request like any other refusal.
+    pub fn set_credentials(&mut self, peer: SocketAddr, creds: Credentials) {
+        self.credentials.insert(peer, creds);
+    }
+
+    /// Sends an OPTIONS ping to `peer` (a trunk keepalive); its outcome
+    /// comes back as [`UaEvent::Pong`].
+    pub fn ping(&mut self, peer: SocketAddr, now: Instant) {
+        let mut m = Message::request(Method::Options, format!("sip:{peer}"));
+        m.push("Via", self.via());
+        m.push("Max-Forwards", "70");
+        let tag = self.tag();
+        m.push(
+            "From",
+            format!("<sip:seatline@{}>;tag={tag}", self.local.ip()),
+        );
+        m.push("To", format!("<sip:{peer}>"));
+        m.push(
+            "Call-ID",
+            format!("{}@seatline", crate::token(&mut self.rng, 20)),
+        );
+        m.push("CSeq", "1 OPTIONS");
+        m.push("Contact", self.contact());
+        m.push("User-Agent", self.user_agent.clone());
+        m.push("Accept", "application/sdp");
+        let branch = self.tx.send_request(m, peer, now);
+        bounded_insert(&mut self.pings, branch, peer);
+    }
+
+    /// `msg` again with a new branch and the next CSeq, answering the
+    /// challenge in `challenge` with `peer`'s credentials; `None` when
+    /// there are none or the challenge cannot be answered.
+    fn authorized(
+        &mut self,
+        msg: &Message,
+        challenge: &Message,
+        peer: SocketAddr,
+        cseq: u32,
+    ) -> Option<Message> {
+        let creds = self.credentials.get(&peer)?;
+        let method = msg.method()?.as_str().to_string();
+        let uri = msg.uri()?.to_string();
+        let cnonce = crate::token(&mut self.rng, 16);
+        let (name, value) = auth::answer(challenge, creds, &method, &uri, &msg.body, &cnonce)?;
+        let mut m = msg.clone();
+        m.remove("Authorization");
+        m.remove("Proxy-Authorization");
+        let via = self.via();
+        m.set("Via", via);
+        m.set("CSeq", format!("{cseq} {method}"));
+        m.push(name, value);
+        Some(m)
     }
 
     /// Takes requests (and stray 2xx answers) only from these sources from
@@ -371,6 +450,7 @@ impl UserAgent {
                 our_reoffer: None,
                 glare_retry: None,
                 their_reoffer: None,
+                auth_tries: 0,
             },
         );
         self.touched.push(call);
@@ -539,7 +619,16 @@ impl UserAgent {
     fn send_bye(&mut self, call: CallRef, now: Instant) {
         let bye = self.in_dialog(call, Method::Bye);
         let peer = self.calls[&call].peer;
-        self.tx.send_request(bye, peer, now);
+        self.send_tracked_bye(bye, peer, 0, now);
+    }
+
+    /// Sends a BYE, remembered for a challenge when `peer` has credentials.
+    fn send_tracked_bye(&mut self, bye: Message, peer: SocketAddr, tries: u8, now: Instant) {
+        let keep = self.credentials.contains_key(&peer).then(|| bye.clone());
+        let branch = self.tx.send_request(bye, peer, now);
+        if let Some(bye) = keep {
+            bounded_insert(&mut self.byes, branch, (bye, peer, tries));
+        }
     }
 
     fn forget(&mut self, call: CallRef, now: Instant) {
@@ -683,6 +772,10 @@ impl UserAgent {
     }
 
     fn on_timeout(&mut self, method: Method, branch: &str, now: Instant) {
+        if let Some(peer) = self.pings.remove(branch) {
+            self.events.push_back(UaEvent::Pong { peer, code: None });
+        }
+        self.byes.remove(branch);
         if method != Method::Invite {
             return;
         }
@@ -719,6 +812,31 @@ impl UserAgent {
         let Some((cseq, method)) = msg.cseq() else {
             return;
         };
+        let branch = msg.branch().unwrap_or("").to_string();
+        if method == Method::Options && code >= 200 {
+            if let Some(peer) = self.pings.remove(&branch) {
+                // Any final answer, even a refusal, shows the trunk is there.
+                self.events.push_back(UaEvent::Pong {
+                    peer,
+                    code: Some(code),
+                });
+            }
+            return;
+        }
+        if method == Method::Bye && code >= 200 {
+            if let Some((bye, peer, tries)) = self.byes.remove(&branch) {
+                if auth::is_challenge(code) && tries < MAX_AUTH_TRIES {
+                    let next = bye
+                        .cseq()
+                        .map_or(1, |c| c.0.saturating_add(1))
+                        .min(MAX_CSEQ);
+                    if let Some(again) = self.authorized(&bye, &msg, peer, next) {
+                        self.send_tracked_bye(again, peer, tries + 1, now);
+                    }
+                }
+            }
+            return;
+        }
         let Some(call) = self.call_of_response(&msg) else {
             // A 2xx for a call we do not know: ACK and BYE it (RFC 3261 §15).
             if (200..300).contains(&code) && method == Method::Invite {
@@ -760,6 +878,7 @@ impl UserAgent {
                     self.tx.send_raw(&ack, d.peer);
                     d.last_ack = Some(ack);
                     d.our_reoffer = None;
+                    d.auth_tries = 0;
                     self.events.push_back(UaEvent::ReofferAnswered {
                         call,
                         sdp: msg.body,
@@ -776,7 +895,19 @@ impl UserAgent {
                     d.glare_retry = Some((now + Duration::from_millis(ms), sdp));
                 }
                 _ => {
+                    if auth::is_challenge(code) && d.auth_tries < MAX_AUTH_TRIES {
+                        if let Some(branch) = self.answer_challenge(call, &msg, now) {
+                            if let Some(d) = dialog!(self, call) {
+                                if let Some(r) = d.our_reoffer.as_mut() {
+                                    (r.0, r.2) = (d.local_cseq, branch);
+                                }
+                            }
+                            return;
+                        }
+                    }
+                    let d = dialog!(self, call).expect("known");
                     d.our_reoffer = None;
+                    d.auth_tries = 0;
                     self.events.push_back(UaEvent::ReofferFailed { call, code });
                 }
             }
@@ -835,6 +966,18 @@ impl UserAgent {
                     });
                 }
             }
+            _ if auth::is_challenge(code)
+                && d.auth_tries < MAX_AUTH_TRIES
+                && !d.cancel_wanted
+                && self.answer_challenge(call, &msg, now).is_some() =>
+            {
+                // The same call again with credentials: a new transaction,
+                // so a CANCEL waits for its own provisional answer.
+                if let Some(d) = dialog!(self, call) {
+                    d.got_provisional = false;
+                    d.remote_tag = None;
+                }
+            }
             _ => {
                 let reason = match &msg.start {
                     StartLine::Response { reason, .. } => reason.clone(),
@@ -845,6 +988,45 @@ impl UserAgent {
                 self.forget(call, now);
             }
         }
+    }
+
+    /// Sends the dialog's INVITE (the first, or the re-INVITE in flight)
+    /// again answering `challenge`; the new transaction's branch, or `None`
+    /// when it cannot be answered.
+    fn answer_challenge(
+        &mut self,
+        call: CallRef,
+        challenge: &Message,
+        now: Instant,
+    ) -> Option<String> {
+        let d = self.calls.get(&call)?;
+        let peer = d.peer;
+        let (request, next) = match &d.our_reoffer {
+            Some((_, sdp, _)) => {
+                // Rebuilt from the dialog (a re-INVITE is not kept whole);
+                // `in_dialog` takes the next CSeq.
+                let sdp = sdp.clone();
+                let mut m = self.in_dialog(call, Method::Invite);
+                m.push("Contact", self.contact());
+                m.push("Content-Type", "application/sdp");
+                m.body = sdp;
+                let n = m.cseq().map_or(0, |c| c.0);
+                (m, n)
+            }
+            None => (
+                d.invite.clone(),
+                d.local_cseq.saturating_add(1).min(MAX_CSEQ),
+            ),
+        };
+        let m = self.authorized(&request, challenge, peer, next)?;
+        let branch = self.tx.send_request(m.clone(), peer, now);
+        let d = dialog!(self, call)?;
+        d.local_cseq = next;
+        d.auth_tries += 1;
+        if d.our_reoffer.is_none() {
+            d.invite = m;
+        }
+        Some(branch)
     }
 
     /// ACK and BYE a 2xx for no dialog of ours, only when it came from a
@@ -1049,6 +1231,7 @@ impl UserAgent {
             our_reoffer: None,
             glare_retry: None,
             their_reoffer: None,
+            auth_tries: 0,
         };
         self.by_call_id.insert(d.call_id.clone(), call);
         self.calls.insert(call, d);
@@ -1145,6 +1328,16 @@ impl UserAgent {
     pub fn transaction_counts(&self) -> (usize, usize) {
         self.tx.counts()
     }
+}
+
+/// Inserts into a bounded map: when full, one old entry goes first.
+fn bounded_insert<V>(map: &mut HashMap<String, V>, key: String, value: V) {
+    if map.len() >= MAX_PENDING {
+        if let Some(old) = map.keys().next().cloned() {
+            map.remove(&old);
+        }
+    }
+    map.insert(key, value);
 }
 
 fn strip_tag(v: &str) -> String {

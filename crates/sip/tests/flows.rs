@@ -132,6 +132,7 @@ fn names(evs: &[(Duration, UaEvent)]) -> Vec<String> {
             UaEvent::Reoffer { .. } => "Reoffer".into(),
             UaEvent::ReofferAnswered { .. } => "ReofferAnswered".into(),
             UaEvent::ReofferFailed { code, .. } => format!("ReofferFailed {code}"),
+            UaEvent::Pong { code, .. } => format!("Pong {code:?}"),
         })
         .collect()
 }

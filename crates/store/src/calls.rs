@@ -30,6 +30,8 @@ pub struct CallRow {
     /// ...the mean MOS of the call's samples, and the worst one.
     pub mos: Option<f64>,
     pub mos_min: Option<f64>,
+    /// The trunk that carried it (outbound), by name.
+    pub trunk: Option<String>,
 }
 
 impl Store {
@@ -91,8 +93,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
                                 start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
-                                loss_pct, jitter_ms, rtt_ms, mos, mos_min)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
              ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
                 hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
                 dialog = excluded.dialog,
@@ -100,7 +102,8 @@ impl Store {
                 jitter_ms = COALESCE(excluded.jitter_ms, calls.jitter_ms),
                 rtt_ms = COALESCE(excluded.rtt_ms, calls.rtt_ms),
                 mos = COALESCE(excluded.mos, calls.mos),
-                mos_min = COALESCE(excluded.mos_min, calls.mos_min)",
+                mos_min = COALESCE(excluded.mos_min, calls.mos_min),
+                trunk = COALESCE(excluded.trunk, calls.trunk)",
         )
         .bind(&c.id)
         .bind(c.tenant_id)
@@ -122,6 +125,7 @@ impl Store {
         .bind(c.rtt_ms)
         .bind(c.mos)
         .bind(c.mos_min)
+        .bind(&c.trunk)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -178,6 +182,7 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
         rtt_ms: r.try_get("rtt_ms")?,
         mos: r.try_get("mos")?,
         mos_min: r.try_get("mos_min")?,
+        trunk: r.try_get("trunk")?,
     })
 }
 
@@ -208,6 +213,7 @@ mod tests {
         store.save_call(&c).await.unwrap();
         c.hangup_ms = Some(9);
         c.sip_code = Some(486);
+        c.trunk = Some("carrier-b".into());
         store.save_call(&c).await.unwrap();
         assert_eq!(store.call("c1").await.unwrap(), Some(c.clone()));
         assert!(

@@ -37,11 +37,23 @@ pub type ConnId = u64;
 /// A local RTP port the shell bound for a call's carrier leg.
 pub type RtpPort = u16;
 
+/// A carrier trunk as the switchboard needs it (the shell resolved its
+/// address and gave the user agent its credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trunk {
+    pub name: String,
+    pub peer: SocketAddr,
+    /// How often an OPTIONS ping checks it is there; `None`: never, and
+    /// the trunk is always taken for up.
+    pub keepalive: Option<Duration>,
+}
+
 /// The rules' numbers.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where calls go: the trunk (or the sandbox carrier).
-    pub trunk: SocketAddr,
+    /// Where calls go, tried in this order: a call that fails on one for a
+    /// carrier-side reason (408, 5xx, the trunk down) goes on to the next.
+    pub trunks: Vec<Trunk>,
     /// How long an inbound call rings at one agent before the next is tried.
     pub ring_timeout: Duration,
     /// How long a call survives with no tab of its agent open (rule 10).
@@ -55,9 +67,18 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// One trunk (named `trunk`) with no keepalive.
     pub fn new(trunk: SocketAddr) -> Self {
+        Self::with_trunks(vec![Trunk {
+            name: "trunk".into(),
+            peer: trunk,
+            keepalive: None,
+        }])
+    }
+
+    pub fn with_trunks(trunks: Vec<Trunk>) -> Self {
         Self {
-            trunk,
+            trunks,
             ring_timeout: Duration::from_secs(20),
             no_tab_grace: Duration::from_secs(10),
             rtp_timeout: Duration::from_secs(30),
@@ -182,6 +203,11 @@ pub enum Output {
     /// A burst drained and the tables gave back their room: the shell may
     /// return the freed pages to the system.
     Compacted,
+    /// A trunk's keepalive found it gone (`up: false`) or back.
+    TrunkHealth {
+        name: String,
+        up: bool,
+    },
 }
 
 /// One quality sample of an agent's call, as the media plane measured it
@@ -321,6 +347,27 @@ struct Call {
     /// Its quality samples while connected (boxed: most of a call's life
     /// has none yet, and a call stays small).
     quality: Option<Box<QualityTrack>>,
+    /// Outbound: the index of the trunk it was placed on.
+    trunk: u8,
+    /// Outbound: our side asked the carrier leg to end (no failover then).
+    cancelled: bool,
+}
+
+/// What the switchboard knows of a trunk's health.
+#[derive(Debug, Clone, Copy)]
+struct TrunkHealth {
+    up: bool,
+    /// When the next OPTIONS ping goes (keepalive trunks only).
+    next_ping: Option<Instant>,
+    /// A ping is out and unanswered.
+    pinging: bool,
+}
+
+/// Does this failure of an outbound call lie with the carrier, so that the
+/// next trunk may carry the call? (No answer at all, or a server failure;
+/// never busy, declined, not found or a refused caller ID.)
+pub fn is_carrier_failure(code: u16) -> bool {
+    code == 408 || (500..=599).contains(&code)
 }
 
 /// An inbound INVITE waiting for the store to say who owns its DID.
@@ -346,6 +393,7 @@ pub struct Switchboard {
     out: VecDeque<Output>,
     suppressed_refusals: u64,
     shutting_down: bool,
+    trunks: Vec<TrunkHealth>,
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -371,7 +419,17 @@ impl Switchboard {
         epoch_ms: i64,
         seed: u64,
     ) -> Self {
+        let trunks = settings
+            .trunks
+            .iter()
+            .map(|t| TrunkHealth {
+                up: true,
+                next_ping: t.keepalive.map(|_| epoch),
+                pinging: false,
+            })
+            .collect();
         Self {
+            trunks,
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
@@ -651,6 +709,17 @@ impl Switchboard {
                 return self.refuse(seat, tenant_id, record, reason as u16, now);
             }
         };
+        let Some(trunk) = self.next_trunk_up(0) else {
+            // Every trunk is down: the carrier cannot be reached (800).
+            self.out.push_back(Output::ReleaseRtp { rtp });
+            return self.refuse(
+                seat,
+                tenant_id,
+                record,
+                HangupReason::NetworkCarrier as u16,
+                now,
+            );
+        };
         let offer = AudioSdp {
             addr: self.ua.local_addr().ip(),
             port: rtp,
@@ -658,10 +727,11 @@ impl Switchboard {
             dtmf_pt: Some(101),
             direction: SdpDirection::SendRecv,
         };
+        record.trunk = Some(self.settings.trunks[trunk].name.clone());
         let call = self.ua.invite(
             &record.caller,
             &record.callee,
-            self.settings.trunk,
+            self.settings.trunks[trunk].peer,
             offer.to_string(1, 1).as_bytes(),
             &[],
             now,
@@ -691,10 +761,52 @@ impl Switchboard {
                 carrier: None,
                 rtp_deadline: None,
                 quality: None,
+                trunk: trunk as u8,
+                cancelled: false,
             },
         );
         self.apply(call, now);
         self.pump(now);
+    }
+
+    /// The first trunk at `from` or after it that is up.
+    fn next_trunk_up(&self, from: usize) -> Option<usize> {
+        (from..self.trunks.len().min(usize::from(u8::MAX))).find(|&i| self.trunks[i].up)
+    }
+
+    /// Places the outbound `call`, which failed with a carrier failure, on
+    /// the next trunk that is up; false when there is none (or the call is
+    /// not one to move). The tabs see one call throughout.
+    fn fail_over(&mut self, call: CallRef, code: u16, now: Instant) -> bool {
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        let movable = c.ctl.record().direction == Direction::Outbound
+            && !c.cancelled
+            && !c.ctl.is_connected()
+            && !c.ctl.is_ended()
+            && is_carrier_failure(code);
+        let Some(next) = movable
+            .then(|| self.next_trunk_up(usize::from(c.trunk) + 1))
+            .flatten()
+        else {
+            return false;
+        };
+        let mut c = self.calls.remove(&call).expect("checked");
+        let (caller, callee) = (c.ctl.record().caller.clone(), c.ctl.record().callee.clone());
+        let trunk = &self.settings.trunks[next];
+        let again = self.ua.invite(
+            &caller,
+            &callee,
+            trunk.peer,
+            c.offer.to_string(1, 1).as_bytes(),
+            &[],
+            now,
+        );
+        c.trunk = next as u8;
+        c.ctl.set_trunk(trunk.name.clone());
+        self.calls.insert(again, c);
+        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -914,6 +1026,34 @@ impl Switchboard {
         }
     }
 
+    /// A keepalive's outcome: any answer means the trunk is there.
+    fn on_pong(&mut self, peer: SocketAddr, answered: bool, now: Instant) {
+        for (t, h) in self.settings.trunks.iter().zip(self.trunks.iter_mut()) {
+            if t.peer != peer || !h.pinging {
+                continue;
+            }
+            h.pinging = false;
+            h.next_ping = t.keepalive.map(|k| now + k);
+            if h.up != answered {
+                h.up = answered;
+                self.out.push_back(Output::TrunkHealth {
+                    name: t.name.clone(),
+                    up: answered,
+                });
+            }
+        }
+    }
+
+    /// Which trunks are up now, by name, in their order.
+    pub fn trunk_health(&self) -> Vec<(String, bool)> {
+        self.settings
+            .trunks
+            .iter()
+            .zip(&self.trunks)
+            .map(|(t, h)| (t.name.clone(), h.up))
+            .collect()
+    }
+
     fn on_ua_event(&mut self, ev: UaEvent, now: Instant) {
         let ms = self.ms(now);
         let call = match &ev {
@@ -954,6 +1094,10 @@ impl Switchboard {
                     .push_back(Output::RouteInbound { call: *call, did });
                 return;
             }
+            UaEvent::Pong { peer, code } => {
+                self.on_pong(*peer, code.is_some(), now);
+                return;
+            }
             UaEvent::Progress { call, .. }
             | UaEvent::Answered { call, .. }
             | UaEvent::Failed { call, .. }
@@ -988,7 +1132,14 @@ impl Switchboard {
                 c.rtp_deadline = Some(now + timeout);
                 c.ctl.handle_sip(SipEvent::Answered, ms);
             }
-            UaEvent::Failed { code, .. } => c.ctl.handle_sip(SipEvent::Failed { code }, ms),
+            UaEvent::Failed { code, .. } => {
+                if self.fail_over(call, code, now) {
+                    return;
+                }
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.ctl.handle_sip(SipEvent::Failed { code }, ms);
+                }
+            }
             UaEvent::Ended { .. } => c.ctl.handle_sip(SipEvent::Ended, ms),
             UaEvent::ReofferAnswered { .. } => {
                 if let Some(on) = c.want_held.take() {
@@ -1051,7 +1202,10 @@ impl Switchboard {
                     Err(_) => self.ua.respond_reoffer(call, 488, None, now),
                 }
             }
-            UaEvent::Confirmed { .. } | UaEvent::Progress { .. } | UaEvent::Incoming { .. } => {}
+            UaEvent::Confirmed { .. }
+            | UaEvent::Progress { .. }
+            | UaEvent::Incoming { .. }
+            | UaEvent::Pong { .. } => {}
         }
         self.apply(call, now);
     }
@@ -1128,6 +1282,8 @@ impl Switchboard {
                 carrier: Some(carrier),
                 rtp_deadline: None,
                 quality: None,
+                trunk: 0,
+                cancelled: false,
             },
         );
         self.apply(call, now);
@@ -1226,7 +1382,10 @@ impl Switchboard {
                     }
                 }
                 Action::RefuseCarrier { code } => self.ua.respond(call, code, None, now),
-                Action::HangUpCarrier => self.ua.hang_up(call, now),
+                Action::HangUpCarrier => {
+                    c.cancelled = true;
+                    self.ua.hang_up(call, now)
+                }
                 Action::Unbridge { seat } => self
                     .out
                     .push_back(Output::Media(MediaOut::Unbridge { seat })),
@@ -1289,11 +1448,17 @@ impl Switchboard {
             .values()
             .flat_map(|s| [s.agent.poll_timeout(), s.grace_until])
             .flatten();
+        let pings = self
+            .trunks
+            .iter()
+            .filter(|h| !h.pinging)
+            .filter_map(|h| h.next_ping);
         self.ua
             .poll_timeout()
             .into_iter()
             .chain(calls)
             .chain(agents)
+            .chain(pings)
             .min()
     }
 
@@ -1301,6 +1466,13 @@ impl Switchboard {
         let ms = self.ms(now);
         self.ua.handle_timeout(now);
         self.pump(now);
+        for (t, h) in self.settings.trunks.iter().zip(self.trunks.iter_mut()) {
+            if !h.pinging && h.next_ping.is_some_and(|p| p <= now) {
+                h.pinging = true;
+                h.next_ping = None;
+                self.ua.ping(t.peer, now);
+            }
+        }
         if self.ua.take_shrunk() {
             self.out.push_back(Output::Compacted);
         }

@@ -165,7 +165,7 @@ impl World {
                         self.sb.route_inbound(call, route, rtp, self.now);
                     }
                     Output::ReleaseRtp { rtp } => self.released.push(rtp),
-                    Output::Compacted => {}
+                    Output::Compacted | Output::TrunkHealth { .. } => {}
                 }
             }
             while let Some(t) = self.carrier.poll_transmit() {

@@ -1,0 +1,264 @@
+//! Digest authentication toward a trunk and OPTIONS keepalive, in simulated
+//! time: the carrier here is hand-driven, so each challenge is exactly the
+//! one a test wants.
+
+use md5::Digest;
+use seatline_sip::message::{param, Message};
+use seatline_sip::transaction::response_to;
+use seatline_sip::{Credentials, Timers, Transmit, UaEvent, UserAgent};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const CARRIER: u16 = 5080;
+
+fn addr(p: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], p))
+}
+
+fn md5_hex(s: &str) -> String {
+    md5::Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct Rig {
+    ua: UserAgent,
+    now: Instant,
+}
+
+impl Rig {
+    fn new(creds: Option<(&str, &str)>) -> Self {
+        let mut ua = UserAgent::with_seed(addr(5060), Timers::default(), 7);
+        if let Some((u, p)) = creds {
+            ua.set_credentials(
+                addr(CARRIER),
+                Credentials {
+                    username: u.into(),
+                    password: p.into(),
+                },
+            );
+        }
+        Rig {
+            ua,
+            now: Instant::now(),
+        }
+    }
+
+    /// Everything the UA sent since the last call, parsed.
+    fn sent(&mut self) -> Vec<Message> {
+        let mut out = vec![];
+        while let Some(Transmit { to, bytes }) = self.ua.poll_transmit() {
+            assert_eq!(to, addr(CARRIER), "everything goes to the trunk");
+            out.push(Message::parse(&bytes).unwrap());
+        }
+        out
+    }
+
+    fn events(&mut self) -> Vec<UaEvent> {
+        std::iter::from_fn(|| self.ua.poll_event()).collect()
+    }
+
+    fn reply(&mut self, m: Message) {
+        self.ua
+            .handle_datagram(&m.to_bytes(), addr(CARRIER), self.now);
+    }
+
+    fn invite(&mut self) -> (u64, Message) {
+        let call = self.ua.invite(
+            "12025550170",
+            "12025550100",
+            addr(CARRIER),
+            b"v=0\r\n",
+            &[],
+            self.now,
+        );
+        let sent = self.sent();
+        assert_eq!(sent.len(), 1);
+        (call, sent.into_iter().next().unwrap())
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let until = self.now + d;
+        while let Some(t) = self.ua.poll_timeout().filter(|t| *t <= until) {
+            self.now = t.max(self.now);
+            self.ua.handle_timeout(self.now);
+        }
+        self.now = until;
+    }
+}
+
+fn challenge(req: &Message, code: u16, nonce: &str) -> Message {
+    let mut r = response_to(req, code, Some("carrier-tag"));
+    let name = if code == 401 {
+        "WWW-Authenticate"
+    } else {
+        "Proxy-Authenticate"
+    };
+    r.push(name, format!(r#"Digest realm="carrier", nonce="{nonce}""#));
+    r
+}
+
+/// The digest (no qop) a carrier expects for this request.
+fn expected(req: &Message, user: &str, pass: &str, nonce: &str) -> String {
+    let method = req.method().unwrap().as_str();
+    let uri = req.uri().unwrap();
+    let ha1 = md5_hex(&format!("{user}:carrier:{pass}"));
+    let ha2 = md5_hex(&format!("{method}:{uri}"));
+    md5_hex(&format!("{ha1}:{nonce}:{ha2}"))
+}
+
+fn response_field(header: &str) -> String {
+    param(header, "response")
+        .or_else(|| {
+            header
+                .split(',')
+                .find_map(|p| p.trim().strip_prefix("response="))
+        })
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn a_challenged_invite_goes_again_with_credentials_in_the_same_call() {
+    let mut rig = Rig::new(Some(("trunk1", "s3cret")));
+    let (call, first) = rig.invite();
+    assert!(first.header("Authorization").is_none());
+    rig.reply(challenge(&first, 401, "n1"));
+    let sent = rig.sent();
+    // The 401 is ACKed by its transaction, then the INVITE goes again.
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].method().unwrap().as_str(), "ACK");
+    let second = &sent[1];
+    assert_eq!(second.method().unwrap().as_str(), "INVITE");
+    assert_eq!(second.call_id(), first.call_id(), "same call");
+    assert_eq!(second.from_tag(), first.from_tag());
+    assert_ne!(second.branch(), first.branch(), "a new transaction");
+    assert_eq!(second.cseq().unwrap().0, 2);
+    assert_eq!(second.body, first.body, "the same offer");
+    let auth = second.header("Authorization").unwrap();
+    assert_eq!(
+        response_field(auth),
+        expected(second, "trunk1", "s3cret", "n1")
+    );
+    assert!(!String::from_utf8_lossy(&second.to_bytes()).contains("s3cret"));
+    assert!(rig.events().is_empty(), "the application sees no failure");
+
+    // Answered; then our BYE is challenged with a 407 and goes again.
+    let mut ok = response_to(second, 200, Some("carrier-tag"));
+    ok.push("Contact", "<sip:carrier@127.0.0.1:5080>");
+    rig.reply(ok);
+    assert!(matches!(rig.events()[..], [UaEvent::Answered { .. }]));
+    rig.sent();
+    rig.ua.hang_up(call, rig.now);
+    let bye = rig.sent().pop().unwrap();
+    assert_eq!(bye.method().unwrap().as_str(), "BYE");
+    rig.reply(challenge(&bye, 407, "n2"));
+    let again = rig.sent().pop().expect("the BYE again");
+    assert_eq!(again.method().unwrap().as_str(), "BYE");
+    assert_eq!(again.cseq().unwrap().0, bye.cseq().unwrap().0 + 1);
+    assert_eq!(again.call_id(), bye.call_id());
+    let pa = again.header("Proxy-Authorization").unwrap();
+    assert_eq!(
+        response_field(pa),
+        expected(&again, "trunk1", "s3cret", "n2")
+    );
+    rig.reply(response_to(&again, 200, None));
+    assert!(rig.sent().is_empty());
+}
+
+#[test]
+fn credentials_the_trunk_keeps_refusing_fail_the_call_with_its_code() {
+    let mut rig = Rig::new(Some(("trunk1", "wrong")));
+    let (call, mut req) = rig.invite();
+    for _ in 0..2 {
+        rig.reply(challenge(&req, 407, "n"));
+        req = rig.sent().pop().unwrap();
+        assert!(req.header("Proxy-Authorization").is_some());
+    }
+    rig.reply(challenge(&req, 407, "n"));
+    assert_eq!(rig.sent().len(), 1, "only the ACK: no third try");
+    match &rig.events()[..] {
+        [UaEvent::Failed { call: c, code, .. }] => assert_eq!((*c, *code), (call, 407)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn without_credentials_a_challenge_fails_the_call_at_once() {
+    let mut rig = Rig::new(None);
+    let (_, req) = rig.invite();
+    rig.reply(challenge(&req, 401, "n"));
+    assert_eq!(rig.sent().len(), 1, "the ACK only");
+    assert!(matches!(
+        rig.events()[..],
+        [UaEvent::Failed { code: 401, .. }]
+    ));
+}
+
+#[test]
+fn a_challenged_reinvite_goes_again_with_credentials() {
+    let mut rig = Rig::new(Some(("trunk1", "s3cret")));
+    let (call, req) = rig.invite();
+    let mut ok = response_to(&req, 200, Some("carrier-tag"));
+    ok.push("Contact", "<sip:carrier@127.0.0.1:5080>");
+    rig.reply(ok);
+    rig.events();
+    rig.sent();
+    rig.ua.reoffer(call, b"v=0 hold\r\n", rig.now);
+    let re = rig.sent().pop().unwrap();
+    rig.reply(challenge(&re, 401, "n3"));
+    let again = rig.sent().pop().unwrap();
+    assert_eq!(again.method().unwrap().as_str(), "INVITE");
+    assert!(again.to_tag().is_some(), "in the dialog");
+    assert_eq!(again.cseq().unwrap().0, re.cseq().unwrap().0 + 1);
+    assert_eq!(again.body, b"v=0 hold\r\n".to_vec());
+    let auth = again.header("Authorization").unwrap();
+    assert_eq!(
+        response_field(auth),
+        expected(&again, "trunk1", "s3cret", "n3")
+    );
+    rig.reply(response_to(&again, 200, None));
+    assert!(matches!(
+        rig.events()[..],
+        [UaEvent::ReofferAnswered { .. }]
+    ));
+}
+
+#[test]
+fn options_pings_report_an_answer_or_silence() {
+    let mut rig = Rig::new(None);
+    rig.ua.ping(addr(CARRIER), rig.now);
+    let ping = rig.sent().pop().unwrap();
+    assert_eq!(ping.method().unwrap().as_str(), "OPTIONS");
+    rig.reply(response_to(&ping, 404, Some("x")));
+    assert_eq!(
+        rig.events(),
+        vec![UaEvent::Pong {
+            peer: addr(CARRIER),
+            code: Some(404)
+        }]
+    );
+    rig.ua.ping(addr(CARRIER), rig.now);
+    rig.sent();
+    rig.advance(Duration::from_secs(40));
+    assert_eq!(
+        rig.events(),
+        vec![UaEvent::Pong {
+            peer: addr(CARRIER),
+            code: None
+        }]
+    );
+}
+
+#[test]
+fn a_forged_challenge_from_elsewhere_changes_nothing() {
+    let mut rig = Rig::new(Some(("trunk1", "s3cret")));
+    let (_, req) = rig.invite();
+    let forged = challenge(&req, 401, "evil");
+    rig.ua
+        .handle_datagram(&forged.to_bytes(), addr(6666), rig.now);
+    assert!(rig.sent().is_empty(), "no answer, no credentials sent");
+    assert!(rig.events().is_empty());
+}

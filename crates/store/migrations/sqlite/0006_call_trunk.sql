@@ -1,0 +1,3 @@
+-- The trunk that carried an outbound call (issue 8): with failover, the
+-- last one tried. NULL for inbound calls and calls refused before dialing.
+ALTER TABLE calls ADD COLUMN trunk TEXT;

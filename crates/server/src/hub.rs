@@ -353,6 +353,11 @@ impl Hub {
         }
     }
 
+    /// Each trunk by name, and whether its keepalive finds it up.
+    pub fn trunk_health(&self) -> Vec<(String, bool)> {
+        self.lock().sb.trunk_health()
+    }
+
     // ---- sessions and tabs -----------------------------------------------------
 
     /// A user with this seat just signed in with their password.

@@ -359,9 +359,14 @@ struct TrunkHealth {
     up: bool,
     /// When the next OPTIONS ping goes (keepalive trunks only).
     next_ping: Option<Instant>,
-    /// A ping is out and unanswered.
-    pinging: bool,
+    /// A ping is out, unanswered, and must be answered by then, or the
+    /// trunk is down.
+    ping_deadline: Option<Instant>,
 }
+
+/// A ping unanswered this long marks its trunk down, even when the
+/// keepalive interval is longer (the SIP transaction itself gives up then).
+const PING_ANSWER_LIMIT: Duration = Duration::from_secs(32);
 
 /// Does this failure of an outbound call lie with the carrier, so that the
 /// next trunk may carry the call? (No answer at all, or a server failure;
@@ -425,7 +430,7 @@ impl Switchboard {
             .map(|t| TrunkHealth {
                 up: true,
                 next_ping: t.keepalive.map(|_| epoch),
-                pinging: false,
+                ping_deadline: None,
             })
             .collect();
         Self {
@@ -1026,19 +1031,25 @@ impl Switchboard {
         }
     }
 
-    /// A keepalive's outcome: any answer means the trunk is there.
+    /// A keepalive's answer: any final response, even a refusal, means the
+    /// trunk is there. Silence is judged by the ping's deadline instead
+    /// (see [`Switchboard::handle_timeout`]), so a late `None` changes nothing.
     fn on_pong(&mut self, peer: SocketAddr, answered: bool, now: Instant) {
+        if !answered {
+            return;
+        }
         for (t, h) in self.settings.trunks.iter().zip(self.trunks.iter_mut()) {
-            if t.peer != peer || !h.pinging {
+            let Some(every) = t.keepalive.filter(|_| t.peer == peer) else {
                 continue;
+            };
+            if h.ping_deadline.take().is_some() {
+                h.next_ping = Some(now + every);
             }
-            h.pinging = false;
-            h.next_ping = t.keepalive.map(|k| now + k);
-            if h.up != answered {
-                h.up = answered;
+            if !h.up {
+                h.up = true;
                 self.out.push_back(Output::TrunkHealth {
                     name: t.name.clone(),
-                    up: answered,
+                    up: true,
                 });
             }
         }
@@ -1451,8 +1462,7 @@ impl Switchboard {
         let pings = self
             .trunks
             .iter()
-            .filter(|h| !h.pinging)
-            .filter_map(|h| h.next_ping);
+            .filter_map(|h| h.ping_deadline.or(h.next_ping));
         self.ua
             .poll_timeout()
             .into_iter()
@@ -1467,9 +1477,23 @@ impl Switchboard {
         self.ua.handle_timeout(now);
         self.pump(now);
         for (t, h) in self.settings.trunks.iter().zip(self.trunks.iter_mut()) {
-            if !h.pinging && h.next_ping.is_some_and(|p| p <= now) {
-                h.pinging = true;
+            let Some(every) = t.keepalive else { continue };
+            if h.ping_deadline.is_some_and(|d| d <= now) {
+                // Unanswered in time: the trunk is gone until a ping is answered.
+                h.ping_deadline = None;
+                h.next_ping = Some(now);
+                if h.up {
+                    h.up = false;
+                    self.out.push_back(Output::TrunkHealth {
+                        name: t.name.clone(),
+                        up: false,
+                    });
+                }
+            }
+            if h.ping_deadline.is_none() && h.next_ping.is_some_and(|p| p <= now) {
                 h.next_ping = None;
+                h.ping_deadline =
+                    Some(now + every.clamp(Duration::from_secs(1), PING_ANSWER_LIMIT));
                 self.ua.ping(t.peer, now);
             }
         }

@@ -1,0 +1,213 @@
+//! Carrier trunks against SIPp on loopback: digest challenges on INVITE and
+//! BYE, failover from a failing trunk to a working one, OPTIONS keepalive
+//! taking a trunk out and back, and the `seatline demo --trunk ...
+//! --sip-listen ...` quick start of the real binary.
+
+// Test servers start from the defaults and change a few fields.
+#![allow(clippy::field_reassign_with_default)]
+
+mod support;
+
+use futures_util::SinkExt;
+use seatline_server::config::{Config, TrunkConfig};
+use serde_json::json;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use support::*;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+
+/// SIPp with `scenario` on `port`, for `calls` calls.
+fn sipp(name: &str, port: u16, calls: u32, extra: &[&str]) -> Child {
+    Command::new("sipp")
+        .args(extra)
+        .args(["-sf", scenario(name).to_str().unwrap()])
+        .args(["-p", &port.to_string(), "-mp", &free_udp_port().to_string()])
+        .args(["-i", "127.0.0.1", "-m", &calls.to_string(), "-nostdin"])
+        .args(["-timeout", "40s", "-timeout_error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)")
+}
+
+fn trunk(name: &str, port: u16) -> TrunkConfig {
+    TrunkConfig::udp(name, &format!("sip:127.0.0.1:{port}"))
+}
+
+async fn start(trunks: Vec<TrunkConfig>) -> (tempfile::TempDir, seatline_server::Running) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.data_dir = dir.path().join("data");
+    cfg.demo.seed = true;
+    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.trunks = trunks;
+    let running = seatline_server::start(cfg).await.unwrap();
+    (dir, running)
+}
+
+async fn tab(base: &str, ws_url: &str) -> Ws {
+    let body = sign_in(base, "agent1@demo.local").await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    ws.send(Message::text(
+        json!({"op": "auth", "token": body["token"]}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next(&mut ws).await["ev"], "ready");
+    ws
+}
+
+async fn agent(running: &seatline_server::Running) -> Ws {
+    let base = format!("http://{}", running.addr);
+    tab(&base, &format!("ws://{}/ws", running.addr)).await
+}
+
+/// Places a call, expects it answered, hangs it up; returns its callId.
+async fn answered_call(ws: &mut Ws) -> String {
+    ws.send(call_out("14155550100")).await.unwrap();
+    assert_eq!(dial(ws).await["code"], 0);
+    let up = dial(ws).await;
+    assert_eq!(up["code"], 2, "answered, with nothing between: {up}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws.send(Message::text(r#"{"op":"hangUp"}"#)).await.unwrap();
+    assert_eq!(dial(ws).await["code"], 5);
+    up["callId"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_carrier_that_demands_digest_gets_it_on_invite_and_bye() {
+    let port = free_udp_port();
+    let carrier = sipp("carrier_digest.xml", port, 1, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut t = trunk("carrier", port);
+    t.username = Some("trunk1".into());
+    t.password = Some("s3cret".into());
+    let (_dir, running) = start(vec![t]).await;
+    let mut ws = agent(&running).await;
+    let id = answered_call(&mut ws).await;
+    // SIPp checked both Authorization headers (a bad one gets 403 and
+    // stops it with an error).
+    finished(carrier, Duration::from_secs(20)).await;
+    let rec = running.app.store.call(&id).await.unwrap().unwrap();
+    assert_eq!(rec.trunk.as_deref(), Some("carrier"));
+    assert_eq!(rec.hangup_code, None);
+}
+
+#[tokio::test]
+async fn credentials_the_carrier_refuses_end_the_call_with_819() {
+    let port = free_udp_port();
+    let carrier = sipp("carrier_digest.xml", port, 1, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut t = trunk("carrier", port);
+    t.username = Some("trunk1".into());
+    t.password = Some("wrong".into());
+    let (_dir, running) = start(vec![t]).await;
+    let mut ws = agent(&running).await;
+    ws.send(call_out("14155550100")).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 0);
+    assert_eq!(dial(&mut ws).await["code"], 819);
+    let end = dial(&mut ws).await;
+    assert_eq!(
+        (end["code"].as_i64(), end["sipCode"].as_i64()),
+        (Some(5), Some(403))
+    );
+    finished(carrier, Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn a_503_trunk_fails_over_to_the_next_and_the_tabs_see_one_call() {
+    let (bad, good) = (free_udp_port(), free_udp_port());
+    let failing = sipp("carrier_unavailable.xml", bad, 1, &[]);
+    let working = sipp("carrier_answer.xml", good, 1, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_dir, running) = start(vec![trunk("primary", bad), trunk("backup", good)]).await;
+    let mut ws = agent(&running).await;
+    let id = answered_call(&mut ws).await;
+    finished(failing, Duration::from_secs(20)).await;
+    finished(working, Duration::from_secs(20)).await;
+    let rec = running.app.store.call(&id).await.unwrap().unwrap();
+    assert_eq!(rec.trunk.as_deref(), Some("backup"));
+    assert_eq!((rec.hangup_code, rec.sip_code), (None, None));
+}
+
+/// Waits until the trunk's health is `up`; how long it took.
+async fn health_becomes(running: &seatline_server::Running, up: bool) -> Duration {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if running.app.hub.trunk_health() == vec![("carrier".to_string(), up)] {
+            return t0.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the trunk never became up={up}");
+}
+
+#[tokio::test]
+async fn keepalive_takes_a_silent_trunk_out_and_puts_it_back() {
+    let port = free_udp_port();
+    let pings = sipp("carrier_options.xml", port, 1000, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut t = trunk("carrier", port);
+    t.keepalive_secs = 1;
+    let (_dir, running) = start(vec![t]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    health_becomes(&running, true).await;
+
+    drop(pings); // the carrier is gone
+    health_becomes(&running, false).await;
+    let mut ws = agent(&running).await;
+    ws.send(call_out("14155550100")).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 800, "refused at once");
+    assert_eq!(dial(&mut ws).await["code"], 5);
+
+    let _back = sipp("carrier_options.xml", port, 1000, &[]);
+    health_becomes(&running, true).await;
+}
+
+#[tokio::test]
+async fn seatline_demo_takes_a_trunk_and_a_sip_address_from_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, sip, carrier) = (free_tcp_port(), free_udp_port(), free_udp_port());
+    let answer = sipp("carrier_answer.xml", carrier, 1, &[]);
+    let _server = Command::new(env!("CARGO_BIN_EXE_seatline"))
+        .args(["demo", "--listen", &format!("127.0.0.1:{http}")])
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
+        .args(["--trunk", &format!("sip:127.0.0.1:{carrier}")])
+        .args(["--sip-listen", &format!("127.0.0.1:{sip}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{http}");
+    let mut ws = tab(&base, &format!("ws://127.0.0.1:{http}/ws")).await;
+    // Outbound: to the trunk, not to the sandbox.
+    answered_call(&mut ws).await;
+    finished(answer, Duration::from_secs(20)).await;
+    // Inbound: the trunk's address calls a DID at --sip-listen.
+    let caller = sipp(
+        "caller_inbound.xml",
+        carrier,
+        1,
+        &[&format!("127.0.0.1:{sip}"), "-s", "12025550170"],
+    );
+    let ringing = dial(&mut ws).await;
+    assert_eq!(ringing["code"], 1, "{ringing}");
+    ws.send(Message::text(r#"{"op":"answer"}"#)).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 2);
+    assert_eq!(dial(&mut ws).await["code"], 5);
+    finished(caller, Duration::from_secs(20)).await;
+    // Another address is not the trunk: its call is dropped unanswered.
+    let stranger = sipp(
+        "caller_inbound.xml",
+        free_udp_port(),
+        1,
+        &[&format!("127.0.0.1:{sip}"), "-s", "12025550170"],
+    );
+    let quiet = tokio::time::timeout(Duration::from_secs(3), dial(&mut ws)).await;
+    assert!(quiet.is_err(), "no call from an untrusted source");
+    drop(stranger);
+}

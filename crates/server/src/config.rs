@@ -52,9 +52,17 @@ pub struct TrunkConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
-    /// Register with the carrier (not supported yet: refused at start).
+    /// Register `username` with the carrier (at the uri's address, for
+    /// `sip:USERNAME@DOMAIN`); the trunk carries calls only while registered.
     #[serde(default)]
     pub register: bool,
+    /// The registration's domain; default: the uri's host.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Seconds of registration asked for (refreshed at four fifths of what
+    /// the carrier grants).
+    #[serde(default = "default_register_expires")]
+    pub register_expires_secs: u32,
     /// Who may send calls for this trunk: IPs, IP:ports or CIDR networks.
     /// Empty: the trunk's own address.
     #[serde(default)]
@@ -63,6 +71,10 @@ pub struct TrunkConfig {
     /// skipped until one is answered. 0 (the default): no pings.
     #[serde(default)]
     pub keepalive_secs: u64,
+}
+
+fn default_register_expires() -> u32 {
+    3600
 }
 
 impl TrunkConfig {
@@ -76,6 +88,8 @@ impl TrunkConfig {
             username: None,
             password: None,
             register: false,
+            domain: None,
+            register_expires_secs: default_register_expires(),
             inbound_from: Vec::new(),
             keepalive_secs: 0,
         }
@@ -132,9 +146,15 @@ impl TrunkConfig {
                 self.transport
             );
         }
-        if self.register {
+        if self.register && self.username.is_none() {
             anyhow::bail!(
-                "trunk {:?}: register = true is not supported yet",
+                "trunk {:?}: register = true needs a username (and password)",
+                self.name
+            );
+        }
+        if !(60..=86_400).contains(&self.register_expires_secs) && self.register {
+            anyhow::bail!(
+                "trunk {:?}: register_expires_secs must be 60 to 86400",
                 self.name
             );
         }

@@ -66,9 +66,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 name: "sandbox".into(),
                 peer: sb.addr,
                 keepalive: None,
+                register: false,
             },
             trusted: vec![seatline_sip::TrustedSource::Addr(sb.addr)],
             credentials: None,
+            register: None,
         };
         (vec![trunk], Some(sb))
     } else {
@@ -90,9 +92,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     // Only the trunks (or the sandbox carrier) may send us requests.
     ua.set_trusted(trunks.iter().flat_map(|t| t.trusted.clone()).collect());
     for t in &trunks {
-        tracing::info!(trunk = %t.trunk.name, peer = %t.trunk.peer, digest = t.credentials.is_some(), "trunk");
+        tracing::info!(trunk = %t.trunk.name, peer = %t.trunk.peer, digest = t.credentials.is_some(), register = t.trunk.register, "trunk");
         if let Some(c) = &t.credentials {
             ua.set_credentials(t.trunk.peer, c.clone());
+        }
+        if let (Some((domain, expires)), Some(c)) = (&t.register, &t.credentials) {
+            ua.register(t.trunk.peer, &c.username, domain, *expires, Instant::now());
         }
     }
     let mut settings =
@@ -230,6 +235,8 @@ struct ResolvedTrunk {
     trunk: seatline_switchboard::Trunk,
     trusted: Vec<seatline_sip::TrustedSource>,
     credentials: Option<seatline_sip::Credentials>,
+    /// Registration: the domain and the seconds asked for.
+    register: Option<(String, u32)>,
 }
 
 /// Resolves a trunk's host (the first address the resolver gives; SRV
@@ -262,9 +269,19 @@ async fn resolve_trunk(t: &config::TrunkConfig) -> anyhow::Result<ResolvedTrunk>
             name: t.name.clone(),
             peer,
             keepalive: (t.keepalive_secs > 0).then(|| Duration::from_secs(t.keepalive_secs)),
+            register: t.register,
         },
         trusted,
         credentials,
+        register: t.register.then(|| {
+            let bracketed = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            let domain = t.domain.clone().unwrap_or(bracketed);
+            (domain, t.register_expires_secs)
+        }),
     })
 }
 

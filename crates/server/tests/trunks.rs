@@ -168,6 +168,27 @@ async fn keepalive_takes_a_silent_trunk_out_and_puts_it_back() {
 }
 
 #[tokio::test]
+async fn a_trunk_registers_with_digest_and_refreshes_before_expiry() {
+    let port = free_udp_port();
+    let registrar = sipp("registrar.xml", port, 1, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut t = trunk("carrier", port);
+    t.username = Some("trunk1".into());
+    t.password = Some("s3cret".into());
+    t.register = true;
+    t.domain = Some("carrier.test".into());
+    let (_dir, running) = start(vec![t]).await;
+    health_becomes(&running, true).await;
+    // Granted 5 s: the refresh (challenged again) comes about 4 s later.
+    finished(registrar, Duration::from_secs(15)).await;
+    assert_eq!(
+        running.app.hub.trunk_health(),
+        vec![("carrier".to_string(), true)],
+        "still registered after the refresh"
+    );
+}
+
+#[tokio::test]
 async fn seatline_demo_takes_a_trunk_and_a_sip_address_from_its_flags() {
     let dir = tempfile::tempdir().unwrap();
     let (http, sip, carrier) = (free_tcp_port(), free_udp_port(), free_udp_port());

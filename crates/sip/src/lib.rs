@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod message;
+mod register;
 pub mod sdp;
 mod timer;
 pub mod transaction;

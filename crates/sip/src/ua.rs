@@ -28,6 +28,7 @@
 
 use crate::auth::{self, Credentials};
 use crate::message::{uri_of, uri_user, Message, Method, StartLine};
+use crate::register::{Outcome, Registration};
 use crate::timer::TimerSet;
 use crate::transaction::{
     new_branch, response_to, Timers, Transactions, Transmit, TxEvent, MAX_CSEQ,
@@ -120,6 +121,15 @@ pub enum UaEvent {
     /// The answer to an OPTIONS ping of [`UserAgent::ping`]: `code` is the
     /// final response's, or `None` when nothing came back in time.
     Pong { peer: SocketAddr, code: Option<u16> },
+    /// A registration of [`UserAgent::register`] succeeded (`expires`
+    /// seconds granted) or failed (`code`: the final response, `None` when
+    /// nothing came back); a failed one is tried again after a backoff.
+    Registration {
+        peer: SocketAddr,
+        registered: bool,
+        code: Option<u16>,
+        expires: Option<u32>,
+    },
 }
 
 /// Which side of the dialog we are.
@@ -247,6 +257,8 @@ pub struct UserAgent {
     byes: HashMap<String, (Message, SocketAddr, u8)>,
     /// OPTIONS pings by branch.
     pings: HashMap<String, SocketAddr>,
+    /// Our registrations with trunks.
+    regs: Vec<Registration>,
 }
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -285,6 +297,129 @@ impl UserAgent {
             credentials: HashMap::new(),
             byes: HashMap::new(),
             pings: HashMap::new(),
+            regs: Vec::new(),
+        }
+    }
+
+    /// Registers `user`@`domain` with the registrar at `peer`, for
+    /// `expires` seconds, at once; refreshed before it expires, tried again
+    /// after a failure (2 s, doubling up to 5 min). Outcomes come as
+    /// [`UaEvent::Registration`]. Challenges are answered with the
+    /// credentials of [`UserAgent::set_credentials`] for `peer`.
+    pub fn register(
+        &mut self,
+        peer: SocketAddr,
+        user: &str,
+        domain: &str,
+        expires: u32,
+        now: Instant,
+    ) {
+        let reg = Registration {
+            peer,
+            aor: format!("sip:{user}@{domain}"),
+            registrar: format!("sip:{domain}"),
+            expires: expires.clamp(1, crate::register::MAX_EXPIRES),
+            call_id: format!("{}@seatline", crate::token(&mut self.rng, 20)),
+            tag: self.tag(),
+            cseq: 0,
+            in_flight: None,
+            tries: 0,
+            next_at: Some(now),
+            failures: 0,
+            registered: false,
+        };
+        self.regs.push(reg);
+        self.send_register(self.regs.len() - 1, now);
+    }
+
+    /// Whether each registration is bound now, by registrar address.
+    pub fn registrations(&self) -> Vec<(SocketAddr, bool)> {
+        self.regs.iter().map(|r| (r.peer, r.registered)).collect()
+    }
+
+    fn contact_user(&self, i: usize) -> String {
+        let aor = &self.regs[i].aor;
+        uri_user(aor).unwrap_or("seatline").to_string()
+    }
+
+    fn send_register(&mut self, i: usize, now: Instant) {
+        let via = self.via();
+        let user = self.contact_user(i);
+        let local = self.local;
+        let r = &mut self.regs[i];
+        r.cseq = r.cseq.saturating_add(1).min(MAX_CSEQ);
+        r.next_at = None;
+        r.tries = 0;
+        let mut m = Message::request(Method::Register, r.registrar.clone());
+        m.push("Via", via);
+        m.push("Max-Forwards", "70");
+        m.push("From", format!("<{}>;tag={}", r.aor, r.tag));
+        m.push("To", format!("<{}>", r.aor));
+        m.push("Call-ID", r.call_id.clone());
+        m.push("CSeq", format!("{} REGISTER", r.cseq));
+        m.push(
+            "Contact",
+            format!("<sip:{user}@{local}>;expires={}", r.expires),
+        );
+        m.push("Expires", r.expires.to_string());
+        m.push("User-Agent", self.user_agent.clone());
+        let peer = r.peer;
+        let branch = self.tx.send_request(m.clone(), peer, now);
+        self.regs[i].in_flight = Some((branch, m));
+    }
+
+    /// A REGISTER of ours got its final answer (`resp`) or none (`None`).
+    fn on_register_done(&mut self, i: usize, resp: Option<&Message>, now: Instant) {
+        let code = resp.and_then(Message::code);
+        if let (Some(resp), Some(c)) = (resp, code) {
+            let r = &self.regs[i];
+            if auth::is_challenge(c) && r.tries < MAX_AUTH_TRIES {
+                let (_, sent) = r.in_flight.clone().expect("in flight");
+                let (peer, next, tries) = (r.peer, r.cseq.saturating_add(1).min(MAX_CSEQ), r.tries);
+                if let Some(m) = self.authorized(&sent, resp, peer, next) {
+                    let branch = self.tx.send_request(m.clone(), peer, now);
+                    let r = &mut self.regs[i];
+                    (r.cseq, r.tries, r.in_flight) = (next, tries + 1, Some((branch, m)));
+                    return;
+                }
+            }
+        }
+        let user = self.contact_user(i);
+        let outcome = match resp {
+            Some(m) => self.regs[i].outcome(m, &user),
+            None => Outcome::Failed,
+        };
+        let r = &mut self.regs[i];
+        r.in_flight = None;
+        match outcome {
+            Outcome::Bound(secs) => {
+                r.failures = 0;
+                r.registered = true;
+                r.next_at = Some(now + Registration::refresh_in(secs));
+                let peer = r.peer;
+                self.events.push_back(UaEvent::Registration {
+                    peer,
+                    registered: true,
+                    code,
+                    expires: Some(secs),
+                });
+            }
+            Outcome::Longer(secs) => {
+                r.expires = secs;
+                self.send_register(i, now);
+            }
+            Outcome::Failed => {
+                r.failures = r.failures.saturating_add(1);
+                r.registered = false;
+                r.next_at = Some(now + Registration::backoff(r.failures));
+                let peer = r.peer;
+                self.events.push_back(UaEvent::Registration {
+                    peer,
+                    registered: false,
+                    code,
+                    expires: None,
+                });
+            }
         }
     }
 
@@ -775,6 +910,13 @@ impl UserAgent {
         if let Some(peer) = self.pings.remove(branch) {
             self.events.push_back(UaEvent::Pong { peer, code: None });
         }
+        if let Some(i) = self
+            .regs
+            .iter()
+            .position(|r| r.in_flight.as_ref().is_some_and(|(b, _)| b == branch))
+        {
+            self.on_register_done(i, None, now);
+        }
         self.byes.remove(branch);
         if method != Method::Invite {
             return;
@@ -813,6 +955,16 @@ impl UserAgent {
             return;
         };
         let branch = msg.branch().unwrap_or("").to_string();
+        if method == Method::Register {
+            let mine = self
+                .regs
+                .iter()
+                .position(|r| r.in_flight.as_ref().is_some_and(|(b, _)| *b == branch));
+            if let (Some(i), true) = (mine, code >= 200) {
+                self.on_register_done(i, Some(&msg), now);
+            }
+            return;
+        }
         if method == Method::Options && code >= 200 {
             if let Some(peer) = self.pings.remove(&branch) {
                 // Any final answer, even a refusal, shows the trunk is there.
@@ -1193,10 +1345,13 @@ impl UserAgent {
         let call = self.next_ref;
         let user_of = |v: &str| uri_user(&uri_of(v)).map(str::to_string);
         let from_user = msg.header("From").and_then(user_of);
+        // The DID: the Request-URI's user, unless it is not a number (a
+        // registered trunk calls our Contact, `sip:ACCOUNT@us`), then To's.
         let to_user = msg
             .uri()
             .and_then(uri_user)
             .map(str::to_string)
+            .filter(|u| valid_number(u))
             .or_else(|| msg.header("To").and_then(user_of));
         let from_user = from_user.filter(|u| valid_number(u)).unwrap_or_default();
         let to_user = to_user.filter(|u| valid_number(u)).unwrap_or_default();
@@ -1256,6 +1411,7 @@ impl UserAgent {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [self.wake.next(), self.tx.poll_timeout()]
             .into_iter()
+            .chain(self.regs.iter().map(|r| r.next_at))
             .flatten()
             .min()
     }
@@ -1263,6 +1419,11 @@ impl UserAgent {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
         self.drain(now);
+        for i in 0..self.regs.len() {
+            if self.regs[i].next_at.is_some_and(|t| t <= now) {
+                self.send_register(i, now);
+            }
+        }
         let t2 = self.tx.timers().t2;
         let mut retries = Vec::new();
         for call in self.wake.take_due(now) {

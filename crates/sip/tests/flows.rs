@@ -133,6 +133,7 @@ fn names(evs: &[(Duration, UaEvent)]) -> Vec<String> {
             UaEvent::ReofferAnswered { .. } => "ReofferAnswered".into(),
             UaEvent::ReofferFailed { code, .. } => format!("ReofferFailed {code}"),
             UaEvent::Pong { code, .. } => format!("Pong {code:?}"),
+            UaEvent::Registration { registered, .. } => format!("Registration {registered}"),
         })
         .collect()
 }

@@ -46,6 +46,9 @@ pub struct Trunk {
     /// How often an OPTIONS ping checks it is there; `None`: never, and
     /// the trunk is always taken for up.
     pub keepalive: Option<Duration>,
+    /// The trunk wants us registered (the shell started the registration
+    /// with the user agent): it carries calls only while registered.
+    pub register: bool,
 }
 
 /// The rules' numbers.
@@ -73,6 +76,7 @@ impl Settings {
             name: "trunk".into(),
             peer: trunk,
             keepalive: None,
+            register: false,
         }])
     }
 
@@ -356,7 +360,10 @@ struct Call {
 /// What the switchboard knows of a trunk's health.
 #[derive(Debug, Clone, Copy)]
 struct TrunkHealth {
+    /// Its keepalive finds it there (always, without keepalive).
     up: bool,
+    /// Its registration is bound (meaningful when it registers).
+    registered: bool,
     /// When the next OPTIONS ping goes (keepalive trunks only).
     next_ping: Option<Instant>,
     /// A ping is out, unanswered, and must be answered by then, or the
@@ -429,6 +436,7 @@ impl Switchboard {
             .iter()
             .map(|t| TrunkHealth {
                 up: true,
+                registered: false,
                 next_ping: t.keepalive.map(|_| epoch),
                 ping_deadline: None,
             })
@@ -774,9 +782,30 @@ impl Switchboard {
         self.pump(now);
     }
 
+    /// Does trunk `i` carry calls now: its keepalive finds it, and it is
+    /// registered if it registers.
+    fn usable(&self, i: usize) -> bool {
+        let h = &self.trunks[i];
+        h.up && (!self.settings.trunks[i].register || h.registered)
+    }
+
+    /// Changes trunk `i`'s health; tells the shell when whether it carries
+    /// calls changed.
+    fn set_health(&mut self, i: usize, change: impl FnOnce(&mut TrunkHealth)) {
+        let before = self.usable(i);
+        change(&mut self.trunks[i]);
+        let after = self.usable(i);
+        if before != after {
+            self.out.push_back(Output::TrunkHealth {
+                name: self.settings.trunks[i].name.clone(),
+                up: after,
+            });
+        }
+    }
+
     /// The first trunk at `from` or after it that is up.
     fn next_trunk_up(&self, from: usize) -> Option<usize> {
-        (from..self.trunks.len().min(usize::from(u8::MAX))).find(|&i| self.trunks[i].up)
+        (from..self.trunks.len().min(usize::from(u8::MAX))).find(|&i| self.usable(i))
     }
 
     /// Places the outbound `call`, which failed with a carrier failure, on
@@ -1038,19 +1067,25 @@ impl Switchboard {
         if !answered {
             return;
         }
-        for (t, h) in self.settings.trunks.iter().zip(self.trunks.iter_mut()) {
+        for i in 0..self.trunks.len() {
+            let t = &self.settings.trunks[i];
             let Some(every) = t.keepalive.filter(|_| t.peer == peer) else {
                 continue;
             };
-            if h.ping_deadline.take().is_some() {
-                h.next_ping = Some(now + every);
-            }
-            if !h.up {
+            self.set_health(i, |h| {
+                if h.ping_deadline.take().is_some() {
+                    h.next_ping = Some(now + every);
+                }
                 h.up = true;
-                self.out.push_back(Output::TrunkHealth {
-                    name: t.name.clone(),
-                    up: true,
-                });
+            });
+        }
+    }
+
+    fn on_registration(&mut self, peer: SocketAddr, registered: bool) {
+        for i in 0..self.trunks.len() {
+            let t = &self.settings.trunks[i];
+            if t.register && t.peer == peer {
+                self.set_health(i, |h| h.registered = registered);
             }
         }
     }
@@ -1061,7 +1096,8 @@ impl Switchboard {
             .trunks
             .iter()
             .zip(&self.trunks)
-            .map(|(t, h)| (t.name.clone(), h.up))
+            .enumerate()
+            .map(|(i, (t, _))| (t.name.clone(), self.usable(i)))
             .collect()
     }
 
@@ -1107,6 +1143,12 @@ impl Switchboard {
             }
             UaEvent::Pong { peer, code } => {
                 self.on_pong(*peer, code.is_some(), now);
+                return;
+            }
+            UaEvent::Registration {
+                peer, registered, ..
+            } => {
+                self.on_registration(*peer, *registered);
                 return;
             }
             UaEvent::Progress { call, .. }
@@ -1216,7 +1258,8 @@ impl Switchboard {
             UaEvent::Confirmed { .. }
             | UaEvent::Progress { .. }
             | UaEvent::Incoming { .. }
-            | UaEvent::Pong { .. } => {}
+            | UaEvent::Pong { .. }
+            | UaEvent::Registration { .. } => {}
         }
         self.apply(call, now);
     }
@@ -1476,20 +1519,19 @@ impl Switchboard {
         let ms = self.ms(now);
         self.ua.handle_timeout(now);
         self.pump(now);
-        for (t, h) in self.settings.trunks.iter().zip(self.trunks.iter_mut()) {
-            let Some(every) = t.keepalive else { continue };
-            if h.ping_deadline.is_some_and(|d| d <= now) {
+        for i in 0..self.trunks.len() {
+            let Some(every) = self.settings.trunks[i].keepalive else {
+                continue;
+            };
+            if self.trunks[i].ping_deadline.is_some_and(|d| d <= now) {
                 // Unanswered in time: the trunk is gone until a ping is answered.
-                h.ping_deadline = None;
-                h.next_ping = Some(now);
-                if h.up {
+                self.set_health(i, |h| {
+                    h.ping_deadline = None;
+                    h.next_ping = Some(now);
                     h.up = false;
-                    self.out.push_back(Output::TrunkHealth {
-                        name: t.name.clone(),
-                        up: false,
-                    });
-                }
+                });
             }
+            let (t, h) = (&self.settings.trunks[i], &mut self.trunks[i]);
             if h.ping_deadline.is_none() && h.next_ping.is_some_and(|p| p <= now) {
                 h.next_ping = None;
                 h.ping_deadline =

@@ -36,6 +36,8 @@ struct Carrier {
     events: Vec<UaEvent>,
     /// Deaf: nothing reaches it (a trunk that is gone).
     deaf: bool,
+    /// Accepts REGISTERs (else its user agent refuses them 501).
+    registrar: bool,
 }
 
 struct World {
@@ -53,6 +55,14 @@ fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
         name: name.into(),
         peer: addr(peer),
         keepalive: keepalive.map(Duration::from_secs),
+        register: false,
+    }
+}
+
+fn registering(name: &str, peer: &str) -> Trunk {
+    Trunk {
+        register: true,
+        ..trunk(name, peer, None)
     }
 }
 
@@ -73,6 +83,9 @@ impl World {
         let now = Instant::now();
         let mut ua = UserAgent::with_seed(addr(SB), Timers::default(), 3);
         ua.set_trusted(trunks.iter().map(|t| TrustedSource::Addr(t.peer)).collect());
+        for t in trunks.iter().filter(|t| t.register) {
+            ua.register(t.peer, "trunk1", "carrier.test", 60, now);
+        }
         let carriers = does
             .iter()
             .enumerate()
@@ -87,6 +100,7 @@ impl World {
                         invites: vec![],
                         events: vec![],
                         deaf: false,
+                        registrar: false,
                     },
                 )
             })
@@ -125,7 +139,14 @@ impl World {
                 moved = true;
                 match o {
                     Output::Transmit(t) => {
-                        if let Some(c) = self.carriers.get_mut(&t.to).filter(|c| !c.deaf) {
+                        let Some(c) = self.carriers.get_mut(&t.to).filter(|c| !c.deaf) else {
+                            continue;
+                        };
+                        let m = seatline_sip::Message::parse(&t.bytes).unwrap();
+                        if c.registrar && m.method() == Some(&seatline_sip::Method::Register) {
+                            let ok = seatline_sip::transaction::response_to(&m, 200, Some("r"));
+                            self.sb.handle_datagram(&ok.to_bytes(), t.to, self.now);
+                        } else {
                             c.ua.handle_datagram(&t.bytes, addr(SB), self.now);
                         }
                     }
@@ -359,4 +380,27 @@ fn with_every_trunk_down_a_call_is_refused_800_without_an_invite() {
     assert_eq!(w.invites(A), 0);
     assert_eq!(w.dials, vec![800, 5]);
     assert_eq!(w.last_record().hangup_code, Some(800));
+}
+
+#[test]
+fn a_registering_trunk_carries_calls_only_while_registered() {
+    let mut w = World::new(
+        vec![registering("a", A), trunk("b", B, None)],
+        &[(A, Does::Answer), (B, Does::Answer)],
+    );
+    // A refuses the REGISTER (its user agent answers 501): not usable.
+    assert_eq!(
+        w.sb.trunk_health(),
+        vec![("a".into(), false), ("b".into(), true)]
+    );
+    w.call_out();
+    assert_eq!((w.invites(A), w.invites(B)), (0, 1));
+    w.sb.hang_up(1, w.now);
+    w.step();
+    // A becomes a registrar; the retry after the backoff binds.
+    w.carriers.get_mut(&addr(A)).unwrap().registrar = true;
+    w.advance(Duration::from_secs(3));
+    assert_eq!(w.health, vec![("a".to_string(), true)]);
+    w.call_out();
+    assert_eq!(w.invites(A), 1, "registered: first in line again");
 }

@@ -1,6 +1,6 @@
-//! Digest authentication toward a trunk and OPTIONS keepalive, in simulated
-//! time: the carrier here is hand-driven, so each challenge is exactly the
-//! one a test wants.
+//! The user agent toward a trunk, in simulated time: digest authentication,
+//! OPTIONS keepalive and registration. The carrier here is hand-driven, so
+//! each challenge and each answer is exactly the one a test wants.
 
 use md5::Digest;
 use seatline_sip::message::{param, Message};
@@ -261,4 +261,123 @@ fn a_forged_challenge_from_elsewhere_changes_nothing() {
         .handle_datagram(&forged.to_bytes(), addr(6666), rig.now);
     assert!(rig.sent().is_empty(), "no answer, no credentials sent");
     assert!(rig.events().is_empty());
+}
+
+fn register_ok(req: &Message, expires: Option<&str>) -> Message {
+    let mut r = response_to(req, 200, Some("reg-tag"));
+    if let Some(e) = expires {
+        r.push(
+            "Contact",
+            format!(
+                "{};expires={e}",
+                req.header("Contact").unwrap().split(';').next().unwrap()
+            ),
+        );
+    }
+    r
+}
+
+fn registrations(rig: &mut Rig) -> Vec<(bool, Option<u16>, Option<u32>)> {
+    rig.events()
+        .into_iter()
+        .map(|e| match e {
+            UaEvent::Registration {
+                peer,
+                registered,
+                code,
+                expires,
+            } => {
+                assert_eq!(peer, addr(CARRIER));
+                (registered, code, expires)
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_registration_answers_its_challenge_and_refreshes_before_expiry() {
+    let mut rig = Rig::new(Some(("trunk1", "s3cret")));
+    rig.ua
+        .register(addr(CARRIER), "trunk1", "carrier.test", 120, rig.now);
+    let first = rig.sent().pop().unwrap();
+    assert_eq!(first.method().unwrap().as_str(), "REGISTER");
+    assert_eq!(first.uri(), Some("sip:carrier.test"));
+    assert!(first
+        .header("To")
+        .unwrap()
+        .contains("sip:trunk1@carrier.test"));
+    assert!(first
+        .header("Contact")
+        .unwrap()
+        .contains("sip:trunk1@127.0.0.1:5060"));
+    assert_eq!(first.header("Expires"), Some("120"));
+    rig.reply(challenge(&first, 401, "r1"));
+    let second = rig.sent().pop().unwrap();
+    assert_eq!(second.call_id(), first.call_id());
+    assert_eq!(second.cseq().unwrap().0, first.cseq().unwrap().0 + 1);
+    let auth = second.header("Authorization").unwrap();
+    assert_eq!(
+        response_field(auth),
+        expected(&second, "trunk1", "s3cret", "r1")
+    );
+    rig.reply(register_ok(&second, Some("100")));
+    assert_eq!(registrations(&mut rig), vec![(true, Some(200), Some(100))]);
+    assert_eq!(rig.ua.registrations(), vec![(addr(CARRIER), true)]);
+
+    // The refresh goes at 80 s of the 100 granted, in the same Call-ID.
+    rig.advance(Duration::from_secs(79));
+    assert!(rig.sent().is_empty());
+    rig.advance(Duration::from_secs(1));
+    let refresh = rig.sent().pop().expect("a refresh");
+    assert_eq!(refresh.call_id(), first.call_id());
+    assert!(refresh.cseq().unwrap().0 > second.cseq().unwrap().0);
+    rig.reply(register_ok(&refresh, None));
+    assert_eq!(registrations(&mut rig), vec![(true, Some(200), Some(120))]);
+}
+
+#[test]
+fn a_refused_registration_backs_off_and_succeeds_later() {
+    let mut rig = Rig::new(Some(("trunk1", "s3cret")));
+    rig.ua
+        .register(addr(CARRIER), "trunk1", "carrier.test", 600, rig.now);
+    let req = rig.sent().pop().unwrap();
+    rig.reply(response_to(&req, 503, Some("x")));
+    assert_eq!(registrations(&mut rig), vec![(false, Some(503), None)]);
+    assert_eq!(rig.ua.registrations(), vec![(addr(CARRIER), false)]);
+    // 2 s later, again; then silence (a timeout), then 4 s after that.
+    rig.advance(Duration::from_millis(1999));
+    assert!(rig.sent().is_empty(), "not before the backoff");
+    rig.advance(Duration::from_millis(1));
+    let again = rig.sent();
+    assert_eq!(again.len(), 1);
+    rig.advance(Duration::from_secs(32));
+    let retransmits = rig.sent();
+    assert!(retransmits.iter().all(|m| m.cseq() == again[0].cseq()));
+    assert_eq!(registrations(&mut rig), vec![(false, None, None)]);
+    rig.advance(Duration::from_secs(4));
+    let third = rig.sent().pop().expect("after 4 s");
+    rig.reply(register_ok(&third, Some("600")));
+    assert_eq!(registrations(&mut rig), vec![(true, Some(200), Some(600))]);
+}
+
+#[test]
+fn a_registrar_that_keeps_challenging_or_wants_longer_is_handled() {
+    let mut rig = Rig::new(Some(("trunk1", "wrong")));
+    rig.ua
+        .register(addr(CARRIER), "trunk1", "carrier.test", 60, rig.now);
+    let mut req = rig.sent().pop().unwrap();
+    let mut mi = response_to(&req, 423, Some("x"));
+    mi.push("Min-Expires", "300");
+    rig.reply(mi);
+    req = rig.sent().pop().unwrap();
+    assert_eq!(req.header("Expires"), Some("300"), "asks again for longer");
+    for _ in 0..2 {
+        rig.reply(challenge(&req, 407, "n"));
+        req = rig.sent().pop().unwrap();
+        assert!(req.header("Proxy-Authorization").is_some());
+    }
+    rig.reply(challenge(&req, 407, "n"));
+    assert!(rig.sent().is_empty(), "no third answer");
+    assert_eq!(registrations(&mut rig), vec![(false, Some(407), None)]);
 }

@@ -75,7 +75,8 @@ impl Baresip {
         let ctrl_port = free_tcp_port();
         // net_interface: the SDP names 127.0.0.1, where its RTP comes from
         // (by default it names the host's first interface, and our latch
-        // would then drop its loopback RTP).
+        // would then drop its loopback RTP). menu: the `dial` and `hangup`
+        // commands are the menu's, ctrl_tcp only carries them.
         let config = format!(
             "poll_method epoll\n\
              sip_listen {sip}\n\
@@ -94,7 +95,8 @@ impl Baresip {
             wav = wav.display()
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
-        // No registration (regint=0); PCMU only, which we offer first anyway.
+        // No registration (regint=0): Seatline trusts the trunk address, not a
+        // registration. PCMU only: the call is μ-law whatever an offer lists first.
         std::fs::write(
             dir.path().join("accounts"),
             format!("<sip:{user}@{sip}>;regint=0;answermode=auto;audio_codecs=pcmu\n"),

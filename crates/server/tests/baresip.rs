@@ -16,7 +16,7 @@ mod support;
 
 use futures_util::SinkExt;
 use seatline_media::dtmf::digit_packets;
-use seatline_server::config::Config;
+use seatline_server::config::{Config, TrunkConfig};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -262,7 +262,7 @@ async fn seatline(
     cfg.data_dir = dir.path().join("data");
     cfg.demo.seed = true;
     cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.sip.trunk = Some(trunk);
+    cfg.trunks = vec![TrunkConfig::udp("baresip", &format!("sip:{trunk}"))];
     cfg.calls.rtp_timeout_secs = rtp_timeout_secs;
     let running = seatline_server::start(cfg).await.unwrap();
     (dir, running)

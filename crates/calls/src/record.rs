@@ -42,6 +42,8 @@ pub struct CallRecord {
     pub mos_min: Option<f64>,
     /// The trunk that carried it (outbound: the last one tried).
     pub trunk: Option<String>,
+    /// An inbound call forwarded to a number (routed by its DID): the number.
+    pub forwarded_to: Option<String>,
 }
 
 impl CallRecord {
@@ -71,6 +73,7 @@ impl CallRecord {
             mos: None,
             mos_min: None,
             trunk: None,
+            forwarded_to: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod latch;
 pub mod quality;
+pub mod relay;
 pub mod rewrite;
 pub mod rtcp;
 pub mod rtp;

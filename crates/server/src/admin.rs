@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use seatline_store::{now_ms, Policy, SessionCheck, User};
+use seatline_store::{now_ms, DidRouteSet, Policy, SessionCheck, User};
 use serde::{Deserialize, Serialize};
 
 pub fn routes() -> Router<App> {
@@ -20,6 +20,70 @@ pub fn routes() -> Router<App> {
             put(blacklist_add).delete(blacklist_remove),
         )
         .route("/api/v1/admin/calls", get(calls))
+        .route("/api/v1/admin/dids/{number}/route", put(set_did_route))
+}
+
+/// A DID's route: exactly one of the three.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DidRouteBody {
+    /// A group of the tenant (e.g. "G001"): its agents take the calls.
+    group: Option<String>,
+    /// A number (E.164 digits) the calls are forwarded to, through the trunks.
+    forward_to: Option<String>,
+    /// A SIP status (400-699) every call gets, e.g. 486 or 603.
+    reject: Option<u16>,
+}
+
+fn digits(number: &str) -> Option<String> {
+    let n = number.trim_start_matches('+');
+    (!n.is_empty() && n.len() <= 32 && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.to_string())
+}
+
+async fn set_did_route(
+    State(app): State<App>,
+    headers: HeaderMap,
+    number: Result<Path<String>, PathRejection>,
+    body: Result<Json<DidRouteBody>, JsonRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    const SEND: &str =
+        "send one of {\"group\": \"G001\"}, {\"forwardTo\": \"14155550100\"}, {\"reject\": 486}";
+    let number = match number {
+        Ok(Path(n)) => n,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => return json_rejection(rejection, SEND),
+    };
+    let bad = |code: &str, msg: &str| api_error(StatusCode::BAD_REQUEST, code, msg);
+    let Some(did) = digits(&number) else {
+        return bad("badNumber", "the DID in E.164 digits");
+    };
+    let route = match (b.group, b.forward_to, b.reject) {
+        (Some(g), None, None) if !g.is_empty() && g.len() <= 32 => DidRouteSet::Group(g),
+        (None, Some(n), None) => match digits(&n) {
+            Some(n) if n != did => DidRouteSet::Forward(n),
+            Some(_) => return bad("badNumber", "a DID cannot be forwarded to itself"),
+            None => return bad("badNumber", "forwardTo is a number in E.164 digits"),
+        },
+        (None, None, Some(code)) if (400..700).contains(&code) => DidRouteSet::Reject(code),
+        (None, None, Some(_)) => return bad("badCode", "reject is a SIP status from 400 to 699"),
+        _ => return bad("badRoute", SEND),
+    };
+    match app.store.set_did_route(user.tenant_id, &did, &route).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => api_error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "the tenant owns no such DID (or no such group)",
+        ),
+        Err(e) => internal(e),
+    }
 }
 
 /// The admin behind the request's token, or the error to answer with.
@@ -206,7 +270,7 @@ async fn calls(
                         "callHangUpTimestamp": c.hangup_ms, "hangupCode": c.hangup_code, "sipCode": c.sip_code,
                         // Quality, null when never measured.
                         "lossPct": c.loss_pct, "jitterMs": c.jitter_ms, "rttMs": c.rtt_ms,
-                        "mos": c.mos, "mosMin": c.mos_min, "trunk": c.trunk,
+                        "mos": c.mos, "mosMin": c.mos_min, "trunk": c.trunk, "forwardedTo": c.forwarded_to,
                     })
                 })
                 .collect();

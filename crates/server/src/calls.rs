@@ -8,7 +8,7 @@ use crate::hub::SipOut;
 use crate::media::RtpPair;
 use crate::App;
 use seatline_calls::policy::{check_callee, CallOut, PolicyFacts};
-use seatline_store::{now_ms, Seat};
+use seatline_store::{now_ms, DidRoute, Seat};
 use seatline_switchboard::{CallOutFacts, Control, Route};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -90,20 +90,32 @@ pub fn start(
             let app = router.clone();
             tokio::spawn(async move {
                 let route = match app.store.did_route(&did).await {
-                    Ok(Some((tenant_id, group_no))) => Route::Group {
+                    Ok(Some(DidRoute::Group {
+                        tenant_id,
+                        group_no,
+                    })) => Route::Group {
                         tenant_id,
                         group_no,
                     },
+                    Ok(Some(DidRoute::Forward { tenant_id, number })) => {
+                        Route::Forward { tenant_id, number }
+                    }
+                    Ok(Some(DidRoute::Reject { code, .. })) => Route::Reject { code },
                     Ok(None) => Route::Unknown,
                     Err(e) => {
                         tracing::error!("cannot route an inbound call: {e}");
                         Route::Unavailable
                     }
                 };
-                let rtp = match route {
-                    Route::Group { .. } => bind_rtp(app.calls.sip_addr).await,
-                    _ => None,
+                let ports = match route {
+                    Route::Group { .. } => 1,
+                    Route::Forward { .. } => 2,
+                    _ => 0,
                 };
+                let mut rtp = Vec::with_capacity(ports);
+                for _ in 0..ports {
+                    rtp.extend(bind_rtp(app.calls.sip_addr).await);
+                }
                 app.hub.route_inbound(call, route, rtp, Instant::now());
             });
         }

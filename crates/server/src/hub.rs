@@ -190,6 +190,7 @@ pub fn call_row(
         mos: r.mos,
         mos_min: r.mos_min,
         trunk: r.trunk.clone(),
+        forwarded_to: r.forwarded_to.clone(),
     }
 }
 
@@ -315,6 +316,32 @@ impl Hub {
                         },
                         MediaOut::Mute { seat, on } => MediaCmd::Mute { seat_id: seat, on },
                         MediaOut::Hold { seat, on } => MediaCmd::Hold { seat_id: seat, on },
+                        MediaOut::Relay { id, a, b } => {
+                            let pair = |p: RtpPort| inner.rtp.get(&p).map(|s| s.try_clone());
+                            match (pair(a), pair(b)) {
+                                (Some(Ok(a)), Some(Ok(b))) => MediaCmd::Relay { id, a, b },
+                                _ => {
+                                    tracing::error!(
+                                        "cannot hand a forwarded call's RTP sockets to media"
+                                    );
+                                    continue;
+                                }
+                            }
+                        }
+                        MediaOut::RelayRemote {
+                            id,
+                            leg,
+                            remote,
+                            pt,
+                            dtmf_pt,
+                        } => MediaCmd::RelayRemote {
+                            id,
+                            leg,
+                            remote,
+                            pt,
+                            dtmf_pt,
+                        },
+                        MediaOut::Unrelay { id } => MediaCmd::Unrelay { id },
                     };
                     self.io.media.send(cmd);
                 }
@@ -595,10 +622,13 @@ impl Hub {
     }
 
     /// The store's answer for an inbound call's DID.
-    pub fn route_inbound(&self, call: CallRef, route: Route, rtp: Option<RtpPair>, now: Instant) {
+    pub fn route_inbound(&self, call: CallRef, route: Route, rtp: Vec<RtpPair>, now: Instant) {
         self.with_sb(|inner| {
-            let port = Self::keep_rtp(inner, rtp);
-            inner.sb.route_inbound(call, route, port, now);
+            let ports: Vec<RtpPort> = rtp
+                .into_iter()
+                .filter_map(|p| Self::keep_rtp(inner, Some(p)))
+                .collect();
+            inner.sb.route_inbound(call, route, &ports, now);
         })
     }
 
@@ -632,6 +662,10 @@ impl Hub {
 
     pub fn rtp_alive(&self, seats: &[i64], now: Instant) {
         self.with_sb(|inner| inner.sb.rtp_alive(seats, now))
+    }
+
+    pub fn relay_alive(&self, ids: &[u64], now: Instant) {
+        self.with_sb(|inner| inner.sb.relay_alive(ids, now))
     }
 
     pub fn audio_lost(&self, seat_id: i64, now: Instant) {

@@ -164,6 +164,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     tokio::spawn(async move {
         while let Some(note) = notes.recv().await {
             match note {
+                media::MediaNote::RelayAlive { ids } => {
+                    media_notes.hub.relay_alive(&ids, Instant::now())
+                }
                 media::MediaNote::RtpAlive { seats } => {
                     media_notes.hub.rtp_alive(&seats, Instant::now())
                 }

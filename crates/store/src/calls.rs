@@ -32,6 +32,24 @@ pub struct CallRow {
     pub mos_min: Option<f64>,
     /// The trunk that carried it (outbound), by name.
     pub trunk: Option<String>,
+    /// A forwarded inbound call: the number it went to.
+    pub forwarded_to: Option<String>,
+}
+
+/// Where a DID's inbound calls go, as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DidRoute {
+    Group { tenant_id: i64, group_no: String },
+    Forward { tenant_id: i64, number: String },
+    Reject { tenant_id: i64, code: u16 },
+}
+
+/// A new route for a DID (the tenant is the caller's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DidRouteSet {
+    Group(String),
+    Forward(String),
+    Reject(u16),
 }
 
 impl Store {
@@ -55,16 +73,71 @@ impl Store {
         Ok(())
     }
 
-    /// Where an inbound call to `number` goes: (tenant, group number).
-    pub async fn did_route(&self, number: &str) -> Result<Option<(i64, String)>> {
+    /// Where an inbound call to `number` goes; `None` when no tenant owns
+    /// it, or it is routed nowhere.
+    pub async fn did_route(&self, number: &str) -> Result<Option<DidRoute>> {
         let r = sqlx::query(
-            "SELECT d.tenant_id, g.group_no FROM dids d JOIN agent_groups g ON g.id = d.group_id WHERE d.number = $1",
+            "SELECT d.tenant_id, g.group_no, d.forward_to, d.reject_code
+             FROM dids d LEFT JOIN agent_groups g ON g.id = d.group_id WHERE d.number = $1",
         )
         .bind(number)
         .fetch_optional(&self.pool)
         .await?;
-        r.map(|r| Ok((r.try_get("tenant_id")?, r.try_get("group_no")?)))
-            .transpose()
+        let Some(r) = r else { return Ok(None) };
+        let tenant_id: i64 = r.try_get("tenant_id")?;
+        let group_no: Option<String> = r.try_get("group_no")?;
+        let forward_to: Option<String> = r.try_get("forward_to")?;
+        let reject_code: Option<i64> = r.try_get("reject_code")?;
+        Ok(if let Some(code) = reject_code {
+            Some(DidRoute::Reject {
+                tenant_id,
+                code: u16::try_from(code).unwrap_or(403),
+            })
+        } else if let Some(number) = forward_to {
+            Some(DidRoute::Forward { tenant_id, number })
+        } else {
+            group_no.map(|group_no| DidRoute::Group {
+                tenant_id,
+                group_no,
+            })
+        })
+    }
+
+    /// Routes a tenant's DID; false when the tenant does not own it (or
+    /// the group is not the tenant's). The caller checked the values.
+    pub async fn set_did_route(
+        &self,
+        tenant_id: i64,
+        number: &str,
+        route: &DidRouteSet,
+    ) -> Result<bool> {
+        let (group_id, forward_to, reject_code): (Option<i64>, Option<&str>, Option<i64>) =
+            match route {
+                DidRouteSet::Group(no) => {
+                    let g = sqlx::query(
+                        "SELECT id FROM agent_groups WHERE tenant_id = $1 AND group_no = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(no)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let Some(g) = g else { return Ok(false) };
+                    (Some(g.try_get("id")?), None, None)
+                }
+                DidRouteSet::Forward(n) => (None, Some(n.as_str()), None),
+                DidRouteSet::Reject(code) => (None, None, Some(i64::from(*code))),
+            };
+        let done = sqlx::query(
+            "UPDATE dids SET group_id = $1, forward_to = $2, reject_code = $3 WHERE number = $4 AND tenant_id = $5",
+        )
+        .bind(group_id)
+        .bind(forward_to)
+        .bind(reject_code)
+        .bind(number)
+        .bind(tenant_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The tenant's numbers: (all owned, the caller-ID pool).
@@ -93,8 +166,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
                                 start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
-                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
              ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
                 hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
                 dialog = excluded.dialog,
@@ -103,7 +176,8 @@ impl Store {
                 rtt_ms = COALESCE(excluded.rtt_ms, calls.rtt_ms),
                 mos = COALESCE(excluded.mos, calls.mos),
                 mos_min = COALESCE(excluded.mos_min, calls.mos_min),
-                trunk = COALESCE(excluded.trunk, calls.trunk)",
+                trunk = COALESCE(excluded.trunk, calls.trunk),
+                forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to)",
         )
         .bind(&c.id)
         .bind(c.tenant_id)
@@ -126,6 +200,7 @@ impl Store {
         .bind(c.mos)
         .bind(c.mos_min)
         .bind(&c.trunk)
+        .bind(&c.forwarded_to)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -183,6 +258,7 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
         mos: r.try_get("mos")?,
         mos_min: r.try_get("mos_min")?,
         trunk: r.try_get("trunk")?,
+        forwarded_to: r.try_get("forwarded_to")?,
     })
 }
 
@@ -228,9 +304,46 @@ mod tests {
         assert_eq!(store.call("nope").await.unwrap(), None);
         assert_eq!(
             store.did_route("12025550170").await.unwrap(),
-            Some((1, "G001".to_string()))
+            Some(DidRoute::Group {
+                tenant_id: 1,
+                group_no: "G001".to_string()
+            })
         );
         assert_eq!(store.did_route("19999999999").await.unwrap(), None);
+        let fwd = DidRouteSet::Forward("14155550100".into());
+        assert!(store.set_did_route(1, "12025550171", &fwd).await.unwrap());
+        assert_eq!(
+            store.did_route("12025550171").await.unwrap(),
+            Some(DidRoute::Forward {
+                tenant_id: 1,
+                number: "14155550100".into()
+            })
+        );
+        let reject = DidRouteSet::Reject(486);
+        assert!(store
+            .set_did_route(1, "12025550171", &reject)
+            .await
+            .unwrap());
+        assert_eq!(
+            store.did_route("12025550171").await.unwrap(),
+            Some(DidRoute::Reject {
+                tenant_id: 1,
+                code: 486
+            })
+        );
+        let back = DidRouteSet::Group("G001".into());
+        assert!(store.set_did_route(1, "12025550171", &back).await.unwrap());
+        assert!(matches!(
+            store.did_route("12025550171").await.unwrap(),
+            Some(DidRoute::Group { .. })
+        ));
+        // Another tenant's DID, or a group that is not theirs: refused.
+        assert!(!store.set_did_route(2, "12025550171", &fwd).await.unwrap());
+        let nogroup = DidRouteSet::Group("G999".into());
+        assert!(!store
+            .set_did_route(1, "12025550171", &nogroup)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ mod policy;
 mod sessions;
 
 pub use accounts::{hash_password, verify_password, Seat, User};
-pub use calls::CallRow;
+pub use calls::{CallRow, DidRoute, DidRouteSet};
 pub use policy::Policy;
 pub use sessions::{new_token, token_id, SessionCheck};
 

@@ -15,6 +15,8 @@
 //! (`seatline-server`) moves bytes and time; if a rule of a call cannot be
 //! tested by driving this struct in simulated time, it is in the wrong place.
 
+mod forward;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use seatline_agent::{Agent, AgentConfig, AgentError, AgentEvent, AgentInput, Status};
@@ -118,6 +120,16 @@ pub enum Route {
         tenant_id: i64,
         group_no: String,
     },
+    /// Forwarded to this number through the trunks (a SIP-to-SIP call,
+    /// RTP relayed); the shell binds two RTP ports for it.
+    Forward {
+        tenant_id: i64,
+        number: String,
+    },
+    /// Refused with this SIP status (a DID routed nowhere on purpose).
+    Reject {
+        code: u16,
+    },
     /// No tenant owns the number.
     Unknown,
     /// The store could not be read.
@@ -146,6 +158,24 @@ pub enum MediaOut {
     },
     Unbridge {
         seat: SeatId,
+    },
+    /// Relay RTP (and RTCP) between two carrier-side ports: a forwarded call.
+    Relay {
+        id: u64,
+        a: RtpPort,
+        b: RtpPort,
+    },
+    /// Where leg `leg` (0: A, 1: B) of relay `id` sends, and its
+    /// telephone-event payload type.
+    RelayRemote {
+        id: u64,
+        leg: u8,
+        remote: SocketAddr,
+        pt: u8,
+        dtmf_pt: Option<u8>,
+    },
+    Unrelay {
+        id: u64,
     },
     /// The inbound ring in the agent's ear.
     Ring {
@@ -406,6 +436,11 @@ pub struct Switchboard {
     suppressed_refusals: u64,
     shutting_down: bool,
     trunks: Vec<TrunkHealth>,
+    /// Forwarded calls by relay id, and each leg's relay id.
+    forwards: HashMap<u64, forward::Forward>,
+    forward_legs: HashMap<CallRef, u64>,
+    /// Inbound calls to numbers no tenant owns (answered 404).
+    unknown_dids: u64,
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -443,6 +478,9 @@ impl Switchboard {
             .collect();
         Self {
             trunks,
+            forwards: HashMap::new(),
+            forward_legs: HashMap::new(),
+            unknown_dids: 0,
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
@@ -483,6 +521,11 @@ impl Switchboard {
 
     pub fn call_count(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Inbound calls to numbers no tenant owns, answered 404.
+    pub fn unknown_dids(&self) -> u64 {
+        self.unknown_dids
     }
 
     /// Refused callOuts counted but not recorded (the per-agent bound).
@@ -1164,6 +1207,9 @@ impl Switchboard {
             // The caller gave up before the store answered.
             return;
         }
+        if self.on_forward_event(&ev, now) {
+            return;
+        }
         let timeout = self.settings.rtp_timeout;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -1266,31 +1312,52 @@ impl Switchboard {
 
     /// The store's answer to [`Output::RouteInbound`], with an RTP port the
     /// shell bound for the call (`None`: none free).
-    pub fn route_inbound(
-        &mut self,
-        call: CallRef,
-        route: Route,
-        rtp: Option<RtpPort>,
-        now: Instant,
-    ) {
+    /// `rtp`: the ports the shell bound for the call: one for a group,
+    /// two for a forward, none otherwise (any not used are released).
+    pub fn route_inbound(&mut self, call: CallRef, route: Route, rtp: &[RtpPort], now: Instant) {
         let Some(r) = self.routing.remove(&call) else {
-            if let Some(rtp) = rtp {
+            for &rtp in rtp {
                 self.out.push_back(Output::ReleaseRtp { rtp });
             }
             return;
         };
-        let release = |out: &mut VecDeque<Output>| {
-            if let Some(rtp) = rtp {
+        let release_from = |out: &mut VecDeque<Output>, from: usize| {
+            for &rtp in rtp.iter().skip(from) {
                 out.push_back(Output::ReleaseRtp { rtp });
             }
         };
+        let release = |out: &mut VecDeque<Output>| release_from(out, 0);
         let (tenant_id, group_no) = match route {
             Route::Group {
                 tenant_id,
                 group_no,
-            } => (tenant_id, group_no),
+            } => {
+                release_from(&mut self.out, 1);
+                (tenant_id, group_no)
+            }
+            Route::Forward { tenant_id, number } => {
+                if let [a, b, ..] = *rtp {
+                    release_from(&mut self.out, 2);
+                    self.forward(call, r, tenant_id, number, (a, b), now);
+                } else {
+                    release(&mut self.out);
+                    self.ua.respond(call, 503, None, now);
+                }
+                return;
+            }
+            Route::Reject { code } => {
+                release(&mut self.out);
+                let code = if (400..700).contains(&code) {
+                    code
+                } else {
+                    403
+                };
+                self.ua.respond(call, code, None, now);
+                return;
+            }
             Route::Unknown => {
                 release(&mut self.out);
+                self.unknown_dids += 1;
                 self.ua.respond(call, 404, None, now);
                 return;
             }
@@ -1305,7 +1372,7 @@ impl Switchboard {
             self.ua.respond(call, 488, None, now);
             return;
         };
-        let Some(port) = rtp else {
+        let Some(&port) = rtp.first() else {
             self.ua.respond(call, 503, None, now);
             return;
         };
@@ -1512,6 +1579,7 @@ impl Switchboard {
             .chain(calls)
             .chain(agents)
             .chain(pings)
+            .chain(self.forward_timeout())
             .min()
     }
 
@@ -1549,6 +1617,7 @@ impl Switchboard {
             }
             self.apply(call, now);
         }
+        self.forward_silences(now);
         let silent = due_calls(&self.calls, now, |c| c.rtp_deadline);
         for call in silent {
             // The carrier went silent: it is gone, and so is the call.
@@ -1595,6 +1664,7 @@ impl Switchboard {
     /// refusal) to the carrier and code 5 to the tabs; no new call starts.
     pub fn shutdown(&mut self, now: Instant) {
         self.shutting_down = true;
+        self.end_all_forwards(now);
         let calls: Vec<CallRef> = self.calls.keys().copied().collect();
         for call in calls {
             self.end_call(call, None, now);

@@ -48,6 +48,10 @@ struct World {
     saved: Vec<CallRecord>,
     health: Vec<(String, bool)>,
     next_rtp: RtpPort,
+    /// How inbound DIDs are routed.
+    route: Route,
+    media: Vec<MediaOut>,
+    released: Vec<RtpPort>,
 }
 
 fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
@@ -126,6 +130,9 @@ impl World {
             saved: vec![],
             health: vec![],
             next_rtp: 30_000,
+            route: Route::Unknown,
+            media: vec![],
+            released: vec![],
         };
         w.step();
         w.dials.clear();
@@ -156,6 +163,14 @@ impl World {
                     } => self.dials.push(content.code),
                     Output::SaveCall { record, .. } => self.saved.push(record),
                     Output::TrunkHealth { name, up } => self.health.push((name, up)),
+                    Output::RouteInbound { call, .. } => {
+                        let ports = [self.next_rtp + 2, self.next_rtp + 4];
+                        self.next_rtp += 4;
+                        let route = self.route.clone();
+                        self.sb.route_inbound(call, route, &ports, self.now);
+                    }
+                    Output::Media(m) => self.media.push(m),
+                    Output::ReleaseRtp { rtp } => self.released.push(rtp),
                     _ => {}
                 }
             }
@@ -403,4 +418,186 @@ fn a_registering_trunk_carries_calls_only_while_registered() {
     assert_eq!(w.health, vec![("a".to_string(), true)]);
     w.call_out();
     assert_eq!(w.invites(A), 1, "registered: first in line again");
+}
+
+// ---- forwarded calls -----------------------------------------------------------
+
+const DID: &str = "12025550171";
+const FORWARD_TO: &str = "14155550123";
+
+fn forwarding(does_b: Does) -> World {
+    let mut w = World::new(
+        vec![trunk("a", A, None), trunk("b", B, None)],
+        &[(A, Does::Answer), (B, does_b)],
+    );
+    w.route = Route::Forward {
+        tenant_id: 1,
+        number: FORWARD_TO.into(),
+    };
+    w
+}
+
+impl World {
+    /// Carrier A calls our DID; returns A's call reference.
+    fn inbound_from_a(&mut self) -> CallRef {
+        let now = self.now;
+        let c = self.carriers.get_mut(&addr(A)).unwrap();
+        let call =
+            c.ua.invite("12025550199", DID, addr(SB), &carrier_sdp(), &[], now);
+        self.step();
+        call
+    }
+
+    fn events_of(&self, a: &str) -> Vec<String> {
+        self.carriers[&addr(a)]
+            .events
+            .iter()
+            .map(|e| match e {
+                UaEvent::Incoming { to_user, .. } => format!("Incoming {to_user}"),
+                UaEvent::Progress { code, .. } => format!("Progress {code}"),
+                UaEvent::Answered { .. } => "Answered".into(),
+                UaEvent::Failed { code, .. } => format!("Failed {code}"),
+                UaEvent::Ended { .. } => "Ended".into(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_forwarded_did_is_placed_on_a_trunk_answered_relayed_and_recorded() {
+    let mut w = forwarding(Does::Answer);
+    // B is the number's carrier; A is also trunk "a", so the call goes out
+    // on A first: make A refuse it so it fails over to B.
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    w.inbound_from_a();
+    assert_eq!(
+        w.events_of(B)[..2],
+        [
+            format!("Incoming {FORWARD_TO}"),
+            "Confirmed { call: 1 }".to_string()
+        ],
+        "B answered and got our ACK"
+    );
+    assert_eq!(
+        w.events_of(A),
+        vec![format!("Incoming {FORWARD_TO}"), "Answered".to_string()],
+        "A saw our INVITE to the number (refused 503), then its own call answered"
+    );
+    let relay = w
+        .media
+        .iter()
+        .find_map(|m| match m {
+            MediaOut::Relay { id, a, b } => Some((*id, *a, *b)),
+            _ => None,
+        })
+        .expect("a relay");
+    let remotes: Vec<(u8, u8)> = w
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            MediaOut::RelayRemote { id, leg, pt, .. } if *id == relay.0 => Some((*leg, *pt)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(remotes, vec![(0, 0), (1, 0)], "both legs, PCMU");
+    let r = w.last_record();
+    assert_eq!(r.forwarded_to.as_deref(), Some(FORWARD_TO));
+    assert_eq!((r.caller.as_str(), r.callee.as_str()), ("12025550199", DID));
+    assert_eq!(r.trunk.as_deref(), Some("b"));
+    assert!(r.connected_ms.is_some() && r.hangup_ms.is_none());
+    assert!(w.dials.is_empty(), "no agent is involved");
+
+    // B hangs up: A gets a BYE, the relay stops, both ports go back.
+    let b_call = w.carriers[&addr(B)].invites[0];
+    let now = w.now;
+    w.carriers
+        .get_mut(&addr(B))
+        .unwrap()
+        .ua
+        .hang_up(b_call, now);
+    w.step();
+    assert_eq!(w.events_of(A).last().map(String::as_str), Some("Ended"));
+    assert!(w.media.contains(&MediaOut::Unrelay { id: relay.0 }));
+    assert!(w.released.contains(&relay.1) && w.released.contains(&relay.2));
+    assert!(w.last_record().hangup_ms.is_some());
+    assert_eq!(w.sb.forward_count(), 0);
+}
+
+#[test]
+fn the_number_s_answer_reaches_the_caller_and_a_cancel_reaches_the_number() {
+    let mut w = forwarding(Does::Refuse(486));
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    w.inbound_from_a();
+    assert_eq!(
+        w.events_of(A).last().map(String::as_str),
+        Some("Failed 486")
+    );
+    assert_eq!(w.last_record().sip_code, Some(486));
+    assert_eq!(w.sb.forward_count(), 0);
+
+    let mut w = forwarding(Does::Ring);
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    let a_call = w.inbound_from_a();
+    assert_eq!(
+        w.events_of(A).last().map(String::as_str),
+        Some("Progress 180")
+    );
+    let now = w.now;
+    w.carriers
+        .get_mut(&addr(A))
+        .unwrap()
+        .ua
+        .hang_up(a_call, now);
+    w.step();
+    assert_eq!(
+        w.events_of(B).last().map(String::as_str),
+        Some("Ended"),
+        "the caller's CANCEL became ours toward the number"
+    );
+    assert_eq!(w.sb.forward_count(), 0);
+}
+
+#[test]
+fn a_forwarded_call_whose_relay_goes_silent_is_ended_on_both_legs() {
+    let mut w = forwarding(Does::Answer);
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    w.inbound_from_a();
+    let relay = w
+        .media
+        .iter()
+        .find_map(|m| match m {
+            MediaOut::Relay { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    for _ in 0..10 {
+        w.advance(Duration::from_secs(5));
+        let now = w.now;
+        w.sb.relay_alive(&[relay], now);
+    }
+    assert_eq!(w.sb.forward_count(), 1, "alive while RTP flows");
+    w.advance(Duration::from_secs(31));
+    assert_eq!(w.sb.forward_count(), 0);
+    assert_eq!(w.events_of(A).last().map(String::as_str), Some("Ended"));
+    assert_eq!(w.events_of(B).last().map(String::as_str), Some("Ended"));
+}
+
+#[test]
+fn rejected_and_unknown_dids_are_refused_with_their_codes_and_counted() {
+    let mut w = forwarding(Does::Answer);
+    w.route = Route::Reject { code: 603 };
+    w.inbound_from_a();
+    assert_eq!(
+        w.events_of(A).last().map(String::as_str),
+        Some("Failed 603")
+    );
+    w.route = Route::Unknown;
+    w.inbound_from_a();
+    assert_eq!(
+        w.events_of(A).last().map(String::as_str),
+        Some("Failed 404")
+    );
+    assert_eq!(w.sb.unknown_dids(), 1);
+    assert_eq!(w.released.len(), 4, "no port kept for a refused call");
 }

@@ -161,8 +161,8 @@ impl World {
                     Output::RouteInbound { call, .. } => {
                         self.next_rtp += 2;
                         let route = self.route.clone();
-                        let rtp = Some(self.next_rtp);
-                        self.sb.route_inbound(call, route, rtp, self.now);
+                        let rtp = [self.next_rtp];
+                        self.sb.route_inbound(call, route, &rtp, self.now);
                     }
                     Output::ReleaseRtp { rtp } => self.released.push(rtp),
                     Output::Compacted | Output::TrunkHealth { .. } => {}

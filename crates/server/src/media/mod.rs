@@ -12,6 +12,7 @@
 //! The control side talks to workers through bounded queues of
 //! [`MediaCmd`]s; workers answer with [`MediaNote`]s.
 
+mod relay;
 mod worker;
 
 use std::net::SocketAddr;
@@ -74,11 +75,31 @@ pub enum MediaCmd {
         seat_id: i64,
         on: bool,
     },
+    /// A forwarded call's two carrier legs: relay RTP between them.
+    Relay {
+        id: u64,
+        a: RtpPair,
+        b: RtpPair,
+    },
+    RelayRemote {
+        id: u64,
+        leg: u8,
+        remote: SocketAddr,
+        pt: u8,
+        dtmf_pt: Option<u8>,
+    },
+    Unrelay {
+        id: u64,
+    },
 }
 
 impl MediaCmd {
-    fn seat_id(&self) -> i64 {
+    /// Which worker takes it: the agent's seat, or a relay's id.
+    fn key(&self) -> i64 {
         match self {
+            MediaCmd::Relay { id, .. }
+            | MediaCmd::RelayRemote { id, .. }
+            | MediaCmd::Unrelay { id } => *id as i64,
             MediaCmd::AddLeg { seat_id, .. }
             | MediaCmd::RemoveLeg { seat_id, .. }
             | MediaCmd::Bridge { seat_id, .. }
@@ -117,6 +138,10 @@ pub enum MediaNote {
     /// switchboard ends calls whose carrier went silent).
     RtpAlive {
         seats: Vec<i64>,
+    },
+    /// Forwarded calls whose relay passed RTP in the last second.
+    RelayAlive {
+        ids: Vec<u64>,
     },
     /// The call's quality over both legs, every few seconds while it lasts.
     Quality {
@@ -189,13 +214,8 @@ impl MediaHandle {
     /// waits on media: a worker so far behind that its queue is full has
     /// the command dropped, and that is logged.
     pub fn send(&self, cmd: MediaCmd) {
-        if let Err(mpsc::error::TrySendError::Full(cmd)) =
-            self.worker_of(cmd.seat_id()).try_send(cmd)
-        {
-            tracing::error!(
-                seat = cmd.seat_id(),
-                "media worker queue full: command dropped"
-            );
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.worker_of(cmd.key()).try_send(cmd) {
+            tracing::error!(key = cmd.key(), "media worker queue full: command dropped");
         }
     }
 

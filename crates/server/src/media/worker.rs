@@ -14,6 +14,7 @@
 //! outbound call rings with no early media, the agent hears a ringback tone
 //! generated here.
 
+use super::relay::{self, SharedRelays};
 use super::{LegId, MediaCmd, MediaNote};
 use seatline_media::dtmf::{digit_packets, DigitReceiver};
 use seatline_media::g711;
@@ -157,6 +158,8 @@ struct Worker {
     /// Scratch buffers, reused for every packet.
     wire: Vec<u8>,
     pcm: Vec<u8>,
+    /// Forwarded calls' relays on this worker.
+    relays: SharedRelays,
 }
 
 type Shared = Rc<RefCell<Worker>>;
@@ -169,6 +172,7 @@ async fn run(
 ) -> anyhow::Result<()> {
     let sock = Rc::new(UdpSocket::from_std(sock)?);
     let local = sock.local_addr()?;
+    let relays = SharedRelays::default();
     let w: Shared = Rc::new(RefCell::new(Worker {
         sock: sock.clone(),
         local,
@@ -186,6 +190,7 @@ async fn run(
             .generate_certificate(),
         wire: Vec::with_capacity(1500),
         pcm: Vec::with_capacity(1500),
+        relays: relays.clone(),
     }));
 
     // The WebRTC socket.
@@ -238,6 +243,7 @@ async fn run(
                 w.borrow_mut()
                     .bridge(seat_id, rtp, rtcp, readers, ringback, Instant::now());
             }
+            MediaCmd::Relay { id, a, b } => relay::start(&relays, id, a, b),
             cmd => w.borrow_mut().on_cmd(cmd, Instant::now()),
         }
     }
@@ -367,7 +373,18 @@ impl Worker {
             }
             MediaCmd::RemoveLeg { leg, .. } => self.remove_leg(leg),
             // Taken by the command loop, which owns the runtime's tasks.
-            MediaCmd::Bridge { .. } => {}
+            MediaCmd::Bridge { .. } | MediaCmd::Relay { .. } => {}
+            MediaCmd::RelayRemote {
+                id,
+                leg,
+                remote,
+                pt,
+                dtmf_pt,
+            } => self
+                .relays
+                .borrow_mut()
+                .remote(id, leg, remote, pt, dtmf_pt),
+            MediaCmd::Unrelay { id } => self.relays.borrow_mut().stop(id),
             MediaCmd::Remote {
                 seat_id,
                 remote,
@@ -807,6 +824,10 @@ impl Worker {
                 .collect();
             if !seats.is_empty() {
                 let _ = self.notes.send(MediaNote::RtpAlive { seats });
+            }
+            let ids = self.relays.borrow_mut().take_alive();
+            if !ids.is_empty() {
+                let _ = self.notes.send(MediaNote::RelayAlive { ids });
             }
         }
         let ringing: Vec<i64> = self.rings.keys().copied().collect();

@@ -1,0 +1,354 @@
+//! Forwarded calls: a DID routed to a number. The carrier's call (leg A,
+//! ours as UAS) is placed again toward a trunk (leg B, ours as UAC), both
+//! legs' RTP relayed by the media plane, recorded as an inbound call of the
+//! tenant with the number it was forwarded to.
+//!
+//! No transcoding: B is offered exactly A's G.711 codecs, and A is answered
+//! with the codec B chose. Each leg keeps its own telephone-event payload
+//! type; the relay maps one to the other. A re-offer (hold) on either leg
+//! is answered on that leg and not passed on. Failover to the next trunk
+//! works as for agents' calls.
+
+use super::*;
+
+/// One forwarded call.
+pub(crate) struct Forward {
+    tenant_id: i64,
+    /// Leg A: the carrier's call to our DID.
+    inbound: CallRef,
+    /// Leg B: our call to the number.
+    outbound: CallRef,
+    a_offer: AudioSdp,
+    /// Our SDP on each leg: the answer to A (once B answered), the offer to B.
+    a_ours: Option<AudioSdp>,
+    b_ours: AudioSdp,
+    a_rtp: RtpPort,
+    b_rtp: RtpPort,
+    trunk: u8,
+    record: CallRecord,
+    /// The relay's id for the media plane (leg A's reference).
+    relay: u64,
+    /// Once answered: when the call ends for lack of relayed RTP.
+    rtp_deadline: Option<Instant>,
+}
+
+/// The SDP that answers a re-offer on a leg: ours, with the direction
+/// mirrored.
+fn mirrored(ours: &AudioSdp, theirs: &[u8]) -> AudioSdp {
+    let mut s = ours.clone();
+    s.direction = AudioSdp::parse(&String::from_utf8_lossy(theirs))
+        .map(|t| t.direction.answer())
+        .unwrap_or(SdpDirection::SendRecv);
+    s
+}
+
+impl Switchboard {
+    /// Leg A arrived for a DID forwarded to `number`: place leg B.
+    pub(crate) fn forward(
+        &mut self,
+        call: CallRef,
+        r: Routing,
+        tenant_id: i64,
+        number: String,
+        (a_rtp, b_rtp): (RtpPort, RtpPort),
+        now: Instant,
+    ) {
+        let refuse = |sb: &mut Switchboard, code: u16| {
+            sb.out.push_back(Output::ReleaseRtp { rtp: a_rtp });
+            sb.out.push_back(Output::ReleaseRtp { rtp: b_rtp });
+            sb.ua.respond(call, code, None, now);
+        };
+        let Ok(a_offer) = AudioSdp::parse(&String::from_utf8_lossy(&r.sdp)) else {
+            return refuse(self, 488);
+        };
+        let codecs: Vec<Codec> = a_offer
+            .codecs
+            .iter()
+            .copied()
+            .filter(|c| matches!(c, Codec::Pcmu | Codec::Pcma))
+            .collect();
+        if codecs.is_empty() {
+            return refuse(self, 488);
+        }
+        let Some(trunk) = self.next_trunk_up(0) else {
+            return refuse(self, 503);
+        };
+        let b_ours = AudioSdp {
+            addr: self.ua.local_addr().ip(),
+            port: b_rtp,
+            codecs,
+            dtmf_pt: a_offer.dtmf_pt,
+            direction: SdpDirection::SendRecv,
+        };
+        let id = self.new_call_id();
+        let mut record = CallRecord::new(
+            id,
+            Direction::Inbound,
+            r.from_user.clone(),
+            r.did,
+            self.ms(now),
+        );
+        record.other = r.other;
+        record.forwarded_to = Some(number.clone());
+        record.trunk = Some(self.settings.trunks[trunk].name.clone());
+        let outbound = self.ua.invite(
+            &r.from_user,
+            &number,
+            self.settings.trunks[trunk].peer,
+            b_ours.to_string(1, 1).as_bytes(),
+            &[],
+            now,
+        );
+        self.out.push_back(Output::Media(MediaOut::Relay {
+            id: call,
+            a: a_rtp,
+            b: b_rtp,
+        }));
+        let f = Forward {
+            tenant_id,
+            inbound: call,
+            outbound,
+            a_offer,
+            a_ours: None,
+            b_ours,
+            a_rtp,
+            b_rtp,
+            trunk: trunk as u8,
+            record,
+            relay: call,
+            rtp_deadline: None,
+        };
+        self.save_forward(&f);
+        self.forward_legs.insert(call, call);
+        self.forward_legs.insert(outbound, call);
+        self.forwards.insert(call, f);
+    }
+
+    fn save_forward(&mut self, f: &Forward) {
+        self.out.push_back(Output::SaveCall {
+            tenant_id: f.tenant_id,
+            seat: None,
+            record: f.record.clone(),
+            dialog: None,
+        });
+    }
+
+    /// A user agent event on a leg of a forwarded call; false when `ev`
+    /// is not about one.
+    pub(crate) fn on_forward_event(&mut self, ev: &UaEvent, now: Instant) -> bool {
+        let call = match ev {
+            UaEvent::Progress { call, .. }
+            | UaEvent::Answered { call, .. }
+            | UaEvent::Failed { call, .. }
+            | UaEvent::Ended { call, .. }
+            | UaEvent::Reoffer { call, .. }
+            | UaEvent::ReofferAnswered { call, .. }
+            | UaEvent::ReofferFailed { call, .. }
+            | UaEvent::Confirmed { call } => *call,
+            _ => return false,
+        };
+        let Some(&id) = self.forward_legs.get(&call) else {
+            return false;
+        };
+        let ms = self.ms(now);
+        let next_trunk = self
+            .forwards
+            .get(&id)
+            .and_then(|f| self.next_trunk_up(usize::from(f.trunk) + 1));
+        let Some(f) = self.forwards.get_mut(&id) else {
+            return true;
+        };
+        let on_a = call == f.inbound;
+        match ev {
+            UaEvent::Progress { .. } if !on_a => {
+                // No early media across: A hears its own network's ringback.
+                self.ua.respond(f.inbound, 180, None, now);
+            }
+            UaEvent::Answered { sdp, .. } if !on_a => {
+                let Ok(b_answer) = AudioSdp::parse(&String::from_utf8_lossy(sdp)) else {
+                    return self.end_forward(id, Some(488), now);
+                };
+                let Some(codec) = b_answer
+                    .codecs
+                    .first()
+                    .copied()
+                    .filter(|c| f.a_offer.codecs.contains(c))
+                else {
+                    return self.end_forward(id, Some(488), now);
+                };
+                let a_ours = AudioSdp {
+                    addr: self.ua.local_addr().ip(),
+                    port: f.a_rtp,
+                    codecs: vec![codec],
+                    dtmf_pt: f.a_offer.dtmf_pt.filter(|_| b_answer.dtmf_pt.is_some()),
+                    direction: b_answer.direction,
+                };
+                self.ua
+                    .respond(f.inbound, 200, Some(a_ours.to_string(1, 1).as_bytes()), now);
+                for (leg, remote, dtmf_pt) in [
+                    (
+                        0,
+                        SocketAddr::new(f.a_offer.addr, f.a_offer.port),
+                        a_ours.dtmf_pt,
+                    ),
+                    (
+                        1,
+                        SocketAddr::new(b_answer.addr, b_answer.port),
+                        b_answer.dtmf_pt,
+                    ),
+                ] {
+                    self.out.push_back(Output::Media(MediaOut::RelayRemote {
+                        id: f.relay,
+                        leg,
+                        remote,
+                        pt: codec as u8,
+                        dtmf_pt,
+                    }));
+                }
+                f.a_ours = Some(a_ours);
+                f.rtp_deadline = Some(now + self.settings.rtp_timeout);
+                f.record.connected_ms = Some(ms);
+                f.record.sip_code = Some(200);
+                let snapshot = f.record.clone();
+                let tenant_id = f.tenant_id;
+                self.out.push_back(Output::SaveCall {
+                    tenant_id,
+                    seat: None,
+                    record: snapshot,
+                    dialog: None,
+                });
+            }
+            UaEvent::Failed { code, .. } if !on_a => {
+                let code = *code;
+                if is_carrier_failure(code) {
+                    if let Some(next) = next_trunk {
+                        let trunk = &self.settings.trunks[next];
+                        let again = self.ua.invite(
+                            &f.record.caller,
+                            f.record.forwarded_to.as_deref().unwrap_or(""),
+                            trunk.peer,
+                            f.b_ours.to_string(1, 1).as_bytes(),
+                            &[],
+                            now,
+                        );
+                        f.trunk = next as u8;
+                        f.record.trunk = Some(trunk.name.clone());
+                        f.outbound = again;
+                        self.forward_legs.remove(&call);
+                        self.forward_legs.insert(again, id);
+                        return true;
+                    }
+                }
+                // The caller hears the number's own answer (busy, declined,
+                // not found ...); a timeout reaches them as 408.
+                self.ua.respond(f.inbound, code, None, now);
+                f.record.sip_code = Some(code);
+                self.finish_forward(id, now);
+            }
+            UaEvent::Ended { .. } => {
+                // One side hung up (or cancelled): the other is ended too.
+                let other = if on_a { f.outbound } else { f.inbound };
+                self.ua.hang_up(other, now);
+                self.finish_forward(id, now);
+            }
+            UaEvent::Reoffer { sdp, .. } => {
+                let ours = if on_a {
+                    f.a_ours.as_ref()
+                } else {
+                    Some(&f.b_ours)
+                };
+                match ours {
+                    Some(ours) => {
+                        let answer = mirrored(ours, sdp);
+                        self.ua.respond_reoffer(
+                            call,
+                            200,
+                            Some(answer.to_string(1, 2).as_bytes()),
+                            now,
+                        );
+                    }
+                    None => self.ua.respond_reoffer(call, 491, None, now),
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Ends both legs from our side with `code` toward A (before it was
+    /// answered) or a BYE (after).
+    fn end_forward(&mut self, id: u64, code: Option<u16>, now: Instant) -> bool {
+        if let Some(f) = self.forwards.get(&id) {
+            let (a, b, answered) = (f.inbound, f.outbound, f.a_ours.is_some());
+            self.ua.hang_up(b, now);
+            if answered {
+                self.ua.hang_up(a, now);
+            } else {
+                self.ua.respond(a, code.unwrap_or(500), None, now);
+            }
+            self.finish_forward(id, now);
+        }
+        true
+    }
+
+    /// Closes the record, stops the relay and forgets the call.
+    fn finish_forward(&mut self, id: u64, now: Instant) {
+        let Some(mut f) = self.forwards.remove(&id) else {
+            return;
+        };
+        self.forward_legs.remove(&f.inbound);
+        self.forward_legs.remove(&f.outbound);
+        f.record.hangup_ms = Some(self.ms(now));
+        self.out
+            .push_back(Output::Media(MediaOut::Unrelay { id: f.relay }));
+        self.out.push_back(Output::ReleaseRtp { rtp: f.a_rtp });
+        self.out.push_back(Output::ReleaseRtp { rtp: f.b_rtp });
+        self.save_forward(&f);
+    }
+
+    /// Relays that passed RTP lately: their calls are alive.
+    pub fn relay_alive(&mut self, ids: &[u64], now: Instant) {
+        let timeout = self.settings.rtp_timeout;
+        for id in ids {
+            if let Some(f) = self
+                .forwards
+                .get_mut(id)
+                .filter(|f| f.rtp_deadline.is_some())
+            {
+                f.rtp_deadline = Some(now + timeout);
+            }
+        }
+    }
+
+    /// The next forwarded call to end for silence.
+    pub(crate) fn forward_timeout(&self) -> Option<Instant> {
+        self.forwards.values().filter_map(|f| f.rtp_deadline).min()
+    }
+
+    /// Ends forwarded calls whose relay carried no RTP for the RTP timeout:
+    /// both ends are gone, or cannot hear each other.
+    pub(crate) fn forward_silences(&mut self, now: Instant) {
+        let silent: Vec<u64> = self
+            .forwards
+            .iter()
+            .filter(|(_, f)| f.rtp_deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            self.end_forward(id, None, now);
+        }
+    }
+
+    /// Forwarded calls in progress.
+    pub fn forward_count(&self) -> usize {
+        self.forwards.len()
+    }
+
+    /// Ends every forwarded call (the server stops).
+    pub(crate) fn end_all_forwards(&mut self, now: Instant) {
+        let ids: Vec<u64> = self.forwards.keys().copied().collect();
+        for id in ids {
+            self.end_forward(id, Some(503), now);
+        }
+    }
+}

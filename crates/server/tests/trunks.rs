@@ -19,7 +19,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// SIPp with `scenario` on `port`, for `calls` calls.
 fn sipp(name: &str, port: u16, calls: u32, extra: &[&str]) -> Child {
+    sipp_in(std::env::temp_dir().as_path(), name, port, calls, extra)
+}
+
+/// The same, run in `dir` (where `-trace_logs` writes its log).
+fn sipp_in(dir: &std::path::Path, name: &str, port: u16, calls: u32, extra: &[&str]) -> Child {
     Command::new("sipp")
+        .current_dir(dir)
         .args(extra)
         .args(["-sf", scenario(name).to_str().unwrap()])
         .args(["-p", &port.to_string(), "-mp", &free_udp_port().to_string()])
@@ -231,4 +237,120 @@ async fn seatline_demo_takes_a_trunk_and_a_sip_address_from_its_flags() {
     let quiet = tokio::time::timeout(Duration::from_secs(3), dial(&mut ws)).await;
     assert!(quiet.is_err(), "no call from an untrusted source");
     drop(stranger);
+}
+
+/// The port SIPp logged as `ANSWER_PORT=` in a `-trace_logs` file in `dir`.
+async fn answer_port(dir: &std::path::Path) -> u16 {
+    for _ in 0..100 {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if let Some(p) = text
+                .split("ANSWER_PORT=")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .and_then(|p| p.parse().ok())
+            {
+                return p;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("SIPp never logged the answer's port");
+}
+
+#[tokio::test]
+async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
+    let (caller_port, number_port) = (free_udp_port(), free_udp_port());
+    let echo = sipp("carrier_answer.xml", number_port, 1, &["-rtp_echo"]);
+    let mut t = trunk("carrier", number_port);
+    t.inbound_from = vec!["127.0.0.1".into()];
+    let (_dir, running) = start(vec![t]).await;
+    let base = format!("http://{}", running.addr);
+    let admin = sign_in(&base, "admin@demo.local").await;
+    let http = reqwest::Client::new();
+    let put = http
+        .put(format!("{base}/api/v1/admin/dids/12025550171/route"))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .json(&json!({"forwardTo": "14155550123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    let bad = http
+        .put(format!("{base}/api/v1/admin/dids/12025550171/route"))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .json(&json!({"forwardTo": "call me"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let media_port = media.local_addr().unwrap().port().to_string();
+    let logs = tempfile::tempdir().unwrap();
+    let sip = running.app.calls.sip_addr.to_string();
+    let caller = sipp_in(
+        logs.path(),
+        "caller_forward.xml",
+        caller_port,
+        1,
+        &[
+            &sip,
+            "-s",
+            "12025550171",
+            "-key",
+            "rtp_port",
+            &media_port,
+            "-trace_logs",
+        ],
+    );
+    let port = answer_port(logs.path()).await;
+    // Talk: 100 packets, 20 ms apart; the number's end echoes them.
+    let mut heard = 0;
+    let mut buf = [0u8; 2000];
+    for seq in 0..100u16 {
+        let mut p = vec![0x80, 0];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&0x5ea7_u32.to_be_bytes());
+        p.extend_from_slice(&[0x55; 160]);
+        media.send_to(&p, ("127.0.0.1", port)).await.unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_millis(20);
+        while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, media.recv_from(&mut buf)).await {
+            // The echo comes back whole: our SSRC and payload, relayed twice.
+            if n == 172
+                && buf[8..12] == 0x5ea7_u32.to_be_bytes()
+                && buf[12..n].iter().all(|b| *b == 0x55)
+            {
+                heard += 1;
+            }
+        }
+    }
+    assert!(
+        heard >= 80,
+        "only {heard} of 100 packets came back through both relays"
+    );
+    finished(caller, Duration::from_secs(20)).await;
+    finished(echo, Duration::from_secs(20)).await;
+
+    let calls: serde_json::Value = http
+        .get(format!("{base}/api/v1/admin/calls"))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rec = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["forwardedTo"] == "14155550123")
+        .expect("the forwarded call's record")
+        .clone();
+    assert_eq!(rec["callee"], "12025550171");
+    assert_eq!(rec["trunk"], "carrier");
+    assert!(rec["callConnectedTimestamp"].is_number(), "{rec}");
+    assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
 }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod message;
 mod register;
 pub mod sdp;
+pub mod stream;
 mod timer;
 pub mod transaction;
 pub mod trust;
@@ -24,7 +25,7 @@ pub use auth::Credentials;
 pub use message::{Message, Method};
 pub use transaction::{Timers, Transmit};
 pub use trust::{TrustParseError, TrustedSource};
-pub use ua::{CallRef, DialogRole, DialogSnapshot, UaEvent, UserAgent};
+pub use ua::{CallRef, DialogRole, DialogSnapshot, Transport, UaEvent, UserAgent};
 
 const TOKEN_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 

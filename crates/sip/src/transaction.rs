@@ -154,6 +154,8 @@ pub struct Transactions {
     events: VecDeque<TxEvent>,
     misrouted: u64,
     shrunk: bool,
+    /// Peers reached over a connection: nothing to them is retransmitted.
+    reliable: std::collections::HashSet<SocketAddr>,
 }
 
 /// Tables this small are never shrunk.
@@ -227,6 +229,16 @@ impl Transactions {
         self.timers
     }
 
+    /// Messages to `peer` travel over a connection (TCP, TLS): requests and
+    /// final responses to it are sent once, timeouts still apply.
+    pub fn set_reliable(&mut self, peer: SocketAddr, reliable: bool) {
+        if reliable {
+            self.reliable.insert(peer);
+        } else {
+            self.reliable.remove(&peer);
+        }
+    }
+
     fn schedule_client(&mut self, key: &Key) {
         let when = self
             .client
@@ -253,7 +265,9 @@ impl Transactions {
             to,
             bytes: request.to_bytes(),
         });
-        // Over UDP, both kinds retransmit from T1 and give up after 64*T1.
+        // Over UDP, both kinds retransmit from T1 and give up after 64*T1;
+        // over a connection they only give up.
+        let retransmit_at = (!self.reliable.contains(&to)).then_some(now + t1);
         self.client.insert(
             key.clone(),
             ClientTx {
@@ -261,7 +275,7 @@ impl Transactions {
                 to,
                 state: ClientState::Calling,
                 interval: t1,
-                retransmit_at: Some(now + t1),
+                retransmit_at,
                 deadline: now + 64 * t1,
                 ack: None,
             },
@@ -307,7 +321,7 @@ impl Transactions {
             } else if tx.is_invite {
                 tx.state = ServerState::Completed;
                 tx.interval = t1;
-                tx.retransmit_at = Some(now + t1);
+                tx.retransmit_at = (!self.reliable.contains(&tx.from)).then_some(now + t1);
             } else {
                 tx.state = ServerState::Completed;
                 tx.retransmit_at = None;

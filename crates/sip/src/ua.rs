@@ -259,6 +259,36 @@ pub struct UserAgent {
     pings: HashMap<String, SocketAddr>,
     /// Our registrations with trunks.
     regs: Vec<Registration>,
+    /// Peers reached over a connection (TCP, TLS) rather than UDP.
+    transports: HashMap<SocketAddr, Transport>,
+}
+
+/// How SIP messages to a peer travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    /// The Via header's transport token.
+    pub fn token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// The URI `transport=` parameter.
+    pub fn param(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
 }
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -298,6 +328,7 @@ impl UserAgent {
             byes: HashMap::new(),
             pings: HashMap::new(),
             regs: Vec::new(),
+            transports: HashMap::new(),
         }
     }
 
@@ -343,7 +374,7 @@ impl UserAgent {
     }
 
     fn send_register(&mut self, i: usize, now: Instant) {
-        let via = self.via();
+        let via = self.via(self.regs[i].peer);
         let user = self.contact_user(i);
         let local = self.local;
         let r = &mut self.regs[i];
@@ -357,9 +388,13 @@ impl UserAgent {
         m.push("To", format!("<{}>", r.aor));
         m.push("Call-ID", r.call_id.clone());
         m.push("CSeq", format!("{} REGISTER", r.cseq));
+        let transport = match self.transports.get(&r.peer) {
+            Some(t) => format!(";transport={}", t.param()),
+            None => String::new(),
+        };
         m.push(
             "Contact",
-            format!("<sip:{user}@{local}>;expires={}", r.expires),
+            format!("<sip:{user}@{local}{transport}>;expires={}", r.expires),
         );
         m.push("Expires", r.expires.to_string());
         m.push("User-Agent", self.user_agent.clone());
@@ -434,7 +469,7 @@ impl UserAgent {
     /// comes back as [`UaEvent::Pong`].
     pub fn ping(&mut self, peer: SocketAddr, now: Instant) {
         let mut m = Message::request(Method::Options, format!("sip:{peer}"));
-        m.push("Via", self.via());
+        m.push("Via", self.via(peer));
         m.push("Max-Forwards", "70");
         let tag = self.tag();
         m.push(
@@ -447,7 +482,7 @@ impl UserAgent {
             format!("{}@seatline", crate::token(&mut self.rng, 20)),
         );
         m.push("CSeq", "1 OPTIONS");
-        m.push("Contact", self.contact());
+        m.push("Contact", self.contact(peer));
         m.push("User-Agent", self.user_agent.clone());
         m.push("Accept", "application/sdp");
         let branch = self.tx.send_request(m, peer, now);
@@ -472,7 +507,7 @@ impl UserAgent {
         let mut m = msg.clone();
         m.remove("Authorization");
         m.remove("Proxy-Authorization");
-        let via = self.via();
+        let via = self.via(peer);
         m.set("Via", via);
         m.set("CSeq", format!("{cseq} {method}"));
         m.push(name, value);
@@ -504,13 +539,37 @@ impl UserAgent {
         self.local
     }
 
-    fn contact(&self) -> String {
-        format!("<sip:seatline@{}>", self.local)
+    /// How packets to `peer` travel (UDP unless the shell said otherwise).
+    pub fn transport_to(&self, peer: SocketAddr) -> Transport {
+        self.transports
+            .get(&peer)
+            .copied()
+            .unwrap_or(Transport::Udp)
     }
 
-    fn via(&mut self) -> String {
+    /// Packets to `peer` go over a connection of this kind (a TCP or TLS
+    /// trunk, or a carrier that connected to us); `Udp` forgets it. Over a
+    /// connection, requests are not retransmitted (RFC 3261 §17.1).
+    pub fn set_transport(&mut self, peer: SocketAddr, transport: Transport) {
+        if transport == Transport::Udp {
+            self.transports.remove(&peer);
+        } else if self.transports.len() < MAX_PENDING || self.transports.contains_key(&peer) {
+            self.transports.insert(peer, transport);
+        }
+        self.tx.set_reliable(peer, transport != Transport::Udp);
+    }
+
+    fn contact(&self, peer: SocketAddr) -> String {
+        match self.transport_to(peer) {
+            Transport::Udp => format!("<sip:seatline@{}>", self.local),
+            t => format!("<sip:seatline@{};transport={}>", self.local, t.param()),
+        }
+    }
+
+    fn via(&mut self, peer: SocketAddr) -> String {
         format!(
-            "SIP/2.0/UDP {};branch={};rport",
+            "SIP/2.0/{} {};branch={};rport",
+            self.transport_to(peer).token(),
             self.local,
             new_branch(&mut self.rng)
         )
@@ -543,13 +602,13 @@ impl UserAgent {
         let local_uri = format!("<sip:{from_user}@{}>", self.local.ip());
         let target = format!("sip:{to_user}@{peer}");
         let mut m = Message::request(Method::Invite, target.clone());
-        m.push("Via", self.via());
+        m.push("Via", self.via(peer));
         m.push("Max-Forwards", "70");
         m.push("From", format!("{local_uri};tag={local_tag}"));
         m.push("To", remote_uri.clone());
         m.push("Call-ID", call_id.clone());
         m.push("CSeq", "1 INVITE");
-        m.push("Contact", self.contact());
+        m.push("Contact", self.contact(peer));
         m.push("User-Agent", self.user_agent.clone());
         m.push("Allow", ALLOW);
         for (n, v) in extra {
@@ -600,7 +659,10 @@ impl UserAgent {
     }
 
     fn respond_inner(&mut self, call: CallRef, code: u16, sdp: Option<&[u8]>, now: Instant) {
-        let contact = self.contact();
+        let Some(peer) = self.calls.get(&call).map(|d| d.peer) else {
+            return;
+        };
+        let contact = self.contact(peer);
         let t1 = self.tx.timers().t1;
         let code = if (100..700).contains(&code) {
             code
@@ -677,7 +739,7 @@ impl UserAgent {
             return;
         }
         let mut m = self.in_dialog(call, Method::Invite);
-        m.push("Contact", self.contact());
+        m.push("Contact", self.contact(self.calls[&call].peer));
         m.push("Content-Type", "application/sdp");
         m.body = sdp.to_vec();
         let cseq = m.cseq().map(|c| c.0).unwrap_or(0);
@@ -690,7 +752,10 @@ impl UserAgent {
 
     /// Answers the other side's re-offer with our SDP (200) or refuses it.
     pub fn respond_reoffer(&mut self, call: CallRef, code: u16, sdp: Option<&[u8]>, now: Instant) {
-        let contact = self.contact();
+        let Some(peer) = self.calls.get(&call).map(|d| d.peer) else {
+            return;
+        };
+        let contact = self.contact(peer);
         let t1 = self.tx.timers().t1;
         let code = if (200..700).contains(&code) {
             code
@@ -728,7 +793,7 @@ impl UserAgent {
     }
 
     fn in_dialog(&mut self, call: CallRef, method: Method) -> Message {
-        let via = self.via();
+        let via = self.via(self.calls[&call].peer);
         let d = self.calls.get_mut(&call).expect("caller checked");
         d.local_cseq = d.local_cseq.saturating_add(1).min(MAX_CSEQ);
         let mut m = Message::request(method.clone(), d.remote_target.clone());
@@ -827,7 +892,7 @@ impl UserAgent {
             .saturating_add(SNAPSHOT_BYE_CSEQ_MARGIN)
             .min(MAX_CSEQ);
         let mut m = Message::request(Method::Bye, snap.remote_target.clone());
-        m.push("Via", self.via());
+        m.push("Via", self.via(snap.peer));
         for r in &snap.route_set {
             m.push("Route", r.clone());
         }
@@ -1004,7 +1069,7 @@ impl UserAgent {
             return; // BYE, CANCEL, INFO answers: nothing to do.
         }
         let local = self.local;
-        let via = self.via();
+        let via = self.via(self.calls[&call].peer);
         let d = dialog!(self, call).expect("known");
         // A retransmitted 2xx that we have ACKed already: our ACK was lost.
         if (200..300).contains(&code)
@@ -1159,7 +1224,7 @@ impl UserAgent {
                 // `in_dialog` takes the next CSeq.
                 let sdp = sdp.clone();
                 let mut m = self.in_dialog(call, Method::Invite);
-                m.push("Contact", self.contact());
+                m.push("Contact", self.contact(peer));
                 m.push("Content-Type", "application/sdp");
                 m.body = sdp;
                 let n = m.cseq().map_or(0, |c| c.0);
@@ -1195,7 +1260,7 @@ impl UserAgent {
         let n = msg.cseq().map(|c| c.0).unwrap_or(1);
         for (method, seq) in [(Method::Ack, n), (Method::Bye, n.saturating_add(1))] {
             let mut m = Message::request(method.clone(), target.clone());
-            m.push("Via", self.via());
+            m.push("Via", self.via(from));
             m.push("Max-Forwards", "70");
             m.push("From", msg.header("From").unwrap_or(""));
             m.push("To", msg.header("To").unwrap_or(""));

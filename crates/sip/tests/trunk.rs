@@ -381,3 +381,29 @@ fn a_registrar_that_keeps_challenging_or_wants_longer_is_handled() {
     assert!(rig.sent().is_empty(), "no third answer");
     assert_eq!(registrations(&mut rig), vec![(false, Some(407), None)]);
 }
+
+#[test]
+fn over_tcp_requests_name_the_transport_and_are_sent_once() {
+    let mut rig = Rig::new(None);
+    rig.ua
+        .set_transport(addr(CARRIER), seatline_sip::Transport::Tcp);
+    let (call, invite) = rig.invite();
+    assert!(invite.header("Via").unwrap().starts_with("SIP/2.0/TCP "));
+    assert!(invite.header("Contact").unwrap().contains(";transport=tcp"));
+    rig.advance(Duration::from_secs(31));
+    assert!(rig.sent().is_empty(), "no retransmission over a connection");
+    rig.advance(Duration::from_secs(2));
+    match &rig.events()[..] {
+        [UaEvent::Failed {
+            call: c, code: 408, ..
+        }] => assert_eq!(*c, call),
+        other => panic!("{other:?}"),
+    }
+    // Back to UDP: retransmitted again.
+    rig.ua
+        .set_transport(addr(CARRIER), seatline_sip::Transport::Udp);
+    let (_, invite) = rig.invite();
+    assert!(invite.header("Via").unwrap().starts_with("SIP/2.0/UDP "));
+    rig.advance(Duration::from_millis(600));
+    assert_eq!(rig.sent().len(), 1, "T1 later, again");
+}

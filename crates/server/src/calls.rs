@@ -43,11 +43,15 @@ pub fn start(
     mut routes: mpsc::UnboundedReceiver<(seatline_sip::CallRef, String)>,
 ) {
     let sock = sip.sock.clone();
+    let sender = app.clone();
     tokio::spawn(async move {
         while let Some(out) = sip_rx.recv().await {
             match out {
                 SipOut::Send(t) => {
-                    let _ = sock.send_to(&t.bytes, t.to).await;
+                    // Over the peer's connection if it has one, else UDP.
+                    if let Err(bytes) = sender.streams.send(&sender, t.to, t.bytes) {
+                        let _ = sock.send_to(&bytes, t.to).await;
+                    }
                 }
                 SipOut::Flush(done) => {
                     let _ = done.send(());

@@ -47,6 +47,10 @@ pub struct TrunkConfig {
     pub uri: String,
     #[serde(default)]
     pub transport: Transport,
+    /// TLS only: a PEM file of the certificates that may sign the
+    /// carrier's; default: the Mozilla roots.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
     /// Digest credentials, answering the carrier's 401/407 challenges.
     #[serde(default)]
     pub username: Option<String>,
@@ -85,6 +89,7 @@ impl TrunkConfig {
             name: name.into(),
             uri: uri.into(),
             transport: Transport::Udp,
+            tls_ca: None,
             username: None,
             password: None,
             register: false,
@@ -139,12 +144,8 @@ impl TrunkConfig {
             anyhow::bail!("a trunk needs a name of 1 to 64 characters");
         }
         self.host_port()?;
-        if self.transport != Transport::Udp {
-            anyhow::bail!(
-                "trunk {:?}: transport {:?} is not supported yet; use \"udp\"",
-                self.name,
-                self.transport
-            );
+        if self.tls_ca.is_some() && self.transport != Transport::Tls {
+            anyhow::bail!("trunk {:?}: tls_ca is for transport = \"tls\"", self.name);
         }
         if self.register && self.username.is_none() {
             anyhow::bail!(
@@ -420,8 +421,8 @@ uri = "sips:carrier.example"
             ("name = \"x\"\nuri = \"http://a\"", "uri must be"),
             ("name = \"x\"\nuri = \"sip:a:notaport\"", "uri must be"),
             (
-                "name = \"x\"\nuri = \"sip:a\"\ntransport = \"tcp\"",
-                "not supported yet",
+                "name = \"x\"\nuri = \"sip:a\"\ntls_ca = \"/x.pem\"",
+                "is for transport",
             ),
             (
                 "name = \"x\"\nuri = \"sip:a\"\ntransport = \"sctp\"",

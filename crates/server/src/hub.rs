@@ -664,6 +664,16 @@ impl Hub {
         self.with_sb(|inner| inner.sb.rtp_alive(seats, now))
     }
 
+    /// Messages to `peer` travel over a connection of this kind.
+    pub fn set_transport(&self, peer: std::net::SocketAddr, t: seatline_sip::Transport) {
+        self.lock().sb.set_transport(peer, t);
+    }
+
+    /// Would SIP requests from `peer` be taken?
+    pub fn sip_trusted(&self, peer: std::net::SocketAddr) -> bool {
+        self.lock().sb.user_agent().is_trusted(peer)
+    }
+
     pub fn relay_alive(&self, ids: &[u64], now: Instant) {
         self.with_sb(|inner| inner.sb.relay_alive(ids, now))
     }

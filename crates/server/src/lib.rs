@@ -18,6 +18,7 @@ pub mod media;
 mod memory;
 pub mod sandbox;
 mod signin;
+pub mod sip_stream;
 mod ws;
 
 use config::Config;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub media: media::MediaHandle,
     /// The sandbox carrier, when no real trunk is configured.
     pub sandbox: Option<sandbox::Sandbox>,
+    /// SIP connections (TCP and TLS trunks, carriers connected to us).
+    pub streams: Arc<sip_stream::Streams>,
 }
 
 pub type App = Arc<AppState>;
@@ -71,6 +74,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             trusted: vec![seatline_sip::TrustedSource::Addr(sb.addr)],
             credentials: None,
             register: None,
+            dial: None,
         };
         (vec![trunk], Some(sb))
     } else {
@@ -91,6 +95,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
     // Only the trunks (or the sandbox carrier) may send us requests.
     ua.set_trusted(trunks.iter().flat_map(|t| t.trusted.clone()).collect());
+    let mut dial = std::collections::HashMap::new();
+    for t in &trunks {
+        if let Some(d) = &t.dial {
+            dial.insert(t.trunk.peer, d.clone());
+        }
+    }
+    let streams = Arc::new(sip_stream::Streams::new(dial));
+    for (peer, transport) in streams.trunk_transports() {
+        ua.set_transport(peer, transport);
+    }
     for t in &trunks {
         tracing::info!(trunk = %t.trunk.name, peer = %t.trunk.peer, digest = t.credentials.is_some(), register = t.trunk.register, "trunk");
         if let Some(c) = &t.credentials {
@@ -133,6 +147,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         calls,
         media,
         sandbox,
+        streams: streams.clone(),
     });
 
     // One writer keeps the store's writes in the order they were made: the
@@ -159,6 +174,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     });
     // The phone-number metadata loads before the first call, not during it.
     tokio::task::spawn_blocking(seatline_calls::policy::warm_up).await?;
+    // Carriers may connect over TCP to the SIP address too.
+    streams
+        .clone()
+        .listen(app.clone(), app.calls.sip_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("SIP over TCP on {}: {e}", app.calls.sip_addr))?;
     calls::start(app.clone(), sip, sip_rx, routes_rx);
     let media_notes = app.clone();
     tokio::spawn(async move {
@@ -240,6 +261,8 @@ struct ResolvedTrunk {
     credentials: Option<seatline_sip::Credentials>,
     /// Registration: the domain and the seconds asked for.
     register: Option<(String, u32)>,
+    /// How to connect, for a TCP or TLS trunk.
+    dial: Option<sip_stream::Dial>,
 }
 
 /// Resolves a trunk's host (the first address the resolver gives; SRV
@@ -252,7 +275,11 @@ async fn resolve_trunk(t: &config::TrunkConfig) -> anyhow::Result<ResolvedTrunk>
         .next()
         .ok_or_else(|| anyhow::anyhow!("trunk {:?}: {host} has no address", t.name))?;
     let trusted = if t.inbound_from.is_empty() {
-        vec![seatline_sip::TrustedSource::Addr(peer)]
+        match t.transport {
+            config::Transport::Udp => vec![seatline_sip::TrustedSource::Addr(peer)],
+            // A carrier's own connections to us come from any port of its IP.
+            _ => vec![seatline_sip::TrustedSource::Ip(peer.ip())],
+        }
     } else {
         t.inbound_from
             .iter()
@@ -276,6 +303,15 @@ async fn resolve_trunk(t: &config::TrunkConfig) -> anyhow::Result<ResolvedTrunk>
         },
         trusted,
         credentials,
+        dial: match t.transport {
+            config::Transport::Udp => None,
+            config::Transport::Tcp => Some(sip_stream::Dial::Tcp),
+            config::Transport::Tls => Some(sip_stream::Dial::Tls {
+                config: sip_stream::tls_client(t.tls_ca.as_deref())?,
+                name: rustls_pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| anyhow::anyhow!("trunk {:?}: {host}: {e}", t.name))?,
+            }),
+        },
         register: t.register.then(|| {
             let bracketed = if host.contains(':') {
                 format!("[{host}]")

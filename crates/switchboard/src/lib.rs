@@ -512,6 +512,12 @@ impl Switchboard {
         &self.ua
     }
 
+    /// Messages to `peer` travel over a connection of this kind (see
+    /// [`UserAgent::set_transport`]).
+    pub fn set_transport(&mut self, peer: SocketAddr, transport: seatline_sip::Transport) {
+        self.ua.set_transport(peer, transport);
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         if let Some(o) = self.out.pop_front() {
             return Some(o);

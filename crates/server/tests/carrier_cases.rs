@@ -174,7 +174,8 @@ async fn a_digit_and_audio_from_a_pcap_reach_seatline() {
     while !heard(&log) {
         assert!(
             connected.elapsed() < Duration::from_secs(5),
-            "no DTMF digit 1 decoded from the carrier's RTP"
+            "no DTMF digit 1 decoded from the carrier's RTP (SIPp plays \
+             pcaps over a raw socket: it needs root or CAP_NET_RAW)"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -669,6 +669,11 @@ impl Hub {
         self.lock().sb.set_transport(peer, t);
     }
 
+    /// The connection to `peer` could not be made or broke.
+    pub fn transport_failed(&self, peer: std::net::SocketAddr, now: Instant) {
+        self.with_sb(|inner| inner.sb.transport_failed(peer, now))
+    }
+
     /// Would SIP requests from `peer` be taken?
     pub fn sip_trusted(&self, peer: std::net::SocketAddr) -> bool {
         self.lock().sb.user_agent().is_trusted(peer)

@@ -98,8 +98,8 @@ impl Streams {
             let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await;
             let tcp = match stream {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) => return me.failed(to, &e.to_string()),
-                Err(_) => return me.failed(to, "timed out"),
+                Ok(Err(e)) => return me.failed(&app, to, &e.to_string()),
+                Err(_) => return me.failed(&app, to, "timed out"),
             };
             let _ = tcp.set_nodelay(true);
             match dial {
@@ -109,8 +109,8 @@ impl Streams {
                     match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await
                     {
                         Ok(Ok(tls)) => me.run(app, to, tls, rx, false).await,
-                        Ok(Err(e)) => me.failed(to, &format!("TLS: {e}")),
-                        Err(_) => me.failed(to, "TLS handshake timed out"),
+                        Ok(Err(e)) => me.failed(&app, to, &format!("TLS: {e}")),
+                        Err(_) => me.failed(&app, to, "TLS handshake timed out"),
                     }
                 }
             }
@@ -118,9 +118,10 @@ impl Streams {
         Ok(())
     }
 
-    fn failed(&self, to: SocketAddr, why: &str) {
+    fn failed(&self, app: &App, to: SocketAddr, why: &str) {
         tracing::warn!(peer = %to, "cannot connect to the trunk: {why}");
         self.lock().remove(&to);
+        app.hub.transport_failed(to, Instant::now());
     }
 
     /// Carries one connection until it closes: queued messages out, whole
@@ -177,6 +178,8 @@ impl Streams {
 
     fn closed(&self, app: &App, peer: SocketAddr, inbound: bool) {
         self.lock().remove(&peer);
+        // Whatever waited for an answer over it will not get one.
+        app.hub.transport_failed(peer, Instant::now());
         if inbound {
             self.inbound
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);

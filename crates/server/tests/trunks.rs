@@ -354,3 +354,126 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
     assert!(rec["callConnectedTimestamp"].is_number(), "{rec}");
     assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
 }
+
+// ---- TCP and TLS ---------------------------------------------------------------
+
+fn stream_trunk(port: u16, transport: seatline_server::config::Transport) -> TrunkConfig {
+    let scheme = match transport {
+        seatline_server::config::Transport::Tls => "sips",
+        _ => "sip",
+    };
+    let mut t = TrunkConfig::udp("carrier", &format!("{scheme}:127.0.0.1:{port}"));
+    t.transport = transport;
+    t
+}
+
+#[tokio::test]
+async fn a_tcp_trunk_carries_a_call_and_a_carrier_calls_in_over_tcp() {
+    let port = free_tcp_port();
+    let carrier = sipp("carrier_answer.xml", port, 1, &["-t", "t1"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_dir, running) = start(vec![stream_trunk(
+        port,
+        seatline_server::config::Transport::Tcp,
+    )])
+    .await;
+    let mut ws = agent(&running).await;
+    answered_call(&mut ws).await;
+    finished(carrier, Duration::from_secs(20)).await;
+
+    // The carrier connects to us (TCP on the SIP address) and calls a DID.
+    let sip = running.app.calls.sip_addr.to_string();
+    let caller = sipp(
+        "caller_inbound.xml",
+        free_tcp_port(),
+        1,
+        &[&sip, "-s", "12025550170", "-t", "t1"],
+    );
+    let ringing = dial(&mut ws).await;
+    assert_eq!(ringing["code"], 1, "{ringing}");
+    ws.send(Message::text(r#"{"op":"answer"}"#)).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 2);
+    assert_eq!(dial(&mut ws).await["code"], 5);
+    finished(caller, Duration::from_secs(20)).await;
+}
+
+/// A certificate authority and a certificate it signed for 127.0.0.1, in
+/// PEM: (CA certificate, leaf certificate, leaf key).
+fn test_pki() -> (String, String, String) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &ca).unwrap();
+    (ca.pem(), leaf_cert.pem(), leaf_key.serialize_pem())
+}
+
+/// The carrier's TLS end: terminates TLS on `listen` with `cert`/`key`
+/// and carries the bytes to SIPp's TCP port (Debian's SIPp has no TLS).
+async fn tls_front(cert: &str, key: &str, sipp_port: u16) -> (u16, tokio::task::JoinHandle<()>) {
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let certs = vec![rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut inner) = tokio::net::TcpStream::connect(("127.0.0.1", sipp_port)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut inner).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_tls_trunk_carries_a_call_and_refuses_a_carrier_it_cannot_verify() {
+    let (ca, cert, key) = test_pki();
+    let pki = tempfile::tempdir().unwrap();
+    std::fs::write(pki.path().join("ca.pem"), &ca).unwrap();
+    let sipp_port = free_tcp_port();
+    let carrier = sipp("carrier_answer.xml", sipp_port, 1, &["-t", "t1"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (tls_port, front) = tls_front(&cert, &key, sipp_port).await;
+    let mut t = stream_trunk(tls_port, seatline_server::config::Transport::Tls);
+    t.tls_ca = Some(pki.path().join("ca.pem"));
+    let (_dir, running) = start(vec![t]).await;
+    let mut ws = agent(&running).await;
+    answered_call(&mut ws).await;
+    finished(carrier, Duration::from_secs(20)).await;
+
+    // Trusting another authority, the handshake fails and so does the
+    // call, at once (800), not after the INVITE's 32 s.
+    let (other_ca, _, _) = test_pki();
+    std::fs::write(pki.path().join("other.pem"), &other_ca).unwrap();
+    let mut t = stream_trunk(tls_port, seatline_server::config::Transport::Tls);
+    t.tls_ca = Some(pki.path().join("other.pem"));
+    let (_dir2, running2) = start(vec![t]).await;
+    let mut ws2 = agent(&running2).await;
+    let t0 = Instant::now();
+    ws2.send(call_out("14155550100")).await.unwrap();
+    assert_eq!(dial(&mut ws2).await["code"], 0);
+    assert_eq!(dial(&mut ws2).await["code"], 800);
+    assert_eq!(dial(&mut ws2).await["code"], 5);
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    front.abort();
+}

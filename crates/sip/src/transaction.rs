@@ -229,6 +229,28 @@ impl Transactions {
         self.timers
     }
 
+    /// The connection to `peer` could not be made or broke: every request
+    /// waiting for its answer from `peer` fails now, as if timed out (RFC
+    /// 3261 §8.1.3.1), instead of after 64*T1.
+    pub fn fail_to(&mut self, peer: SocketAddr) {
+        let keys: Vec<Key> = self
+            .client
+            .iter()
+            .filter(|(_, t)| t.to == peer && t.state != ClientState::Completed)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            if let Some(tx) = self.client.remove(&key) {
+                self.wake.set(&TimerKey::Client(key.clone()), None);
+                let method = tx.request.method().cloned().unwrap_or(Method::Invite);
+                self.events.push_back(TxEvent::Timeout {
+                    branch: key.branch().to_string(),
+                    method,
+                });
+            }
+        }
+    }
+
     /// Messages to `peer` travel over a connection (TCP, TLS): requests and
     /// final responses to it are sent once, timeouts still apply.
     pub fn set_reliable(&mut self, peer: SocketAddr, reliable: bool) {

@@ -559,6 +559,13 @@ impl UserAgent {
         self.tx.set_reliable(peer, transport != Transport::Udp);
     }
 
+    /// The connection to `peer` failed: its pending requests fail now.
+    pub fn transport_failed(&mut self, peer: SocketAddr, now: Instant) {
+        self.tx.fail_to(peer);
+        self.drain(now);
+        self.sync_timers();
+    }
+
     fn contact(&self, peer: SocketAddr) -> String {
         match self.transport_to(peer) {
             Transport::Udp => format!("<sip:seatline@{}>", self.local),

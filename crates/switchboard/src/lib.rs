@@ -512,6 +512,12 @@ impl Switchboard {
         &self.ua
     }
 
+    /// The connection to `peer` failed: what waited on it fails now.
+    pub fn transport_failed(&mut self, peer: SocketAddr, now: Instant) {
+        self.ua.transport_failed(peer, now);
+        self.pump(now);
+    }
+
     /// Messages to `peer` travel over a connection of this kind (see
     /// [`UserAgent::set_transport`]).
     pub fn set_transport(&mut self, peer: SocketAddr, transport: seatline_sip::Transport) {

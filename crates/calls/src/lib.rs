@@ -9,6 +9,7 @@
 //! come in as milliseconds, results go out as values.
 
 pub mod controller;
+pub mod numbers;
 pub mod outcome;
 pub mod policy;
 pub mod record;

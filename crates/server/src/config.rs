@@ -26,6 +26,16 @@ pub struct Config {
     pub trunks: Vec<TrunkConfig>,
 }
 
+/// How a trunk wants the caller ID written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallerFormat {
+    #[default]
+    E164,
+    Plus,
+    National,
+}
+
 /// How SIP reaches a trunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,6 +81,17 @@ pub struct TrunkConfig {
     /// Empty: the trunk's own address.
     #[serde(default)]
     pub inbound_from: Vec<String>,
+    /// Stripped from the start of the called number (E.164 digits) when
+    /// there, e.g. "1" for a carrier that wants US numbers national.
+    #[serde(default)]
+    pub strip_prefix: String,
+    /// Then put in front of it, e.g. "00" or "+".
+    #[serde(default)]
+    pub add_prefix: String,
+    /// The caller ID's format toward the carrier: "e164" (12025550170, the
+    /// default), "plus" (+12025550170) or "national" (2025550170).
+    #[serde(default)]
+    pub caller_format: CallerFormat,
     /// Seconds between OPTIONS pings; a trunk whose ping goes unanswered is
     /// skipped until one is answered. 0 (the default): no pings.
     #[serde(default)]
@@ -96,6 +117,9 @@ impl TrunkConfig {
             domain: None,
             register_expires_secs: default_register_expires(),
             inbound_from: Vec::new(),
+            strip_prefix: String::new(),
+            add_prefix: String::new(),
+            caller_format: CallerFormat::E164,
             keepalive_secs: 0,
         }
     }
@@ -161,6 +185,20 @@ impl TrunkConfig {
         }
         if self.username.is_some() != self.password.is_some() {
             anyhow::bail!("trunk {:?}: username and password go together", self.name);
+        }
+        let digits = |p: &str| p.len() <= 8 && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits(&self.strip_prefix) {
+            anyhow::bail!("trunk {:?}: strip_prefix is up to 8 digits", self.name);
+        }
+        if !digits(
+            self.add_prefix
+                .strip_prefix('+')
+                .unwrap_or(&self.add_prefix),
+        ) {
+            anyhow::bail!(
+                "trunk {:?}: add_prefix is up to 8 digits, or + and digits",
+                self.name
+            );
         }
         for s in &self.inbound_from {
             seatline_sip::TrustedSource::parse(s)
@@ -442,6 +480,18 @@ uri = "sips:carrier.example"
                 "not supported yet",
             ),
             ("name = \"x\"\nuri = \"sip:a\"\nport = 5", "unknown field"),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\nadd_prefix = \"0x\"",
+                "add_prefix",
+            ),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\nstrip_prefix = \"+1\"",
+                "strip_prefix",
+            ),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\ncaller_format = \"intl\"",
+                "unknown variant",
+            ),
         ] {
             let err = Config::from_toml(&format!("[[trunk]]\n{bad}\n"))
                 .unwrap_err()

@@ -70,6 +70,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 peer: sb.addr,
                 keepalive: None,
                 register: false,
+                numbers: Default::default(),
             },
             trusted: vec![seatline_sip::TrustedSource::Addr(sb.addr)],
             credentials: None,
@@ -300,6 +301,17 @@ async fn resolve_trunk(t: &config::TrunkConfig) -> anyhow::Result<ResolvedTrunk>
             peer,
             keepalive: (t.keepalive_secs > 0).then(|| Duration::from_secs(t.keepalive_secs)),
             register: t.register,
+            numbers: seatline_calls::numbers::NumberRules {
+                strip: t.strip_prefix.clone(),
+                prefix: t.add_prefix.clone(),
+                caller: match t.caller_format {
+                    config::CallerFormat::E164 => seatline_calls::numbers::CallerFormat::E164,
+                    config::CallerFormat::Plus => seatline_calls::numbers::CallerFormat::Plus,
+                    config::CallerFormat::National => {
+                        seatline_calls::numbers::CallerFormat::National
+                    }
+                },
+            },
         },
         trusted,
         credentials,

@@ -91,9 +91,11 @@ impl Switchboard {
         record.other = r.other;
         record.forwarded_to = Some(number.clone());
         record.trunk = Some(self.settings.trunks[trunk].name.clone());
+        let t = &self.settings.trunks[trunk];
+        let (caller, callee) = (t.numbers.caller(&r.from_user), t.numbers.callee(&number));
         let outbound = self.ua.invite(
-            &r.from_user,
-            &number,
+            &caller,
+            &callee,
             self.settings.trunks[trunk].peer,
             b_ours.to_string(1, 1).as_bytes(),
             &[],
@@ -224,8 +226,10 @@ impl Switchboard {
                     if let Some(next) = next_trunk {
                         let trunk = &self.settings.trunks[next];
                         let again = self.ua.invite(
-                            &f.record.caller,
-                            f.record.forwarded_to.as_deref().unwrap_or(""),
+                            &trunk.numbers.caller(&f.record.caller),
+                            &trunk
+                                .numbers
+                                .callee(f.record.forwarded_to.as_deref().unwrap_or("")),
                             trunk.peer,
                             f.b_ours.to_string(1, 1).as_bytes(),
                             &[],

@@ -51,6 +51,8 @@ pub struct Trunk {
     /// The trunk wants us registered (the shell started the registration
     /// with the user agent): it carries calls only while registered.
     pub register: bool,
+    /// How it wants the numbers written.
+    pub numbers: seatline_calls::numbers::NumberRules,
 }
 
 /// The rules' numbers.
@@ -79,6 +81,7 @@ impl Settings {
             peer: trunk,
             keepalive: None,
             register: false,
+            numbers: Default::default(),
         }])
     }
 
@@ -796,9 +799,14 @@ impl Switchboard {
             direction: SdpDirection::SendRecv,
         };
         record.trunk = Some(self.settings.trunks[trunk].name.clone());
+        let t = &self.settings.trunks[trunk];
+        let (caller, callee) = (
+            t.numbers.caller(&record.caller),
+            t.numbers.callee(&record.callee),
+        );
         let call = self.ua.invite(
-            &record.caller,
-            &record.callee,
+            &caller,
+            &callee,
             self.settings.trunks[trunk].peer,
             offer.to_string(1, 1).as_bytes(),
             &[],
@@ -885,8 +893,8 @@ impl Switchboard {
         let (caller, callee) = (c.ctl.record().caller.clone(), c.ctl.record().callee.clone());
         let trunk = &self.settings.trunks[next];
         let again = self.ua.invite(
-            &caller,
-            &callee,
+            &trunk.numbers.caller(&caller),
+            &trunk.numbers.callee(&callee),
             trunk.peer,
             c.offer.to_string(1, 1).as_bytes(),
             &[],

@@ -60,6 +60,7 @@ fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
         peer: addr(peer),
         keepalive: keepalive.map(Duration::from_secs),
         register: false,
+        numbers: Default::default(),
     }
 }
 
@@ -600,4 +601,48 @@ fn rejected_and_unknown_dids_are_refused_with_their_codes_and_counted() {
     );
     assert_eq!(w.sb.unknown_dids(), 1);
     assert_eq!(w.released.len(), 4, "no port kept for a refused call");
+}
+
+#[test]
+fn each_trunk_gets_the_numbers_written_its_way_and_the_record_keeps_e164() {
+    use seatline_calls::numbers::{CallerFormat, NumberRules};
+    let mut a = trunk("a", A, None);
+    a.numbers = NumberRules {
+        strip: "1".into(),
+        prefix: String::new(),
+        caller: CallerFormat::National,
+    };
+    let mut b = trunk("b", B, None);
+    b.numbers = NumberRules {
+        strip: String::new(),
+        prefix: "00".into(),
+        caller: CallerFormat::Plus,
+    };
+    let mut w = World::new(vec![a, b], &[(A, Does::Refuse(503)), (B, Does::Answer)]);
+    w.call_out();
+    let users = |w: &World, at: &str| -> Vec<(String, String)> {
+        w.carriers[&addr(at)]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                UaEvent::Incoming {
+                    from_user, to_user, ..
+                } => Some((from_user.clone(), to_user.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        users(&w, A),
+        vec![("2025550170".into(), "2025550100".into())]
+    );
+    assert_eq!(
+        users(&w, B),
+        vec![("+12025550170".into(), "0012025550100".into())]
+    );
+    let r = w.last_record();
+    assert_eq!(
+        (r.caller.as_str(), r.callee.as_str()),
+        ("12025550170", "12025550100")
+    );
 }

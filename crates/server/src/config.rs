@@ -477,7 +477,7 @@ uri = "sips:carrier.example"
             ("name = \"\"\nuri = \"sip:a\"", "needs a name"),
             (
                 "name = \"x\"\nuri = \"sip:a\"\nregister = true",
-                "not supported yet",
+                "needs a username",
             ),
             ("name = \"x\"\nuri = \"sip:a\"\nport = 5", "unknown field"),
             (

@@ -175,6 +175,9 @@ async fn facts(
     tenant_id: i64,
     callee: &str,
 ) -> Result<CallOutFacts, seatline_store::StoreError> {
+    // The counts below must see every call placed so far: the records of
+    // calls the tabs already heard about may still be queued for the writer.
+    app.hub.flush_writes().await;
     let p = app.store.policy(tenant_id).await?;
     // "Today" is the UTC day.
     let day_start = now_ms() - now_ms().rem_euclid(86_400_000);

@@ -16,7 +16,7 @@ mod support;
 
 use futures_util::SinkExt;
 use seatline_media::dtmf::digit_packets;
-use seatline_server::config::{Config, TrunkConfig};
+use seatline_server::config::TrunkConfig;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -251,38 +251,6 @@ fn pair(fields: &HashMap<String, String>, key: &str, i: usize) -> f64 {
     fields[key].split(',').nth(i).unwrap().parse().unwrap()
 }
 
-/// Seatline with baresip as its trunk (the only address its SIP trusts).
-async fn seatline(
-    trunk: SocketAddr,
-    rtp_timeout_secs: u64,
-) -> (tempfile::TempDir, seatline_server::Running) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = dir.path().join("data");
-    cfg.demo.seed = true;
-    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.trunks = vec![TrunkConfig::udp("baresip", &format!("sip:{trunk}"))];
-    cfg.calls.rtp_timeout_secs = rtp_timeout_secs;
-    let running = seatline_server::start(cfg).await.unwrap();
-    (dir, running)
-}
-
-/// A signed-in agent's tab, its WebSocket authenticated.
-async fn agent(running: &seatline_server::Running, email: &str) -> Ws {
-    let body = sign_in(&format!("http://{}", running.addr), email).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", running.addr))
-        .await
-        .unwrap();
-    ws.send(Message::text(
-        json!({"op": "auth", "token": body["token"]}).to_string(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(next(&mut ws).await["ev"], "ready");
-    ws
-}
-
 /// The tab's next `callQuality` sample.
 async fn quality(ws: &mut Ws) -> Value {
     loop {
@@ -317,7 +285,7 @@ async fn baresip_answers_a_call_out_and_its_audio_keeps_the_call_up() {
     // 6 s of tone; RTP silence would end the call after 2 s.
     let mut phone = Baresip::start("12025550100", 6).await;
     let (_dir, running) = seatline(phone.sip, 2).await;
-    let mut ws = agent(&running, "agent1@demo.local").await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("12025550100")).await.unwrap();
     let trying = dial(&mut ws).await;
     assert_eq!(
@@ -371,7 +339,7 @@ async fn rtcp_reports_are_read_both_ways_with_baresip() {
     // Both sides report every 5 s; the call needs a few reports.
     let mut phone = Baresip::start("12025550100", 40).await;
     let (_dir, running) = seatline(phone.sip, 30).await;
-    let mut ws = agent(&running, "agent1@demo.local").await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("12025550100")).await.unwrap();
     let trying = dial(&mut ws).await;
     let call_id = trying["callId"].as_str().unwrap().to_string();
@@ -483,7 +451,7 @@ async fn rtcp_reports_are_read_both_ways_with_baresip() {
 async fn baresip_calls_a_did_and_the_agent_answers() {
     let mut phone = Baresip::start("14155550123", 30).await;
     let (_dir, running) = seatline(phone.sip, 30).await;
-    let mut ws = agent(&running, "agent1@demo.local").await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     let did = format!("sip:12025550170@{}", running.app.calls.sip_addr);
     phone.ctrl.command("dial", &did).await;
     let ok = phone.ctrl.response("dial").await;
@@ -519,4 +487,13 @@ async fn baresip_calls_a_did_and_the_agent_answers() {
     let row = closed_record(&running, &call_id).await;
     assert_eq!((row.direction, row.hangup_code), (0, None));
     assert!(row.mos.is_some(), "{row:?}");
+}
+
+/// Seatline with baresip at `trunk` as its one trunk.
+async fn seatline(
+    trunk: SocketAddr,
+    rtp_timeout_secs: u64,
+) -> (tempfile::TempDir, seatline_server::Running) {
+    let t = TrunkConfig::udp("baresip", &format!("sip:{trunk}"));
+    start_with(vec![t], |cfg| cfg.calls.rtp_timeout_secs = rtp_timeout_secs).await
 }

@@ -9,8 +9,8 @@
 mod support;
 
 use futures_util::SinkExt;
-use seatline_server::config::{Config, TrunkConfig};
-use serde_json::{json, Value};
+use seatline_server::config::TrunkConfig;
+use serde_json::Value;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,41 +33,6 @@ fn sipp(name: &str, port: u16, extra: &[&str]) -> Child {
         .expect("sipp is installed (Debian package sip-tester)")
 }
 
-async fn start(
-    carrier: u16,
-    rtp_timeout_secs: u64,
-) -> (tempfile::TempDir, seatline_server::Running) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = dir.path().join("data");
-    cfg.demo.seed = true;
-    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.sandbox.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.calls.rtp_timeout_secs = rtp_timeout_secs;
-    cfg.trunks = vec![TrunkConfig::udp(
-        "carrier",
-        &format!("sip:127.0.0.1:{carrier}"),
-    )];
-    let running = seatline_server::start(cfg).await.unwrap();
-    (dir, running)
-}
-
-async fn agent(running: &seatline_server::Running) -> Ws {
-    let base = format!("http://{}", running.addr);
-    let body = sign_in(&base, "agent1@demo.local").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", running.addr))
-        .await
-        .unwrap();
-    ws.send(Message::text(
-        json!({"op": "auth", "token": body["token"]}).to_string(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(next(&mut ws).await["ev"], "ready");
-    ws
-}
-
 /// The tab's next event named `ev`, or the first `dial` before it (so that
 /// a call that ends early is seen at once, not after a timeout).
 async fn event_or_dial(ws: &mut Ws, ev: &str) -> Value {
@@ -85,7 +50,7 @@ async fn a_call_hung_up_while_ringing_is_cancelled_and_ends_with_487() {
     let carrier = sipp("carrier_cancelled.xml", port, &[]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_dir, running) = start(port, 30).await;
-    let mut ws = agent(&running).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
     // Long enough for the 180: the CANCEL then goes at once, not after it.
@@ -108,7 +73,7 @@ async fn the_carrier_holds_and_resumes_and_the_call_stays_up() {
     let carrier = sipp("carrier_holds.xml", port, &[]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_dir, running) = start(port, 30).await;
-    let mut ws = agent(&running).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
     assert_eq!(dial(&mut ws).await["code"], 2);
@@ -161,7 +126,7 @@ async fn a_digit_and_audio_from_a_pcap_reach_seatline() {
     // The pcap's audio lasts about 7 s; without it reaching us the call
     // would end 2 s after the digit (dialStatus 800).
     let (_dir, running) = start(port, 2).await;
-    let mut ws = agent(&running).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
     assert_eq!(dial(&mut ws).await["code"], 2);
@@ -199,7 +164,7 @@ async fn a_digit_and_audio_from_a_pcap_reach_seatline() {
 async fn a_retransmitted_invite_is_one_call_and_our_200_repeats_until_acked() {
     let port = free_udp_port();
     let (_dir, running) = start(port, 30).await;
-    let mut ws = agent(&running).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     let target = running.app.calls.sip_addr.to_string();
     let caller = sipp(
         "caller_burst.xml",
@@ -224,4 +189,16 @@ async fn a_retransmitted_invite_is_one_call_and_our_200_repeats_until_acked() {
     running.app.hub.flush_writes().await;
     let calls = running.app.store.recent_calls(1, 10).await.unwrap();
     assert_eq!(calls.len(), 1, "one call recorded: {calls:?}");
+}
+
+/// Seatline with SIPp on `carrier` as its one trunk.
+async fn start(
+    carrier: u16,
+    rtp_timeout_secs: u64,
+) -> (tempfile::TempDir, seatline_server::Running) {
+    let trunk = TrunkConfig::udp("carrier", &format!("sip:127.0.0.1:{carrier}"));
+    start_with(vec![trunk], |cfg| {
+        cfg.calls.rtp_timeout_secs = rtp_timeout_secs
+    })
+    .await
 }

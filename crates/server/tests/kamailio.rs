@@ -11,8 +11,7 @@
 mod support;
 
 use futures_util::SinkExt;
-use seatline_server::config::{Config, TrunkConfig};
-use serde_json::json;
+use seatline_server::config::TrunkConfig;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -220,34 +219,6 @@ fn sipp_carrier(port: u16) -> Child {
         .expect("sipp is installed (Debian package sip-tester)")
 }
 
-async fn start(trunk: TrunkConfig) -> (tempfile::TempDir, seatline_server::Running) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = dir.path().join("data");
-    cfg.demo.seed = true;
-    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.sandbox.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.trunks = vec![trunk];
-    let running = seatline_server::start(cfg).await.unwrap();
-    (dir, running)
-}
-
-async fn agent(running: &seatline_server::Running) -> Ws {
-    let base = format!("http://{}", running.addr);
-    let body = sign_in(&base, "agent1@demo.local").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", running.addr))
-        .await
-        .unwrap();
-    ws.send(Message::text(
-        json!({"op": "auth", "token": body["token"]}).to_string(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(next(&mut ws).await["ev"], "ready");
-    ws
-}
-
 fn trunk(kamailio: u16, register: bool) -> TrunkConfig {
     let mut t = TrunkConfig::udp("carrier", &format!("sip:127.0.0.1:{kamailio}"));
     t.username = Some(USER.into());
@@ -263,7 +234,7 @@ async fn a_call_through_kamailio_after_registering_with_digest() {
     let dir = tempfile::tempdir().unwrap();
     let carrier = sipp_carrier(carrier_port);
     let _kamailio = Kamailio::start(dir.path(), port, carrier_port).await;
-    let (_data, running) = start(trunk(port, true)).await;
+    let (_data, running) = start_with(vec![trunk(port, true)], |_| {}).await;
 
     let t0 = Instant::now();
     while running.app.hub.trunk_health() != vec![("carrier".to_string(), true)] {
@@ -274,7 +245,7 @@ async fn a_call_through_kamailio_after_registering_with_digest() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let mut ws = agent(&running).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
     let up = dial(&mut ws).await;
@@ -299,8 +270,8 @@ async fn kamailio_refuses_the_calls_of_a_trunk_that_did_not_register() {
     let dir = tempfile::tempdir().unwrap();
     let kamailio = Kamailio::start(dir.path(), port, carrier_port).await;
     // Right credentials, but no binding: authenticated, then 403.
-    let (_data, running) = start(trunk(port, false)).await;
-    let mut ws = agent(&running).await;
+    let (_data, running) = start_with(vec![trunk(port, false)], |_| {}).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
     // Seatline reads a 403 to an authenticated INVITE as refused

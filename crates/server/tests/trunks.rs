@@ -9,7 +9,7 @@
 mod support;
 
 use futures_util::SinkExt;
-use seatline_server::config::{Config, TrunkConfig};
+use seatline_server::config::TrunkConfig;
 use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -42,35 +42,6 @@ fn trunk(name: &str, port: u16) -> TrunkConfig {
     TrunkConfig::udp(name, &format!("sip:127.0.0.1:{port}"))
 }
 
-async fn start(trunks: Vec<TrunkConfig>) -> (tempfile::TempDir, seatline_server::Running) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = dir.path().join("data");
-    cfg.demo.seed = true;
-    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.trunks = trunks;
-    let running = seatline_server::start(cfg).await.unwrap();
-    (dir, running)
-}
-
-async fn tab(base: &str, ws_url: &str) -> Ws {
-    let body = sign_in(base, "agent1@demo.local").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
-    ws.send(Message::text(
-        json!({"op": "auth", "token": body["token"]}).to_string(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(next(&mut ws).await["ev"], "ready");
-    ws
-}
-
-async fn agent(running: &seatline_server::Running) -> Ws {
-    let base = format!("http://{}", running.addr);
-    tab(&base, &format!("ws://{}/ws", running.addr)).await
-}
-
 /// Places a call, expects it answered, hangs it up; returns its callId.
 async fn answered_call(ws: &mut Ws) -> String {
     ws.send(call_out("14155550100")).await.unwrap();
@@ -91,8 +62,8 @@ async fn a_carrier_that_demands_digest_gets_it_on_invite_and_bye() {
     let mut t = trunk("carrier", port);
     t.username = Some("trunk1".into());
     t.password = Some("s3cret".into());
-    let (_dir, running) = start(vec![t]).await;
-    let mut ws = agent(&running).await;
+    let (_dir, running) = start_with(vec![t], |_| {}).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     let id = answered_call(&mut ws).await;
     // SIPp checked both Authorization headers (a bad one gets 403 and
     // stops it with an error).
@@ -110,8 +81,8 @@ async fn credentials_the_carrier_refuses_end_the_call_with_819() {
     let mut t = trunk("carrier", port);
     t.username = Some("trunk1".into());
     t.password = Some("wrong".into());
-    let (_dir, running) = start(vec![t]).await;
-    let mut ws = agent(&running).await;
+    let (_dir, running) = start_with(vec![t], |_| {}).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 0);
     assert_eq!(dial(&mut ws).await["code"], 819);
@@ -129,8 +100,9 @@ async fn a_503_trunk_fails_over_to_the_next_and_the_tabs_see_one_call() {
     let failing = sipp("carrier_unavailable.xml", bad, 1, &[]);
     let working = sipp("carrier_answer.xml", good, 1, &[]);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_dir, running) = start(vec![trunk("primary", bad), trunk("backup", good)]).await;
-    let mut ws = agent(&running).await;
+    let (_dir, running) =
+        start_with(vec![trunk("primary", bad), trunk("backup", good)], |_| {}).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     let id = answered_call(&mut ws).await;
     finished(failing, Duration::from_secs(20)).await;
     finished(working, Duration::from_secs(20)).await;
@@ -158,13 +130,13 @@ async fn keepalive_takes_a_silent_trunk_out_and_puts_it_back() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut t = trunk("carrier", port);
     t.keepalive_secs = 1;
-    let (_dir, running) = start(vec![t]).await;
+    let (_dir, running) = start_with(vec![t], |_| {}).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     health_becomes(&running, true).await;
 
     drop(pings); // the carrier is gone
     health_becomes(&running, false).await;
-    let mut ws = agent(&running).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     ws.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws).await["code"], 800, "refused at once");
     assert_eq!(dial(&mut ws).await["code"], 5);
@@ -183,7 +155,7 @@ async fn a_trunk_registers_with_digest_and_refreshes_before_expiry() {
     t.password = Some("s3cret".into());
     t.register = true;
     t.domain = Some("carrier.test".into());
-    let (_dir, running) = start(vec![t]).await;
+    let (_dir, running) = start_with(vec![t], |_| {}).await;
     health_becomes(&running, true).await;
     // Granted 5 s: the refresh (challenged again) comes about 4 s later.
     finished(registrar, Duration::from_secs(15)).await;
@@ -210,7 +182,12 @@ async fn seatline_demo_takes_a_trunk_and_a_sip_address_from_its_flags() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{http}");
-    let mut ws = tab(&base, &format!("ws://127.0.0.1:{http}/ws")).await;
+    let mut ws = tab_at(
+        &base,
+        &format!("ws://127.0.0.1:{http}/ws"),
+        "agent1@demo.local",
+    )
+    .await;
     // Outbound: to the trunk, not to the sandbox.
     answered_call(&mut ws).await;
     finished(answer, Duration::from_secs(20)).await;
@@ -264,7 +241,7 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
     let echo = sipp("carrier_answer.xml", number_port, 1, &["-rtp_echo"]);
     let mut t = trunk("carrier", number_port);
     t.inbound_from = vec!["127.0.0.1".into()];
-    let (_dir, running) = start(vec![t]).await;
+    let (_dir, running) = start_with(vec![t], |_| {}).await;
     let base = format!("http://{}", running.addr);
     let admin = sign_in(&base, "admin@demo.local").await;
     let http = reqwest::Client::new();
@@ -372,12 +349,9 @@ async fn a_tcp_trunk_carries_a_call_and_a_carrier_calls_in_over_tcp() {
     let port = free_tcp_port();
     let carrier = sipp("carrier_answer.xml", port, 1, &["-t", "t1"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_dir, running) = start(vec![stream_trunk(
-        port,
-        seatline_server::config::Transport::Tcp,
-    )])
-    .await;
-    let mut ws = agent(&running).await;
+    let tcp = stream_trunk(port, seatline_server::config::Transport::Tcp);
+    let (_dir, running) = start_with(vec![tcp], |_| {}).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     answered_call(&mut ws).await;
     finished(carrier, Duration::from_secs(20)).await;
 
@@ -456,8 +430,8 @@ async fn a_tls_trunk_carries_a_call_and_refuses_a_carrier_it_cannot_verify() {
     let (tls_port, front) = tls_front(&cert, &key, sipp_port).await;
     let mut t = stream_trunk(tls_port, seatline_server::config::Transport::Tls);
     t.tls_ca = Some(pki.path().join("ca.pem"));
-    let (_dir, running) = start(vec![t]).await;
-    let mut ws = agent(&running).await;
+    let (_dir, running) = start_with(vec![t], |_| {}).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
     answered_call(&mut ws).await;
     finished(carrier, Duration::from_secs(20)).await;
 
@@ -467,8 +441,8 @@ async fn a_tls_trunk_carries_a_call_and_refuses_a_carrier_it_cannot_verify() {
     std::fs::write(pki.path().join("other.pem"), &other_ca).unwrap();
     let mut t = stream_trunk(tls_port, seatline_server::config::Transport::Tls);
     t.tls_ca = Some(pki.path().join("other.pem"));
-    let (_dir2, running2) = start(vec![t]).await;
-    let mut ws2 = agent(&running2).await;
+    let (_dir2, running2) = start_with(vec![t], |_| {}).await;
+    let mut ws2 = tab_of(&running2, "agent1@demo.local").await;
     let t0 = Instant::now();
     ws2.send(call_out("14155550100")).await.unwrap();
     assert_eq!(dial(&mut ws2).await["code"], 0);

@@ -91,16 +91,7 @@ impl Switchboard {
         record.other = r.other;
         record.forwarded_to = Some(number.clone());
         record.trunk = Some(self.settings.trunks[trunk].name.clone());
-        let t = &self.settings.trunks[trunk];
-        let (caller, callee) = (t.numbers.caller(&r.from_user), t.numbers.callee(&number));
-        let outbound = self.ua.invite(
-            &caller,
-            &callee,
-            self.settings.trunks[trunk].peer,
-            b_ours.to_string(1, 1).as_bytes(),
-            &[],
-            now,
-        );
+        let outbound = self.invite_on(trunk, &r.from_user, &number, &b_ours, now);
         self.out.push_back(Output::Media(MediaOut::Relay {
             id: call,
             a: a_rtp,
@@ -224,19 +215,16 @@ impl Switchboard {
                 let code = *code;
                 if is_carrier_failure(code) {
                     if let Some(next) = next_trunk {
-                        let trunk = &self.settings.trunks[next];
-                        let again = self.ua.invite(
-                            &trunk.numbers.caller(&f.record.caller),
-                            &trunk
-                                .numbers
-                                .callee(f.record.forwarded_to.as_deref().unwrap_or("")),
-                            trunk.peer,
-                            f.b_ours.to_string(1, 1).as_bytes(),
-                            &[],
-                            now,
-                        );
+                        let caller = f.record.caller.clone();
+                        let number = f.record.forwarded_to.clone().unwrap_or_default();
+                        let offer = f.b_ours.clone();
+                        let again = self.invite_on(next, &caller, &number, &offer, now);
+                        let name = self.settings.trunks[next].name.clone();
+                        let Some(f) = self.forwards.get_mut(&id) else {
+                            return true;
+                        };
                         f.trunk = next as u8;
-                        f.record.trunk = Some(trunk.name.clone());
+                        f.record.trunk = Some(name);
                         f.outbound = again;
                         self.forward_legs.remove(&call);
                         self.forward_legs.insert(again, id);

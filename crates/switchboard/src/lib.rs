@@ -799,19 +799,7 @@ impl Switchboard {
             direction: SdpDirection::SendRecv,
         };
         record.trunk = Some(self.settings.trunks[trunk].name.clone());
-        let t = &self.settings.trunks[trunk];
-        let (caller, callee) = (
-            t.numbers.caller(&record.caller),
-            t.numbers.callee(&record.callee),
-        );
-        let call = self.ua.invite(
-            &caller,
-            &callee,
-            self.settings.trunks[trunk].peer,
-            offer.to_string(1, 1).as_bytes(),
-            &[],
-            now,
-        );
+        let call = self.invite_on(trunk, &record.caller, &record.callee, &offer, now);
         // The agent hears our ringback until the far end sends audio.
         self.out.push_back(Output::Media(MediaOut::Bridge {
             seat,
@@ -866,6 +854,29 @@ impl Switchboard {
         }
     }
 
+    /// Places a call on trunk `trunk`, from and to E.164 numbers written
+    /// the trunk's way, offering `offer`.
+    fn invite_on(
+        &mut self,
+        trunk: usize,
+        caller: &str,
+        callee: &str,
+        offer: &AudioSdp,
+        now: Instant,
+    ) -> CallRef {
+        let t = &self.settings.trunks[trunk];
+        let (caller, callee) = (t.numbers.caller(caller), t.numbers.callee(callee));
+        let peer = t.peer;
+        self.ua.invite(
+            &caller,
+            &callee,
+            peer,
+            offer.to_string(1, 1).as_bytes(),
+            &[],
+            now,
+        )
+    }
+
     /// The first trunk at `from` or after it that is up.
     fn next_trunk_up(&self, from: usize) -> Option<usize> {
         (from..self.trunks.len().min(usize::from(u8::MAX))).find(|&i| self.usable(i))
@@ -890,18 +901,10 @@ impl Switchboard {
             return false;
         };
         let mut c = self.calls.remove(&call).expect("checked");
-        let (caller, callee) = (c.ctl.record().caller.clone(), c.ctl.record().callee.clone());
-        let trunk = &self.settings.trunks[next];
-        let again = self.ua.invite(
-            &trunk.numbers.caller(&caller),
-            &trunk.numbers.callee(&callee),
-            trunk.peer,
-            c.offer.to_string(1, 1).as_bytes(),
-            &[],
-            now,
-        );
+        let r = c.ctl.record();
+        let again = self.invite_on(next, &r.caller.clone(), &r.callee.clone(), &c.offer, now);
         c.trunk = next as u8;
-        c.ctl.set_trunk(trunk.name.clone());
+        c.ctl.set_trunk(self.settings.trunks[next].name.clone());
         self.calls.insert(again, c);
         true
     }

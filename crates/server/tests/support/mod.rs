@@ -124,3 +124,43 @@ pub async fn sign_in(base: &str, email: &str) -> Value {
     }
     panic!("the server did not come up");
 }
+
+/// A server on free loopback ports, seeded with the demo tenant, calling
+/// out through `trunks` (none: the sandbox carrier); `change` sets the rest.
+pub async fn start_with(
+    trunks: Vec<seatline_server::config::TrunkConfig>,
+    change: impl FnOnce(&mut seatline_server::config::Config),
+) -> (tempfile::TempDir, seatline_server::Running) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = seatline_server::config::Config::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.data_dir = dir.path().join("data");
+    cfg.demo.seed = true;
+    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.sandbox.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.trunks = trunks;
+    change(&mut cfg);
+    let running = seatline_server::start(cfg).await.unwrap();
+    (dir, running)
+}
+
+/// A tab of `email` (demo password) at `base`/`ws_url`: its WebSocket
+/// authenticated, `ready` seen.
+pub async fn tab_at(base: &str, ws_url: &str, email: &str) -> Ws {
+    use futures_util::SinkExt;
+    let body = sign_in(base, email).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    ws.send(Message::text(
+        json!({"op": "auth", "token": body["token"]}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next(&mut ws).await["ev"], "ready");
+    ws
+}
+
+/// A tab of `email` on a server started in this process.
+pub async fn tab_of(running: &seatline_server::Running, email: &str) -> Ws {
+    let base = format!("http://{}", running.addr);
+    tab_at(&base, &format!("ws://{}/ws", running.addr), email).await
+}

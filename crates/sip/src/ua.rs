@@ -132,6 +132,24 @@ pub enum UaEvent {
     },
 }
 
+impl UaEvent {
+    /// The call an event is about (`None` for pings and registrations).
+    pub fn call(&self) -> Option<CallRef> {
+        match self {
+            UaEvent::Incoming { call, .. }
+            | UaEvent::Progress { call, .. }
+            | UaEvent::Answered { call, .. }
+            | UaEvent::Failed { call, .. }
+            | UaEvent::Ended { call, .. }
+            | UaEvent::Reoffer { call, .. }
+            | UaEvent::ReofferAnswered { call, .. }
+            | UaEvent::ReofferFailed { call, .. }
+            | UaEvent::Confirmed { call } => Some(*call),
+            UaEvent::Pong { .. } | UaEvent::Registration { .. } => None,
+        }
+    }
+}
+
 /// Which side of the dialog we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DialogRole {

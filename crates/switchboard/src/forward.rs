@@ -129,16 +129,8 @@ impl Switchboard {
     /// A user agent event on a leg of a forwarded call; false when `ev`
     /// is not about one.
     pub(crate) fn on_forward_event(&mut self, ev: &UaEvent, now: Instant) -> bool {
-        let call = match ev {
-            UaEvent::Progress { call, .. }
-            | UaEvent::Answered { call, .. }
-            | UaEvent::Failed { call, .. }
-            | UaEvent::Ended { call, .. }
-            | UaEvent::Reoffer { call, .. }
-            | UaEvent::ReofferAnswered { call, .. }
-            | UaEvent::ReofferFailed { call, .. }
-            | UaEvent::Confirmed { call } => *call,
-            _ => return false,
+        let Some(call) = ev.call() else {
+            return false;
         };
         let Some(&id) = self.forward_legs.get(&call) else {
             return false;

@@ -1217,14 +1217,10 @@ impl Switchboard {
                 self.on_registration(*peer, *registered);
                 return;
             }
-            UaEvent::Progress { call, .. }
-            | UaEvent::Answered { call, .. }
-            | UaEvent::Failed { call, .. }
-            | UaEvent::Ended { call, .. }
-            | UaEvent::Reoffer { call, .. }
-            | UaEvent::ReofferAnswered { call, .. }
-            | UaEvent::ReofferFailed { call, .. }
-            | UaEvent::Confirmed { call } => *call,
+            other => match other.call() {
+                Some(call) => call,
+                None => return,
+            },
         };
         if self.routing.remove(&call).is_some() {
             // The caller gave up before the store answered.

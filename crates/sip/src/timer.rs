@@ -56,12 +56,25 @@ impl<K: Ord + Hash + Clone> TimerSet<K> {
 
     /// Gives back the room of a drained index; true if it did.
     pub fn shrink(&mut self) -> bool {
-        crate::transaction::shrink_map(&mut self.at)
+        shrink_map(&mut self.at)
     }
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.at.len()
+    }
+}
+
+/// Tables this small are never shrunk.
+pub(crate) const COMPACT_FLOOR: usize = 64;
+
+/// Shrinks a map that is down to a quarter of its room, to twice its size.
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) -> bool {
+    if m.capacity() > COMPACT_FLOOR && m.len() * 4 < m.capacity() {
+        m.shrink_to((m.len() * 2).max(COMPACT_FLOOR / 2));
+        true
+    } else {
+        false
     }
 }
 

@@ -158,18 +158,7 @@ pub struct Transactions {
     reliable: std::collections::HashSet<SocketAddr>,
 }
 
-/// Tables this small are never shrunk.
-const COMPACT_FLOOR: usize = 64;
-
-/// Shrinks a map that is down to a quarter of its room, to twice its size.
-pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) -> bool {
-    if m.capacity() > COMPACT_FLOOR && m.len() * 4 < m.capacity() {
-        m.shrink_to((m.len() * 2).max(COMPACT_FLOOR / 2));
-        true
-    } else {
-        false
-    }
-}
+pub(crate) use crate::timer::{shrink_map, COMPACT_FLOOR};
 
 fn key_for(branch: &str, method: &Method) -> Key {
     let m = if *method == Method::Ack {

@@ -1570,8 +1570,8 @@ impl UserAgent {
     /// (see [`Transactions::take_shrunk`]); reading it clears it.
     pub fn take_shrunk(&mut self) -> bool {
         let mut shrunk = self.tx.take_shrunk();
-        shrunk |= crate::transaction::shrink_map(&mut self.calls);
-        shrunk |= crate::transaction::shrink_map(&mut self.by_call_id);
+        shrunk |= crate::timer::shrink_map(&mut self.calls);
+        shrunk |= crate::timer::shrink_map(&mut self.by_call_id);
         shrunk |= self.wake.shrink();
         shrunk
     }

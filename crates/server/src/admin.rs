@@ -21,6 +21,25 @@ pub fn routes() -> Router<App> {
         )
         .route("/api/v1/admin/calls", get(calls))
         .route("/api/v1/admin/dids/{number}/route", put(set_did_route))
+        .route("/api/v1/admin/trunks", get(trunks))
+}
+
+/// The trunks and their health, with the SIP side's refusal counts.
+async fn trunks(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&app, &headers).await {
+        return r;
+    }
+    let (trunks, unknown_dids, dropped) = app.hub.sip_status();
+    let trunks: Vec<_> = trunks
+        .into_iter()
+        .map(|(name, up)| serde_json::json!({"name": name, "up": up}))
+        .collect();
+    Json(serde_json::json!({
+        "trunks": trunks,
+        "unknownDidCalls": unknown_dids,
+        "droppedUntrusted": dropped,
+    }))
+    .into_response()
 }
 
 /// A DID's route: exactly one of the three.

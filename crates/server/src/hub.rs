@@ -674,6 +674,18 @@ impl Hub {
         self.with_sb(|inner| inner.sb.transport_failed(peer, now))
     }
 
+    /// The SIP side as an operator sees it: each trunk and whether it is
+    /// up, calls to DIDs no tenant owns, and datagrams dropped for their
+    /// source.
+    pub fn sip_status(&self) -> (Vec<(String, bool)>, u64, u64) {
+        let inner = self.lock();
+        (
+            inner.sb.trunk_health(),
+            inner.sb.unknown_dids(),
+            inner.sb.user_agent().dropped_untrusted(),
+        )
+    }
+
     /// Would SIP requests from `peer` be taken?
     pub fn sip_trusted(&self, peer: std::net::SocketAddr) -> bool {
         self.lock().sb.user_agent().is_trusted(peer)

@@ -328,6 +328,49 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
         .clone();
     assert_eq!(rec["callee"], "12025550171");
     assert_eq!(rec["trunk"], "carrier");
+
+    // A DID no tenant owns: 404, and counted where an operator looks.
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let mut ua = seatline_sip::UserAgent::new(me, seatline_sip::Timers::default());
+    let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let now = std::time::Instant::now();
+    ua.invite(
+        "14155550177",
+        "19995550100",
+        running.app.calls.sip_addr,
+        sdp,
+        &[],
+        now,
+    );
+    while let Some(t) = ua.poll_transmit() {
+        sock.send_to(&t.bytes, t.to).await.unwrap();
+    }
+    let mut code = None;
+    while code.is_none() {
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        ua.handle_datagram(&buf[..n], from, std::time::Instant::now());
+        while let Some(ev) = ua.poll_event() {
+            if let seatline_sip::UaEvent::Failed { code: c, .. } = ev {
+                code = Some(c);
+            }
+        }
+    }
+    assert_eq!(code, Some(404));
+    let status: serde_json::Value = http
+        .get(format!("{base}/api/v1/admin/trunks"))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["unknownDidCalls"], 1, "{status}");
+    assert_eq!(status["trunks"], json!([{"name": "carrier", "up": true}]));
     assert!(rec["callConnectedTimestamp"].is_number(), "{rec}");
     assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
 }

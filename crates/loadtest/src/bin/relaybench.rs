@@ -35,6 +35,11 @@ struct Args {
     port: u16,
     #[arg(long, default_value_t = 240)]
     deadline_secs: u64,
+    /// Relay the same load through rtpengine (Debian's rtpengine-daemon,
+    /// userspace forwarding, set up over its ng protocol) instead of
+    /// Seatline: the peer figure for the same run.
+    #[arg(long)]
+    rtpengine: bool,
 }
 
 const DID: &str = "12025550171";
@@ -142,6 +147,55 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     raise_fd_limit();
     let deadline = Instant::now() + Duration::from_secs(args.deadline_secs);
+    let mut legs_a = Vec::with_capacity(args.calls);
+    let mut legs_b = Vec::with_capacity(args.calls);
+    for _ in 0..args.calls {
+        for legs in [&mut legs_a, &mut legs_b] {
+            let leg = Arc::new(Leg {
+                sock: Arc::new(UdpSocket::bind("127.0.0.1:0").await?),
+                remote: Mutex::new(None),
+                received: AtomicU64::new(0),
+            });
+            spawn_receiver(leg.clone());
+            legs.push(leg);
+        }
+    }
+    let relay = if args.rtpengine {
+        rtpengine(&args, &legs_a, &legs_b, deadline).await?
+    } else {
+        seatline(&args, &legs_a, &legs_b, deadline).await?
+    };
+    let up = legs_a
+        .iter()
+        .zip(&legs_b)
+        .filter(|(a, b)| {
+            a.remote.lock().expect("not poisoned").is_some()
+                && b.remote.lock().expect("not poisoned").is_some()
+        })
+        .count();
+    if up == 0 {
+        bail!("no call came up");
+    }
+    measure(&args, &legs_a, &legs_b, relay.pid, relay.rss_before, up).await?;
+    (relay.stop)().await;
+    Ok(())
+}
+
+/// The relay under test once its calls are up.
+struct Relay {
+    pid: u32,
+    rss_before: u64,
+    stop: Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>,
+}
+
+/// Starts Seatline with a DID forwarded to a number, and places the calls
+/// through it; each leg learns where to send.
+async fn seatline(
+    args: &Args,
+    legs_a: &[Arc<Leg>],
+    legs_b: &[Arc<Leg>],
+    deadline: Instant,
+) -> anyhow::Result<Relay> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     {
@@ -185,24 +239,9 @@ async fn main() -> anyhow::Result<()> {
     drive(a.clone(), a_tx);
     drive(b.clone(), b_tx);
 
-    // Media sockets: per call, A's and B's.
-    let mut legs_a = Vec::with_capacity(args.calls);
-    let mut legs_b = Vec::with_capacity(args.calls);
-    for _ in 0..args.calls {
-        for legs in [&mut legs_a, &mut legs_b] {
-            let leg = Arc::new(Leg {
-                sock: Arc::new(UdpSocket::bind("127.0.0.1:0").await?),
-                remote: Mutex::new(None),
-                received: AtomicU64::new(0),
-            });
-            spawn_receiver(leg.clone());
-            legs.push(leg);
-        }
-    }
-
     // B answers every INVITE with the next free media socket of its side.
     let b_answer = b.clone();
-    let b_legs = legs_b.clone();
+    let b_legs: Vec<Arc<Leg>> = legs_b.to_vec();
     let b_task = tokio::spawn(async move {
         let mut next = 0usize;
         while let Some(ev) = b_rx.recv().await {
@@ -238,7 +277,7 @@ async fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut refs = Vec::with_capacity(args.calls);
     let gap = Duration::from_micros(1_000_000 / args.rate.max(1));
-    for leg in &legs_a {
+    for leg in legs_a {
         let port = leg.sock.local_addr()?.port();
         let call = a.ua.lock().expect("not poisoned").invite(
             "14155550177",
@@ -276,14 +315,42 @@ async fn main() -> anyhow::Result<()> {
         setup.as_secs_f64(),
         args.rate
     );
-    if up == 0 {
-        bail!("no call came up");
-    }
 
+    let stop: Relay = Relay {
+        pid,
+        rss_before,
+        stop: Box::new(move || {
+            Box::pin(async move {
+                {
+                    let mut ua = a.ua.lock().expect("not poisoned");
+                    for call in &refs {
+                        ua.hang_up(*call, Instant::now());
+                    }
+                }
+                a.flush().await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                b_task.abort();
+                let _ = server.kill().await;
+                drop(dir);
+            })
+        }),
+    };
+    Ok(stop)
+}
+
+/// Two-way audio on every call for the run's seconds; prints the figures.
+async fn measure(
+    args: &Args,
+    legs_a: &[Arc<Leg>],
+    legs_b: &[Arc<Leg>],
+    pid: u32,
+    rss_before: u64,
+    up: usize,
+) -> anyhow::Result<()> {
     // Two-way audio: every 20 ms a packet on every leg.
     let sent = Arc::new(AtomicU64::new(0));
     let sender = {
-        let (legs_a, legs_b, sent) = (legs_a.clone(), legs_b.clone(), sent.clone());
+        let (legs_a, legs_b, sent) = (legs_a.to_vec(), legs_b.to_vec(), sent.clone());
         let seconds = args.seconds;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -320,7 +387,7 @@ async fn main() -> anyhow::Result<()> {
     let sent = sent.load(Relaxed);
     let got: u64 = legs_a
         .iter()
-        .chain(&legs_b)
+        .chain(legs_b.iter())
         .map(|l| l.received.load(Relaxed))
         .sum();
     let lost = sent.saturating_sub(got);
@@ -343,16 +410,149 @@ async fn main() -> anyhow::Result<()> {
         gen_cpu.as_secs_f64() / wall.as_secs_f64()
     );
 
-    // Hang up every call.
-    {
-        let mut ua = a.ua.lock().expect("not poisoned");
-        for call in &refs {
-            ua.hang_up(*call, Instant::now());
+    Ok(())
+}
+
+/// A bencoded dictionary of strings (rtpengine's ng protocol).
+fn bencode(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = b"d".to_vec();
+    for (k, v) in pairs {
+        out.extend_from_slice(format!("{}:{k}{}:", k.len(), v.len()).as_bytes());
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.push(b'e');
+    out
+}
+
+/// The string value of `key` in a bencoded reply (enough for `result` and `sdp`).
+fn bdecode_str(reply: &[u8], key: &str) -> Option<String> {
+    let needle = format!("{}:{key}", key.len());
+    let at = reply
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())?
+        + needle.len();
+    let rest = &reply[at..];
+    let colon = rest.iter().position(|b| *b == b':')?;
+    let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+    let value = rest.get(colon + 1..colon + 1 + len)?;
+    Some(String::from_utf8_lossy(value).into_owned())
+}
+
+/// One ng command and its reply's SDP.
+async fn ng(
+    sock: &UdpSocket,
+    to: SocketAddr,
+    cookie: usize,
+    pairs: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    let mut msg = format!("{cookie} ").into_bytes();
+    msg.extend_from_slice(&bencode(pairs));
+    sock.send_to(&msg, to).await?;
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .context("rtpengine did not answer")??;
+        let reply = &buf[..n];
+        if !reply.starts_with(format!("{cookie} ").as_bytes()) {
+            continue;
+        }
+        if bdecode_str(reply, "result").as_deref() != Some("ok") {
+            bail!("rtpengine refused: {}", String::from_utf8_lossy(reply));
+        }
+        return bdecode_str(reply, "sdp").context("no SDP in rtpengine's reply");
+    }
+}
+
+/// Starts rtpengine (userspace forwarding, no kernel table) and sets up
+/// every call with an offer (A's SDP) and an answer (B's).
+async fn rtpengine(
+    args: &Args,
+    legs_a: &[Arc<Leg>],
+    legs_b: &[Arc<Leg>],
+    deadline: Instant,
+) -> anyhow::Result<Relay> {
+    let ng_port = args.port + 2;
+    let ng_addr: SocketAddr = format!("127.0.0.1:{ng_port}").parse()?;
+    let mut child = tokio::process::Command::new("rtpengine")
+        .args([
+            "--foreground",
+            "--log-stderr",
+            "--table=-1",
+            "--interface=127.0.0.1",
+        ])
+        .arg(format!("--listen-ng=127.0.0.1:{ng_port}"))
+        .args(["--port-min=30000", "--port-max=60000", "--log-level=3"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("rtpengine is installed (Debian package rtpengine-daemon)")?;
+    let pid = child.id().context("rtpengine pid")?;
+    let sock = UdpSocket::bind("127.0.0.1:0").await?;
+    // Wait for its control port: a ping answers once it is up.
+    loop {
+        let mut msg = b"0 ".to_vec();
+        msg.extend_from_slice(&bencode(&[("command", "ping")]));
+        sock.send_to(&msg, ng_addr).await?;
+        let mut buf = [0u8; 512];
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("rtpengine did not start");
         }
     }
-    a.flush().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    b_task.abort();
-    let _ = server.kill().await;
-    Ok(())
+    let rss_before = rss_kib(pid)?;
+    let t0 = Instant::now();
+    for (i, (a, b)) in legs_a.iter().zip(legs_b).enumerate() {
+        let call_id = format!("relaybench-{i}");
+        let a_port = a.sock.local_addr()?.port();
+        let b_port = b.sock.local_addr()?.port();
+        let a_sdp = String::from_utf8_lossy(&sdp(a_port)).into_owned();
+        let b_sdp = String::from_utf8_lossy(&sdp(b_port)).into_owned();
+        let to_b = ng(
+            &sock,
+            ng_addr,
+            2 * i + 1,
+            &[
+                ("command", "offer"),
+                ("call-id", &call_id),
+                ("from-tag", "a"),
+                ("sdp", &a_sdp),
+            ],
+        )
+        .await?;
+        let to_a = ng(
+            &sock,
+            ng_addr,
+            2 * i + 2,
+            &[
+                ("command", "answer"),
+                ("call-id", &call_id),
+                ("from-tag", "a"),
+                ("to-tag", "b"),
+                ("sdp", &b_sdp),
+            ],
+        )
+        .await?;
+        *b.remote.lock().expect("not poisoned") = remote_of(to_b.as_bytes());
+        *a.remote.lock().expect("not poisoned") = remote_of(to_a.as_bytes());
+    }
+    println!(
+        "calls: {} set up through rtpengine in {:.1} s",
+        legs_a.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(Relay {
+        pid,
+        rss_before,
+        stop: Box::new(move || {
+            Box::pin(async move {
+                let _ = child.kill().await;
+            })
+        }),
+    })
 }

@@ -39,9 +39,11 @@ BASE_PORT=${BASE_PORT:-25060}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN=${SEATLINE_BIN:-$TARGET_DIR/release/seatline}
 DID=12025550171
-# Loopback ports: Seatline SIP, Kamailio, callee SIP, caller SIP, HTTP, then
-# each SIPp's 4 media ports (audio and video RTP+RTCP, bound even if unused).
-SL_PORT=$BASE_PORT KAM_PORT=$((BASE_PORT + 1)) UAS_PORT=$((BASE_PORT + 2))
+# Loopback ports: Seatline SIP, Kamailio, callee SIP behind Seatline, caller
+# SIP, HTTP, callee SIP behind Kamailio (its own, so that late requests from
+# one server's calls never reach the other's callee), then each SIPp's 4 media
+# ports (audio and video RTP+RTCP, bound even if unused).
+SL_PORT=$BASE_PORT KAM_PORT=$((BASE_PORT + 1)) UAS_PORT=$((BASE_PORT + 2)) UAS2_PORT=$((BASE_PORT + 9))
 UAS_MP=$((BASE_PORT + 10)) UAC_PORT=$((BASE_PORT + 3)) UAC_MP=$((BASE_PORT + 14))
 HTTP_PORT=$((BASE_PORT + 8))
 
@@ -52,7 +54,7 @@ fi
 if [[ -z ${SKIP_BUILD:-} && -z ${SEATLINE_BIN:-} ]]; then
   cargo build --release --locked --bin seatline
 fi
-for p in $SL_PORT $KAM_PORT $UAS_PORT $UAC_PORT $(seq $UAS_MP $((UAS_MP + 3))) $(seq $UAC_MP $((UAC_MP + 3))); do
+for p in $SL_PORT $KAM_PORT $UAS_PORT $UAS2_PORT $UAC_PORT $(seq $UAS_MP $((UAS_MP + 3))) $(seq $UAC_MP $((UAC_MP + 3))); do
   if [[ -n $(ss -Hlun "sport = :$p") ]]; then echo "UDP port $p is taken (set BASE_PORT)" >&2; exit 2; fi
 done
 if [[ -n $(ss -Hltn "sport = :$HTTP_PORT") ]]; then echo "TCP port $HTTP_PORT is taken (set BASE_PORT)" >&2; exit 2; fi
@@ -169,7 +171,7 @@ request_route {
     exit;
   }
   if (method == "INVITE") { record_route(); }
-  if (!t_relay_to_udp("127.0.0.1", "$UAS_PORT")) { sl_reply_error(); }
+  if (!t_relay_to_udp("127.0.0.1", "$UAS2_PORT")) { sl_reply_error(); }
 }
 EOF
   kamailio -DD -E -f "$WORK/kam/kamailio.cfg" -Y "$WORK/kam" -P "$WORK/kam/kamailio.pid" \
@@ -188,10 +190,10 @@ EOF
 # One rate through one server; prints a table row and stores the figures.
 declare -A CLEAN
 step() {
-  local peer=$1 rate=$2 addr pid count dir limit
+  local peer=$1 rate=$2 addr pid count dir limit callee
   case $peer in
-    seatline) addr=127.0.0.1:$SL_PORT pid=$SL_PID ;;
-    kamailio) addr=127.0.0.1:$KAM_PORT pid=$KAM_PID ;;
+    seatline) addr=127.0.0.1:$SL_PORT pid=$SL_PID callee=$UAS_PORT ;;
+    kamailio) addr=127.0.0.1:$KAM_PORT pid=$KAM_PID callee=$UAS2_PORT ;;
   esac
   count=$((rate * CALL_SECS))
   dir=$WORK/$peer-$rate
@@ -209,7 +211,7 @@ step() {
     cd "$dir"
     TIMEFORMAT='%U %S'
     { time timeout -k 5 "$limit" sipp -sf "$ROOT/tests/sipp/bench_uas.xml" -i 127.0.0.1 \
-        -p "$UAS_PORT" -mp "$UAS_MP" -m "$count" -nostdin -buff_size 4194304 \
+        -p "$callee" -mp "$UAS_MP" -m "$count" -nostdin -buff_size 4194304 \
         -trace_stat -stf uas.csv -fd 1 -trace_err -error_file uas_errors.log \
         >uas.out 2>&1; } 2>uas.time
   ) &
@@ -244,7 +246,9 @@ step() {
   failed=$(stat_col "$dir/uac.csv" 'FailedCall(C)')
   # Calls never placed or never finished (SIPp stopped at its time limit) are failures too.
   failed=$((count - ok > failed ? count - ok : failed))
+  # SIPp keeps response times in whole milliseconds.
   rtt=$(to_ms "$(stat_col "$dir/uac.csv" 'ResponseTime1(C)')")
+  if [[ $rtt == 0.0 ]]; then rtt="< 1"; fi
   retrans=$(stat_col "$dir/uac.csv" 'Retransmissions(C)')
   # Seconds SIPp took to place its calls (to its 1 s statistics period).
   placed=$(awk -F';' -v n="$out" 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "OutgoingCall(C)") c = i; if ($i == "ElapsedTime(C)") e = i }; next }
@@ -254,7 +258,7 @@ step() {
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   # Why calls failed: final responses SIPp did not expect, by code, and timeouts.
   local why
-  why=$({ grep -o "received 'SIP/2.0 [0-9]*" "$dir/uac_errors.log" 2>/dev/null || true; } | awk '{ n[$2]++ } END { for (c in n) printf "%s%s x%d", (k++ ? ", " : ""), c, n[c] }')
+  why=$({ grep -o "received 'SIP/2.0 [0-9]*" "$dir/uac_errors.log" 2>/dev/null || true; } | awk '{ n[$3]++ } END { for (c in n) printf "%s%s x%d", (k++ ? ", " : ""), c, n[c] }')
   local timeouts
   timeouts=$(( $(stat_col "$dir/uac.csv" 'FailedMaxUDPRetrans(C)') + $(stat_col "$dir/uac.csv" 'FailedTimeoutOnRecv(C)') ))
   if ((timeouts > 0)); then why="${why:+$why, }timeouts x$timeouts"; fi

@@ -4,9 +4,10 @@
 # SIPp (tests/sipp/bench_uac.xml: INVITE with SDP, 200, ACK, a pause, BYE)
 # calls the DID 12025550171, which Seatline (`seatline demo`, the release
 # binary) forwards over its trunk to a SIPp answering peer
-# (tests/sipp/bench_uas.xml). The same load then goes through Kamailio
-# (Debian's package) as a stateful record-routing proxy to the same peer,
-# rate by rate, in the same run. No RTP is sent.
+# (tests/sipp/bench_uas.xml: 200 with SDP, waits for ACK and BYE). The same
+# load also goes through Kamailio (Debian's package) as a stateful
+# record-routing proxy to a peer of its own, rate by rate, in the same run.
+# No RTP is sent.
 #
 # Per rate and server: calls attempted, successful and failed (SIPp's own
 # counts, from its -trace_stat file), the server's CPU (utime+stime from

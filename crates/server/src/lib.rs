@@ -155,21 +155,34 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     // last write of a call record is its final state.
     let writer = app.clone();
     tokio::spawn(async move {
-        while let Some(msg) = persist_rx.recv().await {
-            match msg {
-                hub::Persist::Status(seat, code) => {
-                    if let Err(e) = writer.store.save_agent_status(seat, code).await {
-                        tracing::warn!(seat, "cannot save agent status: {e}");
+        // What is queued when the writer wakes goes in one transaction:
+        // a burst of calls costs one commit, not one per record.
+        const BATCH: usize = 512;
+        let mut writes = Vec::with_capacity(BATCH);
+        let mut flushes = Vec::new();
+        while let Some(first) = persist_rx.recv().await {
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    hub::Persist::Status(seat_id, code) => {
+                        writes.push(seatline_store::Write::Status { seat_id, code })
                     }
+                    hub::Persist::Call(row) => writes.push(seatline_store::Write::Call(row)),
+                    // Answered once everything before it is stored.
+                    hub::Persist::Flush(done) => flushes.push(done),
                 }
-                hub::Persist::Call(row) => {
-                    if let Err(e) = writer.store.save_call(&row).await {
-                        tracing::error!("cannot write a call record: {e}");
-                    }
+                if writes.len() < BATCH {
+                    next = persist_rx.try_recv().ok();
                 }
-                hub::Persist::Flush(done) => {
-                    let _ = done.send(());
+            }
+            if !writes.is_empty() {
+                if let Err(e) = writer.store.save_all(&writes).await {
+                    tracing::error!("cannot store a call record or an agent status: {e}");
                 }
+                writes.clear();
+            }
+            for done in flushes.drain(..) {
+                let _ = done.send(());
             }
         }
     });

@@ -10,9 +10,12 @@
 //!
 //! Every transaction ends by itself: a server transaction the layer above
 //! never answers is dropped after [`INVITE_PROCEEDING_LIMIT`] (INVITE) or
-//! 64*T1 (others), and no more than [`MAX_SERVER_TRANSACTIONS`] live at once:
-//! past that, new requests get no state, only a [`TxEvent::Rejected`] so the
-//! user agent answers them 503 without state.
+//! 64*T1 (others), and no more than [`MAX_SERVER_TRANSACTIONS`] live at once.
+//! When the table is full, a new request takes the place of the oldest
+//! transaction already answered (it only absorbs late retransmissions, and
+//! the oldest is the next to expire anyway); only when every one is still
+//! unanswered does a new request get no state, just a [`TxEvent::Rejected`]
+//! so the user agent answers it 503 without state.
 
 use crate::message::{reason_phrase, Message, Method};
 use crate::timer::TimerSet;
@@ -156,6 +159,10 @@ pub struct Transactions {
     shrunk: bool,
     /// Peers reached over a connection: nothing to them is retransmitted.
     reliable: std::collections::HashSet<SocketAddr>,
+    /// Server transactions in the order they got their final answer: the
+    /// first to give way when the table is full. Keys of transactions gone
+    /// already are skipped (and dropped from the front as they come).
+    answered: VecDeque<Key>,
 }
 
 pub(crate) use crate::timer::{shrink_map, COMPACT_FLOOR};
@@ -338,6 +345,15 @@ impl Transactions {
                 tx.retransmit_at = None;
             }
             tx.deadline = now + 64 * t1;
+            // Forget keys at the front whose transactions ended already.
+            while self
+                .answered
+                .front()
+                .is_some_and(|k| !self.server.contains_key(k))
+            {
+                self.answered.pop_front();
+            }
+            self.answered.push_back(key.clone());
         }
         self.schedule_server(&key);
     }
@@ -526,7 +542,7 @@ impl Transactions {
             }
             return;
         }
-        if self.server.len() >= MAX_SERVER_TRANSACTIONS {
+        if self.server.len() >= MAX_SERVER_TRANSACTIONS && !self.evict_answered() {
             self.events.push_back(TxEvent::Rejected {
                 msg,
                 from,
@@ -552,6 +568,23 @@ impl Transactions {
         self.server.insert(key.clone(), tx);
         self.schedule_server(&key);
         self.events.push_back(TxEvent::Request { msg, from });
+    }
+
+    /// Makes room by dropping the oldest answered server transaction;
+    /// false when every live one is still unanswered.
+    fn evict_answered(&mut self) -> bool {
+        while let Some(key) = self.answered.pop_front() {
+            if self
+                .server
+                .get(&key)
+                .is_some_and(|t| t.state != ServerState::Proceeding)
+            {
+                self.server.remove(&key);
+                self.wake.set(&TimerKey::Server(key), None);
+                return true;
+            }
+        }
+        false
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -628,6 +661,10 @@ impl Transactions {
         shrunk |= shrink_map(&mut self.server);
         shrunk |= shrink_map(&mut self.client);
         shrunk |= self.wake.shrink();
+        if self.server.is_empty() && self.answered.capacity() > COMPACT_FLOOR {
+            self.answered = VecDeque::new();
+            shrunk = true;
+        }
         if self.out.capacity() > COMPACT_FLOOR && self.out.is_empty() {
             self.out = VecDeque::new();
             shrunk = true;
@@ -703,6 +740,50 @@ mod tests {
         assert_eq!(at, t0 + INVITE_PROCEEDING_LIMIT);
         t.handle_timeout(at);
         assert_eq!((t.counts(), t.poll_timeout()), ((0, 0), None));
+    }
+
+    #[test]
+    fn a_full_table_of_answered_transactions_makes_room_oldest_first() {
+        let t0 = Instant::now();
+        let mut t = Transactions::new(Timers::default());
+        // A busy hour: every request answered, each transaction absorbing
+        // retransmissions for 64*T1.
+        for i in 0..MAX_SERVER_TRANSACTIONS + 100 {
+            let r = req("BYE", &format!("z9hG4bK{i}"), "2 BYE");
+            t.handle_datagram(&r, addr(1), t0);
+            while let Some(e) = t.poll_event() {
+                match e {
+                    TxEvent::Request { msg, .. } => {
+                        let ok = response_to(&msg, 200, None);
+                        t.respond(&msg, ok, t0);
+                    }
+                    other => panic!("refused at {i}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(t.counts(), (0, MAX_SERVER_TRANSACTIONS));
+        // The oldest gave way: its retransmission is a new request now;
+        // a recent one's is still absorbed with our answer.
+        while t.poll_transmit().is_some() {}
+        t.handle_datagram(&req("BYE", "z9hG4bK4000", "2 BYE"), addr(1), t0);
+        assert!(t.poll_event().is_none(), "absorbed");
+        assert!(t.poll_transmit().is_some(), "our 200 again");
+        t.handle_datagram(&req("BYE", "z9hG4bK0", "2 BYE"), addr(1), t0);
+        assert!(
+            matches!(t.poll_event(), Some(TxEvent::Request { .. })),
+            "the oldest made room: its copy is new to us"
+        );
+        // Unanswered ones are never dropped for room: then 503.
+        let mut t = Transactions::new(Timers::default());
+        for i in 0..MAX_SERVER_TRANSACTIONS {
+            t.handle_datagram(&req("BYE", &format!("z9hG4bK{i}"), "2 BYE"), addr(1), t0);
+        }
+        while t.poll_event().is_some() {}
+        t.handle_datagram(&req("BYE", "z9hG4bKx", "2 BYE"), addr(1), t0);
+        assert!(matches!(
+            t.poll_event(),
+            Some(TxEvent::Rejected { code: 503, .. })
+        ));
     }
 
     #[test]

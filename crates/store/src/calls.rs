@@ -36,6 +36,84 @@ pub struct CallRow {
     pub forwarded_to: Option<String>,
 }
 
+/// One write of the call path's ordered writer.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// An agent's chosen status (agentStatus code).
+    Status {
+        seat_id: i64,
+        code: i64,
+    },
+    Call(Box<CallRow>),
+}
+
+async fn write_with<'e, E>(e: E, w: &Write) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    match w {
+        Write::Status { seat_id, code } => {
+            sqlx::query("UPDATE seats SET agent_status = $1 WHERE id = $2")
+                .bind(code)
+                .bind(seat_id)
+                .execute(e)
+                .await?;
+            Ok(())
+        }
+        Write::Call(c) => save_call_with(e, c).await,
+    }
+}
+
+/// Writes a call record, or updates it when it exists. Quality figures
+/// already stored are kept when the update has none (a record closed
+/// after a restart carries no samples).
+async fn save_call_with<'e, E>(e: E, c: &CallRow) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+            "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
+                                start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
+                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+             ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
+                hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
+                dialog = excluded.dialog,
+                loss_pct = COALESCE(excluded.loss_pct, calls.loss_pct),
+                jitter_ms = COALESCE(excluded.jitter_ms, calls.jitter_ms),
+                rtt_ms = COALESCE(excluded.rtt_ms, calls.rtt_ms),
+                mos = COALESCE(excluded.mos, calls.mos),
+                mos_min = COALESCE(excluded.mos_min, calls.mos_min),
+                trunk = COALESCE(excluded.trunk, calls.trunk),
+                forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to)",
+        )
+        .bind(&c.id)
+        .bind(c.tenant_id)
+        .bind(c.seat_id)
+        .bind(c.direction)
+        .bind(&c.caller)
+        .bind(&c.callee)
+        .bind(&c.order_id)
+        .bind(&c.params)
+        .bind(&c.other)
+        .bind(c.start_ms)
+        .bind(c.connected_ms)
+        .bind(c.hangup_ms)
+        .bind(c.hangup_code)
+        .bind(c.sip_code)
+        .bind(&c.dialog)
+        .bind(c.loss_pct)
+        .bind(c.jitter_ms)
+        .bind(c.rtt_ms)
+        .bind(c.mos)
+        .bind(c.mos_min)
+        .bind(&c.trunk)
+        .bind(&c.forwarded_to)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
 /// Where a DID's inbound calls go, as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DidRoute {
@@ -163,47 +241,34 @@ impl Store {
     /// already stored are kept when the update has none (a record closed
     /// after a restart carries no samples).
     pub async fn save_call(&self, c: &CallRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
-                                start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
-                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-             ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
-                hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
-                dialog = excluded.dialog,
-                loss_pct = COALESCE(excluded.loss_pct, calls.loss_pct),
-                jitter_ms = COALESCE(excluded.jitter_ms, calls.jitter_ms),
-                rtt_ms = COALESCE(excluded.rtt_ms, calls.rtt_ms),
-                mos = COALESCE(excluded.mos, calls.mos),
-                mos_min = COALESCE(excluded.mos_min, calls.mos_min),
-                trunk = COALESCE(excluded.trunk, calls.trunk),
-                forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to)",
-        )
-        .bind(&c.id)
-        .bind(c.tenant_id)
-        .bind(c.seat_id)
-        .bind(c.direction)
-        .bind(&c.caller)
-        .bind(&c.callee)
-        .bind(&c.order_id)
-        .bind(&c.params)
-        .bind(&c.other)
-        .bind(c.start_ms)
-        .bind(c.connected_ms)
-        .bind(c.hangup_ms)
-        .bind(c.hangup_code)
-        .bind(c.sip_code)
-        .bind(&c.dialog)
-        .bind(c.loss_pct)
-        .bind(c.jitter_ms)
-        .bind(c.rtt_ms)
-        .bind(c.mos)
-        .bind(c.mos_min)
-        .bind(&c.trunk)
-        .bind(&c.forwarded_to)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        save_call_with(&self.pool, c).await
+    }
+
+    /// Stores several writes in one transaction, in their order (one
+    /// commit for a burst instead of one each). If that fails, each is
+    /// tried alone, so one bad write loses no other; the first error is
+    /// returned.
+    pub async fn save_all(&self, writes: &[Write]) -> Result<()> {
+        let batch = async {
+            let mut tx = self.pool.begin().await?;
+            for w in writes {
+                write_with(&mut *tx, w).await?;
+            }
+            tx.commit().await?;
+            Ok::<(), crate::StoreError>(())
+        };
+        if batch.await.is_ok() {
+            return Ok(());
+        }
+        let mut first = Ok(());
+        for w in writes {
+            if let Err(e) = write_with(&self.pool, w).await {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
     }
 
     pub async fn call(&self, id: &str) -> Result<Option<CallRow>> {
@@ -344,6 +409,47 @@ mod tests {
             .set_did_route(1, "12025550171", &nogroup)
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_stored_in_order_and_one_bad_write_loses_no_other() {
+        let store = Store::open_memory().await.unwrap();
+        store.seed_demo().await.unwrap();
+        let row = |id: &str, tenant_id: i64, hangup: Option<i64>| CallRow {
+            id: id.into(),
+            tenant_id,
+            direction: 1,
+            caller: "a".into(),
+            callee: "b".into(),
+            start_ms: 5,
+            hangup_ms: hangup,
+            ..Default::default()
+        };
+        let writes = vec![
+            Write::Call(Box::new(row("b1", 1, None))),
+            Write::Call(Box::new(row("b1", 1, Some(9)))),
+            Write::Status {
+                seat_id: 1,
+                code: 3,
+            },
+        ];
+        store.save_all(&writes).await.unwrap();
+        assert_eq!(
+            store.call("b1").await.unwrap().unwrap().hangup_ms,
+            Some(9),
+            "the last write wins"
+        );
+        // A record of a tenant that does not exist breaks the batch; the
+        // others are stored one by one.
+        let writes = vec![
+            Write::Call(Box::new(row("b2", 1, None))),
+            Write::Call(Box::new(row("bad", 999, None))),
+            Write::Call(Box::new(row("b3", 1, Some(7)))),
+        ];
+        assert!(store.save_all(&writes).await.is_err());
+        assert!(store.call("b2").await.unwrap().is_some());
+        assert!(store.call("bad").await.unwrap().is_none());
+        assert_eq!(store.call("b3").await.unwrap().unwrap().hangup_ms, Some(7));
     }
 
     #[tokio::test]

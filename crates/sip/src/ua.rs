@@ -1581,7 +1581,8 @@ impl UserAgent {
     }
 }
 
-/// Inserts into a bounded map: when full, one old entry goes first.
+/// Inserts into a bounded map: when full, some entry (whichever the hash
+/// order gives first, not the oldest) is forgotten to make room.
 fn bounded_insert<V>(map: &mut HashMap<String, V>, key: String, value: V) {
     if map.len() >= MAX_PENDING {
         if let Some(old) = map.keys().next().cloned() {

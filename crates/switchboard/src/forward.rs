@@ -151,7 +151,8 @@ impl Switchboard {
             }
             UaEvent::Answered { sdp, .. } if !on_a => {
                 let Ok(b_answer) = AudioSdp::parse(&String::from_utf8_lossy(sdp)) else {
-                    return self.end_forward(id, Some(488), now);
+                    self.end_forward(id, Some(488), now);
+                    return true;
                 };
                 let Some(codec) = b_answer
                     .codecs
@@ -159,7 +160,8 @@ impl Switchboard {
                     .copied()
                     .filter(|c| f.a_offer.codecs.contains(c))
                 else {
-                    return self.end_forward(id, Some(488), now);
+                    self.end_forward(id, Some(488), now);
+                    return true;
                 };
                 let a_ours = AudioSdp {
                     addr: self.ua.local_addr().ip(),
@@ -261,7 +263,7 @@ impl Switchboard {
 
     /// Ends both legs from our side with `code` toward A (before it was
     /// answered) or a BYE (after).
-    fn end_forward(&mut self, id: u64, code: Option<u16>, now: Instant) -> bool {
+    fn end_forward(&mut self, id: u64, code: Option<u16>, now: Instant) {
         if let Some(f) = self.forwards.get(&id) {
             let (a, b, answered) = (f.inbound, f.outbound, f.a_ours.is_some());
             self.ua.hang_up(b, now);
@@ -272,7 +274,6 @@ impl Switchboard {
             }
             self.finish_forward(id, now);
         }
-        true
     }
 
     /// Closes the record, stops the relay and forgets the call.

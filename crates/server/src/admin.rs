@@ -22,24 +22,278 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/admin/calls", get(calls))
         .route("/api/v1/admin/dids/{number}/route", put(set_did_route))
         .route("/api/v1/admin/trunks", get(trunks))
+        .route(
+            "/api/v1/admin/trunks/{name}",
+            put(put_trunk).delete(delete_trunk),
+        )
 }
 
-/// The trunks and their health, with the SIP side's refusal counts.
+/// The trunks the tenant's calls may use, their health, and the SIP
+/// side's refusal counts. The shared trunks show only their name and health;
+/// the tenant's own show their settings (never the password).
 async fn trunks(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin(&app, &headers).await {
-        return r;
-    }
-    let (trunks, unknown_dids, dropped) = app.hub.sip_status();
-    let trunks: Vec<_> = trunks
-        .into_iter()
-        .map(|(name, up)| serde_json::json!({"name": name, "up": up}))
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let stored = match app.store.all_trunks().await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let (_, unknown_dids, dropped) = app.hub.sip_status();
+    let health = app.hub.trunks();
+    let up = |name: &str, tenant: Option<i64>| {
+        health
+            .iter()
+            .any(|(n, t, up)| n == name && *t == tenant && *up)
+    };
+    let mut list: Vec<serde_json::Value> = health
+        .iter()
+        .filter(|(_, t, _)| t.is_none())
+        .map(|(name, _, up)| serde_json::json!({"name": name, "shared": true, "up": up}))
         .collect();
+    for t in stored.iter().filter(|t| t.tenant_id == user.tenant_id) {
+        let mut view = match crate::trunks::parse_stored(t) {
+            Ok(c) => trunk_view(&c),
+            Err(_) => serde_json::json!({"name": t.name, "unreadable": true}),
+        };
+        view["shared"] = false.into();
+        view["position"] = t.position.into();
+        view["up"] = up(&t.name, Some(user.tenant_id)).into();
+        list.push(view);
+    }
     Json(serde_json::json!({
-        "trunks": trunks,
+        "trunks": list,
         "unknownDidCalls": unknown_dids,
         "droppedUntrusted": dropped,
     }))
     .into_response()
+}
+
+/// A tenant's own trunk as the API shows it: its settings, without the
+/// password.
+fn trunk_view(c: &crate::config::TrunkConfig) -> serde_json::Value {
+    serde_json::json!({
+        "name": c.name,
+        "uri": c.uri,
+        "transport": c.transport,
+        "username": c.username,
+        "hasPassword": c.password.is_some(),
+        "register": c.register,
+        "domain": c.domain,
+        "registerExpiresSecs": c.register_expires_secs,
+        "inboundFrom": c.inbound_from,
+        "stripPrefix": c.strip_prefix,
+        "addPrefix": c.add_prefix,
+        "callerFormat": c.caller_format,
+        "keepaliveSecs": c.keepalive_secs,
+    })
+}
+
+/// A tenant's own trunk, as an admin sends it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TrunkBody {
+    uri: String,
+    #[serde(default)]
+    transport: crate::config::Transport,
+    username: Option<String>,
+    /// Left out with the same username: the stored password stays.
+    password: Option<String>,
+    #[serde(default)]
+    register: bool,
+    domain: Option<String>,
+    register_expires_secs: Option<u32>,
+    #[serde(default)]
+    inbound_from: Vec<String>,
+    #[serde(default)]
+    strip_prefix: String,
+    #[serde(default)]
+    add_prefix: String,
+    #[serde(default)]
+    caller_format: crate::config::CallerFormat,
+    #[serde(default)]
+    keepalive_secs: u64,
+    /// Trunks are tried by position, then name (default 0).
+    #[serde(default)]
+    position: i64,
+}
+
+/// A trunk's name: letters, digits, `.`, `_` and `-`, 1 to 64 of them (it
+/// goes into call records, logs and metrics labels).
+fn trunk_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+async fn put_trunk(
+    State(app): State<App>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Json<TrunkBody>, JsonRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    const SEND: &str =
+        "send {\"uri\": \"sip:HOST[:PORT]\", ...}: the keys of a [[trunk]] table, in camelCase";
+    let name = match name {
+        Ok(Path(n)) => n,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => return json_rejection(rejection, SEND),
+    };
+    let bad = |msg: &str| api_error(StatusCode::BAD_REQUEST, "badTrunk", msg);
+    if !trunk_name(&name) {
+        return bad("a trunk's name is 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    if !(-1000..=1000).contains(&b.position) {
+        return bad("position is from -1000 to 1000");
+    }
+    // One change at a time: the checks below hold until it is installed.
+    let _one = app.trunk_changes.lock().await;
+    let stored = match app.store.all_trunks().await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let before = stored
+        .iter()
+        .find(|t| t.tenant_id == user.tenant_id && t.name == name)
+        .and_then(|t| crate::trunks::parse_stored(t).ok());
+    let own = stored
+        .iter()
+        .filter(|t| t.tenant_id == user.tenant_id)
+        .count();
+    if before.is_none() && own >= crate::trunks::MAX_PER_TENANT {
+        return api_error(
+            StatusCode::CONFLICT,
+            "tooManyTrunks",
+            &format!(
+                "a tenant has at most {} trunks of its own",
+                crate::trunks::MAX_PER_TENANT
+            ),
+        );
+    }
+    let password = match (&b.password, &before) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(old)) if old.username == b.username => old.password.clone(),
+        (None, _) => None,
+    };
+    let mut c = crate::config::TrunkConfig::udp(&name, &b.uri);
+    c.transport = b.transport;
+    c.username = b.username;
+    c.password = password;
+    c.register = b.register;
+    c.domain = b.domain;
+    if let Some(secs) = b.register_expires_secs {
+        c.register_expires_secs = secs;
+    }
+    c.inbound_from = b.inbound_from;
+    c.strip_prefix = b.strip_prefix;
+    c.add_prefix = b.add_prefix;
+    c.caller_format = b.caller_format;
+    c.keepalive_secs = b.keepalive_secs;
+    if c.uri.len() > 256 || c.inbound_from.len() > 32 || c.keepalive_secs > 3600 {
+        return bad(
+            "uri is up to 256 characters, inboundFrom up to 32 entries, keepaliveSecs up to 3600",
+        );
+    }
+    if c.domain.as_ref().is_some_and(|d| d.len() > 256)
+        || c.username.as_ref().is_some_and(|u| u.len() > 128)
+        || c.password.as_ref().is_some_and(|p| p.len() > 128)
+    {
+        return bad("domain is up to 256 characters, username and password up to 128");
+    }
+    if let Err(e) = c.validate() {
+        return bad(&e.to_string());
+    }
+    let resolved = match crate::trunks::resolve(&c, Some(user.tenant_id)).await {
+        Ok(r) => r,
+        Err(e) => return bad(&e.to_string()),
+    };
+    let peer = resolved.setup.trunk.peer;
+    if peer == app.calls.sip_addr {
+        return bad("the trunk's address is Seatline's own SIP address");
+    }
+    // One trunk per address: the carrier's challenges and registrations
+    // are answered by address.
+    let taken = app
+        .hub
+        .trunk_peers()
+        .into_iter()
+        .any(|(n, t, p)| p == peer && !(t == Some(user.tenant_id) && n == name));
+    if taken {
+        return api_error(
+            StatusCode::CONFLICT,
+            "addressInUse",
+            "another trunk already reaches that address",
+        );
+    }
+    let settings = match serde_json::to_string(&c) {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let row = seatline_store::StoredTrunk {
+        tenant_id: user.tenant_id,
+        name: name.clone(),
+        position: b.position,
+        settings,
+    };
+    if let Err(e) = app.store.put_trunk(&row).await {
+        return internal(e);
+    }
+    match crate::trunks::resolve_stored(&app.store).await {
+        Ok(own) => crate::trunks::install(&app, own),
+        Err(e) => return internal(e),
+    }
+    tracing::info!(tenant = user.tenant_id, trunk = %name, "trunk saved by an admin");
+    let mut view = trunk_view(&c);
+    view["shared"] = false.into();
+    view["position"] = b.position.into();
+    let status = if before.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    (status, Json(view)).into_response()
+}
+
+async fn delete_trunk(
+    State(app): State<App>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let name = match name {
+        Ok(Path(n)) => n,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    let _one = app.trunk_changes.lock().await;
+    match app.store.delete_trunk(user.tenant_id, &name).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                "the tenant has no trunk of that name",
+            )
+        }
+        Err(e) => return internal(e),
+    }
+    match crate::trunks::resolve_stored(&app.store).await {
+        Ok(own) => crate::trunks::install(&app, own),
+        Err(e) => return internal(e),
+    }
+    tracing::info!(tenant = user.tenant_id, trunk = %name, "trunk removed by an admin");
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// A DID's route: exactly one of the three.

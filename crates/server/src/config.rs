@@ -1,7 +1,7 @@
 //! The TOML configuration of `seatline serve --config FILE`. Every setting has
 //! a default, so an empty file (or none, for `seatline demo`) is valid.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -27,7 +27,7 @@ pub struct Config {
 }
 
 /// How a trunk wants the caller ID written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CallerFormat {
     #[default]
@@ -37,7 +37,7 @@ pub enum CallerFormat {
 }
 
 /// How SIP reaches a trunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     #[default]
@@ -47,7 +47,7 @@ pub enum Transport {
 }
 
 /// One carrier trunk.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     /// Unique; written in call records and logs.

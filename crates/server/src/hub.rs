@@ -664,6 +664,29 @@ impl Hub {
         self.with_sb(|inner| inner.sb.rtp_alive(seats, now))
     }
 
+    /// From now on, calls use these trunks (see `Switchboard::set_trunks`).
+    pub fn set_trunks(&self, trunks: Vec<seatline_switchboard::TrunkSetup>, now: Instant) {
+        self.with_sb(|inner| inner.sb.set_trunks(trunks, now))
+    }
+
+    /// Each trunk: its name, whose it is (`None`: shared) and whether it
+    /// carries calls now.
+    pub fn trunks(&self) -> Vec<(String, Option<i64>, bool)> {
+        let inner = self.lock();
+        inner
+            .sb
+            .trunk_peers()
+            .into_iter()
+            .zip(inner.sb.trunk_health())
+            .map(|((name, tenant, _), (_, up))| (name, tenant, up))
+            .collect()
+    }
+
+    /// Each trunk's name, whose it is and its address.
+    pub fn trunk_peers(&self) -> Vec<(String, Option<i64>, std::net::SocketAddr)> {
+        self.lock().sb.trunk_peers()
+    }
+
     /// Messages to `peer` travel over a connection of this kind.
     pub fn set_transport(&self, peer: std::net::SocketAddr, t: seatline_sip::Transport) {
         self.lock().sb.set_transport(peer, t);

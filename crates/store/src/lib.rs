@@ -15,11 +15,13 @@ mod accounts;
 mod calls;
 mod policy;
 mod sessions;
+mod trunks;
 
 pub use accounts::{hash_password, verify_password, Seat, User};
 pub use calls::{CallRow, DidRoute, DidRouteSet, Write};
 pub use policy::Policy;
 pub use sessions::{new_token, token_id, SessionCheck};
+pub use trunks::StoredTrunk;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;

@@ -24,7 +24,8 @@ pub(crate) struct Forward {
     b_ours: AudioSdp,
     a_rtp: RtpPort,
     b_rtp: RtpPort,
-    trunk: u8,
+    /// The id of the trunk leg B is placed on.
+    trunk: u32,
     record: CallRecord,
     /// The relay's id for the media plane (leg A's reference).
     relay: u64,
@@ -70,7 +71,7 @@ impl Switchboard {
         if codecs.is_empty() {
             return refuse(self, 488);
         }
-        let Some(trunk) = self.next_trunk_up(0) else {
+        let Some(trunk) = self.next_trunk_up(tenant_id, None) else {
             return refuse(self, 503);
         };
         let b_ours = AudioSdp {
@@ -106,7 +107,7 @@ impl Switchboard {
             b_ours,
             a_rtp,
             b_rtp,
-            trunk: trunk as u8,
+            trunk: self.trunks[trunk].id,
             record,
             relay: call,
             rtp_deadline: None,
@@ -139,7 +140,7 @@ impl Switchboard {
         let next_trunk = self
             .forwards
             .get(&id)
-            .and_then(|f| self.next_trunk_up(usize::from(f.trunk) + 1));
+            .and_then(|f| self.next_trunk_up(f.tenant_id, Some(f.trunk)));
         let Some(f) = self.forwards.get_mut(&id) else {
             return true;
         };
@@ -217,7 +218,7 @@ impl Switchboard {
                         let Some(f) = self.forwards.get_mut(&id) else {
                             return true;
                         };
-                        f.trunk = next as u8;
+                        f.trunk = self.trunks[next].id;
                         f.record.trunk = Some(name);
                         f.outbound = again;
                         self.forward_legs.remove(&call);

@@ -16,6 +16,9 @@
 //! tested by driving this struct in simulated time, it is in the wrong place.
 
 mod forward;
+mod trunks;
+
+pub use trunks::TrunkSetup;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -44,6 +47,9 @@ pub type RtpPort = u16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trunk {
     pub name: String,
+    /// Whose calls it carries: one tenant's, or (`None`) those of every
+    /// tenant without trunks of its own.
+    pub tenant_id: Option<i64>,
     pub peer: SocketAddr,
     /// How often an OPTIONS ping checks it is there; `None`: never, and
     /// the trunk is always taken for up.
@@ -78,6 +84,7 @@ impl Settings {
     pub fn new(trunk: SocketAddr) -> Self {
         Self::with_trunks(vec![Trunk {
             name: "trunk".into(),
+            tenant_id: None,
             peer: trunk,
             keepalive: None,
             register: false,
@@ -384,8 +391,8 @@ struct Call {
     /// Its quality samples while connected (boxed: most of a call's life
     /// has none yet, and a call stays small).
     quality: Option<Box<QualityTrack>>,
-    /// Outbound: the index of the trunk it was placed on.
-    trunk: u8,
+    /// Outbound: the id of the trunk it was placed on.
+    trunk: u32,
     /// Outbound: our side asked the carrier leg to end (no failover then).
     cancelled: bool,
 }
@@ -393,6 +400,9 @@ struct Call {
 /// What the switchboard knows of a trunk's health.
 #[derive(Debug, Clone, Copy)]
 struct TrunkHealth {
+    /// Stays with the trunk while [`Switchboard::set_trunks`] keeps it, so
+    /// that a call in progress finds the trunk after it again.
+    id: u32,
     /// Its keepalive finds it there (always, without keepalive).
     up: bool,
     /// Its registration is bound (meaningful when it registers).
@@ -417,6 +427,8 @@ pub fn is_carrier_failure(code: u16) -> bool {
 
 /// An inbound INVITE waiting for the store to say who owns its DID.
 struct Routing {
+    /// Where the INVITE came from (which trunk's carrier).
+    source: Option<SocketAddr>,
     from_user: String,
     did: String,
     sdp: Vec<u8>,
@@ -439,6 +451,10 @@ pub struct Switchboard {
     suppressed_refusals: u64,
     shutting_down: bool,
     trunks: Vec<TrunkHealth>,
+    /// The next [`TrunkHealth::id`].
+    next_trunk_id: u32,
+    /// What the user agent was told of each trunk, by its address.
+    trunk_setups: HashMap<SocketAddr, TrunkSetup>,
     /// Forwarded calls by relay id, and each leg's relay id.
     forwards: HashMap<u64, forward::Forward>,
     forward_legs: HashMap<CallRef, u64>,
@@ -469,10 +485,12 @@ impl Switchboard {
         epoch_ms: i64,
         seed: u64,
     ) -> Self {
-        let trunks = settings
+        let trunks: Vec<TrunkHealth> = settings
             .trunks
             .iter()
-            .map(|t| TrunkHealth {
+            .zip(0..)
+            .map(|(t, id)| TrunkHealth {
+                id,
                 up: true,
                 registered: false,
                 next_ping: t.keepalive.map(|_| epoch),
@@ -480,6 +498,8 @@ impl Switchboard {
             })
             .collect();
         Self {
+            next_trunk_id: trunks.len() as u32,
+            trunk_setups: HashMap::new(),
             trunks,
             forwards: HashMap::new(),
             forward_legs: HashMap::new(),
@@ -771,25 +791,14 @@ impl Switchboard {
         record.order_id = op.order_id.clone();
         record.params = op.params.clone();
         let decided = self.decide_call_out(seat, &op, session_ok, facts, rtp, &mut record, now);
-        let rtp = match decided {
-            Ok(rtp) => rtp,
+        let (rtp, trunk) = match decided {
+            Ok(decided) => decided,
             Err(reason) => {
                 if let Some(rtp) = rtp {
                     self.out.push_back(Output::ReleaseRtp { rtp });
                 }
                 return self.refuse(seat, tenant_id, record, reason as u16, now);
             }
-        };
-        let Some(trunk) = self.next_trunk_up(0) else {
-            // Every trunk is down: the carrier cannot be reached (800).
-            self.out.push_back(Output::ReleaseRtp { rtp });
-            return self.refuse(
-                seat,
-                tenant_id,
-                record,
-                HangupReason::NetworkCarrier as u16,
-                now,
-            );
         };
         let offer = AudioSdp {
             addr: self.ua.local_addr().ip(),
@@ -825,7 +834,7 @@ impl Switchboard {
                 carrier: None,
                 rtp_deadline: None,
                 quality: None,
-                trunk: trunk as u8,
+                trunk: self.trunks[trunk].id,
                 cancelled: false,
             },
         );
@@ -877,9 +886,26 @@ impl Switchboard {
         )
     }
 
-    /// The first trunk at `from` or after it that is up.
-    fn next_trunk_up(&self, from: usize) -> Option<usize> {
-        (from..self.trunks.len().min(usize::from(u8::MAX))).find(|&i| self.usable(i))
+    /// The trunks that carry `tenant_id`'s calls, in their order: its
+    /// own, or the shared ones when it has none.
+    fn trunks_of(&self, tenant_id: i64) -> impl Iterator<Item = usize> + '_ {
+        let own = self
+            .settings
+            .trunks
+            .iter()
+            .any(|t| t.tenant_id == Some(tenant_id));
+        let whose = own.then_some(tenant_id);
+        (0..self.trunks.len()).filter(move |&i| self.settings.trunks[i].tenant_id == whose)
+    }
+
+    /// The first of `tenant_id`'s trunks that is up, after the trunk
+    /// with id `after` when given (none when that trunk is gone).
+    fn next_trunk_up(&self, tenant_id: i64, after: Option<u32>) -> Option<usize> {
+        let mut list = self.trunks_of(tenant_id);
+        if let Some(id) = after {
+            list.by_ref().find(|&i| self.trunks[i].id == id)?;
+        }
+        list.find(|&i| self.usable(i))
     }
 
     /// Places the outbound `call`, which failed with a carrier failure, on
@@ -895,7 +921,7 @@ impl Switchboard {
             && !c.ctl.is_ended()
             && is_carrier_failure(code);
         let Some(next) = movable
-            .then(|| self.next_trunk_up(usize::from(c.trunk) + 1))
+            .then(|| self.next_trunk_up(c.tenant_id, Some(c.trunk)))
             .flatten()
         else {
             return false;
@@ -903,7 +929,7 @@ impl Switchboard {
         let mut c = self.calls.remove(&call).expect("checked");
         let r = c.ctl.record();
         let again = self.invite_on(next, &r.caller.clone(), &r.callee.clone(), &c.offer, now);
-        c.trunk = next as u8;
+        c.trunk = self.trunks[next].id;
         c.ctl.set_trunk(self.settings.trunks[next].name.clone());
         self.calls.insert(again, c);
         true
@@ -919,7 +945,7 @@ impl Switchboard {
         rtp: Option<RtpPort>,
         record: &mut CallRecord,
         now: Instant,
-    ) -> Result<RtpPort, HangupReason> {
+    ) -> Result<(RtpPort, usize), HangupReason> {
         if self.shutting_down {
             return Err(HangupReason::NetworkCarrier);
         }
@@ -933,6 +959,12 @@ impl Switchboard {
         record.caller = pick_caller(&op.caller, &facts.owned_dids, &facts.pool_dids, self.turn)?;
         self.turn = self.turn.wrapping_add(1);
         let rtp = rtp.ok_or(HangupReason::NetworkCarrier)?;
+        // Every trunk is down: the carrier cannot be reached (800). Asked
+        // before the agent dials, so that the agent is left as it was.
+        let tenant_id = self.agents.get(&seat).map(|s| s.tenant_id);
+        let trunk = tenant_id
+            .and_then(|t| self.next_trunk_up(t, None))
+            .ok_or(HangupReason::NetworkCarrier)?;
         // The phone cannot take a second call: 801 (the agent side).
         let slot = self
             .agents
@@ -951,7 +983,7 @@ impl Switchboard {
             return Err(HangupReason::NetworkAgent);
         }
         self.flush_agent(seat);
-        Ok(rtp)
+        Ok((rtp, trunk))
     }
 
     fn refuse(
@@ -1197,6 +1229,7 @@ impl Switchboard {
                 self.routing.insert(
                     *call,
                     Routing {
+                        source: self.ua.peer_of(*call),
                         from_user: digits_only(from_user, 32),
                         did: did.clone(),
                         sdp: sdp.clone(),
@@ -1346,6 +1379,15 @@ impl Switchboard {
             }
         };
         let release = |out: &mut VecDeque<Output>| release_from(out, 0);
+        // A tenant's own trunk carries calls to that tenant's numbers only.
+        let route = match route {
+            Route::Group { tenant_id, .. } | Route::Forward { tenant_id, .. }
+                if !self.may_carry_for(r.source, tenant_id) =>
+            {
+                Route::Unknown
+            }
+            route => route,
+        };
         let (tenant_id, group_no) = match route {
             Route::Group {
                 tenant_id,

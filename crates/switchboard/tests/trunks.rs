@@ -38,6 +38,8 @@ struct Carrier {
     deaf: bool,
     /// Accepts REGISTERs (else its user agent refuses them 501).
     registrar: bool,
+    /// The Expires of each REGISTER it got.
+    registers: Vec<String>,
 }
 
 struct World {
@@ -56,6 +58,7 @@ struct World {
 
 fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
     Trunk {
+        tenant_id: None,
         name: name.into(),
         peer: addr(peer),
         keepalive: keepalive.map(Duration::from_secs),
@@ -106,6 +109,7 @@ impl World {
                         events: vec![],
                         deaf: false,
                         registrar: false,
+                        registers: vec![],
                     },
                 )
             })
@@ -151,6 +155,10 @@ impl World {
                             continue;
                         };
                         let m = seatline_sip::Message::parse(&t.bytes).unwrap();
+                        if m.method() == Some(&seatline_sip::Method::Register) {
+                            let expires = m.header("Expires").unwrap_or("").to_string();
+                            c.registers.push(expires);
+                        }
                         if c.registrar && m.method() == Some(&seatline_sip::Method::Register) {
                             let ok = seatline_sip::transaction::response_to(&m, 200, Some("r"));
                             self.sb.handle_datagram(&ok.to_bytes(), t.to, self.now);
@@ -644,5 +652,216 @@ fn each_trunk_gets_the_numbers_written_its_way_and_the_record_keeps_e164() {
     assert_eq!(
         (r.caller.as_str(), r.callee.as_str()),
         ("12025550170", "12025550100")
+    );
+}
+
+// ---- trunks changed at run time ------------------------------------------------
+
+const C: &str = "127.0.0.1:5083";
+
+fn setup(t: Trunk) -> TrunkSetup {
+    TrunkSetup {
+        trusted: vec![TrustedSource::Addr(t.peer)],
+        registration: t
+            .register
+            .then(|| ("trunk1".into(), "carrier.test".into(), 60)),
+        trunk: t,
+        transport: seatline_sip::Transport::Udp,
+        credentials: None,
+    }
+}
+
+fn owned(t: Trunk, tenant_id: i64) -> Trunk {
+    Trunk {
+        tenant_id: Some(tenant_id),
+        ..t
+    }
+}
+
+impl World {
+    /// Signs in seat 2, of tenant 2.
+    fn second_tenant(&mut self) {
+        let spec = SeatSpec {
+            id: 2,
+            tenant_id: 2,
+            group_no: "G001".into(),
+            cfg: AgentConfig {
+                initial_status: Status::Idle,
+                acw: Some(Duration::from_secs(0)),
+            },
+            remembered: None,
+        };
+        self.sb.sign_in(&spec, true, self.now);
+        self.sb.tab_opened(&spec, 2, self.now);
+        self.step();
+    }
+
+    fn call_out_as(&mut self, seat: SeatId) {
+        let facts = CallOutFacts {
+            policy: PolicyFacts {
+                balance_cents: 1_000,
+                ..Default::default()
+            },
+            owned_dids: vec!["12025550170".into()],
+            pool_dids: vec!["12025550170".into()],
+        };
+        let op = CallOut {
+            caller: String::new(),
+            callee: "12025550100".into(),
+            country_code: String::new(),
+            order_id: "o-1".into(),
+            params: String::new(),
+        };
+        self.next_rtp += 2;
+        self.sb
+            .call_out(seat, op, true, Ok(facts), Some(self.next_rtp), self.now);
+        self.step();
+    }
+
+    fn set_trunks(&mut self, trunks: Vec<TrunkSetup>) {
+        self.sb.set_trunks(trunks, self.now);
+        self.step();
+    }
+
+    /// The REGISTERs carrier `a` was sent, by their Expires.
+    fn registers(&self, a: &str) -> Vec<String> {
+        self.carriers[&addr(a)].registers.clone()
+    }
+}
+
+#[test]
+fn a_tenant_s_own_trunks_carry_its_calls_and_the_shared_ones_every_other_tenant_s() {
+    let mut w = World::new(
+        vec![trunk("shared", A, None)],
+        &[(A, Does::Answer), (B, Does::Answer)],
+    );
+    w.second_tenant();
+    w.set_trunks(vec![
+        setup(trunk("shared", A, None)),
+        setup(owned(trunk("own", B, None), 1)),
+    ]);
+    w.call_out_as(1);
+    assert_eq!((w.invites(A), w.invites(B)), (0, 1), "tenant 1: its own");
+    assert_eq!(w.last_record().trunk.as_deref(), Some("own"));
+    w.call_out_as(2);
+    assert_eq!((w.invites(A), w.invites(B)), (1, 1), "tenant 2: the shared");
+    assert_eq!(w.last_record().trunk.as_deref(), Some("shared"));
+    assert_eq!(
+        w.sb.trunk_peers(),
+        vec![
+            ("shared".into(), None, addr(A)),
+            ("own".into(), Some(1), addr(B))
+        ]
+    );
+}
+
+#[test]
+fn trunks_changed_while_a_call_rings_leave_it_its_failover_to_the_trunk_after_its_own() {
+    let mut w = World::new(
+        vec![trunk("a", A, None), trunk("b", B, None)],
+        &[(A, Does::Ring), (B, Does::Answer), (C, Does::Answer)],
+    );
+    w.call_out();
+    assert_eq!(w.invites(A), 1);
+    // An admin puts a new trunk first; "a" and "b" stay as they were.
+    w.set_trunks(vec![
+        setup(trunk("c", C, None)),
+        setup(trunk("a", A, None)),
+        setup(trunk("b", B, None)),
+    ]);
+    let now = w.now;
+    let c = w.carriers.get_mut(&addr(A)).unwrap();
+    let call = c.invites[0];
+    c.ua.respond(call, 503, None, now);
+    w.step();
+    assert_eq!((w.invites(B), w.invites(C)), (1, 0), "after a: b, not c");
+    assert_eq!(w.dials, vec![0, 2], "still one call");
+    assert_eq!(w.last_record().trunk.as_deref(), Some("b"));
+}
+
+#[test]
+fn a_trunk_removed_while_its_call_rings_is_not_failed_over_from() {
+    let mut w = World::new(
+        vec![trunk("a", A, None), trunk("b", B, None)],
+        &[(A, Does::Ring), (B, Does::Answer)],
+    );
+    w.call_out();
+    w.set_trunks(vec![setup(trunk("b", B, None))]);
+    let now = w.now;
+    let c = w.carriers.get_mut(&addr(A)).unwrap();
+    let call = c.invites[0];
+    c.ua.respond(call, 503, None, now);
+    w.step();
+    assert_eq!(w.invites(B), 0, "its trunk is gone: no place in the list");
+    assert_eq!(w.dials, vec![0, 800, 5]);
+    w.advance(Duration::from_secs(1));
+    w.call_out();
+    assert_eq!(w.invites(B), 1, "new calls take the new list");
+}
+
+#[test]
+fn a_trunk_added_at_run_time_registers_and_removed_unregisters_and_is_no_longer_trusted() {
+    let mut w = World::new(vec![], &[(A, Does::Answer), (B, Does::Answer)]);
+    w.carriers.get_mut(&addr(A)).unwrap().registrar = true;
+    w.route = Route::Unknown;
+    w.call_out();
+    assert_eq!(w.dials, vec![800, 5], "no trunk at all: 800");
+    // ... which leaves the agent free to dial again at once.
+    w.set_trunks(vec![setup(registering("a", A))]);
+    assert_eq!(w.registers(A), vec!["60"]);
+    assert_eq!(w.sb.trunk_health(), vec![("a".into(), true)]);
+    w.dials.clear();
+    w.call_out();
+    assert_eq!((w.invites(A), w.dials.clone()), (1, vec![0, 2]));
+    w.sb.hang_up(1, w.now);
+    w.advance(Duration::from_secs(1));
+    // A request from A is taken (and refused 404: no such DID).
+    w.inbound_from_a();
+    assert!(w.events_of(A).iter().any(|e| e == "Failed 404"));
+    w.carriers.get_mut(&addr(A)).unwrap().events.clear();
+
+    w.set_trunks(vec![setup(trunk("b", B, None))]);
+    assert_eq!(w.registers(A), vec!["60", "0"], "taken back at once");
+    w.inbound_from_a();
+    w.advance(Duration::from_secs(1));
+    assert!(
+        !w.events_of(A).iter().any(|e| e.starts_with("Failed")),
+        "A is no longer trusted: its INVITE is dropped, not answered"
+    );
+    w.advance(Duration::from_secs(1));
+    w.dials.clear();
+    w.call_out();
+    assert_eq!((w.invites(A), w.invites(B)), (1, 1));
+}
+
+#[test]
+fn a_tenant_s_own_trunk_reaches_only_that_tenant_s_numbers() {
+    let mut w = World::new(vec![], &[(A, Does::Answer), (B, Does::Answer)]);
+    w.route = Route::Reject { code: 486 };
+    // A is tenant 2's trunk, B is shared; the DID is tenant 1's.
+    w.set_trunks(vec![
+        setup(owned(trunk("t2", A, None), 2)),
+        setup(trunk("shared", B, None)),
+    ]);
+    let did_of = |tenant_id| Route::Forward {
+        tenant_id,
+        number: FORWARD_TO.into(),
+    };
+    w.route = did_of(1);
+    w.inbound_from_a();
+    assert!(
+        w.events_of(A).iter().any(|e| e == "Failed 404"),
+        "{:?}",
+        w.events_of(A)
+    );
+    assert_eq!(w.invites(B), 0, "not forwarded");
+    assert_eq!(w.sb.unknown_dids(), 1);
+    w.carriers.get_mut(&addr(A)).unwrap().events.clear();
+    w.route = did_of(2);
+    w.inbound_from_a();
+    assert_eq!(
+        (w.invites(A), w.invites(B)),
+        (1, 0),
+        "its own tenant's DID: forwarded, on the tenant's own trunk"
     );
 }

@@ -360,7 +360,7 @@ async fn set_did_route(
 }
 
 /// The admin behind the request's token, or the error to answer with.
-async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Response> {
+pub(crate) async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -191,6 +191,7 @@ pub fn call_row(
         mos_min: r.mos_min,
         trunk: r.trunk.clone(),
         forwarded_to: r.forwarded_to.clone(),
+        hung_up_by: r.hung_up_by.map(|h| h.as_str().to_string()),
     }
 }
 

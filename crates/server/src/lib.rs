@@ -16,6 +16,7 @@ pub mod http;
 pub mod hub;
 pub mod media;
 mod memory;
+mod records;
 pub mod sandbox;
 mod signin;
 pub mod sip_stream;
@@ -298,6 +299,10 @@ fn record_of(row: &seatline_store::CallRow) -> seatline_calls::record::CallRecor
     r.hangup_ms = row.hangup_ms;
     r.hangup_code = row.hangup_code.and_then(|c| u16::try_from(c).ok());
     r.sip_code = row.sip_code.and_then(|c| u16::try_from(c).ok());
+    r.hung_up_by = row
+        .hung_up_by
+        .as_deref()
+        .and_then(seatline_calls::record::HungUpBy::parse);
     r
 }
 

@@ -230,6 +230,11 @@ impl Switchboard {
                 // not found ...); a timeout reaches them as 408.
                 self.ua.respond(f.inbound, code, None, now);
                 f.record.sip_code = Some(code);
+                f.record.ended_by(if is_carrier_failure(code) {
+                    HungUpBy::Carrier
+                } else {
+                    HungUpBy::Customer
+                });
                 self.finish_forward(id, now);
             }
             UaEvent::Ended { .. } => {
@@ -265,7 +270,8 @@ impl Switchboard {
     /// Ends both legs from our side with `code` toward A (before it was
     /// answered) or a BYE (after).
     fn end_forward(&mut self, id: u64, code: Option<u16>, now: Instant) {
-        if let Some(f) = self.forwards.get(&id) {
+        if let Some(f) = self.forwards.get_mut(&id) {
+            f.record.ended_by(HungUpBy::System);
             let (a, b, answered) = (f.inbound, f.outbound, f.a_ours.is_some());
             self.ua.hang_up(b, now);
             if answered {
@@ -285,6 +291,8 @@ impl Switchboard {
         self.forward_legs.remove(&f.inbound);
         self.forward_legs.remove(&f.outbound);
         f.record.hangup_ms = Some(self.ms(now));
+        // Otherwise one of the two parties hung up.
+        f.record.ended_by(HungUpBy::Customer);
         self.out
             .push_back(Output::Media(MediaOut::Unrelay { id: f.relay }));
         self.out.push_back(Output::ReleaseRtp { rtp: f.a_rtp });

@@ -27,7 +27,7 @@ use seatline_calls::controller::{Action, AgentCommand, CallController, SipEvent}
 use seatline_calls::policy::{
     calling_code, check_callee, check_lengths, check_policy, pick_caller, CallOut, PolicyFacts,
 };
-use seatline_calls::record::{CallRecord, Direction};
+use seatline_calls::record::{CallRecord, Direction, HungUpBy};
 use seatline_protocol::DialStatus;
 use seatline_protocol::{AgentView, CallQuality, HangupReason, ServerEvent};
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};

@@ -865,3 +865,38 @@ fn a_tenant_s_own_trunk_reaches_only_that_tenant_s_numbers() {
         "its own tenant's DID: forwarded, on the tenant's own trunk"
     );
 }
+
+#[test]
+fn the_record_says_who_ended_the_call() {
+    use seatline_calls::record::HungUpBy;
+    let who = |does: Does, agent_hangs_up: bool| {
+        let mut w = World::new(vec![trunk("a", A, None)], &[(A, does)]);
+        w.call_out();
+        if agent_hangs_up {
+            w.sb.hang_up(1, w.now);
+            w.step();
+        }
+        w.last_record().hung_up_by
+    };
+    assert_eq!(who(Does::Answer, true), Some(HungUpBy::Agent));
+    assert_eq!(
+        who(Does::Ring, true),
+        Some(HungUpBy::Agent),
+        "cancelled: 487"
+    );
+    assert_eq!(who(Does::Refuse(486), false), Some(HungUpBy::Customer));
+    assert_eq!(who(Does::Refuse(503), false), Some(HungUpBy::Carrier));
+    // The far end hangs up an answered call.
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    w.call_out();
+    let now = w.now;
+    let c = w.carriers.get_mut(&addr(A)).unwrap();
+    let call = c.invites[0];
+    c.ua.hang_up(call, now);
+    w.step();
+    assert_eq!(w.last_record().hung_up_by, Some(HungUpBy::Customer));
+    // No trunk up: Seatline refused it.
+    let mut w = World::new(vec![], &[]);
+    w.call_out();
+    assert_eq!(w.last_record().hung_up_by, Some(HungUpBy::System));
+}

@@ -20,6 +20,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub calls: CallsConfig,
     pub signin: SigninConfig,
+    pub webhooks: WebhooksConfig,
     /// Carrier trunks (`[[trunk]]` tables), tried in this order. None: the
     /// sandbox carrier takes every call.
     #[serde(rename = "trunk")]
@@ -263,6 +264,35 @@ impl Default for CallsConfig {
     }
 }
 
+/// How call records are delivered to the tenants' webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// The wait after a failed first attempt; it doubles at each failure...
+    pub first_retry_ms: u64,
+    /// ...up to this.
+    pub max_retry_ms: u64,
+    /// Retries stop this long after the call ended (the delivery is marked
+    /// failed in the log).
+    pub give_up_after_secs: u64,
+    /// An attempt without an answer this long has failed.
+    pub timeout_ms: u64,
+    /// Attempts in flight at once, over every tenant.
+    pub concurrency: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            first_retry_ms: 2_000,
+            max_retry_ms: 3_600_000,
+            give_up_after_secs: 3 * 86_400,
+            timeout_ms: 10_000,
+            concurrency: 16,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
@@ -359,6 +389,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             calls: CallsConfig::default(),
             signin: SigninConfig::default(),
+            webhooks: WebhooksConfig::default(),
             trunks: Vec::new(),
         }
     }

@@ -21,6 +21,7 @@ pub mod sandbox;
 mod signin;
 pub mod sip_stream;
 pub mod trunks;
+pub mod webhooks;
 mod ws;
 
 use config::Config;
@@ -191,6 +192,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .await
         .map_err(|e| anyhow::anyhow!("SIP over TCP on {}: {e}", app.calls.sip_addr))?;
     calls::start(app.clone(), sip, sip_rx, routes_rx);
+    webhooks::start(app.clone());
     let media_notes = app.clone();
     tokio::spawn(async move {
         while let Some(note) = notes.recv().await {

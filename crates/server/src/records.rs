@@ -303,7 +303,7 @@ const COLUMNS: [&str; 24] = [
     "mosMin",
 ];
 
-fn record_json(r: &CallListRow) -> Value {
+pub(crate) fn record_json(r: &CallListRow) -> Value {
     let c = &r.call;
     let talk = match (c.connected_ms, c.hangup_ms) {
         (Some(a), Some(b)) if b >= a => Some((b - a) / 1000),

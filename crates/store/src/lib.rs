@@ -17,6 +17,7 @@ mod calls;
 mod policy;
 mod sessions;
 mod trunks;
+mod webhooks;
 
 pub use accounts::{hash_password, verify_password, Seat, User};
 pub use api_keys::{ApiKey, KEY_PREFIX, SCOPES};
@@ -24,6 +25,7 @@ pub use calls::{CallFilter, CallListRow, CallOutcome, CallRow, DidRoute, DidRout
 pub use policy::Policy;
 pub use sessions::{new_token, token_id, SessionCheck};
 pub use trunks::StoredTrunk;
+pub use webhooks::{Delivery, Webhook};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;

@@ -83,6 +83,10 @@ pub struct CallRecord {
     pub forwarded_to: Option<String>,
     /// Who ended it, once it ended.
     pub hung_up_by: Option<HungUpBy>,
+    /// An answered call to a destination with a rate: the seconds billed
+    /// (whole billing blocks) and their price, in thousandths of a cent.
+    pub billed_secs: Option<u32>,
+    pub cost_millicents: Option<i64>,
 }
 
 impl CallRecord {
@@ -114,6 +118,8 @@ impl CallRecord {
             trunk: None,
             forwarded_to: None,
             hung_up_by: None,
+            billed_secs: None,
+            cost_millicents: None,
         }
     }
 

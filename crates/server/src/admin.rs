@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/admin/policy", get(get_policy).put(set_policy))
+        .route("/api/v1/admin/rates", get(get_rates).put(set_rates))
         .route(
             "/api/v1/admin/blacklist/{number}",
             put(blacklist_add).delete(blacklist_remove),
@@ -412,7 +413,11 @@ async fn get_policy(State(app): State<App>, headers: HeaderMap) -> Response {
     };
     match app.store.policy(user.tenant_id).await {
         Ok(p) => Json(PolicyBody {
-            balance_cents: p.balance_cents,
+            // Calls in progress spend it: the call path's figure is current.
+            balance_cents: app
+                .hub
+                .balance_cents(user.tenant_id)
+                .unwrap_or(p.balance_cents),
             allowed_countries: p.allowed_countries,
             trial: p.trial,
             trial_calls_per_day: p.trial_calls_per_day,
@@ -463,9 +468,119 @@ async fn set_policy(
         max_calls_per_callee_per_day: b.max_calls_per_callee_per_day,
     };
     match app.store.set_policy(user.tenant_id, &p).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            // The call path holds the balance; it stores it again, in order.
+            app.hub.set_balance(user.tenant_id, p.balance_cents);
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => internal(e),
     }
+}
+
+/// One rate as the API shows and takes it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RateBody {
+    /// The start of the E.164 numbers it applies to ("1", "44", "1876").
+    prefix: String,
+    /// Cents a minute, e.g. 1.2.
+    cents_per_minute: f64,
+    /// The billing increment: the first block and each next one, seconds
+    /// (60/60, 6/6, 30/6 ...).
+    first_secs: u32,
+    next_secs: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatesBody {
+    rates: Vec<RateBody>,
+}
+
+async fn get_rates(State(app): State<App>, headers: HeaderMap) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match app.store.all_rates().await {
+        Ok(all) => {
+            let rates = all
+                .into_iter()
+                .filter(|r| r.0 == user.tenant_id)
+                .map(|(_, prefix, mc, first, next)| RateBody {
+                    prefix,
+                    cents_per_minute: mc as f64 / 1000.0,
+                    first_secs: first as u32,
+                    next_secs: next as u32,
+                })
+                .collect();
+            Json(RatesBody { rates }).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+async fn set_rates(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Json<RatesBody>, JsonRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    const SEND: &str = "send {\"rates\": [{\"prefix\": \"1\", \"centsPerMinute\": 1.2, \"firstSecs\": 60, \"nextSecs\": 60}]}";
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => return json_rejection(rejection, SEND),
+    };
+    let bad = |msg: &str| api_error(StatusCode::BAD_REQUEST, "badRate", msg);
+    if b.rates.len() > 1000 {
+        return bad("at most 1000 rates");
+    }
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in &b.rates {
+        if r.prefix.is_empty()
+            || r.prefix.len() > 15
+            || !r.prefix.bytes().all(|b| b.is_ascii_digit())
+        {
+            return bad("a prefix is 1 to 15 digits of an E.164 number");
+        }
+        if !seen.insert(r.prefix.clone()) {
+            return bad("each prefix once");
+        }
+        if !(0.0..=100_000.0).contains(&r.cents_per_minute) || !r.cents_per_minute.is_finite() {
+            return bad("centsPerMinute is 0 to 100000");
+        }
+        if !(1..=3600).contains(&r.first_secs) || !(1..=3600).contains(&r.next_secs) {
+            return bad("firstSecs and nextSecs are 1 to 3600");
+        }
+        let mc = (r.cents_per_minute * 1000.0).round() as i64;
+        rows.push((
+            r.prefix.clone(),
+            mc,
+            i64::from(r.first_secs),
+            i64::from(r.next_secs),
+        ));
+    }
+    if let Err(e) = app.store.set_rates(user.tenant_id, &rows).await {
+        return internal(e);
+    }
+    app.hub.set_rates(user.tenant_id, rates_of(&rows));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Stored rates as the switchboard's.
+pub(crate) fn rates_of(rows: &[(String, i64, i64, i64)]) -> Vec<seatline_switchboard::Rate> {
+    rows.iter()
+        .map(|(prefix, mc, first, next)| seatline_switchboard::Rate {
+            prefix: prefix.clone(),
+            millicents_per_minute: *mc,
+            first_secs: u32::try_from(*first).unwrap_or(60),
+            next_secs: u32::try_from(*next).unwrap_or(60),
+        })
+        .collect()
 }
 
 async fn blacklist(app: App, headers: HeaderMap, number: String, on: bool) -> Response {

@@ -145,6 +145,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         shared_trunks,
         trunk_changes: tokio::sync::Mutex::new(()),
     });
+    // Each tenant's rates.
+    let mut by_tenant: std::collections::BTreeMap<i64, Vec<(String, i64, i64, i64)>> =
+        Default::default();
+    for (tenant, prefix, mc, first, next) in app.store.all_rates().await? {
+        by_tenant
+            .entry(tenant)
+            .or_default()
+            .push((prefix, mc, first, next));
+    }
+    for (tenant, rows) in by_tenant {
+        app.hub.set_rates(tenant, admin::rates_of(&rows));
+    }
     // The trunks: the shared ones, then the tenants' own.
     trunks::install(&app, trunks::resolve_stored(&app.store).await?);
 
@@ -165,6 +177,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                         writes.push(seatline_store::Write::Status { seat_id, code })
                     }
                     hub::Persist::Call(row) => writes.push(seatline_store::Write::Call(row)),
+                    hub::Persist::Balance(tenant_id, cents) => {
+                        writes.push(seatline_store::Write::Balance { tenant_id, cents })
+                    }
                     // Answered once everything before it is stored.
                     hub::Persist::Flush(done) => flushes.push(done),
                 }

@@ -276,7 +276,7 @@ fn filter_of(
 }
 
 /// The columns of a record, in the order of the CSV.
-const COLUMNS: [&str; 24] = [
+const COLUMNS: [&str; 26] = [
     "callId",
     "direction",
     "caller",
@@ -291,6 +291,8 @@ const COLUMNS: [&str; 24] = [
     "sipCode",
     "hungUpBy",
     "talkSeconds",
+    "billedSeconds",
+    "cost",
     "agent",
     "seatId",
     "group",
@@ -315,6 +317,9 @@ pub(crate) fn record_json(r: &CallListRow) -> Value {
         "callStartTimestamp": c.start_ms, "callConnectedTimestamp": c.connected_ms,
         "callHangUpTimestamp": c.hangup_ms, "hangupCode": c.hangup_code, "sipCode": c.sip_code,
         "hungUpBy": c.hung_up_by, "talkSeconds": talk,
+        "billedSeconds": c.billed_secs,
+        // Cents; null when not billed (unanswered, or no rate).
+        "cost": c.cost_millicents.map(|mc| mc as f64 / 1000.0),
         "agent": r.agent, "seatId": c.seat_id, "group": r.group_no,
         "trunk": c.trunk, "forwardedTo": c.forwarded_to,
         "lossPct": c.loss_pct, "jitterMs": c.jitter_ms, "rttMs": c.rtt_ms,

@@ -334,6 +334,18 @@ impl Store {
             ..Default::default()
         };
         self.set_policy(tenant, &policy).await?;
+        // Rates: US/Canada 1 cent a minute per started minute; the UK,
+        // Hong Kong and China per started six seconds.
+        self.set_rates(
+            tenant,
+            &[
+                ("1".into(), 1_000, 60, 60),
+                ("44".into(), 2_000, 6, 6),
+                ("852".into(), 3_000, 6, 6),
+                ("86".into(), 2_000, 6, 6),
+            ],
+        )
+        .await?;
         // The demo DIDs; 12025550179 is one the sandbox carrier will not carry.
         for n in 170..=179 {
             self.add_did(tenant, &format!("12025550{n}"), n != 179)

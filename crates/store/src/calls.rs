@@ -36,6 +36,9 @@ pub struct CallRow {
     pub forwarded_to: Option<String>,
     /// Who ended it: agent, customer, carrier or system.
     pub hung_up_by: Option<String>,
+    /// Answered and rated: seconds billed and their price (millicents).
+    pub billed_secs: Option<i64>,
+    pub cost_millicents: Option<i64>,
 }
 
 /// One write of the call path's ordered writer.
@@ -47,6 +50,11 @@ pub enum Write {
         code: i64,
     },
     Call(Box<CallRow>),
+    /// A tenant's balance (cents).
+    Balance {
+        tenant_id: i64,
+        cents: i64,
+    },
 }
 
 async fn write_with<'e, E>(e: E, w: &Write) -> Result<()>
@@ -63,6 +71,17 @@ where
             Ok(())
         }
         Write::Call(c) => save_call_with(e, c).await,
+        Write::Balance { tenant_id, cents } => {
+            sqlx::query(
+                "INSERT INTO tenant_policy (tenant_id, balance_cents) VALUES ($1, $2)
+                 ON CONFLICT (tenant_id) DO UPDATE SET balance_cents = excluded.balance_cents",
+            )
+            .bind(tenant_id)
+            .bind(cents)
+            .execute(e)
+            .await?;
+            Ok(())
+        }
     }
 }
 
@@ -76,8 +95,9 @@ where
     sqlx::query(
             "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
                                 start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
-                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to, hung_up_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to, hung_up_by,
+                                billed_secs, cost_millicents)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
              ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
                 hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
                 dialog = excluded.dialog,
@@ -88,7 +108,9 @@ where
                 mos_min = COALESCE(excluded.mos_min, calls.mos_min),
                 trunk = COALESCE(excluded.trunk, calls.trunk),
                 forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to),
-                hung_up_by = COALESCE(excluded.hung_up_by, calls.hung_up_by)",
+                hung_up_by = COALESCE(excluded.hung_up_by, calls.hung_up_by),
+                billed_secs = COALESCE(excluded.billed_secs, calls.billed_secs),
+                cost_millicents = COALESCE(excluded.cost_millicents, calls.cost_millicents)",
         )
         .bind(&c.id)
         .bind(c.tenant_id)
@@ -113,6 +135,8 @@ where
         .bind(&c.trunk)
         .bind(&c.forwarded_to)
         .bind(&c.hung_up_by)
+        .bind(c.billed_secs)
+        .bind(c.cost_millicents)
         .execute(e)
         .await?;
     Ok(())
@@ -329,6 +353,8 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
         trunk: r.try_get("trunk")?,
         forwarded_to: r.try_get("forwarded_to")?,
         hung_up_by: r.try_get("hung_up_by")?,
+        billed_secs: r.try_get("billed_secs")?,
+        cost_millicents: r.try_get("cost_millicents")?,
     })
 }
 

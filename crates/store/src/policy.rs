@@ -70,6 +70,53 @@ impl Store {
         Ok(())
     }
 
+    /// Every tenant's rates: (tenant, prefix, millicents a minute, first
+    /// block seconds, next block seconds).
+    pub async fn all_rates(&self) -> Result<Vec<(i64, String, i64, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, prefix, millicents_per_minute, first_secs, next_secs
+             FROM rates ORDER BY tenant_id, prefix",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Replaces the tenant's rates: (prefix, millicents a minute, first
+    /// block seconds, next block seconds).
+    pub async fn set_rates(&self, tenant_id: i64, rates: &[(String, i64, i64, i64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM rates WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        for (prefix, mc, first, next) in rates {
+            sqlx::query(
+                "INSERT INTO rates (tenant_id, prefix, millicents_per_minute, first_secs, next_secs)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(tenant_id)
+            .bind(prefix)
+            .bind(mc)
+            .bind(first)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn set_blacklisted(&self, tenant_id: i64, number: &str, on: bool) -> Result<()> {
         let q = if on {
             "INSERT INTO blacklist (tenant_id, number) VALUES ($1, $2) ON CONFLICT DO NOTHING"

@@ -15,8 +15,11 @@
 //! (`seatline-server`) moves bytes and time; if a rule of a call cannot be
 //! tested by driving this struct in simulated time, it is in the wrong place.
 
+mod billing;
 mod forward;
 mod trunks;
+
+pub use billing::{rate_for, Rate};
 
 pub use trunks::TrunkSetup;
 
@@ -247,6 +250,12 @@ pub enum Output {
     /// A burst drained and the tables gave back their room: the shell may
     /// return the freed pages to the system.
     Compacted,
+    /// A tenant's balance changed (a call took a block, gave one back, or
+    /// an admin set it): store it, in order with the records.
+    SaveBalance {
+        tenant_id: i64,
+        cents: i64,
+    },
     /// A trunk's keepalive found it gone (`up: false`) or back.
     TrunkHealth {
         name: String,
@@ -395,6 +404,8 @@ struct Call {
     trunk: u32,
     /// Outbound: our side asked the carrier leg to end (no failover then).
     cancelled: bool,
+    /// Outbound to a destination with a rate: what it has taken.
+    billing: Option<billing::Billing>,
 }
 
 /// What the switchboard knows of a trunk's health.
@@ -460,6 +471,10 @@ pub struct Switchboard {
     forward_legs: HashMap<CallRef, u64>,
     /// Inbound calls to numbers no tenant owns (answered 404).
     unknown_dids: u64,
+    /// Each tenant's balance in millicents, once seen (see `billing.rs`).
+    balances: HashMap<i64, i64>,
+    /// Each tenant's rates.
+    rates: HashMap<i64, Vec<Rate>>,
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -504,6 +519,8 @@ impl Switchboard {
             forwards: HashMap::new(),
             forward_legs: HashMap::new(),
             unknown_dids: 0,
+            balances: HashMap::new(),
+            rates: HashMap::new(),
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
@@ -791,7 +808,7 @@ impl Switchboard {
         record.order_id = op.order_id.clone();
         record.params = op.params.clone();
         let decided = self.decide_call_out(seat, &op, session_ok, facts, rtp, &mut record, now);
-        let (rtp, trunk) = match decided {
+        let (rtp, trunk, rate) = match decided {
             Ok(decided) => decided,
             Err(reason) => {
                 if let Some(rtp) = rtp {
@@ -819,6 +836,7 @@ impl Switchboard {
             slot.missed.clear();
         }
         let ctl = CallController::outbound(record, seat);
+        let billing = self.hold_first(tenant_id, rate);
         self.calls.insert(
             call,
             Call {
@@ -836,6 +854,7 @@ impl Switchboard {
                 quality: None,
                 trunk: self.trunks[trunk].id,
                 cancelled: false,
+                billing,
             },
         );
         self.apply(call, now);
@@ -945,7 +964,7 @@ impl Switchboard {
         rtp: Option<RtpPort>,
         record: &mut CallRecord,
         now: Instant,
-    ) -> Result<(RtpPort, usize), HangupReason> {
+    ) -> Result<(RtpPort, usize, Option<Rate>), HangupReason> {
         if self.shutting_down {
             return Err(HangupReason::NetworkCarrier);
         }
@@ -954,8 +973,18 @@ impl Switchboard {
         }
         check_lengths(op)?;
         record.callee = check_callee(&op.callee, &op.country_code)?;
-        let facts = facts.map_err(|_| HangupReason::NetworkCarrier)?;
+        let mut facts = facts.map_err(|_| HangupReason::NetworkCarrier)?;
+        // The balance is this core's own once it has seen the tenant's.
+        let tenant = self
+            .agents
+            .get(&seat)
+            .map(|s| s.tenant_id)
+            .unwrap_or_default();
+        // (check_policy refuses 810 at zero or below.)
+        facts.policy.balance_cents =
+            i64::from(self.balance(tenant, facts.policy.balance_cents) > 0);
         check_policy(&calling_code(&record.callee), &facts.policy)?;
+        let rate = self.can_pay(tenant, &record.callee)?;
         record.caller = pick_caller(&op.caller, &facts.owned_dids, &facts.pool_dids, self.turn)?;
         self.turn = self.turn.wrapping_add(1);
         let rtp = rtp.ok_or(HangupReason::NetworkCarrier)?;
@@ -983,7 +1012,7 @@ impl Switchboard {
             return Err(HangupReason::NetworkAgent);
         }
         self.flush_agent(seat);
-        Ok((rtp, trunk))
+        Ok((rtp, trunk, rate))
     }
 
     fn refuse(
@@ -1466,6 +1495,7 @@ impl Switchboard {
                 quality: None,
                 trunk: 0,
                 cancelled: false,
+                billing: None,
             },
         );
         self.apply(call, now);
@@ -1572,6 +1602,10 @@ impl Switchboard {
                     .out
                     .push_back(Output::Media(MediaOut::Unbridge { seat })),
                 Action::Save => {
+                    self.bill_on_save(call, now);
+                    let Some(c) = self.calls.get(&call) else {
+                        continue;
+                    };
                     let dialog = if c.ctl.is_connected() {
                         self.ua
                             .dialog_snapshot(call)
@@ -1585,6 +1619,9 @@ impl Switchboard {
                     let mut record = c.ctl.record().clone();
                     if let Some(q) = &c.quality {
                         q.fill(&mut record);
+                    }
+                    if let Some(b) = &c.billing {
+                        b.fill(&mut record);
                     }
                     self.out.push_back(Output::SaveCall {
                         tenant_id: c.tenant_id,
@@ -1623,7 +1660,13 @@ impl Switchboard {
         let calls = self
             .calls
             .values()
-            .flat_map(|c| [c.ctl.poll_timeout(), c.rtp_deadline])
+            .flat_map(|c| {
+                [
+                    c.ctl.poll_timeout(),
+                    c.rtp_deadline,
+                    c.billing.as_ref().and_then(|b| b.next_at()),
+                ]
+            })
             .flatten();
         let agents = self
             .agents
@@ -1679,6 +1722,7 @@ impl Switchboard {
             self.apply(call, now);
         }
         self.forward_silences(now);
+        self.bill_due(now);
         let silent = due_calls(&self.calls, now, |c| c.rtp_deadline);
         for call in silent {
             // The carrier went silent: it is gone, and so is the call.

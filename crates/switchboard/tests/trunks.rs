@@ -54,6 +54,8 @@ struct World {
     route: Route,
     media: Vec<MediaOut>,
     released: Vec<RtpPort>,
+    /// Balances stored: (tenant, cents).
+    balances: Vec<(i64, i64)>,
 }
 
 fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
@@ -138,6 +140,7 @@ impl World {
             route: Route::Unknown,
             media: vec![],
             released: vec![],
+            balances: vec![],
         };
         w.step();
         w.dials.clear();
@@ -180,6 +183,9 @@ impl World {
                     }
                     Output::Media(m) => self.media.push(m),
                     Output::ReleaseRtp { rtp } => self.released.push(rtp),
+                    Output::SaveBalance { tenant_id, cents } => {
+                        self.balances.push((tenant_id, cents))
+                    }
                     _ => {}
                 }
             }
@@ -899,4 +905,117 @@ fn the_record_says_who_ended_the_call() {
     let mut w = World::new(vec![], &[]);
     w.call_out();
     assert_eq!(w.last_record().hung_up_by, Some(HungUpBy::System));
+}
+
+// ---- billing ----------------------------------------------------------------------
+
+fn per_minute(cents: i64) -> Rate {
+    Rate {
+        prefix: "1".into(),
+        millicents_per_minute: cents * 1000,
+        first_secs: 60,
+        next_secs: 60,
+    }
+}
+
+impl World {
+    /// Time passes on a connected call whose carrier keeps sending RTP.
+    fn talk(&mut self, seat: SeatId, d: Duration) {
+        let until = self.now + d;
+        while self.now < until {
+            self.sb.rtp_alive(&[seat], self.now);
+            self.advance(Duration::from_secs(5).min(until - self.now));
+        }
+    }
+}
+
+#[test]
+fn a_balance_that_covers_ten_calls_places_ten_of_a_hundred_at_once() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Ring)]);
+    for seat in 2..=100 {
+        let spec = SeatSpec {
+            id: seat,
+            tenant_id: 1,
+            group_no: "G001".into(),
+            cfg: AgentConfig {
+                initial_status: Status::Idle,
+                acw: Some(Duration::from_secs(0)),
+            },
+            remembered: None,
+        };
+        w.sb.sign_in(&spec, true, w.now);
+        w.sb.tab_opened(&spec, seat as u64, w.now);
+    }
+    w.step();
+    w.sb.set_rates(1, vec![per_minute(1)]);
+    w.sb.set_balance(1, 10); // ten first minutes at 1 cent
+    w.dials.clear();
+    for seat in 1..=100 {
+        w.call_out_as(seat);
+    }
+    assert_eq!(w.invites(A), 10, "ten placed");
+    assert_eq!(w.dials.iter().filter(|&&c| c == 810).count(), 90);
+    assert_eq!(
+        w.sb.balance_cents(1),
+        Some(0),
+        "each holds its first minute"
+    );
+}
+
+#[test]
+fn an_answered_call_takes_a_block_each_minute_and_is_cut_with_810_when_the_balance_is_spent() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    w.sb.set_rates(1, vec![per_minute(1)]);
+    w.sb.set_balance(1, 2);
+    w.step();
+    assert_eq!(w.balances, vec![(1, 2)], "an admin's balance is stored too");
+    w.balances.clear();
+    w.call_out();
+    assert_eq!(w.dials, vec![0, 2]);
+    assert_eq!(w.sb.balance_cents(1), Some(1), "the first minute is taken");
+    w.talk(1, Duration::from_secs(61));
+    assert_eq!(w.balances, vec![(1, 0)], "the second minute, stored");
+    assert_eq!(w.dials, vec![0, 2], "still talking");
+    w.talk(1, Duration::from_secs(60));
+    assert_eq!(w.dials, vec![0, 2, 810, 5], "cut: the balance is spent");
+    assert!(
+        w.carriers[&addr(A)]
+            .events
+            .iter()
+            .any(|e| matches!(e, UaEvent::Ended { remote: true, .. })),
+        "a BYE to the carrier"
+    );
+    let r = w.last_record();
+    assert_eq!((r.billed_secs, r.cost_millicents), (Some(120), Some(2_000)));
+    assert_eq!(r.hangup_code, Some(810));
+    assert_eq!(w.balances.last(), Some(&(1, 0)));
+}
+
+#[test]
+fn an_unanswered_call_gives_its_first_block_back_and_unrated_calls_are_free() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Refuse(486))]);
+    w.sb.set_rates(1, vec![per_minute(1)]);
+    w.sb.set_balance(1, 1);
+    w.call_out();
+    assert_eq!(w.dials, vec![0, 5]);
+    assert_eq!(w.sb.balance_cents(1), Some(1), "given back");
+    assert_eq!(w.last_record().billed_secs, None);
+    // A destination without a rate costs nothing (the balance must only be
+    // above zero).
+    w.sb.set_rates(
+        1,
+        vec![Rate {
+            prefix: "44".into(),
+            ..per_minute(5)
+        }],
+    );
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Answer;
+    w.dials.clear();
+    w.call_out();
+    w.talk(1, Duration::from_secs(90));
+    w.sb.hang_up(1, w.now);
+    w.step();
+    assert_eq!(w.dials, vec![0, 2, 5]);
+    assert_eq!(w.sb.balance_cents(1), Some(1));
+    assert_eq!(w.last_record().cost_millicents, None);
 }

@@ -404,6 +404,9 @@ struct PolicyBody {
     trial: bool,
     trial_calls_per_day: i64,
     max_calls_per_callee_per_day: i64,
+    /// Per agent, every attempt counted; 0 (the default): no limit.
+    #[serde(default)]
+    max_calls_per_callee_per_minute: i64,
 }
 
 async fn get_policy(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -422,6 +425,7 @@ async fn get_policy(State(app): State<App>, headers: HeaderMap) -> Response {
             trial: p.trial,
             trial_calls_per_day: p.trial_calls_per_day,
             max_calls_per_callee_per_day: p.max_calls_per_callee_per_day,
+            max_calls_per_callee_per_minute: p.max_calls_per_callee_per_minute,
         })
         .into_response(),
         Err(e) => internal(e),
@@ -453,7 +457,10 @@ async fn set_policy(
             "allowedCountries are calling codes, e.g. \"1\", \"852\"",
         );
     }
-    if b.trial_calls_per_day < 0 || b.max_calls_per_callee_per_day < 0 {
+    if b.trial_calls_per_day < 0
+        || b.max_calls_per_callee_per_day < 0
+        || !(0..=1000).contains(&b.max_calls_per_callee_per_minute)
+    {
         return api_error(
             StatusCode::BAD_REQUEST,
             "badLimit",
@@ -466,6 +473,7 @@ async fn set_policy(
         trial: b.trial,
         trial_calls_per_day: b.trial_calls_per_day,
         max_calls_per_callee_per_day: b.max_calls_per_callee_per_day,
+        max_calls_per_callee_per_minute: b.max_calls_per_callee_per_minute,
     };
     match app.store.set_policy(user.tenant_id, &p).await {
         Ok(()) => {

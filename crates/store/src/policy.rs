@@ -12,6 +12,9 @@ pub struct Policy {
     pub trial_calls_per_day: i64,
     /// Calls to one number a day; 0: no limit.
     pub max_calls_per_callee_per_day: i64,
+    /// Calls one agent may place to one number in a minute, every attempt
+    /// counted; 0: no limit.
+    pub max_calls_per_callee_per_minute: i64,
 }
 
 impl Default for Policy {
@@ -23,6 +26,7 @@ impl Default for Policy {
             trial: false,
             trial_calls_per_day: 10,
             max_calls_per_callee_per_day: 0,
+            max_calls_per_callee_per_minute: 0,
         }
     }
 }
@@ -48,16 +52,19 @@ impl Store {
             trial: r.try_get::<i64, _>("trial")? != 0,
             trial_calls_per_day: r.try_get("trial_calls_per_day")?,
             max_calls_per_callee_per_day: r.try_get("max_calls_per_callee_per_day")?,
+            max_calls_per_callee_per_minute: r.try_get("max_calls_per_callee_per_minute")?,
         })
     }
 
     pub async fn set_policy(&self, tenant_id: i64, p: &Policy) -> Result<()> {
         sqlx::query(
-            "INSERT INTO tenant_policy (tenant_id, balance_cents, allowed_countries, trial, trial_calls_per_day, max_calls_per_callee_per_day)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO tenant_policy (tenant_id, balance_cents, allowed_countries, trial, trial_calls_per_day,
+                                        max_calls_per_callee_per_day, max_calls_per_callee_per_minute)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT(tenant_id) DO UPDATE SET balance_cents = excluded.balance_cents, allowed_countries = excluded.allowed_countries,
                 trial = excluded.trial, trial_calls_per_day = excluded.trial_calls_per_day,
-                max_calls_per_callee_per_day = excluded.max_calls_per_callee_per_day",
+                max_calls_per_callee_per_day = excluded.max_calls_per_callee_per_day,
+                max_calls_per_callee_per_minute = excluded.max_calls_per_callee_per_minute",
         )
         .bind(tenant_id)
         .bind(p.balance_cents)
@@ -65,6 +72,7 @@ impl Store {
         .bind(p.trial as i64)
         .bind(p.trial_calls_per_day)
         .bind(p.max_calls_per_callee_per_day)
+        .bind(p.max_calls_per_callee_per_minute)
         .execute(&self.pool)
         .await?;
         Ok(())

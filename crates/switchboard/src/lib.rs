@@ -475,6 +475,8 @@ pub struct Switchboard {
     balances: HashMap<i64, i64>,
     /// Each tenant's rates.
     rates: HashMap<i64, Vec<Rate>>,
+    /// Each agent's attempts per callee in the last minute (815).
+    attempts: HashMap<(SeatId, String), VecDeque<Instant>>,
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -521,6 +523,7 @@ impl Switchboard {
             unknown_dids: 0,
             balances: HashMap::new(),
             rates: HashMap::new(),
+            attempts: HashMap::new(),
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
@@ -954,6 +957,41 @@ impl Switchboard {
         true
     }
 
+    /// Counts an agent's attempt to call `callee`, or refuses it (815) when
+    /// `limit` attempts were made in the last minute. Every counted attempt
+    /// counts, answered or not.
+    fn count_attempt(
+        &mut self,
+        seat: SeatId,
+        callee: &str,
+        limit: i64,
+        now: Instant,
+    ) -> Result<(), HangupReason> {
+        const WINDOW: Duration = Duration::from_secs(60);
+        if limit <= 0 {
+            return Ok(());
+        }
+        // Bounded: whatever is a minute old goes when the map grows.
+        if self.attempts.len() >= 10_000 {
+            self.attempts.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < WINDOW)
+            });
+        }
+        let q = self.attempts.entry((seat, callee.to_string())).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
+            q.pop_front();
+        }
+        if q.len() as i64 >= limit {
+            return Err(HangupReason::FrequencyLimit);
+        }
+        q.push_back(now);
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn decide_call_out(
         &mut self,
@@ -984,6 +1022,12 @@ impl Switchboard {
         facts.policy.balance_cents =
             i64::from(self.balance(tenant, facts.policy.balance_cents) > 0);
         check_policy(&calling_code(&record.callee), &facts.policy)?;
+        self.count_attempt(
+            seat,
+            &record.callee,
+            facts.policy.max_calls_per_callee_per_minute,
+            now,
+        )?;
         let rate = self.can_pay(tenant, &record.callee)?;
         record.caller = pick_caller(&op.caller, &facts.owned_dids, &facts.pool_dids, self.turn)?;
         self.turn = self.turn.wrapping_add(1);

@@ -1019,3 +1019,43 @@ fn an_unanswered_call_gives_its_first_block_back_and_unrated_calls_are_free() {
     assert_eq!(w.sb.balance_cents(1), Some(1));
     assert_eq!(w.last_record().cost_millicents, None);
 }
+
+#[test]
+fn an_agent_may_call_one_number_five_times_a_minute_every_attempt_counted() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Refuse(486))]);
+    let attempt = |w: &mut World, callee: &str| {
+        let facts = CallOutFacts {
+            policy: PolicyFacts {
+                balance_cents: 1_000,
+                max_calls_per_callee_per_minute: 5,
+                ..Default::default()
+            },
+            owned_dids: vec!["12025550170".into()],
+            pool_dids: vec!["12025550170".into()],
+        };
+        let op = CallOut {
+            caller: String::new(),
+            callee: callee.into(),
+            country_code: String::new(),
+            order_id: String::new(),
+            params: String::new(),
+        };
+        w.next_rtp += 2;
+        w.sb.call_out(1, op, true, Ok(facts), Some(w.next_rtp), w.now);
+        w.step();
+    };
+    for _ in 0..5 {
+        attempt(&mut w, "12025550100");
+        w.advance(Duration::from_secs(5));
+    }
+    assert_eq!(w.invites(A), 5, "busy every time: each attempt counts");
+    w.dials.clear();
+    attempt(&mut w, "12025550100");
+    assert_eq!(w.dials, vec![815, 5], "the sixth within the minute");
+    attempt(&mut w, "12025550101");
+    assert_eq!(w.invites(A), 6, "another number is not limited");
+    // A minute after the first attempt, one more may go.
+    w.advance(Duration::from_secs(36));
+    attempt(&mut w, "12025550100");
+    assert_eq!(w.invites(A), 7);
+}

@@ -11,6 +11,7 @@
 mod admin;
 pub mod calls;
 pub mod config;
+pub mod dns;
 pub mod errors;
 pub mod http;
 pub mod hub;
@@ -40,6 +41,9 @@ pub struct AppState {
     pub sandbox: Option<sandbox::Sandbox>,
     /// SIP connections (TCP and TLS trunks, carriers connected to us).
     pub streams: Arc<sip_stream::Streams>,
+    /// Resolves trunk host names (`sip.dns_servers`), at start and for trunks
+    /// added later.
+    pub dns: dns::Dns,
 }
 
 pub type App = Arc<AppState>;
@@ -61,6 +65,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    let dns = dns::Dns::new(cfg.sip.dns_servers()?);
     let (trunks, sandbox) = if cfg.trunks.is_empty() {
         let sb = sandbox::start(cfg.sandbox.listen).await?;
         tracing::info!("sandbox carrier on {}", sb.addr);
@@ -81,7 +86,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     } else {
         let mut list = Vec::new();
         for t in &cfg.trunks {
-            list.push(resolve_trunk(t).await?);
+            list.push(resolve_trunk(t, &dns).await?);
         }
         (list, None)
     };
@@ -149,6 +154,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         media,
         sandbox,
         streams: streams.clone(),
+        dns,
     });
 
     // One writer keeps the store's writes in the order they were made: the
@@ -279,20 +285,39 @@ struct ResolvedTrunk {
     dial: Option<sip_stream::Dial>,
 }
 
-/// Resolves a trunk's host (the first address the resolver gives; SRV
-/// records are not looked up) and reads its trust list.
-async fn resolve_trunk(t: &config::TrunkConfig) -> anyhow::Result<ResolvedTrunk> {
-    let (host, port) = t.host_port()?;
-    let peer = tokio::net::lookup_host((host.as_str(), port))
+/// Resolves a trunk's host (RFC 3263 without NAPTR: SRV for a name with no
+/// port, see [`dns`]) and reads its trust list. The best address is the
+/// trunk's peer; by default every address found may send us calls.
+async fn resolve_trunk(t: &config::TrunkConfig, dns: &dns::Dns) -> anyhow::Result<ResolvedTrunk> {
+    let uri = t.uri_parts()?;
+    let host = uri.host.clone();
+    let service = match t.transport {
+        _ if uri.sips => dns::Service::Tls,
+        config::Transport::Udp => dns::Service::Udp,
+        config::Transport::Tcp => dns::Service::Tcp,
+        config::Transport::Tls => dns::Service::Tls,
+    };
+    let found = dns
+        .resolve(&host, uri.port, uri.default_port, service)
         .await
-        .map_err(|e| anyhow::anyhow!("trunk {:?}: cannot resolve {host}: {e}", t.name))?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("trunk {:?}: {host} has no address", t.name))?;
+        .map_err(|e| anyhow::anyhow!("trunk {:?}: {e}", t.name))?;
+    let peer = found.addrs[0];
+    if found.addrs.len() > 1 || found.srv {
+        tracing::info!(trunk = %t.name, srv = found.srv, addresses = ?found.addrs, "trunk host resolved; calls go to the first");
+    }
     let trusted = if t.inbound_from.is_empty() {
         match t.transport {
-            config::Transport::Udp => vec![seatline_sip::TrustedSource::Addr(peer)],
+            config::Transport::Udp => found
+                .addrs
+                .iter()
+                .map(|a| seatline_sip::TrustedSource::Addr(*a))
+                .collect(),
             // A carrier's own connections to us come from any port of its IP.
-            _ => vec![seatline_sip::TrustedSource::Ip(peer.ip())],
+            _ => found
+                .addrs
+                .iter()
+                .map(|a| seatline_sip::TrustedSource::Ip(a.ip()))
+                .collect(),
         }
     } else {
         t.inbound_from

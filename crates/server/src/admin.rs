@@ -213,7 +213,7 @@ async fn put_trunk(
     if let Err(e) = c.validate() {
         return bad(&e.to_string());
     }
-    let resolved = match crate::trunks::resolve(&c, Some(user.tenant_id)).await {
+    let resolved = match crate::trunks::resolve(&c, Some(user.tenant_id), &app.dns).await {
         Ok(r) => r,
         Err(e) => return bad(&e.to_string()),
     };
@@ -248,7 +248,7 @@ async fn put_trunk(
     if let Err(e) = app.store.put_trunk(&row).await {
         return internal(e);
     }
-    match crate::trunks::resolve_stored(&app.store).await {
+    match crate::trunks::resolve_stored(&app).await {
         Ok(own) => crate::trunks::install(&app, own),
         Err(e) => return internal(e),
     }
@@ -289,7 +289,7 @@ async fn delete_trunk(
         }
         Err(e) => return internal(e),
     }
-    match crate::trunks::resolve_stored(&app.store).await {
+    match crate::trunks::resolve_stored(&app).await {
         Ok(own) => crate::trunks::install(&app, own),
         Err(e) => return internal(e),
     }

@@ -54,7 +54,8 @@ pub struct TrunkConfig {
     /// Unique; written in call records and logs.
     pub name: String,
     /// The carrier: `sip:HOST[:PORT]` (5060 by default) or `sips:` (5061).
-    /// A host name is resolved when Seatline starts.
+    /// A host name is resolved when Seatline starts; without a port, with
+    /// SRV first (RFC 3263, see `dns.rs`).
     pub uri: String,
     #[serde(default)]
     pub transport: Transport,
@@ -99,6 +100,17 @@ pub struct TrunkConfig {
     pub keepalive_secs: u64,
 }
 
+/// A trunk uri taken apart (see [`TrunkConfig::uri_parts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriParts {
+    pub host: String,
+    /// The uri's port, if it gives one.
+    pub port: Option<u16>,
+    /// 5060, or 5061 for `sips:`.
+    pub default_port: u16,
+    pub sips: bool,
+}
+
 fn default_register_expires() -> u32 {
     3600
 }
@@ -125,8 +137,16 @@ impl TrunkConfig {
         }
     }
 
-    /// The host and port of `uri`, and whether it is `sips:`.
+    /// The host and port of `uri` (the default port when it gives none).
     pub fn host_port(&self) -> anyhow::Result<(String, u16)> {
+        let uri = self.uri_parts()?;
+        Ok((uri.host, uri.port.unwrap_or(uri.default_port)))
+    }
+
+    /// What `uri` says about where to send: its host (no brackets), its
+    /// port if it gives one (no port: a host name is looked up with SRV),
+    /// and the scheme's default port.
+    pub fn uri_parts(&self) -> anyhow::Result<UriParts> {
         let bad = || {
             anyhow::anyhow!(
                 "trunk {:?}: uri must be sip:HOST[:PORT] or sips:HOST[:PORT], got {:?}",
@@ -134,12 +154,18 @@ impl TrunkConfig {
                 self.uri
             )
         };
-        let (rest, default_port) = if let Some(r) = self.uri.strip_prefix("sip:") {
-            (r, 5060)
+        let (rest, sips) = if let Some(r) = self.uri.strip_prefix("sip:") {
+            (r, false)
         } else if let Some(r) = self.uri.strip_prefix("sips:") {
-            (r, 5061)
+            (r, true)
         } else {
             return Err(bad());
+        };
+        let parts = |host: &str, port| UriParts {
+            host: host.to_string(),
+            port,
+            default_port: if sips { 5061 } else { 5060 },
+            sips,
         };
         // A user part and URI parameters say nothing about where to send.
         let rest = rest.rsplit('@').next().unwrap_or(rest);
@@ -150,16 +176,16 @@ impl TrunkConfig {
         if let Some(v6) = rest.strip_prefix('[') {
             let (host, tail) = v6.split_once(']').ok_or_else(bad)?;
             let port = match tail.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad())?,
-                None if tail.is_empty() => default_port,
+                Some(p) => Some(p.parse().map_err(|_| bad())?),
+                None if tail.is_empty() => None,
                 None => return Err(bad()),
             };
-            return Ok((host.to_string(), port));
+            return Ok(parts(host, port));
         }
         match rest.split_once(':') {
-            Some((h, p)) if !h.is_empty() => Ok((h.to_string(), p.parse().map_err(|_| bad())?)),
+            Some((h, p)) if !h.is_empty() => Ok(parts(h, Some(p.parse().map_err(|_| bad())?))),
             Some(_) => Err(bad()),
-            None => Ok((rest.to_string(), default_port)),
+            None => Ok(parts(rest, None)),
         }
     }
 
@@ -321,13 +347,41 @@ impl Default for MediaConfig {
 pub struct SipConfig {
     /// UDP address of our SIP trunk side (port 0: any free port).
     pub listen: SocketAddr,
+    /// DNS servers (`IP:PORT`, or `IP` for port 53) that resolve trunk host
+    /// names. Empty (the default): the ones in `/etc/resolv.conf`.
+    pub dns_servers: Vec<String>,
 }
 
 impl Default for SipConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            dns_servers: Vec::new(),
         }
+    }
+}
+
+impl SipConfig {
+    /// `dns_servers` read: each an IP and port (53 unless given), at most 8.
+    pub fn dns_servers(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        if self.dns_servers.len() > 8 {
+            anyhow::bail!("sip.dns_servers: at most 8 servers");
+        }
+        self.dns_servers
+            .iter()
+            .map(|s| {
+                let addr = s
+                    .parse::<SocketAddr>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                    .map_err(|_| {
+                        anyhow::anyhow!("sip.dns_servers: {s:?} is not IP:PORT or an IP")
+                    })?;
+                if addr.port() == 0 {
+                    anyhow::bail!("sip.dns_servers: {s:?} has port 0");
+                }
+                Ok(addr)
+            })
+            .collect()
     }
 }
 
@@ -411,8 +465,10 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Checks what the types cannot: every trunk, and unique trunk names.
+    /// Checks what the types cannot: every trunk, unique trunk names, the
+    /// DNS servers.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.sip.dns_servers()?;
         let mut names = std::collections::HashSet::new();
         for t in &self.trunks {
             t.validate()?;
@@ -535,5 +591,49 @@ uri = "sips:carrier.example"
             .unwrap_err()
             .to_string()
             .contains("two trunks"));
+    }
+
+    #[test]
+    fn dns_servers_are_ip_and_port_and_a_bad_one_is_refused_at_load() {
+        let c = Config::from_toml("[sip]\ndns_servers = [\"127.0.0.1:5353\", \"::1\"]").unwrap();
+        assert_eq!(
+            c.sip.dns_servers().unwrap(),
+            vec![
+                "127.0.0.1:5353".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert!(Config::default().sip.dns_servers().unwrap().is_empty());
+        let nine: Vec<String> = (1..=9).map(|i| format!("\"10.0.0.{i}\"")).collect();
+        let nine = format!("[{}]", nine.join(", "));
+        for (bad, says) in [
+            ("[\"ns.example:53\"]", "is not IP:PORT"),
+            ("[\"127.0.0.1:0\"]", "port 0"),
+            (nine.as_str(), "at most 8"),
+            ("\"127.0.0.1:53\"", "invalid type"),
+        ] {
+            let err = Config::from_toml(&format!("[sip]\ndns_servers = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn uri_parts_say_whether_the_uri_gave_a_port() {
+        let parts = |uri: &str| TrunkConfig::udp("t", uri).uri_parts().unwrap();
+        let p = parts("sip:carrier.test");
+        assert_eq!(
+            (p.host.as_str(), p.port, p.default_port, p.sips),
+            ("carrier.test", None, 5060, false)
+        );
+        let p = parts("sips:carrier.test");
+        assert_eq!((p.port, p.default_port, p.sips), (None, 5061, true));
+        assert_eq!(
+            parts("sip:acme@carrier.test:5080;transport=udp").port,
+            Some(5080)
+        );
+        assert_eq!(parts("sip:[2001:db8::1]").host, "2001:db8::1");
+        assert_eq!(parts("sip:[2001:db8::1]").port, None);
     }
 }

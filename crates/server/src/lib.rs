@@ -11,6 +11,7 @@
 mod admin;
 pub mod calls;
 pub mod config;
+pub mod dns;
 pub mod errors;
 pub mod http;
 pub mod hub;
@@ -48,6 +49,9 @@ pub struct AppState {
     pub shared_trunks: Vec<trunks::Resolved>,
     /// Held while the trunks change: one change at a time.
     pub trunk_changes: tokio::sync::Mutex<()>,
+    /// Resolves trunk host names (`sip.dns_servers`), at start and for trunks
+    /// added later.
+    pub dns: dns::Dns,
 }
 
 pub type App = Arc<AppState>;
@@ -69,6 +73,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    let dns = dns::Dns::new(cfg.sip.dns_servers()?);
     // The shared trunks: the configuration file's, or the sandbox carrier.
     let (shared_trunks, sandbox) = if cfg.trunks.is_empty() {
         let sb = sandbox::start(cfg.sandbox.listen).await?;
@@ -94,7 +99,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     } else {
         let mut list = Vec::new();
         for t in &cfg.trunks {
-            list.push(trunks::resolve(t, None).await?);
+            list.push(trunks::resolve(t, None, &dns).await?);
         }
         (list, None)
     };
@@ -144,6 +149,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         streams: streams.clone(),
         shared_trunks,
         trunk_changes: tokio::sync::Mutex::new(()),
+        dns,
     });
     // Each tenant's rates.
     let mut by_tenant: std::collections::BTreeMap<i64, Vec<(String, i64, i64, i64)>> =
@@ -158,7 +164,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         app.hub.set_rates(tenant, admin::rates_of(&rows));
     }
     // The trunks: the shared ones, then the tenants' own.
-    trunks::install(&app, trunks::resolve_stored(&app.store).await?);
+    trunks::install(&app, trunks::resolve_stored(&app).await?);
 
     // One writer keeps the store's writes in the order they were made: the
     // last write of a call record is its final state.

@@ -24,20 +24,43 @@ pub struct Resolved {
     pub dial: Option<sip_stream::Dial>,
 }
 
-/// Resolves a trunk's host (the first address the resolver gives; SRV
-/// records are not looked up) and reads its trust list.
-pub async fn resolve(t: &TrunkConfig, tenant_id: Option<i64>) -> anyhow::Result<Resolved> {
-    let (host, port) = t.host_port()?;
-    let peer = tokio::net::lookup_host((host.as_str(), port))
+/// Resolves a trunk's host (RFC 3263 without NAPTR: SRV for a name with no
+/// port, see [`crate::dns`]) and reads its trust list. The best address is
+/// the trunk's peer; by default every address found may send us calls.
+pub async fn resolve(
+    t: &TrunkConfig,
+    tenant_id: Option<i64>,
+    dns: &crate::dns::Dns,
+) -> anyhow::Result<Resolved> {
+    let uri = t.uri_parts()?;
+    let host = uri.host.clone();
+    let service = match t.transport {
+        _ if uri.sips => crate::dns::Service::Tls,
+        config::Transport::Udp => crate::dns::Service::Udp,
+        config::Transport::Tcp => crate::dns::Service::Tcp,
+        config::Transport::Tls => crate::dns::Service::Tls,
+    };
+    let found = dns
+        .resolve(&host, uri.port, uri.default_port, service)
         .await
-        .map_err(|e| anyhow::anyhow!("trunk {:?}: cannot resolve {host}: {e}", t.name))?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("trunk {:?}: {host} has no address", t.name))?;
+        .map_err(|e| anyhow::anyhow!("trunk {:?}: {e}", t.name))?;
+    let peer = found.addrs[0];
+    if found.addrs.len() > 1 || found.srv {
+        tracing::info!(trunk = %t.name, srv = found.srv, addresses = ?found.addrs, "trunk host resolved; calls go to the first");
+    }
     let trusted = if t.inbound_from.is_empty() {
         match t.transport {
-            config::Transport::Udp => vec![seatline_sip::TrustedSource::Addr(peer)],
+            config::Transport::Udp => found
+                .addrs
+                .iter()
+                .map(|a| seatline_sip::TrustedSource::Addr(*a))
+                .collect(),
             // A carrier's own connections to us come from any port of its IP.
-            _ => vec![seatline_sip::TrustedSource::Ip(peer.ip())],
+            _ => found
+                .addrs
+                .iter()
+                .map(|a| seatline_sip::TrustedSource::Ip(a.ip()))
+                .collect(),
         }
     } else {
         t.inbound_from
@@ -116,11 +139,11 @@ pub fn parse_stored(t: &StoredTrunk) -> anyhow::Result<TrunkConfig> {
 
 /// Every tenant's stored trunks, resolved; one that cannot be read or
 /// resolved is left out and logged (the others still carry calls).
-pub async fn resolve_stored(store: &seatline_store::Store) -> anyhow::Result<Vec<Resolved>> {
+pub async fn resolve_stored(app: &App) -> anyhow::Result<Vec<Resolved>> {
     let mut out = Vec::new();
-    for t in store.all_trunks().await? {
+    for t in app.store.all_trunks().await? {
         let resolved = match parse_stored(&t) {
-            Ok(c) => resolve(&c, Some(t.tenant_id)).await,
+            Ok(c) => resolve(&c, Some(t.tenant_id), &app.dns).await,
             Err(e) => Err(e),
         };
         match resolved {

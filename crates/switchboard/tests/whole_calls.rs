@@ -460,15 +460,6 @@ fn refused_call_outs_give_their_code_and_are_recorded_within_a_bound() {
             op("12025550100"),
             true,
             Ok(CallOutFacts {
-                policy: PolicyFacts::default(),
-                ..facts()
-            }),
-            810,
-        ),
-        (
-            op("12025550100"),
-            true,
-            Ok(CallOutFacts {
                 policy: PolicyFacts {
                     balance_cents: 5,
                     blacklisted: true,
@@ -486,6 +477,13 @@ fn refused_call_outs_give_their_code_and_are_recorded_within_a_bound() {
         assert_eq!(&w.codes(tab)[before..], &[code, 5]);
         assert!(w.released.contains(&32_000));
     }
+    // The balance is the switchboard's once it has seen the store's (5
+    // cents above); an admin sets it to nothing: 810, whatever the store said.
+    w.sb.set_balance(1, 0);
+    let before = w.codes(tab).len();
+    w.sb.call_out(1, op("12025550100"), true, Ok(facts()), Some(32_000), w.now);
+    w.step();
+    assert_eq!(&w.codes(tab)[before..], &[810, 5]);
     assert_eq!(w.saved.len(), 5);
     // A flood: every one is refused the same way, but only a bounded number is stored.
     for _ in 0..400 {

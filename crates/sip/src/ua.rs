@@ -871,6 +871,12 @@ impl UserAgent {
         }
     }
 
+    /// Where a call's messages come from and go to (for an inbound call:
+    /// the source of its INVITE, which names the trunk it came over).
+    pub fn peer_of(&self, call: CallRef) -> Option<SocketAddr> {
+        self.calls.get(&call).map(|d| d.peer)
+    }
+
     /// The current state of an established call's dialog (answered, in
     /// either direction), to persist; `None` for an unknown or unanswered call.
     pub fn dialog_snapshot(&self, call: CallRef) -> Option<DialogSnapshot> {

@@ -415,6 +415,44 @@ impl SrtpReceiver {
     }
 }
 
+/// Both directions of one SRTP leg.
+#[derive(Debug)]
+pub struct SrtpLeg {
+    keys: SrtpKeys,
+    pub tx: SrtpSender,
+    pub rx: SrtpReceiver,
+}
+
+impl SrtpLeg {
+    pub fn new(keys: SrtpKeys) -> Self {
+        Self {
+            tx: SrtpSender::new(keys.suite, &keys.send),
+            rx: SrtpReceiver::new(keys.suite, &keys.recv),
+            keys,
+        }
+    }
+
+    /// A leg's SRTP after a (re-)negotiation: unchanged when the keys are
+    /// the same (a re-INVITE for hold keeps its rollover counters and
+    /// replay windows), each direction rebuilt whose key changed, none
+    /// for plain RTP.
+    pub fn update(slot: &mut Option<SrtpLeg>, keys: Option<SrtpKeys>) {
+        match (slot.as_mut(), keys) {
+            (_, None) => *slot = None,
+            (Some(leg), Some(keys)) if leg.keys.suite == keys.suite => {
+                if leg.keys.send != keys.send {
+                    leg.tx = SrtpSender::new(keys.suite, &keys.send);
+                }
+                if leg.keys.recv != keys.recv {
+                    leg.rx = SrtpReceiver::new(keys.suite, &keys.recv);
+                }
+                leg.keys = keys;
+            }
+            (_, Some(keys)) => *slot = Some(SrtpLeg::new(keys)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,6 +640,35 @@ mod tests {
             rx.unprotect_rtcp(&mut vec![0x81, 201, 0, 1]),
             Err(SrtpError::Malformed)
         );
+    }
+
+    #[test]
+    fn a_renegotiation_keeps_the_state_of_unchanged_keys() {
+        let keys = |send, recv| SrtpKeys {
+            suite: Suite::AesCm128HmacSha1_80,
+            send: MasterKey([send; 30]),
+            recv: MasterKey([recv; 30]),
+        };
+        let mut far = SrtpSender::new(Suite::AesCm128HmacSha1_80, &MasterKey([2; 30]));
+        let mut slot = None;
+        SrtpLeg::update(&mut slot, Some(keys(1, 2)));
+        let mut p = rtp(5, &[0; 20]);
+        far.protect_rtp(&mut p).unwrap();
+        slot.as_mut()
+            .unwrap()
+            .rx
+            .unprotect_rtp(&mut p.clone())
+            .unwrap();
+        // The same keys again (a hold): the replay window is kept.
+        SrtpLeg::update(&mut slot, Some(keys(1, 2)));
+        let rx = &mut slot.as_mut().unwrap().rx;
+        assert_eq!(rx.unprotect_rtp(&mut p.clone()), Err(SrtpError::Replay));
+        // A new key from the far end: a new receiver, the old key's packets fail.
+        SrtpLeg::update(&mut slot, Some(keys(1, 3)));
+        let rx = &mut slot.as_mut().unwrap().rx;
+        assert_eq!(rx.unprotect_rtp(&mut p.clone()), Err(SrtpError::Auth));
+        SrtpLeg::update(&mut slot, None);
+        assert!(slot.is_none());
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 keepalive: None,
                 register: false,
                 numbers: Default::default(),
+                srtp: seatline_switchboard::Srtp::Off,
             },
             trusted: vec![seatline_sip::TrustedSource::Addr(sb.addr)],
             credentials: None,
@@ -314,6 +315,10 @@ async fn resolve_trunk(t: &config::TrunkConfig) -> anyhow::Result<ResolvedTrunk>
             peer,
             keepalive: (t.keepalive_secs > 0).then(|| Duration::from_secs(t.keepalive_secs)),
             register: t.register,
+            srtp: match t.srtp {
+                config::SrtpMode::Off => seatline_switchboard::Srtp::Off,
+                config::SrtpMode::Sdes => seatline_switchboard::Srtp::Sdes,
+            },
             numbers: seatline_calls::numbers::NumberRules {
                 strip: t.strip_prefix.clone(),
                 prefix: t.add_prefix.clone(),

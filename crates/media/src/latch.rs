@@ -43,6 +43,16 @@ impl Latch {
         ok
     }
 
+    /// Whether [`Latch::accept`] would take a packet from `from`, changing
+    /// nothing: for a packet that must pass another check (SRTP's tag)
+    /// before it may latch.
+    pub fn allows(&self, from: SocketAddr) -> bool {
+        match self.latched {
+            Some(l) => same_ip(l.ip(), from.ip()) && l.port() == from.port(),
+            None => same_ip(self.negotiated.ip(), from.ip()),
+        }
+    }
+
     /// Where to send: the latched address, else the negotiated one.
     pub fn target(&self) -> SocketAddr {
         self.latched.unwrap_or(self.negotiated)
@@ -127,5 +137,16 @@ mod tests {
         assert!(l.accept(a("[2001:db8::1]:4444")));
         assert_eq!(l.target(), a("[2001:db8::1]:4444"));
         assert_eq!(l.dropped(), 1);
+    }
+
+    #[test]
+    fn allows_answers_like_accept_and_changes_nothing() {
+        let mut l = Latch::new(a("10.0.0.1:4000"));
+        assert!(l.allows(a("10.0.0.1:4002")));
+        assert!(!l.allows(a("10.0.0.2:4000")));
+        assert!(!l.is_latched() && l.dropped() == 0);
+        assert!(l.accept(a("10.0.0.1:4002")));
+        assert!(!l.allows(a("10.0.0.1:4000")));
+        assert!(l.allows(a("10.0.0.1:4002")));
     }
 }

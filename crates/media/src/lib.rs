@@ -1,7 +1,7 @@
 //! Media building blocks, without I/O: RTP packets, G.711 (PCMU/PCMA),
 //! generated tones (ringback, test tone) and RFC 4733 telephone events;
 //! one rewritten outgoing stream per call, symmetric RTP latching, RTCP
-//! statistics and reports, and a MOS estimate.
+//! statistics and reports, a MOS estimate, and SRTP for SDES trunks.
 //!
 //! Must never: allocate per packet on the relay path beyond the packet
 //! itself, or read a clock (timestamps come in from the caller).
@@ -14,4 +14,5 @@ pub mod relay;
 pub mod rewrite;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 pub mod tone;

@@ -88,6 +88,7 @@ fn trunk_view(c: &crate::config::TrunkConfig) -> serde_json::Value {
         "addPrefix": c.add_prefix,
         "callerFormat": c.caller_format,
         "keepaliveSecs": c.keepalive_secs,
+        "srtp": c.srtp,
     })
 }
 
@@ -115,6 +116,9 @@ struct TrunkBody {
     caller_format: crate::config::CallerFormat,
     #[serde(default)]
     keepalive_secs: u64,
+    /// "off" or "sdes".
+    #[serde(default)]
+    srtp: crate::config::SrtpMode,
     /// Trunks are tried by position, then name (default 0).
     #[serde(default)]
     position: i64,
@@ -199,6 +203,7 @@ async fn put_trunk(
     c.add_prefix = b.add_prefix;
     c.caller_format = b.caller_format;
     c.keepalive_secs = b.keepalive_secs;
+    c.srtp = b.srtp;
     if c.uri.len() > 256 || c.inbound_from.len() > 32 || c.keepalive_secs > 3600 {
         return bad(
             "uri is up to 256 characters, inboundFrom up to 32 entries, keepaliveSecs up to 3600",

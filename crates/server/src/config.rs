@@ -98,6 +98,19 @@ pub struct TrunkConfig {
     /// skipped until one is answered. 0 (the default): no pings.
     #[serde(default)]
     pub keepalive_secs: u64,
+    /// "sdes": media to and from this carrier is SRTP keyed in the SDP
+    /// (RFC 4568); "off" (the default): plain RTP offered.
+    #[serde(default)]
+    pub srtp: SrtpMode,
+}
+
+/// A trunk's `srtp` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpMode {
+    #[default]
+    Off,
+    Sdes,
 }
 
 /// A trunk uri taken apart (see [`TrunkConfig::uri_parts`]).
@@ -134,6 +147,7 @@ impl TrunkConfig {
             add_prefix: String::new(),
             caller_format: CallerFormat::E164,
             keepalive_secs: 0,
+            srtp: SrtpMode::Off,
         }
     }
 
@@ -525,12 +539,17 @@ keepalive_secs = 30
 [[trunk]]
 name = "backup"
 uri = "sips:carrier.example"
+srtp = "sdes"
 "#,
         )
         .unwrap();
         assert_eq!(c.trunks.len(), 2);
         assert_eq!(c.trunks[0].name, "primary");
         assert_eq!(c.trunks[0].transport, Transport::Udp);
+        assert_eq!(
+            (c.trunks[0].srtp, c.trunks[1].srtp),
+            (SrtpMode::Off, SrtpMode::Sdes)
+        );
         assert_eq!(c.trunks[0].host_port().unwrap(), ("127.0.0.1".into(), 5080));
         assert_eq!(
             c.trunks[1].host_port().unwrap(),
@@ -548,6 +567,10 @@ uri = "sips:carrier.example"
             (
                 "name = \"x\"\nuri = \"sip:a\"\ntls_ca = \"/x.pem\"",
                 "is for transport",
+            ),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\nsrtp = \"dtls\"",
+                "unknown variant",
             ),
             (
                 "name = \"x\"\nuri = \"sip:a\"\ntransport = \"sctp\"",

@@ -306,11 +306,13 @@ impl Hub {
                             remote,
                             pt,
                             dtmf_pt,
+                            srtp,
                         } => MediaCmd::Remote {
                             seat_id: seat,
                             remote,
                             pt,
                             dtmf_pt,
+                            srtp,
                         },
                         MediaOut::Ringback { seat, on } => MediaCmd::Ringback { seat_id: seat, on },
                         MediaOut::Unbridge { seat } => MediaCmd::Unbridge { seat_id: seat },
@@ -339,12 +341,14 @@ impl Hub {
                             remote,
                             pt,
                             dtmf_pt,
+                            srtp,
                         } => MediaCmd::RelayRemote {
                             id,
                             leg,
                             remote,
                             pt,
                             dtmf_pt,
+                            srtp,
                         },
                         MediaOut::Unrelay { id } => MediaCmd::Unrelay { id },
                     };

@@ -87,6 +87,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                     keepalive: None,
                     register: false,
                     numbers: Default::default(),
+                    srtp: seatline_switchboard::Srtp::Off,
                 },
                 transport: seatline_sip::Transport::Udp,
                 trusted: vec![seatline_sip::TrustedSource::Addr(sb.addr)],

@@ -139,6 +139,8 @@ async fn run(
                         codecs: vec![Codec::Pcmu, Codec::Pcma],
                         dtmf_pt: Some(101),
                         direction: seatline_sip::sdp::Direction::SendRecv,
+                        profile: seatline_sip::sdp::Profile::Avp,
+                        crypto: Vec::new(),
                     };
                     let extra = if p.other.is_empty() { vec![] } else { vec![("X-Custom-Data".to_string(), p.other.clone())] };
                     let call = ua.invite(&p.from, &p.to, p.target, offer.to_string(3, 1).as_bytes(), &extra, Instant::now());

@@ -119,6 +119,10 @@ pub async fn resolve(
                         }
                     },
                 },
+                srtp: match t.srtp {
+                    config::SrtpMode::Off => seatline_switchboard::Srtp::Off,
+                    config::SrtpMode::Sdes => seatline_switchboard::Srtp::Sdes,
+                },
             },
             transport,
             trusted,

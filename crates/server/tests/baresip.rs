@@ -8,6 +8,11 @@
 //! nothing), `ctrl_tcp` as the control interface (netstring JSON commands
 //! and events), `rtcpsummary` to print its RTCP statistics when a call
 //! closes, and `-s` so the SIP messages are in its log for a failing test.
+//!
+//! With SRTP, baresip's `srtp` module and `mediaenc=srtp-mand` make it a
+//! carrier that takes only RTP/SAVP with SDES keys (and offers only that
+//! when it calls); SIPp answering plain RTP plays a carrier that ignores
+//! our SDES offer.
 
 // Test servers start from the defaults and change a few fields.
 #![allow(clippy::field_reassign_with_default)]
@@ -16,7 +21,7 @@ mod support;
 
 use futures_util::SinkExt;
 use seatline_media::dtmf::digit_packets;
-use seatline_server::config::TrunkConfig;
+use seatline_server::config::{SrtpMode, TrunkConfig};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -68,6 +73,11 @@ impl Baresip {
     /// connects to its control interface. Its calls end by themselves when
     /// the file has been played (aufile reports end of file, the call closes).
     async fn start(user: &str, secs: u32) -> Baresip {
+        Self::start_with(user, secs, false).await
+    }
+
+    /// As [`Baresip::start`]; `srtp`: it requires SRTP with SDES keys.
+    async fn start_with(user: &str, secs: u32, srtp: bool) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let wav = dir.path().join("tone.wav");
         tone_wav(&wav, secs);
@@ -87,19 +97,24 @@ impl Baresip {
              module_path /usr/lib/baresip/modules\n\
              module g711.so\n\
              module aufile.so\n\
+             {srtp_module}\
              module_tmp account.so\n\
              module_app menu.so\n\
              module_app ctrl_tcp.so\n\
              module_app rtcpsummary.so\n\
              ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n",
-            wav = wav.display()
+            wav = wav.display(),
+            srtp_module = if srtp { "module srtp.so\n" } else { "" },
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
         // No registration (regint=0): Seatline trusts the trunk address, not a
         // registration. PCMU only: the call is μ-law whatever an offer lists first.
         std::fs::write(
             dir.path().join("accounts"),
-            format!("<sip:{user}@{sip}>;regint=0;answermode=auto;audio_codecs=pcmu\n"),
+            format!(
+                "<sip:{user}@{sip}>;regint=0;answermode=auto;audio_codecs=pcmu{}\n",
+                if srtp { ";mediaenc=srtp-mand" } else { "" }
+            ),
         )
         .unwrap();
         let log = dir.path().join("baresip.log");
@@ -494,6 +509,122 @@ async fn seatline(
     trunk: SocketAddr,
     rtp_timeout_secs: u64,
 ) -> (tempfile::TempDir, seatline_server::Running) {
-    let t = TrunkConfig::udp("baresip", &format!("sip:{trunk}"));
+    seatline_with(trunk, rtp_timeout_secs, SrtpMode::Off).await
+}
+
+async fn seatline_with(
+    trunk: SocketAddr,
+    rtp_timeout_secs: u64,
+    srtp: SrtpMode,
+) -> (tempfile::TempDir, seatline_server::Running) {
+    let mut t = TrunkConfig::udp("baresip", &format!("sip:{trunk}"));
+    t.srtp = srtp;
     start_with(vec![t], |cfg| cfg.calls.rtp_timeout_secs = rtp_timeout_secs).await
+}
+
+#[tokio::test]
+async fn an_sdes_trunk_carries_srtp_both_ways_with_baresip() {
+    // Baresip takes SRTP only. 6 s of its tone, and an RTP timeout of 2 s:
+    // the call stays up only if its SRTP passes our tag check.
+    let mut phone = Baresip::start_with("12025550100", 6, true).await;
+    let (_dir, running) = seatline_with(phone.sip, 2, SrtpMode::Sdes).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    ws.send(call_out("12025550100")).await.unwrap();
+    let trying = dial(&mut ws).await;
+    assert_eq!(trying["code"], 0, "{trying}");
+    let call_id = trying["callId"].as_str().unwrap().to_string();
+    let up = dial(&mut ws).await;
+    assert_eq!(up["code"], 2, "{up}\n{}", phone.log());
+    let answered = phone.ctrl.event("CALL_ESTABLISHED").await;
+    assert_eq!(answered["direction"], "incoming", "{answered}");
+    // What it was offered, and what it answered, in its SIP trace.
+    let log = phone.log();
+    assert!(
+        log.contains("RTP/SAVP 0 8 101")
+            && log.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "our INVITE offered SDES:\n{log}"
+    );
+
+    // Its SRTP reaches the call: decrypted, counted, no loss.
+    let q = quality(&mut ws).await;
+    assert_eq!(q["callId"], call_id.as_str());
+    assert!(q["lossPct"].as_f64().unwrap() < 1.0, "{q}");
+
+    // Ours reaches it: a digit is RTP of our stream, which baresip must
+    // authenticate and decrypt to see it.
+    ws.send(Message::text(r#"{"op":"dtmf","digits":"7"}"#))
+        .await
+        .unwrap();
+    let digit = phone.ctrl.event("CALL_DTMF_START").await;
+    assert_eq!(digit["param"], "7", "{digit}");
+
+    // The file ends and baresip hangs up: a normal end, not our RTP timeout.
+    let end = dial(&mut ws).await;
+    assert_eq!(end["code"], 5, "{end}\n{}", phone.log());
+    assert!(end.get("hangupCode").is_none(), "{end}");
+    let row = closed_record(&running, &call_id).await;
+    assert_eq!(row.hangup_code, None);
+    assert!(row.loss_pct.is_some_and(|l| l < 1.0), "{row:?}");
+}
+
+#[tokio::test]
+async fn a_plain_answer_to_our_sdes_offer_ends_the_call_as_a_carrier_failure() {
+    // SIPp answers every INVITE with plain RTP/AVP, whatever was offered.
+    let carrier = free_udp_port();
+    let sipp = sipp_carrier("carrier_answer.xml", carrier, free_udp_port());
+    let trunk = SocketAddr::from(([127, 0, 0, 1], carrier));
+    let (_dir, running) = seatline_with(trunk, 30, SrtpMode::Sdes).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws.send(call_out("12025550100")).await.unwrap();
+    let trying = dial(&mut ws).await;
+    assert_eq!(trying["code"], 0, "{trying}");
+    let call_id = trying["callId"].as_str().unwrap().to_string();
+    let failed = dial(&mut ws).await;
+    assert_eq!(failed["code"], 800, "{failed}");
+    let end = dial(&mut ws).await;
+    assert_eq!(
+        (end["code"].as_i64(), end["hangupCode"].as_i64()),
+        (Some(5), Some(800)),
+        "{end}"
+    );
+    // SIPp's scenario succeeds only once our BYE reached it.
+    finished(sipp, Duration::from_secs(10)).await;
+    let row = closed_record(&running, &call_id).await;
+    assert_eq!((row.hangup_code, row.connected_ms), (Some(800), None));
+}
+
+#[tokio::test]
+async fn baresip_requiring_srtp_calls_a_did_and_is_answered_with_sdes() {
+    let mut phone = Baresip::start_with("14155550123", 30, true).await;
+    let (_dir, running) = seatline_with(phone.sip, 2, SrtpMode::Sdes).await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    let did = format!("sip:12025550170@{}", running.app.calls.sip_addr);
+    phone.ctrl.command("dial", &did).await;
+    let ok = phone.ctrl.response("dial").await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    let ringing = dial(&mut ws).await;
+    assert_eq!(ringing["code"], 1, "{ringing}\n{}", phone.log());
+    let call_id = ringing["callId"].as_str().unwrap().to_string();
+    ws.send(Message::text(r#"{"op":"answer"}"#)).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 2);
+    phone.ctrl.event("CALL_ESTABLISHED").await;
+    let log = phone.log();
+    assert!(
+        log.matches("RTP/SAVP").count() >= 2,
+        "its offer and our answer are both SDES:\n{log}"
+    );
+    // Its SRTP passes our checks (the 2 s RTP timeout would end the call
+    // otherwise), and ours reaches it.
+    let q = quality(&mut ws).await;
+    assert_eq!(q["callId"], call_id.as_str());
+    ws.send(Message::text(r#"{"op":"dtmf","digits":"3"}"#))
+        .await
+        .unwrap();
+    let digit = phone.ctrl.event("CALL_DTMF_START").await;
+    assert_eq!(digit["param"], "3", "{digit}");
+    phone.ctrl.command("hangup", "").await;
+    let end = dial(&mut ws).await;
+    assert_eq!(end["code"], 5, "{end}\n{}", phone.log());
+    assert!(end.get("hangupCode").is_none(), "{end}");
 }

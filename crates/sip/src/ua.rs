@@ -888,8 +888,8 @@ impl UserAgent {
         }
     }
 
-    /// Where a call's packets go (for a call the carrier placed: where its
-    /// INVITE came from).
+    /// Where a call's messages come from and go to (for an inbound call:
+    /// the source of its INVITE, which names the trunk it came over).
     pub fn peer_of(&self, call: CallRef) -> Option<SocketAddr> {
         self.calls.get(&call).map(|d| d.peer)
     }

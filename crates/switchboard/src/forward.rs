@@ -8,6 +8,11 @@
 //! type; the relay maps one to the other. A re-offer (hold) on either leg
 //! is answered on that leg and not passed on. Failover to the next trunk
 //! works as for agents' calls.
+//!
+//! Each leg has its own media security: A is answered with SDES when the
+//! carrier offered it (and refused 488 when plain RTP comes over an SDES
+//! trunk), B is offered SDES when its trunk asks for it; the relay
+//! unprotects and protects on the way with each leg's keys.
 
 use super::*;
 
@@ -19,6 +24,8 @@ pub(crate) struct Forward {
     /// Leg B: our call to the number.
     outbound: CallRef,
     a_offer: AudioSdp,
+    /// Our SDES key line toward A, when A is SRTP.
+    a_crypto: Option<Crypto>,
     /// Our SDP on each leg: the answer to A (once B answered), the offer to B.
     a_ours: Option<AudioSdp>,
     b_ours: AudioSdp,
@@ -74,13 +81,27 @@ impl Switchboard {
         let Some(trunk) = self.next_trunk_up(tenant_id, None) else {
             return refuse(self, 503);
         };
-        let b_ours = AudioSdp {
-            addr: self.ua.local_addr().ip(),
-            port: b_rtp,
-            codecs,
-            dtmf_pt: a_offer.dtmf_pt,
-            direction: SdpDirection::SendRecv,
+        // A's security is settled now (its answer waits for B's): an
+        // offer we could not answer is refused before B is placed.
+        let a_peer = self.ua.peer_of(call);
+        let probe = AudioSdp::plain(
+            self.ua.local_addr().ip(),
+            a_rtp,
+            codecs.clone(),
+            None,
+            SdpDirection::SendRecv,
+        );
+        let Some(a_secure) = self.secure_answer(&a_offer, probe, a_peer) else {
+            return refuse(self, 488);
         };
+        let plain = AudioSdp::plain(
+            self.ua.local_addr().ip(),
+            b_rtp,
+            codecs,
+            a_offer.dtmf_pt,
+            SdpDirection::SendRecv,
+        );
+        let b_ours = self.offer_for(trunk, plain);
         let id = self.new_call_id();
         let mut record = CallRecord::new(
             id,
@@ -103,6 +124,7 @@ impl Switchboard {
             inbound: call,
             outbound,
             a_offer,
+            a_crypto: a_secure.crypto.into_iter().next(),
             a_ours: None,
             b_ours,
             a_rtp,
@@ -164,25 +186,37 @@ impl Switchboard {
                     self.end_forward(id, Some(488), now);
                     return true;
                 };
-                let a_ours = AudioSdp {
-                    addr: self.ua.local_addr().ip(),
-                    port: f.a_rtp,
-                    codecs: vec![codec],
-                    dtmf_pt: f.a_offer.dtmf_pt.filter(|_| b_answer.dtmf_pt.is_some()),
-                    direction: b_answer.direction,
+                // B answered without the key we asked for (or with keys
+                // unasked): its media cannot be relayed.
+                let Ok(b_srtp) = answer_keys(&f.b_ours, sdp) else {
+                    self.end_forward(id, Some(488), now);
+                    return true;
                 };
+                let mut a_ours = AudioSdp::plain(
+                    self.ua.local_addr().ip(),
+                    f.a_rtp,
+                    vec![codec],
+                    f.a_offer.dtmf_pt.filter(|_| b_answer.dtmf_pt.is_some()),
+                    b_answer.direction,
+                );
+                if let Some(c) = f.a_crypto.clone() {
+                    a_ours = a_ours.secure(c);
+                }
+                let a_srtp = keys_of(&a_ours, f.a_offer.usable_crypto());
                 self.ua
                     .respond(f.inbound, 200, Some(a_ours.to_string(1, 1).as_bytes()), now);
-                for (leg, remote, dtmf_pt) in [
+                for (leg, remote, dtmf_pt, srtp) in [
                     (
                         0,
                         SocketAddr::new(f.a_offer.addr, f.a_offer.port),
                         a_ours.dtmf_pt,
+                        a_srtp,
                     ),
                     (
                         1,
                         SocketAddr::new(b_answer.addr, b_answer.port),
                         b_answer.dtmf_pt,
+                        b_srtp,
                     ),
                 ] {
                     self.out.push_back(Output::Media(MediaOut::RelayRemote {
@@ -191,6 +225,7 @@ impl Switchboard {
                         remote,
                         pt: codec as u8,
                         dtmf_pt,
+                        srtp,
                     }));
                 }
                 f.a_ours = Some(a_ours);
@@ -212,13 +247,15 @@ impl Switchboard {
                     if let Some(next) = next_trunk {
                         let caller = f.record.caller.clone();
                         let number = f.record.forwarded_to.clone().unwrap_or_default();
-                        let offer = f.b_ours.clone();
+                        let base = f.b_ours.clone();
+                        let offer = self.offer_for(next, base);
                         let again = self.invite_on(next, &caller, &number, &offer, now);
                         let name = self.settings.trunks[next].name.clone();
                         let Some(f) = self.forwards.get_mut(&id) else {
                             return true;
                         };
                         f.trunk = self.trunks[next].id;
+                        f.b_ours = offer;
                         f.record.trunk = Some(name);
                         f.outbound = again;
                         self.forward_legs.remove(&call);

@@ -33,7 +33,9 @@ use seatline_calls::policy::{
 use seatline_calls::record::{CallRecord, Direction, HungUpBy};
 use seatline_protocol::DialStatus;
 use seatline_protocol::{AgentView, CallQuality, HangupReason, ServerEvent};
-use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
+use seatline_sip::sdp::{
+    AudioSdp, Codec, Crypto, Direction as SdpDirection, MasterKey, Profile, SrtpKeys, Suite,
+};
 use seatline_sip::{CallRef, Transmit, UaEvent, UserAgent};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -62,6 +64,20 @@ pub struct Trunk {
     pub register: bool,
     /// How it wants the numbers written.
     pub numbers: seatline_calls::numbers::NumberRules,
+    /// Whether its media must be SRTP keyed by SDES.
+    pub srtp: Srtp,
+}
+
+/// A trunk's media security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Srtp {
+    /// Plain RTP offered; an SDES offer from the carrier is still answered
+    /// with SDES.
+    #[default]
+    Off,
+    /// SDES offered (RTP/SAVP, AES_CM_128_HMAC_SHA1_80); an answer without
+    /// an acceptable key ends the call (800), a plain offer is refused 488.
+    Sdes,
 }
 
 /// The rules' numbers.
@@ -92,6 +108,7 @@ impl Settings {
             keepalive: None,
             register: false,
             numbers: Default::default(),
+            srtp: Srtp::Off,
         }])
     }
 
@@ -158,12 +175,14 @@ pub enum MediaOut {
         rtp: RtpPort,
         ringback: bool,
     },
-    /// Where the carrier's RTP goes, and in which payload types.
+    /// Where the carrier's RTP goes, and in which payload types; `srtp`:
+    /// the leg's SDES keys when it is SRTP.
     Remote {
         seat: SeatId,
         remote: SocketAddr,
         pt: u8,
         dtmf_pt: Option<u8>,
+        srtp: Option<SrtpKeys>,
     },
     Ringback {
         seat: SeatId,
@@ -178,14 +197,16 @@ pub enum MediaOut {
         a: RtpPort,
         b: RtpPort,
     },
-    /// Where leg `leg` (0: A, 1: B) of relay `id` sends, and its
-    /// telephone-event payload type.
+    /// Where leg `leg` (0: A, 1: B) of relay `id` sends, its
+    /// telephone-event payload type, and its SDES keys when it is SRTP
+    /// (each leg its own).
     RelayRemote {
         id: u64,
         leg: u8,
         remote: SocketAddr,
         pt: u8,
         dtmf_pt: Option<u8>,
+        srtp: Option<SrtpKeys>,
     },
     Unrelay {
         id: u64,
@@ -450,6 +471,10 @@ pub struct Switchboard {
     settings: Settings,
     ua: UserAgent,
     rng: StdRng,
+    /// SRTP master keys come from their own generator, seeded by the
+    /// operating system: the seeded `rng` above is for reproducible
+    /// choices (call ids, the ACD), and 64 bits of seed are no key.
+    keys: StdRng,
     epoch: Instant,
     epoch_ms: i64,
     calls: HashMap<CallRef, Call>,
@@ -527,6 +552,7 @@ impl Switchboard {
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
+            keys: StdRng::from_entropy(),
             epoch,
             epoch_ms,
             calls: HashMap::new(),
@@ -820,13 +846,14 @@ impl Switchboard {
                 return self.refuse(seat, tenant_id, record, reason as u16, now);
             }
         };
-        let offer = AudioSdp {
-            addr: self.ua.local_addr().ip(),
-            port: rtp,
-            codecs: vec![Codec::Pcmu, Codec::Pcma],
-            dtmf_pt: Some(101),
-            direction: SdpDirection::SendRecv,
-        };
+        let plain = AudioSdp::plain(
+            self.ua.local_addr().ip(),
+            rtp,
+            vec![Codec::Pcmu, Codec::Pcma],
+            Some(101),
+            SdpDirection::SendRecv,
+        );
+        let offer = self.offer_for(trunk, plain);
         record.trunk = Some(self.settings.trunks[trunk].name.clone());
         let call = self.invite_on(trunk, &record.caller, &record.callee, &offer, now);
         // The agent hears our ringback until the far end sends audio.
@@ -908,6 +935,64 @@ impl Switchboard {
         )
     }
 
+    /// A crypto line with a fresh master key: one per leg and offer.
+    fn fresh_crypto(&mut self, tag: u32, suite: Suite) -> Crypto {
+        let mut key = [0u8; seatline_sip::sdp::MASTER_LEN];
+        self.keys.fill(&mut key[..]);
+        Crypto {
+            tag,
+            suite,
+            key: MasterKey(key),
+        }
+    }
+
+    /// `base` as trunk `trunk` wants it offered: with a fresh SDES key
+    /// when it asks for SRTP, plain otherwise.
+    fn offer_for(&mut self, trunk: usize, base: AudioSdp) -> AudioSdp {
+        let plain = AudioSdp {
+            profile: Profile::Avp,
+            crypto: Vec::new(),
+            ..base
+        };
+        match self.settings.trunks[trunk].srtp {
+            Srtp::Off => plain,
+            Srtp::Sdes => {
+                let c = self.fresh_crypto(1, Suite::AesCm128HmacSha1_80);
+                plain.secure(c)
+            }
+        }
+    }
+
+    /// Our answer to the carrier's `offer` on an inbound leg from `peer`,
+    /// made from `answer` (address, port, codec): SDES with our own key
+    /// when the carrier offered a suite we speak, plain when it offered
+    /// plain RTP and its trunk does not require SRTP; `None` (488)
+    /// otherwise.
+    fn secure_answer(
+        &mut self,
+        offer: &AudioSdp,
+        answer: AudioSdp,
+        peer: Option<SocketAddr>,
+    ) -> Option<AudioSdp> {
+        match offer.profile {
+            Profile::Savp => {
+                let theirs = offer.usable_crypto()?;
+                let (tag, suite) = (theirs.tag, theirs.suite);
+                let ours = self.fresh_crypto(tag, suite);
+                Some(answer.secure(ours))
+            }
+            Profile::Avp => {
+                let required = peer.is_some_and(|p| {
+                    self.settings
+                        .trunks
+                        .iter()
+                        .any(|t| t.srtp == Srtp::Sdes && t.peer.ip() == p.ip())
+                });
+                (!required).then_some(answer)
+            }
+        }
+    }
+
     /// The trunks that carry `tenant_id`'s calls, in their order: its
     /// own, or the shared ones when it has none.
     fn trunks_of(&self, tenant_id: i64) -> impl Iterator<Item = usize> + '_ {
@@ -949,6 +1034,8 @@ impl Switchboard {
             return false;
         };
         let mut c = self.calls.remove(&call).expect("checked");
+        // Each trunk its own offer: SDES or not, and never the same key twice.
+        c.offer = self.offer_for(next, c.offer);
         let r = c.ctl.record();
         let again = self.invite_on(next, &r.caller.clone(), &r.callee.clone(), &c.offer, now);
         c.trunk = self.trunks[next].id;
@@ -1342,14 +1429,22 @@ impl Switchboard {
         let seat = c.ctl.seat();
         match ev {
             UaEvent::Progress { sdp: Some(sdp), .. } => {
-                // Early media (183): the carrier's own ringback or announcement.
-                if let Some(seat) = seat {
-                    remote_media(&mut self.out, seat, &sdp);
+                // Early media (183): the carrier's own ringback or
+                // announcement, if its keys (or their absence) fit our offer.
+                if let (Some(seat), Ok(srtp)) = (seat, answer_keys(&c.offer, &sdp)) {
+                    remote_media(&mut self.out, seat, &sdp, srtp);
                 }
             }
             UaEvent::Answered { sdp, .. } => {
+                let Ok(srtp) = answer_keys(&c.offer, &sdp) else {
+                    // Answered without a key we offered (or with keys we
+                    // did not ask for): no media could flow. The carrier
+                    // failed the call; it is ended with a BYE.
+                    self.end_call(call, Some(HangupReason::NetworkCarrier as u16), now);
+                    return;
+                };
                 if let Some(seat) = seat {
-                    remote_media(&mut self.out, seat, &sdp);
+                    remote_media(&mut self.out, seat, &sdp, srtp);
                     self.out
                         .push_back(Output::Media(MediaOut::Ringback { seat, on: false }));
                 }
@@ -1365,7 +1460,11 @@ impl Switchboard {
                 }
             }
             UaEvent::Ended { .. } => c.ctl.handle_sip(SipEvent::Ended, ms),
-            UaEvent::ReofferAnswered { .. } => {
+            UaEvent::ReofferAnswered { sdp, .. } => {
+                // The answer may carry a new key from the carrier.
+                if let (Some(seat), Ok(srtp @ Some(_))) = (seat, answer_keys(&c.offer, &sdp)) {
+                    remote_media(&mut self.out, seat, &sdp, srtp);
+                }
                 if let Some(on) = c.want_held.take() {
                     c.held = on;
                     // No RTP is owed while held; the clock starts again on resume.
@@ -1402,11 +1501,14 @@ impl Switchboard {
                 // our address and the mirrored direction.
                 c.version += 1;
                 let parsed = AudioSdp::parse(&String::from_utf8_lossy(&sdp));
-                match parsed
+                let answer = parsed
                     .clone()
                     .and_then(|o| o.answer(c.offer.addr, c.offer.port, &c.offer.codecs))
-                {
-                    Ok(mut ans) => {
+                    .ok()
+                    .zip(parsed.as_ref().ok())
+                    .and_then(|(ans, offer)| reanswer(&c.offer, offer, ans));
+                match answer {
+                    Some((mut ans, srtp)) => {
                         ans.dtmf_pt = c.offer.dtmf_pt.and(ans.dtmf_pt);
                         let body = ans.to_string(1, c.version);
                         // The carrier holding us may stop its RTP.
@@ -1420,10 +1522,10 @@ impl Switchboard {
                         self.ua
                             .respond_reoffer(call, 200, Some(body.as_bytes()), now);
                         if let Some(seat) = seat {
-                            remote_media(&mut self.out, seat, &sdp);
+                            remote_media(&mut self.out, seat, &sdp, srtp);
                         }
                     }
-                    Err(_) => self.ua.respond_reoffer(call, 488, None, now),
+                    None => self.ua.respond_reoffer(call, 488, None, now),
                 }
             }
             UaEvent::Confirmed { .. }
@@ -1510,8 +1612,11 @@ impl Switchboard {
             self.ua.respond(call, 503, None, now);
             return;
         };
-        let Ok(mut ours) =
-            carrier.answer(self.ua.local_addr().ip(), port, &[Codec::Pcmu, Codec::Pcma])
+        let peer = self.ua.peer_of(call);
+        let Some(mut ours) = carrier
+            .answer(self.ua.local_addr().ip(), port, &[Codec::Pcmu, Codec::Pcma])
+            .ok()
+            .and_then(|ans| self.secure_answer(&carrier, ans, peer))
         else {
             release(&mut self.out);
             self.ua.respond(call, 488, None, now);
@@ -1621,6 +1726,10 @@ impl Switchboard {
                     let body = c.offer.to_string(1, 1);
                     let remote = c.carrier.as_ref().map(|s| SocketAddr::new(s.addr, s.port));
                     let (pt, dtmf_pt, rtp) = (c.offer.codecs[0] as u8, c.offer.dtmf_pt, c.rtp);
+                    let srtp = c
+                        .carrier
+                        .as_ref()
+                        .and_then(|theirs| keys_of(&c.offer, theirs.usable_crypto()));
                     c.rtp_deadline = Some(now + self.settings.rtp_timeout);
                     self.ua.respond(call, 200, Some(body.as_bytes()), now);
                     self.out.push_back(Output::Media(MediaOut::Bridge {
@@ -1634,6 +1743,7 @@ impl Switchboard {
                             remote,
                             pt,
                             dtmf_pt,
+                            srtp,
                         }));
                     }
                 }
@@ -1867,8 +1977,9 @@ fn due_calls(
         .collect()
 }
 
-/// Points the agent's media at the far end's address and codec from its SDP.
-fn remote_media(out: &mut VecDeque<Output>, seat: SeatId, sdp: &[u8]) {
+/// Points the agent's media at the far end's address and codec from its
+/// SDP, secured with `srtp` when the leg is SRTP.
+fn remote_media(out: &mut VecDeque<Output>, seat: SeatId, sdp: &[u8], srtp: Option<SrtpKeys>) {
     if let Ok(s) = AudioSdp::parse(&String::from_utf8_lossy(sdp)) {
         if let Some(codec) = s.codecs.first() {
             out.push_back(Output::Media(MediaOut::Remote {
@@ -1876,7 +1987,64 @@ fn remote_media(out: &mut VecDeque<Output>, seat: SeatId, sdp: &[u8]) {
                 remote: SocketAddr::new(s.addr, s.port),
                 pt: *codec as u8,
                 dtmf_pt: s.dtmf_pt,
+                srtp,
             }));
         }
+    }
+}
+
+/// The leg's keys: ours from our SDP's one crypto line, theirs from `theirs`.
+fn keys_of(ours: &AudioSdp, theirs: Option<&Crypto>) -> Option<SrtpKeys> {
+    let (ours, theirs) = (ours.crypto.first()?, theirs?);
+    Some(SrtpKeys {
+        suite: theirs.suite,
+        send: ours.key.clone(),
+        recv: theirs.key.clone(),
+    })
+}
+
+/// Whether the far end's answer `sdp` fits our `offer`: `Ok(None)` for
+/// plain RTP both ways (or an answer we cannot read at all: no media is
+/// set up from it), `Ok(Some)` with the leg's keys when an SDES offer got
+/// one of its crypto lines back, `Err` when the security does not match.
+pub(crate) fn answer_keys(offer: &AudioSdp, sdp: &[u8]) -> Result<Option<SrtpKeys>, ()> {
+    let Ok(answer) = AudioSdp::parse(&String::from_utf8_lossy(sdp)) else {
+        return match offer.profile {
+            Profile::Avp => Ok(None),
+            Profile::Savp => Err(()),
+        };
+    };
+    match (offer.profile, answer.profile) {
+        (Profile::Avp, Profile::Avp) => Ok(None),
+        (Profile::Savp, Profile::Savp) => offer
+            .answered_crypto(&answer)
+            .map(|theirs| keys_of(offer, Some(theirs)))
+            .ok_or(()),
+        _ => Err(()),
+    }
+}
+
+/// Our answer to the far end's re-offer `theirs` on a call where `ours` is
+/// what we use: the same security as before (our key kept, their key as
+/// they now give it), or `None` (488).
+fn reanswer(
+    ours: &AudioSdp,
+    theirs: &AudioSdp,
+    answer: AudioSdp,
+) -> Option<(AudioSdp, Option<SrtpKeys>)> {
+    match (ours.profile, theirs.profile) {
+        (Profile::Avp, Profile::Avp) => Some((answer, None)),
+        (Profile::Savp, Profile::Savp) => {
+            let their = theirs.usable_crypto()?;
+            let mine = ours.crypto.first()?;
+            let keys = keys_of(ours, Some(their));
+            let answer = answer.secure(Crypto {
+                tag: their.tag,
+                suite: their.suite,
+                key: mine.key.clone(),
+            });
+            Some((answer, keys))
+        }
+        _ => None,
     }
 }

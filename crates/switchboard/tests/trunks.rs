@@ -6,7 +6,9 @@ use seatline_agent::{AgentConfig, Status};
 use seatline_calls::policy::{CallOut, PolicyFacts};
 use seatline_calls::record::CallRecord;
 use seatline_protocol::ServerEvent;
-use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
+use seatline_sip::sdp::{
+    AudioSdp, Codec, Crypto, Direction as SdpDirection, MasterKey, Profile, SrtpKeys, Suite,
+};
 use seatline_sip::{CallRef, Timers, TrustedSource, UaEvent, UserAgent};
 use seatline_switchboard::*;
 use std::collections::HashMap;
@@ -26,8 +28,13 @@ fn addr(s: &str) -> SocketAddr {
 enum Does {
     Refuse(u16),
     Answer,
+    /// Answers an SDES offer with SDES (our tag and suite, its own key).
+    AnswerSdes,
     Ring,
 }
+
+/// The key an [`Does::AnswerSdes`] carrier sends with.
+const CARRIER_KEY: [u8; 30] = [0x5a; 30];
 
 struct Carrier {
     ua: UserAgent,
@@ -66,6 +73,7 @@ fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
         keepalive: keepalive.map(Duration::from_secs),
         register: false,
         numbers: Default::default(),
+        srtp: Default::default(),
     }
 }
 
@@ -83,9 +91,24 @@ fn carrier_sdp() -> Vec<u8> {
         codecs: vec![Codec::Pcmu],
         dtmf_pt: Some(101),
         direction: SdpDirection::SendRecv,
+        profile: seatline_sip::sdp::Profile::Avp,
+        crypto: Vec::new(),
     }
     .to_string(7, 1)
     .into_bytes()
+}
+
+/// The carrier's SDP as SDES with `tag`, `suite` and [`CARRIER_KEY`].
+fn sdes_sdp(tag: u32, suite: Suite) -> Vec<u8> {
+    AudioSdp::parse(&String::from_utf8_lossy(&carrier_sdp()))
+        .unwrap()
+        .secure(Crypto {
+            tag,
+            suite,
+            key: MasterKey(CARRIER_KEY),
+        })
+        .to_string(7, 1)
+        .into_bytes()
 }
 
 impl World {
@@ -198,11 +221,18 @@ impl World {
                 }
                 while let Some(ev) = c.ua.poll_event() {
                     moved = true;
-                    if let UaEvent::Incoming { call, .. } = ev {
+                    if let UaEvent::Incoming { call, sdp, .. } = &ev {
+                        let call = *call;
                         c.invites.push(call);
                         match c.does {
                             Does::Refuse(code) => c.ua.respond(call, code, None, self.now),
                             Does::Answer => c.ua.respond(call, 200, Some(&carrier_sdp()), self.now),
+                            Does::AnswerSdes => {
+                                let offer = AudioSdp::parse(&String::from_utf8_lossy(sdp)).unwrap();
+                                let ours = offer.usable_crypto().expect("an SDES offer");
+                                let answer = sdes_sdp(ours.tag, ours.suite);
+                                c.ua.respond(call, 200, Some(&answer), self.now)
+                            }
                             Does::Ring => c.ua.respond(call, 180, None, self.now),
                         }
                     }
@@ -1058,4 +1088,198 @@ fn an_agent_may_call_one_number_five_times_a_minute_every_attempt_counted() {
     w.advance(Duration::from_secs(36));
     attempt(&mut w, "12025550100");
     assert_eq!(w.invites(A), 7);
+}
+
+fn sdes(name: &str, peer: &str) -> Trunk {
+    Trunk {
+        srtp: Srtp::Sdes,
+        ..trunk(name, peer, None)
+    }
+}
+
+impl World {
+    /// The SDP of the `i`-th INVITE carrier `a` got.
+    fn offer_to(&self, a: &str, i: usize) -> AudioSdp {
+        let sdp = self.carriers[&addr(a)]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                UaEvent::Incoming { sdp, .. } => Some(sdp),
+                _ => None,
+            })
+            .nth(i)
+            .expect("an INVITE");
+        AudioSdp::parse(&String::from_utf8_lossy(sdp)).unwrap()
+    }
+
+    fn remote_keys(&self) -> Vec<Option<SrtpKeys>> {
+        self.media
+            .iter()
+            .filter_map(|m| match m {
+                MediaOut::Remote { srtp, .. } => Some(srtp.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn an_sdes_trunk_is_offered_srtp_and_both_keys_reach_the_media_plane() {
+    let mut w = World::new(vec![sdes("a", A)], &[(A, Does::AnswerSdes)]);
+    w.call_out();
+    let offer = w.offer_to(A, 0);
+    assert_eq!(offer.profile, Profile::Savp);
+    let [ours] = offer.crypto.as_slice() else {
+        panic!("one crypto line: {offer:?}");
+    };
+    assert_eq!((ours.tag, ours.suite), (1, Suite::AesCm128HmacSha1_80));
+    assert_ne!(ours.key.0, [0; 30]);
+    assert_eq!(w.dials, vec![0, 2]);
+    assert_eq!(
+        w.remote_keys(),
+        vec![Some(SrtpKeys {
+            suite: Suite::AesCm128HmacSha1_80,
+            send: ours.key.clone(),
+            recv: MasterKey(CARRIER_KEY),
+        })]
+    );
+    // A plain trunk is offered plain RTP, and its media has no keys.
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    w.call_out();
+    assert_eq!(w.offer_to(A, 0).profile, Profile::Avp);
+    assert_eq!(w.remote_keys(), vec![None]);
+}
+
+#[test]
+fn a_plain_answer_to_an_sdes_offer_ends_the_call_as_a_carrier_failure() {
+    let mut w = World::new(vec![sdes("a", A)], &[(A, Does::Answer)]);
+    w.call_out();
+    assert_eq!(w.dials, vec![0, 800, 5]);
+    assert_eq!(w.last_record().hangup_code, Some(800));
+    assert_eq!(w.sb.call_count(), 0);
+    assert!(w.remote_keys().is_empty(), "no media toward it");
+    assert!(
+        w.carriers[&addr(A)]
+            .events
+            .iter()
+            .any(|e| matches!(e, UaEvent::Ended { remote: true, .. })),
+        "the carrier's leg got a BYE"
+    );
+    // An SDES answer naming a tag we never offered is no better.
+    let mut w = World::new(vec![sdes("a", A)], &[(A, Does::Ring)]);
+    w.call_out();
+    let call = w.carriers[&addr(A)].invites[0];
+    let now = w.now;
+    let c = w.carriers.get_mut(&addr(A)).unwrap();
+    c.ua.respond(
+        call,
+        200,
+        Some(&sdes_sdp(2, Suite::AesCm128HmacSha1_80)),
+        now,
+    );
+    w.step();
+    assert_eq!(w.dials, vec![0, 800, 5]);
+}
+
+#[test]
+fn failover_offers_each_trunk_its_own_security_and_a_fresh_key() {
+    let mut w = World::new(
+        vec![sdes("a", A), sdes("b", B)],
+        &[(A, Does::Refuse(503)), (B, Does::AnswerSdes)],
+    );
+    w.call_out();
+    let (first, second) = (w.offer_to(A, 0), w.offer_to(B, 0));
+    assert_ne!(first.crypto[0].key, second.crypto[0].key, "a key per leg");
+    assert_eq!(w.dials, vec![0, 2]);
+    assert_eq!(
+        w.remote_keys()[0].as_ref().map(|k| &k.send),
+        Some(&second.crypto[0].key)
+    );
+
+    let mut w = World::new(
+        vec![sdes("a", A), trunk("b", B, None)],
+        &[(A, Does::Refuse(503)), (B, Does::Answer)],
+    );
+    w.call_out();
+    assert_eq!(w.offer_to(A, 0).profile, Profile::Savp);
+    let plain = w.offer_to(B, 0);
+    assert_eq!((plain.profile, plain.crypto.len()), (Profile::Avp, 0));
+    assert_eq!(w.dials, vec![0, 2]);
+}
+
+impl World {
+    /// Carrier A calls our DID with `sdp`, routed to the agents' group.
+    fn inbound_with(&mut self, sdp: &[u8]) -> CallRef {
+        self.route = Route::Group {
+            tenant_id: 1,
+            group_no: "G001".into(),
+        };
+        let now = self.now;
+        let c = self.carriers.get_mut(&addr(A)).unwrap();
+        let call = c.ua.invite("12025550199", DID, addr(SB), sdp, &[], now);
+        self.step();
+        call
+    }
+}
+
+#[test]
+fn an_sdes_offer_from_a_carrier_is_answered_with_our_own_key() {
+    // Whatever the trunk's setting: SDES offered is SDES answered. The
+    // carrier prefers the 32-bit tag.
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Ring)]);
+    w.inbound_with(&sdes_sdp(5, Suite::AesCm128HmacSha1_32));
+    assert_eq!(w.dials, vec![1], "ringing at the agent");
+    w.sb.answer(1, true, w.now);
+    w.step();
+    let answer = w.carriers[&addr(A)]
+        .events
+        .iter()
+        .find_map(|e| match e {
+            UaEvent::Answered { sdp, .. } => Some(sdp.clone()),
+            _ => None,
+        })
+        .expect("answered");
+    let answer = AudioSdp::parse(&String::from_utf8_lossy(&answer)).unwrap();
+    assert_eq!(answer.profile, Profile::Savp);
+    let [ours] = answer.crypto.as_slice() else {
+        panic!("one crypto line: {answer:?}");
+    };
+    assert_eq!((ours.tag, ours.suite), (5, Suite::AesCm128HmacSha1_32));
+    assert_ne!(ours.key.0, CARRIER_KEY, "our own key, not an echo");
+    assert_eq!(
+        w.remote_keys(),
+        vec![Some(SrtpKeys {
+            suite: Suite::AesCm128HmacSha1_32,
+            send: ours.key.clone(),
+            recv: MasterKey(CARRIER_KEY),
+        })]
+    );
+}
+
+#[test]
+fn an_sdes_trunk_refuses_plain_rtp_and_offers_it_cannot_key() {
+    for sdp in [
+        carrier_sdp(),
+        // SAVP, but only a suite we do not speak.
+        String::from_utf8(sdes_sdp(1, Suite::AesCm128HmacSha1_80))
+            .unwrap()
+            .replace("AES_CM_128_HMAC_SHA1_80", "AES_256_CM_HMAC_SHA1_80")
+            .into_bytes(),
+        // A malformed key.
+        String::from_utf8(sdes_sdp(1, Suite::AesCm128HmacSha1_80))
+            .unwrap()
+            .replace("inline:", "inline:!!")
+            .into_bytes(),
+    ] {
+        let mut w = World::new(vec![sdes("a", A)], &[(A, Does::Ring)]);
+        w.inbound_with(&sdp);
+        assert_eq!(
+            w.events_of(A).last().map(String::as_str),
+            Some("Failed 488"),
+            "{}",
+            String::from_utf8_lossy(&sdp)
+        );
+        assert!(w.dials.is_empty(), "no agent rings");
+        assert_eq!(w.sb.call_count(), 0);
+    }
 }

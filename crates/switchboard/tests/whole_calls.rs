@@ -91,6 +91,8 @@ fn carrier_sdp() -> Vec<u8> {
         codecs: vec![Codec::Pcmu],
         dtmf_pt: Some(101),
         direction: SdpDirection::SendRecv,
+        profile: seatline_sip::sdp::Profile::Avp,
+        crypto: Vec::new(),
     }
     .to_string(7, 1)
     .into_bytes()

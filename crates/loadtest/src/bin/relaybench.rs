@@ -52,6 +52,8 @@ fn sdp(port: u16) -> Vec<u8> {
         codecs: vec![Codec::Pcmu],
         dtmf_pt: None,
         direction: Direction::SendRecv,
+        profile: seatline_sip::sdp::Profile::Avp,
+        crypto: Vec::new(),
     }
     .to_string(1, 1)
     .into_bytes()

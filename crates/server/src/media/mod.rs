@@ -15,6 +15,7 @@
 mod relay;
 mod worker;
 
+use seatline_media::srtp::SrtpKeys;
 use std::net::SocketAddr;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -49,6 +50,8 @@ pub enum MediaCmd {
         remote: SocketAddr,
         pt: u8,
         dtmf_pt: Option<u8>,
+        /// The leg's SDES keys when the trunk's media is SRTP.
+        srtp: Option<SrtpKeys>,
     },
     Ringback {
         seat_id: i64,
@@ -87,6 +90,7 @@ pub enum MediaCmd {
         remote: SocketAddr,
         pt: u8,
         dtmf_pt: Option<u8>,
+        srtp: Option<SrtpKeys>,
     },
     Unrelay {
         id: u64,

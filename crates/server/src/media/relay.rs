@@ -1,11 +1,13 @@
 //! The RTP relay of forwarded calls, on a media worker: four sockets per
 //! call (each leg's RTP and RTCP), read by one task each. Which packet
 //! passes and how it changes is `seatline_media::relay`'s; this only moves
-//! the bytes.
+//! the bytes, and unprotects and protects them on the way for a leg that is
+//! SRTP (each leg with its own keys, or none).
 
 use super::RtpPair;
 use seatline_media::latch::Latch;
 use seatline_media::relay::{pass, pass_rtcp, RelayLeg};
+use seatline_media::srtp::{SrtpKeys, SrtpLeg};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ struct Side {
     /// Known once the call is answered.
     media: Option<RelayLeg>,
     rtcp_latch: Option<Latch>,
+    srtp: Option<SrtpLeg>,
 }
 
 struct Relay {
@@ -41,6 +44,8 @@ impl Drop for Relay {
 pub(super) struct Relays {
     relays: HashMap<u64, Relay>,
     wire: Vec<u8>,
+    /// A packet from an SRTP leg, decrypted in place.
+    clear: Vec<u8>,
 }
 
 pub(super) type SharedRelays = Rc<RefCell<Relays>>;
@@ -84,6 +89,7 @@ pub(super) fn start(relays: &SharedRelays, id: u64, a: RtpPair, b: RtpPair) {
         rtcp,
         media: None,
         rtcp_latch: None,
+        srtp: None,
     };
     relays.borrow_mut().relays.insert(
         id,
@@ -98,7 +104,15 @@ pub(super) fn start(relays: &SharedRelays, id: u64, a: RtpPair, b: RtpPair) {
 
 impl Relays {
     /// Leg `leg` of relay `id` sends to `remote` (RTCP to the next port).
-    pub fn remote(&mut self, id: u64, leg: u8, remote: SocketAddr, pt: u8, dtmf_pt: Option<u8>) {
+    pub fn remote(
+        &mut self,
+        id: u64,
+        leg: u8,
+        remote: SocketAddr,
+        pt: u8,
+        dtmf_pt: Option<u8>,
+        srtp: Option<SrtpKeys>,
+    ) {
         let Some(r) = self.relays.get_mut(&id) else {
             return;
         };
@@ -110,6 +124,7 @@ impl Relays {
         });
         let rtcp = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
         side.rtcp_latch = Some(Latch::new(rtcp));
+        SrtpLeg::update(&mut side.srtp, srtp);
     }
 
     pub fn stop(&mut self, id: u64) {
@@ -130,10 +145,36 @@ impl Relays {
         };
         let (this, other) = if leg == 0 {
             let (a, b) = r.sides.split_at_mut(1);
-            (&mut a[0], &b[0])
+            (&mut a[0], &mut b[0])
         } else {
             let (a, b) = r.sides.split_at_mut(1);
-            (&mut b[0], &a[0])
+            (&mut b[0], &mut a[0])
+        };
+        // From an SRTP leg: only an authentic packet from the latched (or
+        // negotiated) source goes on, in clear, to the checks below.
+        let data = match this.srtp.as_mut() {
+            Some(srtp) => {
+                let latch = if rtcp {
+                    this.rtcp_latch.as_ref()
+                } else {
+                    this.media.as_ref().map(|m| &m.latch)
+                };
+                if !latch.is_some_and(|l| l.allows(from)) {
+                    return;
+                }
+                self.clear.clear();
+                self.clear.extend_from_slice(data);
+                let ok = if rtcp {
+                    srtp.rx.unprotect_rtcp(&mut self.clear)
+                } else {
+                    srtp.rx.unprotect_rtp(&mut self.clear)
+                };
+                if ok.is_err() {
+                    return;
+                }
+                self.clear.as_slice()
+            }
+            None => data,
         };
         if rtcp {
             let (Some(latch), Some(target)) = (this.rtcp_latch.as_mut(), other.rtcp_latch.as_ref())
@@ -141,7 +182,15 @@ impl Relays {
                 return;
             };
             if pass_rtcp(data, from, latch) {
-                let _ = other.rtcp.try_send_to(data, target.target());
+                self.wire.clear();
+                self.wire.extend_from_slice(data);
+                if other
+                    .srtp
+                    .as_mut()
+                    .is_none_or(|s| s.tx.protect_rtcp(&mut self.wire).is_ok())
+                {
+                    let _ = other.rtcp.try_send_to(&self.wire, target.target());
+                }
             }
             return;
         }
@@ -157,6 +206,13 @@ impl Relays {
             &mut self.wire,
         ) {
             r.passed += 1;
+            if other
+                .srtp
+                .as_mut()
+                .is_some_and(|s| s.tx.protect_rtp(&mut self.wire).is_err())
+            {
+                return;
+            }
             let _ = other.rtp.try_send_to(&self.wire, to);
         }
     }

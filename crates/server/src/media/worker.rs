@@ -13,6 +13,11 @@
 //! A-law, a table step) when the two sides chose different ones. While an
 //! outbound call rings with no early media, the agent hears a ringback tone
 //! generated here.
+//!
+//! Toward an SRTP trunk (SDES) every packet to the carrier is protected
+//! just before it leaves and every packet from it is checked and decrypted
+//! before anything else reads it (a packet that fails is dropped and
+//! latches nothing), in the worker's reused buffers.
 
 use super::relay::{self, SharedRelays};
 use super::{LegId, MediaCmd, MediaNote};
@@ -23,6 +28,7 @@ use seatline_media::quality::QualitySample;
 use seatline_media::rewrite::RtpRewriter;
 use seatline_media::rtcp::{self, ReceiverStats, Rtcp, SenderInfo};
 use seatline_media::rtp::RtpPacket;
+use seatline_media::srtp::SrtpLeg;
 use seatline_media::tone::Tone;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -103,6 +109,8 @@ struct CallMedia {
     rtcp_latch: Option<Latch>,
     pt: u8,
     dtmf_pt: Option<u8>,
+    /// SRTP toward an SDES trunk; `None` for plain RTP.
+    srtp: Option<SrtpLeg>,
     /// Our one stream toward the carrier, whatever leg feeds it.
     out: RtpRewriter,
     /// The carrier's stream toward us.
@@ -158,6 +166,8 @@ struct Worker {
     /// Scratch buffers, reused for every packet.
     wire: Vec<u8>,
     pcm: Vec<u8>,
+    /// An SRTP packet from the carrier, decrypted in place.
+    clear: Vec<u8>,
     /// Forwarded calls' relays on this worker.
     relays: SharedRelays,
 }
@@ -190,6 +200,7 @@ async fn run(
             .generate_certificate(),
         wire: Vec::with_capacity(1500),
         pcm: Vec::with_capacity(1500),
+        clear: Vec::with_capacity(2000),
         relays: relays.clone(),
     }));
 
@@ -339,6 +350,7 @@ impl Worker {
                 rtcp_latch: None,
                 pt: 0,
                 dtmf_pt: None,
+                srtp: None,
                 out: RtpRewriter::new(ssrc, (start >> 16) as u16, start.rotate_left(7), CLOCK),
                 stats: ReceiverStats::new(CLOCK),
                 remote_ssrc: None,
@@ -380,16 +392,18 @@ impl Worker {
                 remote,
                 pt,
                 dtmf_pt,
+                srtp,
             } => self
                 .relays
                 .borrow_mut()
-                .remote(id, leg, remote, pt, dtmf_pt),
+                .remote(id, leg, remote, pt, dtmf_pt, srtp),
             MediaCmd::Unrelay { id } => self.relays.borrow_mut().stop(id),
             MediaCmd::Remote {
                 seat_id,
                 remote,
                 pt,
                 dtmf_pt,
+                srtp,
             } => {
                 if let Some(c) = self.calls.get_mut(&seat_id) {
                     let rtcp = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
@@ -408,6 +422,7 @@ impl Worker {
                     }
                     c.pt = pt;
                     c.dtmf_pt = dtmf_pt;
+                    SrtpLeg::update(&mut c.srtp, srtp);
                 }
             }
             MediaCmd::Ringback { seat_id, on } => {
@@ -664,6 +679,12 @@ impl Worker {
                             payload: &self.pcm,
                         }
                         .write(&mut self.wire);
+                        if c.srtp
+                            .as_mut()
+                            .is_some_and(|s| s.tx.protect_rtp(&mut self.wire).is_err())
+                        {
+                            continue;
+                        }
                         if c.rtp.try_send_to(&self.wire, remote).is_ok() {
                             c.out.count(self.pcm.len());
                         }
@@ -703,10 +724,37 @@ impl Worker {
             return;
         };
         // Only from the carrier's negotiated address; once latched, only
-        // from that one source.
-        if !c.latch.as_mut().is_some_and(|l| l.accept(from)) {
+        // from that one source. An SRTP packet latches only once its tag
+        // has proved it the carrier's.
+        let Some(latch) = c.latch.as_mut() else {
+            return;
+        };
+        let mut clear = std::mem::take(&mut self.clear);
+        let packet = match c.srtp.as_mut() {
+            Some(srtp) => {
+                clear.clear();
+                clear.extend_from_slice(packet);
+                if !latch.allows(from) || srtp.rx.unprotect_rtp(&mut clear).is_err() {
+                    self.clear = clear;
+                    return;
+                }
+                clear.as_slice()
+            }
+            None => packet,
+        };
+        if !latch.accept(from) {
+            self.clear = clear;
             return;
         }
+        self.on_carrier_rtp(seat_id, packet, now);
+        self.clear = clear;
+    }
+
+    /// A packet from the carrier, passed the latch (and decrypted).
+    fn on_carrier_rtp(&mut self, seat_id: i64, packet: &[u8], now: Instant) {
+        let Some(c) = self.calls.get_mut(&seat_id) else {
+            return;
+        };
         let Some(p) = RtpPacket::parse(packet) else {
             return;
         };
@@ -737,7 +785,21 @@ impl Worker {
         let Some(c) = self.calls.get_mut(&seat_id) else {
             return;
         };
-        if !c.rtcp_latch.as_mut().is_some_and(|l| l.accept(from)) {
+        let Some(latch) = c.rtcp_latch.as_mut() else {
+            return;
+        };
+        let packet = match c.srtp.as_mut() {
+            Some(srtp) => {
+                self.clear.clear();
+                self.clear.extend_from_slice(packet);
+                if !latch.allows(from) || srtp.rx.unprotect_rtcp(&mut self.clear).is_err() {
+                    return;
+                }
+                self.clear.as_slice()
+            }
+            None => packet,
+        };
+        if !latch.accept(from) {
             return;
         }
         let Some(packets) = rtcp::parse_compound(packet) else {
@@ -796,7 +858,12 @@ impl Worker {
         } else {
             rtcp::write_rr(&mut self.wire, c.out.ssrc(), blocks, &cname);
         }
-        let _ = c.rtcp.try_send_to(&self.wire, rtcp_to);
+        if c.srtp
+            .as_mut()
+            .is_none_or(|s| s.tx.protect_rtcp(&mut self.wire).is_ok())
+        {
+            let _ = c.rtcp.try_send_to(&self.wire, rtcp_to);
+        }
 
         // The call's quality over both legs: the worse loss and jitter of
         // the two, and the two round trips added (agent, us, carrier).
@@ -900,6 +967,12 @@ fn send_dtmf_slot(c: &mut CallMedia, wire: &mut Vec<u8>, now: Instant) {
         payload: &payload,
     }
     .write(wire);
+    if c.srtp
+        .as_mut()
+        .is_some_and(|s| s.tx.protect_rtp(wire).is_err())
+    {
+        return;
+    }
     if c.rtp.try_send_to(wire, remote).is_ok() {
         c.out.count(payload.len());
     }

@@ -16,6 +16,9 @@
 //! tested by driving this struct in simulated time, it is in the wrong place.
 
 mod forward;
+mod stats;
+
+pub use stats::{ByDirection, CallDirection, Stats, TrunkState};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -444,6 +447,8 @@ pub struct Switchboard {
     forward_legs: HashMap<CallRef, u64>,
     /// Inbound calls to numbers no tenant owns (answered 404).
     unknown_dids: u64,
+    /// What the metrics count (see [`Switchboard::stats`]).
+    counters: stats::Counters,
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -484,6 +489,7 @@ impl Switchboard {
             forwards: HashMap::new(),
             forward_legs: HashMap::new(),
             unknown_dids: 0,
+            counters: Default::default(),
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
@@ -800,6 +806,7 @@ impl Switchboard {
         };
         record.trunk = Some(self.settings.trunks[trunk].name.clone());
         let call = self.invite_on(trunk, &record.caller, &record.callee, &offer, now);
+        self.counters.started(CallDirection::Outbound);
         // The agent hears our ringback until the far end sends audio.
         self.out.push_back(Output::Media(MediaOut::Bridge {
             seat,
@@ -963,6 +970,7 @@ impl Switchboard {
         now: Instant,
     ) {
         let ms = self.ms(now);
+        self.counters.refused();
         for content in record.failure_messages(reason, ms) {
             self.out.push_back(Output::ToAgent {
                 seat,
@@ -1226,6 +1234,7 @@ impl Switchboard {
             // The caller gave up before the store answered.
             return;
         }
+        self.count_response(&ev);
         if self.on_forward_event(&ev, now) {
             return;
         }
@@ -1426,6 +1435,7 @@ impl Switchboard {
                 cancelled: false,
             },
         );
+        self.counters.started(CallDirection::Inbound);
         self.apply(call, now);
         self.pump(now);
     }

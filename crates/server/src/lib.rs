@@ -16,6 +16,7 @@ pub mod http;
 pub mod hub;
 pub mod media;
 mod memory;
+pub mod metrics;
 pub mod sandbox;
 mod signin;
 pub mod sip_stream;

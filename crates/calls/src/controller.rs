@@ -8,7 +8,7 @@
 //! carries the actions out.
 
 use crate::outcome::reason_for_sip;
-use crate::record::{CallRecord, Direction};
+use crate::record::{CallRecord, Direction, HungUpBy};
 use seatline_agent::AgentInput;
 use seatline_protocol::DialStatus;
 use std::collections::VecDeque;
@@ -166,6 +166,7 @@ impl CallController {
             None => {
                 // Nobody can take it: the carrier hears 480, the record says so.
                 self.record.hangup_ms = Some(now_ms);
+                self.record.ended_by(HungUpBy::System);
                 self.record.sip_code = Some(480);
                 self.state = State::Ended;
                 self.actions.push_back(Action::RefuseCarrier { code: 480 });
@@ -212,11 +213,18 @@ impl CallController {
             SipEvent::Answered => {}
             SipEvent::Failed { code } => {
                 self.record.sip_code = Some(code);
+                self.record
+                    .ended_by(if code == 408 || (500..600).contains(&code) {
+                        HungUpBy::Carrier
+                    } else {
+                        HungUpBy::Customer
+                    });
                 self.hang_up_with(reason_for_sip(code).map(|r| r as u16), now_ms);
                 self.end();
             }
             SipEvent::Ended => {
                 self.record.hangup_ms = Some(now_ms);
+                self.record.ended_by(HungUpBy::Customer);
                 self.dial(5);
                 self.end();
             }
@@ -266,6 +274,7 @@ impl CallController {
             _ => Action::HangUpCarrier,
         };
         self.actions.push_back(carrier);
+        self.record.ended_by(HungUpBy::System);
         self.hang_up_with(reason, now_ms);
         self.ring_until = None;
         self.end();
@@ -290,6 +299,7 @@ impl CallController {
                 self.next_agent(true, now_ms);
             }
             (AgentCommand::HangUp, _, State::Ringing | State::Connected) => {
+                self.record.ended_by(HungUpBy::Agent);
                 // The carrier leg reports the end (487 after CANCEL, or at once after BYE).
                 self.actions.push_back(Action::HangUpCarrier);
             }

@@ -23,6 +23,9 @@ pub struct PolicyFacts {
     /// 0: no limit.
     pub max_calls_per_callee_per_day: i64,
     pub callee_calls_today: i64,
+    /// Calls one agent may place to one number in a minute (every attempt
+    /// counts); 0: no limit. Counted by the switchboard, which sees them all.
+    pub max_calls_per_callee_per_minute: i64,
     pub blacklisted: bool,
 }
 

@@ -12,6 +12,43 @@ pub enum Direction {
     AutoDialed = 2,
 }
 
+/// Who ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HungUpBy {
+    /// The agent hung up, cancelled or rejected it.
+    Agent,
+    /// The far end: the customer hung up, or refused the call (busy,
+    /// declined, not found).
+    Customer,
+    /// The carrier's network failed it (no answer at all, 408, any 5xx).
+    Carrier,
+    /// Seatline: a rule refused or cut it (810-819), the carrier leg went
+    /// silent, the agent's side was lost, nobody could take it, or the
+    /// server stopped.
+    System,
+}
+
+impl HungUpBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HungUpBy::Agent => "agent",
+            HungUpBy::Customer => "customer",
+            HungUpBy::Carrier => "carrier",
+            HungUpBy::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "agent" => HungUpBy::Agent,
+            "customer" => HungUpBy::Customer,
+            "carrier" => HungUpBy::Carrier,
+            "system" => HungUpBy::System,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallRecord {
     pub call_id: String,
@@ -44,6 +81,12 @@ pub struct CallRecord {
     pub trunk: Option<String>,
     /// An inbound call forwarded to a number (routed by its DID): the number.
     pub forwarded_to: Option<String>,
+    /// Who ended it, once it ended.
+    pub hung_up_by: Option<HungUpBy>,
+    /// An answered call to a destination with a rate: the seconds billed
+    /// (whole billing blocks) and their price, in thousandths of a cent.
+    pub billed_secs: Option<u32>,
+    pub cost_millicents: Option<i64>,
 }
 
 impl CallRecord {
@@ -74,7 +117,16 @@ impl CallRecord {
             mos_min: None,
             trunk: None,
             forwarded_to: None,
+            hung_up_by: None,
+            billed_secs: None,
+            cost_millicents: None,
         }
+    }
+
+    /// Notes who ended the call, unless that is known already (an agent's
+    /// hang-up is followed by the carrier leg's end).
+    pub fn ended_by(&mut self, who: HungUpBy) {
+        self.hung_up_by.get_or_insert(who);
     }
 
     /// The `content` of a `dialStatus` message with `code` for this call;
@@ -103,6 +155,7 @@ impl CallRecord {
     pub fn failure_messages(&mut self, reason: u16, now_ms: i64) -> [DialStatus; 2] {
         self.hangup_code = Some(reason);
         self.hangup_ms = Some(now_ms);
+        self.ended_by(HungUpBy::System);
         [self.dial_status(reason as i64), self.dial_status(5)]
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/admin/policy", get(get_policy).put(set_policy))
+        .route("/api/v1/admin/rates", get(get_rates).put(set_rates))
         .route(
             "/api/v1/admin/blacklist/{number}",
             put(blacklist_add).delete(blacklist_remove),
@@ -22,24 +23,278 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/admin/calls", get(calls))
         .route("/api/v1/admin/dids/{number}/route", put(set_did_route))
         .route("/api/v1/admin/trunks", get(trunks))
+        .route(
+            "/api/v1/admin/trunks/{name}",
+            put(put_trunk).delete(delete_trunk),
+        )
 }
 
-/// The trunks and their health, with the SIP side's refusal counts.
+/// The trunks the tenant's calls may use, their health, and the SIP
+/// side's refusal counts. The shared trunks show only their name and health;
+/// the tenant's own show their settings (never the password).
 async fn trunks(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin(&app, &headers).await {
-        return r;
-    }
-    let (trunks, unknown_dids, dropped) = app.hub.sip_status();
-    let trunks: Vec<_> = trunks
-        .into_iter()
-        .map(|(name, up)| serde_json::json!({"name": name, "up": up}))
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let stored = match app.store.all_trunks().await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let (_, unknown_dids, dropped) = app.hub.sip_status();
+    let health = app.hub.trunks();
+    let up = |name: &str, tenant: Option<i64>| {
+        health
+            .iter()
+            .any(|(n, t, up)| n == name && *t == tenant && *up)
+    };
+    let mut list: Vec<serde_json::Value> = health
+        .iter()
+        .filter(|(_, t, _)| t.is_none())
+        .map(|(name, _, up)| serde_json::json!({"name": name, "shared": true, "up": up}))
         .collect();
+    for t in stored.iter().filter(|t| t.tenant_id == user.tenant_id) {
+        let mut view = match crate::trunks::parse_stored(t) {
+            Ok(c) => trunk_view(&c),
+            Err(_) => serde_json::json!({"name": t.name, "unreadable": true}),
+        };
+        view["shared"] = false.into();
+        view["position"] = t.position.into();
+        view["up"] = up(&t.name, Some(user.tenant_id)).into();
+        list.push(view);
+    }
     Json(serde_json::json!({
-        "trunks": trunks,
+        "trunks": list,
         "unknownDidCalls": unknown_dids,
         "droppedUntrusted": dropped,
     }))
     .into_response()
+}
+
+/// A tenant's own trunk as the API shows it: its settings, without the
+/// password.
+fn trunk_view(c: &crate::config::TrunkConfig) -> serde_json::Value {
+    serde_json::json!({
+        "name": c.name,
+        "uri": c.uri,
+        "transport": c.transport,
+        "username": c.username,
+        "hasPassword": c.password.is_some(),
+        "register": c.register,
+        "domain": c.domain,
+        "registerExpiresSecs": c.register_expires_secs,
+        "inboundFrom": c.inbound_from,
+        "stripPrefix": c.strip_prefix,
+        "addPrefix": c.add_prefix,
+        "callerFormat": c.caller_format,
+        "keepaliveSecs": c.keepalive_secs,
+    })
+}
+
+/// A tenant's own trunk, as an admin sends it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TrunkBody {
+    uri: String,
+    #[serde(default)]
+    transport: crate::config::Transport,
+    username: Option<String>,
+    /// Left out with the same username: the stored password stays.
+    password: Option<String>,
+    #[serde(default)]
+    register: bool,
+    domain: Option<String>,
+    register_expires_secs: Option<u32>,
+    #[serde(default)]
+    inbound_from: Vec<String>,
+    #[serde(default)]
+    strip_prefix: String,
+    #[serde(default)]
+    add_prefix: String,
+    #[serde(default)]
+    caller_format: crate::config::CallerFormat,
+    #[serde(default)]
+    keepalive_secs: u64,
+    /// Trunks are tried by position, then name (default 0).
+    #[serde(default)]
+    position: i64,
+}
+
+/// A trunk's name: letters, digits, `.`, `_` and `-`, 1 to 64 of them (it
+/// goes into call records, logs and metrics labels).
+fn trunk_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+async fn put_trunk(
+    State(app): State<App>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Json<TrunkBody>, JsonRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    const SEND: &str =
+        "send {\"uri\": \"sip:HOST[:PORT]\", ...}: the keys of a [[trunk]] table, in camelCase";
+    let name = match name {
+        Ok(Path(n)) => n,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => return json_rejection(rejection, SEND),
+    };
+    let bad = |msg: &str| api_error(StatusCode::BAD_REQUEST, "badTrunk", msg);
+    if !trunk_name(&name) {
+        return bad("a trunk's name is 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    if !(-1000..=1000).contains(&b.position) {
+        return bad("position is from -1000 to 1000");
+    }
+    // One change at a time: the checks below hold until it is installed.
+    let _one = app.trunk_changes.lock().await;
+    let stored = match app.store.all_trunks().await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let before = stored
+        .iter()
+        .find(|t| t.tenant_id == user.tenant_id && t.name == name)
+        .and_then(|t| crate::trunks::parse_stored(t).ok());
+    let own = stored
+        .iter()
+        .filter(|t| t.tenant_id == user.tenant_id)
+        .count();
+    if before.is_none() && own >= crate::trunks::MAX_PER_TENANT {
+        return api_error(
+            StatusCode::CONFLICT,
+            "tooManyTrunks",
+            &format!(
+                "a tenant has at most {} trunks of its own",
+                crate::trunks::MAX_PER_TENANT
+            ),
+        );
+    }
+    let password = match (&b.password, &before) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(old)) if old.username == b.username => old.password.clone(),
+        (None, _) => None,
+    };
+    let mut c = crate::config::TrunkConfig::udp(&name, &b.uri);
+    c.transport = b.transport;
+    c.username = b.username;
+    c.password = password;
+    c.register = b.register;
+    c.domain = b.domain;
+    if let Some(secs) = b.register_expires_secs {
+        c.register_expires_secs = secs;
+    }
+    c.inbound_from = b.inbound_from;
+    c.strip_prefix = b.strip_prefix;
+    c.add_prefix = b.add_prefix;
+    c.caller_format = b.caller_format;
+    c.keepalive_secs = b.keepalive_secs;
+    if c.uri.len() > 256 || c.inbound_from.len() > 32 || c.keepalive_secs > 3600 {
+        return bad(
+            "uri is up to 256 characters, inboundFrom up to 32 entries, keepaliveSecs up to 3600",
+        );
+    }
+    if c.domain.as_ref().is_some_and(|d| d.len() > 256)
+        || c.username.as_ref().is_some_and(|u| u.len() > 128)
+        || c.password.as_ref().is_some_and(|p| p.len() > 128)
+    {
+        return bad("domain is up to 256 characters, username and password up to 128");
+    }
+    if let Err(e) = c.validate() {
+        return bad(&e.to_string());
+    }
+    let resolved = match crate::trunks::resolve(&c, Some(user.tenant_id)).await {
+        Ok(r) => r,
+        Err(e) => return bad(&e.to_string()),
+    };
+    let peer = resolved.setup.trunk.peer;
+    if peer == app.calls.sip_addr {
+        return bad("the trunk's address is Seatline's own SIP address");
+    }
+    // One trunk per address: the carrier's challenges and registrations
+    // are answered by address.
+    let taken = app
+        .hub
+        .trunk_peers()
+        .into_iter()
+        .any(|(n, t, p)| p == peer && !(t == Some(user.tenant_id) && n == name));
+    if taken {
+        return api_error(
+            StatusCode::CONFLICT,
+            "addressInUse",
+            "another trunk already reaches that address",
+        );
+    }
+    let settings = match serde_json::to_string(&c) {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let row = seatline_store::StoredTrunk {
+        tenant_id: user.tenant_id,
+        name: name.clone(),
+        position: b.position,
+        settings,
+    };
+    if let Err(e) = app.store.put_trunk(&row).await {
+        return internal(e);
+    }
+    match crate::trunks::resolve_stored(&app.store).await {
+        Ok(own) => crate::trunks::install(&app, own),
+        Err(e) => return internal(e),
+    }
+    tracing::info!(tenant = user.tenant_id, trunk = %name, "trunk saved by an admin");
+    let mut view = trunk_view(&c);
+    view["shared"] = false.into();
+    view["position"] = b.position.into();
+    let status = if before.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    (status, Json(view)).into_response()
+}
+
+async fn delete_trunk(
+    State(app): State<App>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let name = match name {
+        Ok(Path(n)) => n,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    let _one = app.trunk_changes.lock().await;
+    match app.store.delete_trunk(user.tenant_id, &name).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                "the tenant has no trunk of that name",
+            )
+        }
+        Err(e) => return internal(e),
+    }
+    match crate::trunks::resolve_stored(&app.store).await {
+        Ok(own) => crate::trunks::install(&app, own),
+        Err(e) => return internal(e),
+    }
+    tracing::info!(tenant = user.tenant_id, trunk = %name, "trunk removed by an admin");
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// A DID's route: exactly one of the three.
@@ -106,7 +361,7 @@ async fn set_did_route(
 }
 
 /// The admin behind the request's token, or the error to answer with.
-async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Response> {
+pub(crate) async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -149,6 +404,9 @@ struct PolicyBody {
     trial: bool,
     trial_calls_per_day: i64,
     max_calls_per_callee_per_day: i64,
+    /// Per agent, every attempt counted; 0 (the default): no limit.
+    #[serde(default)]
+    max_calls_per_callee_per_minute: i64,
 }
 
 async fn get_policy(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -158,11 +416,16 @@ async fn get_policy(State(app): State<App>, headers: HeaderMap) -> Response {
     };
     match app.store.policy(user.tenant_id).await {
         Ok(p) => Json(PolicyBody {
-            balance_cents: p.balance_cents,
+            // Calls in progress spend it: the call path's figure is current.
+            balance_cents: app
+                .hub
+                .balance_cents(user.tenant_id)
+                .unwrap_or(p.balance_cents),
             allowed_countries: p.allowed_countries,
             trial: p.trial,
             trial_calls_per_day: p.trial_calls_per_day,
             max_calls_per_callee_per_day: p.max_calls_per_callee_per_day,
+            max_calls_per_callee_per_minute: p.max_calls_per_callee_per_minute,
         })
         .into_response(),
         Err(e) => internal(e),
@@ -194,7 +457,10 @@ async fn set_policy(
             "allowedCountries are calling codes, e.g. \"1\", \"852\"",
         );
     }
-    if b.trial_calls_per_day < 0 || b.max_calls_per_callee_per_day < 0 {
+    if b.trial_calls_per_day < 0
+        || b.max_calls_per_callee_per_day < 0
+        || !(0..=1000).contains(&b.max_calls_per_callee_per_minute)
+    {
         return api_error(
             StatusCode::BAD_REQUEST,
             "badLimit",
@@ -207,11 +473,122 @@ async fn set_policy(
         trial: b.trial,
         trial_calls_per_day: b.trial_calls_per_day,
         max_calls_per_callee_per_day: b.max_calls_per_callee_per_day,
+        max_calls_per_callee_per_minute: b.max_calls_per_callee_per_minute,
     };
     match app.store.set_policy(user.tenant_id, &p).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            // The call path holds the balance; it stores it again, in order.
+            app.hub.set_balance(user.tenant_id, p.balance_cents);
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => internal(e),
     }
+}
+
+/// One rate as the API shows and takes it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RateBody {
+    /// The start of the E.164 numbers it applies to ("1", "44", "1876").
+    prefix: String,
+    /// Cents a minute, e.g. 1.2.
+    cents_per_minute: f64,
+    /// The billing increment: the first block and each next one, seconds
+    /// (60/60, 6/6, 30/6 ...).
+    first_secs: u32,
+    next_secs: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatesBody {
+    rates: Vec<RateBody>,
+}
+
+async fn get_rates(State(app): State<App>, headers: HeaderMap) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match app.store.all_rates().await {
+        Ok(all) => {
+            let rates = all
+                .into_iter()
+                .filter(|r| r.0 == user.tenant_id)
+                .map(|(_, prefix, mc, first, next)| RateBody {
+                    prefix,
+                    cents_per_minute: mc as f64 / 1000.0,
+                    first_secs: first as u32,
+                    next_secs: next as u32,
+                })
+                .collect();
+            Json(RatesBody { rates }).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+async fn set_rates(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Json<RatesBody>, JsonRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    const SEND: &str = "send {\"rates\": [{\"prefix\": \"1\", \"centsPerMinute\": 1.2, \"firstSecs\": 60, \"nextSecs\": 60}]}";
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => return json_rejection(rejection, SEND),
+    };
+    let bad = |msg: &str| api_error(StatusCode::BAD_REQUEST, "badRate", msg);
+    if b.rates.len() > 1000 {
+        return bad("at most 1000 rates");
+    }
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in &b.rates {
+        if r.prefix.is_empty()
+            || r.prefix.len() > 15
+            || !r.prefix.bytes().all(|b| b.is_ascii_digit())
+        {
+            return bad("a prefix is 1 to 15 digits of an E.164 number");
+        }
+        if !seen.insert(r.prefix.clone()) {
+            return bad("each prefix once");
+        }
+        if !(0.0..=100_000.0).contains(&r.cents_per_minute) || !r.cents_per_minute.is_finite() {
+            return bad("centsPerMinute is 0 to 100000");
+        }
+        if !(1..=3600).contains(&r.first_secs) || !(1..=3600).contains(&r.next_secs) {
+            return bad("firstSecs and nextSecs are 1 to 3600");
+        }
+        let mc = (r.cents_per_minute * 1000.0).round() as i64;
+        rows.push((
+            r.prefix.clone(),
+            mc,
+            i64::from(r.first_secs),
+            i64::from(r.next_secs),
+        ));
+    }
+    if let Err(e) = app.store.set_rates(user.tenant_id, &rows).await {
+        return internal(e);
+    }
+    app.hub.set_rates(user.tenant_id, rates_of(&rows));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Stored rates as the switchboard's.
+pub(crate) fn rates_of(rows: &[(String, i64, i64, i64)]) -> Vec<seatline_switchboard::Rate> {
+    rows.iter()
+        .map(|(prefix, mc, first, next)| seatline_switchboard::Rate {
+            prefix: prefix.clone(),
+            millicents_per_minute: *mc,
+            first_secs: u32::try_from(*first).unwrap_or(60),
+            next_secs: u32::try_from(*next).unwrap_or(60),
+        })
+        .collect()
 }
 
 async fn blacklist(app: App, headers: HeaderMap, number: String, on: bool) -> Response {

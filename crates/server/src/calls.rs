@@ -194,6 +194,7 @@ async fn facts(
             0
         },
         max_calls_per_callee_per_day: p.max_calls_per_callee_per_day,
+        max_calls_per_callee_per_minute: p.max_calls_per_callee_per_minute,
         callee_calls_today: if p.max_calls_per_callee_per_day > 0 {
             app.store
                 .outbound_calls_since(tenant_id, Some(callee), day_start)

@@ -1,7 +1,7 @@
 //! The TOML configuration of `seatline serve --config FILE`. Every setting has
 //! a default, so an empty file (or none, for `seatline demo`) is valid.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -22,6 +22,7 @@ pub struct Config {
     pub signin: SigninConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub webhooks: WebhooksConfig,
     /// Carrier trunks (`[[trunk]]` tables), tried in this order. None: the
     /// sandbox carrier takes every call.
     #[serde(rename = "trunk")]
@@ -29,7 +30,7 @@ pub struct Config {
 }
 
 /// How a trunk wants the caller ID written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CallerFormat {
     #[default]
@@ -39,7 +40,7 @@ pub enum CallerFormat {
 }
 
 /// How SIP reaches a trunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     #[default]
@@ -49,7 +50,7 @@ pub enum Transport {
 }
 
 /// One carrier trunk.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     /// Unique; written in call records and logs.
@@ -265,6 +266,35 @@ impl Default for CallsConfig {
     }
 }
 
+/// How call records are delivered to the tenants' webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// The wait after a failed first attempt; it doubles at each failure...
+    pub first_retry_ms: u64,
+    /// ...up to this.
+    pub max_retry_ms: u64,
+    /// Retries stop this long after the call ended (the delivery is marked
+    /// failed in the log).
+    pub give_up_after_secs: u64,
+    /// An attempt without an answer this long has failed.
+    pub timeout_ms: u64,
+    /// Attempts in flight at once, over every tenant.
+    pub concurrency: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            first_retry_ms: 2_000,
+            max_retry_ms: 3_600_000,
+            give_up_after_secs: 3 * 86_400,
+            timeout_ms: 10_000,
+            concurrency: 16,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
@@ -416,6 +446,7 @@ impl Default for Config {
             signin: SigninConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            webhooks: WebhooksConfig::default(),
             trunks: Vec::new(),
         }
     }

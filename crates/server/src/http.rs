@@ -52,6 +52,8 @@ pub fn router(app: App) -> Router {
         .route("/demo/{*path}", get(demo_asset))
         .route("/sdk/{*path}", get(sdk_asset))
         .merge(crate::admin::routes())
+        .merge(crate::records::routes())
+        .merge(crate::webhooks::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .layer(Extension(Signin::new(&app.cfg.signin)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

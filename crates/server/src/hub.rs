@@ -51,6 +51,8 @@ pub enum Persist {
     Status(i64, i64),
     /// Write a call record; the last write of a call is its final state.
     Call(Box<CallRow>),
+    /// Store a tenant's balance: (tenant, cents).
+    Balance(i64, i64),
     /// Answer once everything before it is written (shutdown, tests).
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -191,6 +193,9 @@ pub fn call_row(
         mos_min: r.mos_min,
         trunk: r.trunk.clone(),
         forwarded_to: r.forwarded_to.clone(),
+        hung_up_by: r.hung_up_by.map(|h| h.as_str().to_string()),
+        billed_secs: r.billed_secs.map(i64::from),
+        cost_millicents: r.cost_millicents,
     }
 }
 
@@ -416,6 +421,9 @@ impl Hub {
                     } else {
                         tracing::warn!(trunk = %name, "trunk is down (OPTIONS unanswered); calls skip it");
                     }
+                }
+                Output::SaveBalance { tenant_id, cents } => {
+                    let _ = self.io.persist.send(Persist::Balance(tenant_id, cents));
                 }
                 Output::Compacted => {
                     if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -713,6 +721,44 @@ impl Hub {
 
     pub fn rtp_alive(&self, seats: &[i64], now: Instant) {
         self.with_sb(|inner| inner.sb.rtp_alive(seats, now))
+    }
+
+    /// An admin set a tenant's balance (cents).
+    pub fn set_balance(&self, tenant_id: i64, cents: i64) {
+        self.with_sb_untimed(|inner| inner.sb.set_balance(tenant_id, cents))
+    }
+
+    /// A tenant's rates from now on.
+    pub fn set_rates(&self, tenant_id: i64, rates: Vec<seatline_switchboard::Rate>) {
+        self.lock().sb.set_rates(tenant_id, rates)
+    }
+
+    /// A tenant's balance as the call path holds it, once it has seen it.
+    pub fn balance_cents(&self, tenant_id: i64) -> Option<i64> {
+        self.lock().sb.balance_cents(tenant_id)
+    }
+
+    /// From now on, calls use these trunks (see `Switchboard::set_trunks`).
+    pub fn set_trunks(&self, trunks: Vec<seatline_switchboard::TrunkSetup>, now: Instant) {
+        self.with_sb(|inner| inner.sb.set_trunks(trunks, now))
+    }
+
+    /// Each trunk: its name, whose it is (`None`: shared) and whether it
+    /// carries calls now.
+    pub fn trunks(&self) -> Vec<(String, Option<i64>, bool)> {
+        let inner = self.lock();
+        inner
+            .sb
+            .trunk_peers()
+            .into_iter()
+            .zip(inner.sb.trunk_health())
+            .map(|((name, tenant, _), (_, up))| (name, tenant, up))
+            .collect()
+    }
+
+    /// Each trunk's name, whose it is and its address.
+    pub fn trunk_peers(&self) -> Vec<(String, Option<i64>, std::net::SocketAddr)> {
+        self.lock().sb.trunk_peers()
     }
 
     /// Messages to `peer` travel over a connection of this kind.

@@ -17,9 +17,12 @@ pub mod hub;
 pub mod media;
 mod memory;
 pub mod metrics;
+mod records;
 pub mod sandbox;
 mod signin;
 pub mod sip_stream;
+pub mod trunks;
+pub mod webhooks;
 mod ws;
 
 use config::Config;
@@ -41,6 +44,11 @@ pub struct AppState {
     pub sandbox: Option<sandbox::Sandbox>,
     /// SIP connections (TCP and TLS trunks, carriers connected to us).
     pub streams: Arc<sip_stream::Streams>,
+    /// The configuration file's trunks (or the sandbox carrier), shared
+    /// by every tenant without trunks of its own.
+    pub shared_trunks: Vec<trunks::Resolved>,
+    /// Held while the trunks change: one change at a time.
+    pub trunk_changes: tokio::sync::Mutex<()>,
 }
 
 pub type App = Arc<AppState>;
@@ -62,27 +70,32 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    let (trunks, sandbox) = if cfg.trunks.is_empty() {
+    // The shared trunks: the configuration file's, or the sandbox carrier.
+    let (shared_trunks, sandbox) = if cfg.trunks.is_empty() {
         let sb = sandbox::start(cfg.sandbox.listen).await?;
         tracing::info!("sandbox carrier on {}", sb.addr);
-        let trunk = ResolvedTrunk {
-            trunk: seatline_switchboard::Trunk {
-                name: "sandbox".into(),
-                peer: sb.addr,
-                keepalive: None,
-                register: false,
-                numbers: Default::default(),
+        let trunk = trunks::Resolved {
+            setup: seatline_switchboard::TrunkSetup {
+                trunk: seatline_switchboard::Trunk {
+                    name: "sandbox".into(),
+                    tenant_id: None,
+                    peer: sb.addr,
+                    keepalive: None,
+                    register: false,
+                    numbers: Default::default(),
+                },
+                transport: seatline_sip::Transport::Udp,
+                trusted: vec![seatline_sip::TrustedSource::Addr(sb.addr)],
+                credentials: None,
+                registration: None,
             },
-            trusted: vec![seatline_sip::TrustedSource::Addr(sb.addr)],
-            credentials: None,
-            register: None,
             dial: None,
         };
         (vec![trunk], Some(sb))
     } else {
         let mut list = Vec::new();
         for t in &cfg.trunks {
-            list.push(resolve_trunk(t).await?);
+            list.push(trunks::resolve(t, None).await?);
         }
         (list, None)
     };
@@ -93,31 +106,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     // The switchboard: SIP that trusts only the trunks, and the rules' numbers.
     let seed: u64 = rand::random();
-    let mut ua =
-        seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
-    // Only the trunks (or the sandbox carrier) may send us requests.
-    ua.set_trusted(trunks.iter().flat_map(|t| t.trusted.clone()).collect());
-    let mut dial = std::collections::HashMap::new();
-    for t in &trunks {
-        if let Some(d) = &t.dial {
-            dial.insert(t.trunk.peer, d.clone());
-        }
-    }
-    let streams = Arc::new(sip_stream::Streams::new(dial));
-    for (peer, transport) in streams.trunk_transports() {
-        ua.set_transport(peer, transport);
-    }
-    for t in &trunks {
-        tracing::info!(trunk = %t.trunk.name, peer = %t.trunk.peer, digest = t.credentials.is_some(), register = t.trunk.register, "trunk");
-        if let Some(c) = &t.credentials {
-            ua.set_credentials(t.trunk.peer, c.clone());
-        }
-        if let (Some((domain, expires)), Some(c)) = (&t.register, &t.credentials) {
-            ua.register(t.trunk.peer, &c.username, domain, *expires, Instant::now());
-        }
-    }
-    let mut settings =
-        seatline_switchboard::Settings::with_trunks(trunks.into_iter().map(|t| t.trunk).collect());
+    let ua = seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
+    // Whom to trust, whose credentials, which registrations: the trunks,
+    // installed below, once the hub runs.
+    let streams = Arc::new(sip_stream::Streams::default());
+    let mut settings = seatline_switchboard::Settings::with_trunks(Vec::new());
     settings.no_tab_grace = Duration::from_secs(cfg.calls.no_tab_grace_secs);
     settings.rtp_timeout = Duration::from_secs(cfg.calls.rtp_timeout_secs.max(1));
     settings.ring_timeout = Duration::from_secs(cfg.calls.ring_timeout_secs.max(1));
@@ -150,7 +143,23 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         media,
         sandbox,
         streams: streams.clone(),
+        shared_trunks,
+        trunk_changes: tokio::sync::Mutex::new(()),
     });
+    // Each tenant's rates.
+    let mut by_tenant: std::collections::BTreeMap<i64, Vec<(String, i64, i64, i64)>> =
+        Default::default();
+    for (tenant, prefix, mc, first, next) in app.store.all_rates().await? {
+        by_tenant
+            .entry(tenant)
+            .or_default()
+            .push((prefix, mc, first, next));
+    }
+    for (tenant, rows) in by_tenant {
+        app.hub.set_rates(tenant, admin::rates_of(&rows));
+    }
+    // The trunks: the shared ones, then the tenants' own.
+    trunks::install(&app, trunks::resolve_stored(&app.store).await?);
 
     // One writer keeps the store's writes in the order they were made: the
     // last write of a call record is its final state.
@@ -169,6 +178,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                         writes.push(seatline_store::Write::Status { seat_id, code })
                     }
                     hub::Persist::Call(row) => writes.push(seatline_store::Write::Call(row)),
+                    hub::Persist::Balance(tenant_id, cents) => {
+                        writes.push(seatline_store::Write::Balance { tenant_id, cents })
+                    }
                     // Answered once everything before it is stored.
                     hub::Persist::Flush(done) => flushes.push(done),
                 }
@@ -196,6 +208,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .await
         .map_err(|e| anyhow::anyhow!("SIP over TCP on {}: {e}", app.calls.sip_addr))?;
     calls::start(app.clone(), sip, sip_rx, routes_rx);
+    webhooks::start(app.clone());
     let media_notes = app.clone();
     tokio::spawn(async move {
         while let Some(note) = notes.recv().await {
@@ -268,88 +281,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 }
 
 /// Each tab holds a socket: lift the soft descriptor limit to the hard one.
-/// A trunk ready for the switchboard: its address resolved, the sources
-/// trusted for it, its credentials.
-struct ResolvedTrunk {
-    trunk: seatline_switchboard::Trunk,
-    trusted: Vec<seatline_sip::TrustedSource>,
-    credentials: Option<seatline_sip::Credentials>,
-    /// Registration: the domain and the seconds asked for.
-    register: Option<(String, u32)>,
-    /// How to connect, for a TCP or TLS trunk.
-    dial: Option<sip_stream::Dial>,
-}
-
-/// Resolves a trunk's host (the first address the resolver gives; SRV
-/// records are not looked up) and reads its trust list.
-async fn resolve_trunk(t: &config::TrunkConfig) -> anyhow::Result<ResolvedTrunk> {
-    let (host, port) = t.host_port()?;
-    let peer = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| anyhow::anyhow!("trunk {:?}: cannot resolve {host}: {e}", t.name))?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("trunk {:?}: {host} has no address", t.name))?;
-    let trusted = if t.inbound_from.is_empty() {
-        match t.transport {
-            config::Transport::Udp => vec![seatline_sip::TrustedSource::Addr(peer)],
-            // A carrier's own connections to us come from any port of its IP.
-            _ => vec![seatline_sip::TrustedSource::Ip(peer.ip())],
-        }
-    } else {
-        t.inbound_from
-            .iter()
-            .map(|s| seatline_sip::TrustedSource::parse(s))
-            .collect::<Result<_, _>>()
-            .map_err(|e| anyhow::anyhow!("trunk {:?}: inbound_from: {e}", t.name))?
-    };
-    let credentials = match (&t.username, &t.password) {
-        (Some(u), Some(p)) => Some(seatline_sip::Credentials {
-            username: u.clone(),
-            password: p.clone(),
-        }),
-        _ => None,
-    };
-    Ok(ResolvedTrunk {
-        trunk: seatline_switchboard::Trunk {
-            name: t.name.clone(),
-            peer,
-            keepalive: (t.keepalive_secs > 0).then(|| Duration::from_secs(t.keepalive_secs)),
-            register: t.register,
-            numbers: seatline_calls::numbers::NumberRules {
-                strip: t.strip_prefix.clone(),
-                prefix: t.add_prefix.clone(),
-                caller: match t.caller_format {
-                    config::CallerFormat::E164 => seatline_calls::numbers::CallerFormat::E164,
-                    config::CallerFormat::Plus => seatline_calls::numbers::CallerFormat::Plus,
-                    config::CallerFormat::National => {
-                        seatline_calls::numbers::CallerFormat::National
-                    }
-                },
-            },
-        },
-        trusted,
-        credentials,
-        dial: match t.transport {
-            config::Transport::Udp => None,
-            config::Transport::Tcp => Some(sip_stream::Dial::Tcp),
-            config::Transport::Tls => Some(sip_stream::Dial::Tls {
-                config: sip_stream::tls_client(t.tls_ca.as_deref())?,
-                name: rustls_pki_types::ServerName::try_from(host.clone())
-                    .map_err(|e| anyhow::anyhow!("trunk {:?}: {host}: {e}", t.name))?,
-            }),
-        },
-        register: t.register.then(|| {
-            let bracketed = if host.contains(':') {
-                format!("[{host}]")
-            } else {
-                host
-            };
-            let domain = t.domain.clone().unwrap_or(bracketed);
-            (domain, t.register_expires_secs)
-        }),
-    })
-}
-
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
@@ -386,6 +317,10 @@ fn record_of(row: &seatline_store::CallRow) -> seatline_calls::record::CallRecor
     r.hangup_ms = row.hangup_ms;
     r.hangup_code = row.hangup_code.and_then(|c| u16::try_from(c).ok());
     r.sip_code = row.sip_code.and_then(|c| u16::try_from(c).ok());
+    r.hung_up_by = row
+        .hung_up_by
+        .as_deref()
+        .and_then(seatline_calls::record::HungUpBy::parse);
     r
 }
 

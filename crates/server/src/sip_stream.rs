@@ -40,31 +40,17 @@ pub enum Dial {
 #[derive(Default)]
 pub struct Streams {
     conns: Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>,
-    /// Trunks reached over a connection, by address.
-    dial: HashMap<SocketAddr, Dial>,
+    /// Trunks reached over a connection, by address (changed when an
+    /// admin changes trunks).
+    dial: Mutex<HashMap<SocketAddr, Dial>>,
     inbound: std::sync::atomic::AtomicUsize,
 }
 
 impl Streams {
-    pub fn new(dial: HashMap<SocketAddr, Dial>) -> Self {
-        Self {
-            dial,
-            ..Default::default()
-        }
-    }
-
-    /// The transport of each trunk reached over a connection.
-    pub fn trunk_transports(&self) -> Vec<(SocketAddr, Transport)> {
-        self.dial
-            .iter()
-            .map(|(a, d)| {
-                let t = match d {
-                    Dial::Tcp => Transport::Tcp,
-                    Dial::Tls { .. } => Transport::Tls,
-                };
-                (*a, t)
-            })
-            .collect()
+    /// From now on, these trunks are reached over a connection. A
+    /// connection already open stays until it closes.
+    pub fn set_dials(&self, dial: HashMap<SocketAddr, Dial>) {
+        *self.dial.lock().unwrap_or_else(|p| p.into_inner()) = dial;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>> {
@@ -86,7 +72,13 @@ impl Streams {
             }
             return Ok(());
         }
-        let Some(dial) = self.dial.get(&to).cloned() else {
+        let dial = self
+            .dial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&to)
+            .cloned();
+        let Some(dial) = dial else {
             return Err(bytes);
         };
         let (tx, rx) = mpsc::channel(QUEUE);

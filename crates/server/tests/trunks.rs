@@ -370,7 +370,10 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
         .await
         .unwrap();
     assert_eq!(status["unknownDidCalls"], 1, "{status}");
-    assert_eq!(status["trunks"], json!([{"name": "carrier", "up": true}]));
+    assert_eq!(
+        status["trunks"],
+        json!([{"name": "carrier", "shared": true, "up": true}])
+    );
     assert!(rec["callConnectedTimestamp"].is_number(), "{rec}");
     assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
 }

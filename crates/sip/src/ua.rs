@@ -381,6 +381,18 @@ impl UserAgent {
         self.send_register(self.regs.len() - 1, now);
     }
 
+    /// Stops registering with `peer`. A bound registration is taken back
+    /// at once (a REGISTER with `Expires: 0`; its answer is not awaited).
+    pub fn unregister(&mut self, peer: SocketAddr, now: Instant) {
+        while let Some(i) = self.regs.iter().position(|r| r.peer == peer) {
+            if self.regs[i].registered {
+                self.regs[i].expires = 0;
+                self.send_register(i, now);
+            }
+            self.regs.remove(i);
+        }
+    }
+
     /// Whether each registration is bound now, by registrar address.
     pub fn registrations(&self) -> Vec<(SocketAddr, bool)> {
         self.regs.iter().map(|r| (r.peer, r.registered)).collect()
@@ -481,6 +493,11 @@ impl UserAgent {
     /// challenge fails the request like any other refusal.
     pub fn set_credentials(&mut self, peer: SocketAddr, creds: Credentials) {
         self.credentials.insert(peer, creds);
+    }
+
+    /// Forgets `peer`'s credentials: its challenges fail requests again.
+    pub fn remove_credentials(&mut self, peer: SocketAddr) {
+        self.credentials.remove(&peer);
     }
 
     /// Sends an OPTIONS ping to `peer` (a trunk keepalive); its outcome
@@ -869,6 +886,12 @@ impl UserAgent {
             let r = response_to(&req, 487, Some(&d.local_tag));
             self.tx.respond(&req, r, now);
         }
+    }
+
+    /// Where a call's packets go (for a call the carrier placed: where its
+    /// INVITE came from).
+    pub fn peer_of(&self, call: CallRef) -> Option<SocketAddr> {
+        self.calls.get(&call).map(|d| d.peer)
     }
 
     /// The current state of an established call's dialog (answered, in

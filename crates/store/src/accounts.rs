@@ -328,17 +328,69 @@ impl Store {
         }
         self.create_user(tenant, "admin@demo.local", &hash, "admin")
             .await?;
-        // Credit, every country, no trial limits: calls just work in the demo.
+        // Credit; the countries of the demo's numbers (US and Canada, the UK,
+        // Hong Kong, China, Mexico, Spain: others get 811); 12025550166 on
+        // the blacklist (814); five attempts a minute per agent and number
+        // (815).
         let policy = crate::Policy {
             balance_cents: 100_000,
+            allowed_countries: ["1", "44", "852", "86", "52", "34"]
+                .map(String::from)
+                .to_vec(),
+            max_calls_per_callee_per_minute: 5,
             ..Default::default()
         };
         self.set_policy(tenant, &policy).await?;
+        self.set_blacklisted(tenant, "12025550166", true).await?;
+        // Rates: US/Canada 1 cent a minute per started minute; the UK,
+        // Hong Kong and China per started six seconds.
+        self.set_rates(
+            tenant,
+            &[
+                ("1".into(), 1_000, 60, 60),
+                ("44".into(), 2_000, 6, 6),
+                ("852".into(), 3_000, 6, 6),
+                ("86".into(), 2_000, 6, 6),
+            ],
+        )
+        .await?;
         // The demo DIDs; 12025550179 is one the sandbox carrier will not carry.
         for n in 170..=179 {
             self.add_did(tenant, &format!("12025550{n}"), n != 179)
                 .await?;
             self.route_did(&format!("12025550{n}"), group).await?;
+        }
+        // Two more tenants that show a rule each: `broke` has no credit
+        // (810), `trial` may place two calls a day (817).
+        for (name, email, did, policy) in [
+            (
+                "broke",
+                "broke@demo.local",
+                "12025550180",
+                crate::Policy {
+                    balance_cents: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "trial",
+                "trial@demo.local",
+                "12025550181",
+                crate::Policy {
+                    balance_cents: 100_000,
+                    trial: true,
+                    trial_calls_per_day: 2,
+                    ..Default::default()
+                },
+            ),
+        ] {
+            let t = self.create_tenant(name).await?;
+            let g = self.create_group(t, "G001", "Agents", 0).await?;
+            let user = self.create_user(t, email, &hash, "agent").await?;
+            self.create_seat(t, user, "8001", g).await?;
+            self.set_policy(t, &policy).await?;
+            self.add_did(t, did, true).await?;
+            self.route_did(did, g).await?;
         }
         Ok(true)
     }

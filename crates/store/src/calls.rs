@@ -34,6 +34,11 @@ pub struct CallRow {
     pub trunk: Option<String>,
     /// A forwarded inbound call: the number it went to.
     pub forwarded_to: Option<String>,
+    /// Who ended it: agent, customer, carrier or system.
+    pub hung_up_by: Option<String>,
+    /// Answered and rated: seconds billed and their price (millicents).
+    pub billed_secs: Option<i64>,
+    pub cost_millicents: Option<i64>,
 }
 
 /// One write of the call path's ordered writer.
@@ -45,6 +50,11 @@ pub enum Write {
         code: i64,
     },
     Call(Box<CallRow>),
+    /// A tenant's balance (cents).
+    Balance {
+        tenant_id: i64,
+        cents: i64,
+    },
 }
 
 async fn write_with<'e, E>(e: E, w: &Write) -> Result<()>
@@ -61,6 +71,17 @@ where
             Ok(())
         }
         Write::Call(c) => save_call_with(e, c).await,
+        Write::Balance { tenant_id, cents } => {
+            sqlx::query(
+                "INSERT INTO tenant_policy (tenant_id, balance_cents) VALUES ($1, $2)
+                 ON CONFLICT (tenant_id) DO UPDATE SET balance_cents = excluded.balance_cents",
+            )
+            .bind(tenant_id)
+            .bind(cents)
+            .execute(e)
+            .await?;
+            Ok(())
+        }
     }
 }
 
@@ -74,8 +95,9 @@ where
     sqlx::query(
             "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
                                 start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
-                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to, hung_up_by,
+                                billed_secs, cost_millicents)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
              ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
                 hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
                 dialog = excluded.dialog,
@@ -85,7 +107,10 @@ where
                 mos = COALESCE(excluded.mos, calls.mos),
                 mos_min = COALESCE(excluded.mos_min, calls.mos_min),
                 trunk = COALESCE(excluded.trunk, calls.trunk),
-                forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to)",
+                forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to),
+                hung_up_by = COALESCE(excluded.hung_up_by, calls.hung_up_by),
+                billed_secs = COALESCE(excluded.billed_secs, calls.billed_secs),
+                cost_millicents = COALESCE(excluded.cost_millicents, calls.cost_millicents)",
         )
         .bind(&c.id)
         .bind(c.tenant_id)
@@ -109,6 +134,9 @@ where
         .bind(c.mos_min)
         .bind(&c.trunk)
         .bind(&c.forwarded_to)
+        .bind(&c.hung_up_by)
+        .bind(c.billed_secs)
+        .bind(c.cost_millicents)
         .execute(e)
         .await?;
     Ok(())
@@ -324,6 +352,9 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
         mos_min: r.try_get("mos_min")?,
         trunk: r.try_get("trunk")?,
         forwarded_to: r.try_get("forwarded_to")?,
+        hung_up_by: r.try_get("hung_up_by")?,
+        billed_secs: r.try_get("billed_secs")?,
+        cost_millicents: r.try_get("cost_millicents")?,
     })
 }
 
@@ -495,5 +526,110 @@ mod tests {
         assert_eq!(got.hangup_code, Some(801));
         assert_eq!((got.mos, got.mos_min), (c.mos, c.mos_min));
         assert_eq!(store.recent_calls(1, 10).await.unwrap(), vec![got]);
+    }
+}
+
+/// How a call ended, as the records API filters by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// It was connected.
+    Answered,
+    /// It ended unconnected with no reason code of ours: busy, declined,
+    /// not answered, cancelled.
+    Unanswered,
+    /// It ended with one of our reason codes (800, 801, 810-819).
+    Failed,
+    /// It has not ended.
+    InProgress,
+}
+
+/// Which call records to find, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub tenant_id: i64,
+    /// Started at or after / before, in milliseconds.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// The agent's email.
+    pub agent: Option<String>,
+    pub order_id: Option<String>,
+    pub call_id: Option<String>,
+    pub direction: Option<i64>,
+    pub outcome: Option<CallOutcome>,
+    /// Only records after this one in the order (its start and id): the
+    /// cursor of the page before.
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// A call record with its agent's email and group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallListRow {
+    pub call: CallRow,
+    pub agent: Option<String>,
+    pub group_no: Option<String>,
+}
+
+impl Store {
+    /// The tenant's call records that match `f`, newest first, at most
+    /// `f.limit` (1 to 10,000).
+    pub async fn find_calls(&self, f: &CallFilter) -> Result<Vec<CallListRow>> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT c.*, u.email AS agent_email, g.group_no AS agent_group
+             FROM calls c
+             LEFT JOIN seats s ON s.id = c.seat_id
+             LEFT JOIN users u ON u.id = s.user_id
+             LEFT JOIN agent_groups g ON g.id = s.group_id
+             WHERE c.tenant_id = ",
+        );
+        q.push_bind(f.tenant_id);
+        if let Some(v) = f.from_ms {
+            q.push(" AND c.start_ms >= ").push_bind(v);
+        }
+        if let Some(v) = f.to_ms {
+            q.push(" AND c.start_ms < ").push_bind(v);
+        }
+        if let Some(v) = &f.agent {
+            q.push(" AND u.email = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.order_id {
+            q.push(" AND c.order_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.call_id {
+            q.push(" AND c.id = ").push_bind(v.clone());
+        }
+        if let Some(v) = f.direction {
+            q.push(" AND c.direction = ").push_bind(v);
+        }
+        q.push(match f.outcome {
+            None => "",
+            Some(CallOutcome::Answered) => " AND c.connected_ms IS NOT NULL",
+            Some(CallOutcome::Unanswered) => {
+                " AND c.hangup_ms IS NOT NULL AND c.connected_ms IS NULL AND c.hangup_code IS NULL"
+            }
+            Some(CallOutcome::Failed) => " AND c.hangup_code IS NOT NULL",
+            Some(CallOutcome::InProgress) => " AND c.hangup_ms IS NULL",
+        });
+        if let Some((start, id)) = &f.after {
+            q.push(" AND (c.start_ms < ")
+                .push_bind(*start)
+                .push(" OR (c.start_ms = ")
+                .push_bind(*start)
+                .push(" AND c.id < ")
+                .push_bind(id.clone())
+                .push("))");
+        }
+        q.push(" ORDER BY c.start_ms DESC, c.id DESC LIMIT ")
+            .push_bind(f.limit.clamp(1, 10_000));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CallListRow {
+                    call: row_of(r)?,
+                    agent: r.try_get("agent_email")?,
+                    group_no: r.try_get("agent_group")?,
+                })
+            })
+            .collect()
     }
 }

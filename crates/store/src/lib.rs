@@ -12,14 +12,20 @@
 //! be added beside it.
 
 mod accounts;
+mod api_keys;
 mod calls;
 mod policy;
 mod sessions;
+mod trunks;
+mod webhooks;
 
 pub use accounts::{hash_password, verify_password, Seat, User};
-pub use calls::{CallRow, DidRoute, DidRouteSet, Write};
+pub use api_keys::{ApiKey, KEY_PREFIX, SCOPES};
+pub use calls::{CallFilter, CallListRow, CallOutcome, CallRow, DidRoute, DidRouteSet, Write};
 pub use policy::Policy;
 pub use sessions::{new_token, token_id, SessionCheck};
+pub use trunks::StoredTrunk;
+pub use webhooks::{Delivery, Webhook};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;

@@ -12,6 +12,9 @@ pub struct Policy {
     pub trial_calls_per_day: i64,
     /// Calls to one number a day; 0: no limit.
     pub max_calls_per_callee_per_day: i64,
+    /// Calls one agent may place to one number in a minute, every attempt
+    /// counted; 0: no limit.
+    pub max_calls_per_callee_per_minute: i64,
 }
 
 impl Default for Policy {
@@ -23,6 +26,7 @@ impl Default for Policy {
             trial: false,
             trial_calls_per_day: 10,
             max_calls_per_callee_per_day: 0,
+            max_calls_per_callee_per_minute: 0,
         }
     }
 }
@@ -48,16 +52,19 @@ impl Store {
             trial: r.try_get::<i64, _>("trial")? != 0,
             trial_calls_per_day: r.try_get("trial_calls_per_day")?,
             max_calls_per_callee_per_day: r.try_get("max_calls_per_callee_per_day")?,
+            max_calls_per_callee_per_minute: r.try_get("max_calls_per_callee_per_minute")?,
         })
     }
 
     pub async fn set_policy(&self, tenant_id: i64, p: &Policy) -> Result<()> {
         sqlx::query(
-            "INSERT INTO tenant_policy (tenant_id, balance_cents, allowed_countries, trial, trial_calls_per_day, max_calls_per_callee_per_day)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO tenant_policy (tenant_id, balance_cents, allowed_countries, trial, trial_calls_per_day,
+                                        max_calls_per_callee_per_day, max_calls_per_callee_per_minute)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT(tenant_id) DO UPDATE SET balance_cents = excluded.balance_cents, allowed_countries = excluded.allowed_countries,
                 trial = excluded.trial, trial_calls_per_day = excluded.trial_calls_per_day,
-                max_calls_per_callee_per_day = excluded.max_calls_per_callee_per_day",
+                max_calls_per_callee_per_day = excluded.max_calls_per_callee_per_day,
+                max_calls_per_callee_per_minute = excluded.max_calls_per_callee_per_minute",
         )
         .bind(tenant_id)
         .bind(p.balance_cents)
@@ -65,8 +72,56 @@ impl Store {
         .bind(p.trial as i64)
         .bind(p.trial_calls_per_day)
         .bind(p.max_calls_per_callee_per_day)
+        .bind(p.max_calls_per_callee_per_minute)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Every tenant's rates: (tenant, prefix, millicents a minute, first
+    /// block seconds, next block seconds).
+    pub async fn all_rates(&self) -> Result<Vec<(i64, String, i64, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, prefix, millicents_per_minute, first_secs, next_secs
+             FROM rates ORDER BY tenant_id, prefix",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Replaces the tenant's rates: (prefix, millicents a minute, first
+    /// block seconds, next block seconds).
+    pub async fn set_rates(&self, tenant_id: i64, rates: &[(String, i64, i64, i64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM rates WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        for (prefix, mc, first, next) in rates {
+            sqlx::query(
+                "INSERT INTO rates (tenant_id, prefix, millicents_per_minute, first_secs, next_secs)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(tenant_id)
+            .bind(prefix)
+            .bind(mc)
+            .bind(first)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -24,7 +24,8 @@ pub(crate) struct Forward {
     b_ours: AudioSdp,
     a_rtp: RtpPort,
     b_rtp: RtpPort,
-    trunk: u8,
+    /// The id of the trunk leg B is placed on.
+    trunk: u32,
     record: CallRecord,
     /// The relay's id for the media plane (leg A's reference).
     relay: u64,
@@ -86,7 +87,7 @@ impl Switchboard {
         if codecs.is_empty() {
             return refuse(self, 488);
         }
-        let Some(trunk) = self.next_trunk_up(0) else {
+        let Some(trunk) = self.next_trunk_up(tenant_id, None) else {
             return refuse(self, 503);
         };
         let b_ours = AudioSdp {
@@ -122,7 +123,7 @@ impl Switchboard {
             b_ours,
             a_rtp,
             b_rtp,
-            trunk: trunk as u8,
+            trunk: self.trunks[trunk].id,
             record,
             relay: call,
             rtp_deadline: None,
@@ -156,7 +157,7 @@ impl Switchboard {
         let next_trunk = self
             .forwards
             .get(&id)
-            .and_then(|f| self.next_trunk_up(usize::from(f.trunk) + 1));
+            .and_then(|f| self.next_trunk_up(f.tenant_id, Some(f.trunk)));
         let Some(f) = self.forwards.get_mut(&id) else {
             return true;
         };
@@ -234,7 +235,7 @@ impl Switchboard {
                         let Some(f) = self.forwards.get_mut(&id) else {
                             return true;
                         };
-                        f.trunk = next as u8;
+                        f.trunk = self.trunks[next].id;
                         f.record.trunk = Some(name);
                         f.outbound = again;
                         self.forward_legs.remove(&call);
@@ -246,6 +247,11 @@ impl Switchboard {
                 // not found ...); a timeout reaches them as 408.
                 self.ua.respond(f.inbound, code, None, now);
                 f.record.sip_code = Some(code);
+                f.record.ended_by(if is_carrier_failure(code) {
+                    HungUpBy::Carrier
+                } else {
+                    HungUpBy::Customer
+                });
                 self.finish_forward(id, now);
             }
             UaEvent::Ended { .. } => {
@@ -281,7 +287,8 @@ impl Switchboard {
     /// Ends both legs from our side with `code` toward A (before it was
     /// answered) or a BYE (after).
     fn end_forward(&mut self, id: u64, code: Option<u16>, now: Instant) {
-        if let Some(f) = self.forwards.get(&id) {
+        if let Some(f) = self.forwards.get_mut(&id) {
+            f.record.ended_by(HungUpBy::System);
             let (a, b, answered) = (f.inbound, f.outbound, f.a_ours.is_some());
             self.ua.hang_up(b, now);
             if answered {
@@ -301,6 +308,8 @@ impl Switchboard {
         self.forward_legs.remove(&f.inbound);
         self.forward_legs.remove(&f.outbound);
         f.record.hangup_ms = Some(self.ms(now));
+        // Otherwise one of the two parties hung up.
+        f.record.ended_by(HungUpBy::Customer);
         self.out
             .push_back(Output::Media(MediaOut::Unrelay { id: f.relay }));
         self.out.push_back(Output::ReleaseRtp { rtp: f.a_rtp });

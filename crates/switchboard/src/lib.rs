@@ -15,10 +15,16 @@
 //! (`seatline-server`) moves bytes and time; if a rule of a call cannot be
 //! tested by driving this struct in simulated time, it is in the wrong place.
 
+mod billing;
 mod forward;
 mod stats;
 
 pub use stats::{ByDirection, CallDirection, Stats, TrunkState};
+mod trunks;
+
+pub use billing::{rate_for, Rate};
+
+pub use trunks::TrunkSetup;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,7 +33,7 @@ use seatline_calls::controller::{Action, AgentCommand, CallController, SipEvent}
 use seatline_calls::policy::{
     calling_code, check_callee, check_lengths, check_policy, pick_caller, CallOut, PolicyFacts,
 };
-use seatline_calls::record::{CallRecord, Direction};
+use seatline_calls::record::{CallRecord, Direction, HungUpBy};
 use seatline_protocol::DialStatus;
 use seatline_protocol::{AgentView, CallQuality, HangupReason, ServerEvent};
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
@@ -47,6 +53,9 @@ pub type RtpPort = u16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trunk {
     pub name: String,
+    /// Whose calls it carries: one tenant's, or (`None`) those of every
+    /// tenant without trunks of its own.
+    pub tenant_id: Option<i64>,
     pub peer: SocketAddr,
     /// How often an OPTIONS ping checks it is there; `None`: never, and
     /// the trunk is always taken for up.
@@ -81,6 +90,7 @@ impl Settings {
     pub fn new(trunk: SocketAddr) -> Self {
         Self::with_trunks(vec![Trunk {
             name: "trunk".into(),
+            tenant_id: None,
             peer: trunk,
             keepalive: None,
             register: false,
@@ -243,6 +253,12 @@ pub enum Output {
     /// A burst drained and the tables gave back their room: the shell may
     /// return the freed pages to the system.
     Compacted,
+    /// A tenant's balance changed (a call took a block, gave one back, or
+    /// an admin set it): store it, in order with the records.
+    SaveBalance {
+        tenant_id: i64,
+        cents: i64,
+    },
     /// A trunk's keepalive found it gone (`up: false`) or back.
     TrunkHealth {
         name: String,
@@ -387,15 +403,20 @@ struct Call {
     /// Its quality samples while connected (boxed: most of a call's life
     /// has none yet, and a call stays small).
     quality: Option<Box<QualityTrack>>,
-    /// Outbound: the index of the trunk it was placed on.
-    trunk: u8,
+    /// Outbound: the id of the trunk it was placed on.
+    trunk: u32,
     /// Outbound: our side asked the carrier leg to end (no failover then).
     cancelled: bool,
+    /// Outbound to a destination with a rate: what it has taken.
+    billing: Option<billing::Billing>,
 }
 
 /// What the switchboard knows of a trunk's health.
 #[derive(Debug, Clone, Copy)]
 struct TrunkHealth {
+    /// Stays with the trunk while [`Switchboard::set_trunks`] keeps it, so
+    /// that a call in progress finds the trunk after it again.
+    id: u32,
     /// Its keepalive finds it there (always, without keepalive).
     up: bool,
     /// Its registration is bound (meaningful when it registers).
@@ -420,6 +441,8 @@ pub fn is_carrier_failure(code: u16) -> bool {
 
 /// An inbound INVITE waiting for the store to say who owns its DID.
 struct Routing {
+    /// Where the INVITE came from (which trunk's carrier).
+    source: Option<SocketAddr>,
     from_user: String,
     did: String,
     sdp: Vec<u8>,
@@ -442,6 +465,10 @@ pub struct Switchboard {
     suppressed_refusals: u64,
     shutting_down: bool,
     trunks: Vec<TrunkHealth>,
+    /// The next [`TrunkHealth::id`].
+    next_trunk_id: u32,
+    /// What the user agent was told of each trunk, by its address.
+    trunk_setups: HashMap<SocketAddr, TrunkSetup>,
     /// Forwarded calls by relay id, and each leg's relay id.
     forwards: HashMap<u64, forward::Forward>,
     forward_legs: HashMap<CallRef, u64>,
@@ -449,6 +476,12 @@ pub struct Switchboard {
     unknown_dids: u64,
     /// What the metrics count (see [`Switchboard::stats`]).
     counters: stats::Counters,
+    /// Each tenant's balance in millicents, once seen (see `billing.rs`).
+    balances: HashMap<i64, i64>,
+    /// Each tenant's rates.
+    rates: HashMap<i64, Vec<Rate>>,
+    /// Each agent's attempts per callee in the last minute (815).
+    attempts: HashMap<(SeatId, String), VecDeque<Instant>>,
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -474,10 +507,12 @@ impl Switchboard {
         epoch_ms: i64,
         seed: u64,
     ) -> Self {
-        let trunks = settings
+        let trunks: Vec<TrunkHealth> = settings
             .trunks
             .iter()
-            .map(|t| TrunkHealth {
+            .zip(0..)
+            .map(|(t, id)| TrunkHealth {
+                id,
                 up: true,
                 registered: false,
                 next_ping: t.keepalive.map(|_| epoch),
@@ -485,11 +520,16 @@ impl Switchboard {
             })
             .collect();
         Self {
+            next_trunk_id: trunks.len() as u32,
+            trunk_setups: HashMap::new(),
             trunks,
             forwards: HashMap::new(),
             forward_legs: HashMap::new(),
             unknown_dids: 0,
             counters: Default::default(),
+            balances: HashMap::new(),
+            rates: HashMap::new(),
+            attempts: HashMap::new(),
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
@@ -777,25 +817,14 @@ impl Switchboard {
         record.order_id = op.order_id.clone();
         record.params = op.params.clone();
         let decided = self.decide_call_out(seat, &op, session_ok, facts, rtp, &mut record, now);
-        let rtp = match decided {
-            Ok(rtp) => rtp,
+        let (rtp, trunk, rate) = match decided {
+            Ok(decided) => decided,
             Err(reason) => {
                 if let Some(rtp) = rtp {
                     self.out.push_back(Output::ReleaseRtp { rtp });
                 }
                 return self.refuse(seat, tenant_id, record, reason as u16, now);
             }
-        };
-        let Some(trunk) = self.next_trunk_up(0) else {
-            // Every trunk is down: the carrier cannot be reached (800).
-            self.out.push_back(Output::ReleaseRtp { rtp });
-            return self.refuse(
-                seat,
-                tenant_id,
-                record,
-                HangupReason::NetworkCarrier as u16,
-                now,
-            );
         };
         let offer = AudioSdp {
             addr: self.ua.local_addr().ip(),
@@ -817,6 +846,7 @@ impl Switchboard {
             slot.missed.clear();
         }
         let ctl = CallController::outbound(record, seat);
+        let billing = self.hold_first(tenant_id, rate);
         self.calls.insert(
             call,
             Call {
@@ -832,8 +862,9 @@ impl Switchboard {
                 carrier: None,
                 rtp_deadline: None,
                 quality: None,
-                trunk: trunk as u8,
+                trunk: self.trunks[trunk].id,
                 cancelled: false,
+                billing,
             },
         );
         self.apply(call, now);
@@ -884,9 +915,26 @@ impl Switchboard {
         )
     }
 
-    /// The first trunk at `from` or after it that is up.
-    fn next_trunk_up(&self, from: usize) -> Option<usize> {
-        (from..self.trunks.len().min(usize::from(u8::MAX))).find(|&i| self.usable(i))
+    /// The trunks that carry `tenant_id`'s calls, in their order: its
+    /// own, or the shared ones when it has none.
+    fn trunks_of(&self, tenant_id: i64) -> impl Iterator<Item = usize> + '_ {
+        let own = self
+            .settings
+            .trunks
+            .iter()
+            .any(|t| t.tenant_id == Some(tenant_id));
+        let whose = own.then_some(tenant_id);
+        (0..self.trunks.len()).filter(move |&i| self.settings.trunks[i].tenant_id == whose)
+    }
+
+    /// The first of `tenant_id`'s trunks that is up, after the trunk
+    /// with id `after` when given (none when that trunk is gone).
+    fn next_trunk_up(&self, tenant_id: i64, after: Option<u32>) -> Option<usize> {
+        let mut list = self.trunks_of(tenant_id);
+        if let Some(id) = after {
+            list.by_ref().find(|&i| self.trunks[i].id == id)?;
+        }
+        list.find(|&i| self.usable(i))
     }
 
     /// Places the outbound `call`, which failed with a carrier failure, on
@@ -902,7 +950,7 @@ impl Switchboard {
             && !c.ctl.is_ended()
             && is_carrier_failure(code);
         let Some(next) = movable
-            .then(|| self.next_trunk_up(usize::from(c.trunk) + 1))
+            .then(|| self.next_trunk_up(c.tenant_id, Some(c.trunk)))
             .flatten()
         else {
             return false;
@@ -910,10 +958,45 @@ impl Switchboard {
         let mut c = self.calls.remove(&call).expect("checked");
         let r = c.ctl.record();
         let again = self.invite_on(next, &r.caller.clone(), &r.callee.clone(), &c.offer, now);
-        c.trunk = next as u8;
+        c.trunk = self.trunks[next].id;
         c.ctl.set_trunk(self.settings.trunks[next].name.clone());
         self.calls.insert(again, c);
         true
+    }
+
+    /// Counts an agent's attempt to call `callee`, or refuses it (815) when
+    /// `limit` attempts were made in the last minute. Every counted attempt
+    /// counts, answered or not.
+    fn count_attempt(
+        &mut self,
+        seat: SeatId,
+        callee: &str,
+        limit: i64,
+        now: Instant,
+    ) -> Result<(), HangupReason> {
+        const WINDOW: Duration = Duration::from_secs(60);
+        if limit <= 0 {
+            return Ok(());
+        }
+        // Bounded: whatever is a minute old goes when the map grows.
+        if self.attempts.len() >= 10_000 {
+            self.attempts.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < WINDOW)
+            });
+        }
+        let q = self.attempts.entry((seat, callee.to_string())).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
+            q.pop_front();
+        }
+        if q.len() as i64 >= limit {
+            return Err(HangupReason::FrequencyLimit);
+        }
+        q.push_back(now);
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -926,7 +1009,7 @@ impl Switchboard {
         rtp: Option<RtpPort>,
         record: &mut CallRecord,
         now: Instant,
-    ) -> Result<RtpPort, HangupReason> {
+    ) -> Result<(RtpPort, usize, Option<Rate>), HangupReason> {
         if self.shutting_down {
             return Err(HangupReason::NetworkCarrier);
         }
@@ -935,11 +1018,33 @@ impl Switchboard {
         }
         check_lengths(op)?;
         record.callee = check_callee(&op.callee, &op.country_code)?;
-        let facts = facts.map_err(|_| HangupReason::NetworkCarrier)?;
+        let mut facts = facts.map_err(|_| HangupReason::NetworkCarrier)?;
+        // The balance is this core's own once it has seen the tenant's.
+        let tenant = self
+            .agents
+            .get(&seat)
+            .map(|s| s.tenant_id)
+            .unwrap_or_default();
+        // (check_policy refuses 810 at zero or below.)
+        facts.policy.balance_cents =
+            i64::from(self.balance(tenant, facts.policy.balance_cents) > 0);
         check_policy(&calling_code(&record.callee), &facts.policy)?;
+        self.count_attempt(
+            seat,
+            &record.callee,
+            facts.policy.max_calls_per_callee_per_minute,
+            now,
+        )?;
+        let rate = self.can_pay(tenant, &record.callee)?;
         record.caller = pick_caller(&op.caller, &facts.owned_dids, &facts.pool_dids, self.turn)?;
         self.turn = self.turn.wrapping_add(1);
         let rtp = rtp.ok_or(HangupReason::NetworkCarrier)?;
+        // Every trunk is down: the carrier cannot be reached (800). Asked
+        // before the agent dials, so that the agent is left as it was.
+        let tenant_id = self.agents.get(&seat).map(|s| s.tenant_id);
+        let trunk = tenant_id
+            .and_then(|t| self.next_trunk_up(t, None))
+            .ok_or(HangupReason::NetworkCarrier)?;
         // The phone cannot take a second call: 801 (the agent side).
         let slot = self
             .agents
@@ -958,7 +1063,7 @@ impl Switchboard {
             return Err(HangupReason::NetworkAgent);
         }
         self.flush_agent(seat);
-        Ok(rtp)
+        Ok((rtp, trunk, rate))
     }
 
     fn refuse(
@@ -1205,6 +1310,7 @@ impl Switchboard {
                 self.routing.insert(
                     *call,
                     Routing {
+                        source: self.ua.peer_of(*call),
                         from_user: digits_only(from_user, 32),
                         did: did.clone(),
                         sdp: sdp.clone(),
@@ -1355,6 +1461,15 @@ impl Switchboard {
             }
         };
         let release = |out: &mut VecDeque<Output>| release_from(out, 0);
+        // A tenant's own trunk carries calls to that tenant's numbers only.
+        let route = match route {
+            Route::Group { tenant_id, .. } | Route::Forward { tenant_id, .. }
+                if !self.may_carry_for(r.source, tenant_id) =>
+            {
+                Route::Unknown
+            }
+            route => route,
+        };
         let (tenant_id, group_no) = match route {
             Route::Group {
                 tenant_id,
@@ -1433,6 +1548,7 @@ impl Switchboard {
                 quality: None,
                 trunk: 0,
                 cancelled: false,
+                billing: None,
             },
         );
         self.counters.started(CallDirection::Inbound);
@@ -1540,6 +1656,10 @@ impl Switchboard {
                     .out
                     .push_back(Output::Media(MediaOut::Unbridge { seat })),
                 Action::Save => {
+                    self.bill_on_save(call, now);
+                    let Some(c) = self.calls.get(&call) else {
+                        continue;
+                    };
                     let dialog = if c.ctl.is_connected() {
                         self.ua
                             .dialog_snapshot(call)
@@ -1553,6 +1673,9 @@ impl Switchboard {
                     let mut record = c.ctl.record().clone();
                     if let Some(q) = &c.quality {
                         q.fill(&mut record);
+                    }
+                    if let Some(b) = &c.billing {
+                        b.fill(&mut record);
                     }
                     self.out.push_back(Output::SaveCall {
                         tenant_id: c.tenant_id,
@@ -1591,7 +1714,13 @@ impl Switchboard {
         let calls = self
             .calls
             .values()
-            .flat_map(|c| [c.ctl.poll_timeout(), c.rtp_deadline])
+            .flat_map(|c| {
+                [
+                    c.ctl.poll_timeout(),
+                    c.rtp_deadline,
+                    c.billing.as_ref().and_then(|b| b.next_at()),
+                ]
+            })
             .flatten();
         let agents = self
             .agents
@@ -1647,6 +1776,7 @@ impl Switchboard {
             self.apply(call, now);
         }
         self.forward_silences(now);
+        self.bill_due(now);
         let silent = due_calls(&self.calls, now, |c| c.rtp_deadline);
         for call in silent {
             // The carrier went silent: it is gone, and so is the call.

@@ -38,6 +38,8 @@ struct Carrier {
     deaf: bool,
     /// Accepts REGISTERs (else its user agent refuses them 501).
     registrar: bool,
+    /// The Expires of each REGISTER it got.
+    registers: Vec<String>,
 }
 
 struct World {
@@ -52,10 +54,13 @@ struct World {
     route: Route,
     media: Vec<MediaOut>,
     released: Vec<RtpPort>,
+    /// Balances stored: (tenant, cents).
+    balances: Vec<(i64, i64)>,
 }
 
 fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
     Trunk {
+        tenant_id: None,
         name: name.into(),
         peer: addr(peer),
         keepalive: keepalive.map(Duration::from_secs),
@@ -106,6 +111,7 @@ impl World {
                         events: vec![],
                         deaf: false,
                         registrar: false,
+                        registers: vec![],
                     },
                 )
             })
@@ -134,6 +140,7 @@ impl World {
             route: Route::Unknown,
             media: vec![],
             released: vec![],
+            balances: vec![],
         };
         w.step();
         w.dials.clear();
@@ -151,6 +158,10 @@ impl World {
                             continue;
                         };
                         let m = seatline_sip::Message::parse(&t.bytes).unwrap();
+                        if m.method() == Some(&seatline_sip::Method::Register) {
+                            let expires = m.header("Expires").unwrap_or("").to_string();
+                            c.registers.push(expires);
+                        }
                         if c.registrar && m.method() == Some(&seatline_sip::Method::Register) {
                             let ok = seatline_sip::transaction::response_to(&m, 200, Some("r"));
                             self.sb.handle_datagram(&ok.to_bytes(), t.to, self.now);
@@ -172,6 +183,9 @@ impl World {
                     }
                     Output::Media(m) => self.media.push(m),
                     Output::ReleaseRtp { rtp } => self.released.push(rtp),
+                    Output::SaveBalance { tenant_id, cents } => {
+                        self.balances.push((tenant_id, cents))
+                    }
                     _ => {}
                 }
             }
@@ -645,6 +659,405 @@ fn each_trunk_gets_the_numbers_written_its_way_and_the_record_keeps_e164() {
         (r.caller.as_str(), r.callee.as_str()),
         ("12025550170", "12025550100")
     );
+}
+
+// ---- trunks changed at run time ------------------------------------------------
+
+const C: &str = "127.0.0.1:5083";
+
+fn setup(t: Trunk) -> TrunkSetup {
+    TrunkSetup {
+        trusted: vec![TrustedSource::Addr(t.peer)],
+        registration: t
+            .register
+            .then(|| ("trunk1".into(), "carrier.test".into(), 60)),
+        trunk: t,
+        transport: seatline_sip::Transport::Udp,
+        credentials: None,
+    }
+}
+
+fn owned(t: Trunk, tenant_id: i64) -> Trunk {
+    Trunk {
+        tenant_id: Some(tenant_id),
+        ..t
+    }
+}
+
+impl World {
+    /// Signs in seat 2, of tenant 2.
+    fn second_tenant(&mut self) {
+        let spec = SeatSpec {
+            id: 2,
+            tenant_id: 2,
+            group_no: "G001".into(),
+            cfg: AgentConfig {
+                initial_status: Status::Idle,
+                acw: Some(Duration::from_secs(0)),
+            },
+            remembered: None,
+        };
+        self.sb.sign_in(&spec, true, self.now);
+        self.sb.tab_opened(&spec, 2, self.now);
+        self.step();
+    }
+
+    fn call_out_as(&mut self, seat: SeatId) {
+        let facts = CallOutFacts {
+            policy: PolicyFacts {
+                balance_cents: 1_000,
+                ..Default::default()
+            },
+            owned_dids: vec!["12025550170".into()],
+            pool_dids: vec!["12025550170".into()],
+        };
+        let op = CallOut {
+            caller: String::new(),
+            callee: "12025550100".into(),
+            country_code: String::new(),
+            order_id: "o-1".into(),
+            params: String::new(),
+        };
+        self.next_rtp += 2;
+        self.sb
+            .call_out(seat, op, true, Ok(facts), Some(self.next_rtp), self.now);
+        self.step();
+    }
+
+    fn set_trunks(&mut self, trunks: Vec<TrunkSetup>) {
+        self.sb.set_trunks(trunks, self.now);
+        self.step();
+    }
+
+    /// The REGISTERs carrier `a` was sent, by their Expires.
+    fn registers(&self, a: &str) -> Vec<String> {
+        self.carriers[&addr(a)].registers.clone()
+    }
+}
+
+#[test]
+fn a_tenant_s_own_trunks_carry_its_calls_and_the_shared_ones_every_other_tenant_s() {
+    let mut w = World::new(
+        vec![trunk("shared", A, None)],
+        &[(A, Does::Answer), (B, Does::Answer)],
+    );
+    w.second_tenant();
+    w.set_trunks(vec![
+        setup(trunk("shared", A, None)),
+        setup(owned(trunk("own", B, None), 1)),
+    ]);
+    w.call_out_as(1);
+    assert_eq!((w.invites(A), w.invites(B)), (0, 1), "tenant 1: its own");
+    assert_eq!(w.last_record().trunk.as_deref(), Some("own"));
+    w.call_out_as(2);
+    assert_eq!((w.invites(A), w.invites(B)), (1, 1), "tenant 2: the shared");
+    assert_eq!(w.last_record().trunk.as_deref(), Some("shared"));
+    assert_eq!(
+        w.sb.trunk_peers(),
+        vec![
+            ("shared".into(), None, addr(A)),
+            ("own".into(), Some(1), addr(B))
+        ]
+    );
+}
+
+#[test]
+fn trunks_changed_while_a_call_rings_leave_it_its_failover_to_the_trunk_after_its_own() {
+    let mut w = World::new(
+        vec![trunk("a", A, None), trunk("b", B, None)],
+        &[(A, Does::Ring), (B, Does::Answer), (C, Does::Answer)],
+    );
+    w.call_out();
+    assert_eq!(w.invites(A), 1);
+    // An admin puts a new trunk first; "a" and "b" stay as they were.
+    w.set_trunks(vec![
+        setup(trunk("c", C, None)),
+        setup(trunk("a", A, None)),
+        setup(trunk("b", B, None)),
+    ]);
+    let now = w.now;
+    let c = w.carriers.get_mut(&addr(A)).unwrap();
+    let call = c.invites[0];
+    c.ua.respond(call, 503, None, now);
+    w.step();
+    assert_eq!((w.invites(B), w.invites(C)), (1, 0), "after a: b, not c");
+    assert_eq!(w.dials, vec![0, 2], "still one call");
+    assert_eq!(w.last_record().trunk.as_deref(), Some("b"));
+}
+
+#[test]
+fn a_trunk_removed_while_its_call_rings_is_not_failed_over_from() {
+    let mut w = World::new(
+        vec![trunk("a", A, None), trunk("b", B, None)],
+        &[(A, Does::Ring), (B, Does::Answer)],
+    );
+    w.call_out();
+    w.set_trunks(vec![setup(trunk("b", B, None))]);
+    let now = w.now;
+    let c = w.carriers.get_mut(&addr(A)).unwrap();
+    let call = c.invites[0];
+    c.ua.respond(call, 503, None, now);
+    w.step();
+    assert_eq!(w.invites(B), 0, "its trunk is gone: no place in the list");
+    assert_eq!(w.dials, vec![0, 800, 5]);
+    w.advance(Duration::from_secs(1));
+    w.call_out();
+    assert_eq!(w.invites(B), 1, "new calls take the new list");
+}
+
+#[test]
+fn a_trunk_added_at_run_time_registers_and_removed_unregisters_and_is_no_longer_trusted() {
+    let mut w = World::new(vec![], &[(A, Does::Answer), (B, Does::Answer)]);
+    w.carriers.get_mut(&addr(A)).unwrap().registrar = true;
+    w.route = Route::Unknown;
+    w.call_out();
+    assert_eq!(w.dials, vec![800, 5], "no trunk at all: 800");
+    // ... which leaves the agent free to dial again at once.
+    w.set_trunks(vec![setup(registering("a", A))]);
+    assert_eq!(w.registers(A), vec!["60"]);
+    assert_eq!(w.sb.trunk_health(), vec![("a".into(), true)]);
+    w.dials.clear();
+    w.call_out();
+    assert_eq!((w.invites(A), w.dials.clone()), (1, vec![0, 2]));
+    w.sb.hang_up(1, w.now);
+    w.advance(Duration::from_secs(1));
+    // A request from A is taken (and refused 404: no such DID).
+    w.inbound_from_a();
+    assert!(w.events_of(A).iter().any(|e| e == "Failed 404"));
+    w.carriers.get_mut(&addr(A)).unwrap().events.clear();
+
+    w.set_trunks(vec![setup(trunk("b", B, None))]);
+    assert_eq!(w.registers(A), vec!["60", "0"], "taken back at once");
+    w.inbound_from_a();
+    w.advance(Duration::from_secs(1));
+    assert!(
+        !w.events_of(A).iter().any(|e| e.starts_with("Failed")),
+        "A is no longer trusted: its INVITE is dropped, not answered"
+    );
+    w.advance(Duration::from_secs(1));
+    w.dials.clear();
+    w.call_out();
+    assert_eq!((w.invites(A), w.invites(B)), (1, 1));
+}
+
+#[test]
+fn a_tenant_s_own_trunk_reaches_only_that_tenant_s_numbers() {
+    let mut w = World::new(vec![], &[(A, Does::Answer), (B, Does::Answer)]);
+    w.route = Route::Reject { code: 486 };
+    // A is tenant 2's trunk, B is shared; the DID is tenant 1's.
+    w.set_trunks(vec![
+        setup(owned(trunk("t2", A, None), 2)),
+        setup(trunk("shared", B, None)),
+    ]);
+    let did_of = |tenant_id| Route::Forward {
+        tenant_id,
+        number: FORWARD_TO.into(),
+    };
+    w.route = did_of(1);
+    w.inbound_from_a();
+    assert!(
+        w.events_of(A).iter().any(|e| e == "Failed 404"),
+        "{:?}",
+        w.events_of(A)
+    );
+    assert_eq!(w.invites(B), 0, "not forwarded");
+    assert_eq!(w.sb.unknown_dids(), 1);
+    w.carriers.get_mut(&addr(A)).unwrap().events.clear();
+    w.route = did_of(2);
+    w.inbound_from_a();
+    assert_eq!(
+        (w.invites(A), w.invites(B)),
+        (1, 0),
+        "its own tenant's DID: forwarded, on the tenant's own trunk"
+    );
+}
+
+#[test]
+fn the_record_says_who_ended_the_call() {
+    use seatline_calls::record::HungUpBy;
+    let who = |does: Does, agent_hangs_up: bool| {
+        let mut w = World::new(vec![trunk("a", A, None)], &[(A, does)]);
+        w.call_out();
+        if agent_hangs_up {
+            w.sb.hang_up(1, w.now);
+            w.step();
+        }
+        w.last_record().hung_up_by
+    };
+    assert_eq!(who(Does::Answer, true), Some(HungUpBy::Agent));
+    assert_eq!(
+        who(Does::Ring, true),
+        Some(HungUpBy::Agent),
+        "cancelled: 487"
+    );
+    assert_eq!(who(Does::Refuse(486), false), Some(HungUpBy::Customer));
+    assert_eq!(who(Does::Refuse(503), false), Some(HungUpBy::Carrier));
+    // The far end hangs up an answered call.
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    w.call_out();
+    let now = w.now;
+    let c = w.carriers.get_mut(&addr(A)).unwrap();
+    let call = c.invites[0];
+    c.ua.hang_up(call, now);
+    w.step();
+    assert_eq!(w.last_record().hung_up_by, Some(HungUpBy::Customer));
+    // No trunk up: Seatline refused it.
+    let mut w = World::new(vec![], &[]);
+    w.call_out();
+    assert_eq!(w.last_record().hung_up_by, Some(HungUpBy::System));
+}
+
+// ---- billing ----------------------------------------------------------------------
+
+fn per_minute(cents: i64) -> Rate {
+    Rate {
+        prefix: "1".into(),
+        millicents_per_minute: cents * 1000,
+        first_secs: 60,
+        next_secs: 60,
+    }
+}
+
+impl World {
+    /// Time passes on a connected call whose carrier keeps sending RTP.
+    fn talk(&mut self, seat: SeatId, d: Duration) {
+        let until = self.now + d;
+        while self.now < until {
+            self.sb.rtp_alive(&[seat], self.now);
+            self.advance(Duration::from_secs(5).min(until - self.now));
+        }
+    }
+}
+
+#[test]
+fn a_balance_that_covers_ten_calls_places_ten_of_a_hundred_at_once() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Ring)]);
+    for seat in 2..=100 {
+        let spec = SeatSpec {
+            id: seat,
+            tenant_id: 1,
+            group_no: "G001".into(),
+            cfg: AgentConfig {
+                initial_status: Status::Idle,
+                acw: Some(Duration::from_secs(0)),
+            },
+            remembered: None,
+        };
+        w.sb.sign_in(&spec, true, w.now);
+        w.sb.tab_opened(&spec, seat as u64, w.now);
+    }
+    w.step();
+    w.sb.set_rates(1, vec![per_minute(1)]);
+    w.sb.set_balance(1, 10); // ten first minutes at 1 cent
+    w.dials.clear();
+    for seat in 1..=100 {
+        w.call_out_as(seat);
+    }
+    assert_eq!(w.invites(A), 10, "ten placed");
+    assert_eq!(w.dials.iter().filter(|&&c| c == 810).count(), 90);
+    assert_eq!(
+        w.sb.balance_cents(1),
+        Some(0),
+        "each holds its first minute"
+    );
+}
+
+#[test]
+fn an_answered_call_takes_a_block_each_minute_and_is_cut_with_810_when_the_balance_is_spent() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    w.sb.set_rates(1, vec![per_minute(1)]);
+    w.sb.set_balance(1, 2);
+    w.step();
+    assert_eq!(w.balances, vec![(1, 2)], "an admin's balance is stored too");
+    w.balances.clear();
+    w.call_out();
+    assert_eq!(w.dials, vec![0, 2]);
+    assert_eq!(w.sb.balance_cents(1), Some(1), "the first minute is taken");
+    w.talk(1, Duration::from_secs(61));
+    assert_eq!(w.balances, vec![(1, 0)], "the second minute, stored");
+    assert_eq!(w.dials, vec![0, 2], "still talking");
+    w.talk(1, Duration::from_secs(60));
+    assert_eq!(w.dials, vec![0, 2, 810, 5], "cut: the balance is spent");
+    assert!(
+        w.carriers[&addr(A)]
+            .events
+            .iter()
+            .any(|e| matches!(e, UaEvent::Ended { remote: true, .. })),
+        "a BYE to the carrier"
+    );
+    let r = w.last_record();
+    assert_eq!((r.billed_secs, r.cost_millicents), (Some(120), Some(2_000)));
+    assert_eq!(r.hangup_code, Some(810));
+    assert_eq!(w.balances.last(), Some(&(1, 0)));
+}
+
+#[test]
+fn an_unanswered_call_gives_its_first_block_back_and_unrated_calls_are_free() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Refuse(486))]);
+    w.sb.set_rates(1, vec![per_minute(1)]);
+    w.sb.set_balance(1, 1);
+    w.call_out();
+    assert_eq!(w.dials, vec![0, 5]);
+    assert_eq!(w.sb.balance_cents(1), Some(1), "given back");
+    assert_eq!(w.last_record().billed_secs, None);
+    // A destination without a rate costs nothing (the balance must only be
+    // above zero).
+    w.sb.set_rates(
+        1,
+        vec![Rate {
+            prefix: "44".into(),
+            ..per_minute(5)
+        }],
+    );
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Answer;
+    w.dials.clear();
+    w.call_out();
+    w.talk(1, Duration::from_secs(90));
+    w.sb.hang_up(1, w.now);
+    w.step();
+    assert_eq!(w.dials, vec![0, 2, 5]);
+    assert_eq!(w.sb.balance_cents(1), Some(1));
+    assert_eq!(w.last_record().cost_millicents, None);
+}
+
+#[test]
+fn an_agent_may_call_one_number_five_times_a_minute_every_attempt_counted() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Refuse(486))]);
+    let attempt = |w: &mut World, callee: &str| {
+        let facts = CallOutFacts {
+            policy: PolicyFacts {
+                balance_cents: 1_000,
+                max_calls_per_callee_per_minute: 5,
+                ..Default::default()
+            },
+            owned_dids: vec!["12025550170".into()],
+            pool_dids: vec!["12025550170".into()],
+        };
+        let op = CallOut {
+            caller: String::new(),
+            callee: callee.into(),
+            country_code: String::new(),
+            order_id: String::new(),
+            params: String::new(),
+        };
+        w.next_rtp += 2;
+        w.sb.call_out(1, op, true, Ok(facts), Some(w.next_rtp), w.now);
+        w.step();
+    };
+    for _ in 0..5 {
+        attempt(&mut w, "12025550100");
+        w.advance(Duration::from_secs(5));
+    }
+    assert_eq!(w.invites(A), 5, "busy every time: each attempt counts");
+    w.dials.clear();
+    attempt(&mut w, "12025550100");
+    assert_eq!(w.dials, vec![815, 5], "the sixth within the minute");
+    attempt(&mut w, "12025550101");
+    assert_eq!(w.invites(A), 6, "another number is not limited");
+    // A minute after the first attempt, one more may go.
+    w.advance(Duration::from_secs(36));
+    attempt(&mut w, "12025550100");
+    assert_eq!(w.invites(A), 7);
 }
 
 // ---- what the metrics count ------------------------------------------------------

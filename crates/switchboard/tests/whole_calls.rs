@@ -165,7 +165,8 @@ impl World {
                         self.sb.route_inbound(call, route, &rtp, self.now);
                     }
                     Output::ReleaseRtp { rtp } => self.released.push(rtp),
-                    Output::Compacted | Output::TrunkHealth { .. } => {}
+                    Output::Compacted | Output::TrunkHealth { .. } | Output::SaveBalance { .. } => {
+                    }
                 }
             }
             while let Some(t) = self.carrier.poll_transmit() {

@@ -396,6 +396,11 @@ impl ReceiverStats {
         self.expected() as i64 - self.received as i64
     }
 
+    /// Packets lost since the start, 0 when duplicates outnumber them.
+    pub fn lost_packets(&self) -> u64 {
+        self.lost().max(0) as u64
+    }
+
     /// Packets received (duplicates included, as RFC 3550 counts them).
     pub fn packets(&self) -> u64 {
         self.received

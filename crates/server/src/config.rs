@@ -20,6 +20,8 @@ pub struct Config {
     pub media: MediaConfig,
     pub calls: CallsConfig,
     pub signin: SigninConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
     pub webhooks: WebhooksConfig,
     /// Carrier trunks (`[[trunk]]` tables), tried in this order. None: the
     /// sandbox carrier takes every call.
@@ -426,6 +428,59 @@ pub struct SessionsConfig {
     pub sweep_interval_ms: Option<u64>,
 }
 
+/// `GET /metrics` (Prometheus).
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// When set, `/metrics` wants `Authorization: Bearer <this>` (401
+    /// otherwise). Unset: open to anyone who reaches the HTTP listener,
+    /// so firewall it.
+    pub bearer_token: Option<String>,
+}
+
+/// Never prints the token (a config may end up in a log line).
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl MetricsConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(t) = &self.bearer_token {
+            if !(16..=512).contains(&t.len()) || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                anyhow::bail!(
+                    "metrics.bearer_token must be 16 to 512 visible ASCII characters (no spaces)"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How log lines are written (to standard output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, its fields at the top level (`call_id` ...).
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// "text" (the default) or "json"; `seatline --log-format` overrides it.
+    pub format: LogFormat,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedConfig {
@@ -457,6 +512,8 @@ impl Default for Config {
             media: MediaConfig::default(),
             calls: CallsConfig::default(),
             signin: SigninConfig::default(),
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
             webhooks: WebhooksConfig::default(),
             trunks: Vec::new(),
         }
@@ -483,6 +540,7 @@ impl Config {
     /// DNS servers.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.sip.dns_servers()?;
+        self.metrics.validate()?;
         let mut names = std::collections::HashSet::new();
         for t in &self.trunks {
             t.validate()?;
@@ -512,6 +570,37 @@ mod tests {
         assert_eq!(c.sessions.idle_timeout_secs, 18_000);
         assert!(c.embed.allowed_origins.is_empty());
         assert!(!c.demo.seed);
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert!(c.metrics.bearer_token.is_none());
+    }
+
+    #[test]
+    fn metrics_and_log_options_parse_and_bad_ones_are_refused() {
+        let c = Config::from_toml(
+            "[metrics]\nbearer_token = \"0123456789abcdef-x\"\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(
+            c.metrics.bearer_token.as_deref(),
+            Some("0123456789abcdef-x")
+        );
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "the token never shows in Debug"
+        );
+        for (bad, says) in [
+            ("[log]\nformat = \"xml\"", "unknown variant"),
+            ("[log]\nlevel = \"debug\"", "unknown field"),
+            ("[metrics]\nbearer_token = \"short\"", "16 to 512"),
+            (
+                "[metrics]\nbearer_token = \"with a space in it 0123\"",
+                "16 to 512",
+            ),
+        ] {
+            let err = Config::from_toml(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

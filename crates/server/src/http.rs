@@ -36,6 +36,7 @@ struct Web;
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/sessions", post(sign_in))
         .route("/api/v1/sessions/current", axum::routing::delete(sign_out))
         .route("/api/v1/embed", get(embed_config))

@@ -199,6 +199,41 @@ pub fn call_row(
     }
 }
 
+/// One line per change of a call's record (rung, connected, ended), with
+/// the call's id, so that every line about a call can be found by it. No
+/// phone number: the record has them, a log need not.
+fn log_call(seat: Option<i64>, r: &CallRecord) {
+    use seatline_calls::record::Direction;
+    let direction = match r.direction {
+        _ if r.forwarded_to.is_some() => "forwarded",
+        Direction::Inbound => "inbound",
+        _ => "outbound",
+    };
+    let call_id = r.call_id.as_str();
+    let trunk = r.trunk.as_deref();
+    match (r.connected_ms, r.hangup_ms) {
+        (_, Some(hangup)) => {
+            let talk_ms = r.connected_ms.map(|c| hangup.saturating_sub(c).max(0));
+            tracing::info!(
+                call_id,
+                direction,
+                trunk,
+                seat,
+                sip_code = r.sip_code,
+                hangup_code = r.hangup_code,
+                talk_ms,
+                "call ended"
+            );
+        }
+        (Some(_), None) => tracing::info!(call_id, direction, trunk, seat, "call connected"),
+        // An inbound call is written each time it rings at an agent.
+        (None, None) if direction == "inbound" => {
+            tracing::info!(call_id, direction, seat, "call ringing at an agent")
+        }
+        (None, None) => tracing::info!(call_id, direction, trunk, seat, "call placed"),
+    }
+}
+
 impl Hub {
     pub fn new(idle: Duration, sb: Switchboard, io: HubIo) -> Self {
         Self {
@@ -251,6 +286,9 @@ impl Hub {
                     let _ = self.io.sip.send(SipOut::Send(t));
                 }
                 Output::ToAgent { seat, event } => {
+                    if let ServerEvent::Dial { content } = &event {
+                        tracing::debug!(call_id = %content.call_id, seat, code = content.code, "dialStatus");
+                    }
                     let msg = encode(&event);
                     let mut stuck = Vec::new();
                     if let Some(a) = inner.agents.get(&seat) {
@@ -296,7 +334,12 @@ impl Hub {
                                 ringback,
                             },
                             Some(Err(e)) => {
-                                tracing::error!("cannot hand a call's RTP socket to media: {e}");
+                                let call_id = inner.sb.call_id_of_seat(seat);
+                                tracing::error!(
+                                    call_id = call_id.as_deref().unwrap_or(""),
+                                    seat,
+                                    "cannot hand a call's RTP socket to media: {e}"
+                                );
                                 continue;
                             }
                             None => continue,
@@ -328,7 +371,9 @@ impl Hub {
                             match (pair(a), pair(b)) {
                                 (Some(Ok(a)), Some(Ok(b))) => MediaCmd::Relay { id, a, b },
                                 _ => {
+                                    let call_id = inner.sb.call_id_of_relay(id);
                                     tracing::error!(
+                                        call_id = call_id.as_deref().unwrap_or(""),
                                         "cannot hand a forwarded call's RTP sockets to media"
                                     );
                                     continue;
@@ -360,6 +405,7 @@ impl Hub {
                     record,
                     dialog,
                 } => {
+                    log_call(seat, &record);
                     let _ = self.io.persist.send(Persist::Call(Box::new(call_row(
                         tenant_id, seat, &record, dialog,
                     ))));
@@ -390,6 +436,11 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// The call path's figures for the metrics.
+    pub fn stats(&self) -> seatline_switchboard::Stats {
+        self.lock().sb.stats()
     }
 
     /// Each trunk by name, and whether its keepalive finds it up.

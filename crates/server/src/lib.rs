@@ -17,6 +17,7 @@ pub mod http;
 pub mod hub;
 pub mod media;
 mod memory;
+pub mod metrics;
 mod records;
 pub mod sandbox;
 mod signin;

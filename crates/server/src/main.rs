@@ -1,7 +1,7 @@
 //! `seatline`: the call center in one binary.
 
-use clap::{Parser, Subcommand};
-use seatline_server::config::{Config, TrunkConfig};
+use clap::{Parser, Subcommand, ValueEnum};
+use seatline_server::config::{Config, LogFormat, TrunkConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,8 +12,40 @@ use std::path::PathBuf;
     about = "Seatline: a self-hosted contact center with an NXLink-compatible embeddable softphone"
 )]
 struct Cli {
+    /// How log lines are written: text, or one JSON object per line.
+    /// Overrides the config file's `[log] format`.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(a: LogFormatArg) -> Self {
+        match a {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
+/// What the command line asks for, once its config is read.
+enum Plan {
+    /// Run the server (`true`: the demo).
+    Serve(Box<Config>, bool),
+    /// `seatline sandbox call`.
+    SandboxCall {
+        to: String,
+        from: String,
+        other: String,
+        server: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,16 +131,29 @@ async fn post_json(
     Ok((code, body))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
-    let cli = Cli::parse();
-    let (cfg, demo) = match cli.command {
+/// Sets up the log lines: `RUST_LOG` filters (default: info), `format`
+/// shapes them. Every line goes to standard output.
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        // One object per line, the event's fields (call_id ...) at its top
+        // level, where a log shipper looks for them.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+/// The command line and its config file, read before anything logs (the
+/// config may choose the log format).
+fn plan(command: Command) -> anyhow::Result<Plan> {
+    Ok(match command {
         Command::Demo {
             listen,
             data_dir,
@@ -130,9 +175,9 @@ async fn main() -> anyhow::Result<()> {
             cfg.listen = listen;
             cfg.data_dir = data_dir;
             cfg.demo.seed = true;
-            (cfg, true)
+            Plan::Serve(Box::new(cfg), true)
         }
-        Command::Serve { config } => (Config::load(&config)?, false),
+        Command::Serve { config } => Plan::Serve(Box::new(Config::load(&config)?), false),
         Command::Sandbox {
             command:
                 SandboxCommand::Call {
@@ -141,11 +186,61 @@ async fn main() -> anyhow::Result<()> {
                     other,
                     server,
                 },
+        } => Plan::SandboxCall {
+            to,
+            from,
+            other,
+            server,
+        },
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let plan = plan(cli.command);
+    let format = cli
+        .log_format
+        .map(LogFormat::from)
+        .or(match &plan {
+            Ok(Plan::Serve(cfg, _)) => Some(cfg.log.format),
+            _ => None,
+        })
+        .unwrap_or_default();
+    init_logs(format);
+    let result = plan.and_then(|plan| {
+        tokio::runtime::Runtime::new()?.block_on(run(plan, format == LogFormat::Json))
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // In the logs' own format: a JSON log stays all JSON.
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(plan: Plan, json: bool) -> anyhow::Result<()> {
+    // What a person at the terminal reads; with JSON logs, a log line too.
+    let say = |what: &str| {
+        if json {
+            tracing::info!("{what}");
+        } else {
+            println!("{what}");
+        }
+    };
+    let (cfg, demo) = match plan {
+        Plan::Serve(cfg, demo) => (*cfg, demo),
+        Plan::SandboxCall {
+            to,
+            from,
+            other,
+            server,
         } => {
             let body = serde_json::json!({"to": to, "from": from, "other": other});
             let (code, text) = post_json(&server, "/api/v1/sandbox/calls", &body).await?;
             if code == 202 {
-                println!("the sandbox carrier is calling {to} from {from}");
+                say(&format!("the sandbox carrier is calling {to} from {from}"));
                 return Ok(());
             }
             anyhow::bail!("the server answered {code}: {text}");
@@ -154,12 +249,17 @@ async fn main() -> anyhow::Result<()> {
     let running = seatline_server::start(cfg).await?;
     let base = format!("http://{}", running.addr);
     if demo {
-        println!("Seatline demo is running.");
-        println!("  Demo CRM page: {base}/demo");
-        println!("  Softphone:     {base}/admin/#/nxcc");
-        println!("  Sign in as agent1@demo.local / demo1234 (or agent2@demo.local).");
+        say("Seatline demo is running.");
+        say(&format!("  Demo CRM page: {base}/demo"));
+        say(&format!("  Softphone:     {base}/admin/#/nxcc"));
+        if json {
+            // A log line never carries a password, not even the demo's.
+            say("  Sign in as agent1@demo.local (or agent2@demo.local), password in the README.");
+        } else {
+            say("  Sign in as agent1@demo.local / demo1234 (or agent2@demo.local).");
+        }
     } else {
-        println!("Seatline is listening on {base}");
+        say(&format!("Seatline is listening on {base}"));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -169,7 +269,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // No call outlives the server: every call ends with a BYE to the carrier
     // and code 5 to the tabs, and every record and status is written first.
-    println!("stopping");
+    say("stopping");
     seatline_server::stop(&running.app).await;
     Ok(())
 }

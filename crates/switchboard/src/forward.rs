@@ -40,6 +40,22 @@ pub(crate) struct Forward {
     rtp_deadline: Option<Instant>,
 }
 
+impl Forward {
+    /// Is `call` the leg we placed toward the trunk (leg B)?
+    pub(crate) fn is_outbound_leg(&self, call: CallRef) -> bool {
+        self.outbound == call
+    }
+
+    /// The trunk leg B is on now.
+    pub(crate) fn trunk_name(&self) -> Option<&str> {
+        self.record.trunk.as_deref()
+    }
+
+    pub(crate) fn call_id(&self) -> &str {
+        &self.record.call_id
+    }
+}
+
 /// The SDP that answers a re-offer on a leg: ours, with the direction
 /// mirrored.
 fn mirrored(ours: &AudioSdp, theirs: &[u8]) -> AudioSdp {
@@ -134,6 +150,7 @@ impl Switchboard {
             relay: call,
             rtp_deadline: None,
         };
+        self.counters.started(CallDirection::Forwarded);
         self.save_forward(&f);
         self.forward_legs.insert(call, call);
         self.forward_legs.insert(outbound, call);

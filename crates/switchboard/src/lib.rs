@@ -17,6 +17,9 @@
 
 mod billing;
 mod forward;
+mod stats;
+
+pub use stats::{ByDirection, CallDirection, Stats, TrunkState};
 mod trunks;
 
 pub use billing::{rate_for, Rate};
@@ -496,6 +499,8 @@ pub struct Switchboard {
     forward_legs: HashMap<CallRef, u64>,
     /// Inbound calls to numbers no tenant owns (answered 404).
     unknown_dids: u64,
+    /// What the metrics count (see [`Switchboard::stats`]).
+    counters: stats::Counters,
     /// Each tenant's balance in millicents, once seen (see `billing.rs`).
     balances: HashMap<i64, i64>,
     /// Each tenant's rates.
@@ -546,6 +551,7 @@ impl Switchboard {
             forwards: HashMap::new(),
             forward_legs: HashMap::new(),
             unknown_dids: 0,
+            counters: Default::default(),
             balances: HashMap::new(),
             rates: HashMap::new(),
             attempts: HashMap::new(),
@@ -856,6 +862,7 @@ impl Switchboard {
         let offer = self.offer_for(trunk, plain);
         record.trunk = Some(self.settings.trunks[trunk].name.clone());
         let call = self.invite_on(trunk, &record.caller, &record.callee, &offer, now);
+        self.counters.started(CallDirection::Outbound);
         // The agent hears our ringback until the far end sends audio.
         self.out.push_back(Output::Media(MediaOut::Bridge {
             seat,
@@ -1155,6 +1162,7 @@ impl Switchboard {
         now: Instant,
     ) {
         let ms = self.ms(now);
+        self.counters.refused();
         for content in record.failure_messages(reason, ms) {
             self.out.push_back(Output::ToAgent {
                 seat,
@@ -1419,6 +1427,7 @@ impl Switchboard {
             // The caller gave up before the store answered.
             return;
         }
+        self.count_response(&ev);
         if self.on_forward_event(&ev, now) {
             return;
         }
@@ -1647,6 +1656,7 @@ impl Switchboard {
                 billing: None,
             },
         );
+        self.counters.started(CallDirection::Inbound);
         self.apply(call, now);
         self.pump(now);
     }

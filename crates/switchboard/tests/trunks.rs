@@ -1283,3 +1283,178 @@ fn an_sdes_trunk_refuses_plain_rtp_and_offers_it_cannot_key() {
         assert_eq!(w.sb.call_count(), 0);
     }
 }
+
+// ---- what the metrics count ------------------------------------------------------
+
+fn by_direction(b: &ByDirection) -> [u64; 3] {
+    CallDirection::ALL.map(|d| b.get(d))
+}
+
+fn agents_shown(s: &Stats) -> Vec<(Status, u64)> {
+    s.agents.iter().copied().filter(|(_, n)| *n > 0).collect()
+}
+
+#[test]
+fn metrics_count_a_call_placed_answered_and_ended_in_each_direction() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    let s = w.sb.stats();
+    assert_eq!(by_direction(&s.started), [0, 0, 0]);
+    assert_eq!(by_direction(&s.in_progress), [0, 0, 0]);
+    assert_eq!(s.agents.len(), 7, "every status, zeros included");
+    assert_eq!(agents_shown(&s), vec![(Status::Idle, 1)]);
+
+    // Outbound: placed and answered, then hung up.
+    w.call_out();
+    let s = w.sb.stats();
+    assert_eq!(by_direction(&s.started), [1, 0, 0]);
+    assert_eq!(by_direction(&s.in_progress), [1, 0, 0]);
+    assert_eq!(s.responses, vec![("a".to_string(), 200, 1)]);
+    assert_eq!(agents_shown(&s), vec![(Status::Busy, 1)], "in a call");
+    w.sb.hang_up(1, w.now);
+    w.step();
+    let s = w.sb.stats();
+    assert_eq!(by_direction(&s.in_progress), [0, 0, 0]);
+    assert_eq!(by_direction(&s.started), [1, 0, 0], "a counter stays");
+    assert_eq!(agents_shown(&s), vec![(Status::Idle, 1)]);
+
+    // Inbound, rung at the agent: a call in progress from the routing on.
+    w.route = Route::Group {
+        tenant_id: 1,
+        group_no: "G001".into(),
+    };
+    let a_call = w.inbound_from_a();
+    let s = w.sb.stats();
+    assert_eq!(by_direction(&s.started), [1, 1, 0]);
+    assert_eq!(by_direction(&s.in_progress), [0, 1, 0]);
+    w.sb.answer(1, true, w.now);
+    w.step();
+    assert_eq!(by_direction(&w.sb.stats().in_progress), [0, 1, 0]);
+    let now = w.now;
+    w.carriers
+        .get_mut(&addr(A))
+        .unwrap()
+        .ua
+        .hang_up(a_call, now);
+    w.step();
+    let s = w.sb.stats();
+    assert_eq!(by_direction(&s.in_progress), [0, 0, 0]);
+    assert_eq!(
+        s.responses,
+        vec![("a".to_string(), 200, 1)],
+        "our answers to the carrier are not its responses"
+    );
+
+    // Forwarded: placed on the trunk and answered there.
+    w.route = Route::Forward {
+        tenant_id: 1,
+        number: FORWARD_TO.into(),
+    };
+    w.inbound_from_a();
+    let s = w.sb.stats();
+    assert_eq!(by_direction(&s.started), [1, 1, 1]);
+    assert_eq!(by_direction(&s.in_progress), [0, 0, 1]);
+    assert_eq!(s.responses, vec![("a".to_string(), 200, 2)]);
+    w.sb.shutdown(w.now);
+    w.step();
+    assert_eq!(by_direction(&w.sb.stats().in_progress), [0, 0, 0]);
+}
+
+#[test]
+fn metrics_count_a_503_and_a_timeout_under_the_trunk_that_gave_them() {
+    let mut w = World::new(
+        vec![trunk("a", A, None), trunk("b", B, None)],
+        &[(A, Does::Refuse(503)), (B, Does::Answer)],
+    );
+    w.call_out();
+    assert_eq!(
+        w.sb.stats().responses,
+        vec![("a".to_string(), 503, 1), ("b".to_string(), 200, 1)]
+    );
+    w.sb.hang_up(1, w.now);
+    w.step();
+    // A refused callOut places nothing: counted as refused, no response.
+    w.sb.call_out(
+        1,
+        CallOut {
+            caller: String::new(),
+            callee: "12".into(),
+            country_code: String::new(),
+            order_id: String::new(),
+            params: String::new(),
+        },
+        true,
+        Ok(CallOutFacts::default()),
+        None,
+        w.now,
+    );
+    w.step();
+    let s = w.sb.stats();
+    assert_eq!(s.refused_call_outs, 1);
+    assert_eq!(by_direction(&s.started), [1, 0, 0]);
+    assert_eq!(s.responses.len(), 2);
+
+    // A trunk that never answers: 408, the stack's own timeout, under its name.
+    w.carriers.get_mut(&addr(A)).unwrap().deaf = true;
+    w.call_out();
+    w.advance(Duration::from_secs(33));
+    assert_eq!(
+        w.sb.stats().responses,
+        vec![
+            ("a".to_string(), 408, 1),
+            ("a".to_string(), 503, 1),
+            ("b".to_string(), 200, 2)
+        ]
+    );
+}
+
+#[test]
+fn metrics_show_a_trunk_going_down_and_back_and_its_registration() {
+    let mut w = World::new(
+        vec![trunk("a", A, Some(10)), registering("b", B)],
+        &[(A, Does::Answer), (B, Does::Answer)],
+    );
+    w.advance(Duration::from_secs(1));
+    let state = |w: &World| -> Vec<(String, bool, Option<bool>)> {
+        w.sb.stats()
+            .trunks
+            .into_iter()
+            .map(|t| (t.name, t.up, t.registered))
+            .collect()
+    };
+    assert_eq!(
+        state(&w),
+        vec![("a".into(), true, None), ("b".into(), true, Some(false)),],
+        "b refused the REGISTER: up (no keepalive) but not registered"
+    );
+    w.carriers.get_mut(&addr(A)).unwrap().deaf = true;
+    w.carriers.get_mut(&addr(B)).unwrap().registrar = true;
+    w.advance(Duration::from_secs(20));
+    assert_eq!(
+        state(&w),
+        vec![("a".into(), false, None), ("b".into(), true, Some(true))]
+    );
+    w.carriers.get_mut(&addr(A)).unwrap().deaf = false;
+    w.advance(Duration::from_secs(45));
+    assert_eq!(state(&w)[0], ("a".into(), true, None));
+}
+
+#[test]
+fn forged_and_malformed_sip_counts_nothing_but_the_drop() {
+    let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    w.call_out();
+    let before = w.sb.stats();
+    // A 503 and a call from a host that is no trunk, and junk.
+    let forged = "SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let now = w.now;
+    w.sb.handle_datagram(forged.as_bytes(), addr("127.0.0.1:5999"), now);
+    let invite = "INVITE sip:12025550170@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKy\r\nFrom: <sip:1@x>;tag=1\r\nTo: <sip:12025550170@y>\r\nCall-ID: y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    w.sb.handle_datagram(invite.as_bytes(), addr("127.0.0.1:5999"), now);
+    w.sb.handle_datagram(b"\x00\xffSIP/2.0 999", addr("127.0.0.1:5999"), now);
+    w.sb.handle_datagram(b"SIP/2.0 999 Nonsense\r\n\r\n", addr(A), now);
+    w.step();
+    let after = w.sb.stats();
+    assert_eq!(after.responses, before.responses);
+    assert_eq!(after.started, before.started);
+    assert_eq!(after.in_progress, before.in_progress);
+    assert!(after.dropped_untrusted > before.dropped_untrusted);
+}

@@ -15,8 +15,10 @@
 mod relay;
 mod worker;
 
+use crate::metrics::RtpCounters;
 use seatline_media::srtp::SrtpKeys;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -199,13 +201,27 @@ impl RtpPair {
 #[derive(Clone)]
 pub struct MediaHandle {
     workers: Vec<mpsc::Sender<MediaCmd>>,
+    /// Carrier-side RTP packets, every worker's.
+    rtp: Arc<RtpCounters>,
 }
 
 impl MediaHandle {
     /// A handle whose commands go to the returned receiver (tests of the shells).
     pub fn detached() -> (MediaHandle, mpsc::Receiver<MediaCmd>) {
         let (tx, rx) = mpsc::channel(CMD_QUEUE);
-        (MediaHandle { workers: vec![tx] }, rx)
+        let rtp = Arc::default();
+        (
+            MediaHandle {
+                workers: vec![tx],
+                rtp,
+            },
+            rx,
+        )
+    }
+
+    /// Carrier-side RTP packets so far, for the metrics.
+    pub fn rtp_counters(&self) -> &RtpCounters {
+        &self.rtp
     }
 
     /// The worker that owns this agent's legs and calls.
@@ -254,6 +270,7 @@ pub async fn start(
     };
     let (note_tx, note_rx) = mpsc::unbounded_channel();
     let mut txs = Vec::with_capacity(n);
+    let rtp = Arc::<RtpCounters>::default();
     for i in 0..n {
         let port = if listen.port() == 0 {
             0
@@ -270,7 +287,7 @@ pub async fn start(
         let candidate = SocketAddr::new(public_ip.unwrap_or(local.ip()), local.port());
         let (tx, rx) = mpsc::channel(CMD_QUEUE);
         txs.push(tx);
-        worker::spawn(i, sock, candidate, rx, note_tx.clone())?;
+        worker::spawn(i, sock, candidate, rx, note_tx.clone(), rtp.clone())?;
     }
-    Ok((MediaHandle { workers: txs }, note_rx))
+    Ok((MediaHandle { workers: txs, rtp }, note_rx))
 }

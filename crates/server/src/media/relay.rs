@@ -131,12 +131,20 @@ impl Relays {
         self.relays.remove(&id);
     }
 
-    /// Relays that passed packets since the last call, and clears the counts.
-    pub fn take_alive(&mut self) -> Vec<u64> {
-        self.relays
+    /// Relays that passed packets since the last call, and how many
+    /// packets they passed in all; clears the counts.
+    pub fn take_alive(&mut self) -> (Vec<u64>, u64) {
+        let mut total = 0;
+        let ids = self
+            .relays
             .iter_mut()
-            .filter_map(|(id, r)| (std::mem::take(&mut r.passed) > 0).then_some(*id))
-            .collect()
+            .filter_map(|(id, r)| {
+                let passed = std::mem::take(&mut r.passed);
+                total += passed;
+                (passed > 0).then_some(*id)
+            })
+            .collect();
+        (ids, total)
     }
 
     fn on_packet(&mut self, id: u64, leg: usize, rtcp: bool, data: &[u8], from: SocketAddr) {

@@ -21,6 +21,7 @@
 
 use super::relay::{self, SharedRelays};
 use super::{LegId, MediaCmd, MediaNote};
+use crate::metrics::{RtpCounters, Tally};
 use seatline_media::dtmf::{digit_packets, DigitReceiver};
 use seatline_media::g711;
 use seatline_media::latch::Latch;
@@ -34,6 +35,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
@@ -63,6 +65,7 @@ pub(super) fn spawn(
     candidate: SocketAddr,
     rx: mpsc::Receiver<MediaCmd>,
     notes: mpsc::UnboundedSender<MediaNote>,
+    rtp_counters: Arc<RtpCounters>,
 ) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -72,7 +75,7 @@ pub(super) fn spawn(
         .spawn(move || {
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async move {
-                if let Err(e) = run(sock, candidate, rx, notes).await {
+                if let Err(e) = run(sock, candidate, rx, notes, rtp_counters).await {
                     tracing::error!("media worker {index} stopped: {e}");
                 }
             });
@@ -129,6 +132,8 @@ struct CallMedia {
     readers: [JoinHandle<()>; 2],
     /// RTP came from the carrier since the last liveness report.
     got_rtp: bool,
+    /// What of this call's packet counts the metrics have.
+    tally: Tally,
 }
 
 impl Drop for CallMedia {
@@ -170,6 +175,7 @@ struct Worker {
     clear: Vec<u8>,
     /// Forwarded calls' relays on this worker.
     relays: SharedRelays,
+    rtp_counters: Arc<RtpCounters>,
 }
 
 type Shared = Rc<RefCell<Worker>>;
@@ -179,6 +185,7 @@ async fn run(
     candidate: SocketAddr,
     mut rx: mpsc::Receiver<MediaCmd>,
     notes: mpsc::UnboundedSender<MediaNote>,
+    rtp_counters: Arc<RtpCounters>,
 ) -> anyhow::Result<()> {
     let sock = Rc::new(UdpSocket::from_std(sock)?);
     let local = sock.local_addr()?;
@@ -202,6 +209,7 @@ async fn run(
         pcm: Vec::with_capacity(1500),
         clear: Vec::with_capacity(2000),
         relays: relays.clone(),
+        rtp_counters,
     }));
 
     // The WebRTC socket.
@@ -341,7 +349,7 @@ impl Worker {
         let ssrc = crate::sandbox::rand_u32();
         let start = crate::sandbox::rand_u32();
         // Replacing a call's media drops (and so stops) the old readers.
-        self.calls.insert(
+        let old = self.calls.insert(
             seat_id,
             CallMedia {
                 rtp,
@@ -364,8 +372,20 @@ impl Worker {
                 digits_in: DigitReceiver::default(),
                 readers,
                 got_rtp: false,
+                tally: Tally::default(),
             },
         );
+        if let Some(mut old) = old {
+            self.tally(&mut old);
+        }
+    }
+
+    /// Adds the call's packets since the last time to the metrics (every
+    /// report, and when its media goes): from the counts RTCP keeps anyway.
+    fn tally(&self, c: &mut CallMedia) {
+        let (packets_in, lost) = (c.stats.packets(), c.stats.lost_packets());
+        self.rtp_counters
+            .catch_up(&mut c.tally, packets_in, c.out.packets_sent(), lost);
     }
 
     fn on_cmd(&mut self, cmd: MediaCmd, now: Instant) {
@@ -431,7 +451,9 @@ impl Worker {
                 }
             }
             MediaCmd::Unbridge { seat_id } => {
-                self.calls.remove(&seat_id);
+                if let Some(mut c) = self.calls.remove(&seat_id) {
+                    self.tally(&mut c);
+                }
             }
             MediaCmd::Ring { seat_id, on } => {
                 if on {
@@ -834,6 +856,9 @@ impl Worker {
             return;
         }
         c.next_report = now + REPORT_EVERY;
+        let (packets_in, lost) = (c.stats.packets(), c.stats.lost_packets());
+        self.rtp_counters
+            .catch_up(&mut c.tally, packets_in, c.out.packets_sent(), lost);
         let Some(rtcp_to) = c.rtcp_latch.as_ref().map(Latch::target) else {
             return;
         };
@@ -892,7 +917,8 @@ impl Worker {
             if !seats.is_empty() {
                 let _ = self.notes.send(MediaNote::RtpAlive { seats });
             }
-            let ids = self.relays.borrow_mut().take_alive();
+            let (ids, relayed) = self.relays.borrow_mut().take_alive();
+            self.rtp_counters.relayed(relayed);
             if !ids.is_empty() {
                 let _ = self.notes.send(MediaNote::RelayAlive { ids });
             }

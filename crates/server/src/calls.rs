@@ -26,12 +26,31 @@ pub struct Calls {
 pub struct SipSocket {
     pub sock: Arc<UdpSocket>,
     pub addr: SocketAddr,
+    /// TCP on the same address, for carriers that connect to us.
+    pub tcp: Option<tokio::net::TcpListener>,
 }
 
+/// Binds SIP over UDP and TCP on one address. With port 0, a port free
+/// for both is found (another process may hold the TCP port of the UDP
+/// port the system picked: that one is let go and another tried).
 pub async fn bind_sip(listen: SocketAddr) -> anyhow::Result<SipSocket> {
-    let sock = Arc::new(UdpSocket::bind(listen).await?);
-    let addr = sock.local_addr()?;
-    Ok(SipSocket { sock, addr })
+    let tries = if listen.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let sock = Arc::new(UdpSocket::bind(listen).await?);
+        let addr = sock.local_addr()?;
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => {
+                return Ok(SipSocket {
+                    sock,
+                    addr,
+                    tcp: Some(tcp),
+                })
+            }
+            Err(e) => last = Some(anyhow::anyhow!("SIP over TCP on {addr}: {e}")),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("SIP over TCP on {listen}: no port")))
 }
 
 /// Starts the SIP reader and sender, the switchboard's timer, and the DID

@@ -209,11 +209,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     // The phone-number metadata loads before the first call, not during it.
     tokio::task::spawn_blocking(seatline_calls::policy::warm_up).await?;
     // Carriers may connect over TCP to the SIP address too.
-    streams
-        .clone()
-        .listen(app.clone(), app.calls.sip_addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("SIP over TCP on {}: {e}", app.calls.sip_addr))?;
+    let mut sip = sip;
+    if let Some(tcp) = sip.tcp.take() {
+        streams.clone().listen(app.clone(), tcp);
+    }
     calls::start(app.clone(), sip, sip_rx, routes_rx);
     webhooks::start(app.clone());
     let media_notes = app.clone();

@@ -180,8 +180,7 @@ impl Streams {
     }
 
     /// Takes carriers' TCP connections on `listen` for as long as the server runs.
-    pub async fn listen(self: Arc<Self>, app: App, listen: SocketAddr) -> std::io::Result<()> {
-        let listener = TcpListener::bind(listen).await?;
+    pub fn listen(self: Arc<Self>, app: App, listener: TcpListener) {
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, peer)) = listener.accept().await else {
@@ -201,7 +200,6 @@ impl Streams {
                 tokio::spawn(self.clone().run(app.clone(), peer, tcp, rx, true));
             }
         });
-        Ok(())
     }
 }
 

@@ -270,24 +270,26 @@ impl World {
     }
 
     fn call_out(&mut self) {
+        self.call_out_as(1);
+    }
+
+    /// Seat `seat` calls `callee`; the store's facts say `policy`.
+    fn place(&mut self, seat: SeatId, callee: &str, policy: PolicyFacts) {
         self.next_rtp += 2;
         let facts = CallOutFacts {
-            policy: PolicyFacts {
-                balance_cents: 1_000,
-                ..Default::default()
-            },
+            policy,
             owned_dids: vec!["12025550170".into()],
             pool_dids: vec!["12025550170".into()],
         };
         let op = CallOut {
             caller: String::new(),
-            callee: "12025550100".into(),
+            callee: callee.into(),
             country_code: String::new(),
             order_id: "o-1".into(),
             params: String::new(),
         };
         self.sb
-            .call_out(1, op, true, Ok(facts), Some(self.next_rtp), self.now);
+            .call_out(seat, op, true, Ok(facts), Some(self.next_rtp), self.now);
         self.step();
     }
 
@@ -733,25 +735,11 @@ impl World {
     }
 
     fn call_out_as(&mut self, seat: SeatId) {
-        let facts = CallOutFacts {
-            policy: PolicyFacts {
-                balance_cents: 1_000,
-                ..Default::default()
-            },
-            owned_dids: vec!["12025550170".into()],
-            pool_dids: vec!["12025550170".into()],
+        let policy = PolicyFacts {
+            balance_cents: 1_000,
+            ..Default::default()
         };
-        let op = CallOut {
-            caller: String::new(),
-            callee: "12025550100".into(),
-            country_code: String::new(),
-            order_id: "o-1".into(),
-            params: String::new(),
-        };
-        self.next_rtp += 2;
-        self.sb
-            .call_out(seat, op, true, Ok(facts), Some(self.next_rtp), self.now);
-        self.step();
+        self.place(seat, "12025550100", policy);
     }
 
     fn set_trunks(&mut self, trunks: Vec<TrunkSetup>) {
@@ -1054,25 +1042,12 @@ fn an_unanswered_call_gives_its_first_block_back_and_unrated_calls_are_free() {
 fn an_agent_may_call_one_number_five_times_a_minute_every_attempt_counted() {
     let mut w = World::new(vec![trunk("a", A, None)], &[(A, Does::Refuse(486))]);
     let attempt = |w: &mut World, callee: &str| {
-        let facts = CallOutFacts {
-            policy: PolicyFacts {
-                balance_cents: 1_000,
-                max_calls_per_callee_per_minute: 5,
-                ..Default::default()
-            },
-            owned_dids: vec!["12025550170".into()],
-            pool_dids: vec!["12025550170".into()],
+        let policy = PolicyFacts {
+            balance_cents: 1_000,
+            max_calls_per_callee_per_minute: 5,
+            ..Default::default()
         };
-        let op = CallOut {
-            caller: String::new(),
-            callee: callee.into(),
-            country_code: String::new(),
-            order_id: String::new(),
-            params: String::new(),
-        };
-        w.next_rtp += 2;
-        w.sb.call_out(1, op, true, Ok(facts), Some(w.next_rtp), w.now);
-        w.step();
+        w.place(1, callee, policy);
     };
     for _ in 0..5 {
         attempt(&mut w, "12025550100");

@@ -59,7 +59,7 @@ status: AgentStatusCode,
  */
 activity: string, };
 
-export type ClientOp = { "op": "auth", token: string, } | { "op": "setStatus", code: number, } | { "op": "ping" } | { "op": "callOut", caller: string, callee: string, countryCode: string, orderId: string, params: string, } | { "op": "hangUp" } | { "op": "answer" } | { "op": "reject" } | { "op": "rtcOffer", sdp: string, } | { "op": "dtmf", digits: string, } | { "op": "mute", on: boolean, } | { "op": "hold", on: boolean, };
+export type ClientOp = { "op": "auth", token: string, } | { "op": "setStatus", code: number, } | { "op": "ping" } | { "op": "callOut", caller: string, callee: string, countryCode: string, orderId: string, params: string, } | { "op": "hangUp" } | { "op": "answer" } | { "op": "reject" } | { "op": "rtcOffer", sdp: string, } | { "op": "dtmf", digits: string, } | { "op": "mute", on: boolean, } | { "op": "hold", on: boolean, } | { "op": "record", on: boolean, };
 
 export type ServerEvent = { "ev": "ready", email: string, seat: SeatInfo, agent: AgentView, 
 /**
@@ -73,6 +73,10 @@ call: DialStatus | null,
 /**
  * Whether this tab holds the agent's audio.
  */
-audio: boolean, } | { "ev": "audio", hold: boolean, } | { "ev": "rtcAnswer", sdp: string, } | { "ev": "callControl", muted: boolean, held: boolean, } | { "ev": "dial", content: DialStatus, } | { "ev": "agent", agent: AgentView, } | { "ev": "quality", content: CallQuality, } | { "ev": "loggedOut" } | { "ev": "tokenInvalid" } | { "ev": "pong" } | { "ev": "error", code: string, message: string, };
+audio: boolean, 
+/**
+ * The call in progress is being recorded.
+ */
+recording: boolean, } | { "ev": "audio", hold: boolean, } | { "ev": "rtcAnswer", sdp: string, } | { "ev": "callControl", muted: boolean, held: boolean, } | { "ev": "recording", callId: string, on: boolean, } | { "ev": "dial", content: DialStatus, } | { "ev": "agent", agent: AgentView, } | { "ev": "quality", content: CallQuality, } | { "ev": "loggedOut" } | { "ev": "tokenInvalid" } | { "ev": "pong" } | { "ev": "error", code: string, message: string, };
 
 export type ApiError = { error: string, message: string, };

@@ -92,6 +92,10 @@ export interface HostMessages {
   hold: undefined;
   /** Extension: take the call off hold. */
   unhold: undefined;
+  /** Extension: record the connected call (where the agent's group records on demand). */
+  startRecording: undefined;
+  /** Extension: stop recording it (not where the group records every call). */
+  stopRecording: undefined;
   /** Extension: send DTMF digits (`0-9`, `*`, `#`) to the far end. */
   sendDtmf: { digits: string };
   /** Extension: set the agent's status; answered by `agentStatus` in every tab. An invalid code changes nothing. */
@@ -184,6 +188,12 @@ export interface SoftphoneMessages {
    * its `dialStatus`.
    */
   callQuality: CallQuality;
+  /**
+   * Extension: the connected call began (`on: true`) or stopped being
+   * recorded; with `refused` (`recordingOff`, `recordingRequired`,
+   * `notConnected`) when a `startRecording`/`stopRecording` changed nothing.
+   */
+  recording: { callId: string; on: boolean; refused?: string };
   /** After any sign-out (the host's `loginOut`, the page's button, an admin). */
   logout: undefined;
   /** The session was rejected (expired, revoked); the softphone shows its sign-in page. */
@@ -324,6 +334,10 @@ export declare class SeatlinePhone {
   hold(): void;
   /** Extension `unhold`. */
   unhold(): void;
+  /** Extension `startRecording`. */
+  startRecording(): void;
+  /** Extension `stopRecording`. */
+  stopRecording(): void;
   /** Extension `sendDtmf`: digits `0-9`, `*`, `#`. */
   sendDtmf(digits: string): void;
   /** Extension `setAgentStatus`. */

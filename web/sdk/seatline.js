@@ -49,7 +49,7 @@ export const AgentCode = Object.freeze({
 });
 
 /** The message types the softphone sends to its host. */
-export const SOFTPHONE_MESSAGES = Object.freeze(['ready', 'agentExists', 'login', 'agentStatus', 'dialStatus', 'callQuality', 'logout', 'tokenInvalid']);
+export const SOFTPHONE_MESSAGES = Object.freeze(['ready', 'agentExists', 'login', 'agentStatus', 'dialStatus', 'callQuality', 'recording', 'logout', 'tokenInvalid']);
 
 /**
  * @typedef {{type: string, content?: any}} Message
@@ -244,6 +244,11 @@ export class SeatlinePhone {
   hold() { this.send('hold'); }
 
   unhold() { this.send('unhold'); }
+
+  /** Records the call in progress, where the agent's group records on demand. */
+  startRecording() { this.send('startRecording'); }
+
+  stopRecording() { this.send('stopRecording'); }
 
   /** @param {string} digits */
   sendDtmf(digits) { this.send('sendDtmf', { digits }); }

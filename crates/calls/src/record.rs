@@ -87,6 +87,8 @@ pub struct CallRecord {
     /// (whole billing blocks) and their price, in thousandths of a cent.
     pub billed_secs: Option<u32>,
     pub cost_millicents: Option<i64>,
+    /// Some of it was recorded.
+    pub recorded: bool,
 }
 
 impl CallRecord {
@@ -118,6 +120,7 @@ impl CallRecord {
             trunk: None,
             forwarded_to: None,
             hung_up_by: None,
+            recorded: false,
             billed_secs: None,
             cost_millicents: None,
         }

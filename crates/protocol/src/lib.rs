@@ -117,6 +117,9 @@ pub enum ClientOp {
     Mute { on: bool },
     /// Put the current call on hold, or take it off.
     Hold { on: bool },
+    /// Start or stop recording the current call (the host's
+    /// `startRecording`/`stopRecording`, where the group records on demand).
+    Record { on: bool },
 }
 
 /// The `content` of a `dialStatus` message: every field in every message,
@@ -237,6 +240,8 @@ pub enum ServerEvent {
         call: Option<DialStatus>,
         /// Whether this tab holds the agent's audio.
         audio: bool,
+        /// The call in progress is being recorded.
+        recording: bool,
     },
     /// This tab now holds (or no longer holds) the agent's audio.
     Audio { hold: bool },
@@ -244,6 +249,10 @@ pub enum ServerEvent {
     RtcAnswer { sdp: String },
     /// Mute and hold state of the current call, for every tab.
     CallControl { muted: bool, held: bool },
+    /// The call began (or stopped) being recorded; passed to the host as
+    /// `{type:'recording', content:{callId, on}}`.
+    #[serde(rename_all = "camelCase")]
+    Recording { call_id: String, on: bool },
     /// A `dialStatus` for the host, with its whole `content`.
     Dial { content: DialStatus },
     /// The agent's state changed (from any tab, any browser, or the system).

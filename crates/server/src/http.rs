@@ -53,6 +53,7 @@ pub fn router(app: App) -> Router {
         .route("/sdk/{*path}", get(sdk_asset))
         .merge(crate::admin::routes())
         .merge(crate::records::routes())
+        .merge(crate::recordings::routes())
         .merge(crate::webhooks::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .layer(Extension(Signin::new(&app.cfg.signin)))

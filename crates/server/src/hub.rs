@@ -196,6 +196,7 @@ pub fn call_row(
         hung_up_by: r.hung_up_by.map(|h| h.as_str().to_string()),
         billed_secs: r.billed_secs.map(i64::from),
         cost_millicents: r.cost_millicents,
+        recorded: r.recorded,
     }
 }
 
@@ -366,6 +367,17 @@ impl Hub {
                         },
                         MediaOut::Mute { seat, on } => MediaCmd::Mute { seat_id: seat, on },
                         MediaOut::Hold { seat, on } => MediaCmd::Hold { seat_id: seat, on },
+                        MediaOut::Record {
+                            seat,
+                            tenant_id,
+                            call_id,
+                            on,
+                        } => MediaCmd::Record {
+                            seat_id: seat,
+                            tenant_id,
+                            call_id,
+                            on,
+                        },
                         MediaOut::Relay { id, a, b } => {
                             let pair = |p: RtpPort| inner.rtp.get(&p).map(|s| s.try_clone());
                             match (pair(a), pair(b)) {
@@ -705,6 +717,16 @@ impl Hub {
 
     pub fn control(&self, seat_id: i64, control: Control, now: Instant) {
         self.with_sb(|inner| inner.sb.control(seat_id, control, now))
+    }
+
+    /// `startRecording`/`stopRecording` from a tab of the seat.
+    pub fn record(&self, seat_id: i64, on: bool) -> Result<(), seatline_switchboard::RecordError> {
+        self.with_sb_untimed(|inner| inner.sb.record(seat_id, on))
+    }
+
+    /// A tenant's recording setting changed (or was read at start).
+    pub fn set_recording(&self, tenant_id: i64, policy: seatline_switchboard::RecordingPolicy) {
+        self.lock().sb.set_recording(tenant_id, policy)
     }
 
     pub fn sip_datagram(&self, bytes: &[u8], from: std::net::SocketAddr, now: Instant) {

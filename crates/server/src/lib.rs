@@ -18,6 +18,7 @@ pub mod hub;
 pub mod media;
 mod memory;
 pub mod metrics;
+pub mod recordings;
 mod records;
 pub mod sandbox;
 mod signin;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub cfg: Config,
     pub calls: calls::Calls,
     pub media: media::MediaHandle,
+    /// Writes call recordings; knows where each one is.
+    pub recorder: media::Recorder,
     /// The sandbox carrier, when no real trunk is configured.
     pub sandbox: Option<sandbox::Sandbox>,
     /// SIP connections (TCP and TLS trunks, carriers connected to us).
@@ -105,8 +108,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         }
         (list, None)
     };
-    let (media, mut notes) =
-        media::start(cfg.media.listen, cfg.media.public_ip, cfg.media.workers).await?;
+    let recorder = media::Recorder::start(&cfg.data_dir)?;
+    let (media, mut notes) = media::start(
+        cfg.media.listen,
+        cfg.media.public_ip,
+        cfg.media.workers,
+        recorder.clone(),
+    )
+    .await?;
     let sip = calls::bind_sip(cfg.sip.listen).await?;
     tracing::info!("SIP on udp {}", sip.addr);
 
@@ -147,6 +156,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         cfg,
         calls,
         media,
+        recorder,
         sandbox,
         streams: streams.clone(),
         shared_trunks,
@@ -164,6 +174,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     for (tenant, rows) in by_tenant {
         app.hub.set_rates(tenant, admin::rates_of(&rows));
+    }
+    // Each tenant's recording setting.
+    for (tenant, setting) in app.store.recording_settings().await? {
+        app.hub
+            .set_recording(tenant, recordings::policy_of(&setting));
     }
     // The trunks: the shared ones, then the tenants' own.
     trunks::install(&app, trunks::resolve_stored(&app).await?);
@@ -215,6 +230,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     calls::start(app.clone(), sip, sip_rx, routes_rx);
     webhooks::start(app.clone());
+    recordings::spawn_retention(app.clone());
     let media_notes = app.clone();
     tokio::spawn(async move {
         while let Some(note) = notes.recv().await {

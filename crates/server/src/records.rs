@@ -276,7 +276,7 @@ fn filter_of(
 }
 
 /// The columns of a record, in the order of the CSV.
-const COLUMNS: [&str; 26] = [
+const COLUMNS: [&str; 27] = [
     "callId",
     "direction",
     "caller",
@@ -303,6 +303,7 @@ const COLUMNS: [&str; 26] = [
     "rttMs",
     "mos",
     "mosMin",
+    "recording",
 ];
 
 pub(crate) fn record_json(r: &CallListRow) -> Value {
@@ -324,6 +325,8 @@ pub(crate) fn record_json(r: &CallListRow) -> Value {
         "trunk": c.trunk, "forwardedTo": c.forwarded_to,
         "lossPct": c.loss_pct, "jitterMs": c.jitter_ms, "rttMs": c.rtt_ms,
         "mos": c.mos, "mosMin": c.mos_min,
+        // Where to fetch it (a key with recordings:read); null when none.
+        "recording": c.recorded.then(|| format!("/api/v1/calls/{}/recording", c.id)),
     });
     debug_assert_eq!(v.as_object().map(|o| o.len()), Some(COLUMNS.len()));
     v

@@ -118,6 +118,7 @@ async fn open(socket: &mut WebSocket, app: &App) -> Option<OpenTab> {
         idle_timeout_secs: app.hub.idle_timeout().as_secs(),
         call: view.call,
         audio: view.audio,
+        recording: view.recording,
     };
     if !send(socket, &ready).await {
         app.hub.detach(conn, Instant::now());
@@ -197,6 +198,11 @@ async fn serve(
                         app.calls.control(app, seat.id, Control::Hold(on));
                         None
                     }
+                    Ok(ClientOp::Record { on }) => app
+                        .hub
+                        .record(seat.id, on)
+                        .err()
+                        .map(|e| error_event(e.code(), e.to_string())),
                     // Liveness only: a ping does not renew the session.
                     Ok(ClientOp::Ping) => Some(ServerEvent::Pong),
                     Ok(ClientOp::Auth { .. }) => Some(error_event("alreadyAuthenticated", "this connection is signed in")),

@@ -342,6 +342,13 @@ impl Store {
         };
         self.set_policy(tenant, &policy).await?;
         self.set_blacklisted(tenant, "12025550166", true).await?;
+        // Calls are recorded when the agent (or the host) asks; kept 30 days.
+        let recording = crate::RecordingSetting {
+            mode: "onDemand".into(),
+            retention_days: 30,
+            groups: Vec::new(),
+        };
+        self.set_recording_setting(tenant, &recording).await?;
         // Rates: US/Canada 1 cent a minute per started minute; the UK,
         // Hong Kong and China per started six seconds.
         self.set_rates(

@@ -39,6 +39,8 @@ pub struct CallRow {
     /// Answered and rated: seconds billed and their price (millicents).
     pub billed_secs: Option<i64>,
     pub cost_millicents: Option<i64>,
+    /// It has a recording (until retention removes it).
+    pub recorded: bool,
 }
 
 /// One write of the call path's ordered writer.
@@ -96,8 +98,8 @@ where
             "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
                                 start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
                                 loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to, hung_up_by,
-                                billed_secs, cost_millicents)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
+                                billed_secs, cost_millicents, recorded)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
              ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
                 hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
                 dialog = excluded.dialog,
@@ -110,7 +112,8 @@ where
                 forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to),
                 hung_up_by = COALESCE(excluded.hung_up_by, calls.hung_up_by),
                 billed_secs = COALESCE(excluded.billed_secs, calls.billed_secs),
-                cost_millicents = COALESCE(excluded.cost_millicents, calls.cost_millicents)",
+                cost_millicents = COALESCE(excluded.cost_millicents, calls.cost_millicents),
+                recorded = MAX(excluded.recorded, calls.recorded)",
         )
         .bind(&c.id)
         .bind(c.tenant_id)
@@ -137,6 +140,7 @@ where
         .bind(&c.hung_up_by)
         .bind(c.billed_secs)
         .bind(c.cost_millicents)
+        .bind(c.recorded)
         .execute(e)
         .await?;
     Ok(())
@@ -355,6 +359,7 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<CallRow> {
         hung_up_by: r.try_get("hung_up_by")?,
         billed_secs: r.try_get("billed_secs")?,
         cost_millicents: r.try_get("cost_millicents")?,
+        recorded: r.try_get("recorded")?,
     })
 }
 

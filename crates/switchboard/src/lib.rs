@@ -17,6 +17,8 @@
 
 mod billing;
 mod forward;
+mod recording;
+pub use recording::{RecordError, RecordingMode, RecordingPolicy};
 mod stats;
 
 pub use stats::{ByDirection, CallDirection, Stats, TrunkState};
@@ -231,6 +233,14 @@ pub enum MediaOut {
         seat: SeatId,
         on: bool,
     },
+    /// Start (or stop) recording the seat's call, both directions, into
+    /// the tenant's recording of `call_id`.
+    Record {
+        seat: SeatId,
+        tenant_id: i64,
+        call_id: String,
+        on: bool,
+    },
 }
 
 /// What the shell must carry out, in this order.
@@ -376,6 +386,8 @@ pub struct TabView {
     pub audio: bool,
     /// The call in progress, as its last `dialStatus` content.
     pub call: Option<DialStatus>,
+    /// That call is being recorded.
+    pub recording: bool,
 }
 
 /// A call a previous process left open in the store.
@@ -430,6 +442,9 @@ struct Call {
     cancelled: bool,
     /// Outbound to a destination with a rate: what it has taken.
     billing: Option<billing::Billing>,
+    /// Being recorded now; was recorded at some time.
+    recording: bool,
+    recorded: bool,
 }
 
 /// What the switchboard knows of a trunk's health.
@@ -505,6 +520,8 @@ pub struct Switchboard {
     balances: HashMap<i64, i64>,
     /// Each tenant's rates.
     rates: HashMap<i64, Vec<Rate>>,
+    /// Each tenant's recording setting (none: off).
+    recording: HashMap<i64, RecordingPolicy>,
     /// Each agent's attempts per callee in the last minute (815).
     attempts: HashMap<(SeatId, String), VecDeque<Instant>>,
 }
@@ -554,6 +571,7 @@ impl Switchboard {
             counters: Default::default(),
             balances: HashMap::new(),
             rates: HashMap::new(),
+            recording: HashMap::new(),
             attempts: HashMap::new(),
             settings,
             ua,
@@ -672,12 +690,14 @@ impl Switchboard {
         slot.grace_until = None;
         let tabs = slot.tabs.len();
         let _ = slot.agent.handle(AgentInput::TabsOnline(tabs), now);
-        let view = TabView {
+        let mut view = TabView {
             agent: slot.agent.view(),
             audio: slot.audio == Some(conn),
             call: slot.call.as_deref().cloned(),
+            recording: false,
         };
         let missed = std::mem::take(&mut slot.missed);
+        view.recording = self.is_recording(spec.id);
         self.flush_agent(spec.id);
         for content in missed {
             self.out.push_back(Output::ToTab {
@@ -892,6 +912,8 @@ impl Switchboard {
                 trunk: self.trunks[trunk].id,
                 cancelled: false,
                 billing,
+                recording: false,
+                recorded: false,
             },
         );
         self.apply(call, now);
@@ -1654,6 +1676,8 @@ impl Switchboard {
                 trunk: 0,
                 cancelled: false,
                 billing: None,
+                recording: false,
+                recorded: false,
             },
         );
         self.counters.started(CallDirection::Inbound);
@@ -1699,6 +1723,9 @@ impl Switchboard {
                         seat,
                         event: ServerEvent::Dial { content },
                     });
+                    if code == 2 {
+                        self.on_connected(call, seat);
+                    }
                 }
                 Action::Agent { seat, input } => {
                     let _ = self.agent_input(seat, input, now);
@@ -1787,6 +1814,7 @@ impl Switchboard {
                     if let Some(b) = &c.billing {
                         b.fill(&mut record);
                     }
+                    record.recorded = c.recorded;
                     self.out.push_back(Output::SaveCall {
                         tenant_id: c.tenant_id,
                         seat: c.ctl.seat(),

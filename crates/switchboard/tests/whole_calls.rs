@@ -959,3 +959,117 @@ fn a_call_never_measured_keeps_empty_figures() {
         (None, None, None, None, None)
     );
 }
+
+fn recordings_of(w: &World, conn: ConnId) -> Vec<bool> {
+    w.tabs[&conn]
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Recording { on, .. } => Some(*on),
+            _ => None,
+        })
+        .collect()
+}
+
+fn record_outs(w: &World) -> Vec<bool> {
+    w.media
+        .iter()
+        .filter_map(|m| match m {
+            MediaOut::Record { on, .. } => Some(*on),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_group_that_records_every_call_records_from_the_answer_and_cannot_stop() {
+    let mut w = World::new();
+    w.sb.set_recording(
+        1,
+        RecordingPolicy {
+            mode: RecordingMode::Off,
+            groups: [("G001".to_string(), RecordingMode::All)].into(),
+        },
+    );
+    let tab = w.sign_in(1, 0);
+    w.call_out(1, "12025550100");
+    w.advance(Duration::from_millis(800));
+    assert!(
+        record_outs(&w).is_empty(),
+        "nothing is recorded while it rings"
+    );
+    w.carrier_answers();
+    let call_id = w.dials(tab)[0]["callId"].as_str().unwrap().to_string();
+    assert!(w.media.contains(&MediaOut::Record {
+        seat: 1,
+        tenant_id: 1,
+        call_id: call_id.clone(),
+        on: true
+    }));
+    assert_eq!(recordings_of(&w, tab), vec![true]);
+    assert_eq!(w.sb.record(1, false), Err(RecordError::Required));
+    assert_eq!(w.sb.record(1, true), Ok(()), "already on: nothing changes");
+    w.step();
+    assert_eq!(record_outs(&w), vec![true]);
+    // A tab opened now is shown the recording.
+    let (_, view) = w.open_tab(1, 0);
+    assert!(view.recording);
+    w.advance(Duration::from_secs(3));
+    w.sb.hang_up(1, w.now);
+    w.step();
+    assert!(w.last_record().recorded);
+    let (_, view) = w.open_tab(1, 0);
+    assert!(!view.recording, "no call, no recording");
+}
+
+#[test]
+fn on_demand_records_between_start_and_stop_and_elsewhere_it_is_refused() {
+    let mut w = World::new();
+    w.sb.set_recording(
+        1,
+        RecordingPolicy {
+            mode: RecordingMode::OnDemand,
+            groups: Default::default(),
+        },
+    );
+    let tab = w.sign_in(1, 0);
+    assert_eq!(w.sb.record(1, true), Err(RecordError::NotConnected));
+    w.call_out(1, "12025550100");
+    w.advance(Duration::from_millis(800));
+    assert_eq!(
+        w.sb.record(1, true),
+        Err(RecordError::NotConnected),
+        "not while it rings"
+    );
+    w.carrier_answers();
+    assert!(record_outs(&w).is_empty(), "on demand: not from the answer");
+    assert_eq!(w.sb.record(1, true), Ok(()));
+    w.advance(Duration::from_secs(2));
+    assert_eq!(w.sb.record(1, false), Ok(()));
+    w.step();
+    assert_eq!(record_outs(&w), vec![true, false]);
+    assert_eq!(recordings_of(&w, tab), vec![true, false]);
+    w.sb.hang_up(1, w.now);
+    w.step();
+    assert!(w.last_record().recorded, "it was recorded for a while");
+
+    // Another tenant's agent: recording is off there (no setting at all).
+    let mut other = spec(2, 0);
+    other.tenant_id = 2;
+    w.sb.sign_in(&other, true, w.now);
+    w.next_conn += 1;
+    let tab2 = w.next_conn;
+    w.seat_tabs.entry(2).or_default().insert(tab2);
+    w.sb.tab_opened(&other, tab2, w.now);
+    w.step();
+    w.call_out(2, "12025550100");
+    w.advance(Duration::from_millis(800));
+    w.carrier_answers();
+    assert_eq!(w.sb.record(2, true), Err(RecordError::Off));
+    w.sb.hang_up(2, w.now);
+    w.step();
+    assert!(!w.last_record().recorded);
+    assert!(w.tabs[&tab2]
+        .iter()
+        .all(|e| !matches!(e, ServerEvent::Recording { .. })));
+    assert_eq!(record_outs(&w), vec![true, false], "nothing for tenant 2");
+}

@@ -27,7 +27,7 @@ import { render, tick } from './view.js';
  *   page: 'email'|'sso'|'noseat',
  *   notice: string, noticeKind: string, banner: string,
  *   call: CallView|null, quality: Quality|null, callEndedAt: number, audio: boolean, phone: string, phoneError: string,
- *   muted: boolean, held: boolean, settingsOpen: boolean, mics: MediaDeviceInfo[], speakers: MediaDeviceInfo[],
+ *   muted: boolean, held: boolean, recording: boolean, settingsOpen: boolean, mics: MediaDeviceInfo[], speakers: MediaDeviceInfo[],
  *   micId: string, speakerId: string,
  *   emailDraft: string,
  *   session: {token: string, email: string}|null,
@@ -59,6 +59,7 @@ const state = {
   phoneError: '',
   muted: false,
   held: false,
+  recording: false,
   settingsOpen: false,
   mics: [],
   speakers: [],
@@ -180,6 +181,7 @@ function onDial(content) {
     state.call = { ...(state.call || {}), ...content, ended: true, reason: (state.call && state.call.reason) || content.hangupCode };
     state.muted = false;
     state.held = false;
+    state.recording = false;
     const at = Date.now();
     state.callEndedAt = at;
     setTimeout(() => { if (state.callEndedAt === at) { state.call = null; draw(); } }, 2500);
@@ -235,6 +237,7 @@ function onEvent(ev) {
       state.linkUp = true;
       state.banner = '';
       state.audio = !!ev.audio;
+      state.recording = !!ev.recording && !!ev.call;
       if (state.audio) state.phone = 'pending';
       if (!wasUp) {
         announce();
@@ -276,6 +279,11 @@ function onEvent(ev) {
     case 'quality':
       onQuality(ev.content);
       break;
+    case 'recording':
+      // Shown in the call panel; the host learns it as our extension `recording`.
+      state.recording = !!ev.on;
+      bridge.post('recording', { callId: String(ev.callId), on: !!ev.on });
+      break;
     case 'loggedOut':
       endSession('logout', 'signedOut', 'info');
       break;
@@ -285,6 +293,11 @@ function onEvent(ev) {
     case 'error':
       if (ev.code === 'invalidStatus' || ev.code === 'busyWithCall' || ev.code === 'notSignedIn') flash('statusRefused');
       if (ev.code === 'rtcFailed' || ev.code === 'notAudioTab') audio.failed();
+      if (ev.code === 'recordingOff' || ev.code === 'recordingRequired' || ev.code === 'notConnected') {
+        // The host asked to start or stop recording, and nothing changed: say why.
+        bridge.post('recording', { callId: state.call ? state.call.callId : '', on: state.recording, refused: ev.code });
+        flash('recordingRefused');
+      }
       break;
     default:
       break;
@@ -451,6 +464,10 @@ async function onHostMessage(msg) {
     case 'hold':
     case 'unhold':
       if (link) link.send({ op: 'hold', on: msg.type === 'hold' });
+      break;
+    case 'startRecording':
+    case 'stopRecording':
+      if (link) link.send({ op: 'record', on: msg.type === 'startRecording' });
       break;
     case 'sendDtmf':
       if (link && typeof c.digits === 'string') link.send({ op: 'dtmf', digits: c.digits });

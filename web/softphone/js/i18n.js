@@ -80,6 +80,9 @@ const STRINGS = {
     statusRefused: 'The status cannot be changed now.',
     qualityPoor: 'Poor connection',
     qualityPoorLoss: 'Poor connection: {loss} % loss',
+    recording: 'REC',
+    recordingLong: 'This call is being recorded',
+    recordingRefused: 'Recording cannot be started or stopped for this call.',
   },
   'zh-CN': {
     loading: '正在启动…',
@@ -158,6 +161,9 @@ const STRINGS = {
     statusRefused: '当前无法更改状态。',
     qualityPoor: '网络质量差',
     qualityPoorLoss: '网络质量差：丢包 {loss}%',
+    recording: '录音中',
+    recordingLong: '本通话正在录音',
+    recordingRefused: '此通话无法开始或停止录音。',
   },
   'es-MX': {
     loading: 'Iniciando…',
@@ -236,6 +242,9 @@ const STRINGS = {
     statusRefused: 'No se puede cambiar el estado ahora.',
     qualityPoor: 'Conexión deficiente',
     qualityPoorLoss: 'Conexión deficiente: {loss} % de pérdida',
+    recording: 'GRAB',
+    recordingLong: 'Esta llamada se está grabando',
+    recordingRefused: 'No se puede iniciar ni detener la grabación de esta llamada.',
   },
 };
 

@@ -263,6 +263,8 @@ function callPanel(s, act) {
     timer.since = Number(c.callConnectedTimestamp) || Date.now();
     timer.node = document.createTextNode(clock(Date.now() - timer.since));
     stateLine.append(' ', h('span', { class: 'call-timer', id: 'call-timer' }, timer.node));
+    // The agent always sees that the call is being recorded.
+    if (s.recording) stateLine.append(' ', h('span', { class: 'rec', id: 'recording', role: 'status', title: t('recordingLong'), text: t('recording') }));
   }
   const incoming = state === 'incoming';
   const warning = qualityWarning(s);
@@ -285,7 +287,7 @@ function callKey(s) {
   const c = s.call;
   if (!c) return `none|${lang()}`;
   const { state, label } = callState(c);
-  return JSON.stringify([c.callId, c.direction, c.caller, c.callee, c.callConnectedTimestamp, state, label, s.muted, s.held, qualityWarning(s), lang()]);
+  return JSON.stringify([c.callId, c.direction, c.caller, c.callee, c.callConnectedTimestamp, state, label, s.muted, s.held, s.recording, qualityWarning(s), lang()]);
 }
 
 /** @param {State} s @param {Actions} act */

@@ -12,8 +12,11 @@
 //! The control side talks to workers through bounded queues of
 //! [`MediaCmd`]s; workers answer with [`MediaNote`]s.
 
+pub mod recorder;
 mod relay;
 mod worker;
+
+pub use recorder::Recorder;
 
 use crate::metrics::RtpCounters;
 use seatline_media::srtp::SrtpKeys;
@@ -80,6 +83,13 @@ pub enum MediaCmd {
         seat_id: i64,
         on: bool,
     },
+    /// Start (or pause) recording the seat's call.
+    Record {
+        seat_id: i64,
+        tenant_id: i64,
+        call_id: String,
+        on: bool,
+    },
     /// A forwarded call's two carrier legs: relay RTP between them.
     Relay {
         id: u64,
@@ -115,7 +125,8 @@ impl MediaCmd {
             | MediaCmd::Ring { seat_id, .. }
             | MediaCmd::Dtmf { seat_id, .. }
             | MediaCmd::Mute { seat_id, .. }
-            | MediaCmd::Hold { seat_id, .. } => *seat_id,
+            | MediaCmd::Hold { seat_id, .. }
+            | MediaCmd::Record { seat_id, .. } => *seat_id,
         }
     }
 }
@@ -262,6 +273,7 @@ pub async fn start(
     listen: SocketAddr,
     public_ip: Option<std::net::IpAddr>,
     workers: usize,
+    recorder: Recorder,
 ) -> anyhow::Result<(MediaHandle, mpsc::UnboundedReceiver<MediaNote>)> {
     let n = if workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -287,7 +299,15 @@ pub async fn start(
         let candidate = SocketAddr::new(public_ip.unwrap_or(local.ip()), local.port());
         let (tx, rx) = mpsc::channel(CMD_QUEUE);
         txs.push(tx);
-        worker::spawn(i, sock, candidate, rx, note_tx.clone(), rtp.clone())?;
+        worker::spawn(
+            i,
+            sock,
+            candidate,
+            rx,
+            note_tx.clone(),
+            rtp.clone(),
+            recorder.clone(),
+        )?;
     }
     Ok((MediaHandle { workers: txs, rtp }, note_rx))
 }

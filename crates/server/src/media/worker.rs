@@ -19,6 +19,7 @@
 //! before anything else reads it (a packet that fails is dropped and
 //! latches nothing), in the worker's reused buffers.
 
+use super::recorder::Recorder;
 use super::relay::{self, SharedRelays};
 use super::{LegId, MediaCmd, MediaNote};
 use crate::metrics::{RtpCounters, Tally};
@@ -26,6 +27,7 @@ use seatline_media::dtmf::{digit_packets, DigitReceiver};
 use seatline_media::g711;
 use seatline_media::latch::Latch;
 use seatline_media::quality::QualitySample;
+use seatline_media::recording::Timeline;
 use seatline_media::rewrite::RtpRewriter;
 use seatline_media::rtcp::{self, ReceiverStats, Rtcp, SenderInfo};
 use seatline_media::rtp::RtpPacket;
@@ -66,6 +68,7 @@ pub(super) fn spawn(
     rx: mpsc::Receiver<MediaCmd>,
     notes: mpsc::UnboundedSender<MediaNote>,
     rtp_counters: Arc<RtpCounters>,
+    recorder: Recorder,
 ) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,7 +78,7 @@ pub(super) fn spawn(
         .spawn(move || {
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async move {
-                if let Err(e) = run(sock, candidate, rx, notes, rtp_counters).await {
+                if let Err(e) = run(sock, candidate, rx, notes, rtp_counters, recorder).await {
                     tracing::error!("media worker {index} stopped: {e}");
                 }
             });
@@ -134,6 +137,60 @@ struct CallMedia {
     got_rtp: bool,
     /// What of this call's packet counts the metrics have.
     tally: Tally,
+    /// The call's recording, while it is recorded (or paused).
+    rec: Option<Tap>,
+}
+
+/// A call's recording as its worker feeds it: each direction placed on the
+/// recording's timeline by its own RTP timestamps. Stopping pauses it; the
+/// recording goes on from where it was when started again, and is closed
+/// when the call's media goes.
+struct Tap {
+    recorder: Recorder,
+    id: u64,
+    start: Instant,
+    paused_since: Option<Instant>,
+    paused: Duration,
+    /// 0: the agent's audio, 1: the customer's.
+    lines: [Timeline; 2],
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.recorder.close(self.id);
+    }
+}
+
+impl Tap {
+    /// One packet's G.711 `payload` (law `law`: 0 μ-law, 8 A-law) of
+    /// direction `ch`, decoded into `lin`, to the recording.
+    fn feed(
+        &mut self,
+        ch: usize,
+        ts: u32,
+        payload: &[u8],
+        law: u8,
+        now: Instant,
+        lin: &mut Vec<i16>,
+    ) {
+        if self.paused_since.is_some() {
+            return;
+        }
+        let heard = now
+            .saturating_duration_since(self.start)
+            .saturating_sub(self.paused);
+        let arrival = (heard.as_micros() * u128::from(CLOCK) / 1_000_000) as u64;
+        let pos = self.lines[ch].place(ts, arrival);
+        lin.clear();
+        lin.extend(payload.iter().map(|b| {
+            if law == 8 {
+                g711::alaw_to_linear(*b)
+            } else {
+                g711::ulaw_to_linear(*b)
+            }
+        }));
+        self.recorder.frame(self.id, ch as u8, pos, lin);
+    }
 }
 
 impl Drop for CallMedia {
@@ -176,6 +233,9 @@ struct Worker {
     /// Forwarded calls' relays on this worker.
     relays: SharedRelays,
     rtp_counters: Arc<RtpCounters>,
+    recorder: Recorder,
+    /// Decoded audio for a recording, reused for every packet.
+    lin: Vec<i16>,
 }
 
 type Shared = Rc<RefCell<Worker>>;
@@ -186,6 +246,7 @@ async fn run(
     mut rx: mpsc::Receiver<MediaCmd>,
     notes: mpsc::UnboundedSender<MediaNote>,
     rtp_counters: Arc<RtpCounters>,
+    recorder: Recorder,
 ) -> anyhow::Result<()> {
     let sock = Rc::new(UdpSocket::from_std(sock)?);
     let local = sock.local_addr()?;
@@ -210,6 +271,8 @@ async fn run(
         clear: Vec::with_capacity(2000),
         relays: relays.clone(),
         rtp_counters,
+        recorder,
+        lin: Vec::with_capacity(1500),
     }));
 
     // The WebRTC socket.
@@ -373,6 +436,7 @@ impl Worker {
                 readers,
                 got_rtp: false,
                 tally: Tally::default(),
+                rec: None,
             },
         );
         if let Some(mut old) = old {
@@ -476,6 +540,12 @@ impl Worker {
                     c.muted = on;
                 }
             }
+            MediaCmd::Record {
+                seat_id,
+                tenant_id,
+                call_id,
+                on,
+            } => self.record(seat_id, tenant_id, &call_id, on, now),
             MediaCmd::Hold { seat_id, on } => {
                 if let Some(c) = self.calls.get_mut(&seat_id) {
                     c.held = on;
@@ -686,6 +756,10 @@ impl Worker {
                         if c.out.is_late(id, seq) {
                             continue;
                         }
+                        if let Some(tap) = c.rec.as_mut() {
+                            let ts = d.time.numer() as u32;
+                            tap.feed(0, ts, &d.data, from_pt, Instant::now(), &mut self.lin);
+                        }
                         // The browser's own timestamps: a lost packet leaves
                         // a gap toward the carrier, never a shift.
                         let h = c
@@ -717,6 +791,37 @@ impl Worker {
         }
         if gone {
             self.remove_leg(id);
+        }
+    }
+
+    /// Starts, pauses or resumes the recording of the seat's call.
+    fn record(&mut self, seat_id: i64, tenant_id: i64, call_id: &str, on: bool, now: Instant) {
+        let Some(c) = self.calls.get_mut(&seat_id) else {
+            return;
+        };
+        match (c.rec.as_mut(), on) {
+            (Some(tap), true) => {
+                if let Some(since) = tap.paused_since.take() {
+                    tap.paused += now.saturating_duration_since(since);
+                }
+            }
+            (Some(tap), false) => {
+                tap.paused_since.get_or_insert(now);
+            }
+            (None, true) => match self.recorder.open(tenant_id, call_id) {
+                Some(id) => {
+                    c.rec = Some(Tap {
+                        recorder: self.recorder.clone(),
+                        id,
+                        start: now,
+                        paused_since: None,
+                        paused: Duration::ZERO,
+                        lines: Default::default(),
+                    });
+                }
+                None => tracing::error!(call_id, "a call id that cannot name a recording"),
+            },
+            (None, false) => {}
         }
     }
 
@@ -796,6 +901,16 @@ impl Worker {
         c.ringback = None;
         if c.held {
             return;
+        }
+        if let Some(tap) = c.rec.as_mut() {
+            tap.feed(
+                1,
+                p.timestamp,
+                p.payload,
+                p.payload_type,
+                now,
+                &mut self.lin,
+            );
         }
         if let Some(id) = self.write_to_agent(seat_id, p.payload, p.payload_type) {
             self.drain(id);

@@ -15,7 +15,9 @@ import { chromium } from 'playwright-core';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SCREENSHOTS = join(ROOT, 'docs/screenshots');
-const BIN = process.env.SEATLINE_BIN || join(ROOT, 'target/debug/seatline');
+// SEATLINE_BIN, else the debug build in CARGO_TARGET_DIR (a relative one from
+// the repository's root, where cargo is run), else in the repository's target/.
+export const BIN = process.env.SEATLINE_BIN || join(resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target'), 'debug/seatline');
 
 export const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -46,7 +48,9 @@ async function waitHealthy(url, proc, ms = 20000) {
 
 /**
  * Starts `seatline demo` on a free port with its own data dir.
- * @param {{idleTimeoutSecs?: number, allowedOrigins?: string[]}} opts
+ * @param {{idleTimeoutSecs?: number, sweepIntervalMs?: number, allowedOrigins?: string[]}} opts
+ *   sweepIntervalMs: how often expired sessions are closed (a long one keeps
+ *   an expired session's tab open, as in the moment before a sweep).
  */
 export async function startSeatline(opts = {}) {
   if (!existsSync(BIN)) throw new Error(`build seatline first: ${BIN} is missing`);
@@ -55,6 +59,7 @@ export async function startSeatline(opts = {}) {
   const cfg = join(dir, 'seatline.toml');
   const lines = [];
   lines.push('[sessions]', `idle_timeout_secs = ${opts.idleTimeoutSecs ?? 3600}`);
+  if (opts.sweepIntervalMs !== undefined) lines.push(`sweep_interval_ms = ${opts.sweepIntervalMs}`);
   // Free ports for SIP: tests run beside each other and beside a demo.
   lines.push('[sip]', 'listen = "127.0.0.1:0"', '[sandbox]', 'listen = "127.0.0.1:0"');
   if (opts.allowedOrigins) lines.push('[embed]', `allowed_origins = ${JSON.stringify(opts.allowedOrigins)}`);

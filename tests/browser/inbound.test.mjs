@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { setup } from './harness.mjs';
+import { setup, BIN } from './harness.mjs';
 
 let env;
 before(async () => { env = await setup(); });
@@ -108,8 +108,7 @@ test('seatline sandbox call places an inbound call from the command line', async
   const tab = await env.open();
   await tab.signIn();
   const from = await tab.count();
-  const bin = new URL('../../target/debug/seatline', import.meta.url).pathname;
-  const { stdout } = await promisify(execFile)(bin, ['sandbox', 'call', '--to', '12025550173', '--from', '14155550114', '--other', '{"a":1}', '--server', `http://127.0.0.1:${env.seatline.port}`]);
+  const { stdout } = await promisify(execFile)(BIN, ['sandbox', 'call', '--to', '12025550173', '--from', '14155550114', '--other', '{"a":1}', '--server', `http://127.0.0.1:${env.seatline.port}`]);
   assert.match(stdout, /calling 12025550173/);
   const ringing = await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from });
   assert.equal(ringing.data.content.other, '{"a":1}');

@@ -36,7 +36,7 @@ test('the demo page signs agent1 in, logs both directions, and a second tab stay
   await page.locator('#status-buttons button', { hasText: '1 Idle' }).click();
   await page2.locator('#sum-agent').filter({ hasText: '1' }).waitFor({ timeout: 2000 });
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: join(SCREENSHOTS, 'demo.png') });
+  await page.screenshot({ path: join(SCREENSHOTS, 'demo.png'), fullPage: true });
   await ctx.close();
 });
 

@@ -128,3 +128,147 @@ $('dtmf-form').addEventListener('submit', (e) => {
 // init can be called at once: it waits for the softphone's `ready`. The demo
 // only signs in by itself when asked (?autologin=1), so a newcomer sees the page first.
 if (new URLSearchParams(location.search).get('autologin') === '1') phone.init(initContent());
+
+// The reason codes: each row names the rule of the demo data that gives its
+// code, and its button places the call that breaks the rule.
+
+/**
+ * @typedef {{
+ *   code: import('../sdk/seatline.js').HangupCode,
+ *   meaning: string,
+ *   rule: string,
+ *   call: import('../sdk/seatline.js').CallOutOptions,
+ *   user?: string,
+ *   times?: number,
+ * }} ReasonRow
+ * `user`: the account to sign in as first; `times`: the button places up to
+ * this many calls, one after the other, until one fails with the code.
+ */
+
+/** @type {ReasonRow[]} */
+const REASONS = [
+  {
+    code: 810, meaning: 'Account in arrears', user: 'broke@demo.local',
+    rule: 'The broke tenant has no credit: sign in as broke@demo.local, then call.',
+    call: { callee: '12025550101', countryCode: '1' },
+  },
+  {
+    code: 811, meaning: 'Country not allowed',
+    rule: 'Germany (+49) is not in the demo tenant\u2019s countries (US and Canada, UK, Hong Kong, China, Mexico, Spain).',
+    call: { callee: '4915112345678', countryCode: '49' },
+  },
+  {
+    code: 812, meaning: 'Number invalid',
+    rule: '12345 is not a phone number.',
+    call: { callee: '12345', countryCode: '1' },
+  },
+  {
+    code: 813, meaning: 'Session expired, sign in again',
+    rule: 'A call placed after the session went idle longer than [sessions] idle_timeout_secs (5 h by default), before the server signs the tabs out (then: tokenInvalid, and callOut gets dialStatus 6).',
+    call: { callee: '12025550100', countryCode: '1' },
+  },
+  {
+    code: 814, meaning: 'Number on the blacklist',
+    rule: '12025550166 is on the demo tenant\u2019s blacklist.',
+    call: { callee: '12025550166', countryCode: '1' },
+  },
+  {
+    code: 815, meaning: 'Call-frequency limit reached',
+    rule: 'Five calls a minute per agent and number: the button calls Declines (12025550103) until one is refused, the sixth within a minute.',
+    call: { callee: '12025550103', countryCode: '1' }, times: 6,
+  },
+  {
+    code: 816, meaning: 'Caller number cannot be used',
+    rule: 'The caller ID 12025550999 is not one of the demo tenant\u2019s numbers.',
+    call: { callee: '12025550100', countryCode: '1', caller: '12025550999' },
+  },
+  {
+    code: 817, meaning: 'Trial calls used up today', user: 'trial@demo.local',
+    rule: 'The trial tenant may place two calls a day: sign in as trial@demo.local; the button places calls (hanging up each answered one) until one is refused, the third of the day.',
+    call: { callee: '12025550101', countryCode: '1' }, times: 3,
+  },
+  {
+    code: 819, meaning: 'Calling from the DID failed',
+    rule: 'The caller ID 12025550179 is the demo tenant\u2019s, but the sandbox carrier will not carry it.',
+    call: { callee: '12025550100', countryCode: '1', caller: '12025550179' },
+  },
+];
+
+/**
+ * Places one call and waits for its end, hanging it up when answered.
+ * Resolves with its last dialStatus (code 5), or null when no call was
+ * placed (not signed in, offline) or nothing came for a minute.
+ * @param {import('../sdk/seatline.js').CallOutOptions} call
+ * @returns {Promise<import('../sdk/seatline.js').CallDialStatus | null>}
+ */
+function placeCall(call) {
+  return new Promise((resolve) => {
+    /** @param {import('../sdk/seatline.js').CallDialStatus | null} end */
+    const done = (end) => { off(); clearTimeout(timer); resolve(end); };
+    const timer = setTimeout(() => done(null), 60_000);
+    const off = phone.on('dialStatus', (s) => {
+      // The phone's own states (6 not signed in, 3 offline, and 801 when the
+      // softphone has no link) come without a call.
+      if (!('callId' in s)) {
+        if (s.code !== 4) done(null);
+      } else if (s.direction === 1 && s.code === 2) {
+        phone.hangUp();
+      } else if (s.direction === 1 && s.code === 5) {
+        done(s);
+      }
+    });
+    phone.callOut({ ...call, orderId: `demo-${order++}`, params: { reason: 'demo' } });
+  });
+}
+
+let placing = false;
+/** @param {ReasonRow} row @param {HTMLButtonElement} button */
+async function produce(row, button) {
+  if (placing) return;
+  placing = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    for (let i = 0; i < (row.times || 1); i++) {
+      const end = await placeCall(row.call);
+      if (!end || end.hangupCode) break;
+    }
+  } finally {
+    placing = false;
+    button.removeAttribute('aria-busy');
+  }
+}
+
+/** Signs the softphone in as `email` (with the demo password in the form). @param {string} email */
+function signInAs(email) {
+  /** @type {HTMLInputElement} */ ($('f-email')).value = email;
+  /** @type {HTMLSelectElement} */ ($('f-method')).value = '0';
+  phone.init(initContent());
+}
+
+for (const row of REASONS) {
+  const tr = document.createElement('tr');
+  tr.innerHTML = '<td><code class="reason"></code></td><td></td><td class="rule"></td><td class="actions"></td>';
+  /** @type {HTMLElement} */ (tr.querySelector('code')).textContent = String(row.code);
+  tr.children[1].textContent = row.meaning;
+  tr.children[2].textContent = row.rule;
+  const actions = tr.children[3];
+  const user = row.user;
+  if (user) {
+    const as = document.createElement('button');
+    as.type = 'button';
+    as.id = `as-${row.code}`;
+    as.textContent = `Sign in as ${user.split('@')[0]}`;
+    as.title = `init as ${user}`;
+    as.addEventListener('click', () => signInAs(user));
+    actions.append(as);
+  }
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.id = `code-${row.code}`;
+  b.className = 'call';
+  b.textContent = row.times ? `Call (up to ${row.times}×)` : 'Call';
+  b.title = `callOut ${JSON.stringify(row.call)}`;
+  b.addEventListener('click', () => produce(row, b));
+  actions.append(b);
+  $('reason-codes').append(tr);
+}

@@ -140,8 +140,10 @@ mod tests {
     async fn settings_round_trip_and_retention_finds_what_is_too_old() {
         let store = Store::open_memory().await.unwrap();
         store.seed_demo().await.unwrap();
+        // The demo tenant records on demand; the others have no setting: off.
+        assert_eq!(store.recording_setting(1).await.unwrap().mode, "onDemand");
         assert_eq!(
-            store.recording_setting(1).await.unwrap(),
+            store.recording_setting(2).await.unwrap(),
             RecordingSetting::default()
         );
         let s = RecordingSetting {

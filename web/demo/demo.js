@@ -47,7 +47,10 @@ phone.on('dialStatus', (s) => { $('sum-dial').textContent = String(s.code); });
 phone.on('callQuality', (q) => {
   $('sum-quality').textContent = `MOS ${q.mos.toFixed(1)} · loss ${q.lossPct.toFixed(1)} % · jitter ${Math.round(q.jitterMs)} ms · RTT ${Math.round(q.rttMs)} ms`;
 });
-phone.on('dialStatus', (s) => { if (s.code === 5) $('sum-quality').textContent = '–'; });
+phone.on('dialStatus', (s) => { if (s.code === 5) { $('sum-quality').textContent = '–'; $('sum-recording').textContent = '–'; } });
+phone.on('recording', (r) => {
+  $('sum-recording').textContent = r.refused ? `refused: ${r.refused}` : (r.on ? 'recording' : 'stopped');
+});
 phone.on('login', (l) => { $('sum-login').textContent = `${l.email} · sip ${l.sipNum} · group ${l.groupNo}`; });
 for (const type of /** @type {const} */ (['logout', 'tokenInvalid'])) {
   phone.on(type, () => {
@@ -108,6 +111,7 @@ for (const [label, code] of STATUSES) {
 const CALL_CONTROLS = [
   ['answer', () => phone.answer()], ['reject', () => phone.reject()], ['hangUp', () => phone.hangUp()],
   ['mute', () => phone.mute()], ['unmute', () => phone.unmute()], ['hold', () => phone.hold()], ['unhold', () => phone.unhold()],
+  ['startRecording', () => phone.startRecording()], ['stopRecording', () => phone.stopRecording()],
 ];
 for (const [label, run] of CALL_CONTROLS) {
   const b = document.createElement('button');

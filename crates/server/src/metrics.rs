@@ -123,6 +123,8 @@ pub struct Snapshot {
     pub rtp: (u64, u64, u64),
     /// Tabs connected now.
     pub tabs: u64,
+    /// Recording frames dropped because the recorder was behind.
+    pub recording_frames_dropped: u64,
 }
 
 /// The snapshot in the Prometheus text format (version 0.0.4), every
@@ -227,6 +229,11 @@ pub fn render(s: &Snapshot) -> String {
         counter(s.calls.dropped_untrusted),
     );
     reg.register(
+        "recording_frames_dropped",
+        "20 ms frames of call recordings dropped because the recorder was behind (a gap in a recording, never in a call)",
+        counter(s.recording_frames_dropped),
+    );
+    reg.register(
         "call_outs_refused",
         "Agents' calls refused before anything was placed (policy, number, no trunk up)",
         counter(s.calls.refused_call_outs),
@@ -276,6 +283,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
         calls: app.hub.stats(),
         rtp: app.media.rtp_counters().get(),
         tabs: app.hub.tab_count() as u64,
+        recording_frames_dropped: app.recorder.dropped_frames(),
     };
     (
         [
@@ -335,6 +343,7 @@ mod tests {
             calls,
             rtp: (5, 6, 1),
             tabs: 2,
+            recording_frames_dropped: 0,
         });
         assert!(text.contains("# HELP seatline_calls_in_progress "));
         assert!(text.contains("# TYPE seatline_calls_total counter"));

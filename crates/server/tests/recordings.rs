@@ -13,56 +13,6 @@ use serde_json::{json, Value};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .put(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (u16, Vec<u8>) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-    }
-
-    async fn key(&self, admin: &str, scopes: &[&str]) -> String {
-        let r = self
-            .http
-            .post(format!("{}/api/v1/admin/api-keys", self.base))
-            .bearer_auth(admin)
-            .json(&json!({"name": "crm", "scopes": scopes}))
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        v["key"].as_str().unwrap().to_string()
-    }
-}
-
-async fn token(base: &str, email: &str) -> String {
-    sign_in(base, email).await["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Places a call, lets it be connected for `talk`, hangs up; its callId.
 async fn talk(ws: &mut Ws, callee: &str, talk: std::time::Duration) -> String {
     let op = json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1"});
@@ -105,23 +55,13 @@ fn levels(wav: &[u8]) -> (usize, f64, f64) {
 #[tokio::test]
 async fn a_recorded_call_is_fetched_as_stereo_wav_by_a_key_with_the_scope_only() {
     let (dir, running) = start_with(vec![], |_| {}).await;
-    let api = Api {
-        base: format!("http://{}", running.addr),
-        http: reqwest::Client::new(),
-    };
-    let admin = token(&api.base, "admin@demo.local").await;
-    let agent = token(&api.base, "agent1@demo.local").await;
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
+    let agent = api.token("agent1@demo.local").await;
 
     // The demo tenant records on demand, 30 days.
-    let r = api
-        .http
-        .get(format!("{}/api/v1/admin/recording", api.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+    let (code, v) = api.get("/api/v1/admin/recording", &admin).await;
+    assert_eq!(code, 200);
     assert_eq!(
         v,
         json!({"mode": "onDemand", "retentionDays": 30, "groups": {}})
@@ -187,24 +127,35 @@ async fn a_recorded_call_is_fetched_as_stereo_wav_by_a_key_with_the_scope_only()
     .await;
 
     let path = |id: &str| format!("/api/v1/calls/{id}/recording");
-    let reader = api.key(&admin, &["recordings:read"]).await;
-    let records_only = api.key(&admin, &["records:read"]).await;
-    assert_eq!(api.get(&path(&tone_call), "").await.0, 401);
-    assert_eq!(api.get(&path(&tone_call), "slk_not-a-key").await.0, 401);
-    let (code, body) = api.get(&path(&tone_call), &records_only).await;
+    let reader = api.new_key(&admin, &["recordings:read"]).await.1["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let records_only = api.new_key(&admin, &["records:read"]).await.1["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(api.get_bytes(&path(&tone_call), "").await.0, 401);
+    assert_eq!(
+        api.get_bytes(&path(&tone_call), "slk_not-a-key").await.0,
+        401
+    );
+    let (code, body) = api.get_bytes(&path(&tone_call), &records_only).await;
     assert_eq!(code, 403, "{}", String::from_utf8_lossy(&body));
     assert_eq!(
-        api.get(&path(&plain_call), &reader).await.0,
+        api.get_bytes(&path(&plain_call), &reader).await.0,
         404,
         "not recorded"
     );
-    assert_eq!(api.get(&path("no-such-call"), &reader).await.0, 404);
+    assert_eq!(api.get_bytes(&path("no-such-call"), &reader).await.0, 404);
     assert_eq!(
-        api.get(&path("..%2F..%2Fseatline.db"), &reader).await.0,
+        api.get_bytes(&path("..%2F..%2Fseatline.db"), &reader)
+            .await
+            .0,
         404
     );
 
-    let (code, wav) = api.get(&path(&tone_call), &reader).await;
+    let (code, wav) = api.get_bytes(&path(&tone_call), &reader).await;
     assert_eq!(code, 200);
     let (frames, agent_level, customer_level) = levels(&wav);
     assert!(
@@ -221,24 +172,17 @@ async fn a_recorded_call_is_fetched_as_stereo_wav_by_a_key_with_the_scope_only()
     );
 
     // The record links it; the other call's does not.
-    let records = api.key(&admin, &["records:read"]).await;
-    let r = api
-        .http
-        .get(format!("{}/api/v1/calls?callId={tone_call}", api.base))
-        .bearer_auth(&records)
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
+    let records = api.new_key(&admin, &["records:read"]).await.1["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, v) = api
+        .get(&format!("/api/v1/calls?callId={tone_call}"), &records)
+        .await;
     assert_eq!(v["calls"][0]["recording"], json!(path(&tone_call)));
-    let r = api
-        .http
-        .get(format!("{}/api/v1/calls?callId={plain_call}", api.base))
-        .bearer_auth(&records)
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
+    let (_, v) = api
+        .get(&format!("/api/v1/calls?callId={plain_call}"), &records)
+        .await;
     assert_eq!(v["calls"][0]["recording"], Value::Null);
 
     // Another tenant's key cannot fetch it.
@@ -256,7 +200,10 @@ async fn a_recorded_call_is_fetched_as_stereo_wav_by_a_key_with_the_scope_only()
             .unwrap()
             .0
     };
-    assert_eq!(api.get(&path(&tone_call), &broke_admin_key).await.0, 404);
+    assert_eq!(
+        api.get_bytes(&path(&tone_call), &broke_admin_key).await.0,
+        404
+    );
     assert!(dir.path().join("data/recordings").exists());
 }
 
@@ -329,12 +276,8 @@ async fn on_demand_the_host_starts_and_stops_and_where_it_is_off_it_is_refused()
 #[tokio::test]
 async fn retention_removes_recordings_older_than_the_tenant_keeps_them() {
     let (dir, running) = start_with(vec![], |_| {}).await;
-    let base = format!("http://{}", running.addr);
-    let admin = token(&base, "admin@demo.local").await;
-    let api = Api {
-        base: base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
     let (code, _) = api
         .put(
             "/api/v1/admin/recording",
@@ -351,9 +294,12 @@ async fn retention_removes_recordings_older_than_the_tenant_keeps_them() {
     )
     .await;
     let file = dir.path().join(format!("data/recordings/1/{call}.wav"));
-    let reader = api.key(&admin, &["recordings:read"]).await;
+    let reader = api.new_key(&admin, &["recordings:read"]).await.1["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
-        api.get(&format!("/api/v1/calls/{call}/recording"), &reader)
+        api.get_bytes(&format!("/api/v1/calls/{call}/recording"), &reader)
             .await
             .0,
         200
@@ -370,7 +316,7 @@ async fn retention_removes_recordings_older_than_the_tenant_keeps_them() {
     assert_eq!(seatline_server::recordings::sweep(&running.app).await, 1);
     assert!(!file.exists());
     assert_eq!(
-        api.get(&format!("/api/v1/calls/{call}/recording"), &reader)
+        api.get_bytes(&format!("/api/v1/calls/{call}/recording"), &reader)
             .await
             .0,
         404

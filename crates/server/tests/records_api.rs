@@ -14,36 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
-struct Client {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn new_key(&self, admin: &str, scopes: &[&str]) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/api/v1/admin/api-keys", self.base))
-            .bearer_auth(admin)
-            .json(&json!({"name": "crm", "scopes": scopes}))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-}
-
 /// Places a call from the tab with `order_id`; returns its end (code 5).
 async fn call(ws: &mut Ws, callee: &str, order_id: &str, hang_up_when_answered: bool) -> Value {
     let op = json!({"op": "callOut", "caller": "", "callee": callee, "countryCode": "1",
@@ -65,18 +35,9 @@ async fn call(ws: &mut Ws, callee: &str, order_id: &str, hang_up_when_answered: 
 #[tokio::test]
 async fn a_back_end_finds_every_call_by_its_filters_with_a_key_of_the_right_scope() {
     let (_dir, running) = start_with(vec![], |_| {}).await;
-    let c = Client {
-        base: format!("http://{}", running.addr),
-        http: reqwest::Client::new(),
-    };
-    let admin = sign_in(&c.base, "admin@demo.local").await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let agent = sign_in(&c.base, "agent1@demo.local").await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let c = Api::of(&running);
+    let admin = c.token("admin@demo.local").await;
+    let agent = c.token("agent1@demo.local").await;
 
     // Keys: made by an admin only, with known scopes only.
     assert_eq!(c.new_key(&agent, &["records:read"]).await.0, 403);

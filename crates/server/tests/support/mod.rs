@@ -164,3 +164,63 @@ pub async fn tab_of(running: &seatline_server::Running, email: &str) -> Ws {
     let base = format!("http://{}", running.addr);
     tab_at(&base, &format!("ws://{}/ws", running.addr), email).await
 }
+
+/// The HTTP API of a test server, each request with its bearer token.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn of(running: &seatline_server::Running) -> Api {
+        Api {
+            base: format!("http://{}", running.addr),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A session token of `email` (demo password).
+    pub async fn token(&self, email: &str) -> String {
+        sign_in(&self.base, email).await["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn json_of(r: reqwest::Response) -> (u16, Value) {
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        Self::json_of(self.http.get(url).bearer_auth(token).send().await.unwrap()).await
+    }
+
+    pub async fn get_bytes(&self, path: &str, token: &str) -> (u16, Vec<u8>) {
+        let url = format!("{}{path}", self.base);
+        let r = self.http.get(url).bearer_auth(token).send().await.unwrap();
+        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let r = self.http.put(url).bearer_auth(token).json(&body);
+        Self::json_of(r.send().await.unwrap()).await
+    }
+
+    /// `POST /api/v1/admin/api-keys` as `admin`.
+    pub async fn new_key(&self, admin: &str, scopes: &[&str]) -> (u16, Value) {
+        let url = format!("{}/api/v1/admin/api-keys", self.base);
+        let body = json!({"name": "crm", "scopes": scopes});
+        Self::json_of(
+            self.http
+                .post(url)
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}

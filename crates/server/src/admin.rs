@@ -580,6 +580,11 @@ async fn set_rates(
     if let Err(e) = app.store.set_rates(user.tenant_id, &rows).await {
         return internal(e);
     }
+    // The balance first: a forwarded call billed at the new rates finds it.
+    match app.store.policy(user.tenant_id).await {
+        Ok(p) => app.hub.know_balance(user.tenant_id, p.balance_cents),
+        Err(e) => return internal(e),
+    }
     app.hub.set_rates(user.tenant_id, rates_of(&rows));
     StatusCode::NO_CONTENT.into_response()
 }

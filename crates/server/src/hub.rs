@@ -755,6 +755,11 @@ impl Hub {
     }
 
     /// A tenant's rates from now on.
+    /// The tenant's stored balance, unless the switchboard already holds it.
+    pub fn know_balance(&self, tenant_id: i64, cents: i64) {
+        self.lock().sb.know_balance(tenant_id, cents)
+    }
+
     pub fn set_rates(&self, tenant_id: i64, rates: Vec<seatline_switchboard::Rate>) {
         self.lock().sb.set_rates(tenant_id, rates)
     }

@@ -174,6 +174,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     for (tenant, rows) in by_tenant {
         app.hub.set_rates(tenant, admin::rates_of(&rows));
+        // Its balance too: a forwarded call is billed with no agent's
+        // callOut to bring it in.
+        app.hub
+            .know_balance(tenant, app.store.policy(tenant).await?.balance_cents);
     }
     // Each tenant's recording setting.
     for (tenant, setting) in app.store.recording_settings().await? {

@@ -52,6 +52,14 @@ impl Billing {
         self.next_at
     }
 
+    /// The call was answered: its clock starts (the first block is paid).
+    pub(crate) fn start(&mut self, now: Instant) {
+        if !self.connected {
+            self.connected = true;
+            self.next_at = Some(now + Duration::from_secs(u64::from(self.rate.first_secs.max(1))));
+        }
+    }
+
     /// Writes what was billed into the record (nothing when unanswered).
     pub(crate) fn fill(&self, r: &mut CallRecord) {
         if self.connected {
@@ -77,6 +85,15 @@ impl Switchboard {
             .balances
             .entry(tenant_id)
             .or_insert(stored_cents.saturating_mul(1000))
+    }
+
+    /// The tenant's balance as the store has it (cents), unless this core
+    /// already holds it: read at start for tenants with rates, so that a
+    /// call no agent placed (a forwarded DID) is billed from the start.
+    pub fn know_balance(&mut self, tenant_id: i64, cents: i64) {
+        self.balances
+            .entry(tenant_id)
+            .or_insert(cents.saturating_mul(1000));
     }
 
     /// An admin set the tenant's balance (cents).
@@ -145,23 +162,56 @@ impl Switchboard {
             return;
         };
         let (connected, ended, tenant_id) = (c.ctl.is_connected(), c.ctl.is_ended(), c.tenant_id);
-        let Some(b) = c.billing.as_mut() else {
+        let Some(mut b) = c.billing.take() else {
             return;
         };
-        if connected && !b.connected {
-            b.connected = true;
-            b.next_at = Some(now + Duration::from_secs(u64::from(b.rate.first_secs.max(1))));
+        if connected {
+            b.start(now);
         }
-        if ended && !b.settled {
-            b.settled = true;
+        if ended {
+            self.settle(tenant_id, &mut b);
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.billing = Some(b);
+        }
+    }
+
+    /// The call ended: an unanswered call gives its block back, and the
+    /// balance is stored (once).
+    pub(crate) fn settle(&mut self, tenant_id: i64, b: &mut Billing) {
+        if b.settled {
+            return;
+        }
+        b.settled = true;
+        b.next_at = None;
+        if !b.connected {
+            let back = b.taken;
+            b.taken = 0;
+            *self.balances.entry(tenant_id).or_default() += back;
+        }
+        self.save_balance(tenant_id);
+    }
+
+    /// Takes the call's next block; false when the balance cannot pay it
+    /// (the call must end, 810).
+    pub(crate) fn take_next_block(
+        &mut self,
+        tenant_id: i64,
+        b: &mut Billing,
+        now: Instant,
+    ) -> bool {
+        let cost = b.rate.block(b.rate.next_secs);
+        let balance = self.balances.entry(tenant_id).or_default();
+        if *balance < cost {
             b.next_at = None;
-            if !b.connected {
-                let back = b.taken;
-                b.taken = 0;
-                *self.balances.entry(tenant_id).or_default() += back;
-            }
-            self.save_balance(tenant_id);
+            return false;
         }
+        *balance -= cost;
+        b.taken += cost;
+        b.secs += b.rate.next_secs;
+        b.next_at = Some(now + Duration::from_secs(u64::from(b.rate.next_secs.max(1))));
+        self.save_balance(tenant_id);
+        true
     }
 
     /// Calls whose next block is due: each takes it, or is cut (810).
@@ -174,20 +224,15 @@ impl Switchboard {
                 continue;
             };
             let tenant_id = c.tenant_id;
-            let Some(b) = c.billing.as_mut() else {
+            let Some(mut b) = c.billing.take() else {
                 continue;
             };
-            let cost = b.rate.block(b.rate.next_secs);
-            let balance = self.balances.entry(tenant_id).or_default();
-            if *balance >= cost {
-                *balance -= cost;
-                b.taken += cost;
-                b.secs += b.rate.next_secs;
-                b.next_at = Some(now + Duration::from_secs(u64::from(b.rate.next_secs.max(1))));
-                self.save_balance(tenant_id);
-            } else {
+            let paid = self.take_next_block(tenant_id, &mut b, now);
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.billing = Some(b);
+            }
+            if !paid {
                 // The balance is spent: the call ends (810 to the tabs, a BYE).
-                b.next_at = None;
                 self.end_call(call, Some(HangupReason::Arrears as u16), now);
             }
         }

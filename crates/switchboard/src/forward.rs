@@ -1,7 +1,8 @@
 //! Forwarded calls: a DID routed to a number. The carrier's call (leg A,
 //! ours as UAS) is placed again toward a trunk (leg B, ours as UAC), both
 //! legs' RTP relayed by the media plane, recorded as an inbound call of the
-//! tenant with the number it was forwarded to.
+//! tenant with the number it was forwarded to, and billed like an agent's
+//! call to that number (leg B is the tenant's call).
 //!
 //! No transcoding: B is offered exactly A's G.711 codecs, and A is answered
 //! with the codec B chose. Each leg keeps its own telephone-event payload
@@ -38,6 +39,9 @@ pub(crate) struct Forward {
     relay: u64,
     /// Once answered: when the call ends for lack of relayed RTP.
     rtp_deadline: Option<Instant>,
+    /// Leg B is the tenant's call to the number: billed at its rate, like
+    /// an agent's call (none: the number is not rated).
+    billing: Option<billing::Billing>,
 }
 
 impl Forward {
@@ -97,6 +101,11 @@ impl Switchboard {
         let Some(trunk) = self.next_trunk_up(tenant_id, None) else {
             return refuse(self, 503);
         };
+        // The tenant pays for leg B: with no credit for its first block the
+        // caller is refused (403) and the number never rings.
+        let Ok(rate) = self.can_pay(tenant_id, &number) else {
+            return refuse(self, 403);
+        };
         // A's security is settled now (its answer waits for B's): an
         // offer we could not answer is refused before B is placed.
         let a_peer = self.ua.peer_of(call);
@@ -129,6 +138,7 @@ impl Switchboard {
         record.other = r.other;
         record.forwarded_to = Some(number.clone());
         record.trunk = Some(self.settings.trunks[trunk].name.clone());
+        let billing = self.hold_first(tenant_id, rate);
         let outbound = self.invite_on(trunk, &r.from_user, &number, &b_ours, now);
         self.out.push_back(Output::Media(MediaOut::Relay {
             id: call,
@@ -149,6 +159,7 @@ impl Switchboard {
             record,
             relay: call,
             rtp_deadline: None,
+            billing,
         };
         self.counters.started(CallDirection::Forwarded);
         self.save_forward(&f);
@@ -247,6 +258,9 @@ impl Switchboard {
                 }
                 f.a_ours = Some(a_ours);
                 f.rtp_deadline = Some(now + self.settings.rtp_timeout);
+                if let Some(b) = f.billing.as_mut() {
+                    b.start(now);
+                }
                 f.record.connected_ms = Some(ms);
                 f.record.sip_code = Some(200);
                 let snapshot = f.record.clone();
@@ -347,6 +361,10 @@ impl Switchboard {
         f.record.hangup_ms = Some(self.ms(now));
         // Otherwise one of the two parties hung up.
         f.record.ended_by(HungUpBy::Customer);
+        if let Some(mut b) = f.billing.take() {
+            self.settle(f.tenant_id, &mut b);
+            b.fill(&mut f.record);
+        }
         self.out
             .push_back(Output::Media(MediaOut::Unrelay { id: f.relay }));
         self.out.push_back(Output::ReleaseRtp { rtp: f.a_rtp });
@@ -368,13 +386,18 @@ impl Switchboard {
         }
     }
 
-    /// The next forwarded call to end for silence.
+    /// The next forwarded call to end for silence, or to pay its next block.
     pub(crate) fn forward_timeout(&self) -> Option<Instant> {
-        self.forwards.values().filter_map(|f| f.rtp_deadline).min()
+        self.forwards
+            .values()
+            .flat_map(|f| [f.rtp_deadline, f.billing.as_ref().and_then(|b| b.next_at())])
+            .flatten()
+            .min()
     }
 
-    /// Ends forwarded calls whose relay carried no RTP for the RTP timeout:
-    /// both ends are gone, or cannot hear each other.
+    /// Ends forwarded calls whose relay carried no RTP for the RTP timeout
+    /// (both ends are gone, or cannot hear each other), and bills those
+    /// whose next block is due.
     pub(crate) fn forward_silences(&mut self, now: Instant) {
         let silent: Vec<u64> = self
             .forwards
@@ -384,6 +407,37 @@ impl Switchboard {
             .collect();
         for id in silent {
             self.end_forward(id, None, now);
+        }
+        // Those whose next block is due pay it, or are cut (810).
+        let due: Vec<u64> = self
+            .forwards
+            .iter()
+            .filter(|(_, f)| {
+                f.billing
+                    .as_ref()
+                    .and_then(|b| b.next_at())
+                    .is_some_and(|t| t <= now)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(f) = self.forwards.get_mut(&id) else {
+                continue;
+            };
+            let tenant_id = f.tenant_id;
+            let Some(mut b) = f.billing.take() else {
+                continue;
+            };
+            let paid = self.take_next_block(tenant_id, &mut b, now);
+            if let Some(f) = self.forwards.get_mut(&id) {
+                f.billing = Some(b);
+                if !paid {
+                    f.record.hangup_code = Some(HangupReason::Arrears as u16);
+                }
+            }
+            if !paid {
+                self.end_forward(id, None, now);
+            }
         }
     }
 

@@ -1433,3 +1433,70 @@ fn forged_and_malformed_sip_counts_nothing_but_the_drop() {
     assert_eq!(after.in_progress, before.in_progress);
     assert!(after.dropped_untrusted > before.dropped_untrusted);
 }
+
+impl World {
+    /// Time passes on a forwarded call whose relay keeps passing RTP.
+    fn relay_talk(&mut self, d: Duration) {
+        let until = self.now + d;
+        while self.now < until {
+            let ids: Vec<u64> = self
+                .media
+                .iter()
+                .filter_map(|m| match m {
+                    MediaOut::Relay { id, .. } => Some(*id),
+                    _ => None,
+                })
+                .collect();
+            self.sb.relay_alive(&ids, self.now);
+            self.advance(Duration::from_secs(5).min(until - self.now));
+        }
+    }
+}
+
+#[test]
+fn a_forwarded_call_is_billed_for_its_number_and_cut_with_810_when_the_balance_is_spent() {
+    let mut w = forwarding(Does::Answer);
+    w.sb.set_rates(1, vec![per_minute(1)]);
+    w.sb.set_balance(1, 2);
+    w.inbound_from_a();
+    assert_eq!(w.sb.forward_count(), 1);
+    assert_eq!(w.sb.balance_cents(1), Some(1), "the first minute is held");
+    w.relay_talk(Duration::from_secs(61));
+    assert_eq!(w.sb.balance_cents(1), Some(0), "the second minute is taken");
+    assert_eq!(w.sb.forward_count(), 1, "still talking");
+    w.relay_talk(Duration::from_secs(60));
+    assert_eq!(w.sb.forward_count(), 0, "cut: the balance is spent");
+    assert_eq!(w.events_of(A).last().map(String::as_str), Some("Ended"));
+    let r = w.last_record();
+    assert_eq!(r.hangup_code, Some(810));
+    assert_eq!(r.hung_up_by, Some(seatline_calls::record::HungUpBy::System));
+    assert_eq!((r.billed_secs, r.cost_millicents), (Some(120), Some(2000)));
+}
+
+#[test]
+fn an_unanswered_forward_gives_its_block_back_and_no_credit_refuses_it_before_the_number_rings() {
+    let mut w = forwarding(Does::Refuse(486));
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(486);
+    w.sb.set_rates(1, vec![per_minute(1)]);
+    w.sb.set_balance(1, 1);
+    w.inbound_from_a();
+    assert_eq!(w.sb.forward_count(), 0, "busy");
+    assert_eq!(w.sb.balance_cents(1), Some(1), "the held minute came back");
+    let r = w.last_record();
+    assert_eq!((r.billed_secs, r.cost_millicents), (None, None));
+
+    // No credit at all: 403 to the caller, no INVITE toward the number.
+    w.sb.set_balance(1, 0);
+    let invites_before = w.invites(A) + w.invites(B);
+    w.inbound_from_a();
+    assert_eq!(
+        w.invites(A) + w.invites(B),
+        invites_before,
+        "the number never rang"
+    );
+    assert_eq!(
+        w.events_of(A).last().map(String::as_str),
+        Some("Failed 403")
+    );
+    assert_eq!(w.sb.forward_count(), 0);
+}

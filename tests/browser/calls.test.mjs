@@ -114,6 +114,9 @@ test('the dial pad places a call; the in-call view shows it and its hang-up butt
   await expectCodes(tab, from, [0, 2]);
   await tab.frame.locator('#call-panel[data-state="connected"]').waitFor();
   assert.match(await tab.frame.locator('#call-state').textContent(), /Connected 00:0\d/);
+  // The demo tenant records on demand: the host starts it, the agent sees REC.
+  await tab.send({ type: 'startRecording' });
+  await tab.frame.locator('#recording').waitFor();
   await tab.page.locator('#iframe').screenshot({ path: new URL('../../docs/screenshots/softphone-call.png', import.meta.url).pathname });
   await tab.frame.locator('#hangup').click();
   await expectCodes(tab, from, [5]);

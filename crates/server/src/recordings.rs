@@ -170,21 +170,43 @@ async fn fetch(
             "the call is still being recorded: fetch it once it ended",
         );
     }
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "audio/wav".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{}.wav\"", call.id),
-                ),
-            ],
-            Body::from(bytes),
-        )
-            .into_response(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => not_found(),
-        Err(e) => internal(e),
-    }
+    let (file, len) = match tokio::fs::File::open(&path).await {
+        Ok(f) => match f.metadata().await {
+            Ok(m) => (f, m.len()),
+            Err(e) => return internal(e),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return not_found(),
+        Err(e) => return internal(e),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "audio/wav".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.wav\"", call.id),
+            ),
+        ],
+        Body::from_stream(chunks(file)),
+    )
+        .into_response()
+}
+
+/// A file as a stream of chunks: an hour's recording (115 MB) is sent
+/// without being held in memory.
+fn chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((buf, file)))
+    })
 }
 
 /// Removes recordings older than their tenant keeps them, now and every

@@ -367,6 +367,15 @@ impl Hub {
                         },
                         MediaOut::Mute { seat, on } => MediaCmd::Mute { seat_id: seat, on },
                         MediaOut::Hold { seat, on } => MediaCmd::Hold { seat_id: seat, on },
+                        MediaOut::RecordRelay {
+                            id,
+                            tenant_id,
+                            call_id,
+                        } => MediaCmd::RecordRelay {
+                            id,
+                            tenant_id,
+                            call_id,
+                        },
                         MediaOut::Record {
                             seat,
                             tenant_id,

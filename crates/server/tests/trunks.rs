@@ -261,6 +261,15 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    // The tenant records every call: a forwarded one too.
+    let rec_setting = http
+        .put(format!("{base}/api/v1/admin/recording"))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .json(&json!({"mode": "all", "retentionDays": 30}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rec_setting.status(), 204);
 
     let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let media_port = media.local_addr().unwrap().port().to_string();
@@ -328,6 +337,28 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
         .clone();
     assert_eq!(rec["callee"], "12025550171");
     assert_eq!(rec["trunk"], "carrier");
+
+    // Its recording: the number (left) and the caller (right) both carry
+    // the test's audio (μ-law 0x55: -716), the number's by its echo.
+    let api = Api::of(&running);
+    let (_, key) = api
+        .new_key(admin["token"].as_str().unwrap(), &["recordings:read"])
+        .await;
+    let path = format!(
+        "/api/v1/calls/{}/recording",
+        rec["callId"].as_str().unwrap()
+    );
+    let (code, wav) = api.get_bytes(&path, key["key"].as_str().unwrap()).await;
+    assert_eq!(code, 200);
+    let mut r = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let loud = |ch: usize| s.iter().skip(ch).step_by(2).filter(|v| **v == -716).count();
+    assert!(
+        loud(0) >= 80 * 160 && loud(1) >= 80 * 160,
+        "both legs recorded: {} and {} samples of the test's audio",
+        loud(0),
+        loud(1)
+    );
 
     // A DID no tenant owns: 404, and counted where an operator looks.
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -191,6 +191,10 @@ impl Switchboard {
             .forwards
             .get(&id)
             .and_then(|f| self.next_trunk_up(f.tenant_id, Some(f.trunk)));
+        let records = self
+            .forwards
+            .get(&id)
+            .is_some_and(|f| self.records_forwards(f.tenant_id));
         let Some(f) = self.forwards.get_mut(&id) else {
             return true;
         };
@@ -258,6 +262,14 @@ impl Switchboard {
                 }
                 f.a_ours = Some(a_ours);
                 f.rtp_deadline = Some(now + self.settings.rtp_timeout);
+                if records {
+                    f.record.recorded = true;
+                    self.out.push_back(Output::Media(MediaOut::RecordRelay {
+                        id: f.relay,
+                        tenant_id: f.tenant_id,
+                        call_id: f.record.call_id.clone(),
+                    }));
+                }
                 if let Some(b) = f.billing.as_mut() {
                     b.start(now);
                 }

@@ -233,6 +233,13 @@ pub enum MediaOut {
         seat: SeatId,
         on: bool,
     },
+    /// Record both legs of forwarded call (relay) `id` into the tenant's
+    /// recording of `call_id`, until the relay stops.
+    RecordRelay {
+        id: u64,
+        tenant_id: i64,
+        call_id: String,
+    },
     /// Start (or stop) recording the seat's call, both directions, into
     /// the tenant's recording of `call_id`.
     Record {

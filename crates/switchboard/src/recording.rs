@@ -106,6 +106,14 @@ impl Switchboard {
         }
     }
 
+    /// A forwarded call (no agent, no group) is recorded when its tenant
+    /// records every call.
+    pub(crate) fn records_forwards(&self, tenant_id: i64) -> bool {
+        self.recording
+            .get(&tenant_id)
+            .is_some_and(|p| p.mode == RecordingMode::All)
+    }
+
     /// A call of `seat` was answered: record it when its group records all.
     pub(crate) fn on_connected(&mut self, call: CallRef, seat: SeatId) {
         if self.recording_mode(seat) == RecordingMode::All {

@@ -1500,3 +1500,29 @@ fn an_unanswered_forward_gives_its_block_back_and_no_credit_refuses_it_before_th
     );
     assert_eq!(w.sb.forward_count(), 0);
 }
+
+#[test]
+fn a_forwarded_call_is_recorded_from_its_answer_only_where_the_tenant_records_every_call() {
+    for (mode, recorded) in [
+        (RecordingMode::All, true),
+        (RecordingMode::OnDemand, false),
+        (RecordingMode::Off, false),
+    ] {
+        let mut w = forwarding(Does::Answer);
+        w.sb.set_recording(
+            1,
+            RecordingPolicy {
+                mode,
+                groups: Default::default(),
+            },
+        );
+        w.inbound_from_a();
+        let asked: Vec<_> = w
+            .media
+            .iter()
+            .filter(|m| matches!(m, MediaOut::RecordRelay { tenant_id: 1, .. }))
+            .collect();
+        assert_eq!(asked.len(), usize::from(recorded), "{mode:?}");
+        assert_eq!(w.last_record().recorded, recorded, "{mode:?}");
+    }
+}

@@ -83,6 +83,12 @@ pub enum MediaCmd {
         seat_id: i64,
         on: bool,
     },
+    /// Record both legs of a forwarded call until its relay stops.
+    RecordRelay {
+        id: u64,
+        tenant_id: i64,
+        call_id: String,
+    },
     /// Start (or pause) recording the seat's call.
     Record {
         seat_id: i64,
@@ -115,7 +121,8 @@ impl MediaCmd {
         match self {
             MediaCmd::Relay { id, .. }
             | MediaCmd::RelayRemote { id, .. }
-            | MediaCmd::Unrelay { id } => *id as i64,
+            | MediaCmd::Unrelay { id }
+            | MediaCmd::RecordRelay { id, .. } => *id as i64,
             MediaCmd::AddLeg { seat_id, .. }
             | MediaCmd::RemoveLeg { seat_id, .. }
             | MediaCmd::Bridge { seat_id, .. }

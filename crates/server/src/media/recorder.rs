@@ -10,7 +10,8 @@
 //! recording are never dropped. The file's header is brought up to date
 //! every second, so a crash loses at most the last second.
 
-use seatline_media::recording::{StereoMixer, RATE};
+use seatline_media::g711;
+use seatline_media::recording::{StereoMixer, Timeline, RATE};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -154,6 +155,69 @@ impl Recorder {
     /// Frames dropped because the writer was behind.
     pub fn dropped_frames(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// A call's recording as its worker feeds it: each direction placed on the
+/// recording's timeline by its own RTP timestamps. Stopping pauses it; the
+/// recording goes on from where it was when started again, and is closed
+/// when the call's media goes.
+pub(super) struct Tap {
+    recorder: Recorder,
+    id: u64,
+    start: Instant,
+    pub(super) paused_since: Option<Instant>,
+    pub(super) paused: Duration,
+    /// 0: the agent's audio, 1: the customer's.
+    lines: [Timeline; 2],
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.recorder.close(self.id);
+    }
+}
+
+impl Tap {
+    pub(super) fn new(recorder: Recorder, id: u64, now: Instant) -> Tap {
+        Tap {
+            recorder,
+            id,
+            start: now,
+            paused_since: None,
+            paused: Duration::ZERO,
+            lines: Default::default(),
+        }
+    }
+
+    /// One packet's G.711 `payload` (law `law`: 0 μ-law, 8 A-law) of
+    /// direction `ch`, decoded into `lin`, to the recording.
+    pub(super) fn feed(
+        &mut self,
+        ch: usize,
+        ts: u32,
+        payload: &[u8],
+        law: u8,
+        now: Instant,
+        lin: &mut Vec<i16>,
+    ) {
+        if self.paused_since.is_some() {
+            return;
+        }
+        let heard = now
+            .saturating_duration_since(self.start)
+            .saturating_sub(self.paused);
+        let arrival = (heard.as_micros() * u128::from(RATE) / 1_000_000) as u64;
+        let pos = self.lines[ch].place(ts, arrival);
+        lin.clear();
+        lin.extend(payload.iter().map(|b| {
+            if law == 8 {
+                g711::alaw_to_linear(*b)
+            } else {
+                g711::ulaw_to_linear(*b)
+            }
+        }));
+        self.recorder.frame(self.id, ch as u8, pos, lin);
     }
 }
 

@@ -4,9 +4,11 @@
 //! the bytes, and unprotects and protects them on the way for a leg that is
 //! SRTP (each leg with its own keys, or none).
 
+use super::recorder::Tap;
 use super::RtpPair;
 use seatline_media::latch::Latch;
 use seatline_media::relay::{pass, pass_rtcp, RelayLeg};
+use seatline_media::rtp::RtpPacket;
 use seatline_media::srtp::{SrtpKeys, SrtpLeg};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -30,6 +32,9 @@ struct Relay {
     readers: Vec<JoinHandle<()>>,
     /// Packets passed, for liveness.
     passed: u64,
+    /// Its recording: leg B (the number) on the left, leg A (the caller)
+    /// on the right.
+    rec: Option<Tap>,
 }
 
 impl Drop for Relay {
@@ -46,6 +51,8 @@ pub(super) struct Relays {
     wire: Vec<u8>,
     /// A packet from an SRTP leg, decrypted in place.
     clear: Vec<u8>,
+    /// Decoded audio for a recording, reused for every packet.
+    lin: Vec<i16>,
 }
 
 pub(super) type SharedRelays = Rc<RefCell<Relays>>;
@@ -98,6 +105,7 @@ pub(super) fn start(relays: &SharedRelays, id: u64, a: RtpPair, b: RtpPair) {
             audio_pt: 0,
             readers,
             passed: 0,
+            rec: None,
         },
     );
 }
@@ -125,6 +133,13 @@ impl Relays {
         let rtcp = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
         side.rtcp_latch = Some(Latch::new(rtcp));
         SrtpLeg::update(&mut side.srtp, srtp);
+    }
+
+    /// Records relay `id` from now until it stops.
+    pub fn record(&mut self, id: u64, tap: Tap) {
+        if let Some(r) = self.relays.get_mut(&id) {
+            r.rec = Some(tap);
+        }
     }
 
     pub fn stop(&mut self, id: u64) {
@@ -214,6 +229,21 @@ impl Relays {
             &mut self.wire,
         ) {
             r.passed += 1;
+            if let Some(tap) = r.rec.as_mut() {
+                if let Some(p) =
+                    RtpPacket::parse(&self.wire).filter(|p| p.payload_type == r.audio_pt)
+                {
+                    let ch = if leg == 0 { 1 } else { 0 };
+                    tap.feed(
+                        ch,
+                        p.timestamp,
+                        p.payload,
+                        p.payload_type,
+                        std::time::Instant::now(),
+                        &mut self.lin,
+                    );
+                }
+            }
             if other
                 .srtp
                 .as_mut()

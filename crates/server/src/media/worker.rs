@@ -19,7 +19,7 @@
 //! before anything else reads it (a packet that fails is dropped and
 //! latches nothing), in the worker's reused buffers.
 
-use super::recorder::Recorder;
+use super::recorder::{Recorder, Tap};
 use super::relay::{self, SharedRelays};
 use super::{LegId, MediaCmd, MediaNote};
 use crate::metrics::{RtpCounters, Tally};
@@ -27,7 +27,6 @@ use seatline_media::dtmf::{digit_packets, DigitReceiver};
 use seatline_media::g711;
 use seatline_media::latch::Latch;
 use seatline_media::quality::QualitySample;
-use seatline_media::recording::Timeline;
 use seatline_media::rewrite::RtpRewriter;
 use seatline_media::rtcp::{self, ReceiverStats, Rtcp, SenderInfo};
 use seatline_media::rtp::RtpPacket;
@@ -139,58 +138,6 @@ struct CallMedia {
     tally: Tally,
     /// The call's recording, while it is recorded (or paused).
     rec: Option<Tap>,
-}
-
-/// A call's recording as its worker feeds it: each direction placed on the
-/// recording's timeline by its own RTP timestamps. Stopping pauses it; the
-/// recording goes on from where it was when started again, and is closed
-/// when the call's media goes.
-struct Tap {
-    recorder: Recorder,
-    id: u64,
-    start: Instant,
-    paused_since: Option<Instant>,
-    paused: Duration,
-    /// 0: the agent's audio, 1: the customer's.
-    lines: [Timeline; 2],
-}
-
-impl Drop for Tap {
-    fn drop(&mut self) {
-        self.recorder.close(self.id);
-    }
-}
-
-impl Tap {
-    /// One packet's G.711 `payload` (law `law`: 0 μ-law, 8 A-law) of
-    /// direction `ch`, decoded into `lin`, to the recording.
-    fn feed(
-        &mut self,
-        ch: usize,
-        ts: u32,
-        payload: &[u8],
-        law: u8,
-        now: Instant,
-        lin: &mut Vec<i16>,
-    ) {
-        if self.paused_since.is_some() {
-            return;
-        }
-        let heard = now
-            .saturating_duration_since(self.start)
-            .saturating_sub(self.paused);
-        let arrival = (heard.as_micros() * u128::from(CLOCK) / 1_000_000) as u64;
-        let pos = self.lines[ch].place(ts, arrival);
-        lin.clear();
-        lin.extend(payload.iter().map(|b| {
-            if law == 8 {
-                g711::alaw_to_linear(*b)
-            } else {
-                g711::ulaw_to_linear(*b)
-            }
-        }));
-        self.recorder.frame(self.id, ch as u8, pos, lin);
-    }
 }
 
 impl Drop for CallMedia {
@@ -482,6 +429,16 @@ impl Worker {
                 .borrow_mut()
                 .remote(id, leg, remote, pt, dtmf_pt, srtp),
             MediaCmd::Unrelay { id } => self.relays.borrow_mut().stop(id),
+            MediaCmd::RecordRelay {
+                id,
+                tenant_id,
+                call_id,
+            } => {
+                if let Some(rec) = self.recorder.open(tenant_id, &call_id) {
+                    let tap = Tap::new(self.recorder.clone(), rec, now);
+                    self.relays.borrow_mut().record(id, tap);
+                }
+            }
             MediaCmd::Remote {
                 seat_id,
                 remote,
@@ -810,14 +767,7 @@ impl Worker {
             }
             (None, true) => match self.recorder.open(tenant_id, call_id) {
                 Some(id) => {
-                    c.rec = Some(Tap {
-                        recorder: self.recorder.clone(),
-                        id,
-                        start: now,
-                        paused_since: None,
-                        paused: Duration::ZERO,
-                        lines: Default::default(),
-                    });
+                    c.rec = Some(Tap::new(self.recorder.clone(), id, now));
                 }
                 None => tracing::error!(call_id, "a call id that cannot name a recording"),
             },

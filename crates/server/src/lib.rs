@@ -9,6 +9,7 @@
 //! with a panic.
 
 mod admin;
+pub mod admin_cli;
 pub mod calls;
 pub mod config;
 pub mod dns;

@@ -39,6 +39,8 @@ impl From<LogFormatArg> for LogFormat {
 enum Plan {
     /// Run the server (`true`: the demo).
     Serve(Box<Config>, bool),
+    /// `seatline admin ...`.
+    Admin(PathBuf, seatline_server::admin_cli::AdminCommand),
     /// `seatline sandbox call`.
     SandboxCall {
         to: String,
@@ -75,6 +77,15 @@ enum Command {
     Serve {
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Administration for scripts, on a data directory: tenants, groups,
+    /// users and seats, DIDs, trunks. One JSON object per line.
+    Admin {
+        /// Data directory (SQLite).
+        #[arg(long, default_value = "./seatline-data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: seatline_server::admin_cli::AdminCommand,
     },
     /// The sandbox carrier of a running Seatline.
     Sandbox {
@@ -178,6 +189,7 @@ fn plan(command: Command) -> anyhow::Result<Plan> {
             Plan::Serve(Box::new(cfg), true)
         }
         Command::Serve { config } => Plan::Serve(Box::new(Config::load(&config)?), false),
+        Command::Admin { data_dir, command } => Plan::Admin(data_dir, command),
         Command::Sandbox {
             command:
                 SandboxCommand::Call {
@@ -197,7 +209,11 @@ fn plan(command: Command) -> anyhow::Result<Plan> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let plan = plan(cli.command);
+    let plan = match plan(cli.command) {
+        // Administration prints JSON lines only: no log lines among them.
+        Ok(Plan::Admin(dir, command)) => return admin(&dir, command),
+        other => other,
+    };
     let format = cli
         .log_format
         .map(LogFormat::from)
@@ -220,6 +236,34 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// `seatline admin ...`: its lines on standard output, or the reason it
+/// was refused on standard error (exit status 1).
+fn admin(
+    dir: &std::path::Path,
+    command: seatline_server::admin_cli::AdminCommand,
+) -> std::process::ExitCode {
+    let password = || {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(seatline_server::admin_cli::run(dir, command, password)));
+    match result {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("seatline admin: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(plan: Plan, json: bool) -> anyhow::Result<()> {
     // What a person at the terminal reads; with JSON logs, a log line too.
     let say = |what: &str| {
@@ -231,6 +275,7 @@ async fn run(plan: Plan, json: bool) -> anyhow::Result<()> {
     };
     let (cfg, demo) = match plan {
         Plan::Serve(cfg, demo) => (*cfg, demo),
+        Plan::Admin(..) => anyhow::bail!("administration runs without a server"),
         Plan::SandboxCall {
             to,
             from,

@@ -1,0 +1,198 @@
+//! `seatline admin ...` on the data directory of a running server: a group
+//! and a user with a seat made from a script sign in through the API; bad
+//! input is refused with the reason and changes nothing; no password is
+//! ever printed.
+
+// Test servers start from the defaults and change a few fields.
+#![allow(clippy::field_reassign_with_default)]
+
+mod support;
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use support::*;
+
+/// Runs `seatline admin --data-dir DIR args...` with `stdin`; exit success,
+/// the JSON lines, standard error.
+fn admin(dir: &Path, args: &[&str], stdin: &str) -> (bool, Vec<Value>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seatline"))
+        .arg("admin")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_script_adds_a_group_and_an_agent_who_then_signs_in() {
+    let (dir, running) = start_with(vec![], |_| {}).await;
+    let data = dir.path().join("data");
+    let base = format!("http://{}", running.addr);
+    sign_in(&base, "agent1@demo.local").await; // the server is up
+
+    let (ok, tenants, _) = admin(&data, &["tenants"], "");
+    assert!(ok);
+    assert_eq!(tenants[0]["name"], "Demo");
+
+    let (ok, made, err) = admin(
+        &data,
+        &[
+            "groups",
+            "add",
+            "--tenant",
+            "1",
+            "--group",
+            "G002",
+            "--name",
+            "Sales",
+            "--acw-secs",
+            "15",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(made[0]["group"], "G002");
+    let (ok, _, err) = admin(
+        &data,
+        &[
+            "groups", "add", "--tenant", "1", "--group", "G002", "--name", "Again",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("already"), "{err}");
+
+    let add = |email: &str, seat: &str, group: &str| {
+        vec![
+            "users".to_string(),
+            "add".into(),
+            "--tenant".into(),
+            "1".into(),
+            "--email".into(),
+            email.into(),
+            "--seat".into(),
+            seat.into(),
+            "--group".into(),
+            group.into(),
+        ]
+    };
+    let args = add("sales1@demo.local", "8101", "G002");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, made, err) = admin(&data, &args, "a-long-secret\n");
+    assert!(ok, "{err}");
+    assert_eq!(made[0]["email"], "sales1@demo.local");
+    assert!(
+        !made[0].to_string().contains("a-long-secret"),
+        "no password printed"
+    );
+
+    // Refused, with the reason, and nothing made.
+    for (args, stdin, why) in [
+        (
+            add("sales2@demo.local", "8102", "G999"),
+            "a-long-secret\n",
+            "no group",
+        ),
+        (
+            add("sales2@demo.local", "81x", "G002"),
+            "a-long-secret\n",
+            "SIP number",
+        ),
+        (
+            add("not-an-email", "8102", "G002"),
+            "a-long-secret\n",
+            "email",
+        ),
+        (
+            add("sales2@demo.local", "8102", "G002"),
+            "short\n",
+            "password",
+        ),
+        (
+            add("sales1@demo.local", "8102", "G002"),
+            "a-long-secret\n",
+            "exists",
+        ),
+        (
+            add("sales2@demo.local", "8001", "G002"),
+            "a-long-secret\n",
+            "seat 8001 already",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, lines, err) = admin(&data, &args, stdin);
+        assert!(!ok && lines.is_empty(), "{why}");
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    let (_, users, _) = admin(&data, &["users", "list", "--tenant", "1"], "");
+    assert_eq!(
+        users
+            .iter()
+            .filter(|u| u["email"].as_str().unwrap().starts_with("sales"))
+            .count(),
+        1
+    );
+    let sales = users
+        .iter()
+        .find(|u| u["email"] == "sales1@demo.local")
+        .unwrap();
+    assert_eq!(
+        (sales["seat"].as_str(), sales["group"].as_str()),
+        (Some("8101"), Some("G002"))
+    );
+
+    // The running server lets the new agent in, on the new group's seat.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&serde_json::json!({"email": "sales1@demo.local", "password": "a-long-secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", running.addr))
+        .await
+        .unwrap();
+    use futures_util::SinkExt;
+    let auth = serde_json::json!({"op": "auth", "token": body["token"]});
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        auth.to_string(),
+    ))
+    .await
+    .unwrap();
+    let ready = next(&mut ws).await;
+    assert_eq!(ready["ev"], "ready");
+    assert_eq!(
+        (
+            ready["seat"]["sipNum"].as_str(),
+            ready["seat"]["groupNo"].as_str()
+        ),
+        (Some("8101"), Some("G002"))
+    );
+
+    let (ok, dids, _) = admin(&data, &["dids", "--tenant", "1"], "");
+    assert!(ok && dids.len() >= 10);
+    assert!(dids.iter().any(|d| d["route"]["group"] == "G001"));
+}

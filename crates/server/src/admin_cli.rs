@@ -4,8 +4,9 @@
 //! the reason. A new user's password is read from standard input, never
 //! from the command line (where `ps` would show it).
 
+use crate::directory::{add_group, add_user, group_json, user_json, NewGroup, NewUser};
 use clap::Subcommand;
-use seatline_store::{hash_password, Store};
+use seatline_store::Store;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -107,7 +108,7 @@ pub async fn run(
             .groups(tenant)
             .await?
             .into_iter()
-            .map(|g| json!({"id": g.id, "tenant": g.tenant_id, "group": g.group_no, "name": g.name, "acwSecs": g.acw_seconds}))
+            .map(|g| group_json(&g))
             .collect(),
         AdminCommand::Groups {
             command:
@@ -119,16 +120,12 @@ pub async fn run(
                 },
         } => {
             need_tenant(tenant)?;
-            anyhow::ensure!(
-                !group.is_empty() && group.len() <= 32 && group.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-                "a group number is 1 to 32 letters, digits, - or _"
-            );
-            let name = name.trim();
-            anyhow::ensure!(!name.is_empty() && name.len() <= 100, "a group name is 1 to 100 characters");
-            anyhow::ensure!((0..=3600).contains(&acw_secs), "--acw-secs is 0 to 3600");
-            anyhow::ensure!(store.group_id(tenant, &group).await?.is_none(), "tenant {tenant} has a group {group} already");
-            let id = store.create_group(tenant, &group, name, acw_secs).await?;
-            vec![json!({"id": id, "tenant": tenant, "group": group, "name": name, "acwSecs": acw_secs})]
+            let g = NewGroup {
+                group,
+                name,
+                acw_secs,
+            };
+            vec![add_group(&store, tenant, g).await?]
         }
         AdminCommand::Users {
             command: UsersCommand::List { tenant },
@@ -136,7 +133,7 @@ pub async fn run(
             .users(tenant)
             .await?
             .into_iter()
-            .map(|u| json!({"id": u.id, "tenant": u.tenant_id, "email": u.email, "role": u.role, "enabled": u.enabled, "seat": u.sip_num, "group": u.group_no}))
+            .map(|u| user_json(&u))
             .collect(),
         AdminCommand::Users {
             command:
@@ -149,44 +146,14 @@ pub async fn run(
                 },
         } => {
             need_tenant(tenant)?;
-            let email = email.trim().to_string();
-            anyhow::ensure!(
-                email.len() <= 254 && email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.')),
-                "--email is an email address"
-            );
-            anyhow::ensure!(role == "agent" || role == "admin", "--role is agent or admin");
-            let group_id = match (&seat, &group) {
-                (Some(sip), Some(g)) => {
-                    anyhow::ensure!(
-                        (2..=16).contains(&sip.len()) && sip.bytes().all(|b| b.is_ascii_digit()),
-                        "--seat is a SIP number of 2 to 16 digits"
-                    );
-                    // Checked before the user is made: a user is not left without the seat asked for.
-                    let taken = store.users(Some(tenant)).await?;
-                    anyhow::ensure!(
-                        !taken.iter().any(|u| u.sip_num.as_deref() == Some(sip.as_str())),
-                        "tenant {tenant} has a seat {sip} already"
-                    );
-                    Some(
-                        store
-                            .group_id(tenant, g)
-                            .await?
-                            .ok_or_else(|| anyhow::anyhow!("tenant {tenant} has no group {g}"))?,
-                    )
-                }
-                _ => None,
+            let u = NewUser {
+                email,
+                password: password(),
+                role,
+                seat,
+                group,
             };
-            let password = password();
-            anyhow::ensure!(
-                (8..=256).contains(&password.chars().count()),
-                "the password (first line of standard input) is 8 to 256 characters"
-            );
-            let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
-            let id = store.create_user(tenant, &email, &hash, &role).await?;
-            if let (Some(sip), Some(group_id)) = (&seat, group_id) {
-                store.create_seat(tenant, id, sip, group_id).await?;
-            }
-            vec![json!({"id": id, "tenant": tenant, "email": email, "role": role, "seat": seat, "group": group})]
+            vec![add_user(&store, tenant, u).await?]
         }
         AdminCommand::Dids { tenant } => {
             need_tenant(tenant)?;

@@ -54,6 +54,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::admin::routes())
         .merge(crate::records::routes())
         .merge(crate::recordings::routes())
+        .merge(crate::directory::routes())
         .merge(crate::webhooks::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .layer(Extension(Signin::new(&app.cfg.signin)))

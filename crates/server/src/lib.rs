@@ -12,6 +12,7 @@ mod admin;
 pub mod admin_cli;
 pub mod calls;
 pub mod config;
+pub mod directory;
 pub mod dns;
 pub mod errors;
 pub mod http;

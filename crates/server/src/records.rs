@@ -167,6 +167,25 @@ pub(crate) async fn api_key(
     Ok(key)
 }
 
+/// The tenant of a request by an admin's session, or by an API key with
+/// `scope` (a bearer that starts like a key is taken as one).
+pub(crate) async fn admin_or_key(
+    app: &App,
+    headers: &HeaderMap,
+    scope: &str,
+) -> Result<i64, Response> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bearer.starts_with(seatline_store::KEY_PREFIX) {
+        api_key(app, headers, scope).await.map(|k| k.tenant_id)
+    } else {
+        admin(app, headers).await.map(|u| u.tenant_id)
+    }
+}
+
 // ---- call records -----------------------------------------------------------
 
 #[derive(Deserialize, Default)]

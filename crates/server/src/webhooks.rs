@@ -5,9 +5,8 @@
 //! loses none: a delivery is retried, waiting twice as long each time,
 //! until a 2xx comes back, and never sent again after that.
 
-use crate::admin::admin;
 use crate::errors::{api_error, internal, json_rejection};
-use crate::records::{api_key, record_json};
+use crate::records::record_json;
 use crate::App;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
@@ -186,18 +185,7 @@ async fn body_of(app: &App, d: &Delivery) -> Option<String> {
 /// The tenant of a request by an admin's session, or by an API key with
 /// `webhooks:write`.
 async fn tenant_of(app: &App, headers: &HeaderMap) -> Result<i64, Response> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if bearer.starts_with(seatline_store::KEY_PREFIX) {
-        api_key(app, headers, "webhooks:write")
-            .await
-            .map(|k| k.tenant_id)
-    } else {
-        admin(app, headers).await.map(|u| u.tenant_id)
-    }
+    crate::records::admin_or_key(app, headers, "webhooks:write").await
 }
 
 #[derive(Deserialize)]

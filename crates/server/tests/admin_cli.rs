@@ -196,3 +196,122 @@ async fn a_script_adds_a_group_and_an_agent_who_then_signs_in() {
     assert!(ok && dids.len() >= 10);
     assert!(dids.iter().any(|d| d["route"]["group"] == "G001"));
 }
+
+#[tokio::test]
+async fn the_admin_api_makes_groups_and_users_with_the_same_checks() {
+    let (_dir, running) = start_with(vec![], |_| {}).await;
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
+    let agent = api.token("agent1@demo.local").await;
+    let post = |path: &'static str, token: String, body: Value| {
+        let http = api.http.clone();
+        let url = format!("{}{path}", api.base);
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let group = serde_json::json!({"group": "G010", "name": "Support"});
+    assert_eq!(
+        post("/api/v1/admin/groups", agent.clone(), group.clone())
+            .await
+            .0,
+        403
+    );
+    let (code, made) = post("/api/v1/admin/groups", admin.clone(), group.clone()).await;
+    assert_eq!(code, 201, "{made}");
+    assert_eq!(
+        post("/api/v1/admin/groups", admin.clone(), group).await.0,
+        409
+    );
+    let (code, err) = post(
+        "/api/v1/admin/groups",
+        admin.clone(),
+        serde_json::json!({"group": "a b", "name": "x"}),
+    )
+    .await;
+    assert_eq!((code, err["error"].as_str()), (400, Some("badGroup")));
+
+    // A key with users:write may; one without may not.
+    let (_, writer) = api.new_key(&admin, &["users:write"]).await;
+    let (_, reader) = api.new_key(&admin, &["records:read"]).await;
+    let (writer, reader) = (
+        writer["key"].as_str().unwrap().to_string(),
+        reader["key"].as_str().unwrap().to_string(),
+    );
+    let user = serde_json::json!({"email": "support1@demo.local", "password": "a-long-secret",
+                                  "seat": "8201", "group": "G010"});
+    assert_eq!(
+        post("/api/v1/admin/users", reader, user.clone()).await.0,
+        403
+    );
+    for (bad, why) in [
+        (
+            serde_json::json!({"email": "x", "password": "a-long-secret"}),
+            "email",
+        ),
+        (
+            serde_json::json!({"email": "s@demo.local", "password": "short"}),
+            "password",
+        ),
+        (
+            serde_json::json!({"email": "s@demo.local", "password": "a-long-secret", "seat": "8202"}),
+            "seat and group",
+        ),
+        (
+            serde_json::json!({"email": "s@demo.local", "password": "a-long-secret", "role": "root"}),
+            "role",
+        ),
+    ] {
+        let (code, err) = post("/api/v1/admin/users", writer.clone(), bad).await;
+        assert_eq!(
+            (code, err["error"].as_str()),
+            (400, Some("badUser")),
+            "{why}"
+        );
+        assert!(
+            err["message"].as_str().unwrap().contains(why),
+            "{why}: {err}"
+        );
+    }
+    let (code, made) = post("/api/v1/admin/users", writer.clone(), user.clone()).await;
+    assert_eq!(code, 201, "{made}");
+    assert!(!made.to_string().contains("a-long-secret"));
+    assert_eq!(
+        post("/api/v1/admin/users", writer.clone(), user).await.0,
+        409
+    );
+    let (code, list) = api.get("/api/v1/admin/users", &writer).await;
+    assert_eq!(code, 200);
+    let u = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "support1@demo.local")
+        .unwrap();
+    assert_eq!(
+        (u["seat"].as_str(), u["group"].as_str()),
+        (Some("8201"), Some("G010"))
+    );
+    assert!(
+        sign_in(&api.base, "support1@demo.local").await["token"].is_null(),
+        "not the demo password"
+    );
+    let r = api
+        .http
+        .post(format!("{}/api/v1/sessions", api.base))
+        .json(&serde_json::json!({"email": "support1@demo.local", "password": "a-long-secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the new agent signs in");
+}

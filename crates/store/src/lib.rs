@@ -14,6 +14,7 @@
 mod accounts;
 mod api_keys;
 mod calls;
+mod group_routing;
 mod policy;
 mod recording;
 mod sessions;
@@ -23,6 +24,7 @@ mod webhooks;
 pub use accounts::{hash_password, verify_password, Seat, User};
 pub use api_keys::{ApiKey, KEY_PREFIX, SCOPES};
 pub use calls::{CallFilter, CallListRow, CallOutcome, CallRow, DidRoute, DidRouteSet, Write};
+pub use group_routing::GroupRoutingRow;
 pub use policy::Policy;
 pub use recording::{RecordingSetting, DEFAULT_RETENTION_DAYS};
 pub use sessions::{new_token, token_id, SessionCheck};

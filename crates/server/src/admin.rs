@@ -22,6 +22,10 @@ pub fn routes() -> Router<App> {
         )
         .route("/api/v1/admin/calls", get(calls))
         .route("/api/v1/admin/dids/{number}/route", put(set_did_route))
+        .route(
+            "/api/v1/admin/groups/{groupNo}/routing",
+            put(set_group_routing),
+        )
         .route("/api/v1/admin/trunks", get(trunks))
         .route(
             "/api/v1/admin/trunks/{name}",
@@ -363,6 +367,91 @@ async fn set_did_route(
         ),
         Err(e) => internal(e),
     }
+}
+
+/// A group's queue settings, as an admin sends them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GroupRoutingBody {
+    /// `longestIdle`, `roundRobin` or `fewestCalls`.
+    strategy: String,
+    /// Offers in a row an agent may let ring out before being set to Busy; 0: never.
+    max_missed: i64,
+}
+
+/// The switchboard's form of a stored (or sent) group routing; `None` for
+/// an unknown strategy or a count out of range.
+pub(crate) fn group_routing_of(
+    strategy: &str,
+    max_missed: i64,
+) -> Option<seatline_switchboard::GroupRouting> {
+    use seatline_switchboard::{GroupRouting, Strategy, MAX_MISSED_LIMIT};
+    Some(GroupRouting {
+        strategy: Strategy::parse(strategy)?,
+        max_missed: u32::try_from(max_missed)
+            .ok()
+            .filter(|n| *n <= MAX_MISSED_LIMIT)?,
+    })
+}
+
+/// `PUT /api/v1/admin/groups/{groupNo}/routing`: how the group's inbound
+/// calls pick an agent, and after how many missed offers an agent is set to
+/// Busy. Takes effect for the next offer; calls ringing keep their agent.
+async fn set_group_routing(
+    State(app): State<App>,
+    headers: HeaderMap,
+    group_no: Result<Path<String>, PathRejection>,
+    body: Result<Json<GroupRoutingBody>, JsonRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    const SEND: &str =
+        "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls\", \"maxMissed\": 3}";
+    let group_no = match group_no {
+        Ok(Path(g)) => g,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => return json_rejection(rejection, SEND),
+    };
+    let bad = |msg: &str| api_error(StatusCode::BAD_REQUEST, "badRouting", msg);
+    if group_no.is_empty() || group_no.len() > 32 {
+        return bad("the group number is 1 to 32 characters");
+    }
+    if seatline_switchboard::Strategy::parse(&b.strategy).is_none() {
+        return bad("strategy is longestIdle, roundRobin or fewestCalls");
+    }
+    let Some(routing) = group_routing_of(&b.strategy, b.max_missed) else {
+        return bad("maxMissed is 0 (never) to 100");
+    };
+    match app
+        .store
+        .set_group_routing(user.tenant_id, &group_no, &b.strategy, b.max_missed)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                "the tenant has no such group",
+            )
+        }
+        Err(e) => return internal(e),
+    }
+    app.hub
+        .set_group_routing(user.tenant_id, &group_no, routing);
+    tracing::info!(
+        tenant = user.tenant_id,
+        group = %group_no,
+        strategy = %b.strategy,
+        max_missed = b.max_missed,
+        "group routing changed"
+    );
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// The admin behind the request's token, or the error to answer with.

@@ -738,6 +738,18 @@ impl Hub {
         self.lock().sb.set_recording(tenant_id, policy)
     }
 
+    /// A group's queue settings changed (or were read at start).
+    pub fn set_group_routing(
+        &self,
+        tenant_id: i64,
+        group_no: &str,
+        routing: seatline_switchboard::GroupRouting,
+    ) {
+        self.lock()
+            .sb
+            .set_group_routing(tenant_id, group_no, routing)
+    }
+
     pub fn sip_datagram(&self, bytes: &[u8], from: std::net::SocketAddr, now: Instant) {
         self.with_sb(|inner| inner.sb.handle_datagram(bytes, from, now))
     }

@@ -186,6 +186,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         app.hub
             .set_recording(tenant, recordings::policy_of(&setting));
     }
+    // Each group's queue settings (the schema only holds valid ones).
+    for g in app.store.group_routings().await? {
+        if let Some(routing) = admin::group_routing_of(&g.strategy, g.max_missed) {
+            app.hub.set_group_routing(g.tenant_id, &g.group_no, routing);
+        }
+    }
     // The trunks: the shared ones, then the tenants' own.
     trunks::install(&app, trunks::resolve_stored(&app).await?);
 

@@ -17,6 +17,8 @@
 
 mod billing;
 mod forward;
+mod queue;
+pub use queue::{GroupRouting, Strategy, MAX_MISSED_LIMIT};
 mod recording;
 pub use recording::{RecordError, RecordingMode, RecordingPolicy};
 mod stats;
@@ -531,6 +533,8 @@ pub struct Switchboard {
     recording: HashMap<i64, RecordingPolicy>,
     /// Each agent's attempts per callee in the last minute (815).
     attempts: HashMap<(SeatId, String), VecDeque<Instant>>,
+    /// Each group's strategy and what it remembers (see `queue.rs`).
+    queues: queue::Queues,
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -580,6 +584,7 @@ impl Switchboard {
             rates: HashMap::new(),
             recording: HashMap::new(),
             attempts: HashMap::new(),
+            queues: Default::default(),
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
@@ -817,18 +822,6 @@ impl Switchboard {
                 event: ServerEvent::Agent { agent: view },
             });
         }
-    }
-
-    /// The ACD: the available agent of the group idle the longest, not yet tried.
-    fn pick_agent(&self, tenant_id: i64, group_no: &str, tried: &[SeatId]) -> Option<SeatId> {
-        self.agents
-            .iter()
-            .filter(|(id, s)| {
-                s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id)
-            })
-            .filter_map(|(id, s)| s.agent.available_since().map(|since| (since, *id)))
-            .min()
-            .map(|(_, id)| id)
     }
 
     fn call_of_seat(&self, seat: SeatId) -> Option<CallRef> {
@@ -1735,6 +1728,9 @@ impl Switchboard {
                     }
                 }
                 Action::Agent { seat, input } => {
+                    if c.ctl.record().direction == Direction::Inbound {
+                        self.queues.saw(seat, &input);
+                    }
                     let _ = self.agent_input(seat, input, now);
                 }
                 Action::PickAgent { mut tried } => {
@@ -1757,6 +1753,7 @@ impl Switchboard {
                             if let Some(slot) = self.agents.get_mut(&seat) {
                                 slot.missed.clear();
                             }
+                            self.queues.offered(tenant, &group, seat);
                             picked = Some(seat);
                             break;
                         }
@@ -1915,10 +1912,16 @@ impl Switchboard {
         }
         let due = due_calls(&self.calls, now, |c| c.ctl.poll_timeout());
         for call in due {
-            if let Some(c) = self.calls.get_mut(&call) {
+            // A ringing call that leaves its agent on a timeout rang out there.
+            let rang_out = self.calls.get_mut(&call).and_then(|c| {
+                let seat = c.ctl.seat();
                 c.ctl.handle_timeout(now, ms);
-            }
+                seat.filter(|_| c.ctl.seat().is_none())
+            });
             self.apply(call, now);
+            if let Some(seat) = rang_out {
+                self.offer_rang_out(seat, now);
+            }
         }
         self.forward_silences(now);
         self.bill_due(now);

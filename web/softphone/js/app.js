@@ -293,6 +293,8 @@ function onEvent(ev) {
     case 'error':
       if (ev.code === 'invalidStatus' || ev.code === 'busyWithCall' || ev.code === 'notSignedIn') flash('statusRefused');
       if (ev.code === 'rtcFailed' || ev.code === 'notAudioTab') audio.failed();
+      // Offers rang out here in a row: the server set the agent Busy.
+      if (ev.code === 'missedOffers') flash('missedOffers');
       if (ev.code === 'recordingOff' || ev.code === 'recordingRequired' || ev.code === 'notConnected') {
         // The host asked to start or stop recording, and nothing changed: say why.
         bridge.post('recording', { callId: state.call ? state.call.callId : '', on: state.recording, refused: ev.code });

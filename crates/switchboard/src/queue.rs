@@ -1,0 +1,209 @@
+//! Queues (ACD) per group: which available agent an inbound call rings
+//! next, and what happens to an agent who keeps letting offers ring out.
+//!
+//! Each (tenant, group) has a [`GroupRouting`] (given by the shell from the
+//! store at start and each time an admin changes it; none: the default).
+//! Every decision reads only what the switchboard holds in memory, never
+//! the store, so one costs a pass over the signed-in agents.
+//!
+//! - `longestIdle` (default): the agent available for the longest time.
+//! - `roundRobin`: the first available agent after the one this group
+//!   offered a call to last, in seat id order, wrapping around.
+//! - `fewestCalls`: the available agent who answered the fewest inbound
+//!   calls since the switchboard started (a restart starts everyone from
+//!   zero again); ties go to the longest idle.
+//!
+//! Missed offers: an offer that rings out (the ring timeout passed) counts
+//! against the agent; after `max_missed` in a row the agent is set to Busy
+//! and every tab is told why (an `error` event with code `missedOffers`).
+//! Answering an offer resets the count, and so does rejecting one: both
+//! show someone is at the desk, which is what the rule is about. A caller
+//! who hangs up while it rings changes nothing. Ties of every strategy go
+//! to the lower seat id, so the same inputs always pick the same agent.
+
+use crate::{Output, SeatId, Switchboard};
+use seatline_agent::{AgentInput, Status};
+use seatline_protocol::ServerEvent;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// How a group picks the agent an inbound call rings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    #[default]
+    LongestIdle,
+    RoundRobin,
+    FewestCalls,
+}
+
+impl Strategy {
+    /// The name the admin API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LongestIdle => "longestIdle",
+            Self::RoundRobin => "roundRobin",
+            Self::FewestCalls => "fewestCalls",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "longestIdle" => Some(Self::LongestIdle),
+            "roundRobin" => Some(Self::RoundRobin),
+            "fewestCalls" => Some(Self::FewestCalls),
+            _ => None,
+        }
+    }
+}
+
+/// A group's queue settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupRouting {
+    pub strategy: Strategy,
+    /// Offers in a row an agent may let ring out before being set to
+    /// Busy; 0: never.
+    pub max_missed: u32,
+}
+
+/// The largest `max_missed` an admin may set (more is "never" in practice).
+pub const MAX_MISSED_LIMIT: u32 = 100;
+
+impl Default for GroupRouting {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::LongestIdle,
+            max_missed: 3,
+        }
+    }
+}
+
+/// What the queues remember between decisions.
+#[derive(Debug, Default)]
+pub(crate) struct Queues {
+    /// Per tenant, the groups whose routing is not the default.
+    groups: HashMap<i64, HashMap<String, GroupRouting>>,
+    /// Per tenant and group, the seat offered a call last (round robin).
+    last_offered: HashMap<i64, HashMap<String, SeatId>>,
+    /// Inbound calls each seat answered since the start (fewest calls).
+    answered: HashMap<SeatId, u32>,
+    /// Offers each seat let ring out in a row.
+    missed_in_row: HashMap<SeatId, u32>,
+}
+
+impl Queues {
+    fn routing(&self, tenant_id: i64, group_no: &str) -> GroupRouting {
+        self.groups
+            .get(&tenant_id)
+            .and_then(|g| g.get(group_no))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The group rang this seat (round robin goes on from it).
+    pub(crate) fn offered(&mut self, tenant_id: i64, group_no: &str, seat: SeatId) {
+        let last = self.last_offered.entry(tenant_id).or_default();
+        match last.get_mut(group_no) {
+            Some(s) => *s = seat,
+            None => {
+                last.insert(group_no.to_string(), seat);
+            }
+        }
+    }
+
+    /// An inbound call's controller told the agent's state machine this.
+    pub(crate) fn saw(&mut self, seat: SeatId, input: &AgentInput) {
+        match input {
+            AgentInput::Answered { .. } => {
+                *self.answered.entry(seat).or_default() += 1;
+                self.missed_in_row.remove(&seat);
+            }
+            AgentInput::Rejected { .. } => {
+                self.missed_in_row.remove(&seat);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Switchboard {
+    /// A group's queue settings (from the store at start, and each time an
+    /// admin changes them). Calls already ringing keep their agent.
+    pub fn set_group_routing(&mut self, tenant_id: i64, group_no: &str, routing: GroupRouting) {
+        self.queues
+            .groups
+            .entry(tenant_id)
+            .or_default()
+            .insert(group_no.to_string(), routing);
+    }
+
+    pub fn group_routing(&self, tenant_id: i64, group_no: &str) -> GroupRouting {
+        self.queues.routing(tenant_id, group_no)
+    }
+
+    /// Inbound calls this seat answered since the switchboard started.
+    pub fn answered_calls(&self, seat: SeatId) -> u32 {
+        self.queues.answered.get(&seat).copied().unwrap_or(0)
+    }
+
+    /// The ACD: the available agent of the group the group's strategy
+    /// picks, among those this call has not rung yet.
+    pub(crate) fn pick_agent(
+        &self,
+        tenant_id: i64,
+        group_no: &str,
+        tried: &[SeatId],
+    ) -> Option<SeatId> {
+        let available = self
+            .agents
+            .iter()
+            .filter(|(id, s)| {
+                s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id)
+            })
+            .filter_map(|(id, s)| s.agent.available_since().map(|since| (*id, since)));
+        let q = &self.queues;
+        match q.routing(tenant_id, group_no).strategy {
+            Strategy::LongestIdle => available.min_by_key(|&(id, since)| (since, id)),
+            Strategy::FewestCalls => available
+                .min_by_key(|&(id, since)| (q.answered.get(&id).copied().unwrap_or(0), since, id)),
+            Strategy::RoundRobin => {
+                let last = q
+                    .last_offered
+                    .get(&tenant_id)
+                    .and_then(|g| g.get(group_no))
+                    .copied();
+                // Seats after the last one first, in order; then from the start.
+                available.min_by_key(|&(id, _)| (last.is_some_and(|l| id <= l), id))
+            }
+        }
+        .map(|(id, _)| id)
+    }
+
+    /// An offer to `seat` rang out. At the group's limit the agent is set to
+    /// Busy (saved and shown like any status change) and told why.
+    pub(crate) fn offer_rang_out(&mut self, seat: SeatId, now: Instant) {
+        let Some(slot) = self.agents.get(&seat) else {
+            return;
+        };
+        let max = self
+            .queues
+            .routing(slot.tenant_id, &slot.group_no)
+            .max_missed;
+        let missed = self.queues.missed_in_row.entry(seat).or_default();
+        *missed += 1;
+        if max == 0 || *missed < max {
+            return;
+        }
+        self.queues.missed_in_row.remove(&seat);
+        if self.set_status(seat, Status::Busy, now).is_ok() {
+            self.out.push_back(Output::ToAgent {
+                seat,
+                event: ServerEvent::Error {
+                    code: "missedOffers".into(),
+                    message: format!(
+                        "{max} calls in a row rang out unanswered: your status is now Busy"
+                    ),
+                },
+            });
+        }
+    }
+}

@@ -42,6 +42,7 @@ use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -58,6 +59,15 @@ const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// RTP clock of G.711.
 const CLOCK: u32 = 8000;
+
+/// Datagrams read from one carrier socket per wake-up.
+const READ_BATCH: usize = 16;
+
+/// Packets str0m keeps queued (and for resends) toward a browser.
+const SEND_BUFFER: usize = 4;
+
+/// Packets a gap may hold back before str0m lets the audio past it.
+const REORDER_PACKETS: usize = 3;
 
 /// Starts worker `index` on its own thread.
 pub(super) fn spawn(
@@ -86,7 +96,8 @@ pub(super) fn spawn(
 }
 
 struct Leg {
-    rtc: Rtc,
+    /// Boxed: an `Rtc` is several KiB, and the legs' table grows by doubling.
+    rtc: Box<Rtc>,
     seat_id: i64,
     ufrag: String,
     /// Source addresses routed to this leg.
@@ -174,6 +185,8 @@ struct Worker {
     cert: Option<str0m::config::DtlsCert>,
     /// Scratch buffers, reused for every packet.
     wire: Vec<u8>,
+    /// What the carrier sockets' readers receive into.
+    rbuf: Vec<u8>,
     pcm: Vec<u8>,
     /// An SRTP packet from the carrier, decrypted in place.
     clear: Vec<u8>,
@@ -214,6 +227,7 @@ async fn run(
             .dtls_provider
             .generate_certificate(),
         wire: Vec::with_capacity(1500),
+        rbuf: vec![0u8; 2000],
         pcm: Vec::with_capacity(1500),
         clear: Vec::with_capacity(2000),
         relays: relays.clone(),
@@ -281,7 +295,10 @@ async fn run(
     Ok(())
 }
 
-/// Reads one call's carrier RTP (or RTCP) socket for as long as the call lasts.
+/// Reads one call's carrier RTP (or RTCP) socket for as long as the call
+/// lasts. The task owns no buffer: once the socket is readable, what is
+/// queued is read into the worker's one receive buffer (at most a batch per
+/// wake, so one busy socket cannot starve the others).
 fn spawn_carrier_reader(
     w: Shared,
     seat_id: i64,
@@ -289,17 +306,27 @@ fn spawn_carrier_reader(
     rtcp: bool,
 ) -> JoinHandle<()> {
     tokio::task::spawn_local(async move {
-        let mut buf = vec![0u8; 2000];
         loop {
-            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+            if sock.readable().await.is_err() {
                 return;
-            };
-            let now = Instant::now();
-            if rtcp {
-                w.borrow_mut().on_rtcp(seat_id, &buf[..n], from, now);
-            } else {
-                w.borrow_mut().on_rtp(seat_id, &buf[..n], from, now);
             }
+            let mut w = w.borrow_mut();
+            let mut buf = std::mem::take(&mut w.rbuf);
+            for _ in 0..READ_BATCH {
+                let (n, from) = match sock.try_recv_from(&mut buf) {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // An ICMP error from an earlier send, say: read on.
+                    Err(_) => continue,
+                };
+                let now = Instant::now();
+                if rtcp {
+                    w.on_rtcp(seat_id, &buf[..n], from, now);
+                } else {
+                    w.on_rtp(seat_id, &buf[..n], from, now);
+                }
+            }
+            w.rbuf = buf;
         }
     })
 }
@@ -522,14 +549,28 @@ impl Worker {
         if let Some(cert) = &self.cert {
             config = config.set_dtls_cert(cert.clone());
         }
-        let mut rtc = config
+        // Only the MID header extension (BUNDLE needs it): without
+        // transport-wide sequence numbers str0m keeps no congestion-control
+        // history (1,000 records, ~45 KiB a leg) and sends no TWCC feedback,
+        // which a G.711 relay with no bandwidth estimation never reads.
+        let mut exts = ExtensionMap::empty();
+        exts.set(4, Extension::RtpMid);
+        let rtc = config
             .set_ice_lite(true)
             .clear_codecs()
             // The answerer picks the codec: ours come in this order.
             .enable_pcmu(true, false)
             .enable_pcma(true, false)
+            .set_extension_map(exts)
+            // Every write is one packet and is drained at once: a short
+            // send buffer (and resend cache) is enough; G.711 has no NACK.
+            .set_send_buffer_audio(SEND_BUFFER)
+            // A lost packet holds back at most this many behind it (the
+            // default, 15, delays a relay's audio by 300 ms at each loss).
+            .set_reordering_size_audio(REORDER_PACKETS)
             .set_stats_interval(Some(REPORT_EVERY))
             .build(now);
+        let mut rtc = Box::new(rtc);
         let cand = Candidate::host(self.candidate, "udp").map_err(|e| e.to_string())?;
         rtc.add_local_candidate(cand);
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("bad SDP offer: {e}"))?;

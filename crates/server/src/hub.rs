@@ -586,6 +586,11 @@ impl Hub {
         self.with_sb(|inner| Self::end_session(inner, session_id, &ServerEvent::LoggedOut, now));
     }
 
+    /// The session was found revoked: its tabs get `tokenInvalid` and close.
+    pub fn revoked(&self, session_id: &str, now: Instant) {
+        self.with_sb(|inner| Self::end_session(inner, session_id, &ServerEvent::TokenInvalid, now));
+    }
+
     /// Ends every session idle for longer than the expiry; their tabs get
     /// `tokenInvalid`. Returns the ended sessions, for the store to revoke.
     pub fn expire_idle(&self, now: Instant) -> Vec<String> {

@@ -105,6 +105,18 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the session is still there and not revoked (no renewal).
+    pub async fn session_live(&self, session_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT revoked FROM sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>("revoked")? == 0,
+            None => false,
+        })
+    }
+
     /// Ends every session of a user but `keep` (the caller's own, when a
     /// user changes their password): the rows are deleted, so their tokens
     /// are unknown from now on. Returns the ended sessions' ids.
@@ -217,8 +229,11 @@ mod tests {
             .unwrap()
             .unwrap();
         let (c, _) = store.create_session(other.id, 0).await.unwrap();
+        assert!(store.session_live(&token_id(&a)).await.unwrap());
         let ended = store.end_user_sessions(user, Some(&b_id)).await.unwrap();
         assert_eq!(ended, vec![token_id(&a)]);
+        assert!(!store.session_live(&token_id(&a)).await.unwrap());
+        assert!(store.session_live(&b_id).await.unwrap());
         let valid = |t: String| {
             let store = store.clone();
             async move {

@@ -440,7 +440,7 @@ async fn the_binary_logs_no_token_password_or_key_through_issue_redeem_and_revoc
         .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
         .args(["--config", cfg.to_str().unwrap()])
         .args(["--log-format", "json"])
-        .env("RUST_LOG", "trace,hyper=debug,h2=debug,sqlx=debug")
+        .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -8,6 +8,8 @@
  * phone.on('login', (l) => console.log('signed in as', l.email, 'seat', l.sipNum));
  * phone.on('dialStatus', (s) => { if (s.code === 2) console.log('connected', s.callId); });
  * phone.init({ email: 'agent1@example.com', password: '…', lang: 'en-US', loginMethod: 0 });
+ * // or, with a sign-in token from your back end (no password in the page):
+ * phone.init({ token, lang: 'en-US' });
  * phone.callOut({ callee: '12025550100', countryCode: '1', orderId: 'T-42' });
  * ```
  *
@@ -32,6 +34,13 @@ export interface InitContent {
   email?: string;
   /** The agent's password (with `loginMethod: 0`). */
   password?: string;
+  /**
+   * A one-time sign-in token your back end got from
+   * `POST /api/v1/sign-in-tokens` (Seatline's extension): signs in with it
+   * instead of a password, which then never reaches the host page. A used
+   * or expired token shows an error and is answered by `tokenInvalid`.
+   */
+  token?: string;
   /** UI language; unknown values fall back to `en-US`. */
   lang?: Lang | (string & {});
   /**

@@ -6,6 +6,7 @@
 //   const phone = new SeatlinePhone({ container: '#phone' });
 //   phone.on('dialStatus', (s) => console.log('call', s.callId, s.code));
 //   phone.init({ email, password, lang: 'en-US', loginMethod: 0 });
+//   phone.init({ token, lang: 'en-US' }); // a sign-in token from your back end
 //   phone.callOut({ callee: '12025550100', countryCode: '1', orderId: 'T-42' });
 //
 // What it does for you:
@@ -209,7 +210,7 @@ export class SeatlinePhone {
 
   // The protocol's messages (NXLink).
 
-  /** @param {{email?: string, password?: string, lang?: string, loginMethod?: number}} [content] */
+  /** @param {{email?: string, password?: string, token?: string, lang?: string, loginMethod?: number}} [content] */
   init(content = {}) { this.send('init', content); }
 
   toEmailLogin() { this.send('toEmailLogin'); }

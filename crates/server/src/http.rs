@@ -55,6 +55,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::records::routes())
         .merge(crate::recordings::routes())
         .merge(crate::directory::routes())
+        .merge(crate::access::routes())
         .merge(crate::webhooks::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .layer(Extension(Signin::new(&app.cfg.signin)))
@@ -208,10 +209,16 @@ fn busy() -> Response {
     resp
 }
 
+/// A sign-in: an email and password, or a one-time sign-in token (from
+/// `POST /api/v1/sign-in-tokens`) instead.
 #[derive(Deserialize)]
 struct SignIn {
+    #[serde(default)]
     email: String,
+    #[serde(default)]
     password: String,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -236,8 +243,23 @@ async fn sign_in(
 ) -> Response {
     let body = match body {
         Ok(Json(body)) => body,
-        Err(rejection) => return json_rejection(rejection, "send JSON {\"email\", \"password\"}"),
+        Err(rejection) => {
+            return json_rejection(
+                rejection,
+                "send JSON {\"email\", \"password\"} or {\"token\"}",
+            )
+        }
     };
+    if let Some(token) = body.token {
+        if !body.email.is_empty() || !body.password.is_empty() {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "badRequest",
+                "send either a token or an email and password",
+            );
+        }
+        return redeem(&app, &token).await;
+    }
     if body.email.trim().is_empty() || body.password.is_empty() {
         return api_error(
             StatusCode::BAD_REQUEST,
@@ -258,7 +280,7 @@ async fn sign_in(
         attempt.not_judged();
         return busy();
     };
-    let user = match app.store.authenticate(&body.email, &body.password).await {
+    let user = match app.store.check_password(&body.email, &body.password).await {
         Ok(Some(user)) => {
             attempt.succeeded();
             user
@@ -277,6 +299,42 @@ async fn sign_in(
         }
     };
     drop(place);
+    open_session(&app, user).await
+}
+
+/// A sign-in with a one-time token: the same answer as with a password; a
+/// used, expired or unknown token is 401 `tokenInvalid`.
+async fn redeem(app: &App, token: &str) -> Response {
+    let user_id = match app.store.redeem_sign_in_token(token, now_ms()).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return api_error(
+                StatusCode::UNAUTHORIZED,
+                "tokenInvalid",
+                "the sign-in token is unknown, used already or expired",
+            )
+        }
+        Err(e) => return internal(e),
+    };
+    match app.store.user_by_id(user_id).await {
+        Ok(user) => {
+            tracing::info!(user = user.id, "sign-in token redeemed");
+            open_session(app, user).await
+        }
+        Err(e) => internal(e),
+    }
+}
+
+/// Opens a session for a user who proved who they are (a disabled one is
+/// refused with 403 `userDisabled`): the sign-in answer.
+async fn open_session(app: &App, user: seatline_store::User) -> Response {
+    if !user.enabled {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "userDisabled",
+            "this account is disabled",
+        );
+    }
     let seat = match app.store.seat_of_user(user.id).await {
         Ok(seat) => seat.filter(|s| s.enabled),
         Err(e) => return internal(e),

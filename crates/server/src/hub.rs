@@ -115,6 +115,9 @@ impl AgentConns {
 
 struct SessionSlot {
     seat_id: i64,
+    /// The signed-in user (the seat's), so that all of a user's sessions
+    /// can be ended at once.
+    user_id: i64,
     last_seen: Instant,
     last_written: Instant,
     conns: HashSet<ConnId>,
@@ -489,6 +492,7 @@ impl Hub {
             .entry(session_id.to_string())
             .or_insert(SessionSlot {
                 seat_id: seat.id,
+                user_id: seat.user_id,
                 last_seen: now,
                 last_written: now,
                 conns: HashSet::new(),
@@ -582,6 +586,11 @@ impl Hub {
         self.with_sb(|inner| Self::end_session(inner, session_id, &ServerEvent::LoggedOut, now));
     }
 
+    /// The session was found revoked: its tabs get `tokenInvalid` and close.
+    pub fn revoked(&self, session_id: &str, now: Instant) {
+        self.with_sb(|inner| Self::end_session(inner, session_id, &ServerEvent::TokenInvalid, now));
+    }
+
     /// Ends every session idle for longer than the expiry; their tabs get
     /// `tokenInvalid`. Returns the ended sessions, for the store to revoke.
     pub fn expire_idle(&self, now: Instant) -> Vec<String> {
@@ -597,6 +606,53 @@ impl Hub {
                 Self::end_session(inner, id, &ServerEvent::TokenInvalid, now);
             }
             expired
+        })
+    }
+
+    /// Ends every session of a user (revoked by an admin, the user disabled):
+    /// every tab of each, in every browser, gets `tokenInvalid` and is
+    /// closed. Returns the ended sessions. The store's rows are the caller's
+    /// to delete (before calling this, so that no tab can come back).
+    pub fn end_user_sessions(&self, user_id: i64, now: Instant) -> Vec<String> {
+        self.end_user_sessions_except(user_id, None, now)
+    }
+
+    /// [`Hub::end_user_sessions`] but for `keep` (the caller's own session,
+    /// when a user's password changes).
+    pub fn end_user_sessions_except(
+        &self,
+        user_id: i64,
+        keep: Option<&str>,
+        now: Instant,
+    ) -> Vec<String> {
+        self.end_user_where(user_id, keep, &ServerEvent::TokenInvalid, now)
+    }
+
+    /// Signs a disabled user out everywhere: like [`Hub::end_user_sessions`]
+    /// but the tabs get `loggedOut` (the host `logout`, as the embed
+    /// protocol says for a disabled account).
+    pub fn sign_user_out(&self, user_id: i64, now: Instant) -> Vec<String> {
+        self.end_user_where(user_id, None, &ServerEvent::LoggedOut, now)
+    }
+
+    fn end_user_where(
+        &self,
+        user_id: i64,
+        keep: Option<&str>,
+        ev: &ServerEvent,
+        now: Instant,
+    ) -> Vec<String> {
+        self.with_sb(|inner| {
+            let ended: Vec<String> = inner
+                .sessions
+                .iter()
+                .filter(|(id, s)| s.user_id == user_id && Some(id.as_str()) != keep)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ended {
+                Self::end_session(inner, id, ev, now);
+            }
+            ended
         })
     }
 
@@ -1016,6 +1072,42 @@ mod tests {
         assert_eq!(texts(&mut rx1), vec![r#"{"ev":"tokenInvalid"}"#, "<close>"]);
         assert!(texts(&mut rx2).is_empty());
         assert!(!hub.session_alive(999, t));
+    }
+
+    #[test]
+    fn ending_a_users_sessions_reaches_every_tab_of_every_session_but_the_kept_one() {
+        let Rig { hub, .. } = rig();
+        let t = Instant::now();
+        // User 1 in two browsers (two tabs in the first), user 2 elsewhere.
+        for s in ["a", "b"] {
+            hub.signed_in(s, &seat(1), t);
+        }
+        hub.signed_in("other", &seat(2), t);
+        let (tx1, mut rx1) = tab();
+        let (tx2, mut rx2) = tab();
+        let (tx3, mut rx3) = tab();
+        let (tx4, mut rx4) = tab();
+        hub.attach("a", &seat(1), tx1, t);
+        hub.attach("a", &seat(1), tx2, t);
+        let (c3, _) = hub.attach("b", &seat(1), tx3, t);
+        hub.attach("other", &seat(2), tx4, t);
+        for rx in [&mut rx1, &mut rx2, &mut rx3, &mut rx4] {
+            texts(rx);
+        }
+        assert_eq!(hub.end_user_sessions_except(1, Some("b"), t), vec!["a"]);
+        let ended = [
+            r#"{"ev":"tokenInvalid"}"#.to_string(),
+            "<close>".to_string(),
+        ];
+        for rx in [&mut rx1, &mut rx2] {
+            // (A tab may hear first that the audio moved to another.)
+            assert!(texts(rx).ends_with(&ended));
+        }
+        assert!(hub.session_alive(c3, t), "the kept session stays");
+        assert_eq!(hub.end_user_sessions(1, t), vec!["b"]);
+        assert!(texts(&mut rx3).ends_with(&ended));
+        assert!(!texts(&mut rx4).contains(&ended[0]));
+        assert!(hub.end_user_sessions(1, t).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! Must never: put a password or token in a log line, or answer bad input
 //! with a panic.
 
+pub mod access;
 mod admin;
 pub mod admin_cli;
 pub mod calls;

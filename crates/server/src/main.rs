@@ -146,7 +146,11 @@ async fn post_json(
 /// shapes them. Every line goes to standard output.
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
+        .unwrap_or_else(|_| "info,sqlx=warn".into())
+        // At trace, the WebSocket library logs every frame it receives, and
+        // a tab's first frame carries its session token: never below debug,
+        // whatever RUST_LOG says (no secret in any log line).
+        .add_directive("tungstenite=debug".parse().expect("a valid directive"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => logs.init(),

@@ -108,6 +108,14 @@ async fn open(socket: &mut WebSocket, app: &App) -> Option<OpenTab> {
 
     let (tx, rx) = mpsc::channel(TAB_QUEUE);
     let (conn, view) = app.hub.attach(&session_id, &seat, tx, Instant::now());
+    // The user's sessions may have been ended (revoked, password changed)
+    // between the check above and the attach, after the hub had told every
+    // tab it had: look again, now that this tab is one the hub would tell.
+    if !matches!(app.store.session_live(&session_id).await, Ok(true)) {
+        app.hub.revoked(&session_id, Instant::now());
+        refuse(socket, ServerEvent::TokenInvalid).await;
+        return None;
+    }
     let ready = ServerEvent::Ready {
         email: user.email.clone(),
         seat: SeatInfo {

@@ -243,9 +243,40 @@ impl Store {
         user_from_row(&row)
     }
 
+    /// The user with this email (normalized), enabled or not.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let row =
+            sqlx::query("SELECT id, tenant_id, email, role, enabled FROM users WHERE email = $1")
+                .bind(normalize_email(email))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Replaces a user's password hash (from [`hash_password`]); false when
+    /// there is no such user.
+    pub async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Checks an email and password. `None` for an unknown email, a wrong
     /// password or a disabled user alike: the caller must not tell them apart.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>> {
+        Ok(self
+            .check_password(email, password)
+            .await?
+            .filter(|u| u.enabled))
+    }
+
+    /// Checks an email and password: the user, enabled or not, when the
+    /// password is right (only then may a caller say the user is disabled);
+    /// `None` for an unknown email or a wrong password alike.
+    pub async fn check_password(&self, email: &str, password: &str) -> Result<Option<User>> {
         let row = sqlx::query(
             "SELECT id, tenant_id, email, role, enabled, password_hash FROM users WHERE email = $1",
         )
@@ -262,7 +293,7 @@ impl Store {
         // argon2 is deliberately slow: keep it off the async workers.
         let password = password.to_owned();
         let ok = tokio_block(move || verify_password(&password, &hash)).await;
-        Ok((ok && user.enabled).then_some(user))
+        Ok(ok.then_some(user))
     }
 
     /// The user's seat with its group settings, enabled or not.

@@ -19,6 +19,7 @@ mod group_routing;
 mod policy;
 mod recording;
 mod sessions;
+mod sign_in_tokens;
 mod trunks;
 mod webhooks;
 

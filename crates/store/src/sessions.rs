@@ -105,6 +105,30 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the session is still there and not revoked (no renewal).
+    pub async fn session_live(&self, session_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT revoked FROM sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>("revoked")? == 0,
+            None => false,
+        })
+    }
+
+    /// Ends every session of a user but `keep` (the caller's own, when a
+    /// user changes their password): the rows are deleted, so their tokens
+    /// are unknown from now on. Returns the ended sessions' ids.
+    pub async fn end_user_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<Vec<String>> {
+        let rows = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id != $2 RETURNING id")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
     /// Drops sessions that ended long ago, so the table stays small.
     pub async fn purge_sessions(&self, older_than_ms: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE revoked = 1 OR last_seen < $1")
@@ -192,6 +216,37 @@ mod tests {
             store.check_session(&token2, 60_000, 1).await.unwrap(),
             SessionCheck::Invalid
         );
+    }
+
+    #[tokio::test]
+    async fn ending_a_users_sessions_keeps_the_one_asked_and_others_users() {
+        let (store, user) = store_with_user().await;
+        let (a, _) = store.create_session(user, 0).await.unwrap();
+        let (b, b_id) = store.create_session(user, 0).await.unwrap();
+        let other = store
+            .authenticate("agent2@demo.local", "demo1234")
+            .await
+            .unwrap()
+            .unwrap();
+        let (c, _) = store.create_session(other.id, 0).await.unwrap();
+        assert!(store.session_live(&token_id(&a)).await.unwrap());
+        let ended = store.end_user_sessions(user, Some(&b_id)).await.unwrap();
+        assert_eq!(ended, vec![token_id(&a)]);
+        assert!(!store.session_live(&token_id(&a)).await.unwrap());
+        assert!(store.session_live(&b_id).await.unwrap());
+        let valid = |t: String| {
+            let store = store.clone();
+            async move {
+                matches!(
+                    store.check_session(&t, 60_000, 1).await.unwrap(),
+                    SessionCheck::Valid { .. }
+                )
+            }
+        };
+        assert!(!valid(a).await);
+        assert!(valid(b.clone()).await && valid(c).await);
+        assert_eq!(store.end_user_sessions(user, None).await.unwrap().len(), 1);
+        assert!(!valid(b).await);
     }
 
     #[tokio::test]

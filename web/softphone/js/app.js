@@ -8,7 +8,7 @@
 import { AudioPath, devices } from './audio.js';
 import { HostBridge } from './host.js';
 import { setLang, t } from './i18n.js';
-import { Link, askOtherTabs, fetchEmbedConfig, loadSession, onSessionChange, signIn, signOut, storeSession } from './server.js';
+import { Link, askOtherTabs, fetchEmbedConfig, loadSession, onSessionChange, signIn, signInWithToken, signOut, storeSession } from './server.js';
 import { render, tick } from './view.js';
 
 /**
@@ -384,14 +384,62 @@ async function doSignIn(email, password) {
     draw();
     return;
   }
-  if (r.body.agentExists !== 1) {
+  await adopt(r.body);
+}
+
+/**
+ * Signs in with a one-time token from the host's back end (`init`
+ * `{token, lang}`, our extension). A used, expired or unknown token: the
+ * page says so and the host gets `tokenInvalid`. Already signed in: the
+ * same agent keeps the session it has; another agent takes over.
+ * @param {string} token
+ */
+async function doTokenSignIn(token) {
+  const wasIn = state.phase === 'signedIn';
+  if (!wasIn) {
+    state.phase = 'signingIn';
+    state.notice = '';
+    draw();
+  }
+  const r = await signInWithToken(token);
+  if (r.ok === false) {
+    if (r.error === 'signInTokenInvalid') bridge.post('tokenInvalid');
+    if (wasIn && state.phase === 'signedIn') {
+      flash(r.error);
+      return;
+    }
+    state.phase = 'signedOut';
+    state.page = 'email';
+    state.notice = r.error;
+    state.noticeKind = 'error';
+    draw();
+    return;
+  }
+  if (wasIn && state.phase === 'signedIn' && state.email && sameEmail(r.body.email || '', state.email)) {
+    // The same agent: the session we have serves; the new one is dropped.
+    if (r.body.token) await signOut(r.body.token);
+    announce();
+    return;
+  }
+  if (wasIn) await doSignOut();
+  state.emailDraft = r.body.email || '';
+  await adopt(r.body);
+}
+
+/**
+ * Takes the answer of a successful sign-in: no seat, the page says so;
+ * a seat, the session is kept and its WebSocket opened.
+ * @param {any} body
+ */
+async function adopt(body) {
+  if (body.agentExists !== 1) {
     bridge.post('agentExists', { code: 2 });
     state.phase = 'signedOut';
     state.page = 'noseat';
     draw();
     return;
   }
-  const session = { token: r.body.token, email: r.body.email };
+  const session = { token: body.token, email: body.email };
   storeSession(session);
   const ok = await connect(session);
   if (!ok && !signedIn() && state.session) {
@@ -422,7 +470,20 @@ async function onHostMessage(msg) {
       if (c.lang !== undefined) setLang(c.lang);
       const method = c.loginMethod;
       state.lastLoginMethod = typeof method === 'number' ? method : null;
-      if (state.phase === 'signedIn') {
+      if (typeof c.token === 'string' && c.token !== '') {
+        // Our extension: a one-time sign-in token instead of a password.
+        if (c.token.length > 256) {
+          bridge.post('tokenInvalid');
+          if (state.phase !== 'signedIn') {
+            state.phase = 'signedOut';
+            state.page = 'email';
+            state.notice = 'signInTokenInvalid';
+            state.noticeKind = 'error';
+          }
+        } else {
+          await doTokenSignIn(c.token);
+        }
+      } else if (state.phase === 'signedIn') {
         if (method === 0 && c.email && !sameEmail(c.email, state.email)) {
           await doSignOut();
           await doSignIn(c.email, c.password);

@@ -98,6 +98,32 @@ export async function signIn(email, password) {
   if (r.ok) return { ok: true, body };
   if (r.status === 401) return { ok: false, error: 'wrongPassword' };
   if (r.status === 400) return { ok: false, error: 'missingCredentials' };
+  if (r.status === 403) return { ok: false, error: 'accountDisabled' };
+  return { ok: false, error: 'serverUnreachable' };
+}
+
+/**
+ * Signs in with a one-time sign-in token the host's back end got for this
+ * agent (our extension): the password never reaches the host page.
+ * @param {string} token
+ * @returns {Promise<{ok: true, body: any} | {ok: false, error: string}>}
+ */
+export async function signInWithToken(token) {
+  let r;
+  try {
+    r = await fetch('/api/v1/sessions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+  } catch (_) {
+    return { ok: false, error: 'serverUnreachable' };
+  }
+  const body = await r.json().catch(() => ({}));
+  if (r.ok) return { ok: true, body };
+  // Used, expired or unknown (a malformed one alike).
+  if (r.status === 401 || r.status === 400) return { ok: false, error: 'signInTokenInvalid' };
+  if (r.status === 403) return { ok: false, error: 'accountDisabled' };
   return { ok: false, error: 'serverUnreachable' };
 }
 

@@ -10,9 +10,7 @@ mod support;
 
 use seatline_server::config::TrunkConfig;
 use serde_json::{json, Value};
-use std::process::Stdio;
 use support::*;
-use tokio::process::Command;
 
 async fn put(base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     let mut r = reqwest::Client::new()
@@ -99,30 +97,19 @@ async fn a_group_routing_is_validated_and_a_missed_offer_sets_the_agent_busy() {
     // One inbound call rings agent1 for 1 s and rings out: agent1 is Busy.
     let mut ws = tab_of(&running, "agent1@demo.local").await;
     let media = free_udp_port().to_string();
-    let mut sipp = Command::new("sipp")
-        .args([
-            &running.app.calls.sip_addr.to_string(),
-            "-sf",
-            scenario("caller_inbound.xml").to_str().unwrap(),
-            "-s",
-            "12025550170",
-            "-p",
-            &sipp_port.to_string(),
-            "-mp",
-            &media,
-            "-i",
-            "127.0.0.1",
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "30s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp is installed (Debian package sip-tester)");
+    let sip = running.app.calls.sip_addr.to_string();
+    let port = sipp_port.to_string();
+    let mut sipp = sipp(&[
+        &sip,
+        "-sf",
+        scenario("caller_inbound.xml").to_str().unwrap(),
+        "-s",
+        "12025550170",
+        "-p",
+        &port,
+        "-mp",
+        &media,
+    ]);
     assert_eq!(dial(&mut ws).await["code"], 1, "agent1 rings");
     let mut busy = false;
     let error = loop {

@@ -10,31 +10,9 @@ mod support;
 use futures_util::SinkExt;
 use seatline_server::config::{Config, TrunkConfig};
 use serde_json::{json, Value};
-use std::process::Stdio;
 use std::time::Duration;
 use support::*;
-use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
-
-fn sipp(args: &[&str]) -> Child {
-    Command::new("sipp")
-        .args(args)
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp is installed (Debian package sip-tester)")
-}
 
 struct Server {
     base: String,

@@ -82,16 +82,20 @@ pub fn call_out(callee: &str) -> Message {
 
 /// SIPp as the carrier on `port`, naming `media` in its SDP, one call.
 pub fn sipp_carrier(name: &str, port: u16, media: u16) -> Child {
-    let media = media.to_string();
+    sipp(&[
+        "-sf",
+        scenario(name).to_str().unwrap(),
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &media.to_string(),
+    ])
+}
+
+/// SIPp with `args`, on 127.0.0.1, for one call, failing after 60 s.
+pub fn sipp(args: &[&str]) -> Child {
     Command::new("sipp")
-        .args([
-            "-sf",
-            scenario(name).to_str().unwrap(),
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media,
-        ])
+        .args(args)
         .args([
             "-i",
             "127.0.0.1",

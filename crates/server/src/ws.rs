@@ -107,6 +107,7 @@ async fn open(socket: &mut WebSocket, app: &App) -> Option<OpenTab> {
     };
 
     let (tx, rx) = mpsc::channel(TAB_QUEUE);
+    app.hub.label_agent(&seat, &user.email);
     let (conn, view) = app.hub.attach(&session_id, &seat, tx, Instant::now());
     let ready = ServerEvent::Ready {
         email: user.email.clone(),

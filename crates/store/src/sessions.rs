@@ -105,6 +105,16 @@ impl Store {
         Ok(())
     }
 
+    /// Ends every session of the user (a supervisor signed the agent out).
+    pub async fn revoke_user_sessions(&self, user_id: i64) -> Result<u64> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = $1 AND revoked = 0")
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Drops sessions that ended long ago, so the table stays small.
     pub async fn purge_sessions(&self, older_than_ms: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE revoked = 1 OR last_seen < $1")

@@ -113,3 +113,38 @@ test('the wallboard follows the softphone within a second, and the softphone fol
   await tab.page.context().close();
   await page.context().close();
 });
+
+test('the Users tab adds a user with a seat, shows the API\'s refusals, and the new agent signs in', async () => {
+  const page = await openConsole('admin@demo.local');
+  await page.locator('#agents').waitFor();
+  await page.locator('#tab-users').click();
+  await page.locator('#users tr[data-email="agent1@demo.local"]').waitFor();
+
+  // Refused: the API's reason is shown, nothing is added.
+  await page.locator('#new-email').fill('not-an-email');
+  await page.locator('#new-password').fill('secret-pass-1');
+  await page.locator('#add-user-button').click();
+  await page.locator('#user-error').waitFor();
+  assert.match(await page.locator('#user-error').textContent(), /not added: email is an email address/);
+  assert.equal(await page.locator('#users tr[data-email="not-an-email"]').count(), 0);
+
+  await page.locator('#new-email').fill('agent9@demo.local');
+  await page.locator('#new-password').fill('secret-pass-9');
+  await page.locator('#new-seat').fill('8109');
+  await page.locator('#new-group').fill('G001');
+  await page.locator('#add-user-button').click();
+  const row = page.locator('#users tr[data-email="agent9@demo.local"]');
+  await row.waitFor();
+  assert.match(await row.textContent(), /8109/);
+  assert.equal(await page.locator('#user-error').count(), 0);
+
+  // The new agent signs in through the softphone and shows on the wallboard.
+  const tab = await env.open();
+  await tab.signIn('agent9@demo.local', 'secret-pass-9');
+  await page.locator('#tab-wallboard').click();
+  const agentRow = page.locator('#agents tr[data-email="agent9@demo.local"]');
+  await agentRow.waitFor({ timeout: 2000 });
+  assert.equal(await agentRow.getAttribute('data-signed-in'), 'true');
+  await tab.page.context().close();
+  await page.context().close();
+});

@@ -7,8 +7,8 @@ import { LANGS, lang, setLang, t } from './i18n.js';
 
 const STATUSES = [1, 2, 3, 4, 5, 6, 7];
 
-/** @type {{token: string | null, board: any, stop: (() => void) | null, notice: {key: string, error: boolean} | null, signInError: string | null}} */
-const state = { token: null, board: null, stop: null, notice: null, signInError: null };
+/** @type {{token: string | null, board: any, stop: (() => void) | null, notice: {key: string, error: boolean} | null, signInError: string | null, view: 'wallboard' | 'users', userError: string | null}} */
+const state = { token: null, board: null, stop: null, notice: null, signInError: null, view: 'wallboard', userError: null };
 
 /** @param {string} id */
 function el(id) {
@@ -65,6 +65,14 @@ function renderChrome() {
   const out = el('sign-out');
   out.textContent = t('signOut');
   out.hidden = !state.token;
+  el('tabs').hidden = !state.token;
+  el('tab-wallboard').textContent = t('wallboard');
+  el('tab-users').textContent = t('users');
+  for (const v of ['wallboard', 'users']) {
+    const b = el(`tab-${v}`);
+    if (state.view === v) b.setAttribute('aria-current', 'page');
+    else b.removeAttribute('aria-current');
+  }
   renderNotice();
 }
 
@@ -121,6 +129,7 @@ function start(token) {
 
 /** @param {string | null} why */
 function ended(why) {
+  state.view = 'wallboard';
   if (state.stop) state.stop();
   state.stop = null;
   state.token = null;
@@ -204,7 +213,7 @@ function table(heads, rows, id, empty) {
 
 function renderBoard() {
   const b = state.board;
-  if (!b) return;
+  if (!b || state.view !== 'wallboard') return;
   // A picker the admin has open is not pulled from under them.
   const focused = document.activeElement;
   if (focused && focused.classList.contains('status-picker')) {
@@ -240,15 +249,77 @@ function renderBoard() {
   );
 }
 
+/** The tenant's users, and a form that adds one (the API's checks, its messages shown). */
+async function renderUsers() {
+  if (state.view !== 'users') return;
+  const a = await call('GET', '/api/v1/admin/users', state.token).catch(() => null);
+  if (!a) return notify('serverUnreachable', true);
+  if (a.status === 401) return ended('sessionExpired');
+  if (state.view !== 'users') return;
+  const list = (a.body && a.body.users) || [];
+  const rows = list.map((/** @type {any} */ u) => h('tr', { 'data-email': u.email }, [
+    h('td', { text: u.email }),
+    h('td', { text: t(`role${u.role}`) }),
+    h('td', { text: u.seat || '' }),
+    h('td', { text: u.group || '' }),
+    h('td', { text: t(u.enabled ? 'yes' : 'no') }),
+  ]));
+  const field = (/** @type {string} */ id, /** @type {string} */ label, /** @type {string} */ type) =>
+    h('label', {}, [t(label), h('input', { id, type, autocomplete: 'off' })]);
+  const role = h('select', { id: 'new-role' }, ['agent', 'admin'].map((r) => h('option', { value: r, text: t(`role${r}`) })));
+  const error = state.userError ? h('p', { class: 'error-text', id: 'user-error', role: 'alert', text: `${t('userRefused')} ${state.userError}` }) : null;
+  // The server checks every field (one set of rules, its messages shown).
+  const form = h('form', { class: 'add-user', id: 'add-user', novalidate: true }, [
+    field('new-email', 'email', 'email'),
+    field('new-password', 'password', 'password'),
+    h('label', {}, [t('role'), role]),
+    field('new-seat', 'seat', 'text'),
+    field('new-group', 'group', 'text'),
+    h('button', { class: 'primary', type: 'submit', id: 'add-user-button', text: t('addUser') }),
+  ]);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const value = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ (el(id)).value.trim();
+    /** @type {Record<string, string>} */
+    const body = { email: value('new-email'), password: /** @type {HTMLInputElement} */ (el('new-password')).value, role: value('new-role') };
+    if (value('new-seat')) body.seat = value('new-seat');
+    if (value('new-group')) body.group = value('new-group');
+    const r = await call('POST', '/api/v1/admin/users', state.token, body).catch(() => null);
+    if (!r) return notify('serverUnreachable', true);
+    if (r.status === 401) return ended('sessionExpired');
+    state.userError = r.status === 201 ? null : String((r.body && r.body.message) || r.status);
+    if (r.status === 201) notify('userAdded');
+    renderUsers();
+  });
+  el('screen').replaceChildren(h('section', { class: 'card' }, [
+    h('h2', { text: t('users') }),
+    table(['email', 'role', 'seat', 'group', 'enabled'], rows, 'users', 'none'),
+    form,
+    error,
+  ]));
+}
+
+/** @param {'wallboard' | 'users'} view */
+function show(view) {
+  state.view = view;
+  state.userError = null;
+  renderChrome();
+  if (view === 'users') renderUsers();
+  else renderBoard();
+}
+
 function main() {
   const wanted = new URLSearchParams(location.search).get('lang') || navigator.language;
   setLang(LANGS.includes(wanted) ? wanted : 'en-US');
   el('lang').addEventListener('change', (e) => {
     setLang(/** @type {HTMLSelectElement} */ (e.target).value);
     renderChrome();
-    if (state.board) renderBoard();
-    else if (!state.token) renderSignIn();
+    if (!state.token) renderSignIn();
+    else if (state.view === 'users') renderUsers();
+    else renderBoard();
   });
+  el('tab-wallboard').addEventListener('click', () => show('wallboard'));
+  el('tab-users').addEventListener('click', () => show('users'));
   el('sign-out').addEventListener('click', async () => {
     const token = state.token;
     ended(null);

@@ -459,14 +459,20 @@ pub(crate) async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Respon
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            api_error(
-                StatusCode::UNAUTHORIZED,
-                "tokenInvalid",
-                "send Authorization: Bearer <token>",
-            )
-        })?;
+        .and_then(|v| v.strip_prefix("Bearer "));
+    admin_of_token(app, token).await
+}
+
+/// The admin whose session `token` is (`None`: none was sent): 401 when
+/// there is no valid session, 403 when its user is no admin.
+pub(crate) async fn admin_of_token(app: &App, token: Option<&str>) -> Result<User, Response> {
+    let token = token.ok_or_else(|| {
+        api_error(
+            StatusCode::UNAUTHORIZED,
+            "tokenInvalid",
+            "send Authorization: Bearer <token>",
+        )
+    })?;
     let idle_ms = app.hub.idle_timeout().as_millis() as i64;
     let user_id = match app.store.check_session(token, idle_ms, now_ms()).await {
         Ok(SessionCheck::Valid { user_id, .. }) => user_id,

@@ -1,6 +1,6 @@
 //! The HTTP surface: health, the sign-in API, the softphone's WebSocket, and
 //! the embedded web pages (softphone at `/admin/#/nxcc`, demo CRM at `/demo`,
-//! the embedding SDK under `/sdk/`).
+//! operator console at `/console/`, the embedding SDK under `/sdk/`).
 //!
 //! One middleware ([`edges`]) sees every response: request bodies over
 //! [`BODY_LIMIT`] get 413, every error is JSON `{error, message}`, and every
@@ -47,6 +47,9 @@ pub fn router(app: App) -> Router {
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
         .route("/admin/", get(softphone_index))
         .route("/admin/{*path}", get(softphone_asset))
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(console_index))
+        .route("/console/{*path}", get(console_asset))
         .route("/demo", get(demo_index))
         .route("/demo/", get(demo_index))
         .route("/demo/{*path}", get(demo_asset))
@@ -57,6 +60,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::directory::routes())
         .merge(crate::access::routes())
         .merge(crate::webhooks::routes())
+        .merge(crate::wallboard::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .layer(Extension(Signin::new(&app.cfg.signin)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -365,6 +369,7 @@ async fn open_session(app: &App, user: seatline_store::User) -> Response {
         Ok(t) => t,
         Err(e) => return internal(e),
     };
+    app.hub.label_agent(&seat, &user.email);
     app.hub.signed_in(&session_id, &seat, Instant::now());
     tracing::info!(user = user.id, "signed in");
     Json(SignedIn {
@@ -598,6 +603,18 @@ async fn softphone_index() -> Response {
 async fn softphone_asset(path: Result<Path<String>, PathRejection>) -> Response {
     match path {
         Ok(Path(path)) => asset(&format!("softphone/{path}")),
+        Err(rejection) => path_rejection(rejection),
+    }
+}
+
+/// The operator console (`/console/`): the admin's live wallboard.
+async fn console_index() -> Response {
+    asset("console/index.html")
+}
+
+async fn console_asset(path: Result<Path<String>, PathRejection>) -> Response {
+    match path {
+        Ok(Path(path)) => asset(&format!("console/{path}")),
         Err(rejection) => path_rejection(rejection),
     }
 }

@@ -21,13 +21,13 @@ use seatline_protocol::ServerEvent;
 use seatline_sip::{CallRef, Transmit};
 use seatline_store::{CallRow, Seat};
 use seatline_switchboard::{
-    CallOutFacts, Control, MediaOut, OpenCall, Output, Route, RtpPort, SeatSpec, Switchboard,
-    TabView,
+    AgentLabel, CallOutFacts, Control, MediaOut, OpenCall, Output, Route, RtpPort, SeatSpec,
+    Supervise, SuperviseError, Switchboard, TabView, Wallboard,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 /// A message queued for one tab's WebSocket.
 #[derive(Debug, Clone)]
@@ -93,6 +93,8 @@ struct Inner {
     next_conn: ConnId,
     /// Tabs disconnected because their queue was full.
     dropped_tabs: u64,
+    /// Per tenant with a console open: bumped when its wallboard changed.
+    walls: HashMap<i64, watch::Sender<u64>>,
 }
 
 /// One agent's sessions and tab queues: a few of each, so lists, not maps.
@@ -249,6 +251,7 @@ impl Hub {
                 rtp: HashMap::new(),
                 next_conn: 0,
                 dropped_tabs: 0,
+                walls: HashMap::new(),
             }),
             idle,
             io,
@@ -453,6 +456,15 @@ impl Hub {
                 Output::SaveBalance { tenant_id, cents } => {
                     let _ = self.io.persist.send(Persist::Balance(tenant_id, cents));
                 }
+                Output::WallboardChanged { tenant_id } => {
+                    if let Some(tx) = inner.walls.get(&tenant_id) {
+                        if tx.receiver_count() == 0 {
+                            inner.walls.remove(&tenant_id);
+                        } else {
+                            tx.send_modify(|v| *v = v.wrapping_add(1));
+                        }
+                    }
+                }
                 Output::Compacted => {
                     if let Ok(rt) = tokio::runtime::Handle::try_current() {
                         rt.spawn_blocking(crate::memory::give_back);
@@ -470,6 +482,78 @@ impl Hub {
     /// Each trunk by name, and whether its keepalive finds it up.
     pub fn trunk_health(&self) -> Vec<(String, bool)> {
         self.lock().sb.trunk_health()
+    }
+
+    // ---- the wallboard ---------------------------------------------------------
+
+    /// The tenant's wallboard now.
+    pub fn wallboard(&self, tenant_id: i64, now: Instant) -> Wallboard {
+        self.lock().sb.wallboard(tenant_id, now)
+    }
+
+    /// A receiver that sees a new value each time the tenant's wallboard
+    /// changes (what a console's stream waits on).
+    pub fn watch_wallboard(&self, tenant_id: i64) -> watch::Receiver<u64> {
+        let mut inner = self.lock();
+        inner
+            .walls
+            .entry(tenant_id)
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Who sits at the seat, for the wallboard (when a session starts).
+    pub fn label_agent(&self, seat: &Seat, email: &str) {
+        let label = AgentLabel {
+            user_id: seat.user_id,
+            email: email.to_string(),
+            seat: seat.sip_num.clone(),
+        };
+        self.with_sb_untimed(|inner| inner.sb.set_agent_label(seat.id, label));
+    }
+
+    /// A supervisor of the tenant forces the seat's status.
+    pub fn force_status(
+        &self,
+        tenant_id: i64,
+        seat_id: i64,
+        status: Status,
+        now: Instant,
+    ) -> Result<(), SuperviseError> {
+        self.with_sb_untimed(|inner| {
+            inner
+                .sb
+                .supervise(tenant_id, seat_id, Supervise::SetStatus(status), now)
+        })
+    }
+
+    /// A supervisor of the tenant signs the seat's agent out: every session
+    /// ends, every tab gets `tokenInvalid`. Returns the ended sessions, for
+    /// the store to revoke.
+    pub fn force_sign_out(
+        &self,
+        tenant_id: i64,
+        seat_id: i64,
+        now: Instant,
+    ) -> Result<Vec<String>, SuperviseError> {
+        self.with_sb(|inner| {
+            inner
+                .sb
+                .supervise(tenant_id, seat_id, Supervise::SignOut, now)?;
+            let sessions = inner
+                .agents
+                .get(&seat_id)
+                .map(|a| a.sessions.clone())
+                .unwrap_or_default();
+            for id in &sessions {
+                Self::end_session(inner, id, &ServerEvent::TokenInvalid, now);
+            }
+            if sessions.is_empty() {
+                // No session here (all ended): the agent is shown signed out.
+                inner.sb.sign_out(seat_id, now);
+            }
+            Ok(sessions)
+        })
     }
 
     // ---- sessions and tabs -----------------------------------------------------

@@ -27,6 +27,7 @@ pub mod sandbox;
 mod signin;
 pub mod sip_stream;
 pub mod trunks;
+mod wallboard;
 pub mod webhooks;
 mod ws;
 

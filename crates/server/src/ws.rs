@@ -107,6 +107,7 @@ async fn open(socket: &mut WebSocket, app: &App) -> Option<OpenTab> {
     };
 
     let (tx, rx) = mpsc::channel(TAB_QUEUE);
+    app.hub.label_agent(&seat, &user.email);
     let (conn, view) = app.hub.attach(&session_id, &seat, tx, Instant::now());
     // The user's sessions may have been ended (revoked, password changed)
     // between the check above and the attach, after the hub had told every

@@ -25,6 +25,11 @@ mod stats;
 
 pub use stats::{ByDirection, CallDirection, Stats, TrunkState};
 mod trunks;
+mod wallboard;
+pub use wallboard::{
+    AgentLabel, Supervise, SuperviseError, Today, WallAgent, WallCall, WallQueue, Wallboard,
+    SERVICE_LEVEL_SECS,
+};
 
 pub use billing::{rate_for, Rate};
 
@@ -304,6 +309,13 @@ pub enum Output {
         name: String,
         up: bool,
     },
+    /// What [`Switchboard::wallboard`] shows for this tenant changed (an
+    /// agent's status or presence, a call started, rang, connected or
+    /// ended). At most one per tenant per batch of outputs: it comes after
+    /// the batch's other outputs.
+    WallboardChanged {
+        tenant_id: i64,
+    },
 }
 
 /// One quality sample of an agent's call, as the media plane measured it
@@ -425,6 +437,9 @@ struct AgentSlot {
     missed: Vec<DialStatus>,
     /// Refused callOuts in the current minute: (window start, count).
     refusals: (Instant, u32),
+    /// Since when its tabs show what they show (the wallboard's time in
+    /// status).
+    since: Instant,
 }
 
 struct Call {
@@ -535,6 +550,9 @@ pub struct Switchboard {
     attempts: HashMap<(SeatId, String), VecDeque<Instant>>,
     /// Each group's strategy and what it remembers (see `queue.rs`).
     queues: queue::Queues,
+    /// The wallboard's labels, day counts and changed tenants (see
+    /// `wallboard.rs`).
+    wall: wallboard::WallState,
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -585,6 +603,7 @@ impl Switchboard {
             recording: HashMap::new(),
             attempts: HashMap::new(),
             queues: Default::default(),
+            wall: Default::default(),
             settings,
             ua,
             rng: StdRng::seed_from_u64(seed),
@@ -633,7 +652,10 @@ impl Switchboard {
         if let Some(o) = self.out.pop_front() {
             return Some(o);
         }
-        self.ua.poll_transmit().map(Output::Transmit)
+        if let Some(t) = self.ua.poll_transmit() {
+            return Some(Output::Transmit(t));
+        }
+        self.wall.take_changed()
     }
 
     pub fn call_count(&self) -> usize {
@@ -665,6 +687,7 @@ impl Switchboard {
             call: None,
             missed: Vec::new(),
             refusals: (now, 0),
+            since: now,
         });
         slot.agent.set_config(spec.cfg);
         slot.tenant_id = spec.tenant_id;
@@ -679,7 +702,7 @@ impl Switchboard {
     pub fn sign_in(&mut self, spec: &SeatSpec, fresh: bool, now: Instant) {
         let slot = self.slot_for(spec, now);
         let _ = slot.agent.handle(AgentInput::SignIn { fresh }, now);
-        self.flush_agent(spec.id);
+        self.flush_agent(spec.id, now);
     }
 
     /// The agent's last session ended.
@@ -687,7 +710,7 @@ impl Switchboard {
         if let Some(slot) = self.agents.get_mut(&seat) {
             let _ = slot.agent.handle(AgentInput::SignOut, now);
         }
-        self.flush_agent(seat);
+        self.flush_agent(seat, now);
     }
 
     /// A tab of a valid session connected.
@@ -710,7 +733,7 @@ impl Switchboard {
         };
         let missed = std::mem::take(&mut slot.missed);
         view.recording = self.is_recording(spec.id);
-        self.flush_agent(spec.id);
+        self.flush_agent(spec.id, now);
         for content in missed {
             self.out.push_back(Output::ToTab {
                 conn,
@@ -746,7 +769,7 @@ impl Switchboard {
         if tabs == 0 && in_call {
             slot.grace_until = Some(now + grace);
         }
-        self.flush_agent(seat);
+        self.flush_agent(seat, now);
     }
 
     /// The agent's connected audio leg failed (or its tab went): unless a
@@ -804,15 +827,18 @@ impl Switchboard {
     ) -> Result<(), AgentError> {
         let slot = self.agents.get_mut(&seat).ok_or(AgentError::NotSignedIn)?;
         slot.agent.handle(input, now)?;
-        self.flush_agent(seat);
+        self.flush_agent(seat, now);
         Ok(())
     }
 
-    fn flush_agent(&mut self, seat: SeatId) {
+    fn flush_agent(&mut self, seat: SeatId, now: Instant) {
         let Some(slot) = self.agents.get_mut(&seat) else {
             return;
         };
+        // Presence and tabs show on the wallboard even when the view stays.
+        self.wall.changed(slot.tenant_id);
         while let Some(AgentEvent::Changed(view)) = slot.agent.poll_event() {
+            slot.since = now;
             self.out.push_back(Output::SaveStatus {
                 seat,
                 code: view.status.code() as i64,
@@ -1171,7 +1197,7 @@ impl Switchboard {
         {
             return Err(HangupReason::NetworkAgent);
         }
-        self.flush_agent(seat);
+        self.flush_agent(seat, now);
         Ok((rtp, trunk, rate))
     }
 
@@ -1700,6 +1726,7 @@ impl Switchboard {
             match action {
                 Action::Dial { seat, content } => {
                     let code = code_of(&content);
+                    self.wall.changed(c.tenant_id);
                     // The agent hears an inbound call ring in the tab holding the audio.
                     if code == 1 || code == 2 || code == 5 {
                         self.out.push_back(Output::Media(MediaOut::Ring {
@@ -1725,6 +1752,7 @@ impl Switchboard {
                     });
                     if code == 2 {
                         self.on_connected(call, seat);
+                        self.wall_answered(call);
                     }
                 }
                 Action::Agent { seat, input } => {
@@ -1830,6 +1858,7 @@ impl Switchboard {
         }
         if self.calls.get(&call).is_some_and(|c| c.ctl.is_ended()) {
             if let Some(c) = self.calls.remove(&call) {
+                self.wall_call_gone(&c, ms);
                 if let Some(seat) = c.ctl.seat() {
                     if let Some(slot) = self.agents.get_mut(&seat) {
                         slot.grace_until = None;
@@ -1940,7 +1969,7 @@ impl Switchboard {
             if let Some(slot) = self.agents.get_mut(&seat) {
                 slot.agent.handle_timeout(now);
             }
-            self.flush_agent(seat);
+            self.flush_agent(seat, now);
         }
         let lost: Vec<SeatId> = self
             .agents

@@ -167,8 +167,10 @@ impl World {
                         self.sb.route_inbound(call, route, &rtp, self.now);
                     }
                     Output::ReleaseRtp { rtp } => self.released.push(rtp),
-                    Output::Compacted | Output::TrunkHealth { .. } | Output::SaveBalance { .. } => {
-                    }
+                    Output::Compacted
+                    | Output::TrunkHealth { .. }
+                    | Output::SaveBalance { .. }
+                    | Output::WallboardChanged { .. } => {}
                 }
             }
             while let Some(t) = self.carrier.poll_transmit() {

@@ -27,10 +27,69 @@ pub fn routes() -> Router<App> {
             put(set_group_routing),
         )
         .route("/api/v1/admin/trunks", get(trunks))
+        .route("/api/v1/admin/embed", get(get_embed).put(set_embed))
         .route(
             "/api/v1/admin/trunks/{name}",
             put(put_trunk).delete(delete_trunk),
         )
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EmbedBody {
+    allowed_origins: Vec<String>,
+}
+
+/// The tenant's own CRM origins (empty: the global list applies).
+async fn get_embed(State(app): State<App>, headers: HeaderMap) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match app.store.tenant_origins(user.tenant_id).await {
+        Ok(allowed_origins) => Json(EmbedBody { allowed_origins }).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// Replaces the tenant's CRM origins; one bad entry refuses the whole list
+/// (400 `badOrigin`, naming it) and changes nothing.
+async fn set_embed(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Json<EmbedBody>, JsonRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => {
+            return json_rejection(
+                rejection,
+                "send JSON {\"allowedOrigins\": [\"https://crm.example.com\"]}",
+            )
+        }
+    };
+    let list = match crate::origins::check_list(b.allowed_origins) {
+        Ok(list) => list,
+        Err(bad) => return api_error(StatusCode::BAD_REQUEST, "badOrigin", &bad.to_string()),
+    };
+    match app.store.set_tenant_origins(user.tenant_id, &list).await {
+        Ok(()) => {
+            tracing::info!(
+                tenant = user.tenant_id,
+                origins = list.len(),
+                "embed origins set"
+            );
+            Json(EmbedBody {
+                allowed_origins: list,
+            })
+            .into_response()
+        }
+        Err(e) => internal(e),
+    }
 }
 
 /// The trunks the tenant's calls may use, their health, and the SIP

@@ -237,6 +237,9 @@ struct SignedIn {
     #[serde(skip_serializing_if = "Option::is_none")]
     seat: Option<SeatInfo>,
     idle_timeout_secs: u64,
+    /// The host origins that apply once signed in: the tenant's own list,
+    /// else the global one (empty: any).
+    allowed_origins: Vec<String>,
 }
 
 async fn sign_in(
@@ -344,6 +347,10 @@ async fn open_session(app: &App, user: seatline_store::User) -> Response {
         Err(e) => return internal(e),
     };
     let idle_timeout_secs = app.hub.idle_timeout().as_secs();
+    let allowed_origins = match crate::origins::effective(app, user.tenant_id).await {
+        Ok(list) => list,
+        Err(e) => return internal(e),
+    };
     let Some(seat) = seat else {
         // No seat: the softphone has nothing to offer this account, so no
         // session is kept for it; the page says why and stays signed out.
@@ -362,6 +369,7 @@ async fn open_session(app: &App, user: seatline_store::User) -> Response {
             token,
             seat: None,
             idle_timeout_secs,
+            allowed_origins,
         })
         .into_response();
     };
@@ -381,6 +389,7 @@ async fn open_session(app: &App, user: seatline_store::User) -> Response {
             group_no: seat.group_no,
         }),
         idle_timeout_secs,
+        allowed_origins,
     })
     .into_response()
 }
@@ -425,15 +434,42 @@ async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EmbedConfig<'a> {
-    allowed_origins: &'a [String],
+struct EmbedConfig {
+    allowed_origins: Vec<String>,
 }
 
-async fn embed_config(State(app): State<App>) -> Response {
-    Json(EmbedConfig {
-        allowed_origins: &app.cfg.embed.allowed_origins,
-    })
-    .into_response()
+/// The host origins the softphone listens to: the global list, or with a
+/// session's token (`Authorization: Bearer`) the list of its tenant (its
+/// own when set, else the global one). A token that is not a live session
+/// is 401 `tokenInvalid`, not the global list: the softphone must not widen
+/// what it accepts because its session ended.
+async fn embed_config(State(app): State<App>, headers: HeaderMap) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return Json(EmbedConfig {
+            allowed_origins: app.cfg.embed.allowed_origins.clone(),
+        })
+        .into_response();
+    };
+    let idle_ms = app.hub.idle_timeout().as_millis() as i64;
+    let user_id = match app.store.check_session(token, idle_ms, now_ms()).await {
+        Ok(SessionCheck::Valid { user_id, .. }) => user_id,
+        Ok(_) => {
+            return api_error(
+                StatusCode::UNAUTHORIZED,
+                "tokenInvalid",
+                "the session has ended",
+            )
+        }
+        Err(e) => return internal(e),
+    };
+    let user = match app.store.user_by_id(user_id).await {
+        Ok(u) => u,
+        Err(e) => return internal(e),
+    };
+    match crate::origins::effective(&app, user.tenant_id).await {
+        Ok(allowed_origins) => Json(EmbedConfig { allowed_origins }).into_response(),
+        Err(e) => internal(e),
+    }
 }
 
 /// What the sandbox carrier heard as DTMF, per callee (tests, demo).

@@ -21,6 +21,7 @@ pub mod hub;
 pub mod media;
 mod memory;
 pub mod metrics;
+pub mod origins;
 pub mod recordings;
 mod records;
 pub mod sandbox;

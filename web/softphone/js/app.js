@@ -8,7 +8,7 @@
 import { AudioPath, devices } from './audio.js';
 import { HostBridge } from './host.js';
 import { setLang, t } from './i18n.js';
-import { Link, askOtherTabs, fetchEmbedConfig, loadSession, onSessionChange, signIn, signInWithToken, signOut, storeSession } from './server.js';
+import { Link, askOtherTabs, fetchEmbedConfig, fetchSessionOrigins, loadSession, onSessionChange, signIn, signInWithToken, signOut, storeSession } from './server.js';
 import { render, tick } from './view.js';
 
 /**
@@ -79,6 +79,8 @@ const state = {
   dial: { cc: '1', number: '' },
 };
 
+/** The host origins before sign-in: the server's global list. @type {string[]} */
+let globalOrigins = [];
 /** @type {HostBridge} */
 let bridge;
 const audio = new AudioPath((op) => (link ? link.send(op) : false));
@@ -316,11 +318,20 @@ function onDown() {
   }
 }
 
-/** Opens the WebSocket of a session and waits for its first answer. */
-/** @param {{token: string, email: string}} session */
-function connect(session) {
+/**
+ * Opens the WebSocket of a session and waits for its first answer. The
+ * tenant's host origins apply from here: given by the sign-in answer, else
+ * (a session of another tab, or from before a reload) asked of the server.
+ * @param {{token: string, email: string}} session
+ * @param {string[]} [origins]
+ */
+async function connect(session, origins) {
   state.session = session;
   if (link) link.close();
+  link = null;
+  const list = Array.isArray(origins) ? origins : await fetchSessionOrigins(session.token);
+  if (state.session !== session) return false; // signed out meanwhile
+  if (list) bridge.setAllowed(list);
   return new Promise((resolve) => {
     const timer = setTimeout(() => { settle = null; resolve(false); }, 5000);
     settle = (ok) => { clearTimeout(timer); settle = null; resolve(ok); };
@@ -344,6 +355,7 @@ function endSession(message, notice, kind) {
   }
   const wasSignedIn = state.phase === 'signedIn' || had !== null;
   state.session = null;
+  bridge.setAllowed(globalOrigins);
   state.phase = 'signedOut';
   state.page = state.lastLoginMethod === 1 && !state.preferEmail ? 'sso' : 'email';
   state.agent = null;
@@ -441,7 +453,7 @@ async function adopt(body) {
   }
   const session = { token: body.token, email: body.email };
   storeSession(session);
-  const ok = await connect(session);
+  const ok = await connect(session, body.allowedOrigins);
   if (!ok && !signedIn() && state.session) {
     state.phase = 'signedOut';
     state.notice = 'serverUnreachable';
@@ -549,7 +561,8 @@ async function boot() {
   setLang(navigator.language === 'zh-CN' || navigator.language === 'es-MX' ? navigator.language : 'en-US');
   draw();
   const cfg = await fetchEmbedConfig();
-  bridge = new HostBridge(cfg.allowedOrigins || [], (msg) => { run(() => onHostMessage(msg)); });
+  globalOrigins = Array.isArray(cfg.allowedOrigins) ? cfg.allowedOrigins : [];
+  bridge = new HostBridge(globalOrigins, (msg) => { run(() => onHostMessage(msg)); });
   // Answer other tabs' questions from the start.
   onSessionChange((s) => {
     // Another tab of this browser signed in: this tab joins that session.
@@ -584,4 +597,4 @@ boot();
 setInterval(tick, 1000);
 
 // For diagnostics in the browser console.
-/** @type {any} */ (window).seatline = { state, t, audio };
+/** @type {any} */ (window).seatline = { state, t, audio, hostTarget: () => (bridge ? bridge.target : null) };

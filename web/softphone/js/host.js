@@ -3,7 +3,8 @@
 //
 // When the server is configured with allowed origins, messages from any
 // other origin are ignored and ours are posted only to the host's origin,
-// never to '*'.
+// never to '*'. Before sign-in the global list applies; once signed in, the
+// tenant's own list (setAllowed), until the session ends.
 
 /** @typedef {{type: string, content?: any}} HostMessage */
 
@@ -30,13 +31,27 @@ export class HostBridge {
    * @param {(msg: HostMessage) => void} onMessage
    */
   constructor(allowedOrigins, onMessage) {
-    this.allowed = allowedOrigins;
     this.onMessage = onMessage;
-    const emb = embedderOrigin();
-    /** Where we post: the embedder when it is allowed, else the first allowed origin. */
-    this.target = this.allowed.length === 0 ? '*' : (emb && this.allowed.includes(emb) ? emb : this.allowed[0]);
+    /** @type {string[]} */
+    this.allowed = [];
+    /** Where we post. */
+    this.target = '*';
+    this.setAllowed(allowedOrigins);
     /** @type {{dir: 'in'|'out', msg: any}[]} kept for the page's own diagnostics */
     this.log = [];
+  }
+
+  /**
+   * Switches to another list (the tenant's after sign-in, the global one
+   * after sign-out). Posts go to the embedder when it is allowed, else to
+   * the first allowed origin (where the browser drops them unless that is
+   * the embedder): never to '*' while a list is set.
+   * @param {string[]} allowedOrigins empty: any origin
+   */
+  setAllowed(allowedOrigins) {
+    this.allowed = allowedOrigins.filter((o) => typeof o === 'string');
+    const emb = embedderOrigin();
+    this.target = this.allowed.length === 0 ? '*' : (emb && this.allowed.includes(emb) ? emb : this.allowed[0]);
   }
 
   /** Starts listening, after replaying what arrived before the app was ready. */

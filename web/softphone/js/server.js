@@ -80,6 +80,23 @@ export async function fetchEmbedConfig() {
 }
 
 /**
+ * The host origins of a session's tenant (its own list, else the global
+ * one); null when the server did not say (unreachable, session ended).
+ * @param {string} token
+ * @returns {Promise<string[]|null>}
+ */
+export async function fetchSessionOrigins(token) {
+  try {
+    const r = await fetch('/api/v1/embed', { headers: { authorization: `Bearer ${token}` } });
+    if (!r.ok) return null;
+    const body = await r.json();
+    return Array.isArray(body.allowedOrigins) ? body.allowedOrigins : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+/**
  * @param {string} email @param {string} password
  * @returns {Promise<{ok: true, body: any} | {ok: false, error: string}>}
  */

@@ -20,20 +20,42 @@ pub fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Ports handed to another process (SIPp, baresip, Kamailio) come from
+/// below the kernel's ephemeral range (32768-60999 on Linux), where no
+/// socket bound to port 0 ever lands: a port picked by binding port 0 and
+/// letting go could be taken again by the server under test (its RTP
+/// pairs and media sockets bind port 0) before the peer binds it, and
+/// then the peer fails to start. Each pick is a block of four (SIPp's
+/// media takes the port and the ones after it), free when picked, and a
+/// process never picks one block twice.
+fn free_block(free: impl Fn(u16) -> bool) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const LOW: u16 = 20_000;
+    const BLOCKS: u16 = (32_000 - LOW) / 4;
+    static NEXT: AtomicU16 = AtomicU16::new(u16::MAX);
+    // Start each process somewhere else, so that test binaries run one
+    // after another do not all begin with the same block.
+    let start = (std::process::id() % u32::from(BLOCKS)) as u16;
+    let _ = NEXT.compare_exchange(u16::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..BLOCKS {
+        let block = NEXT.fetch_add(1, Ordering::SeqCst) % BLOCKS;
+        let port = LOW + block * 4;
+        if (port..port + 4).all(&free) {
+            return port;
+        }
+    }
+    panic!("no free block of four ports below the ephemeral range");
+}
+
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_block(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok())
 }
 
 pub fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_block(|p| {
+        std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+    })
 }
 
 /// The tab's next event; `{"ev":"closed"}` when the socket ended.

@@ -46,6 +46,17 @@ pub enum Action {
     RingCarrier,
     /// Inbound: answer the carrier (200 with our SDP) and bridge the audio.
     AnswerCarrier { seat: i64 },
+    /// Inbound: no agent can take the call now and its group queues: the
+    /// caller waits (answered the first time, so it hears the group's
+    /// music) until [`CallController::retry`] or the wait runs out.
+    Queue,
+    /// Inbound, answered to wait: the agent took it; stop the music and
+    /// bridge the agent's audio (no second answer to the carrier).
+    BridgeWaiting { seat: i64 },
+    /// Inbound: the caller waited the group's whole maximum; the switchboard
+    /// moves the call on ([`CallController::overflow_to`]) or ends it
+    /// ([`CallController::end_locally`]).
+    Overflow,
     /// Inbound: refuse the carrier's call with this final status.
     RefuseCarrier { code: u16 },
     /// End the carrier leg: CANCEL while it rings, BYE once up.
@@ -58,8 +69,11 @@ pub enum Action {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Outbound: placed, not answered. Inbound: offered to an agent.
+    /// Outbound: placed, not answered. Inbound: offered to an agent (or
+    /// looking for one).
     Ringing,
+    /// Inbound: waiting in its group's queue for an agent.
+    Queued,
     Connected,
     Ended,
 }
@@ -72,6 +86,12 @@ pub struct CallController {
     tried: Vec<i64>,
     ring_timeout: Duration,
     ring_until: Option<Instant>,
+    /// How long the caller may wait in the queue (`None`: no queue, 480
+    /// when nobody can take the call), and until when it may, once queued.
+    max_wait: Option<Duration>,
+    wait_until: Option<Instant>,
+    /// The carrier leg was answered so the caller could wait.
+    answered_to_wait: bool,
     actions: VecDeque<Action>,
 }
 
@@ -101,6 +121,9 @@ impl CallController {
             tried: Vec::new(),
             ring_timeout,
             ring_until: None,
+            max_wait: None,
+            wait_until: None,
+            answered_to_wait: false,
             actions: VecDeque::new(),
         }
     }
@@ -126,9 +149,46 @@ impl CallController {
         self.state == State::Connected
     }
 
-    /// Whether an inbound call is still looking for (or ringing) an agent.
+    /// Whether an inbound call is still looking for (or ringing, or
+    /// waiting for) an agent.
     pub fn is_offering(&self) -> bool {
-        self.record.direction == Direction::Inbound && self.state == State::Ringing
+        self.record.direction == Direction::Inbound
+            && matches!(self.state, State::Ringing | State::Queued)
+    }
+
+    /// Whether the caller waits in a queue now (no agent is ringing).
+    pub fn is_queued(&self) -> bool {
+        self.state == State::Queued
+    }
+
+    /// Inbound: how long the caller may wait for an agent of its group
+    /// once none is free (`None` or zero: no waiting, 480 at once). Set
+    /// before the first pick, and again by [`Self::overflow_to`].
+    pub fn set_max_wait(&mut self, max_wait: Option<Duration>) {
+        self.max_wait = max_wait.filter(|d| !d.is_zero());
+    }
+
+    /// A queued call's turn may have come (an agent of its group is free):
+    /// the ACD is asked again, every agent eligible anew.
+    pub fn retry(&mut self) {
+        if self.state != State::Queued {
+            return;
+        }
+        self.state = State::Ringing;
+        self.tried.clear();
+        self.actions
+            .push_back(Action::PickAgent { tried: Vec::new() });
+    }
+
+    /// After [`Action::Overflow`]: the call waits again, in another group,
+    /// for that group's maximum (`None`: not at all) from `now`.
+    pub fn overflow_to(&mut self, max_wait: Option<Duration>, now: Instant) {
+        if self.state != State::Queued {
+            return;
+        }
+        self.set_max_wait(max_wait);
+        self.wait_until = self.max_wait.map(|d| now + d);
+        self.retry();
     }
 
     fn call(&self) -> String {
@@ -162,6 +222,24 @@ impl CallController {
                 self.ring_until = Some(now + self.ring_timeout);
                 self.dial(1);
                 self.actions.push_back(Action::Save);
+            }
+            None if self.max_wait.is_some() => {
+                self.state = State::Queued;
+                let until = *self
+                    .wait_until
+                    .get_or_insert_with(|| now + self.max_wait.unwrap_or_default());
+                if now >= until {
+                    self.wait_until = None;
+                    self.actions.push_back(Action::Overflow);
+                } else {
+                    self.answered_to_wait = true;
+                    self.actions.push_back(Action::Queue);
+                }
+            }
+            None if self.answered_to_wait => {
+                // Overflowed to nowhere that queues: the waiting ends here.
+                self.state = State::Queued;
+                self.actions.push_back(Action::Overflow);
             }
             None => {
                 // Nobody can take it: the carrier hears 480, the record says so.
@@ -270,13 +348,16 @@ impl CallController {
             return;
         }
         let carrier = match (self.record.direction, self.state) {
-            (Direction::Inbound, State::Ringing) => Action::RefuseCarrier { code: 480 },
+            (Direction::Inbound, State::Ringing | State::Queued) if !self.answered_to_wait => {
+                Action::RefuseCarrier { code: 480 }
+            }
             _ => Action::HangUpCarrier,
         };
         self.actions.push_back(carrier);
         self.record.ended_by(HungUpBy::System);
         self.hang_up_with(reason, now_ms);
         self.ring_until = None;
+        self.wait_until = None;
         self.end();
     }
 
@@ -287,7 +368,11 @@ impl CallController {
                 self.state = State::Connected;
                 self.ring_until = None;
                 self.record.connected_ms = Some(now_ms);
-                self.actions.push_back(Action::AnswerCarrier { seat });
+                self.actions.push_back(if self.answered_to_wait {
+                    Action::BridgeWaiting { seat }
+                } else {
+                    Action::AnswerCarrier { seat }
+                });
                 self.agent(AgentInput::Answered { call: self.call() });
                 self.dial(2);
                 self.actions.push_back(Action::Save);
@@ -308,12 +393,21 @@ impl CallController {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.ring_until
+        match self.state {
+            State::Queued => self.wait_until,
+            _ => self.ring_until,
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant, now_ms: i64) {
         if self.ring_until.is_some_and(|t| now >= t) && self.state == State::Ringing {
             self.next_agent(false, now_ms);
+        }
+        // The wait ran out while nobody rang: the switchboard moves it on.
+        // (Ringing an agent then, it waits for that offer's end first.)
+        if self.state == State::Queued && self.wait_until.is_some_and(|t| now >= t) {
+            self.wait_until = None;
+            self.actions.push_back(Action::Overflow);
         }
     }
 
@@ -490,5 +584,120 @@ mod tests {
         // An answer that comes too late does nothing.
         c.handle_agent(AgentCommand::Answer, 2_100);
         assert!(actions(&mut c).is_empty());
+    }
+
+    fn queued_inbound() -> CallController {
+        let mut c = inbound();
+        c.set_max_wait(Some(Duration::from_secs(60)));
+        actions(&mut c);
+        c
+    }
+
+    #[test]
+    fn a_call_nobody_can_take_waits_in_the_queue_and_the_next_free_agent_takes_it() {
+        let mut c = queued_inbound();
+        let t = Instant::now();
+        c.agent_picked(None, t, 1_000);
+        assert_eq!(actions(&mut c), vec![Action::Queue]);
+        assert!(c.is_queued() && c.is_offering() && !c.is_ended());
+        assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(60)));
+        // Nothing happens before its turn or the end of its wait.
+        c.handle_timeout(t + Duration::from_secs(59), 0);
+        assert!(actions(&mut c).is_empty());
+        c.retry();
+        assert_eq!(actions(&mut c), vec![Action::PickAgent { tried: vec![] }]);
+        c.agent_picked(Some(3), t + Duration::from_secs(30), 31_000);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(3, 1)]);
+        // Ringing an agent, the ring timeout counts, not the wait.
+        assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(50)));
+        c.handle_agent(AgentCommand::Answer, 35_000);
+        let a = actions(&mut c);
+        // Already answered to wait: only the bridge, never a second 200.
+        assert_eq!(a[0], Action::BridgeWaiting { seat: 3 });
+        assert!(!a.iter().any(|a| matches!(a, Action::AnswerCarrier { .. })));
+        assert_eq!(dial_codes(&a), vec![(3, 2)]);
+        assert_eq!(c.record().connected_ms, Some(35_000));
+    }
+
+    #[test]
+    fn an_offer_that_rings_out_puts_the_caller_back_with_its_deadline_then_overflow() {
+        let mut c = queued_inbound();
+        let t = Instant::now();
+        c.agent_picked(None, t, 0);
+        actions(&mut c);
+        c.retry();
+        actions(&mut c);
+        c.agent_picked(Some(3), t + Duration::from_secs(50), 0);
+        actions(&mut c);
+        // The wait ends while agent 3 rings: the offer runs its course.
+        c.handle_timeout(t + Duration::from_secs(60), 0);
+        assert!(dial_codes(&actions(&mut c)).is_empty());
+        c.handle_timeout(t + Duration::from_secs(70), 0);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(3, 5)]);
+        assert_eq!(a.last(), Some(&Action::PickAgent { tried: vec![3] }));
+        c.agent_picked(None, t + Duration::from_secs(70), 0);
+        assert_eq!(actions(&mut c), vec![Action::Overflow]);
+        // To a group that does not queue: nobody there either, so the
+        // switchboard is asked again and ends it; the caller, answered to
+        // wait, gets a BYE, never a 480.
+        c.overflow_to(None, t + Duration::from_secs(70));
+        assert_eq!(actions(&mut c), vec![Action::PickAgent { tried: vec![] }]);
+        c.agent_picked(None, t + Duration::from_secs(70), 0);
+        assert_eq!(actions(&mut c), vec![Action::Overflow]);
+        c.end_locally(None, 70_000);
+        let a = actions(&mut c);
+        assert_eq!(a[0], Action::HangUpCarrier);
+        assert!(c.is_ended());
+        assert_eq!(c.record().hung_up_by, Some(HungUpBy::System));
+        assert_eq!(c.record().connected_ms, None);
+    }
+
+    #[test]
+    fn the_wait_running_out_in_the_queue_asks_for_overflow_once() {
+        let mut c = queued_inbound();
+        let t = Instant::now();
+        c.agent_picked(None, t, 0);
+        actions(&mut c);
+        c.handle_timeout(t + Duration::from_secs(60), 0);
+        assert_eq!(actions(&mut c), vec![Action::Overflow]);
+        assert_eq!(c.poll_timeout(), None, "no deadline left to spin on");
+        c.handle_timeout(t + Duration::from_secs(61), 0);
+        assert!(actions(&mut c).is_empty());
+        // Into a group that queues 30 s: a fresh deadline from now.
+        c.overflow_to(Some(Duration::from_secs(30)), t + Duration::from_secs(61));
+        actions(&mut c);
+        c.agent_picked(None, t + Duration::from_secs(61), 0);
+        assert_eq!(actions(&mut c), vec![Action::Queue]);
+        assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(91)));
+    }
+
+    #[test]
+    fn a_caller_who_hangs_up_in_the_queue_leaves_an_unanswered_record() {
+        let mut c = queued_inbound();
+        let t = Instant::now();
+        c.agent_picked(None, t, 1_000);
+        actions(&mut c);
+        c.handle_sip(SipEvent::Ended, 43_000);
+        let a = actions(&mut c);
+        assert!(a.contains(&Action::Save));
+        assert!(dial_codes(&a).is_empty(), "no agent hears of it");
+        assert!(c.is_ended());
+        let r = c.record();
+        assert_eq!((r.connected_ms, r.hangup_ms), (None, Some(43_000)));
+        assert_eq!(r.hung_up_by, Some(HungUpBy::Customer));
+        // Its turn coming late changes nothing.
+        c.retry();
+        assert!(actions(&mut c).is_empty());
+    }
+
+    #[test]
+    fn without_a_queue_nobody_free_is_still_480() {
+        let mut c = inbound();
+        c.set_max_wait(Some(Duration::ZERO));
+        actions(&mut c);
+        c.agent_picked(None, Instant::now(), 0);
+        assert_eq!(actions(&mut c)[0], Action::RefuseCarrier { code: 480 });
     }
 }

@@ -10,6 +10,7 @@
 pub mod dtmf;
 pub mod g711;
 pub mod latch;
+pub mod music;
 pub mod quality;
 pub mod recording;
 pub mod relay;

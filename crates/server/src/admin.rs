@@ -24,7 +24,7 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/admin/dids/{number}/route", put(set_did_route))
         .route(
             "/api/v1/admin/groups/{groupNo}/routing",
-            put(set_group_routing),
+            get(get_group_routing).put(set_group_routing),
         )
         .route("/api/v1/admin/trunks", get(trunks))
         .route("/api/v1/admin/embed", get(get_embed).put(set_embed))
@@ -428,34 +428,82 @@ async fn set_did_route(
     }
 }
 
-/// A group's queue settings, as an admin sends them.
-#[derive(Deserialize)]
+/// A group's queue settings, as an admin sends them (and reads them back).
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GroupRoutingBody {
     /// `longestIdle`, `roundRobin` or `fewestCalls`.
     strategy: String,
     /// Offers in a row an agent may let ring out before being set to Busy; 0: never.
     max_missed: i64,
+    /// How long a caller may wait for an agent, 0 (no queue) to 3600.
+    #[serde(default)]
+    max_wait_secs: i64,
+    /// The tenant's group a caller moves to when the wait runs out; none:
+    /// the call ends.
+    #[serde(default)]
+    overflow_group: Option<String>,
 }
 
 /// The switchboard's form of a stored (or sent) group routing; `None` for
-/// an unknown strategy or a count out of range.
+/// an unknown strategy or a number out of range.
 pub(crate) fn group_routing_of(
-    strategy: &str,
-    max_missed: i64,
+    g: &seatline_store::GroupRoutingRow,
 ) -> Option<seatline_switchboard::GroupRouting> {
-    use seatline_switchboard::{GroupRouting, Strategy, MAX_MISSED_LIMIT};
+    use seatline_switchboard::{
+        GroupRouting, Overflow, Strategy, MAX_MISSED_LIMIT, MAX_WAIT_LIMIT_SECS,
+    };
     Some(GroupRouting {
-        strategy: Strategy::parse(strategy)?,
-        max_missed: u32::try_from(max_missed)
+        strategy: Strategy::parse(&g.strategy)?,
+        max_missed: u32::try_from(g.max_missed)
             .ok()
             .filter(|n| *n <= MAX_MISSED_LIMIT)?,
+        max_wait_secs: u32::try_from(g.max_wait_secs)
+            .ok()
+            .filter(|n| *n <= MAX_WAIT_LIMIT_SECS)?,
+        overflow: match &g.overflow_group {
+            Some(next) => Overflow::Group(next.clone()),
+            None => Overflow::HangUp,
+        },
     })
 }
 
+/// `GET /api/v1/admin/groups/{groupNo}/routing`: the group's queue settings.
+async fn get_group_routing(
+    State(app): State<App>,
+    headers: HeaderMap,
+    group_no: Result<Path<String>, PathRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let group_no = match group_no {
+        Ok(Path(g)) => g,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    match app.store.group_routing(user.tenant_id, &group_no).await {
+        Ok(Some(g)) => Json(GroupRoutingBody {
+            strategy: g.strategy,
+            max_missed: g.max_missed,
+            max_wait_secs: g.max_wait_secs,
+            overflow_group: g.overflow_group,
+        })
+        .into_response(),
+        Ok(None) => api_error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "the tenant has no such group",
+        ),
+        Err(e) => internal(e),
+    }
+}
+
 /// `PUT /api/v1/admin/groups/{groupNo}/routing`: how the group's inbound
-/// calls pick an agent, and after how many missed offers an agent is set to
-/// Busy. Takes effect for the next offer; calls ringing keep their agent.
+/// calls pick an agent, after how many missed offers an agent is set to
+/// Busy, how long a caller may wait and where it goes after. Takes effect
+/// for the next offer; calls ringing keep their agent, callers waiting
+/// keep their deadline.
 async fn set_group_routing(
     State(app): State<App>,
     headers: HeaderMap,
@@ -466,8 +514,7 @@ async fn set_group_routing(
         Ok(u) => u,
         Err(r) => return r,
     };
-    const SEND: &str =
-        "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls\", \"maxMissed\": 3}";
+    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null}";
     let group_no = match group_no {
         Ok(Path(g)) => g,
         Err(rejection) => return path_rejection(rejection),
@@ -483,14 +530,34 @@ async fn set_group_routing(
     if seatline_switchboard::Strategy::parse(&b.strategy).is_none() {
         return bad("strategy is longestIdle, roundRobin or fewestCalls");
     }
-    let Some(routing) = group_routing_of(&b.strategy, b.max_missed) else {
+    if !(0..=i64::from(seatline_switchboard::MAX_MISSED_LIMIT)).contains(&b.max_missed) {
         return bad("maxMissed is 0 (never) to 100");
+    }
+    if !(0..=i64::from(seatline_switchboard::MAX_WAIT_LIMIT_SECS)).contains(&b.max_wait_secs) {
+        return bad("maxWaitSecs is 0 (no queue) to 3600");
+    }
+    if let Some(next) = &b.overflow_group {
+        if next == &group_no {
+            return bad("overflowGroup is another group, not this one");
+        }
+        match app.store.group_id(user.tenant_id, next).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return bad("overflowGroup is none of the tenant's groups"),
+            Err(e) => return internal(e),
+        }
+    }
+    let row = seatline_store::GroupRoutingRow {
+        tenant_id: user.tenant_id,
+        group_no: group_no.clone(),
+        strategy: b.strategy,
+        max_missed: b.max_missed,
+        max_wait_secs: b.max_wait_secs,
+        overflow_group: b.overflow_group,
     };
-    match app
-        .store
-        .set_group_routing(user.tenant_id, &group_no, &b.strategy, b.max_missed)
-        .await
-    {
+    let Some(routing) = group_routing_of(&row) else {
+        return bad("the settings are out of range");
+    };
+    match app.store.set_group_routing(&row).await {
         Ok(true) => {}
         Ok(false) => {
             return api_error(
@@ -506,8 +573,10 @@ async fn set_group_routing(
     tracing::info!(
         tenant = user.tenant_id,
         group = %group_no,
-        strategy = %b.strategy,
-        max_missed = b.max_missed,
+        strategy = %row.strategy,
+        max_missed = row.max_missed,
+        max_wait_secs = row.max_wait_secs,
+        overflow_group = row.overflow_group.as_deref().unwrap_or(""),
         "group routing changed"
     );
     StatusCode::NO_CONTENT.into_response()

@@ -373,6 +373,7 @@ impl Hub {
                         },
                         MediaOut::Mute { seat, on } => MediaCmd::Mute { seat_id: seat, on },
                         MediaOut::Hold { seat, on } => MediaCmd::Hold { seat_id: seat, on },
+                        MediaOut::Music { seat, on } => MediaCmd::Music { seat_id: seat, on },
                         MediaOut::RecordRelay {
                             id,
                             tenant_id,

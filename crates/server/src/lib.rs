@@ -191,7 +191,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     // Each group's queue settings (the schema only holds valid ones).
     for g in app.store.group_routings().await? {
-        if let Some(routing) = admin::group_routing_of(&g.strategy, g.max_missed) {
+        if let Some(routing) = admin::group_routing_of(&g) {
             app.hub.set_group_routing(g.tenant_id, &g.group_no, routing);
         }
     }

@@ -1,5 +1,6 @@
-//! Each agent group's queue settings: its strategy and how many offers in
-//! a row an agent may let ring out (see the switchboard's `queue.rs`).
+//! Each agent group's queue settings: its strategy, how many offers in a
+//! row an agent may let ring out, how long a caller may wait and where it
+//! goes after (see the switchboard's `queue.rs`).
 
 use crate::{Result, Store};
 use sqlx::Row;
@@ -12,45 +13,66 @@ pub struct GroupRoutingRow {
     pub group_no: String,
     pub strategy: String,
     pub max_missed: i64,
+    /// 0: no queue.
+    pub max_wait_secs: i64,
+    /// The tenant's group a caller moves to when the wait runs out.
+    pub overflow_group: Option<String>,
+}
+
+const COLUMNS: &str = "tenant_id, group_no, strategy, max_missed, max_wait_secs, overflow_group";
+
+fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<GroupRoutingRow> {
+    Ok(GroupRoutingRow {
+        tenant_id: r.try_get("tenant_id")?,
+        group_no: r.try_get("group_no")?,
+        strategy: r.try_get("strategy")?,
+        max_missed: r.try_get("max_missed")?,
+        max_wait_secs: r.try_get("max_wait_secs")?,
+        overflow_group: r.try_get("overflow_group")?,
+    })
 }
 
 impl Store {
     /// Every group's queue settings, by tenant and group number.
     pub async fn group_routings(&self) -> Result<Vec<GroupRoutingRow>> {
-        let rows = sqlx::query(
-            "SELECT tenant_id, group_no, strategy, max_missed FROM agent_groups
-             ORDER BY tenant_id, group_no",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM agent_groups ORDER BY tenant_id, group_no"
+        ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(GroupRoutingRow {
-                    tenant_id: r.try_get("tenant_id")?,
-                    group_no: r.try_get("group_no")?,
-                    strategy: r.try_get("strategy")?,
-                    max_missed: r.try_get("max_missed")?,
-                })
-            })
-            .collect()
+        rows.iter().map(row_of).collect()
     }
 
-    /// Sets a group's queue settings; `false` when the tenant has no such group.
-    pub async fn set_group_routing(
+    /// One group's queue settings; `None` when the tenant has no such group.
+    pub async fn group_routing(
         &self,
         tenant_id: i64,
         group_no: &str,
-        strategy: &str,
-        max_missed: i64,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE agent_groups SET strategy = $1, max_missed = $2
-             WHERE tenant_id = $3 AND group_no = $4",
-        )
-        .bind(strategy)
-        .bind(max_missed)
+    ) -> Result<Option<GroupRoutingRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM agent_groups WHERE tenant_id = $1 AND group_no = $2"
+        ))
         .bind(tenant_id)
         .bind(group_no)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_of).transpose()
+    }
+
+    /// Sets a group's queue settings (the row's tenant and group say
+    /// which); `false` when the tenant has no such group.
+    pub async fn set_group_routing(&self, r: &GroupRoutingRow) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE agent_groups SET strategy = $1, max_missed = $2, max_wait_secs = $3,
+                 overflow_group = $4
+             WHERE tenant_id = $5 AND group_no = $6",
+        )
+        .bind(&r.strategy)
+        .bind(r.max_missed)
+        .bind(r.max_wait_secs)
+        .bind(&r.overflow_group)
+        .bind(r.tenant_id)
+        .bind(&r.group_no)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -61,6 +83,17 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn routing(tenant_id: i64, group_no: &str, strategy: &str, max_missed: i64) -> GroupRoutingRow {
+        GroupRoutingRow {
+            tenant_id,
+            group_no: group_no.into(),
+            strategy: strategy.into(),
+            max_missed,
+            max_wait_secs: 0,
+            overflow_group: None,
+        }
+    }
+
     #[tokio::test]
     async fn groups_start_longest_idle_with_three_and_keep_what_is_set() {
         let store = Store::open_memory().await.unwrap();
@@ -68,33 +101,33 @@ mod tests {
         let all = store.group_routings().await.unwrap();
         let g = all.iter().find(|g| g.tenant_id == 1).expect("a demo group");
         assert_eq!((g.strategy.as_str(), g.max_missed), ("longestIdle", 3));
+        assert_eq!((g.max_wait_secs, g.overflow_group.as_deref()), (0, None));
         let group_no = g.group_no.clone();
-        assert!(store
-            .set_group_routing(1, &group_no, "roundRobin", 0)
-            .await
-            .unwrap());
-        let all = store.group_routings().await.unwrap();
-        let g = all
-            .iter()
-            .find(|g| g.tenant_id == 1 && g.group_no == group_no)
-            .unwrap();
-        assert_eq!((g.strategy.as_str(), g.max_missed), ("roundRobin", 0));
+        let mut set = routing(1, &group_no, "roundRobin", 0);
+        set.max_wait_secs = 90;
+        set.overflow_group = Some("G9".into());
+        assert!(store.set_group_routing(&set).await.unwrap());
+        assert_eq!(store.group_routing(1, &group_no).await.unwrap(), Some(set));
+        assert_eq!(store.group_routing(1, "nosuch").await.unwrap(), None);
         assert!(!store
-            .set_group_routing(1, "nosuch", "roundRobin", 1)
+            .set_group_routing(&routing(1, "nosuch", "roundRobin", 1))
             .await
             .unwrap());
         assert!(!store
-            .set_group_routing(999, &group_no, "roundRobin", 1)
+            .set_group_routing(&routing(999, &group_no, "roundRobin", 1))
             .await
             .unwrap());
         // The schema refuses what the API would never send.
         assert!(store
-            .set_group_routing(1, &group_no, "ringAll", 1)
+            .set_group_routing(&routing(1, &group_no, "ringAll", 1))
             .await
             .is_err());
         assert!(store
-            .set_group_routing(1, &group_no, "fewestCalls", -1)
+            .set_group_routing(&routing(1, &group_no, "fewestCalls", -1))
             .await
             .is_err());
+        let mut long = routing(1, &group_no, "fewestCalls", 1);
+        long.max_wait_secs = 3_601;
+        assert!(store.set_group_routing(&long).await.is_err());
     }
 }

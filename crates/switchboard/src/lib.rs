@@ -18,7 +18,7 @@
 mod billing;
 mod forward;
 mod queue;
-pub use queue::{GroupRouting, Strategy, MAX_MISSED_LIMIT};
+pub use queue::{GroupRouting, Overflow, Strategy, MAX_MISSED_LIMIT, MAX_WAIT_LIMIT_SECS};
 mod recording;
 pub use recording::{RecordError, RecordingMode, RecordingPolicy};
 mod stats;
@@ -240,6 +240,12 @@ pub enum MediaOut {
         seat: SeatId,
         on: bool,
     },
+    /// Play (or stop) the waiting music toward the carrier of the call
+    /// bridged at `seat` (a waiting call's key, see [`waiting_key`]).
+    Music {
+        seat: SeatId,
+        on: bool,
+    },
     /// Record both legs of forwarded call (relay) `id` into the tenant's
     /// recording of `call_id`, until the relay stops.
     RecordRelay {
@@ -255,6 +261,13 @@ pub enum MediaOut {
         call_id: String,
         on: bool,
     },
+}
+
+/// The media plane's key for a call that waits in a queue, answered, with
+/// no agent yet: minus its RTP port (agents' seat ids are positive), so
+/// the music and the caller's audio have a place before an agent does.
+pub fn waiting_key(rtp: RtpPort) -> SeatId {
+    -i64::from(rtp)
 }
 
 /// What the shell must carry out, in this order.
@@ -469,6 +482,11 @@ struct Call {
     /// Being recorded now; was recorded at some time.
     recording: bool,
     recorded: bool,
+    /// Answered to wait in a queue, and its media bridged at its waiting
+    /// key (until an agent takes it).
+    waiting_media: bool,
+    /// Moved to its group's overflow group once (never twice).
+    overflowed: bool,
 }
 
 /// What the switchboard knows of a trunk's health.
@@ -526,6 +544,10 @@ pub struct Switchboard {
     orphan_ends: HashMap<SeatId, Vec<DialStatus>>,
     turn: usize,
     out: VecDeque<Output>,
+    /// An agent's state changed at this time: the queues may have an
+    /// agent for a waiting caller (served at the next poll, after that
+    /// input's own outputs).
+    serve_due: Option<Instant>,
     suppressed_refusals: u64,
     shutting_down: bool,
     trunks: Vec<TrunkHealth>,
@@ -616,6 +638,7 @@ impl Switchboard {
             orphan_ends: HashMap::new(),
             turn: 0,
             out: VecDeque::new(),
+            serve_due: None,
             suppressed_refusals: 0,
             shutting_down: false,
         }
@@ -649,6 +672,9 @@ impl Switchboard {
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(now) = self.serve_due.take() {
+            self.serve_queues(now);
+        }
         if let Some(o) = self.out.pop_front() {
             return Some(o);
         }
@@ -837,6 +863,7 @@ impl Switchboard {
         };
         // Presence and tabs show on the wallboard even when the view stays.
         self.wall.changed(slot.tenant_id);
+        self.serve_due = Some(now);
         while let Some(AgentEvent::Changed(view)) = slot.agent.poll_event() {
             slot.since = now;
             self.out.push_back(Output::SaveStatus {
@@ -940,6 +967,8 @@ impl Switchboard {
                 billing,
                 recording: false,
                 recorded: false,
+                waiting_media: false,
+                overflowed: false,
             },
         );
         self.apply(call, now);
@@ -1683,7 +1712,8 @@ impl Switchboard {
         let id = self.new_call_id();
         let mut record = CallRecord::new(id, Direction::Inbound, r.from_user, r.did, self.ms(now));
         record.other = r.other;
-        let ctl = CallController::inbound(record, self.settings.ring_timeout);
+        let mut ctl = CallController::inbound(record, self.settings.ring_timeout);
+        ctl.set_max_wait(self.queues.routing(tenant_id, &group_no).max_wait());
         self.calls.insert(
             call,
             Call {
@@ -1704,6 +1734,8 @@ impl Switchboard {
                 billing: None,
                 recording: false,
                 recorded: false,
+                waiting_media: false,
+                overflowed: false,
             },
         );
         self.counters.started(CallDirection::Inbound);
@@ -1793,27 +1825,52 @@ impl Switchboard {
                 Action::RingCarrier => self.ua.respond(call, 180, None, now),
                 Action::AnswerCarrier { seat } => {
                     let body = c.offer.to_string(1, 1);
-                    let remote = c.carrier.as_ref().map(|s| SocketAddr::new(s.addr, s.port));
-                    let (pt, dtmf_pt, rtp) = (c.offer.codecs[0] as u8, c.offer.dtmf_pt, c.rtp);
-                    let srtp = c
-                        .carrier
-                        .as_ref()
-                        .and_then(|theirs| keys_of(&c.offer, theirs.usable_crypto()));
                     c.rtp_deadline = Some(now + self.settings.rtp_timeout);
+                    bridge_carrier(&mut self.out, c, seat);
                     self.ua.respond(call, 200, Some(body.as_bytes()), now);
-                    self.out.push_back(Output::Media(MediaOut::Bridge {
-                        seat,
-                        rtp,
-                        ringback: false,
-                    }));
-                    if let Some(remote) = remote {
-                        self.out.push_back(Output::Media(MediaOut::Remote {
-                            seat,
-                            remote,
-                            pt,
-                            dtmf_pt,
-                            srtp,
+                }
+                Action::Queue => {
+                    let (tenant_id, since) = (c.tenant_id, c.ctl.record().start_ms);
+                    let group = c.group_no.clone().unwrap_or_default();
+                    if !c.waiting_media {
+                        // Answered once, to wait: the caller hears music
+                        // until an agent takes it.
+                        c.waiting_media = true;
+                        let body = c.offer.to_string(1, 1);
+                        let key = waiting_key(c.rtp);
+                        bridge_carrier(&mut self.out, c, key);
+                        self.out.push_back(Output::Media(MediaOut::Music {
+                            seat: key,
+                            on: true,
                         }));
+                        self.ua.respond(call, 200, Some(body.as_bytes()), now);
+                    }
+                    self.queues.enqueue(tenant_id, &group, call, since);
+                    self.wall.changed(tenant_id);
+                }
+                Action::BridgeWaiting { seat } => {
+                    c.rtp_deadline = Some(now + self.settings.rtp_timeout);
+                    if std::mem::take(&mut c.waiting_media) {
+                        let key = waiting_key(c.rtp);
+                        self.out
+                            .push_back(Output::Media(MediaOut::Unbridge { seat: key }));
+                    }
+                    bridge_carrier(&mut self.out, c, seat);
+                }
+                Action::Overflow => {
+                    self.queues.dequeue(call);
+                    let (tenant_id, group) = (c.tenant_id, c.group_no.clone().unwrap_or_default());
+                    self.wall.changed(tenant_id);
+                    match self.queues.routing(tenant_id, &group).overflow {
+                        Overflow::Group(next) if !c.overflowed && next != group => {
+                            c.overflowed = true;
+                            let wait = self.queues.routing(tenant_id, &next).max_wait();
+                            c.group_no = Some(next);
+                            c.ctl.overflow_to(wait, now);
+                        }
+                        // The caller waited long enough (or waited in the
+                        // overflow group too): the call ends here.
+                        _ => c.ctl.end_locally(None, ms),
                     }
                 }
                 Action::RefuseCarrier { code } => self.ua.respond(call, code, None, now),
@@ -1858,6 +1915,12 @@ impl Switchboard {
         }
         if self.calls.get(&call).is_some_and(|c| c.ctl.is_ended()) {
             if let Some(c) = self.calls.remove(&call) {
+                self.queues.dequeue(call);
+                if c.waiting_media {
+                    let seat = waiting_key(c.rtp);
+                    self.out
+                        .push_back(Output::Media(MediaOut::Unbridge { seat }));
+                }
                 self.wall_call_gone(&c, ms);
                 if let Some(seat) = c.ctl.seat() {
                     if let Some(slot) = self.agents.get_mut(&seat) {
@@ -2071,6 +2134,26 @@ fn remote_media(out: &mut VecDeque<Output>, seat: SeatId, sdp: &[u8], srtp: Opti
 }
 
 /// The leg's keys: ours from our SDP's one crypto line, theirs from `theirs`.
+/// Joins `seat`'s audio (an agent, or a waiting call's key) to the call's
+/// carrier leg: the bridge, then where the carrier's RTP goes.
+fn bridge_carrier(out: &mut VecDeque<Output>, c: &Call, seat: SeatId) {
+    out.push_back(Output::Media(MediaOut::Bridge {
+        seat,
+        rtp: c.rtp,
+        ringback: false,
+    }));
+    let Some(theirs) = c.carrier.as_ref() else {
+        return;
+    };
+    out.push_back(Output::Media(MediaOut::Remote {
+        seat,
+        remote: SocketAddr::new(theirs.addr, theirs.port),
+        pt: c.offer.codecs[0] as u8,
+        dtmf_pt: c.offer.dtmf_pt,
+        srtp: keys_of(&c.offer, theirs.usable_crypto()),
+    }));
+}
+
 fn keys_of(ours: &AudioSdp, theirs: Option<&Crypto>) -> Option<SrtpKeys> {
     let (ours, theirs) = (ours.crypto.first()?, theirs?);
     Some(SrtpKeys {

@@ -13,6 +13,16 @@
 //!   calls since the switchboard started (a restart starts everyone from
 //!   zero again); ties go to the longest idle.
 //!
+//! Waiting: a group with a maximum wait (`max_wait_secs` > 0) queues a
+//! call nobody can take now instead of refusing it with 480: the caller is
+//! answered and hears the group's music; callers are served in the order
+//! they arrived, each time an agent of the group becomes available (after
+//! every input, see [`Switchboard::serve_queues`]); an offer that rings out
+//! puts the caller back in its place. When the wait runs out the call
+//! overflows once, to another group (where it waits that group's maximum)
+//! or, by default, ends (BYE). A caller who hangs up while waiting leaves
+//! an unanswered record with the time it waited and rings nobody.
+//!
 //! Missed offers: an offer that rings out (the ring timeout passed) counts
 //! against the agent; after `max_missed` in a row the agent is set to Busy
 //! and every tab is told why (an `error` event with code `missedOffers`).
@@ -24,8 +34,9 @@
 use crate::{Output, SeatId, Switchboard};
 use seatline_agent::{AgentInput, Status};
 use seatline_protocol::ServerEvent;
+use seatline_sip::CallRef;
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How a group picks the agent an inbound call rings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,24 +67,52 @@ impl Strategy {
     }
 }
 
+/// Where a call goes when its wait in a group's queue runs out.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// The call ends (BYE): the caller waited long enough.
+    #[default]
+    HangUp,
+    /// The call waits in this group of the same tenant, for that group's
+    /// maximum (or, if it does not queue, rings its agents once).
+    Group(String),
+}
+
 /// A group's queue settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRouting {
     pub strategy: Strategy,
     /// Offers in a row an agent may let ring out before being set to
     /// Busy; 0: never.
     pub max_missed: u32,
+    /// How long a caller may wait for an agent; 0: no queue (a call nobody
+    /// can take now is refused with 480).
+    pub max_wait_secs: u32,
+    /// What happens when the wait runs out.
+    pub overflow: Overflow,
 }
 
 /// The largest `max_missed` an admin may set (more is "never" in practice).
 pub const MAX_MISSED_LIMIT: u32 = 100;
+
+/// The longest wait an admin may set: an hour.
+pub const MAX_WAIT_LIMIT_SECS: u32 = 3_600;
 
 impl Default for GroupRouting {
     fn default() -> Self {
         Self {
             strategy: Strategy::LongestIdle,
             max_missed: 3,
+            max_wait_secs: 0,
+            overflow: Overflow::HangUp,
         }
+    }
+}
+
+impl GroupRouting {
+    /// The caller's wait, if the group queues.
+    pub fn max_wait(&self) -> Option<Duration> {
+        (self.max_wait_secs > 0).then(|| Duration::from_secs(u64::from(self.max_wait_secs)))
     }
 }
 
@@ -88,15 +127,46 @@ pub(crate) struct Queues {
     answered: HashMap<SeatId, u32>,
     /// Offers each seat let ring out in a row.
     missed_in_row: HashMap<SeatId, u32>,
+    /// Per (tenant, group), the calls waiting for an agent, first come
+    /// first: (when the call arrived, the call).
+    waiting: HashMap<(i64, String), Vec<(i64, CallRef)>>,
 }
 
 impl Queues {
-    fn routing(&self, tenant_id: i64, group_no: &str) -> GroupRouting {
+    pub(crate) fn routing(&self, tenant_id: i64, group_no: &str) -> GroupRouting {
         self.groups
             .get(&tenant_id)
             .and_then(|g| g.get(group_no))
-            .copied()
+            .cloned()
             .unwrap_or_default()
+    }
+
+    /// The call waits in the group's queue, in the place its arrival gives
+    /// it (a caller put back after an offer keeps its place).
+    pub(crate) fn enqueue(&mut self, tenant_id: i64, group_no: &str, call: CallRef, since_ms: i64) {
+        self.dequeue(call);
+        let line = self
+            .waiting
+            .entry((tenant_id, group_no.to_string()))
+            .or_default();
+        let at = line.partition_point(|&(ms, _)| ms <= since_ms);
+        line.insert(at, (since_ms, call));
+    }
+
+    /// The call waits nowhere any more (offered, overflowed or ended).
+    pub(crate) fn dequeue(&mut self, call: CallRef) {
+        self.waiting.retain(|_, line| {
+            line.retain(|&(_, c)| c != call);
+            !line.is_empty()
+        });
+    }
+
+    /// The call's place in its queue, from 1; `None` when it is not waiting.
+    pub(crate) fn position(&self, call: CallRef) -> Option<usize> {
+        self.waiting
+            .values()
+            .find_map(|line| line.iter().position(|&(_, c)| c == call))
+            .map(|i| i + 1)
     }
 
     /// The group rang this seat (round robin goes on from it).
@@ -138,6 +208,47 @@ impl Switchboard {
 
     pub fn group_routing(&self, tenant_id: i64, group_no: &str) -> GroupRouting {
         self.queues.routing(tenant_id, group_no)
+    }
+
+    /// Where a waiting inbound call stands in its group's queue, from 1.
+    pub fn queue_position(&self, call: CallRef) -> Option<usize> {
+        self.queues.position(call)
+    }
+
+    /// Offers the first waiting callers of every group to the agents now
+    /// available there, until a group has no caller or no agent left. Runs
+    /// after each input that may free an agent, once that input's own
+    /// outputs are out, so a call that just ended is unbridged before the
+    /// agent's next call is. Costs nothing while nobody waits.
+    pub(crate) fn serve_queues(&mut self, now: Instant) {
+        if self.queues.waiting.is_empty() {
+            return;
+        }
+        let groups: Vec<(i64, String)> = self.queues.waiting.keys().cloned().collect();
+        for (tenant_id, group_no) in groups {
+            loop {
+                let first = self
+                    .queues
+                    .waiting
+                    .get(&(tenant_id, group_no.clone()))
+                    .and_then(|line| line.first())
+                    .map(|&(_, call)| call);
+                let Some(call) = first else { break };
+                if self.pick_agent(tenant_id, &group_no, &[]).is_none() {
+                    break;
+                }
+                self.queues.dequeue(call);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.ctl.retry();
+                }
+                self.apply(call, now);
+                if self.queues.position(call).is_some() {
+                    // Back in line: nobody took it after all (the agent's
+                    // state refused the offer); the next input tries again.
+                    break;
+                }
+            }
+        }
     }
 
     /// Inbound calls this seat answered since the switchboard started.

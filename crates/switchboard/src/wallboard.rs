@@ -93,7 +93,7 @@ pub struct WallCall {
     pub number: String,
     /// `inbound` or `outbound`.
     pub direction: &'static str,
-    /// `ringing` or `connected`.
+    /// `ringing`, `queued` (inbound, waiting for an agent) or `connected`.
     pub state: &'static str,
     /// Seconds in that state (ringing: since the call arrived or was placed).
     pub secs: u64,
@@ -103,8 +103,8 @@ pub struct WallCall {
     pub mos: Option<f64>,
 }
 
-/// A group's callers not answered yet (there is no queue of waiting
-/// callers apart from the ringing: a call rings one agent at a time).
+/// A group's callers not answered yet: waiting in its queue, or ringing
+/// an agent (a call rings one agent at a time).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WallQueue {
@@ -262,6 +262,7 @@ impl Switchboard {
             let seat_id = c.ctl.seat();
             let (state, since) = match r.connected_ms {
                 Some(at) => ("connected", at),
+                None if c.ctl.is_queued() => ("queued", r.start_ms),
                 None => ("ringing", r.start_ms),
             };
             calls.push(WallCall {

@@ -1,235 +1,28 @@
 //! Queues per group in simulated time: each strategy's choice of agent,
 //! and an agent who lets offers ring out set to Busy at exactly the Nth
-//! ring timeout. A simulated carrier (our own SIP user agent on a perfect
-//! network) places inbound calls; tabs are event logs, as in
-//! `whole_calls.rs`.
+//! ring timeout. The floor (agents, tabs, a simulated carrier placing
+//! inbound calls) is `common/mod.rs`.
 
-use seatline_agent::{AgentConfig, Status};
+mod common;
+
+use common::*;
+use seatline_agent::Status;
 use seatline_protocol::ServerEvent;
-use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
-use seatline_sip::{CallRef, Timers, TrustedSource, UaEvent, UserAgent};
+use seatline_sip::UaEvent;
 use seatline_switchboard::*;
-use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-const SB: &str = "127.0.0.1:5060";
-const CARRIER: &str = "127.0.0.1:5080";
-const T0_MS: i64 = 1_700_000_000_000;
-const RING: Duration = Duration::from_secs(20);
-const GROUP: &str = "G001";
-
-struct World {
-    now: Instant,
-    sb: Switchboard,
-    carrier: UserAgent,
-    carrier_events: Vec<UaEvent>,
-    tabs: HashMap<ConnId, Vec<ServerEvent>>,
-    seat_tabs: HashMap<SeatId, BTreeSet<ConnId>>,
-    statuses: Vec<(SeatId, i64)>,
-    /// Seats an inbound call started ringing at, in order.
-    rung: Vec<SeatId>,
-    next_rtp: RtpPort,
-    next_conn: ConnId,
-}
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn spec(id: SeatId) -> SeatSpec {
-    SeatSpec {
-        id,
-        tenant_id: 1,
-        group_no: GROUP.into(),
-        cfg: AgentConfig {
-            initial_status: Status::Idle,
-            acw: None,
-        },
-        remembered: None,
-    }
-}
-
-fn carrier_sdp() -> Vec<u8> {
-    AudioSdp {
-        addr: "127.0.0.1".parse().unwrap(),
-        port: 40_000,
-        codecs: vec![Codec::Pcmu],
-        dtmf_pt: Some(101),
-        direction: SdpDirection::SendRecv,
-        profile: seatline_sip::sdp::Profile::Avp,
-        crypto: Vec::new(),
-    }
-    .to_string(7, 1)
-    .into_bytes()
-}
-
-impl World {
-    fn new(routing: GroupRouting) -> Self {
-        let start = Instant::now();
-        let mut settings = Settings::new(addr(CARRIER));
-        settings.ring_timeout = RING;
-        let mut ua = UserAgent::with_seed(addr(SB), Timers::default(), 7);
-        ua.set_trusted(vec![TrustedSource::parse(CARRIER).unwrap()]);
-        let mut carrier = UserAgent::with_seed(addr(CARRIER), Timers::default(), 8);
-        carrier.set_trusted(vec![TrustedSource::parse(SB).unwrap()]);
-        let mut sb = Switchboard::new(settings, ua, start, T0_MS, 7);
-        sb.set_group_routing(1, GROUP, routing);
-        World {
-            now: start,
-            sb,
-            carrier,
-            carrier_events: Vec::new(),
-            tabs: HashMap::new(),
-            seat_tabs: HashMap::new(),
-            statuses: Vec::new(),
-            rung: Vec::new(),
-            next_rtp: 30_000,
-            next_conn: 0,
-        }
-    }
-
-    fn step(&mut self) {
-        loop {
-            let mut moved = false;
-            while let Some(o) = self.sb.poll_output() {
-                moved = true;
-                match o {
-                    Output::Transmit(t) if t.to == addr(CARRIER) => {
-                        self.carrier.handle_datagram(&t.bytes, addr(SB), self.now);
-                    }
-                    Output::ToAgent { seat, event } => {
-                        for conn in self.seat_tabs.get(&seat).cloned().unwrap_or_default() {
-                            self.tabs.entry(conn).or_default().push(event.clone());
-                        }
-                    }
-                    Output::ToTab { conn, event } => self.tabs.entry(conn).or_default().push(event),
-                    Output::Media(MediaOut::Ring { seat, on: true }) => self.rung.push(seat),
-                    Output::SaveStatus { seat, code } => self.statuses.push((seat, code)),
-                    Output::RouteInbound { call, .. } => {
-                        self.next_rtp += 2;
-                        let route = Route::Group {
-                            tenant_id: 1,
-                            group_no: GROUP.into(),
-                        };
-                        let rtp = [self.next_rtp];
-                        self.sb.route_inbound(call, route, &rtp, self.now);
-                    }
-                    _ => {}
-                }
-            }
-            while let Some(t) = self.carrier.poll_transmit() {
-                moved = true;
-                if t.to == addr(SB) {
-                    self.sb.handle_datagram(&t.bytes, addr(CARRIER), self.now);
-                }
-            }
-            while let Some(ev) = self.carrier.poll_event() {
-                moved = true;
-                self.carrier_events.push(ev);
-            }
-            if !moved {
-                return;
-            }
-        }
-    }
-
-    fn advance(&mut self, d: Duration) {
-        let until = self.now + d;
-        loop {
-            self.step();
-            let next = [self.sb.poll_timeout(), self.carrier.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
-            match next {
-                Some(t) if t <= until => {
-                    self.now = self.now.max(t);
-                    let now = self.now;
-                    self.sb.handle_timeout(now);
-                    self.carrier.handle_timeout(now);
-                }
-                _ => break,
-            }
-        }
-        self.now = until;
-        self.step();
-    }
-
-    fn sign_in(&mut self, seat: SeatId) -> ConnId {
-        self.sb.sign_in(&spec(seat), true, self.now);
-        self.next_conn += 1;
-        let conn = self.next_conn;
-        self.seat_tabs.entry(seat).or_default().insert(conn);
-        self.sb.tab_opened(&spec(seat), conn, self.now);
-        self.step();
-        conn
-    }
-
-    fn inbound(&mut self) -> CallRef {
-        let now = self.now;
-        let call = self.carrier.invite(
-            "14155550111",
-            "12025550170",
-            addr(SB),
-            &carrier_sdp(),
-            &[],
-            now,
-        );
-        self.step();
-        call
-    }
-
-    /// An inbound call rings; the agent it rang answers; the caller hangs up.
-    fn answered_call(&mut self) -> SeatId {
-        let call = self.inbound();
-        let seat = *self.rung.last().expect("an agent rang");
-        self.sb.answer(seat, true, self.now);
-        self.advance(Duration::from_secs(1));
-        let now = self.now;
-        self.carrier.hang_up(call, now);
-        self.advance(Duration::from_secs(1));
-        seat
-    }
-
-    fn refused(&self, call: CallRef, code: u16) -> bool {
-        self.carrier_events.iter().any(
-            |e| matches!(e, UaEvent::Failed { call: c, code: k, .. } if *c == call && *k == code),
-        )
-    }
-
-    fn status(&self, seat: SeatId) -> Option<i64> {
-        self.statuses
-            .iter()
-            .rev()
-            .find(|(s, _)| *s == seat)
-            .map(|(_, code)| *code)
-    }
-
-    /// `error` events a tab received: (code, message).
-    fn errors(&self, conn: ConnId) -> Vec<(String, String)> {
-        self.tabs
-            .get(&conn)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| match e {
-                ServerEvent::Error { code, message } => Some((code.clone(), message.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-}
+use std::time::Duration;
 
 fn routing(strategy: Strategy, max_missed: u32) -> GroupRouting {
     GroupRouting {
         strategy,
         max_missed,
+        ..GroupRouting::default()
     }
 }
 
 #[test]
 fn a_group_without_routing_is_longest_idle_with_three_missed_offers() {
-    let w = World::new(routing(Strategy::RoundRobin, 0));
+    let w = World::routed(routing(Strategy::RoundRobin, 0));
     assert_eq!(
         w.sb.group_routing(1, "G002"),
         routing(Strategy::LongestIdle, 3)
@@ -252,7 +45,7 @@ fn a_group_without_routing_is_longest_idle_with_three_missed_offers() {
 
 #[test]
 fn longest_idle_rings_the_agent_available_the_longest() {
-    let mut w = World::new(routing(Strategy::LongestIdle, 3));
+    let mut w = World::routed(routing(Strategy::LongestIdle, 3));
     w.sign_in(2);
     w.advance(Duration::from_secs(1));
     w.sign_in(1);
@@ -265,7 +58,7 @@ fn longest_idle_rings_the_agent_available_the_longest() {
 
 #[test]
 fn round_robin_goes_on_after_the_last_seat_offered_skipping_unavailable_ones() {
-    let mut w = World::new(routing(Strategy::RoundRobin, 3));
+    let mut w = World::routed(routing(Strategy::RoundRobin, 3));
     // Signed in 3, 2, 1: longest idle would ring 3 first.
     for seat in [3, 2, 1] {
         w.sign_in(seat);
@@ -297,7 +90,7 @@ fn round_robin_goes_on_after_the_last_seat_offered_skipping_unavailable_ones() {
 
 #[test]
 fn fewest_calls_rings_the_agent_who_answered_fewest_and_ties_go_to_the_longest_idle() {
-    let mut w = World::new(routing(Strategy::FewestCalls, 3));
+    let mut w = World::routed(routing(Strategy::FewestCalls, 3));
     w.sign_in(1);
     w.advance(Duration::from_secs(1));
     assert_eq!(w.answered_call(), 1);
@@ -328,7 +121,7 @@ fn fewest_calls_rings_the_agent_who_answered_fewest_and_ties_go_to_the_longest_i
 
 #[test]
 fn an_agent_who_lets_n_offers_ring_out_is_busy_at_exactly_the_nth_ring_timeout() {
-    let mut w = World::new(routing(Strategy::LongestIdle, 2));
+    let mut w = World::routed(routing(Strategy::LongestIdle, 2));
     let tab = w.sign_in(1);
     let first = w.inbound();
     w.advance(RING);
@@ -366,7 +159,7 @@ fn an_agent_who_lets_n_offers_ring_out_is_busy_at_exactly_the_nth_ring_timeout()
 
 #[test]
 fn a_busy_agent_for_missed_offers_leaves_the_call_to_the_next_one() {
-    let mut w = World::new(routing(Strategy::LongestIdle, 1));
+    let mut w = World::routed(routing(Strategy::LongestIdle, 1));
     let a = w.sign_in(1);
     w.advance(Duration::from_secs(1));
     let b = w.sign_in(2);
@@ -386,7 +179,7 @@ fn a_busy_agent_for_missed_offers_leaves_the_call_to_the_next_one() {
 
 #[test]
 fn answering_or_rejecting_an_offer_resets_the_missed_count() {
-    let mut w = World::new(routing(Strategy::LongestIdle, 2));
+    let mut w = World::routed(routing(Strategy::LongestIdle, 2));
     let tab = w.sign_in(1);
     w.inbound();
     w.advance(RING); // missed 1
@@ -409,7 +202,7 @@ fn answering_or_rejecting_an_offer_resets_the_missed_count() {
 
 #[test]
 fn a_caller_who_hangs_up_while_it_rings_is_no_missed_offer() {
-    let mut w = World::new(routing(Strategy::LongestIdle, 1));
+    let mut w = World::routed(routing(Strategy::LongestIdle, 1));
     let tab = w.sign_in(1);
     let call = w.inbound();
     w.advance(Duration::from_secs(5));
@@ -422,7 +215,7 @@ fn a_caller_who_hangs_up_while_it_rings_is_no_missed_offer() {
 
 #[test]
 fn with_max_missed_zero_an_agent_is_never_set_busy() {
-    let mut w = World::new(routing(Strategy::LongestIdle, 0));
+    let mut w = World::routed(routing(Strategy::LongestIdle, 0));
     let tab = w.sign_in(1);
     for _ in 0..5 {
         w.inbound();

@@ -83,6 +83,12 @@ pub enum MediaCmd {
         seat_id: i64,
         on: bool,
     },
+    /// The waiting music toward the carrier of the call bridged at
+    /// `seat_id` (a waiting call's key).
+    Music {
+        seat_id: i64,
+        on: bool,
+    },
     /// Record both legs of a forwarded call until its relay stops.
     RecordRelay {
         id: u64,
@@ -133,6 +139,7 @@ impl MediaCmd {
             | MediaCmd::Dtmf { seat_id, .. }
             | MediaCmd::Mute { seat_id, .. }
             | MediaCmd::Hold { seat_id, .. }
+            | MediaCmd::Music { seat_id, .. }
             | MediaCmd::Record { seat_id, .. } => *seat_id,
         }
     }

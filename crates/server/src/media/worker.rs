@@ -26,6 +26,7 @@ use crate::metrics::{RtpCounters, Tally};
 use seatline_media::dtmf::{digit_packets, DigitReceiver};
 use seatline_media::g711;
 use seatline_media::latch::Latch;
+use seatline_media::music::Music;
 use seatline_media::quality::QualitySample;
 use seatline_media::rewrite::RtpRewriter;
 use seatline_media::rtcp::{self, ReceiverStats, Rtcp, SenderInfo};
@@ -138,6 +139,8 @@ struct CallMedia {
     rtt_ms: Option<f64>,
     next_report: Instant,
     ringback: Option<Tone>,
+    /// The waiting music toward the carrier, while the caller waits.
+    music: Option<Music>,
     muted: bool,
     held: bool,
     dtmf: VecDeque<(bool, [u8; 4])>,
@@ -405,6 +408,7 @@ impl Worker {
                 ringback: ringback.then(Tone::ringback),
                 muted: false,
                 held: false,
+                music: None,
                 dtmf: VecDeque::new(),
                 digits_in: DigitReceiver::default(),
                 readers,
@@ -533,6 +537,11 @@ impl Worker {
             MediaCmd::Hold { seat_id, on } => {
                 if let Some(c) = self.calls.get_mut(&seat_id) {
                     c.held = on;
+                }
+            }
+            MediaCmd::Music { seat_id, on } => {
+                if let Some(c) = self.calls.get_mut(&seat_id) {
+                    c.music = on.then(Music::new);
                 }
             }
         }
@@ -1051,6 +1060,7 @@ impl Worker {
             }
             if let Some(c) = self.calls.get_mut(&seat) {
                 send_dtmf_slot(c, &mut self.wire, now);
+                send_music_frame(c, &mut self.wire, now);
             }
             self.report(seat, now);
         }
@@ -1066,6 +1076,35 @@ impl Worker {
             }
             self.drain(id);
         }
+    }
+}
+
+/// 20 ms of waiting music toward the carrier, in the call's codec, on the
+/// call's one outgoing stream (the marker where the music starts).
+fn send_music_frame(c: &mut CallMedia, wire: &mut Vec<u8>, now: Instant) {
+    let (Some(remote), Some(music)) = (c.remote(), c.music.as_mut()) else {
+        return;
+    };
+    let marker = music.starting();
+    let frame = music.next_frame(c.pt);
+    let h = c.out.local(frame.len() as u32, now, marker);
+    RtpPacket {
+        marker: h.marker,
+        payload_type: c.pt,
+        seq: h.seq,
+        timestamp: h.ts,
+        ssrc: c.out.ssrc(),
+        payload: &frame,
+    }
+    .write(wire);
+    if c.srtp
+        .as_mut()
+        .is_some_and(|s| s.tx.protect_rtp(wire).is_err())
+    {
+        return;
+    }
+    if c.rtp.try_send_to(wire, remote).is_ok() {
+        c.out.count(frame.len());
     }
 }
 

@@ -1,0 +1,255 @@
+//! Callers waiting in a group's queue, through the real binary's call path:
+//! SIPp is the carrier delivering an inbound call, this test is the
+//! caller's media. With nobody free the caller is answered and hears the
+//! waiting music (real RTP, PCMU, not silence); when the agent frees up
+//! their phone rings, they answer, the music stops; a caller who hangs up
+//! while waiting leaves an unanswered record. The queue settings go
+//! through the admin API, with bad ones refused.
+
+// Test servers start from the defaults and change a few fields.
+#![allow(clippy::field_reassign_with_default)]
+
+mod support;
+
+use futures_util::SinkExt;
+use seatline_media::rtp::RtpPacket;
+use seatline_server::config::TrunkConfig;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::*;
+use tokio::net::UdpSocket;
+use tokio_tungstenite::tungstenite::Message;
+
+const PATH: &str = "/api/v1/admin/groups/G001/routing";
+
+async fn put(base: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .put(format!("{base}{PATH}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// RTP packets that reach `sock` within `within`: (marker, payload).
+async fn rtp_within(sock: &UdpSocket, within: Duration) -> Vec<(bool, Vec<u8>)> {
+    let until = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(until.into(), sock.recv_from(&mut buf)).await
+    {
+        if let Some(p) = RtpPacket::parse(&buf[..n]) {
+            if p.payload_type == 0 {
+                got.push((p.marker, p.payload.to_vec()));
+            }
+        }
+    }
+    got
+}
+
+/// A carrier (SIPp) calling the demo DID, its media at `rtp`, hanging up
+/// `stay_ms` after the answer.
+fn caller(
+    running: &seatline_server::Running,
+    sipp_port: u16,
+    rtp: u16,
+    stay_ms: u32,
+) -> tokio::process::Child {
+    let sip = running.app.calls.sip_addr.to_string();
+    sipp(&[
+        &sip,
+        "-sf",
+        scenario("caller_waits.xml").to_str().unwrap(),
+        "-s",
+        "12025550170",
+        "-p",
+        &sipp_port.to_string(),
+        "-set",
+        "rtp",
+        &rtp.to_string(),
+        "-d",
+        &stay_ms.to_string(),
+    ])
+}
+
+async fn set_status(ws: &mut Ws, code: i64) {
+    ws.send(Message::text(
+        json!({"op": "setStatus", "code": code}).to_string(),
+    ))
+    .await
+    .unwrap();
+    loop {
+        let ev = next(ws).await;
+        assert_ne!(ev["ev"], "closed");
+        if ev["ev"] == "agent" && ev["agent"]["status"] == code {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_caller_hears_music_until_the_freed_agent_answers() {
+    let sipp_port = free_udp_port();
+    let trunk = TrunkConfig::udp("carrier", &format!("sip:127.0.0.1:{sipp_port}"));
+    let (_dir, running) = start_with(vec![trunk], |_| {}).await;
+    let base = format!("http://{}", running.addr);
+    let admin = sign_in(&base, "admin@demo.local").await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Bad queue settings are refused and change nothing.
+    for (body, why) in [
+        (
+            json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": -1}),
+            "negative",
+        ),
+        (
+            json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 3601}),
+            "too long",
+        ),
+        (
+            json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60, "overflowGroup": "G001"}),
+            "itself",
+        ),
+        (
+            json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60, "overflowGroup": "G999"}),
+            "no such group",
+        ),
+        (
+            json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": "60"}),
+            "a string",
+        ),
+    ] {
+        let (code, err) = put(&base, &admin, body).await;
+        assert_eq!(code, 400, "{why}: {err}");
+        assert!(
+            err["error"].is_string() && err["message"].is_string(),
+            "{why}: {err}"
+        );
+    }
+    let got = reqwest::Client::new()
+        .get(format!("{base}{PATH}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    let got: Value = got.json().await.unwrap();
+    assert_eq!(
+        (got["maxWaitSecs"].as_i64(), got["overflowGroup"].is_null()),
+        (Some(0), true)
+    );
+    let (code, err) = put(
+        &base,
+        &admin,
+        json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60}),
+    )
+    .await;
+    assert_eq!(code, 204, "{err}");
+
+    // The only agent of the group is Busy: the caller waits, answered,
+    // hearing the music.
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    set_status(&mut ws, 2).await;
+    let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtp = media.local_addr().unwrap().port();
+    let sipp = caller(&running, sipp_port, rtp, 6_000);
+    let music = rtp_within(&media, Duration::from_millis(1_500)).await;
+    assert!(
+        music.len() >= 30,
+        "only {} music packets in 1.5 s",
+        music.len()
+    );
+    assert!(music[0].0, "the marker where the music starts");
+    let loud = music
+        .iter()
+        .filter(|(_, p)| p.iter().any(|&b| b != 0xff && b != 0x7f))
+        .count();
+    assert!(
+        loud * 2 > music.len(),
+        "music, not silence ({loud} of {})",
+        music.len()
+    );
+
+    // The agent frees up: their phone rings at once; they answer.
+    set_status(&mut ws, 1).await;
+    let ringing = dial(&mut ws).await;
+    assert_eq!(ringing["code"], 1, "{ringing}");
+    ws.send(Message::text(r#"{"op":"answer"}"#)).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 2);
+    // The music stops (no tab has an audio leg here, so nothing else
+    // goes to the caller either).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(1), media.recv_from(&mut [0u8; 1500])).await
+    {
+    }
+    let after = rtp_within(&media, Duration::from_millis(600)).await;
+    assert!(
+        after.is_empty(),
+        "{} packets of music after the answer",
+        after.len()
+    );
+    // The caller hangs up 6 s after being answered by the queue.
+    assert_eq!(dial(&mut ws).await["code"], 5);
+    finished(sipp, Duration::from_secs(20)).await;
+    let id = ringing["callId"].as_str().unwrap();
+    let mut row = None;
+    for _ in 0..50 {
+        row = running
+            .app
+            .store
+            .call(id)
+            .await
+            .unwrap()
+            .filter(|r| r.hangup_ms.is_some());
+        if row.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let row = row.expect("the call's record is closed");
+    let waited = row.connected_ms.expect("answered by the agent") - row.start_ms;
+    assert!(waited >= 1_000, "the record counts the wait: {waited} ms");
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_while_waiting_leaves_an_unanswered_record() {
+    let sipp_port = free_udp_port();
+    let trunk = TrunkConfig::udp("carrier", &format!("sip:127.0.0.1:{sipp_port}"));
+    let (_dir, running) = start_with(vec![trunk], |_| {}).await;
+    let base = format!("http://{}", running.addr);
+    let admin = sign_in(&base, "admin@demo.local").await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _) = put(
+        &base,
+        &admin,
+        json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60}),
+    )
+    .await;
+    assert_eq!(code, 204);
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    set_status(&mut ws, 2).await;
+    let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtp = media.local_addr().unwrap().port();
+    let sipp = caller(&running, sipp_port, rtp, 1_000);
+    finished(sipp, Duration::from_secs(20)).await;
+    // Freed afterwards, the agent is offered nothing.
+    set_status(&mut ws, 1).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(800), dial(&mut ws)).await;
+    assert!(
+        quiet.is_err(),
+        "a call that is gone rang the agent: {quiet:?}"
+    );
+    let rows = running.app.store.recent_calls(1, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r.connected_ms, None, "never answered by an agent");
+    let waited = r.hangup_ms.expect("closed") - r.start_ms;
+    assert!((900..5_000).contains(&waited), "waited {waited} ms");
+}

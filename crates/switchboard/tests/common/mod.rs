@@ -1,0 +1,255 @@
+//! The floor the queue and wallboard tests share, in simulated time: one
+//! tenant's group of agents, tabs that are event logs, and a simulated
+//! carrier (our own SIP user agent on a perfect network) placing inbound
+//! calls, each routed to the group.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use seatline_agent::{AgentConfig, Status};
+use seatline_calls::record::CallRecord;
+use seatline_protocol::ServerEvent;
+use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
+use seatline_sip::{CallRef, Timers, TrustedSource, UaEvent, UserAgent};
+use seatline_switchboard::*;
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub const SB: &str = "127.0.0.1:5060";
+pub const CARRIER: &str = "127.0.0.1:5080";
+pub const T0_MS: i64 = 1_700_000_000_000;
+pub const RING: Duration = Duration::from_secs(20);
+pub const GROUP: &str = "G001";
+
+pub struct World {
+    pub now: Instant,
+    pub sb: Switchboard,
+    pub carrier: UserAgent,
+    pub carrier_events: Vec<UaEvent>,
+    pub tabs: HashMap<ConnId, Vec<ServerEvent>>,
+    pub seat_tabs: HashMap<SeatId, BTreeSet<ConnId>>,
+    pub statuses: Vec<(SeatId, i64)>,
+    /// Seats an inbound call started ringing at, in order.
+    pub rung: Vec<SeatId>,
+    /// Tenants of each `WallboardChanged`, in order.
+    pub changed: Vec<i64>,
+    /// Every call record the switchboard asked to save, in order.
+    pub saved: Vec<CallRecord>,
+    /// Every media instruction, in order.
+    pub media: Vec<MediaOut>,
+    pub next_rtp: RtpPort,
+    pub next_conn: ConnId,
+}
+
+pub fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+pub fn spec(id: SeatId) -> SeatSpec {
+    spec_in(id, GROUP)
+}
+
+/// A seat of tenant 1 in `group`.
+pub fn spec_in(id: SeatId, group: &str) -> SeatSpec {
+    SeatSpec {
+        id,
+        tenant_id: 1,
+        group_no: group.into(),
+        cfg: AgentConfig {
+            initial_status: Status::Idle,
+            acw: None,
+        },
+        remembered: None,
+    }
+}
+
+pub fn carrier_sdp() -> Vec<u8> {
+    AudioSdp {
+        addr: "127.0.0.1".parse().unwrap(),
+        port: 40_000,
+        codecs: vec![Codec::Pcmu],
+        dtmf_pt: Some(101),
+        direction: SdpDirection::SendRecv,
+        profile: seatline_sip::sdp::Profile::Avp,
+        crypto: Vec::new(),
+    }
+    .to_string(7, 1)
+    .into_bytes()
+}
+
+impl World {
+    /// A floor whose group routes with the default settings.
+    pub fn new() -> Self {
+        Self::routed(GroupRouting::default())
+    }
+
+    pub fn routed(routing: GroupRouting) -> Self {
+        let start = Instant::now();
+        let mut settings = Settings::new(addr(CARRIER));
+        settings.ring_timeout = RING;
+        let mut ua = UserAgent::with_seed(addr(SB), Timers::default(), 7);
+        ua.set_trusted(vec![TrustedSource::parse(CARRIER).unwrap()]);
+        let mut carrier = UserAgent::with_seed(addr(CARRIER), Timers::default(), 8);
+        carrier.set_trusted(vec![TrustedSource::parse(SB).unwrap()]);
+        let mut sb = Switchboard::new(settings, ua, start, T0_MS, 7);
+        sb.set_group_routing(1, GROUP, routing);
+        World {
+            now: start,
+            sb,
+            carrier,
+            carrier_events: Vec::new(),
+            tabs: HashMap::new(),
+            seat_tabs: HashMap::new(),
+            statuses: Vec::new(),
+            rung: Vec::new(),
+            changed: Vec::new(),
+            saved: Vec::new(),
+            media: Vec::new(),
+            next_rtp: 30_000,
+            next_conn: 0,
+        }
+    }
+
+    pub fn step(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(o) = self.sb.poll_output() {
+                moved = true;
+                match o {
+                    Output::Transmit(t) if t.to == addr(CARRIER) => {
+                        self.carrier.handle_datagram(&t.bytes, addr(SB), self.now);
+                    }
+                    Output::ToAgent { seat, event } => {
+                        for conn in self.seat_tabs.get(&seat).cloned().unwrap_or_default() {
+                            self.tabs.entry(conn).or_default().push(event.clone());
+                        }
+                    }
+                    Output::ToTab { conn, event } => self.tabs.entry(conn).or_default().push(event),
+                    Output::Media(m) => {
+                        if let MediaOut::Ring { seat, on: true } = m {
+                            self.rung.push(seat);
+                        }
+                        self.media.push(m);
+                    }
+                    Output::SaveCall { record, .. } => self.saved.push(record),
+                    Output::SaveStatus { seat, code } => self.statuses.push((seat, code)),
+                    Output::WallboardChanged { tenant_id } => self.changed.push(tenant_id),
+                    Output::RouteInbound { call, .. } => {
+                        self.next_rtp += 2;
+                        let route = Route::Group {
+                            tenant_id: 1,
+                            group_no: GROUP.into(),
+                        };
+                        let rtp = [self.next_rtp];
+                        self.sb.route_inbound(call, route, &rtp, self.now);
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(t) = self.carrier.poll_transmit() {
+                moved = true;
+                if t.to == addr(SB) {
+                    self.sb.handle_datagram(&t.bytes, addr(CARRIER), self.now);
+                }
+            }
+            while let Some(ev) = self.carrier.poll_event() {
+                moved = true;
+                self.carrier_events.push(ev);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        let until = self.now + d;
+        loop {
+            self.step();
+            let next = [self.sb.poll_timeout(), self.carrier.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    let now = self.now;
+                    self.sb.handle_timeout(now);
+                    self.carrier.handle_timeout(now);
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        self.step();
+    }
+
+    pub fn sign_in(&mut self, seat: SeatId) -> ConnId {
+        self.sign_in_to(seat, GROUP)
+    }
+
+    /// Signs seat `seat` of `group` in, with one tab.
+    pub fn sign_in_to(&mut self, seat: SeatId, group: &str) -> ConnId {
+        let spec = spec_in(seat, group);
+        self.sb.sign_in(&spec, true, self.now);
+        self.next_conn += 1;
+        let conn = self.next_conn;
+        self.seat_tabs.entry(seat).or_default().insert(conn);
+        self.sb.tab_opened(&spec, conn, self.now);
+        self.step();
+        conn
+    }
+
+    pub fn inbound(&mut self) -> CallRef {
+        let now = self.now;
+        let call = self.carrier.invite(
+            "14155550111",
+            "12025550170",
+            addr(SB),
+            &carrier_sdp(),
+            &[],
+            now,
+        );
+        self.step();
+        call
+    }
+
+    /// An inbound call rings; the agent it rang answers; the caller hangs up.
+    pub fn answered_call(&mut self) -> SeatId {
+        let call = self.inbound();
+        let seat = *self.rung.last().expect("an agent rang");
+        self.sb.answer(seat, true, self.now);
+        self.advance(Duration::from_secs(1));
+        let now = self.now;
+        self.carrier.hang_up(call, now);
+        self.advance(Duration::from_secs(1));
+        seat
+    }
+
+    pub fn refused(&self, call: CallRef, code: u16) -> bool {
+        self.carrier_events.iter().any(
+            |e| matches!(e, UaEvent::Failed { call: c, code: k, .. } if *c == call && *k == code),
+        )
+    }
+
+    pub fn status(&self, seat: SeatId) -> Option<i64> {
+        self.statuses
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == seat)
+            .map(|(_, code)| *code)
+    }
+
+    /// `error` events a tab received: (code, message).
+    pub fn errors(&self, conn: ConnId) -> Vec<(String, String)> {
+        self.tabs
+            .get(&conn)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| match e {
+                ServerEvent::Error { code, message } => Some((code.clone(), message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}

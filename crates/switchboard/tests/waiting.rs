@@ -1,0 +1,281 @@
+//! Callers waiting in a group's queue, in simulated time: answered once
+//! with music while nobody is free, served first come first as agents
+//! free up, put back in their place when an offer rings out, moved to the
+//! overflow group when the wait runs out and then ended, and leaving an
+//! unanswered record (never a ringing agent) when they hang up. The floor
+//! is `common/mod.rs`.
+
+mod common;
+
+use common::*;
+use seatline_agent::Status;
+use seatline_calls::record::HungUpBy;
+use seatline_sip::{CallRef, UaEvent};
+use seatline_switchboard::*;
+use std::time::Duration;
+
+const OVERFLOW: &str = "G002";
+
+fn waits(secs: u32, overflow: Overflow) -> GroupRouting {
+    GroupRouting {
+        max_wait_secs: secs,
+        overflow,
+        ..GroupRouting::default()
+    }
+}
+
+/// A floor whose group queues callers for two minutes, with agent 1
+/// signed in and Busy.
+fn busy_floor() -> (World, ConnId) {
+    let mut w = World::routed(waits(120, Overflow::HangUp));
+    let tab = w.sign_in(1);
+    w.sb.set_status(1, Status::Busy, w.now).unwrap();
+    w.step();
+    (w, tab)
+}
+
+fn answered_by_us(w: &World, call: CallRef) -> usize {
+    w.carrier_events
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call))
+        .count()
+}
+
+fn ended_by_us(w: &World, call: CallRef) -> bool {
+    w.carrier_events
+        .iter()
+        .any(|e| matches!(e, UaEvent::Ended { call: c, remote: true } if *c == call))
+}
+
+/// The waiting key of the call whose music started last.
+fn music_key(w: &World) -> SeatId {
+    w.media
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            MediaOut::Music { seat, on: true } => Some(*seat),
+            _ => None,
+        })
+        .expect("music for the waiting caller")
+}
+
+fn bridged_at(w: &World, key: SeatId) -> bool {
+    w.media
+        .iter()
+        .any(|m| matches!(m, MediaOut::Bridge { seat, .. } if *seat == key))
+}
+
+fn unbridged_at(w: &World, key: SeatId) -> bool {
+    w.media
+        .iter()
+        .any(|m| matches!(m, MediaOut::Unbridge { seat } if *seat == key))
+}
+
+fn dial_codes(w: &World, conn: ConnId) -> Vec<i64> {
+    w.tabs
+        .get(&conn)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| match e {
+            seatline_protocol::ServerEvent::Dial { content } => Some(content.code),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_caller_nobody_can_take_waits_with_music_and_the_first_free_agent_takes_it() {
+    let (mut w, tab) = busy_floor();
+    let call = w.inbound();
+    // Answered once, to wait, with music at the call's waiting key; no
+    // agent rings and nobody is refused.
+    assert_eq!(answered_by_us(&w, call), 1);
+    assert!(!w.refused(call, 480));
+    let key = music_key(&w);
+    assert!(key < 0, "a waiting call's key is never a seat");
+    assert!(bridged_at(&w, key));
+    assert!(w.rung.is_empty());
+    w.advance(Duration::from_secs(30));
+    let board = w.sb.wallboard(1, w.now);
+    assert_eq!(board.calls.len(), 1);
+    assert_eq!(board.calls[0].state, "queued");
+    assert_eq!(board.queues[0].waiting, 1);
+    assert_eq!(board.queues[0].longest_wait_secs, 30);
+
+    // The agent frees up: the caller rings them at once.
+    w.sb.set_status(1, Status::Idle, w.now).unwrap();
+    w.step();
+    assert_eq!(w.rung, vec![1]);
+    assert_eq!(dial_codes(&w, tab), vec![1]);
+    w.advance(Duration::from_secs(3));
+    w.sb.answer(1, true, w.now);
+    w.step();
+    // No second answer to the carrier: the music stops (the waiting key
+    // is unbridged) and the agent is bridged in its place.
+    assert_eq!(answered_by_us(&w, call), 1);
+    assert!(unbridged_at(&w, key));
+    assert!(bridged_at(&w, 1));
+    assert_eq!(dial_codes(&w, tab), vec![1, 2]);
+    let unbridge = w
+        .media
+        .iter()
+        .position(|m| matches!(m, MediaOut::Unbridge { seat } if *seat == key));
+    let bridge = w
+        .media
+        .iter()
+        .position(|m| matches!(m, MediaOut::Bridge { seat: 1, .. }));
+    assert!(
+        unbridge < bridge,
+        "the waiting leg lets go before the agent's joins"
+    );
+    let board = w.sb.wallboard(1, w.now);
+    assert_eq!(board.calls[0].state, "connected");
+    assert!(board.queues.is_empty());
+    w.carrier.hang_up(call, w.now);
+    w.advance(Duration::from_secs(1));
+    let r = w.saved.last().unwrap();
+    assert_eq!(r.connected_ms.map(|c| c - r.start_ms), Some(33_000));
+}
+
+#[test]
+fn callers_are_served_in_the_order_they_came() {
+    let (mut w, _) = busy_floor();
+    let first = w.inbound();
+    w.advance(Duration::from_secs(5));
+    let second = w.inbound();
+    w.advance(Duration::from_secs(5));
+    assert_eq!(w.sb.queue_position(first), Some(1));
+    assert_eq!(w.sb.queue_position(second), Some(2));
+    w.sb.set_status(1, Status::Idle, w.now).unwrap();
+    w.step();
+    assert_eq!(w.rung, vec![1]);
+    // The first rings the agent; the second moves up.
+    assert_eq!(w.sb.queue_position(first), None);
+    assert_eq!(w.sb.queue_position(second), Some(1));
+    w.sb.answer(1, true, w.now);
+    w.step();
+    let connected = w.sb.wallboard(1, w.now).calls;
+    let first_id = connected
+        .iter()
+        .find(|c| c.state == "connected")
+        .map(|c| c.secs);
+    assert_eq!(first_id, Some(0));
+    // The longest waiting one is still the one in line: 5 s younger.
+    let waiting: Vec<u64> = connected
+        .iter()
+        .filter(|c| c.state == "queued")
+        .map(|c| c.secs)
+        .collect();
+    assert_eq!(waiting, vec![5]);
+}
+
+#[test]
+fn an_offer_that_rings_out_puts_the_caller_back_in_its_place() {
+    let (mut w, _) = busy_floor();
+    let first = w.inbound();
+    w.advance(Duration::from_secs(1));
+    let second = w.inbound();
+    w.sb.set_status(1, Status::Idle, w.now).unwrap();
+    w.step();
+    assert_eq!(w.rung, vec![1]);
+    assert_eq!(w.sb.queue_position(second), Some(1));
+    // Nobody answers for the ring timeout: the first caller is first in
+    // line again (never refused), and, the agent being free again, rings
+    // them once more.
+    w.advance(RING);
+    assert!(!w.refused(first, 480));
+    assert_eq!(w.rung, vec![1, 1]);
+    assert_eq!(w.sb.queue_position(first), None);
+    assert_eq!(w.sb.queue_position(second), Some(1));
+    assert_eq!(answered_by_us(&w, first), 1);
+}
+
+#[test]
+fn a_wait_that_runs_out_overflows_once_then_the_call_ends() {
+    let mut w = World::routed(waits(60, Overflow::Group(OVERFLOW.into())));
+    w.sb.set_group_routing(1, OVERFLOW, waits(30, Overflow::Group(GROUP.into())));
+    w.sign_in(1);
+    w.sb.set_status(1, Status::Busy, w.now).unwrap();
+    w.step();
+    let call = w.inbound();
+    let key = music_key(&w);
+    w.advance(Duration::from_millis(59_999));
+    assert_eq!(w.sb.wallboard(1, w.now).queues[0].group, GROUP);
+    w.advance(Duration::from_millis(1));
+    // In the overflow group now, for that group's 30 s.
+    let board = w.sb.wallboard(1, w.now);
+    assert_eq!(board.queues.len(), 1);
+    assert_eq!(board.queues[0].group, OVERFLOW);
+    assert!(!ended_by_us(&w, call));
+    // An agent of the first group freeing up does not take it any more.
+    w.sb.set_status(1, Status::Idle, w.now).unwrap();
+    w.step();
+    assert!(w.rung.is_empty());
+    w.sb.set_status(1, Status::Busy, w.now).unwrap();
+    w.step();
+    w.advance(Duration::from_millis(29_999));
+    assert!(!ended_by_us(&w, call));
+    // Its overflow would lead back: a call overflows once, so it ends.
+    w.advance(Duration::from_millis(1));
+    assert!(ended_by_us(&w, call), "the caller gets a BYE");
+    assert!(!w.refused(call, 480));
+    assert!(unbridged_at(&w, key), "the music stops");
+    let r = w.saved.last().unwrap();
+    assert_eq!(r.connected_ms, None);
+    assert_eq!(r.hangup_ms.map(|h| h - r.start_ms), Some(90_000));
+    assert_eq!(r.hung_up_by, Some(HungUpBy::System));
+    assert!(w.sb.wallboard(1, w.now).calls.is_empty());
+}
+
+#[test]
+fn an_agent_of_the_overflow_group_takes_the_call_when_it_gets_there() {
+    let mut w = World::routed(waits(60, Overflow::Group(OVERFLOW.into())));
+    w.sb.set_group_routing(1, OVERFLOW, waits(30, Overflow::HangUp));
+    w.sign_in(1);
+    w.sb.set_status(1, Status::Busy, w.now).unwrap();
+    w.sign_in_to(2, OVERFLOW);
+    w.step();
+    // Agent 2 (the overflow group) is free all along, but the call is the
+    // first group's until its wait runs out.
+    w.inbound();
+    w.advance(Duration::from_secs(59));
+    assert!(w.rung.is_empty());
+    w.advance(Duration::from_secs(1));
+    assert_eq!(w.rung, vec![2]);
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_waiting_leaves_a_record_and_rings_nobody() {
+    let (mut w, tab) = busy_floor();
+    let call = w.inbound();
+    let key = music_key(&w);
+    w.advance(Duration::from_secs(42));
+    w.carrier.hang_up(call, w.now);
+    w.advance(Duration::from_secs(1));
+    assert!(unbridged_at(&w, key), "the music stops");
+    let r = w.saved.last().unwrap();
+    assert_eq!(r.connected_ms, None);
+    assert_eq!(r.hangup_ms.map(|h| h - r.start_ms), Some(42_000));
+    assert_eq!(r.hung_up_by, Some(HungUpBy::Customer));
+    assert_eq!(w.sb.queue_position(call), None);
+    // The agent freeing up afterwards hears nothing of it.
+    w.sb.set_status(1, Status::Idle, w.now).unwrap();
+    w.step();
+    assert!(w.rung.is_empty());
+    assert!(dial_codes(&w, tab).is_empty());
+    let board = w.sb.wallboard(1, w.now);
+    assert!(board.calls.is_empty() && board.queues.is_empty());
+    assert_eq!(board.today.abandoned, 1);
+}
+
+#[test]
+fn a_group_without_a_maximum_wait_still_refuses_with_480() {
+    let mut w = World::new();
+    w.sign_in(1);
+    w.sb.set_status(1, Status::Busy, w.now).unwrap();
+    w.step();
+    let call = w.inbound();
+    assert!(w.refused(call, 480));
+    assert_eq!(answered_by_us(&w, call), 0);
+    assert!(!w.media.iter().any(|m| matches!(m, MediaOut::Music { .. })));
+}

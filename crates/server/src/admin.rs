@@ -16,11 +16,13 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/admin/policy", get(get_policy).put(set_policy))
         .route("/api/v1/admin/rates", get(get_rates).put(set_rates))
+        .route("/api/v1/admin/blacklist", get(list_blacklist))
         .route(
             "/api/v1/admin/blacklist/{number}",
             put(blacklist_add).delete(blacklist_remove),
         )
         .route("/api/v1/admin/calls", get(calls))
+        .route("/api/v1/admin/dids", get(list_dids))
         .route("/api/v1/admin/dids/{number}/route", put(set_did_route))
         .route(
             "/api/v1/admin/groups/{groupNo}/routing",
@@ -380,6 +382,38 @@ struct DidRouteBody {
 fn digits(number: &str) -> Option<String> {
     let n = number.trim_start_matches('+');
     (!n.is_empty() && n.len() <= 32 && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.to_string())
+}
+
+/// A DID's route as the API shows it: the body `PUT .../route` takes, or
+/// null for a DID routed nowhere.
+fn route_json(route: &Option<DidRouteSet>) -> serde_json::Value {
+    match route {
+        Some(DidRouteSet::Group(g)) => serde_json::json!({ "group": g }),
+        Some(DidRouteSet::Forward(n)) => serde_json::json!({ "forwardTo": n }),
+        Some(DidRouteSet::Reject(code)) => serde_json::json!({ "reject": code }),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// `GET /api/v1/admin/dids`: the tenant's numbers and where each goes (an
+/// admin's session, or a key with users:write like the groups).
+async fn list_dids(State(app): State<App>, headers: HeaderMap) -> Response {
+    let tenant_id = match crate::records::admin_or_key(&app, &headers, "users:write").await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match app.store.did_routes(tenant_id).await {
+        Ok(rows) => {
+            let dids: Vec<_> = rows
+                .iter()
+                .map(|(number, pool, route)| {
+                    serde_json::json!({ "number": number, "pool": pool, "route": route_json(route) })
+                })
+                .collect();
+            Json(serde_json::json!({ "dids": dids })).into_response()
+        }
+        Err(e) => internal(e),
+    }
 }
 
 async fn set_did_route(
@@ -839,6 +873,18 @@ async fn blacklist(app: App, headers: HeaderMap, number: String, on: bool) -> Re
     }
     match app.store.set_blacklisted(user.tenant_id, &number, on).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /api/v1/admin/blacklist`: the tenant's blacklisted numbers.
+async fn list_blacklist(State(app): State<App>, headers: HeaderMap) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match app.store.blacklist(user.tenant_id).await {
+        Ok(numbers) => Json(serde_json::json!({ "numbers": numbers })).into_response(),
         Err(e) => internal(e),
     }
 }

@@ -213,11 +213,30 @@ async fn list_groups(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(t) => t,
         Err(r) => return r,
     };
-    match app.store.groups(Some(tenant)).await {
-        Ok(groups) => Json(json!({"groups": groups.iter().map(group_json).collect::<Vec<_>>()}))
-            .into_response(),
-        Err(e) => internal(e),
-    }
+    let groups = match app.store.groups(Some(tenant)).await {
+        Ok(g) => g,
+        Err(e) => return internal(e),
+    };
+    // Each group's queue settings beside it, for the console's routing form.
+    let routings = match app.store.group_routings().await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let list: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let mut v = group_json(g);
+            if let Some(r) = routings
+                .iter()
+                .find(|r| r.tenant_id == tenant && r.group_no == g.group_no)
+            {
+                v["strategy"] = json!(r.strategy);
+                v["maxMissed"] = json!(r.max_missed);
+            }
+            v
+        })
+        .collect();
+    Json(json!({ "groups": list })).into_response()
 }
 
 async fn post_group(

@@ -1,6 +1,7 @@
 //! The HTTP surface: health, the sign-in API, the softphone's WebSocket, and
 //! the embedded web pages (softphone at `/admin/#/nxcc`, demo CRM at `/demo`,
-//! operator console at `/console/`, the embedding SDK under `/sdk/`).
+//! operator console at `/console/`, the embedding SDK under `/sdk/`, the
+//! modules both pages import under `/shared/`).
 //!
 //! One middleware ([`edges`]) sees every response: request bodies over
 //! [`BODY_LIMIT`] get 413, every error is JSON `{error, message}`, and every
@@ -54,6 +55,7 @@ pub fn router(app: App) -> Router {
         .route("/demo/", get(demo_index))
         .route("/demo/{*path}", get(demo_asset))
         .route("/sdk/{*path}", get(sdk_asset))
+        .route("/shared/{*path}", get(shared_asset))
         .merge(crate::admin::routes())
         .merge(crate::records::routes())
         .merge(crate::recordings::routes())
@@ -671,6 +673,15 @@ async fn demo_asset(path: Result<Path<String>, PathRejection>) -> Response {
 async fn sdk_asset(path: Result<Path<String>, PathRejection>) -> Response {
     match path {
         Ok(Path(path)) => asset(&format!("sdk/{path}")),
+        Err(rejection) => path_rejection(rejection),
+    }
+}
+
+/// The modules the softphone and the console both import (`/shared/`), e.g.
+/// the i18n helpers.
+async fn shared_asset(path: Result<Path<String>, PathRejection>) -> Response {
+    match path {
+        Ok(Path(path)) => asset(&format!("shared/{path}")),
         Err(rejection) => path_rejection(rejection),
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::admin::admin;
 use crate::errors::{api_error, internal, json_rejection};
-use crate::records::api_key;
+use crate::records::key_or_admin;
 use crate::App;
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection};
@@ -134,8 +134,9 @@ async fn fetch(
     headers: HeaderMap,
     call_id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let key = match api_key(&app, &headers, "recordings:read").await {
-        Ok(k) => k,
+    // A back end's key, or the console's admin session (its player).
+    let tenant_id = match key_or_admin(&app, &headers, "recordings:read").await {
+        Ok(t) => t,
         Err(r) => return r,
     };
     let not_found = || {
@@ -149,7 +150,7 @@ async fn fetch(
         return not_found();
     };
     let call = match app.store.call(&call_id).await {
-        Ok(Some(c)) if c.tenant_id == key.tenant_id && c.recorded => c,
+        Ok(Some(c)) if c.tenant_id == tenant_id && c.recorded => c,
         Ok(_) => return not_found(),
         Err(e) => return internal(e),
     };

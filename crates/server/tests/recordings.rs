@@ -157,6 +157,14 @@ async fn a_recorded_call_is_fetched_as_stereo_wav_by_a_key_with_the_scope_only()
 
     let (code, wav) = api.get_bytes(&path(&tone_call), &reader).await;
     assert_eq!(code, 200);
+    // The operator console's player: the admin's session gets the same file,
+    // an agent's session nothing.
+    assert_eq!(
+        api.get_bytes(&path(&tone_call), &admin).await,
+        (200, wav.clone())
+    );
+    let agent = api.token("agent2@demo.local").await;
+    assert_eq!(api.get_bytes(&path(&tone_call), &agent).await.0, 403);
     let (frames, agent_level, customer_level) = levels(&wav);
     assert!(
         (12_000..=24_000).contains(&frames),

@@ -65,7 +65,7 @@ async fn a_back_end_finds_every_call_by_its_filters_with_a_key_of_the_right_scop
     assert!(refused["hangupCode"].as_i64().is_some(), "{refused}");
     running.app.hub.flush_writes().await;
 
-    // Refused: no key, a wrong one, a session token, a key without the scope.
+    // Refused: no key, a wrong one, an agent's session, a key without the scope.
     let r = c
         .http
         .get(format!("{}/api/v1/calls", c.base))
@@ -75,9 +75,15 @@ async fn a_back_end_finds_every_call_by_its_filters_with_a_key_of_the_right_scop
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "keyInvalid");
-    for wrong in ["slk_nope", admin.as_str(), &key[..key.len() - 1]] {
+    for wrong in ["slk_nope", "not-a-session", &key[..key.len() - 1]] {
         assert_eq!(c.get("/api/v1/calls", wrong).await.0, 401, "{wrong}");
     }
+    let (code, body) = c.get("/api/v1/calls", &agent).await;
+    assert_eq!((code, body["error"].clone()), (403, json!("notAdmin")));
+    // The operator console's admin session reads the same records as a key.
+    let (code, by_session) = c.get("/api/v1/calls?orderId=order-1", &admin).await;
+    assert_eq!(code, 200, "{by_session}");
+    assert_eq!(by_session["calls"][0]["callId"], answered["callId"]);
     let (code, body) = c.get("/api/v1/calls", &narrow).await;
     assert_eq!((code, body["error"].clone()), (403, json!("scopeMissing")));
 

@@ -269,6 +269,42 @@ impl Store {
         Ok((owned, pool))
     }
 
+    /// The tenant's DIDs with where each goes, by number: (number, in the
+    /// caller-ID pool, route; `None` when routed nowhere).
+    pub async fn did_routes(
+        &self,
+        tenant_id: i64,
+    ) -> Result<Vec<(String, bool, Option<DidRouteSet>)>> {
+        let rows = sqlx::query(
+            "SELECT d.number, d.pool, g.group_no, d.forward_to, d.reject_code
+             FROM dids d LEFT JOIN agent_groups g ON g.id = d.group_id
+             WHERE d.tenant_id = $1 ORDER BY d.number",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let reject_code: Option<i64> = r.try_get("reject_code")?;
+            let forward_to: Option<String> = r.try_get("forward_to")?;
+            let group_no: Option<String> = r.try_get("group_no")?;
+            // The same order of precedence as `did_route`, which calls follow.
+            let route = if let Some(code) = reject_code {
+                Some(DidRouteSet::Reject(u16::try_from(code).unwrap_or(403)))
+            } else if let Some(n) = forward_to {
+                Some(DidRouteSet::Forward(n))
+            } else {
+                group_no.map(DidRouteSet::Group)
+            };
+            out.push((
+                r.try_get("number")?,
+                r.try_get::<i64, _>("pool")? != 0,
+                route,
+            ));
+        }
+        Ok(out)
+    }
+
     /// Writes a call record, or updates it when it exists. Quality figures
     /// already stored are kept when the update has none (a record closed
     /// after a restart carries no samples).

@@ -139,6 +139,17 @@ impl Store {
         Ok(())
     }
 
+    /// The tenant's blacklisted numbers, in order.
+    pub async fn blacklist(&self, tenant_id: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT number FROM blacklist WHERE tenant_id = $1 ORDER BY number")
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("number").map_err(Into::into))
+            .collect()
+    }
+
     pub async fn is_blacklisted(&self, tenant_id: i64, number: &str) -> Result<bool> {
         let r = sqlx::query("SELECT 1 FROM blacklist WHERE tenant_id = $1 AND number = $2")
             .bind(tenant_id)

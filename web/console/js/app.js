@@ -1,39 +1,21 @@
 // The operator console: an admin signs in, then watches the tenant's live
 // wallboard (pushed by the server, never polled) and acts on an agent:
-// force a status, sign the agent out.
+// force a status, sign the agent out; the other tabs set the call center up
+// (forms.js) and show its call records (records.js).
 
 import { call, follow, saveToken, savedToken, signIn } from './api.js';
 import { LANGS, lang, setLang, t } from './i18n.js';
+import { el, h, table } from './dom.js';
+import { TABS } from './forms.js';
+import { records } from './records.js';
 
 const STATUSES = [1, 2, 3, 4, 5, 6, 7];
 
-/** @type {{token: string | null, board: any, stop: (() => void) | null, notice: {key: string, error: boolean} | null, signInError: string | null, view: 'wallboard' | 'users', userError: string | null}} */
+/** Every tab, in the order of the bar. */
+const VIEWS = ['wallboard', 'users', 'groups', 'numbers', 'trunks', 'policy', 'keys', 'webhook', 'recording', 'embed', 'records'];
+
+/** @type {{token: string | null, board: any, stop: (() => void) | null, notice: {key: string, error: boolean} | null, signInError: string | null, view: string, userError: string | null}} */
 const state = { token: null, board: null, stop: null, notice: null, signInError: null, view: 'wallboard', userError: null };
-
-/** @param {string} id */
-function el(id) {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`#${id} is missing`);
-  return e;
-}
-
-/**
- * An element with attributes and children; text goes in as text, never HTML.
- * @param {string} tag
- * @param {Record<string, string | boolean | ((e: Event) => void)>} [attrs]
- * @param {(Node | string | null)[]} [children]
- */
-function h(tag, attrs = {}, children = []) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (typeof v === 'function') e.addEventListener(k, v);
-    else if (k === 'text') e.textContent = String(v);
-    else if (v === true) e.setAttribute(k, '');
-    else if (v !== false) e.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null) e.append(c);
-  return e;
-}
 
 /** Seconds as m:ss, or h:mm:ss. @param {number} s */
 export function clock(s) {
@@ -66,10 +48,9 @@ function renderChrome() {
   out.textContent = t('signOut');
   out.hidden = !state.token;
   el('tabs').hidden = !state.token;
-  el('tab-wallboard').textContent = t('wallboard');
-  el('tab-users').textContent = t('users');
-  for (const v of ['wallboard', 'users']) {
+  for (const v of VIEWS) {
     const b = el(`tab-${v}`);
+    b.textContent = t(v === 'keys' ? 'apiKeys' : v === 'records' ? 'callRecords' : v);
     if (state.view === v) b.setAttribute('aria-current', 'page');
     else b.removeAttribute('aria-current');
   }
@@ -202,15 +183,6 @@ function callRow(b, c) {
   ]);
 }
 
-/** @param {string[]} heads @param {Node[]} rows @param {string} id @param {string} empty */
-function table(heads, rows, id, empty) {
-  const body = rows.length ? rows : [h('tr', {}, [h('td', { class: 'empty', colspan: String(heads.length), text: t(empty) })])];
-  return h('table', { id }, [
-    h('thead', {}, [h('tr', {}, heads.map((k) => h('th', { text: t(k) })))]),
-    h('tbody', {}, body),
-  ]);
-}
-
 function renderBoard() {
   const b = state.board;
   if (!b || state.view !== 'wallboard') return;
@@ -299,13 +271,32 @@ async function renderUsers() {
   ]));
 }
 
-/** @param {'wallboard' | 'users'} view */
+/** What a form tab needs from the page. */
+const ctx = {
+  token: () => state.token,
+  ended,
+  notify,
+  current: () => state.view,
+  get screen() { return el('screen'); },
+};
+
+/** Draws the tab shown. */
+function renderView() {
+  const view = state.view;
+  if (view === 'users') renderUsers();
+  else if (view === 'records') records(ctx);
+  else if (TABS[view]) TABS[view](ctx);
+  else renderBoard();
+}
+
+/** @param {string} view */
 function show(view) {
   state.view = view;
   state.userError = null;
+  state.notice = null;
   renderChrome();
-  if (view === 'users') renderUsers();
-  else renderBoard();
+  if (view !== 'wallboard') el('screen').replaceChildren(h('p', { class: 'empty', text: '…' }));
+  renderView();
 }
 
 function main() {
@@ -315,11 +306,9 @@ function main() {
     setLang(/** @type {HTMLSelectElement} */ (e.target).value);
     renderChrome();
     if (!state.token) renderSignIn();
-    else if (state.view === 'users') renderUsers();
-    else renderBoard();
+    else renderView();
   });
-  el('tab-wallboard').addEventListener('click', () => show('wallboard'));
-  el('tab-users').addEventListener('click', () => show('users'));
+  for (const v of VIEWS) el(`tab-${v}`).addEventListener('click', () => show(v));
   el('sign-out').addEventListener('click', async () => {
     const token = state.token;
     ended(null);

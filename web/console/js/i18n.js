@@ -1,6 +1,9 @@
 // Every visible string of the operator console, in the three languages of
 // the softphone. An unknown language falls back to en-US.
 
+import { makeI18n } from '../../shared/i18n-core.js';
+import { ADMIN_STRINGS } from './strings-admin.js';
+
 /** @type {Record<string, Record<string, string>>} */
 const STRINGS = {
   'en-US': {
@@ -227,31 +230,6 @@ const STRINGS = {
   },
 };
 
-export const LANGS = Object.keys(STRINGS);
+for (const l of Object.keys(STRINGS)) Object.assign(STRINGS[l], ADMIN_STRINGS[l]);
 
-let current = 'en-US';
-
-/** @param {unknown} lang */
-export function setLang(lang) {
-  current = typeof lang === 'string' && STRINGS[lang] ? lang : 'en-US';
-  document.documentElement.lang = current;
-  return current;
-}
-
-export function lang() {
-  return current;
-}
-
-/** @param {string} key */
-export function t(key) {
-  return STRINGS[current][key] ?? STRINGS['en-US'][key] ?? key;
-}
-
-/** For the tests: every language must have every key of en-US. */
-export function missingKeys() {
-  const base = Object.keys(STRINGS['en-US']);
-  /** @type {Record<string, string[]>} */
-  const out = {};
-  for (const l of LANGS) out[l] = base.filter((k) => !(k in STRINGS[l]));
-  return out;
-}
+export const { LANGS, setLang, lang, t, missingKeys } = makeI18n(STRINGS);

@@ -1,6 +1,8 @@
 // Every visible string of the softphone, in the three languages of the
 // protocol. `init.lang` picks one; an unknown value falls back to en-US.
 
+import { makeI18n } from '../../shared/i18n-core.js';
+
 /** @type {Record<string, Record<string, string>>} */
 const STRINGS = {
   'en-US': {
@@ -257,31 +259,4 @@ const STRINGS = {
   },
 };
 
-export const LANGS = Object.keys(STRINGS);
-
-let current = 'en-US';
-
-/** @param {unknown} lang */
-export function setLang(lang) {
-  current = typeof lang === 'string' && STRINGS[lang] ? lang : 'en-US';
-  document.documentElement.lang = current;
-  return current;
-}
-
-export function lang() {
-  return current;
-}
-
-/** @param {string} key */
-export function t(key) {
-  return STRINGS[current][key] ?? STRINGS['en-US'][key] ?? key;
-}
-
-/** For the tests: every language must have every key of en-US. */
-export function missingKeys() {
-  const base = Object.keys(STRINGS['en-US']);
-  /** @type {Record<string, string[]>} */
-  const out = {};
-  for (const l of LANGS) out[l] = base.filter((k) => !(k in STRINGS[l]));
-  return out;
-}
+export const { LANGS, setLang, lang, t, missingKeys } = makeI18n(STRINGS);

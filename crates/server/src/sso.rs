@@ -888,6 +888,28 @@ mod tests {
         assert!(sso.take("s109").is_some());
     }
 
+    #[test]
+    fn the_config_file_section_is_checked_and_its_secret_not_printed() {
+        use crate::config::Config;
+        let c = Config::from_toml("[sso]\nclient_id = \"x\"\nclient_secret = \"s3cret-value\"\n")
+            .unwrap();
+        assert_eq!(c.sso.issuer, "https://accounts.google.com");
+        assert!(!format!("{c:?}").contains("s3cret-value"));
+        assert!(
+            Config::from_toml("").unwrap().sso.client_id.is_none(),
+            "off"
+        );
+        for bad in [
+            "[sso]\nissuer = \"http://idp.example\"\nclient_id = \"x\"\n",
+            "[sso]\nclient_id = \"\"\n",
+            "[sso]\nclient_id = \"x\"\nallowed_domains = [\"Bad\"]\n",
+            "[sso]\nclient_id = \"x\"\npublic_url = \"https://p.example/path\"\n",
+            "[sso]\nclient_id = \"x\"\nunknown = 1\n",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
+    }
+
     #[tokio::test]
     async fn the_result_cannot_break_out_of_its_script_element() {
         let r = page(

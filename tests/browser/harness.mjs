@@ -48,9 +48,10 @@ async function waitHealthy(url, proc, ms = 20000) {
 
 /**
  * Starts `seatline demo` on a free port with its own data dir.
- * @param {{idleTimeoutSecs?: number, sweepIntervalMs?: number, allowedOrigins?: string[]}} opts
+ * @param {{idleTimeoutSecs?: number, sweepIntervalMs?: number, allowedOrigins?: string[], sso?: Record<string, string|string[]>}} opts
  *   sweepIntervalMs: how often expired sessions are closed (a long one keeps
  *   an expired session's tab open, as in the moment before a sweep).
+ *   sso: the config's `[sso]` table (issuer, client_id, client_secret, ...).
  */
 export async function startSeatline(opts = {}) {
   if (!existsSync(BIN)) throw new Error(`build seatline first: ${BIN} is missing`);
@@ -63,6 +64,10 @@ export async function startSeatline(opts = {}) {
   // Free ports for SIP: tests run beside each other and beside a demo.
   lines.push('[sip]', 'listen = "127.0.0.1:0"', '[sandbox]', 'listen = "127.0.0.1:0"');
   if (opts.allowedOrigins) lines.push('[embed]', `allowed_origins = ${JSON.stringify(opts.allowedOrigins)}`);
+  if (opts.sso) {
+    lines.push('[sso]');
+    for (const [k, v] of Object.entries(opts.sso)) lines.push(`${k} = ${JSON.stringify(v)}`);
+  }
   writeFileSync(cfg, lines.join('\n') + '\n');
   let output = '';
   const launch = async () => {

@@ -23,6 +23,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub webhooks: WebhooksConfig,
+    /// The global single sign-on provider (`init` with `loginMethod: 1`).
+    pub sso: SsoConfig,
     /// Carrier trunks (`[[trunk]]` tables), tried in this order. None: the
     /// sandbox carrier takes every call.
     #[serde(rename = "trunk")]
@@ -492,6 +494,73 @@ pub struct EmbedConfig {
     pub allowed_origins: Vec<String>,
 }
 
+/// The global OpenID Connect provider: used by the softphone's single
+/// sign-on when the iframe names no tenant, or a tenant with no provider of
+/// its own (`PUT /api/v1/admin/sso`). No `client_id`: single sign-on is off.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsoConfig {
+    /// The issuer; its discovery document is at
+    /// `ISSUER/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Email domains whose users may sign in (`["example.com"]`); empty: any.
+    pub allowed_domains: Vec<String>,
+    /// Where browsers reach Seatline (`https://phone.example.com`): the
+    /// redirect URI registered with the provider is `PUBLIC_URL/sso/callback`.
+    /// Unset: taken from the request's `Host` (`http` for a loopback host,
+    /// else `https`).
+    pub public_url: Option<String>,
+}
+
+impl Default for SsoConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "https://accounts.google.com".into(),
+            client_id: None,
+            client_secret: None,
+            allowed_domains: Vec::new(),
+            public_url: None,
+        }
+    }
+}
+
+/// Never the secret, which `Debug` would otherwise print.
+impl std::fmt::Debug for SsoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret_set", &self.client_secret.is_some())
+            .field("allowed_domains", &self.allowed_domains)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+impl SsoConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.client_id.is_none() {
+            return Ok(());
+        }
+        let settings = crate::sso::Settings {
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone().unwrap_or_default(),
+            client_secret: self.client_secret.clone(),
+            allowed_domains: self.allowed_domains.clone(),
+        };
+        settings
+            .check()
+            .map_err(|e| anyhow::anyhow!("[sso]: {e}"))?;
+        if let Some(u) = &self.public_url {
+            crate::sso::check_public_url(u)
+                .map_err(|e| anyhow::anyhow!("[sso] public_url: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemoConfig {
@@ -515,6 +584,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             webhooks: WebhooksConfig::default(),
+            sso: SsoConfig::default(),
             trunks: Vec::new(),
         }
     }
@@ -541,6 +611,7 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.sip.dns_servers()?;
         self.metrics.validate()?;
+        self.sso.validate()?;
         let mut names = std::collections::HashSet::new();
         for t in &self.trunks {
             t.validate()?;

@@ -63,6 +63,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::access::routes())
         .merge(crate::webhooks::routes())
         .merge(crate::wallboard::routes())
+        .merge(crate::sso::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .layer(Extension(Signin::new(&app.cfg.signin)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -229,7 +230,7 @@ struct SignIn {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SignedIn {
+pub(crate) struct SignedIn {
     email: String,
     /// 1: the account has an enabled seat; 2: it has none (no session is kept).
     agent_exists: u8,
@@ -337,21 +338,33 @@ async fn redeem(app: &App, token: &str) -> Response {
 /// Opens a session for a user who proved who they are (a disabled one is
 /// refused with 403 `userDisabled`): the sign-in answer.
 async fn open_session(app: &App, user: seatline_store::User) -> Response {
+    match open_session_body(app, user).await {
+        Ok(body) => Json(body).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The sign-in answer's body for a user who proved who they are (by
+/// password, one-time token or single sign-on), or the error to answer with.
+pub(crate) async fn open_session_body(
+    app: &App,
+    user: seatline_store::User,
+) -> Result<SignedIn, Response> {
     if !user.enabled {
-        return api_error(
+        return Err(api_error(
             StatusCode::FORBIDDEN,
             "userDisabled",
             "this account is disabled",
-        );
+        ));
     }
     let seat = match app.store.seat_of_user(user.id).await {
         Ok(seat) => seat.filter(|s| s.enabled),
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
     let idle_timeout_secs = app.hub.idle_timeout().as_secs();
     let allowed_origins = match crate::origins::effective(app, user.tenant_id).await {
         Ok(list) => list,
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
     let Some(seat) = seat else {
         // No seat: the softphone has nothing to offer this account, so no
@@ -360,29 +373,28 @@ async fn open_session(app: &App, user: seatline_store::User) -> Response {
         let token = if user.role == "admin" {
             match app.store.create_session(user.id, now_ms()).await {
                 Ok((token, _)) => Some(token),
-                Err(e) => return internal(e),
+                Err(e) => return Err(internal(e)),
             }
         } else {
             None
         };
-        return Json(SignedIn {
+        return Ok(SignedIn {
             email: user.email,
             agent_exists: 2,
             token,
             seat: None,
             idle_timeout_secs,
             allowed_origins,
-        })
-        .into_response();
+        });
     };
     let (token, session_id) = match app.store.create_session(user.id, now_ms()).await {
         Ok(t) => t,
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
     app.hub.label_agent(&seat, &user.email);
     app.hub.signed_in(&session_id, &seat, Instant::now());
     tracing::info!(user = user.id, "signed in");
-    Json(SignedIn {
+    Ok(SignedIn {
         email: user.email,
         agent_exists: 1,
         token: Some(token),
@@ -393,7 +405,6 @@ async fn open_session(app: &App, user: seatline_store::User) -> Response {
         idle_timeout_secs,
         allowed_origins,
     })
-    .into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

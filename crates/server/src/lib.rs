@@ -27,6 +27,7 @@ mod records;
 pub mod sandbox;
 mod signin;
 pub mod sip_stream;
+pub mod sso;
 pub mod trunks;
 mod wallboard;
 pub mod webhooks;
@@ -61,6 +62,8 @@ pub struct AppState {
     /// Resolves trunk host names (`sip.dns_servers`), at start and for trunks
     /// added later.
     pub dns: dns::Dns,
+    /// Single sign-on: the flows in progress, the providers' discovery.
+    pub sso: sso::Sso,
 }
 
 pub type App = Arc<AppState>;
@@ -167,6 +170,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         shared_trunks,
         trunk_changes: tokio::sync::Mutex::new(()),
         dns,
+        sso: sso::Sso::new(),
     });
     // Each tenant's rates.
     let mut by_tenant: std::collections::BTreeMap<i64, Vec<(String, i64, i64, i64)>> =

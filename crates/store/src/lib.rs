@@ -21,6 +21,7 @@ mod policy;
 mod recording;
 mod sessions;
 mod sign_in_tokens;
+mod sso;
 mod trunks;
 mod webhooks;
 
@@ -32,6 +33,7 @@ pub use group_routing::GroupRoutingRow;
 pub use policy::Policy;
 pub use recording::{RecordingSetting, DEFAULT_RETENTION_DAYS};
 pub use sessions::{new_token, token_id, SessionCheck};
+pub use sso::TenantSso;
 pub use trunks::StoredTrunk;
 pub use webhooks::{Delivery, Webhook};
 

@@ -8,7 +8,7 @@
 import { AudioPath, devices } from './audio.js';
 import { HostBridge } from './host.js';
 import { setLang, t } from './i18n.js';
-import { Link, askOtherTabs, fetchEmbedConfig, fetchSessionOrigins, loadSession, onSessionChange, signIn, signInWithToken, signOut, storeSession } from './server.js';
+import { Link, askOtherTabs, fetchEmbedConfig, fetchSessionOrigins, fetchSsoConfigured, loadSession, onSessionChange, signIn, signInWithToken, signOut, storeSession } from './server.js';
 import { render, tick } from './view.js';
 
 /**
@@ -34,10 +34,11 @@ import { render, tick } from './view.js';
  *   email: string, seat: {sipNum: string, groupNo: string}|null, agent: AgentView|null,
  *   linkUp: boolean, announced: boolean, lastCode: number|null,
  *   preferEmail: boolean, lastLoginMethod: number|null, menuOpen: boolean,
+ *   sso: 'unknown'|'off'|'on', ssoBlocked: boolean, ssoEmail: string,
  *   dial: {cc: string, number: string},
  * }} State
  * @typedef {{
- *   signIn: (email: string, password: string) => void, signOut: () => void,
+ *   signIn: (email: string, password: string) => void, signOut: () => void, ssoStart: () => void,
  *   showEmail: () => void, toggleMenu: () => void, pickStatus: (code: number) => void, dial: () => void, hangUp: () => void,
  *   answer: () => void, reject: () => void, key: (k: string) => boolean, mute: () => void, hold: () => void, settings: () => void,
  *   setMic: (id: string) => void, setSpeaker: (id: string) => void,
@@ -76,6 +77,9 @@ const state = {
   preferEmail: false,
   lastLoginMethod: null,
   menuOpen: false,
+  sso: 'unknown',
+  ssoBlocked: false,
+  ssoEmail: '',
   dial: { cc: '1', number: '' },
 };
 
@@ -87,6 +91,25 @@ const audio = new AudioPath((op) => (link ? link.send(op) : false));
 
 /** @type {Link|null} */
 let link = null;
+
+/** The tenant the iframe's URL names (`?tenant=ID`), for single sign-on. */
+const TENANT = (() => {
+  const v = new URLSearchParams(location.search).get('tenant') || '';
+  return /^[0-9]{1,19}$/.test(v) ? v : '';
+})();
+/** The single sign-on popup, while one is open: its answer is the only one taken. @type {Window|null} */
+let ssoPopup = null;
+/** The server's single sign-on errors, as notices. @type {Record<string, string>} */
+const SSO_NOTICES = {
+  notConfigured: 'ssoNotConfigured',
+  expired: 'ssoExpired',
+  providerFailed: 'ssoProviderFailed',
+  invalidToken: 'ssoInvalidToken',
+  emailNotVerified: 'ssoEmailNotVerified',
+  domainNotAllowed: 'ssoDomainNotAllowed',
+  noAccount: 'ssoNoAccount',
+  accountDisabled: 'accountDisabled',
+};
 /** Resolves the wait of a sign-in for the first answer on the WebSocket. */
 /** @type {((ok: boolean) => void)|null} */
 let settle = null;
@@ -100,6 +123,16 @@ const actions = {
   signIn: (email, password) => run(() => doSignIn(email, password)),
   signOut: () => run(doSignOut),
   showEmail: () => { state.page = 'email'; state.notice = ''; draw(); },
+  // Runs in the click itself, not in the queue: browsers open a popup only
+  // in answer to a user's gesture.
+  ssoStart: () => {
+    const w = window.open(`/sso/start${TENANT ? `?tenant=${TENANT}` : ''}`, 'seatline-sso', 'width=500,height=650');
+    state.ssoBlocked = !w;
+    state.notice = w ? 'ssoWaiting' : 'ssoPopupBlocked';
+    state.noticeKind = w ? 'info' : 'error';
+    ssoPopup = w;
+    draw();
+  },
   toggleMenu: () => { state.menuOpen = !state.menuOpen; draw(); },
   pickStatus: (code) => { state.menuOpen = false; setStatus(code); draw(); },
   dial: () => run(() => {
@@ -399,6 +432,35 @@ async function doSignIn(email, password) {
   await adopt(r.body);
 }
 
+/** Asks the server whether single sign-on is configured for this iframe. */
+async function checkSso() {
+  state.sso = (await fetchSsoConfigured(TENANT)) ? 'on' : 'off';
+}
+
+/**
+ * The single sign-on popup's answer: the sign-in answer (then on exactly
+ * as after a password), or `{error}`, shown on the SSO page.
+ * @param {any} body
+ */
+async function onSso(body) {
+  if (state.phase === 'signedIn') return;
+  if (typeof body.error === 'string' || body.agentExists === undefined) {
+    state.phase = 'signedOut';
+    state.page = 'sso';
+    state.ssoBlocked = false;
+    state.notice = SSO_NOTICES[body.error] || 'ssoProviderFailed';
+    state.noticeKind = 'error';
+    state.ssoEmail = typeof body.email === 'string' ? body.email.slice(0, 254) : '';
+    draw();
+    return;
+  }
+  state.phase = 'signingIn';
+  state.notice = '';
+  state.emailDraft = typeof body.email === 'string' ? body.email : '';
+  draw();
+  await adopt(body);
+}
+
 /**
  * Signs in with a one-time token from the host's back end (`init`
  * `{token, lang}`, our extension). A used, expired or unknown token: the
@@ -508,6 +570,7 @@ async function onHostMessage(msg) {
       } else if (method === 1) {
         state.page = state.preferEmail ? 'email' : 'sso';
         state.phase = 'signedOut';
+        if (state.page === 'sso') await checkSso();
       } else {
         state.page = 'email';
         state.phase = 'signedOut';
@@ -585,6 +648,15 @@ async function boot() {
       state.phase = 'signedOut';
     }
     draw();
+  });
+  // The single sign-on popup answers from our own origin, and only the popup
+  // this tab opened is listened to.
+  window.addEventListener('message', (e) => {
+    if (e.origin !== location.origin || !ssoPopup || e.source !== ssoPopup) return;
+    const body = e.data && typeof e.data === 'object' ? e.data.seatlineSso : null;
+    if (!body || typeof body !== 'object') return;
+    ssoPopup = null;
+    run(() => onSso(body));
   });
   bridge.start();
   bridge.post('ready');

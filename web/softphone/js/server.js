@@ -222,3 +222,21 @@ export class Link {
     this.ws = null;
   }
 }
+
+/**
+ * Whether single sign-on is configured for the iframe's tenant (or the
+ * global provider when it names none); false when the server cannot say.
+ * @param {string} tenant
+ * @returns {Promise<boolean>}
+ */
+export async function fetchSsoConfigured(tenant) {
+  try {
+    const q = tenant ? `?tenant=${encodeURIComponent(tenant)}` : '';
+    const r = await fetch(`/api/v1/sso${q}`);
+    if (!r.ok) return false;
+    const body = await r.json();
+    return body.configured === true;
+  } catch (_) {
+    return false;
+  }
+}

@@ -124,6 +124,32 @@ function signInScreen(act) {
   };
 }
 
+/**
+ * Single sign-on, configured: a button that opens the provider's popup (a
+ * retry after a blocked popup), what happened last, and the way to email.
+ * @param {Actions} act @returns {Screen}
+ */
+function ssoScreen(act) {
+  const notice = new Slot();
+  const start = /** @type {HTMLButtonElement} */ (h('button', { class: 'primary', id: 'sso-start', type: 'button', onclick: () => act.ssoStart() }));
+  const root = h('div', { class: 'message', id: 'sso' },
+    h('h1', { text: t('ssoTitle') }),
+    h('p', { text: t('ssoPrompt') }),
+    notice.node,
+    start,
+    h('button', { class: 'link', id: 'sso-email', type: 'button', onclick: () => act.showEmail(), text: t('useEmail') }));
+  return {
+    root,
+    update(s) {
+      notice.set(`${s.notice}|${s.noticeKind}|${s.ssoEmail}`, () => (s.notice
+        ? h('p', { id: 'notice', class: `notice ${s.noticeKind || 'error'}`, role: 'alert', text: t(s.notice).replace('{email}', s.ssoEmail) })
+        : null));
+      start.disabled = s.phase === 'signingIn';
+      setText(start, s.ssoBlocked ? t('ssoRetry') : t('ssoContinue'));
+    },
+  };
+}
+
 /** A screen with a title, a text and one button; rebuilt with the language. */
 /** @param {string} title @param {string} body @param {string} button @param {() => void} onClick @param {string} id @returns {Screen} */
 function messageScreen(title, body, button, onClick, id) {
@@ -364,7 +390,7 @@ function buildScreen(name, s, act) {
   switch (name) {
     case 'boot': return { root: h('div', { class: 'message' }, h('p', { text: t('loading') })), update() {} };
     case 'main': return mainScreen(s, act);
-    case 'sso': return messageScreen(t('ssoTitle'), t('ssoNotConfigured'), t('useEmail'), () => act.showEmail(), 'sso');
+    case 'sso': return s.sso === 'on' ? ssoScreen(act) : messageScreen(t('ssoTitle'), t('ssoNotConfigured'), t('useEmail'), () => act.showEmail(), 'sso');
     case 'noseat': return messageScreen(t('noSeatTitle'), t('noSeat'), t('back'), () => act.showEmail(), 'noseat');
     default: return signInScreen(act);
   }
@@ -382,7 +408,7 @@ export function render(s, act) {
   const conn = /** @type {HTMLElement} */ (document.getElementById('conn'));
   const banner = /** @type {HTMLElement} */ (document.getElementById('banner'));
   const name = screenName(s);
-  const key = name === 'signin' || name === 'main' ? name : `${name}|${lang()}`;
+  const key = name === 'signin' || name === 'main' ? name : `${name}|${lang()}${name === 'sso' ? `|${s.sso}` : ''}`;
   if (key !== shown.key || !shown.screen) {
     timer.node = null;
     const next = buildScreen(name, s, act);

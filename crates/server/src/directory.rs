@@ -232,6 +232,8 @@ async fn list_groups(State(app): State<App>, headers: HeaderMap) -> Response {
             {
                 v["strategy"] = json!(r.strategy);
                 v["maxMissed"] = json!(r.max_missed);
+                v["maxWaitSecs"] = json!(r.max_wait_secs);
+                v["overflowGroup"] = json!(r.overflow_group);
             }
             v
         })

@@ -233,6 +233,7 @@ async function groups(ctx) {
     h('td', { class: 'num', text: String(g.acwSecs) }),
     h('td', { text: g.strategy ? t(`strategy_${g.strategy}`) : '—' }),
     h('td', { class: 'num', text: g.maxMissed == null ? '—' : String(g.maxMissed) }),
+    h('td', { class: 'num', text: g.maxWaitSecs ? String(g.maxWaitSecs) : '—' }),
   ]));
   const add = form({
     ctx, id: 'group-form', submit: 'addGroup',
@@ -252,9 +253,12 @@ async function groups(ctx) {
       { id: 'routing-group', label: 'group', type: 'select', options: list.map((g) => [g.group, `${g.group} · ${g.name}`]), rules: [required] },
       { id: 'routing-strategy', label: 'strategy', type: 'select', options: STRATEGIES.map((s) => [s, t(`strategy_${s}`)]), value: first && first.strategy },
       { id: 'routing-missed', label: 'maxMissed', type: 'number', value: String(first ? first.maxMissed ?? 3 : 3), rules: [required, whole(0, 100)], hint: 'maxMissedHint' },
+      { id: 'routing-wait', label: 'maxWaitSecs', type: 'number', value: String(first ? first.maxWaitSecs ?? 0 : 0), rules: [required, whole(0, 3600)], hint: 'maxWaitHint' },
+      { id: 'routing-overflow', label: 'overflowGroup', type: 'select', options: [['', t('overflowNone')], ...list.map((g) => [g.group, `${g.group} · ${g.name}`])], value: (first && first.overflowGroup) || '' },
     ],
     send: () => call('PUT', `/api/v1/admin/groups/${encodeURIComponent(value('routing-group'))}/routing`, ctx.token(),
-      { strategy: value('routing-strategy'), maxMissed: Number(value('routing-missed')) }),
+      { strategy: value('routing-strategy'), maxMissed: Number(value('routing-missed')),
+        maxWaitSecs: Number(value('routing-wait')), overflowGroup: value('routing-overflow') || null }),
     done: () => { ctx.notify('routingSaved'); again(); },
   });
   // Picking a group shows its settings.
@@ -263,9 +267,11 @@ async function groups(ctx) {
     if (!g) return;
     /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-strategy')).value = g.strategy || 'longestIdle';
     /** @type {HTMLInputElement} */ (routing.querySelector('#routing-missed')).value = String(g.maxMissed ?? 3);
+    /** @type {HTMLInputElement} */ (routing.querySelector('#routing-wait')).value = String(g.maxWaitSecs ?? 0);
+    /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-overflow')).value = g.overflowGroup || '';
   });
   ctx.screen.replaceChildren(
-    card('groups', [table(['groupNo', 'groupName', 'acwSecs', 'strategy', 'maxMissed'], rows, 'groups', 'none'), add]),
+    card('groups', [table(['groupNo', 'groupName', 'acwSecs', 'strategy', 'maxMissed', 'maxWaitSecs'], rows, 'groups', 'none'), add]),
     card('routing', [routing]),
   );
 }

@@ -254,7 +254,7 @@ async function groups(ctx) {
       { id: 'routing-strategy', label: 'strategy', type: 'select', options: STRATEGIES.map((s) => [s, t(`strategy_${s}`)]), value: first && first.strategy },
       { id: 'routing-missed', label: 'maxMissed', type: 'number', value: String(first ? first.maxMissed ?? 3 : 3), rules: [required, whole(0, 100)], hint: 'maxMissedHint' },
       { id: 'routing-wait', label: 'maxWaitSecs', type: 'number', value: String(first ? first.maxWaitSecs ?? 0 : 0), rules: [required, whole(0, 3600)], hint: 'maxWaitHint' },
-      { id: 'routing-overflow', label: 'overflowGroup', type: 'select', options: [['', t('overflowNone')], ...list.map((g) => [g.group, `${g.group} · ${g.name}`])], value: (first && first.overflowGroup) || '' },
+      { id: 'routing-overflow', label: 'overflowGroup', type: 'select', options: [['', t('overflowNone')], ...list.map((g) => /** @type {[string, string]} */ ([g.group, `${g.group} · ${g.name}`]))], value: (first && first.overflowGroup) || '' },
     ],
     send: () => call('PUT', `/api/v1/admin/groups/${encodeURIComponent(value('routing-group'))}/routing`, ctx.token(),
       { strategy: value('routing-strategy'), maxMissed: Number(value('routing-missed')),

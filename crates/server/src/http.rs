@@ -645,8 +645,30 @@ fn frame_ancestors(app: &App) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("frame-ancestors {list}")).ok()
 }
 
-async fn softphone_index() -> Response {
-    asset("softphone/index.html")
+/// The softphone's page. A CRM that names its tenant in the iframe's
+/// address (`/admin/?tenant=ID`, as single sign-on does) gets that
+/// tenant's own origins as the `frame-ancestors` of the page, when the
+/// tenant has set any; otherwise the global list applies (set by
+/// [`security_headers`]). A tenant that is not a number, or has no list,
+/// changes nothing.
+async fn softphone_index(State(app): State<App>, query: axum::extract::RawQuery) -> Response {
+    let mut page = asset("softphone/index.html");
+    let tenant = query.0.as_deref().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "tenant")
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+    });
+    let Some(tenant) = tenant.filter(|t| *t > 0) else {
+        return page;
+    };
+    let origins = match app.store.tenant_origins(tenant).await {
+        Ok(o) if !o.is_empty() => o,
+        _ => return page,
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("frame-ancestors 'self' {}", origins.join(" "))) {
+        add_frame_ancestors(page.headers_mut(), v);
+    }
+    page
 }
 
 async fn softphone_asset(path: Result<Path<String>, PathRejection>) -> Response {

@@ -177,3 +177,56 @@ async fn agents_are_refused_and_other_tenants_are_unaffected() {
     let our_agent = sign_in_as(&api, "agent1@demo.local", "demo1234").await;
     assert_eq!(our_agent["allowedOrigins"], ours["allowedOrigins"]);
 }
+
+/// The softphone page's `Content-Security-Policy`.
+async fn page_csp(api: &Api, query: &str) -> String {
+    let r = api
+        .http
+        .get(format!("{}/admin/{query}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_page_for_a_tenant_may_be_framed_by_that_tenants_origins_only() {
+    let (_dir, running) = start().await;
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
+    let global = format!("frame-ancestors 'self' {GLOBAL}");
+    // Before the tenant has its own list, the global one everywhere.
+    assert!(page_csp(&api, "?tenant=1").await.contains(&global));
+    let (status, _) = api
+        .put(
+            PATH,
+            &admin,
+            json!({"allowedOrigins": ["https://crm.example.com"]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let own = page_csp(&api, "?tenant=1").await;
+    assert!(
+        own.contains("frame-ancestors 'self' https://crm.example.com"),
+        "{own}"
+    );
+    assert!(!own.contains(GLOBAL), "{own}");
+    assert_eq!(own.matches("frame-ancestors").count(), 1, "{own}");
+    // No tenant, another tenant, or nonsense: the global list.
+    for q in [
+        "",
+        "?tenant=2",
+        "?tenant=abc",
+        "?tenant=-1",
+        "?tenant=1%3B%20script-src%20*",
+    ] {
+        let csp = page_csp(&api, q).await;
+        assert!(csp.contains(&global), "{q}: {csp}");
+        assert!(!csp.contains("crm.example.com"), "{q}: {csp}");
+    }
+}

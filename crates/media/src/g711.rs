@@ -62,6 +62,19 @@ pub fn alaw_to_linear(a: u8) -> i16 {
     (if sign != 0 { magnitude } else { -magnitude }) as i16
 }
 
+/// Linear samples encoded for payload type 0 (PCMU) or 8 (PCMA).
+pub fn encode<const N: usize>(lin: &[i16; N], pt: u8) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, &s) in out.iter_mut().zip(lin) {
+        *o = if pt == 8 {
+            linear_to_alaw(s)
+        } else {
+            linear_to_ulaw(s)
+        };
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@
 //! (about -20 dBFS at its peak) that a caller's own line noise stays
 //! below it and no carrier's level control pumps.
 
-use crate::g711::{linear_to_alaw, linear_to_ulaw};
 use crate::tone::FRAME;
 
 /// The tune: (frequency in Hz, 0 for a rest; length in 20 ms frames).
@@ -77,16 +76,7 @@ impl Music {
 
     /// The next 20 ms encoded for payload type 0 (PCMU) or 8 (PCMA).
     pub fn next_frame(&mut self, pt: u8) -> [u8; FRAME] {
-        let lin = self.next_linear();
-        let mut out = [0u8; FRAME];
-        for (o, s) in out.iter_mut().zip(lin) {
-            *o = if pt == 8 {
-                linear_to_alaw(s)
-            } else {
-                linear_to_ulaw(s)
-            };
-        }
-        out
+        crate::g711::encode(&self.next_linear(), pt)
     }
 }
 

@@ -1,8 +1,6 @@
 //! Generated tones in 20 ms G.711 frames: a sum of sine waves with an
 //! on/off cadence (ringback) or steady (the sandbox's 1 kHz test tone).
 
-use crate::g711::{linear_to_alaw, linear_to_ulaw};
-
 pub const FRAME: usize = 160; // 20 ms at 8 kHz
 
 #[derive(Debug, Clone)]
@@ -69,16 +67,7 @@ impl Tone {
 
     /// The next 20 ms encoded for payload type 0 (PCMU) or 8 (PCMA).
     pub fn next_frame(&mut self, pt: u8) -> [u8; FRAME] {
-        let lin = self.next_linear();
-        let mut out = [0u8; FRAME];
-        for (o, s) in out.iter_mut().zip(lin) {
-            *o = if pt == 8 {
-                linear_to_alaw(s)
-            } else {
-                linear_to_ulaw(s)
-            };
-        }
-        out
+        crate::g711::encode(&self.next_linear(), pt)
     }
 }
 

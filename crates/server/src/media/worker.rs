@@ -28,7 +28,7 @@ use seatline_media::g711;
 use seatline_media::latch::Latch;
 use seatline_media::music::Music;
 use seatline_media::quality::QualitySample;
-use seatline_media::rewrite::RtpRewriter;
+use seatline_media::rewrite::{Header, RtpRewriter};
 use seatline_media::rtcp::{self, ReceiverStats, Rtcp, SenderInfo};
 use seatline_media::rtp::RtpPacket;
 use seatline_media::srtp::SrtpLeg;
@@ -1088,13 +1088,26 @@ fn send_music_frame(c: &mut CallMedia, wire: &mut Vec<u8>, now: Instant) {
     let marker = music.starting();
     let frame = music.next_frame(c.pt);
     let h = c.out.local(frame.len() as u32, now, marker);
+    send_local(c, wire, remote, h, c.pt, &frame);
+}
+
+/// One packet of ours (not the agent's) on the call's stream toward the
+/// carrier: written, protected when the trunk is SRTP, sent, counted.
+fn send_local(
+    c: &mut CallMedia,
+    wire: &mut Vec<u8>,
+    remote: SocketAddr,
+    h: Header,
+    payload_type: u8,
+    payload: &[u8],
+) {
     RtpPacket {
         marker: h.marker,
-        payload_type: c.pt,
+        payload_type,
         seq: h.seq,
         timestamp: h.ts,
         ssrc: c.out.ssrc(),
-        payload: &frame,
+        payload,
     }
     .write(wire);
     if c.srtp
@@ -1104,7 +1117,7 @@ fn send_music_frame(c: &mut CallMedia, wire: &mut Vec<u8>, now: Instant) {
         return;
     }
     if c.rtp.try_send_to(wire, remote).is_ok() {
-        c.out.count(frame.len());
+        c.out.count(payload.len());
     }
 }
 
@@ -1129,24 +1142,7 @@ fn send_dtmf_slot(c: &mut CallMedia, wire: &mut Vec<u8>, now: Instant) {
         let duration = u16::from_be_bytes([payload[2], payload[3]]);
         c.out.local_same_ts(u32::from(duration), now)
     };
-    RtpPacket {
-        marker: h.marker,
-        payload_type: dpt,
-        seq: h.seq,
-        timestamp: h.ts,
-        ssrc: c.out.ssrc(),
-        payload: &payload,
-    }
-    .write(wire);
-    if c.srtp
-        .as_mut()
-        .is_some_and(|s| s.tx.protect_rtp(wire).is_err())
-    {
-        return;
-    }
-    if c.rtp.try_send_to(wire, remote).is_ok() {
-        c.out.count(payload.len());
-    }
+    send_local(c, wire, remote, h, dpt, &payload);
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ test('the admin sets the call center up from the console; bad input changes noth
   assert.match(await errorOf(page, 'did-form'), /Forward to: a phone number in E\.164 digits/);
   await page.locator('#did-forward').fill('+12025550171');
   await page.locator('#did-form-submit').click();
-  assert.equal(await errorOf(page, 'did-form'), 'The number is not valid. (a DID cannot be forwarded to itself)');
+  assert.equal(await errorOf(page, 'did-form'), 'A number cannot be forwarded to itself. (a DID cannot be forwarded to itself)');
   assert.deepEqual(await routeOf('12025550171'), { group: 'G002' }, 'unchanged');
   // The same refusal in the other languages.
   await page.locator('#lang').selectOption('es-MX');
@@ -120,7 +120,7 @@ test('the admin sets the call center up from the console; bad input changes noth
   await page.locator('#did-kind').selectOption('forwardTo');
   await page.locator('#did-forward').fill('+12025550171');
   await page.locator('#did-form-submit').click();
-  assert.match(await errorOf(page, 'did-form'), /^号码不正确。/);
+  assert.match(await errorOf(page, 'did-form'), /^号码不能转接到自身。/);
   await page.locator('#lang').selectOption('en-US');
   await page.locator('#did-form-submit', { hasText: 'Save route' }).waitFor();
   // The picture: a refused forward shown beside the form.

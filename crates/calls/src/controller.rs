@@ -40,7 +40,8 @@ pub enum Action {
     /// Feed the seat's agent state machine.
     Agent { seat: i64, input: AgentInput },
     /// Find the next available agent (not in `tried`) and assign the call
-    /// to them; answer with [`CallController::agent_picked`].
+    /// to them (or, ring-all, every available agent of the group); answer
+    /// with [`CallController::agents_picked`].
     PickAgent { tried: Vec<i64> },
     /// Inbound: tell the carrier the call is ringing (180).
     RingCarrier,
@@ -82,6 +83,9 @@ enum State {
 pub struct CallController {
     record: CallRecord,
     seat: Option<i64>,
+    /// Inbound, ring-all: the other seats the offer rings at the same time
+    /// as `seat`. The first to answer takes the call; the rest stop ringing.
+    also_ringing: Vec<i64>,
     state: State,
     tried: Vec<i64>,
     ring_timeout: Duration,
@@ -117,6 +121,7 @@ impl CallController {
         Self {
             record,
             seat,
+            also_ringing: Vec::new(),
             state: State::Ringing,
             tried: Vec::new(),
             ring_timeout,
@@ -139,6 +144,23 @@ impl CallController {
 
     pub fn seat(&self) -> Option<i64> {
         self.seat
+    }
+
+    /// Whether this call is the seat's: connected or placed there, or an
+    /// offer ringing there (alone or among others).
+    pub fn involves(&self, seat: i64) -> bool {
+        self.seat == Some(seat) || self.also_ringing.contains(&seat)
+    }
+
+    /// Every seat an inbound offer rings now (one, or several for ring-all).
+    pub fn ringing_seats(&self) -> Vec<i64> {
+        if self.state != State::Ringing {
+            return Vec::new();
+        }
+        self.seat
+            .into_iter()
+            .chain(self.also_ringing.iter().copied())
+            .collect()
     }
 
     pub fn is_ended(&self) -> bool {
@@ -212,18 +234,32 @@ impl CallController {
 
     /// The ACD's answer to [`Action::PickAgent`]: the agent now ringing, or none.
     pub fn agent_picked(&mut self, seat: Option<i64>, now: Instant, now_ms: i64) {
+        self.agents_picked(seat.into_iter().collect(), now, now_ms);
+    }
+
+    /// The ACD's answer to [`Action::PickAgent`]: the agents now ringing
+    /// (several when the group rings all), or none. The first one is the
+    /// record's agent until someone answers.
+    pub fn agents_picked(&mut self, seats: Vec<i64>, now: Instant, now_ms: i64) {
         if self.state != State::Ringing {
             return;
         }
-        match seat {
-            Some(seat) => {
-                self.tried.push(seat);
-                self.seat = Some(seat);
+        match seats.split_first() {
+            Some((&first, rest)) => {
+                self.tried.extend(&seats);
+                self.seat = Some(first);
+                self.also_ringing = rest.to_vec();
                 self.ring_until = Some(now + self.ring_timeout);
-                self.dial(1);
+                for seat in seats {
+                    self.actions.push_back(Action::Dial {
+                        seat,
+                        content: self.record.dial_status(1),
+                    });
+                }
                 self.actions.push_back(Action::Save);
             }
             None if self.max_wait.is_some() => {
+                self.seat = None;
                 self.state = State::Queued;
                 let until = *self
                     .wait_until
@@ -253,8 +289,60 @@ impl CallController {
         }
     }
 
+    /// The offer stops ringing at every seat but the one that keeps it
+    /// (answered, or the call ended there): each hears the call ended
+    /// (`dialStatus` 5, back to the status before it rang).
+    fn release_others(&mut self, now_ms: i64) {
+        let call = self.call();
+        let mut gone = self.record.clone();
+        gone.hangup_ms.get_or_insert(now_ms);
+        for seat in std::mem::take(&mut self.also_ringing) {
+            self.actions.push_back(Action::Agent {
+                seat,
+                input: AgentInput::Ended { call: call.clone() },
+            });
+            self.actions.push_back(Action::Dial {
+                seat,
+                content: gone.dial_status(5),
+            });
+        }
+    }
+
+    /// Ring-all: one of several ringing seats drops out (rejected, or its
+    /// agent's side was lost); the offer rings on at the others. False when
+    /// the seat is the only one ringing (the caller moves on instead).
+    fn drop_ringing(&mut self, seat: i64, input: AgentInput, now_ms: i64) -> bool {
+        if self.state != State::Ringing || self.also_ringing.is_empty() {
+            return false;
+        }
+        if self.seat == Some(seat) {
+            self.seat = Some(self.also_ringing.remove(0));
+        } else if let Some(i) = self.also_ringing.iter().position(|&s| s == seat) {
+            self.also_ringing.remove(i);
+        } else {
+            return false;
+        }
+        let mut gone = self.record.clone();
+        gone.hangup_ms = Some(now_ms);
+        self.actions.push_back(Action::Agent { seat, input });
+        self.actions.push_back(Action::Dial {
+            seat,
+            content: gone.dial_status(5),
+        });
+        true
+    }
+
+    /// Ring-all: the agent of a seat that rings can no longer take the call
+    /// (every tab gone): it stops ringing there. False when that seat is the
+    /// only one ringing, or not ringing at all.
+    pub fn drop_seat(&mut self, seat: i64, now_ms: i64) -> bool {
+        let call = self.call();
+        self.drop_ringing(seat, AgentInput::Ended { call }, now_ms)
+    }
+
     /// The ringing inbound call leaves its agent (rejected or not answered in time).
     fn next_agent(&mut self, rejected: bool, now_ms: i64) {
+        self.release_others(now_ms);
         let call = self.call();
         self.agent(if rejected {
             AgentInput::Rejected { call }
@@ -329,6 +417,8 @@ impl CallController {
     }
 
     fn end(&mut self) {
+        let now_ms = self.record.hangup_ms.unwrap_or(self.record.start_ms);
+        self.release_others(now_ms);
         let call = self.call();
         self.agent(AgentInput::Ended { call });
         if let Some(seat) = self.seat {
@@ -362,9 +452,39 @@ impl CallController {
     }
 
     pub fn handle_agent(&mut self, cmd: AgentCommand, now_ms: i64) {
+        if let Some(seat) = self.seat {
+            self.handle_agent_at(seat, cmd, now_ms);
+        }
+    }
+
+    /// A command from the agent of `seat`: the call's agent, or, while a
+    /// ring-all offer rings, any of the seats it rings.
+    pub fn handle_agent_at(&mut self, from: i64, cmd: AgentCommand, now_ms: i64) {
+        if !self.involves(from) {
+            return;
+        }
+        let ringing = self.record.direction == Direction::Inbound && self.state == State::Ringing;
+        if ringing && matches!(cmd, AgentCommand::Reject | AgentCommand::HangUp) {
+            let call = self.call();
+            if self.drop_ringing(from, AgentInput::Rejected { call }, now_ms) {
+                return;
+            }
+        }
+        if ringing && cmd == AgentCommand::Answer && self.seat != Some(from) {
+            // Ring-all: the seat that answers first becomes the call's.
+            let i = self.also_ringing.iter().position(|&s| s == from);
+            if let (Some(i), Some(first)) = (i, self.seat) {
+                self.also_ringing[i] = first;
+                self.seat = Some(from);
+            }
+        }
+        if self.seat != Some(from) {
+            return;
+        }
         match (cmd, self.record.direction, self.state) {
             (AgentCommand::Answer, Direction::Inbound, State::Ringing) => {
                 let Some(seat) = self.seat else { return };
+                self.release_others(now_ms);
                 self.state = State::Connected;
                 self.ring_until = None;
                 self.record.connected_ms = Some(now_ms);
@@ -699,5 +819,67 @@ mod tests {
         actions(&mut c);
         c.agent_picked(None, Instant::now(), 0);
         assert_eq!(actions(&mut c)[0], Action::RefuseCarrier { code: 480 });
+    }
+
+    #[test]
+    fn ring_all_the_first_seat_to_answer_takes_it_and_the_others_stop_ringing() {
+        let mut c = inbound();
+        actions(&mut c);
+        let t = Instant::now();
+        c.agents_picked(vec![3, 4, 5], t, 1_100);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(3, 1), (4, 1), (5, 1)]);
+        assert_eq!(c.ringing_seats(), vec![3, 4, 5]);
+        assert!(c.involves(4) && !c.involves(6));
+        c.handle_agent_at(4, AgentCommand::Answer, 2_000);
+        let a = actions(&mut c);
+        assert!(a.contains(&Action::AnswerCarrier { seat: 4 }));
+        let codes = dial_codes(&a);
+        assert!(codes.contains(&(4, 2)) && codes.contains(&(3, 5)) && codes.contains(&(5, 5)));
+        for seat in [3, 5] {
+            assert!(a.contains(&Action::Agent {
+                seat,
+                input: AgentInput::Ended { call: "c2".into() }
+            }));
+        }
+        assert_eq!(c.seat(), Some(4));
+        assert!(!c.involves(3));
+        // Late commands from the others change nothing.
+        c.handle_agent_at(3, AgentCommand::Answer, 2_100);
+        c.handle_agent_at(5, AgentCommand::HangUp, 2_100);
+        assert!(actions(&mut c).is_empty());
+    }
+
+    #[test]
+    fn ring_all_rejects_drop_seats_until_the_last_then_the_acd_is_asked_again() {
+        let mut c = inbound();
+        actions(&mut c);
+        let t = Instant::now();
+        c.agents_picked(vec![3, 4], t, 1_100);
+        actions(&mut c);
+        // The record's agent (the first seat) rejects: the other keeps ringing.
+        c.handle_agent_at(3, AgentCommand::Reject, 1_500);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(3, 5)]);
+        assert!(a.contains(&Action::Agent {
+            seat: 3,
+            input: AgentInput::Rejected { call: "c2".into() }
+        }));
+        assert_eq!(c.ringing_seats(), vec![4]);
+        c.handle_agent_at(4, AgentCommand::Reject, 1_600);
+        let a = actions(&mut c);
+        assert_eq!(dial_codes(&a), vec![(4, 5)]);
+        assert!(a.contains(&Action::PickAgent { tried: vec![3, 4] }));
+        // A ring timeout with several ringing releases them all.
+        c.agents_picked(vec![6, 7], t, 1_700);
+        actions(&mut c);
+        c.handle_timeout(t + Duration::from_secs(20), 21_700);
+        let a = actions(&mut c);
+        let mut codes = dial_codes(&a);
+        codes.sort();
+        assert_eq!(codes, vec![(6, 5), (7, 5)]);
+        assert!(a.contains(&Action::PickAgent {
+            tried: vec![3, 4, 6, 7]
+        }));
     }
 }

@@ -444,7 +444,7 @@ async fn set_did_route(
         (Some(g), None, None) if !g.is_empty() && g.len() <= 32 => DidRouteSet::Group(g),
         (None, Some(n), None) => match digits(&n) {
             Some(n) if n != did => DidRouteSet::Forward(n),
-            Some(_) => return bad("badNumber", "a DID cannot be forwarded to itself"),
+            Some(_) => return bad("forwardLoop", "a DID cannot be forwarded to itself"),
             None => return bad("badNumber", "forwardTo is a number in E.164 digits"),
         },
         (None, None, Some(code)) if (400..700).contains(&code) => DidRouteSet::Reject(code),
@@ -466,7 +466,7 @@ async fn set_did_route(
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GroupRoutingBody {
-    /// `longestIdle`, `roundRobin` or `fewestCalls`.
+    /// `longestIdle`, `roundRobin`, `fewestCalls` or `ringAll`.
     strategy: String,
     /// Offers in a row an agent may let ring out before being set to Busy; 0: never.
     max_missed: i64,
@@ -548,7 +548,7 @@ async fn set_group_routing(
         Ok(u) => u,
         Err(r) => return r,
     };
-    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null}";
+    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null}";
     let group_no = match group_no {
         Ok(Path(g)) => g,
         Err(rejection) => return path_rejection(rejection),
@@ -562,7 +562,7 @@ async fn set_group_routing(
         return bad("the group number is 1 to 32 characters");
     }
     if seatline_switchboard::Strategy::parse(&b.strategy).is_none() {
-        return bad("strategy is longestIdle, roundRobin or fewestCalls");
+        return bad("strategy is longestIdle, roundRobin, fewestCalls or ringAll");
     }
     if !(0..=i64::from(seatline_switchboard::MAX_MISSED_LIMIT)).contains(&b.max_missed) {
         return bad("maxMissed is 0 (never) to 100");

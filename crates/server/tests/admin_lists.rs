@@ -68,6 +68,11 @@ async fn the_did_list_follows_each_route_change_and_refuses_others() {
         ("12025550172", json!({"reject": 200}), "badCode"),
         (
             "12025550172",
+            json!({"forwardTo": "+12025550172"}),
+            "forwardLoop",
+        ),
+        (
+            "12025550172",
             json!({"group": "G001", "reject": 486}),
             "badRoute",
         ),

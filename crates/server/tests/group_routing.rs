@@ -41,7 +41,7 @@ async fn a_group_routing_is_validated_and_a_missed_offer_sets_the_agent_busy() {
     const PATH: &str = "/api/v1/admin/groups/G001/routing";
 
     for (body, why) in [
-        (json!({"strategy": "ringAll", "maxMissed": 3}), "strategy"),
+        (json!({"strategy": "ringall", "maxMissed": 3}), "strategy"),
         (json!({"strategy": "LONGESTIDLE", "maxMissed": 3}), "case"),
         (
             json!({"strategy": "roundRobin", "maxMissed": -1}),

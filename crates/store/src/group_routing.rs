@@ -6,7 +6,7 @@ use crate::{Result, Store};
 use sqlx::Row;
 
 /// A group's queue settings as stored: `strategy` is `longestIdle`,
-/// `roundRobin` or `fewestCalls` (the table's CHECK says so too).
+/// `roundRobin`, `fewestCalls` or `ringAll` (the table's CHECK says so too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRoutingRow {
     pub tenant_id: i64,
@@ -117,9 +117,15 @@ mod tests {
             .set_group_routing(&routing(999, &group_no, "roundRobin", 1))
             .await
             .unwrap());
+        let ring_all = routing(1, &group_no, "ringAll", 2);
+        assert!(store.set_group_routing(&ring_all).await.unwrap());
+        assert_eq!(
+            store.group_routing(1, &group_no).await.unwrap(),
+            Some(ring_all)
+        );
         // The schema refuses what the API would never send.
         assert!(store
-            .set_group_routing(&routing(1, &group_no, "ringAll", 1))
+            .set_group_routing(&routing(1, &group_no, "everyone", 1))
             .await
             .is_err());
         assert!(store

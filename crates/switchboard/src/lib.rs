@@ -880,7 +880,7 @@ impl Switchboard {
     fn call_of_seat(&self, seat: SeatId) -> Option<CallRef> {
         self.calls
             .iter()
-            .find(|(_, c)| c.ctl.seat() == Some(seat))
+            .find(|(_, c)| c.ctl.involves(seat))
             .map(|(r, _)| *r)
     }
 
@@ -1291,7 +1291,7 @@ impl Switchboard {
             return;
         };
         if let Some(c) = self.calls.get_mut(&call) {
-            c.ctl.handle_agent(cmd, ms);
+            c.ctl.handle_agent_at(seat, cmd, ms);
         }
         self.apply(call, now);
         self.pump(now);
@@ -1383,7 +1383,11 @@ impl Switchboard {
     pub fn rtp_alive(&mut self, seats: &[SeatId], now: Instant) {
         let timeout = self.settings.rtp_timeout;
         for c in self.calls.values_mut() {
-            if c.ctl.is_connected() && !c.held && c.ctl.seat().is_some_and(|s| seats.contains(&s)) {
+            let agent_leg =
+                c.ctl.is_connected() && !c.held && c.ctl.seat().is_some_and(|s| seats.contains(&s));
+            // A caller waiting in a queue is heard at the waiting key.
+            let waiting = c.waiting_media && seats.contains(&waiting_key(c.rtp));
+            if agent_leg || waiting {
                 c.rtp_deadline = Some(now + timeout);
             }
         }
@@ -1797,7 +1801,8 @@ impl Switchboard {
                     let tenant = c.tenant_id;
                     let group = c.group_no.clone().unwrap_or_default();
                     let call_id = c.ctl.record().call_id.clone();
-                    let mut picked = None;
+                    let all = self.queues.routing(tenant, &group).strategy == Strategy::RingAll;
+                    let mut picked = Vec::new();
                     while let Some(seat) = self.pick_agent(tenant, &group, &tried) {
                         tried.push(seat);
                         if self
@@ -1814,12 +1819,14 @@ impl Switchboard {
                                 slot.missed.clear();
                             }
                             self.queues.offered(tenant, &group, seat);
-                            picked = Some(seat);
-                            break;
+                            picked.push(seat);
+                            if !all {
+                                break;
+                            }
                         }
                     }
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.ctl.agent_picked(picked, now, ms);
+                        c.ctl.agents_picked(picked, now, ms);
                     }
                 }
                 Action::RingCarrier => self.ua.respond(call, 180, None, now),
@@ -1834,8 +1841,10 @@ impl Switchboard {
                     let group = c.group_no.clone().unwrap_or_default();
                     if !c.waiting_media {
                         // Answered once, to wait: the caller hears music
-                        // until an agent takes it.
+                        // until an agent takes it, and must keep sending
+                        // RTP (a carrier gone silent ends the wait).
                         c.waiting_media = true;
+                        c.rtp_deadline = Some(now + self.settings.rtp_timeout);
                         let body = c.offer.to_string(1, 1);
                         let key = waiting_key(c.rtp);
                         bridge_carrier(&mut self.out, c, key);
@@ -2004,14 +2013,19 @@ impl Switchboard {
         }
         let due = due_calls(&self.calls, now, |c| c.ctl.poll_timeout());
         for call in due {
-            // A ringing call that leaves its agent on a timeout rang out there.
-            let rang_out = self.calls.get_mut(&call).and_then(|c| {
-                let seat = c.ctl.seat();
+            // A ringing call that leaves its agents on a timeout rang out
+            // at each of them.
+            let rang_out = self.calls.get_mut(&call).map_or_else(Vec::new, |c| {
+                let seats = c.ctl.ringing_seats();
                 c.ctl.handle_timeout(now, ms);
-                seat.filter(|_| c.ctl.seat().is_none())
+                if c.ctl.seat().is_none() {
+                    seats
+                } else {
+                    Vec::new()
+                }
             });
             self.apply(call, now);
-            if let Some(seat) = rang_out {
+            for seat in rang_out {
                 self.offer_rang_out(seat, now);
             }
         }
@@ -2049,9 +2063,20 @@ impl Switchboard {
                 slot.audio_lost = false;
             }
             // Every tab stayed away, or the audio never came back: the
-            // agent's side of the call is lost (801).
+            // agent's side of the call is lost (801), unless the call is a
+            // ring-all offer still ringing elsewhere (then it stops ringing
+            // here only).
             if let Some(call) = self.call_of_seat(seat) {
-                self.end_call(call, Some(HangupReason::NetworkAgent as u16), now);
+                let ms = self.ms(now);
+                let dropped = self
+                    .calls
+                    .get_mut(&call)
+                    .is_some_and(|c| c.ctl.drop_seat(seat, ms));
+                if dropped {
+                    self.apply(call, now);
+                } else {
+                    self.end_call(call, Some(HangupReason::NetworkAgent as u16), now);
+                }
             }
         }
         self.pump(now);

@@ -12,6 +12,12 @@
 //! - `fewestCalls`: the available agent who answered the fewest inbound
 //!   calls since the switchboard started (a restart starts everyone from
 //!   zero again); ties go to the longest idle.
+//! - `ringAll`: every available agent of the group rings at once; the first
+//!   to answer takes the call and it stops ringing at the others (who go
+//!   back to the status they had, with no missed offer counted). A reject
+//!   drops only that agent; when the ring timeout passes with no answer,
+//!   each of them missed the offer, and the call rings whoever became
+//!   available since (or waits, or gets 480).
 //!
 //! Waiting: a group with a maximum wait (`max_wait_secs` > 0) queues a
 //! call nobody can take now instead of refusing it with 480: the caller is
@@ -45,6 +51,7 @@ pub enum Strategy {
     LongestIdle,
     RoundRobin,
     FewestCalls,
+    RingAll,
 }
 
 impl Strategy {
@@ -54,6 +61,7 @@ impl Strategy {
             Self::LongestIdle => "longestIdle",
             Self::RoundRobin => "roundRobin",
             Self::FewestCalls => "fewestCalls",
+            Self::RingAll => "ringAll",
         }
     }
 
@@ -62,6 +70,7 @@ impl Strategy {
             "longestIdle" => Some(Self::LongestIdle),
             "roundRobin" => Some(Self::RoundRobin),
             "fewestCalls" => Some(Self::FewestCalls),
+            "ringAll" => Some(Self::RingAll),
             _ => None,
         }
     }
@@ -273,7 +282,10 @@ impl Switchboard {
             .filter_map(|(id, s)| s.agent.available_since().map(|since| (*id, since)));
         let q = &self.queues;
         match q.routing(tenant_id, group_no).strategy {
-            Strategy::LongestIdle => available.min_by_key(|&(id, since)| (since, id)),
+            // Ring-all takes every one of them, longest idle first.
+            Strategy::LongestIdle | Strategy::RingAll => {
+                available.min_by_key(|&(id, since)| (since, id))
+            }
             Strategy::FewestCalls => available
                 .min_by_key(|&(id, since)| (q.answered.get(&id).copied().unwrap_or(0), since, id)),
             Strategy::RoundRobin => {

@@ -36,10 +36,11 @@ fn a_group_without_routing_is_longest_idle_with_three_missed_offers() {
         Strategy::LongestIdle,
         Strategy::RoundRobin,
         Strategy::FewestCalls,
+        Strategy::RingAll,
     ] {
         assert_eq!(Strategy::parse(s.as_str()), Some(s));
     }
-    assert_eq!(Strategy::parse("ringAll"), None);
+    assert_eq!(Strategy::parse("ringall"), None);
     assert_eq!(Strategy::parse("LONGESTIDLE"), None);
 }
 
@@ -224,4 +225,169 @@ fn with_max_missed_zero_an_agent_is_never_set_busy() {
     assert_eq!(w.rung, vec![1; 5]);
     assert_eq!(w.status(1), Some(Status::Idle.code() as i64));
     assert!(w.errors(tab).is_empty());
+}
+
+/// The `dialStatus` codes a tab received, in order.
+fn dial_codes(w: &World, conn: ConnId) -> Vec<i64> {
+    w.tabs
+        .get(&conn)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| match e {
+            ServerEvent::Dial { content } => Some(content.code),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bridged_to(w: &World) -> Vec<SeatId> {
+    w.media
+        .iter()
+        .filter_map(|m| match m {
+            MediaOut::Bridge { seat, .. } => Some(*seat),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answered(w: &World, call: seatline_sip::CallRef) -> usize {
+    w.carrier_events
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call))
+        .count()
+}
+
+#[test]
+fn ring_all_rings_every_available_agent_and_the_first_to_answer_takes_it() {
+    let mut w = World::routed(routing(Strategy::RingAll, 3));
+    let a = w.sign_in(1);
+    let b = w.sign_in(2);
+    let c = w.sign_in(3);
+    w.sb.set_status(3, Status::Busy, w.now).unwrap();
+    w.advance(Duration::from_secs(1));
+    let call = w.inbound();
+    let mut rung = w.rung.clone();
+    rung.sort();
+    assert_eq!(
+        rung,
+        vec![1, 2],
+        "every available agent rings, not the busy one"
+    );
+    assert_eq!(dial_codes(&w, a), vec![1]);
+    assert_eq!(dial_codes(&w, b), vec![1]);
+    assert!(dial_codes(&w, c).is_empty());
+    w.advance(Duration::from_secs(3));
+    w.sb.answer(2, true, w.now);
+    w.step();
+    assert_eq!(answered(&w, call), 1);
+    assert_eq!(
+        bridged_to(&w),
+        vec![2],
+        "the audio goes to the agent who answered"
+    );
+    assert_eq!(dial_codes(&w, b), vec![1, 2]);
+    assert_eq!(dial_codes(&w, a), vec![1, 5], "it stops ringing at seat 1");
+    assert_eq!(w.status(1), Some(Status::Idle.code() as i64));
+    // A late answer from seat 1 changes nothing.
+    w.sb.answer(1, true, w.now);
+    w.advance(Duration::from_secs(1));
+    assert_eq!(answered(&w, call), 1);
+    assert_eq!(bridged_to(&w), vec![2]);
+    assert_eq!(dial_codes(&w, a), vec![1, 5]);
+    // The record names the agent who answered; nobody missed an offer.
+    let last = w.saved.last().unwrap();
+    assert!(last.connected_ms.is_some());
+    assert!(w.errors(a).is_empty() && w.errors(b).is_empty());
+    let now = w.now;
+    w.carrier.hang_up(call, now);
+    w.advance(Duration::from_secs(1));
+    assert_eq!(dial_codes(&w, b), vec![1, 2, 5]);
+    assert_eq!(dial_codes(&w, a), vec![1, 5], "seat 1 hears nothing more");
+    assert_eq!(w.sb.answered_calls(2), 1);
+    assert_eq!(w.sb.answered_calls(1), 0);
+}
+
+#[test]
+fn ring_all_a_reject_drops_only_that_agent_and_the_last_reject_moves_on() {
+    let mut w = World::routed(routing(Strategy::RingAll, 3));
+    let a = w.sign_in(1);
+    let b = w.sign_in(2);
+    let call = w.inbound();
+    assert_eq!(w.rung.len(), 2);
+    w.sb.answer(1, false, w.now);
+    w.step();
+    assert_eq!(dial_codes(&w, a), vec![1, 5]);
+    assert_eq!(dial_codes(&w, b), vec![1], "still ringing at seat 2");
+    assert!(!w.refused(call, 480));
+    // A hang-up on a ringing offer is a reject too.
+    w.sb.hang_up(2, w.now);
+    w.step();
+    assert_eq!(dial_codes(&w, b), vec![1, 5]);
+    assert!(w.refused(call, 480), "nobody left who has not rung: 480");
+}
+
+#[test]
+fn ring_all_nobody_answering_is_a_missed_offer_for_each_and_a_new_agent_rings_next() {
+    let mut w = World::routed(routing(Strategy::RingAll, 1));
+    let a = w.sign_in(1);
+    let b = w.sign_in(2);
+    let call = w.inbound();
+    w.advance(RING - Duration::from_secs(1));
+    // Seat 3 becomes available while the offer rings elsewhere.
+    let c = w.sign_in(3);
+    assert!(dial_codes(&w, c).is_empty());
+    w.advance(Duration::from_secs(1));
+    assert_eq!(w.status(1), Some(2), "missed once with maxMissed 1: Busy");
+    assert_eq!(w.status(2), Some(2));
+    assert_eq!(w.errors(a).len(), 1);
+    assert_eq!(w.errors(b).len(), 1);
+    assert_eq!(dial_codes(&w, a), vec![1, 5]);
+    assert_eq!(
+        dial_codes(&w, c),
+        vec![1],
+        "the ring timeout goes on to seat 3"
+    );
+    w.sb.answer(3, true, w.now);
+    w.step();
+    assert_eq!(answered(&w, call), 1);
+}
+
+#[test]
+fn ring_all_the_caller_hanging_up_stops_it_at_every_agent_without_a_miss() {
+    let mut w = World::routed(routing(Strategy::RingAll, 1));
+    let a = w.sign_in(1);
+    let b = w.sign_in(2);
+    let call = w.inbound();
+    w.advance(Duration::from_secs(4));
+    let now = w.now;
+    w.carrier.hang_up(call, now);
+    w.advance(RING);
+    for (seat, tab) in [(1, a), (2, b)] {
+        assert_eq!(dial_codes(&w, tab), vec![1, 5], "seat {seat}");
+        assert_eq!(w.status(seat), Some(Status::Idle.code() as i64));
+        assert!(w.errors(tab).is_empty());
+    }
+    let last = w.saved.last().unwrap();
+    assert!(last.connected_ms.is_none() && last.hangup_ms.is_some());
+}
+
+#[test]
+fn ring_all_an_agent_whose_tabs_all_close_stops_ringing_and_the_call_rings_on() {
+    let mut w = World::routed(routing(Strategy::RingAll, 3));
+    let a = w.sign_in(1);
+    let b = w.sign_in(2);
+    let call = w.inbound();
+    let now = w.now;
+    w.sb.tab_closed(1, a, now);
+    w.seat_tabs.remove(&1);
+    w.advance(Duration::from_secs(11));
+    assert!(!w.refused(call, 480));
+    assert_eq!(dial_codes(&w, b), vec![1]);
+    w.sb.answer(1, true, w.now);
+    w.step();
+    assert_eq!(answered(&w, call), 0, "seat 1 no longer rings");
+    w.sb.answer(2, true, w.now);
+    w.step();
+    assert_eq!(answered(&w, call), 1);
+    assert_eq!(bridged_to(&w), vec![2]);
 }

@@ -279,3 +279,29 @@ fn a_group_without_a_maximum_wait_still_refuses_with_480() {
     assert_eq!(answered_by_us(&w, call), 0);
     assert!(!w.media.iter().any(|m| matches!(m, MediaOut::Music { .. })));
 }
+
+#[test]
+fn a_waiting_caller_whose_carrier_goes_silent_is_ended_after_the_rtp_timeout() {
+    let (mut w, tab) = busy_floor();
+    let call = w.inbound();
+    let key = music_key(&w);
+    // Heard from: still waiting well past one RTP timeout (30 s).
+    w.advance(Duration::from_secs(45));
+    assert_eq!(w.sb.queue_position(call), Some(1));
+    w.carrier_silent = true;
+    w.advance(Duration::from_secs(30) - Duration::from_millis(1));
+    assert_eq!(w.sb.queue_position(call), Some(1), "not before the timeout");
+    w.advance(Duration::from_millis(1));
+    assert!(ended_by_us(&w, call), "a BYE to the carrier");
+    assert_eq!(w.sb.queue_position(call), None);
+    assert!(unbridged_at(&w, key), "the music stops");
+    let r = w.saved.last().unwrap();
+    assert_eq!(r.connected_ms, None);
+    assert_eq!(r.hung_up_by, Some(HungUpBy::System));
+    assert_eq!(r.hangup_code, Some(800), "the carrier's network went");
+    // An agent freeing up afterwards rings for nothing.
+    w.sb.set_status(1, Status::Idle, w.now).unwrap();
+    w.step();
+    assert!(w.rung.is_empty());
+    assert!(dial_codes(&w, tab).is_empty());
+}

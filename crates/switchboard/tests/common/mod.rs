@@ -39,6 +39,11 @@ pub struct World {
     pub media: Vec<MediaOut>,
     pub next_rtp: RtpPort,
     pub next_conn: ConnId,
+    /// Keys whose audio is bridged to a carrier leg now.
+    pub bridged: BTreeSet<SeatId>,
+    /// The carrier stops sending RTP (else every bridged leg is heard
+    /// from before each deadline of the switchboard).
+    pub carrier_silent: bool,
 }
 
 pub fn addr(s: &str) -> SocketAddr {
@@ -107,6 +112,8 @@ impl World {
             media: Vec::new(),
             next_rtp: 30_000,
             next_conn: 0,
+            bridged: BTreeSet::new(),
+            carrier_silent: false,
         }
     }
 
@@ -126,8 +133,15 @@ impl World {
                     }
                     Output::ToTab { conn, event } => self.tabs.entry(conn).or_default().push(event),
                     Output::Media(m) => {
-                        if let MediaOut::Ring { seat, on: true } = m {
-                            self.rung.push(seat);
+                        match m {
+                            MediaOut::Ring { seat, on: true } => self.rung.push(seat),
+                            MediaOut::Bridge { seat, .. } => {
+                                self.bridged.insert(seat);
+                            }
+                            MediaOut::Unbridge { seat } => {
+                                self.bridged.remove(&seat);
+                            }
+                            _ => {}
                         }
                         self.media.push(m);
                     }
@@ -174,6 +188,7 @@ impl World {
                 Some(t) if t <= until => {
                     self.now = self.now.max(t);
                     let now = self.now;
+                    self.heard_carrier();
                     self.sb.handle_timeout(now);
                     self.carrier.handle_timeout(now);
                 }
@@ -181,7 +196,16 @@ impl World {
             }
         }
         self.now = until;
+        self.heard_carrier();
         self.step();
+    }
+
+    /// Unless the carrier went silent, every bridged leg sent RTP just now.
+    fn heard_carrier(&mut self) {
+        if !self.carrier_silent && !self.bridged.is_empty() {
+            let keys: Vec<SeatId> = self.bridged.iter().copied().collect();
+            self.sb.rtp_alive(&keys, self.now);
+        }
     }
 
     pub fn sign_in(&mut self, seat: SeatId) -> ConnId {

@@ -1,0 +1,72 @@
+// Ring-all from the console: the demo tenant's admin sets group G001's
+// strategy to ring-all in the console; one inbound sandbox call then rings
+// both signed-in agents at once, the second agent answers, and the call
+// stops ringing at the first (dialStatus 5 with the same callId, back to
+// Idle), whose late answer changes nothing.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setup } from './harness.mjs';
+
+let env;
+let base;
+before(async () => {
+  env = await setup();
+  base = `http://127.0.0.1:${env.seatline.port}`;
+});
+after(async () => { await env.teardown(); });
+
+async function sandboxCall(to, from) {
+  const r = await fetch(`${base}/api/v1/sandbox/calls`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to, from, other: '' }),
+  });
+  assert.equal(r.status, 202);
+}
+
+test('a group set to ring-all in the console rings two agents for one inbound call; the first to answer takes it', async () => {
+  const ctx = await env.browser.newContext({ viewport: { width: 1200, height: 860 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('console page error:', e.message));
+  await page.goto(`${env.seatline.origin}/console/`);
+  await page.locator('#email').fill('admin@demo.local');
+  await page.locator('#password').fill('demo1234');
+  await page.locator('#signin-button').click();
+  await page.locator('#agents').waitFor();
+  await page.locator('#tab-groups').click();
+  await page.locator('#groups tr[data-group="G001"]').waitFor();
+  await page.locator('#routing-group').selectOption('G001');
+  await page.locator('#routing-strategy').selectOption('ringAll');
+  await page.locator('#routing-form-submit').click();
+  await page.locator('#groups tr[data-group="G001"][data-strategy="ringAll"]').waitFor();
+  await ctx.close();
+
+  const a = await env.open();
+  await a.signIn('agent1@demo.local');
+  const b = await env.open();
+  await b.signIn('agent2@demo.local');
+  const fromA = await a.count();
+  const fromB = await b.count();
+  await sandboxCall('12025550170', '14155550123');
+  const ringA = (await a.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from: fromA })).data.content;
+  const ringB = (await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from: fromB })).data.content;
+  assert.equal(ringA.callId, ringB.callId, 'one call rings both agents');
+  assert.equal(ringA.caller, '14155550123');
+  await b.send({ type: 'answer' });
+  const connected = (await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 2, { from: fromB })).data.content;
+  assert.equal(connected.callId, ringB.callId);
+  const gone = (await a.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from: fromA })).data.content;
+  assert.equal(gone.callId, ringA.callId, 'the call stops ringing at agent1');
+  // Ringing showed agent1 busy (2); it is back to Idle (1).
+  const busyAt = (await a.messages()).findIndex((m, i) => i >= fromA && m.type === 'agentStatus' && m.content.code === 2);
+  assert.ok(busyAt >= fromA, 'agent1 showed busy while it rang');
+  await a.waitFor((m) => m.type === 'agentStatus' && m.content.code === 1, { from: busyAt + 1 });
+  // agent1's late answer changes nothing: agent2 keeps the call.
+  await a.send({ type: 'answer' });
+  await new Promise((r) => setTimeout(r, 500));
+  const afterA = (await a.messages()).slice(fromA).filter((m) => m.type === 'dialStatus').map((m) => m.content.code);
+  assert.deepEqual(afterA, [1, 5]);
+  await b.send({ type: 'hangUp' });
+  await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from: fromB });
+  await a.page.context().close();
+  await b.page.context().close();
+});

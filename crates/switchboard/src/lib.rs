@@ -1802,8 +1802,23 @@ impl Switchboard {
                     let group = c.group_no.clone().unwrap_or_default();
                     let call_id = c.ctl.record().call_id.clone();
                     let all = self.queues.routing(tenant, &group).strategy == Strategy::RingAll;
+                    // Ring-all: everyone available at once (one pass);
+                    // else the strategy's pick, then the next if the
+                    // agent's state refuses the call.
+                    let mut candidates = if all {
+                        self.available_agents(tenant, &group, &tried)
+                    } else {
+                        Vec::new()
+                    }
+                    .into_iter();
                     let mut picked = Vec::new();
-                    while let Some(seat) = self.pick_agent(tenant, &group, &tried) {
+                    loop {
+                        let next = if all {
+                            candidates.next()
+                        } else {
+                            self.pick_agent(tenant, &group, &tried)
+                        };
+                        let Some(seat) = next else { break };
                         tried.push(seat);
                         if self
                             .agent_input(

@@ -301,6 +301,26 @@ impl Switchboard {
         .map(|(id, _)| id)
     }
 
+    /// Ring-all: every available agent of the group this call has not rung
+    /// yet, longest idle first, found in one pass.
+    pub(crate) fn available_agents(
+        &self,
+        tenant_id: i64,
+        group_no: &str,
+        tried: &[SeatId],
+    ) -> Vec<SeatId> {
+        let mut all: Vec<(Instant, SeatId)> = self
+            .agents
+            .iter()
+            .filter(|(id, s)| {
+                s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id)
+            })
+            .filter_map(|(id, s)| s.agent.available_since().map(|since| (since, *id)))
+            .collect();
+        all.sort_unstable();
+        all.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// An offer to `seat` rang out. At the group's limit the agent is set to
     /// Busy (saved and shown like any status change) and told why.
     pub(crate) fn offer_rang_out(&mut self, seat: SeatId, now: Instant) {

@@ -104,7 +104,7 @@ pub struct WallCall {
 }
 
 /// A group's callers not answered yet: waiting in its queue, or ringing
-/// an agent (a call rings one agent at a time).
+/// agents (one at a time, or every available one for ring-all).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WallQueue {

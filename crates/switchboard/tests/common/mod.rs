@@ -11,7 +11,7 @@ use seatline_protocol::ServerEvent;
 use seatline_sip::sdp::{AudioSdp, Codec, Direction as SdpDirection};
 use seatline_sip::{CallRef, Timers, TrustedSource, UaEvent, UserAgent};
 use seatline_switchboard::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,22 @@ pub struct World {
     /// The carrier stops sending RTP (else every bridged leg is heard
     /// from before each deadline of the switchboard).
     pub carrier_silent: bool,
+    /// Outputs taken from the switchboard, not handled yet.
+    pending: VecDeque<Output>,
+    /// Note each input's handling time (benchmarks).
+    pub timing: bool,
+    pub timed: Vec<Timed>,
+}
+
+/// One input to the switchboard, timed on the wall clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Timed {
+    /// `route` (a new inbound call to its group), `sip` (a datagram from
+    /// the carrier), `timer`, or what the caller of [`World::input`] named.
+    pub kind: &'static str,
+    pub took: Duration,
+    /// Agents it started ringing (routing decisions that found one).
+    pub offers: usize,
 }
 
 pub fn addr(s: &str) -> SocketAddr {
@@ -114,13 +130,43 @@ impl World {
             next_conn: 0,
             bridged: BTreeSet::new(),
             carrier_silent: false,
+            pending: VecDeque::new(),
+            timing: false,
+            timed: Vec::new(),
+        }
+    }
+
+    /// Hands the switchboard one input (`f`) and takes what it decided
+    /// (its outputs, with the work deferred to `poll_output` such as
+    /// serving the queues); with `timing` on, notes how long that took
+    /// and how many agents it started ringing.
+    pub fn input(&mut self, kind: &'static str, f: impl FnOnce(&mut Switchboard, Instant)) {
+        let t0 = Instant::now();
+        f(&mut self.sb, self.now);
+        let before = self.pending.len();
+        while let Some(o) = self.sb.poll_output() {
+            self.pending.push_back(o);
+        }
+        let took = t0.elapsed();
+        if self.timing {
+            let offers = self
+                .pending
+                .iter()
+                .skip(before)
+                .filter(|o| matches!(o, Output::Media(MediaOut::Ring { on: true, .. })))
+                .count();
+            self.timed.push(Timed { kind, took, offers });
         }
     }
 
     pub fn step(&mut self) {
         loop {
             let mut moved = false;
+            // What direct calls of the test (set_status, answer, ...) left.
             while let Some(o) = self.sb.poll_output() {
+                self.pending.push_back(o);
+            }
+            while let Some(o) = self.pending.pop_front() {
                 moved = true;
                 match o {
                     Output::Transmit(t) if t.to == addr(CARRIER) => {
@@ -155,7 +201,7 @@ impl World {
                             group_no: GROUP.into(),
                         };
                         let rtp = [self.next_rtp];
-                        self.sb.route_inbound(call, route, &rtp, self.now);
+                        self.input("route", |sb, now| sb.route_inbound(call, route, &rtp, now));
                     }
                     _ => {}
                 }
@@ -163,7 +209,9 @@ impl World {
             while let Some(t) = self.carrier.poll_transmit() {
                 moved = true;
                 if t.to == addr(SB) {
-                    self.sb.handle_datagram(&t.bytes, addr(CARRIER), self.now);
+                    self.input("sip", |sb, now| {
+                        sb.handle_datagram(&t.bytes, addr(CARRIER), now)
+                    });
                 }
             }
             while let Some(ev) = self.carrier.poll_event() {
@@ -189,7 +237,7 @@ impl World {
                     self.now = self.now.max(t);
                     let now = self.now;
                     self.heard_carrier();
-                    self.sb.handle_timeout(now);
+                    self.input("timer", |sb, now| sb.handle_timeout(now));
                     self.carrier.handle_timeout(now);
                 }
                 _ => break,

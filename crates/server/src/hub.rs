@@ -95,7 +95,25 @@ struct Inner {
     dropped_tabs: u64,
     /// Per tenant with a console open: bumped when its wallboard changed.
     walls: HashMap<i64, watch::Sender<u64>>,
+    /// Per tenant with a console open: the last snapshot as JSON, shared
+    /// by every console of the tenant while it is current.
+    wall_json: HashMap<i64, SharedWall>,
 }
+
+/// A tenant's wallboard snapshot, serialised once for all its consoles.
+#[derive(Debug, Clone)]
+pub struct SharedWall {
+    /// The tenant's change count when it was made.
+    version: u64,
+    made: Instant,
+    pub json: std::sync::Arc<str>,
+    /// It shows a timer (a call, or an agent signed in): refresh it each second.
+    pub ticking: bool,
+}
+
+/// How long a snapshot with no change since may be handed to another
+/// console: its timers are at most this late.
+const WALL_SHARE_FOR: Duration = Duration::from_millis(200);
 
 /// One agent's sessions and tab queues: a few of each, so lists, not maps.
 #[derive(Default)]
@@ -252,6 +270,7 @@ impl Hub {
                 next_conn: 0,
                 dropped_tabs: 0,
                 walls: HashMap::new(),
+                wall_json: HashMap::new(),
             }),
             idle,
             io,
@@ -461,6 +480,7 @@ impl Hub {
                     if let Some(tx) = inner.walls.get(&tenant_id) {
                         if tx.receiver_count() == 0 {
                             inner.walls.remove(&tenant_id);
+                            inner.wall_json.remove(&tenant_id);
                         } else {
                             tx.send_modify(|v| *v = v.wrapping_add(1));
                         }
@@ -490,6 +510,35 @@ impl Hub {
     /// The tenant's wallboard now.
     pub fn wallboard(&self, tenant_id: i64, now: Instant) -> Wallboard {
         self.lock().sb.wallboard(tenant_id, now)
+    }
+
+    /// The tenant's wallboard as the consoles' streams send it: made and
+    /// serialised once, then handed to every console of the tenant that
+    /// asks while nothing changed and it is under 200 ms old (20 consoles
+    /// cost one snapshot, not 20). Serialising happens outside the lock.
+    pub fn wallboard_shared(&self, tenant_id: i64, now: Instant) -> SharedWall {
+        let (version, board) = {
+            let inner = self.lock();
+            let version = inner.walls.get(&tenant_id).map(|tx| *tx.borrow());
+            if let (Some(v), Some(c)) = (version, inner.wall_json.get(&tenant_id)) {
+                if c.version == v && now.saturating_duration_since(c.made) < WALL_SHARE_FOR {
+                    return c.clone();
+                }
+            }
+            (version, inner.sb.wallboard(tenant_id, now))
+        };
+        let ticking = !board.calls.is_empty() || board.agents.iter().any(|a| a.signed_in);
+        let json = serde_json::to_string(&board).unwrap_or_else(|_| "{}".into());
+        let shared = SharedWall {
+            version: version.unwrap_or(0),
+            made: now,
+            json: json.into(),
+            ticking,
+        };
+        if version.is_some() {
+            self.lock().wall_json.insert(tenant_id, shared.clone());
+        }
+        shared
     }
 
     /// A receiver that sees a new value each time the tenant's wallboard

@@ -157,13 +157,13 @@ impl Feed {
             tokio::time::sleep_until(last + MIN_GAP).await;
         }
         self.changes.borrow_and_update();
-        let board = self.app.hub.wallboard(self.tenant_id, Instant::now());
-        self.ticking = !board.calls.is_empty() || board.agents.iter().any(|a| a.signed_in);
+        let board = self
+            .app
+            .hub
+            .wallboard_shared(self.tenant_id, Instant::now());
+        self.ticking = board.ticking;
         self.last = Some(tokio::time::Instant::now());
-        let ev = Event::default()
-            .event("wallboard")
-            .json_data(&board)
-            .unwrap_or_else(|_| Event::default().event("wallboard").data("{}"));
+        let ev = Event::default().event("wallboard").data(&*board.json);
         Some((Ok(ev), self))
     }
 }

@@ -422,3 +422,45 @@ async fn a_supervisor_forces_a_status_and_signs_an_agent_out() {
     .await;
     assert_eq!(code, 200);
 }
+
+#[tokio::test]
+async fn consoles_of_one_tenant_share_a_snapshot_until_it_changes_or_ages() {
+    let (_dir, running) = start_with(vec![], |_| {}).await;
+    let hub = &running.app.hub;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    // A console is open (its stream watches the tenant's changes).
+    let mut changes = hub.watch_wallboard(1);
+    let now = Instant::now();
+    let a = hub.wallboard_shared(1, now);
+    let b = hub.wallboard_shared(1, now + Duration::from_millis(100));
+    assert!(
+        std::sync::Arc::ptr_eq(&a.json, &b.json),
+        "made once for both"
+    );
+    let board: Value = serde_json::from_str(&a.json).unwrap();
+    assert_eq!(agent(&board, "agent1@demo.local")["code"], 1);
+    assert!(a.ticking, "an agent is signed in: its timer moves");
+    // Older than 200 ms: made again (the timers move on).
+    let c = hub.wallboard_shared(1, now + Duration::from_millis(250));
+    assert!(!std::sync::Arc::ptr_eq(&a.json, &c.json));
+    // A change: the next console gets a new snapshot at once.
+    changes.borrow_and_update();
+    ws.send(Message::text(r#"{"op":"setStatus","code":4}"#))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(2), changes.changed())
+        .await
+        .expect("the change is announced")
+        .unwrap();
+    let d = hub.wallboard_shared(1, now + Duration::from_millis(260));
+    assert!(!std::sync::Arc::ptr_eq(&c.json, &d.json));
+    let board: Value = serde_json::from_str(&d.json).unwrap();
+    assert_eq!(agent(&board, "agent1@demo.local")["code"], 4);
+    // Another tenant's consoles never get this one.
+    let other: Value = serde_json::from_str(&hub.wallboard_shared(2, now).json).unwrap();
+    assert!(other["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["email"] != "agent1@demo.local"));
+}

@@ -43,7 +43,10 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/embed", get(embed_config))
         .route("/ws", get(websocket))
         .route("/api/v1/sandbox/digits", get(sandbox_digits))
-        .route("/api/v1/sandbox/calls", post(sandbox_call))
+        .route(
+            "/api/v1/sandbox/calls",
+            post(sandbox_call).get(sandbox_placed),
+        )
         .route("/", get(|| async { Redirect::to("/demo") }))
         .route("/admin", get(|| async { Redirect::to("/admin/") }))
         .route("/admin/", get(softphone_index))
@@ -501,6 +504,19 @@ async fn sandbox_digits(State(app): State<App>) -> Response {
         .map(|(callee, digits)| serde_json::json!({"callee": callee, "digits": digits}))
         .collect();
     Json(serde_json::json!({ "calls": calls })).into_response()
+}
+
+/// The inbound calls the sandbox placed (the last 32), with what their
+/// caller heard: for tests and the demo.
+async fn sandbox_placed(State(app): State<App>) -> Response {
+    let Some(sb) = &app.sandbox else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "noSandbox",
+            "a real trunk is configured; the sandbox carrier is off",
+        );
+    };
+    Json(serde_json::json!({ "calls": sb.log.placed() })).into_response()
 }
 
 #[derive(Deserialize)]

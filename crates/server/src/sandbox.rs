@@ -18,13 +18,91 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
 /// What the sandbox heard, for tests and the demo: DTMF digits per call,
-/// by the caller number's Call-ID-free key (callee).
+/// by the caller number's Call-ID-free key (callee), and the inbound calls
+/// it placed (the last [`PLACED_KEPT`]) with what their caller heard.
 #[derive(Default, Clone)]
 pub struct SandboxLog {
     inner: Arc<Mutex<Vec<(String, String)>>>,
+    placed: Arc<Mutex<std::collections::VecDeque<Placed>>>,
+}
+
+/// How many placed calls the log keeps.
+pub const PLACED_KEPT: usize = 32;
+
+/// An inbound call the sandbox placed, as its caller lived it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placed {
+    /// Counts up from 1 for each call placed since the start.
+    pub id: u64,
+    pub from: String,
+    pub to: String,
+    /// `calling`, `answered`, `failed` or `ended`.
+    pub state: &'static str,
+    /// The final SIP status of a failed call.
+    pub sip_code: Option<u16>,
+    /// Audio packets the caller got (DTMF apart).
+    pub heard_packets: u64,
+    /// The loudest 20 ms the caller heard (RMS, dBFS; -96 for silence).
+    pub heard_peak_dbfs: f64,
+    /// Who ended it: `seatline` (a BYE from us) or `sandbox`.
+    pub ended_by: Option<&'static str>,
 }
 
 impl SandboxLog {
+    /// The inbound calls the sandbox placed, oldest first.
+    pub fn placed(&self) -> Vec<Placed> {
+        self.placed
+            .lock()
+            .map(|v| v.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn update(&self, id: u64, f: impl FnOnce(&mut Placed)) {
+        if let Ok(mut v) = self.placed.lock() {
+            if let Some(p) = v.iter_mut().rev().find(|p| p.id == id) {
+                f(p);
+            }
+        }
+    }
+
+    fn place(&self, p: Placed) {
+        if let Ok(mut v) = self.placed.lock() {
+            if v.len() >= PLACED_KEPT {
+                v.pop_front();
+            }
+            v.push_back(p);
+        }
+    }
+
+    /// A 20 ms frame of audio reached a placed call's caller.
+    fn heard(&self, id: u64, pt: u8, payload: &[u8]) {
+        if payload.is_empty() || (pt != 0 && pt != 8) {
+            return;
+        }
+        let sum: f64 = payload
+            .iter()
+            .map(|&b| {
+                let x = if pt == 0 {
+                    seatline_media::g711::ulaw_to_linear(b)
+                } else {
+                    seatline_media::g711::alaw_to_linear(b)
+                };
+                f64::from(x) * f64::from(x)
+            })
+            .sum();
+        let rms = (sum / payload.len() as f64).sqrt();
+        let dbfs = if rms < 1.0 {
+            -96.0
+        } else {
+            (20.0 * (rms / 32_768.0).log10()).max(-96.0)
+        };
+        self.update(id, |p| {
+            p.heard_packets += 1;
+            p.heard_peak_dbfs = p.heard_peak_dbfs.max(dbfs);
+        });
+    }
+
     /// (callee, digits) of every call that sent DTMF.
     pub fn digits(&self) -> Vec<(String, String)> {
         self.inner.lock().map(|v| v.clone()).unwrap_or_default()
@@ -107,7 +185,10 @@ async fn run(
     mut place: tokio::sync::mpsc::UnboundedReceiver<PlaceCall>,
 ) {
     // Our own calls toward a tenant: their RTP socket until answered.
-    let mut outgoing: HashMap<CallRef, (UdpSocket, String)> = HashMap::new();
+    let mut outgoing: HashMap<CallRef, (UdpSocket, String, u64)> = HashMap::new();
+    // Every call we placed, to its entry in the log, until it ends.
+    let mut placed: HashMap<CallRef, u64> = HashMap::new();
+    let mut placed_count = 0u64;
     let mut ua = UserAgent::new(addr, Timers::default());
     let mut timers: Vec<(Instant, Action)> = Vec::new();
     let mut calls: HashMap<CallRef, Pending> = HashMap::new();
@@ -144,7 +225,19 @@ async fn run(
                     };
                     let extra = if p.other.is_empty() { vec![] } else { vec![("X-Custom-Data".to_string(), p.other.clone())] };
                     let call = ua.invite(&p.from, &p.to, p.target, offer.to_string(3, 1).as_bytes(), &extra, Instant::now());
-                    outgoing.insert(call, (rtp, p.to));
+                    placed_count += 1;
+                    log.place(Placed {
+                        id: placed_count,
+                        from: p.from.clone(),
+                        to: p.to.clone(),
+                        state: "calling",
+                        sip_code: None,
+                        heard_packets: 0,
+                        heard_peak_dbfs: -96.0,
+                        ended_by: None,
+                    });
+                    placed.insert(call, placed_count);
+                    outgoing.insert(call, (rtp, p.to, placed_count));
                 }
             }
             _ = sleep => {
@@ -209,7 +302,8 @@ async fn run(
                 },
                 UaEvent::Answered { call, sdp } => {
                     // The customer of an inbound call: a 1 kHz tone toward the agent.
-                    if let Some((rtp, to)) = outgoing.remove(&call) {
+                    if let Some((rtp, to, id)) = outgoing.remove(&call) {
+                        log.update(id, |p| p.state = "answered");
                         if let Ok(ans) = AudioSdp::parse(&String::from_utf8_lossy(&sdp)) {
                             let remote = SocketAddr::new(ans.addr, ans.port);
                             let task = tokio::spawn(play(
@@ -219,13 +313,26 @@ async fn run(
                                 ans.codecs[0] as u8,
                                 ans.dtmf_pt,
                                 to,
-                                log.clone(),
+                                (log.clone(), Some(id)),
                             ));
                             media.insert(call, (0, task));
                         }
                     }
                 }
                 UaEvent::Ended { call, .. } | UaEvent::Failed { call, .. } => {
+                    if let Some(id) = placed.remove(&call) {
+                        match ev {
+                            UaEvent::Failed { code, .. } => log.update(id, |p| {
+                                p.state = "failed";
+                                p.sip_code = Some(code);
+                            }),
+                            UaEvent::Ended { remote, .. } => log.update(id, |p| {
+                                p.state = "ended";
+                                p.ended_by = Some(if remote { "seatline" } else { "sandbox" });
+                            }),
+                            _ => {}
+                        }
+                    }
                     outgoing.remove(&call);
                     calls.remove(&call);
                     timers.retain(
@@ -275,12 +382,13 @@ async fn answer(
         ans.codecs[0] as u8,
         ans.dtmf_pt,
         callee.to_string(),
-        log,
+        (log, None),
     ));
     Ok((ans.to_string(1, 1), local.port(), task))
 }
 
-/// The far end's media: echo what comes in, or play a tone; note DTMF.
+/// The far end's media: echo what comes in, or play a tone; note DTMF,
+/// and (a call we placed: its id in the log) how loud what came in was.
 async fn play(
     rtp: UdpSocket,
     m: Media,
@@ -288,7 +396,7 @@ async fn play(
     pt: u8,
     dtmf_pt: Option<u8>,
     callee: String,
-    log: SandboxLog,
+    (log, placed): (SandboxLog, Option<u64>),
 ) {
     {
         let mut out = RtpSender::new(rand_u32(), 1, rand_u32());
@@ -361,6 +469,8 @@ async fn play(
                                     if let Some(d) = digits.handle(p.timestamp, p.payload) {
                                         log.push_digit(&callee, d);
                                     }
+                                } else if let Some(id) = placed {
+                                    log.heard(id, p.payload_type, p.payload);
                                 }
                             }
                         }

@@ -1,0 +1,122 @@
+// A queued caller from the console's settings: the admin creates group
+// G002 with an agent of its own, and gives G001 a 3 s maximum wait that
+// overflows to G002. With nobody of G001 signed in, an inbound sandbox
+// call to G001's DID is answered to wait: the sandbox's caller hears the
+// waiting music (its audio level, measured at the sandbox side), the
+// wallboard shows the call queued, and after the maximum wait the call
+// overflows to G002, whose agent it rings and who answers it.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setup } from './harness.mjs';
+
+let env;
+let base;
+before(async () => {
+  env = await setup();
+  base = `http://127.0.0.1:${env.seatline.port}`;
+});
+after(async () => { await env.teardown(); });
+
+async function sandboxCalls() {
+  const r = await fetch(`${base}/api/v1/sandbox/calls`);
+  assert.equal(r.status, 200);
+  return (await r.json()).calls;
+}
+
+async function until(what, ms, check) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not within ${ms} ms: ${what}`);
+}
+
+test('a queued caller hears music at the sandbox side and overflows to another group after the maximum wait', async () => {
+  const ctx = await env.browser.newContext({ viewport: { width: 1200, height: 860 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('console page error:', e.message));
+  await page.goto(`${env.seatline.origin}/console/`);
+  await page.locator('#email').fill('admin@demo.local');
+  await page.locator('#password').fill('demo1234');
+  await page.locator('#signin-button').click();
+  await page.locator('#agents').waitFor();
+
+  // Group G002, and an agent of its own.
+  await page.locator('#tab-groups').click();
+  await page.locator('#groups tr[data-group="G001"]').waitFor();
+  await page.locator('#group-no').fill('G002');
+  await page.locator('#group-name').fill('Overflow');
+  await page.locator('#group-form-submit').click();
+  await page.locator('#groups tr[data-group="G002"]').waitFor();
+  // G001: callers wait 3 s, then go to G002.
+  await page.locator('#routing-group').selectOption('G001');
+  await page.locator('#routing-wait').fill('3');
+  await page.locator('#routing-overflow').selectOption('G002');
+  await page.locator('#routing-form-submit').click();
+  const admin = await fetch(`${base}/api/v1/sessions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'admin@demo.local', password: 'demo1234' }),
+  }).then((r) => r.json());
+  const routing = await until('the routing is saved', 3000, async () => {
+    const g = await fetch(`${base}/api/v1/admin/groups/G001/routing`, {
+      headers: { authorization: `Bearer ${admin.token}` },
+    }).then((r) => r.json());
+    return g.maxWaitSecs === 3 ? g : null;
+  });
+  assert.equal(routing.overflowGroup, 'G002');
+  await page.locator('#tab-users').click();
+  await page.locator('#users tr[data-email="agent1@demo.local"]').waitFor();
+  await page.locator('#new-email').fill('overflow@demo.local');
+  await page.locator('#new-password').fill('secret-pass-8');
+  await page.locator('#new-seat').fill('8108');
+  await page.locator('#new-group').fill('G002');
+  await page.locator('#add-user-button').click();
+  await page.locator('#users tr[data-email="overflow@demo.local"]').waitFor();
+  await page.locator('#tab-wallboard').click();
+
+  // Only the G002 agent is signed in: nobody of G001 can take the call.
+  const tab = await env.open();
+  await tab.signIn('overflow@demo.local', 'secret-pass-8');
+  const from = await tab.count();
+  const before = (await sandboxCalls()).length;
+  const placedAt = Date.now();
+  const r = await fetch(`${base}/api/v1/sandbox/calls`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ to: '12025550170', from: '14155550177', other: '' }),
+  });
+  assert.equal(r.status, 202);
+
+  // Answered to wait: the caller hears the music (not silence).
+  const heard = await until('the caller hears music', 3000, async () => {
+    const c = (await sandboxCalls())[before];
+    return c && c.state === 'answered' && c.heardPackets >= 50 && c.heardPeakDbfs > -40 ? c : null;
+  });
+  assert.equal(heard.from, '14155550177');
+  assert.ok(heard.heardPeakDbfs < -6, `soft music, not a full-scale tone: ${heard.heardPeakDbfs} dBFS`);
+  await page.locator('#calls tr[data-state="queued"]').first().waitFor({ timeout: 2000 });
+  assert.equal(await tab.count() > from && (await tab.messages()).slice(from).some((m) => m.type === 'dialStatus'), false,
+    'the G002 agent is not rung while the caller waits in G001');
+
+  // After the 3 s wait: overflow to G002, whose agent rings and answers.
+  const ring = (await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from, timeout: 6000 })).data.content;
+  const waited = Date.now() - placedAt;
+  assert.ok(waited >= 2900, `not before the maximum wait: ${waited} ms`);
+  assert.equal(ring.caller, '14155550177');
+  await tab.send({ type: 'answer' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 2, { from });
+  const calls = await sandboxCalls();
+  assert.equal(calls[before].state, 'answered', 'one call all along, answered once');
+  await tab.send({ type: 'hangUp' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from });
+  const ended = await until('the sandbox sees the BYE', 3000, async () => {
+    const c = (await sandboxCalls())[before];
+    return c.state === 'ended' ? c : null;
+  });
+  assert.equal(ended.endedBy, 'seatline');
+  await tab.page.context().close();
+  await ctx.close();
+});

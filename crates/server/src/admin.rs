@@ -25,6 +25,10 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/admin/dids", get(list_dids))
         .route("/api/v1/admin/dids/{number}/route", put(set_did_route))
         .route(
+            "/api/v1/admin/users/{agentId}/skills",
+            get(get_user_skills).put(set_user_skills),
+        )
+        .route(
             "/api/v1/admin/groups/{groupNo}/routing",
             get(get_group_routing).put(set_group_routing),
         )
@@ -367,6 +371,112 @@ async fn delete_trunk(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// An agent's skills: name to level (1 to 10).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkillsBody {
+    skills: std::collections::BTreeMap<String, i64>,
+}
+
+/// The seat of user `agent_id` of the admin's tenant, or 404.
+async fn tenant_seat(
+    app: &App,
+    tenant_id: i64,
+    agent_id: i64,
+) -> Result<seatline_store::Seat, Response> {
+    match app.store.seat_of_user(agent_id).await {
+        Ok(Some(seat)) if seat.tenant_id == tenant_id => Ok(seat),
+        Ok(_) => Err(api_error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            &format!("this tenant has no agent {agent_id} with a seat"),
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// `GET /api/v1/admin/users/{agentId}/skills`.
+async fn get_user_skills(
+    State(app): State<App>,
+    headers: HeaderMap,
+    agent_id: Result<Path<i64>, PathRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let agent_id = match agent_id {
+        Ok(Path(id)) => id,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    match tenant_seat(&app, user.tenant_id, agent_id).await {
+        Ok(seat) => Json(SkillsBody {
+            skills: seat
+                .skills
+                .into_iter()
+                .map(|(n, l)| (n, i64::from(l)))
+                .collect(),
+        })
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `PUT /api/v1/admin/users/{agentId}/skills`: replaces the agent's skills;
+/// they count from the next routing decision, signed in or not.
+async fn set_user_skills(
+    State(app): State<App>,
+    headers: HeaderMap,
+    agent_id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<SkillsBody>, JsonRejection>,
+) -> Response {
+    let user = match admin(&app, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let agent_id = match agent_id {
+        Ok(Path(id)) => id,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => return json_rejection(rejection, "send {\"skills\": {\"es\": 5}}"),
+    };
+    let bad = |msg: &str| api_error(StatusCode::BAD_REQUEST, "badSkill", msg);
+    if b.skills.len() > seatline_store::SKILLS_MAX {
+        return bad("at most 16 skills");
+    }
+    let mut skills = Vec::with_capacity(b.skills.len());
+    for (name, level) in b.skills {
+        if !seatline_store::skill_name_ok(&name) {
+            return bad("a skill is 1 to 32 letters, digits, - or _");
+        }
+        let Ok(level) = u8::try_from(level) else {
+            return bad("a skill's level is 1 to 10");
+        };
+        if !(1..=10).contains(&level) {
+            return bad("a skill's level is 1 to 10");
+        }
+        skills.push((name, level));
+    }
+    let seat = match tenant_seat(&app, user.tenant_id, agent_id).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match app
+        .store
+        .set_seat_skills(user.tenant_id, agent_id, &skills)
+        .await
+    {
+        Ok(true) => {
+            app.hub.set_agent_skills(seat.id, skills);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => api_error(StatusCode::NOT_FOUND, "notFound", "no such agent"),
+        Err(e) => internal(e),
+    }
+}
+
 /// A DID's route: exactly one of the three.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -377,6 +487,8 @@ struct DidRouteBody {
     forward_to: Option<String>,
     /// A SIP status (400-699) every call gets, e.g. 486 or 603.
     reject: Option<u16>,
+    /// With `group`: the skill an agent must have to be offered the calls.
+    skill: Option<String>,
 }
 
 fn digits(number: &str) -> Option<String> {
@@ -388,7 +500,8 @@ fn digits(number: &str) -> Option<String> {
 /// null for a DID routed nowhere.
 fn route_json(route: &Option<DidRouteSet>) -> serde_json::Value {
     match route {
-        Some(DidRouteSet::Group(g)) => serde_json::json!({ "group": g }),
+        Some(DidRouteSet::Group(g, None)) => serde_json::json!({ "group": g }),
+        Some(DidRouteSet::Group(g, Some(k))) => serde_json::json!({ "group": g, "skill": k }),
         Some(DidRouteSet::Forward(n)) => serde_json::json!({ "forwardTo": n }),
         Some(DidRouteSet::Reject(code)) => serde_json::json!({ "reject": code }),
         None => serde_json::Value::Null,
@@ -427,7 +540,7 @@ async fn set_did_route(
         Err(r) => return r,
     };
     const SEND: &str =
-        "send one of {\"group\": \"G001\"}, {\"forwardTo\": \"14155550100\"}, {\"reject\": 486}";
+        "send one of {\"group\": \"G001\", \"skill\": null}, {\"forwardTo\": \"14155550100\"}, {\"reject\": 486}";
     let number = match number {
         Ok(Path(n)) => n,
         Err(rejection) => return path_rejection(rejection),
@@ -440,8 +553,16 @@ async fn set_did_route(
     let Some(did) = digits(&number) else {
         return bad("badNumber", "the DID in E.164 digits");
     };
+    if b.skill.is_some() && b.group.is_none() {
+        return bad("badRoute", "skill goes with group only");
+    }
+    if let Some(k) = &b.skill {
+        if !seatline_store::skill_name_ok(k) {
+            return bad("badSkill", "a skill is 1 to 32 letters, digits, - or _");
+        }
+    }
     let route = match (b.group, b.forward_to, b.reject) {
-        (Some(g), None, None) if !g.is_empty() && g.len() <= 32 => DidRouteSet::Group(g),
+        (Some(g), None, None) if !g.is_empty() && g.len() <= 32 => DidRouteSet::Group(g, b.skill),
         (None, Some(n), None) => match digits(&n) {
             Some(n) if n != did => DidRouteSet::Forward(n),
             Some(_) => return bad("forwardLoop", "a DID cannot be forwarded to itself"),
@@ -466,7 +587,7 @@ async fn set_did_route(
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GroupRoutingBody {
-    /// `longestIdle`, `roundRobin`, `fewestCalls` or `ringAll`.
+    /// `longestIdle`, `roundRobin`, `fewestCalls`, `ringAll` or `skills`.
     strategy: String,
     /// Offers in a row an agent may let ring out before being set to Busy; 0: never.
     max_missed: i64,
@@ -548,7 +669,7 @@ async fn set_group_routing(
         Ok(u) => u,
         Err(r) => return r,
     };
-    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null}";
+    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll|skills\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null}";
     let group_no = match group_no {
         Ok(Path(g)) => g,
         Err(rejection) => return path_rejection(rejection),
@@ -562,7 +683,7 @@ async fn set_group_routing(
         return bad("the group number is 1 to 32 characters");
     }
     if seatline_switchboard::Strategy::parse(&b.strategy).is_none() {
-        return bad("strategy is longestIdle, roundRobin, fewestCalls or ringAll");
+        return bad("strategy is longestIdle, roundRobin, fewestCalls, ringAll or skills");
     }
     if !(0..=i64::from(seatline_switchboard::MAX_MISSED_LIMIT)).contains(&b.max_missed) {
         return bad("maxMissed is 0 (never) to 100");

@@ -161,7 +161,8 @@ pub async fn run(
             let mut out = Vec::new();
             for number in owned {
                 let route = match store.did_route(&number).await? {
-                    Some(seatline_store::DidRoute::Group { group_no, .. }) => json!({"group": group_no}),
+                    Some(seatline_store::DidRoute::Group { group_no, skill: None, .. }) => json!({"group": group_no}),
+                    Some(seatline_store::DidRoute::Group { group_no, skill: Some(k), .. }) => json!({"group": group_no, "skill": k}),
                     Some(seatline_store::DidRoute::Forward { number, .. }) => json!({"forwardTo": number}),
                     Some(seatline_store::DidRoute::Reject { code, .. }) => json!({"reject": code}),
                     None => Value::Null,

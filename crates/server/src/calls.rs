@@ -116,9 +116,11 @@ pub fn start(
                     Ok(Some(DidRoute::Group {
                         tenant_id,
                         group_no,
+                        skill,
                     })) => Route::Group {
                         tenant_id,
                         group_no,
+                        skill,
                     },
                     Ok(Some(DidRoute::Forward { tenant_id, number })) => {
                         Route::Forward { tenant_id, number }

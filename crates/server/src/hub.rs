@@ -179,6 +179,7 @@ pub fn seat_spec(seat: &Seat) -> SeatSpec {
         group_no: seat.group_no.clone(),
         cfg: agent_config(seat),
         remembered: seat.agent_status.and_then(Status::from_code),
+        skills: seat.skills.clone(),
     }
 }
 
@@ -550,6 +551,12 @@ impl Hub {
             .entry(tenant_id)
             .or_insert_with(|| watch::channel(0).0)
             .subscribe()
+    }
+
+    /// The agent's skills changed (an admin set them): the next routing
+    /// decision counts them.
+    pub fn set_agent_skills(&self, seat_id: i64, skills: Vec<(String, u8)>) {
+        self.with_sb_untimed(|inner| inner.sb.set_agent_skills(seat_id, skills));
     }
 
     /// Who sits at the seat, for the wallboard (when a session starts).
@@ -1079,6 +1086,7 @@ mod tests {
             acw_seconds: 0,
             initial_status: 1,
             agent_status: None,
+            skills: Vec::new(),
         }
     }
 

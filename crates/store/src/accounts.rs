@@ -30,6 +30,32 @@ pub struct Seat {
     pub acw_seconds: i64,
     pub initial_status: i64,
     pub agent_status: Option<i64>,
+    /// The agent's skills and levels (1 to 10), by name.
+    pub skills: Vec<(String, u8)>,
+}
+
+/// The longest skill name, and the most skills a seat may carry.
+pub const SKILL_NAME_MAX: usize = 32;
+pub const SKILLS_MAX: usize = 16;
+
+/// Whether `name` may name a skill: 1 to 32 letters, digits, `-` or `_`.
+pub fn skill_name_ok(name: &str) -> bool {
+    (1..=SKILL_NAME_MAX).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Reads the stored form ("es:5,vip:2"); what does not parse is left out.
+fn parse_skills(s: &str) -> Vec<(String, u8)> {
+    s.split(',')
+        .filter_map(|pair| {
+            let (name, level) = pair.split_once(':')?;
+            let level: u8 = level.parse().ok()?;
+            (skill_name_ok(name) && (1..=10).contains(&level)).then(|| (name.to_string(), level))
+        })
+        .take(SKILLS_MAX)
+        .collect()
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string format).
@@ -299,7 +325,7 @@ impl Store {
     /// The user's seat with its group settings, enabled or not.
     pub async fn seat_of_user(&self, user_id: i64) -> Result<Option<Seat>> {
         let row = sqlx::query(
-            "SELECT s.id, s.tenant_id, s.user_id, s.sip_num, s.enabled, s.agent_status, g.group_no, g.acw_seconds, g.initial_status
+            "SELECT s.id, s.tenant_id, s.user_id, s.sip_num, s.enabled, s.agent_status, s.skills, g.group_no, g.acw_seconds, g.initial_status
              FROM seats s JOIN agent_groups g ON g.id = s.group_id WHERE s.user_id = $1",
         )
         .bind(user_id)
@@ -316,9 +342,34 @@ impl Store {
                 acw_seconds: row.try_get("acw_seconds")?,
                 initial_status: row.try_get("initial_status")?,
                 agent_status: row.try_get("agent_status")?,
+                skills: parse_skills(&row.try_get::<String, _>("skills")?),
             })
         })
         .transpose()
+    }
+
+    /// Sets the skills of the seat of user `user_id` in `tenant_id`
+    /// (replacing them); false when the tenant has no such user with a
+    /// seat. The caller checked names and levels ([`skill_name_ok`], 1-10).
+    pub async fn set_seat_skills(
+        &self,
+        tenant_id: i64,
+        user_id: i64,
+        skills: &[(String, u8)],
+    ) -> Result<bool> {
+        let stored = skills
+            .iter()
+            .map(|(n, l)| format!("{n}:{l}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let done =
+            sqlx::query("UPDATE seats SET skills = $1 WHERE user_id = $2 AND tenant_id = $3")
+                .bind(stored)
+                .bind(user_id)
+                .bind(tenant_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Remembers the agent's chosen status so a server restart keeps it.

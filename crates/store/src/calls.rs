@@ -149,15 +149,27 @@ where
 /// Where a DID's inbound calls go, as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DidRoute {
-    Group { tenant_id: i64, group_no: String },
-    Forward { tenant_id: i64, number: String },
-    Reject { tenant_id: i64, code: u16 },
+    Group {
+        tenant_id: i64,
+        group_no: String,
+        /// The skill an agent must have to be offered the call.
+        skill: Option<String>,
+    },
+    Forward {
+        tenant_id: i64,
+        number: String,
+    },
+    Reject {
+        tenant_id: i64,
+        code: u16,
+    },
 }
 
 /// A new route for a DID (the tenant is the caller's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DidRouteSet {
-    Group(String),
+    /// The group, and the skill its agents must have for these calls.
+    Group(String, Option<String>),
     Forward(String),
     Reject(u16),
 }
@@ -187,7 +199,7 @@ impl Store {
     /// it, or it is routed nowhere.
     pub async fn did_route(&self, number: &str) -> Result<Option<DidRoute>> {
         let r = sqlx::query(
-            "SELECT d.tenant_id, g.group_no, d.forward_to, d.reject_code
+            "SELECT d.tenant_id, g.group_no, d.forward_to, d.reject_code, d.skill
              FROM dids d LEFT JOIN agent_groups g ON g.id = d.group_id WHERE d.number = $1",
         )
         .bind(number)
@@ -198,6 +210,7 @@ impl Store {
         let group_no: Option<String> = r.try_get("group_no")?;
         let forward_to: Option<String> = r.try_get("forward_to")?;
         let reject_code: Option<i64> = r.try_get("reject_code")?;
+        let skill: Option<String> = r.try_get("skill")?;
         Ok(if let Some(code) = reject_code {
             Some(DidRoute::Reject {
                 tenant_id,
@@ -209,6 +222,7 @@ impl Store {
             group_no.map(|group_no| DidRoute::Group {
                 tenant_id,
                 group_no,
+                skill,
             })
         })
     }
@@ -221,9 +235,13 @@ impl Store {
         number: &str,
         route: &DidRouteSet,
     ) -> Result<bool> {
+        let skill = match route {
+            DidRouteSet::Group(_, skill) => skill.as_deref(),
+            _ => None,
+        };
         let (group_id, forward_to, reject_code): (Option<i64>, Option<&str>, Option<i64>) =
             match route {
-                DidRouteSet::Group(no) => {
+                DidRouteSet::Group(no, _) => {
                     let g = sqlx::query(
                         "SELECT id FROM agent_groups WHERE tenant_id = $1 AND group_no = $2",
                     )
@@ -238,13 +256,14 @@ impl Store {
                 DidRouteSet::Reject(code) => (None, None, Some(i64::from(*code))),
             };
         let done = sqlx::query(
-            "UPDATE dids SET group_id = $1, forward_to = $2, reject_code = $3 WHERE number = $4 AND tenant_id = $5",
+            "UPDATE dids SET group_id = $1, forward_to = $2, reject_code = $3, skill = $6 WHERE number = $4 AND tenant_id = $5",
         )
         .bind(group_id)
         .bind(forward_to)
         .bind(reject_code)
         .bind(number)
         .bind(tenant_id)
+        .bind(skill)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -276,7 +295,7 @@ impl Store {
         tenant_id: i64,
     ) -> Result<Vec<(String, bool, Option<DidRouteSet>)>> {
         let rows = sqlx::query(
-            "SELECT d.number, d.pool, g.group_no, d.forward_to, d.reject_code
+            "SELECT d.number, d.pool, g.group_no, d.forward_to, d.reject_code, d.skill
              FROM dids d LEFT JOIN agent_groups g ON g.id = d.group_id
              WHERE d.tenant_id = $1 ORDER BY d.number",
         )
@@ -288,13 +307,14 @@ impl Store {
             let reject_code: Option<i64> = r.try_get("reject_code")?;
             let forward_to: Option<String> = r.try_get("forward_to")?;
             let group_no: Option<String> = r.try_get("group_no")?;
+            let skill: Option<String> = r.try_get("skill")?;
             // The same order of precedence as `did_route`, which calls follow.
             let route = if let Some(code) = reject_code {
                 Some(DidRouteSet::Reject(u16::try_from(code).unwrap_or(403)))
             } else if let Some(n) = forward_to {
                 Some(DidRouteSet::Forward(n))
             } else {
-                group_no.map(DidRouteSet::Group)
+                group_no.map(|g| DidRouteSet::Group(g, skill))
             };
             out.push((
                 r.try_get("number")?,
@@ -443,7 +463,8 @@ mod tests {
             store.did_route("12025550170").await.unwrap(),
             Some(DidRoute::Group {
                 tenant_id: 1,
-                group_no: "G001".to_string()
+                group_no: "G001".to_string(),
+                skill: None,
             })
         );
         assert_eq!(store.did_route("19999999999").await.unwrap(), None);
@@ -468,15 +489,33 @@ mod tests {
                 code: 486
             })
         );
-        let back = DidRouteSet::Group("G001".into());
+        let back = DidRouteSet::Group("G001".into(), Some("es".into()));
         assert!(store.set_did_route(1, "12025550171", &back).await.unwrap());
+        assert_eq!(
+            store.did_route("12025550171").await.unwrap(),
+            Some(DidRoute::Group {
+                tenant_id: 1,
+                group_no: "G001".into(),
+                skill: Some("es".into())
+            })
+        );
+        let listed = store.did_routes(1).await.unwrap();
+        assert!(listed
+            .iter()
+            .any(|(n, _, r)| n == "12025550171" && r == &Some(back.clone())));
+        // A route that is not a group's keeps no skill.
+        assert!(store.set_did_route(1, "12025550171", &fwd).await.unwrap());
+        assert!(store
+            .set_did_route(1, "12025550171", &DidRouteSet::Group("G001".into(), None))
+            .await
+            .unwrap());
         assert!(matches!(
             store.did_route("12025550171").await.unwrap(),
-            Some(DidRoute::Group { .. })
+            Some(DidRoute::Group { skill: None, .. })
         ));
         // Another tenant's DID, or a group that is not theirs: refused.
         assert!(!store.set_did_route(2, "12025550171", &fwd).await.unwrap());
-        let nogroup = DidRouteSet::Group("G999".into());
+        let nogroup = DidRouteSet::Group("G999".into(), None);
         assert!(!store
             .set_did_route(1, "12025550171", &nogroup)
             .await

@@ -25,7 +25,9 @@ mod sso;
 mod trunks;
 mod webhooks;
 
-pub use accounts::{hash_password, verify_password, Seat, User};
+pub use accounts::{
+    hash_password, skill_name_ok, verify_password, Seat, User, SKILLS_MAX, SKILL_NAME_MAX,
+};
 pub use api_keys::{ApiKey, KEY_PREFIX, SCOPES};
 pub use calls::{CallFilter, CallListRow, CallOutcome, CallRow, DidRoute, DidRouteSet, Write};
 pub use directory::{GroupRow, UserRow};

@@ -145,6 +145,9 @@ pub struct SeatSpec {
     pub cfg: AgentConfig,
     /// The status the store remembered (restarts keep it).
     pub remembered: Option<Status>,
+    /// The agent's skills and their levels (1 to 10): calls that require a
+    /// skill are offered only to agents who have it.
+    pub skills: Vec<(String, u8)>,
 }
 
 /// What the store says for one `callOut`.
@@ -161,17 +164,14 @@ pub enum Route {
     Group {
         tenant_id: i64,
         group_no: String,
+        /// The skill an agent must have to be offered the call (the DID's).
+        skill: Option<String>,
     },
     /// Forwarded to this number through the trunks (a SIP-to-SIP call,
     /// RTP relayed); the shell binds two RTP ports for it.
-    Forward {
-        tenant_id: i64,
-        number: String,
-    },
+    Forward { tenant_id: i64, number: String },
     /// Refused with this SIP status (a DID routed nowhere on purpose).
-    Reject {
-        code: u16,
-    },
+    Reject { code: u16 },
     /// No tenant owns the number.
     Unknown,
     /// The store could not be read.
@@ -437,6 +437,7 @@ struct AgentSlot {
     agent: Agent,
     tenant_id: i64,
     group_no: String,
+    skills: Vec<(String, u8)>,
     /// Open tabs, oldest first (a few per agent: a list beats a tree).
     tabs: Vec<ConnId>,
     audio: Option<ConnId>,
@@ -467,6 +468,8 @@ struct Call {
     version: u64,
     /// Inbound: the group and the carrier's offer.
     group_no: Option<String>,
+    /// Inbound: the skill an agent must have to be offered the call.
+    skill: Option<String>,
     carrier: Option<AudioSdp>,
     /// When the call ends for lack of carrier RTP.
     rtp_deadline: Option<Instant>,
@@ -706,6 +709,7 @@ impl Switchboard {
             agent: Agent::new(spec.cfg, spec.remembered),
             tenant_id: spec.tenant_id,
             group_no: spec.group_no.clone(),
+            skills: spec.skills.clone(),
             tabs: Vec::new(),
             audio: None,
             grace_until: None,
@@ -718,6 +722,7 @@ impl Switchboard {
         slot.agent.set_config(spec.cfg);
         slot.tenant_id = spec.tenant_id;
         slot.group_no = spec.group_no.clone();
+        slot.skills = spec.skills.clone();
         if let Some(ends) = orphan {
             slot.missed = ends;
         }
@@ -959,6 +964,7 @@ impl Switchboard {
                 want_held: None,
                 version: 1,
                 group_no: None,
+                skill: None,
                 carrier: None,
                 rtp_deadline: None,
                 quality: None,
@@ -1653,13 +1659,14 @@ impl Switchboard {
             }
             route => route,
         };
-        let (tenant_id, group_no) = match route {
+        let (tenant_id, group_no, skill) = match route {
             Route::Group {
                 tenant_id,
                 group_no,
+                skill,
             } => {
                 release_from(&mut self.out, 1);
-                (tenant_id, group_no)
+                (tenant_id, group_no, skill)
             }
             Route::Forward { tenant_id, number } => {
                 if let [a, b, ..] = *rtp {
@@ -1730,6 +1737,7 @@ impl Switchboard {
                 want_held: None,
                 version: 1,
                 group_no: Some(group_no),
+                skill,
                 carrier: Some(carrier),
                 rtp_deadline: None,
                 quality: None,
@@ -1800,13 +1808,14 @@ impl Switchboard {
                 Action::PickAgent { mut tried } => {
                     let tenant = c.tenant_id;
                     let group = c.group_no.clone().unwrap_or_default();
+                    let skill = c.skill.clone();
                     let call_id = c.ctl.record().call_id.clone();
                     let all = self.queues.routing(tenant, &group).strategy == Strategy::RingAll;
                     // Ring-all: everyone available at once (one pass);
                     // else the strategy's pick, then the next if the
                     // agent's state refuses the call.
                     let mut candidates = if all {
-                        self.available_agents(tenant, &group, &tried)
+                        self.available_agents(tenant, &group, &tried, skill.as_deref())
                     } else {
                         Vec::new()
                     }
@@ -1816,7 +1825,7 @@ impl Switchboard {
                         let next = if all {
                             candidates.next()
                         } else {
-                            self.pick_agent(tenant, &group, &tried)
+                            self.pick_agent(tenant, &group, &tried, skill.as_deref())
                         };
                         let Some(seat) = next else { break };
                         tried.push(seat);

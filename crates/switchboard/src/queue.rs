@@ -12,12 +12,19 @@
 //! - `fewestCalls`: the available agent who answered the fewest inbound
 //!   calls since the switchboard started (a restart starts everyone from
 //!   zero again); ties go to the longest idle.
+//! - `skills`: the available agent with the highest level of the skill
+//!   the call requires (its DID's), ties to the longest idle; a call that
+//!   requires none goes to the longest idle.
 //! - `ringAll`: every available agent of the group rings at once; the first
 //!   to answer takes the call and it stops ringing at the others (who go
 //!   back to the status they had, with no missed offer counted). A reject
 //!   drops only that agent; when the ring timeout passes with no answer,
 //!   each of them missed the offer, and the call rings whoever became
 //!   available since (or waits, or gets 480).
+//!
+//! Skills: whatever the strategy, a call that requires a skill is offered
+//! only to agents of the group who have it (level 1 to 10). A waiting
+//! caller nobody free can take does not hold up the callers behind it.
 //!
 //! Waiting: a group with a maximum wait (`max_wait_secs` > 0) queues a
 //! call nobody can take now instead of refusing it with 480: the caller is
@@ -52,6 +59,7 @@ pub enum Strategy {
     RoundRobin,
     FewestCalls,
     RingAll,
+    Skills,
 }
 
 impl Strategy {
@@ -62,6 +70,7 @@ impl Strategy {
             Self::RoundRobin => "roundRobin",
             Self::FewestCalls => "fewestCalls",
             Self::RingAll => "ringAll",
+            Self::Skills => "skills",
         }
     }
 
@@ -71,6 +80,7 @@ impl Strategy {
             "roundRobin" => Some(Self::RoundRobin),
             "fewestCalls" => Some(Self::FewestCalls),
             "ringAll" => Some(Self::RingAll),
+            "skills" => Some(Self::Skills),
             _ => None,
         }
     }
@@ -215,6 +225,14 @@ impl Switchboard {
             .insert(group_no.to_string(), routing);
     }
 
+    /// The agent's skills changed (an admin set them). A signed-out agent
+    /// gets them from the store at the next sign-in.
+    pub fn set_agent_skills(&mut self, seat: SeatId, skills: Vec<(String, u8)>) {
+        if let Some(slot) = self.agents.get_mut(&seat) {
+            slot.skills = skills;
+        }
+    }
+
     pub fn group_routing(&self, tenant_id: i64, group_no: &str) -> GroupRouting {
         self.queues.routing(tenant_id, group_no)
     }
@@ -235,16 +253,28 @@ impl Switchboard {
         }
         let groups: Vec<(i64, String)> = self.queues.waiting.keys().cloned().collect();
         for (tenant_id, group_no) in groups {
+            // Callers ahead that no free agent can take (skills) are
+            // passed over, in order; nobody free at all ends the group.
+            let mut skip = 0;
             loop {
-                let first = self
+                let next = self
                     .queues
                     .waiting
                     .get(&(tenant_id, group_no.clone()))
-                    .and_then(|line| line.first())
+                    .and_then(|line| line.get(skip))
                     .map(|&(_, call)| call);
-                let Some(call) = first else { break };
-                if self.pick_agent(tenant_id, &group_no, &[]).is_none() {
+                let Some(call) = next else { break };
+                if self.pick_agent(tenant_id, &group_no, &[], None).is_none() {
                     break;
+                }
+                let skill = self.calls.get(&call).and_then(|c| c.skill.clone());
+                if skill.is_some()
+                    && self
+                        .pick_agent(tenant_id, &group_no, &[], skill.as_deref())
+                        .is_none()
+                {
+                    skip += 1;
+                    continue;
                 }
                 self.queues.dequeue(call);
                 if let Some(c) = self.calls.get_mut(&call) {
@@ -266,19 +296,27 @@ impl Switchboard {
     }
 
     /// The ACD: the available agent of the group the group's strategy
-    /// picks, among those this call has not rung yet.
+    /// picks, among those this call has not rung yet (and who have the
+    /// skill it requires, if any).
     pub(crate) fn pick_agent(
         &self,
         tenant_id: i64,
         group_no: &str,
         tried: &[SeatId],
+        skill: Option<&str>,
     ) -> Option<SeatId> {
-        let available = self
-            .agents
-            .iter()
-            .filter(|(id, s)| {
-                s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id)
-            })
+        let level = |s: &crate::AgentSlot| -> Option<u8> {
+            match skill {
+                None => Some(0),
+                Some(k) => s.skills.iter().find(|(n, _)| n == k).map(|&(_, l)| l),
+            }
+        };
+        let candidates = self.agents.iter().filter(|(id, s)| {
+            s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id)
+        });
+        let available = candidates
+            .clone()
+            .filter(|(_, s)| level(s).is_some())
             .filter_map(|(id, s)| s.agent.available_since().map(|since| (*id, since)));
         let q = &self.queues;
         match q.routing(tenant_id, group_no).strategy {
@@ -286,6 +324,13 @@ impl Switchboard {
             Strategy::LongestIdle | Strategy::RingAll => {
                 available.min_by_key(|&(id, since)| (since, id))
             }
+            Strategy::Skills => candidates
+                .filter_map(|(id, s)| {
+                    let since = s.agent.available_since()?;
+                    Some((std::cmp::Reverse(level(s)?), since, *id))
+                })
+                .min()
+                .map(|(_, since, id)| (id, since)),
             Strategy::FewestCalls => available
                 .min_by_key(|&(id, since)| (q.answered.get(&id).copied().unwrap_or(0), since, id)),
             Strategy::RoundRobin => {
@@ -308,6 +353,7 @@ impl Switchboard {
         tenant_id: i64,
         group_no: &str,
         tried: &[SeatId],
+        skill: Option<&str>,
     ) -> Vec<SeatId> {
         let mut all: Vec<(Instant, SeatId)> = self
             .agents
@@ -315,6 +361,7 @@ impl Switchboard {
             .filter(|(id, s)| {
                 s.tenant_id == tenant_id && s.group_no == group_no && !tried.contains(id)
             })
+            .filter(|(_, s)| skill.is_none_or(|k| s.skills.iter().any(|(n, _)| n == k)))
             .filter_map(|(id, s)| s.agent.available_since().map(|since| (since, *id)))
             .collect();
         all.sort_unstable();

@@ -37,6 +37,7 @@ fn a_group_without_routing_is_longest_idle_with_three_missed_offers() {
         Strategy::RoundRobin,
         Strategy::FewestCalls,
         Strategy::RingAll,
+        Strategy::Skills,
     ] {
         assert_eq!(Strategy::parse(s.as_str()), Some(s));
     }
@@ -390,4 +391,63 @@ fn ring_all_an_agent_whose_tabs_all_close_stops_ringing_and_the_call_rings_on() 
     w.step();
     assert_eq!(answered(&w, call), 1);
     assert_eq!(bridged_to(&w), vec![2]);
+}
+
+#[test]
+fn skills_rings_the_highest_level_of_the_required_skill_and_ties_go_to_the_longest_idle() {
+    let mut w = World::routed(routing(Strategy::Skills, 3));
+    w.sign_in_skilled(1, &[("es", 3)]);
+    w.advance(Duration::from_secs(1));
+    w.sign_in_skilled(2, &[("es", 8), ("vip", 1)]);
+    w.advance(Duration::from_secs(1));
+    w.sign_in_skilled(3, &[("es", 8)]);
+    w.advance(Duration::from_secs(1));
+    w.sign_in(4);
+    w.advance(Duration::from_secs(1));
+    w.skill = Some("es".into());
+    assert_eq!(w.answered_call(), 2, "level 8, idle longer than seat 3");
+    assert_eq!(w.answered_call(), 3, "level 8");
+    assert_eq!(w.answered_call(), 2, "level 8 again, now idle longer");
+    // Seat 4 has no Spanish: never offered a call that requires it.
+    w.sb.set_status(2, Status::Busy, w.now).unwrap();
+    w.sb.set_status(3, Status::Busy, w.now).unwrap();
+    w.step();
+    assert_eq!(w.answered_call(), 1, "the only one left with es");
+    // A call that requires nothing goes to the longest idle (seat 4).
+    w.skill = None;
+    assert_eq!(w.answered_call(), 4);
+}
+
+#[test]
+fn any_strategy_offers_a_skilled_call_only_to_agents_with_the_skill() {
+    let mut w = World::routed(routing(Strategy::LongestIdle, 3));
+    w.sign_in(1);
+    w.advance(Duration::from_secs(1));
+    w.sign_in_skilled(2, &[("vip", 1)]);
+    w.advance(Duration::from_secs(1));
+    w.skill = Some("vip".into());
+    assert_eq!(w.answered_call(), 2, "seat 1 is idle longer but has no vip");
+    // Seat 2 rejects: nobody else has vip, so 480 (the group does not queue).
+    let call = w.inbound();
+    assert_eq!(w.rung.last(), Some(&2));
+    w.sb.answer(2, false, w.now);
+    w.step();
+    assert!(w.refused(call, 480));
+    assert!(!w.rung.contains(&1), "seat 1 never rang");
+    // Ring-all rings only the skilled ones too.
+    let mut w = World::routed(routing(Strategy::RingAll, 3));
+    w.sign_in(1);
+    w.sign_in_skilled(2, &[("vip", 1)]);
+    w.sign_in_skilled(3, &[("vip", 9)]);
+    w.skill = Some("vip".into());
+    w.inbound();
+    let mut rung = w.rung.clone();
+    rung.sort();
+    assert_eq!(rung, vec![2, 3]);
+    // An admin gives seat 1 the skill: the next call rings it too.
+    w.sb.answer(2, true, w.now);
+    w.step();
+    w.sb.set_agent_skills(1, vec![("vip".into(), 2)]);
+    w.inbound();
+    assert_eq!(w.rung[2..], [1, 3], "the free ones, seat 1 included");
 }

@@ -149,6 +149,7 @@ impl World {
                 acw: Some(Duration::from_secs(0)),
             },
             remembered: None,
+            skills: Vec::new(),
         };
         sb.sign_in(&spec, true, now);
         sb.tab_opened(&spec, 1, now);
@@ -728,6 +729,7 @@ impl World {
                 acw: Some(Duration::from_secs(0)),
             },
             remembered: None,
+            skills: Vec::new(),
         };
         self.sb.sign_in(&spec, true, self.now);
         self.sb.tab_opened(&spec, 2, self.now);
@@ -960,6 +962,7 @@ fn a_balance_that_covers_ten_calls_places_ten_of_a_hundred_at_once() {
                 acw: Some(Duration::from_secs(0)),
             },
             remembered: None,
+            skills: Vec::new(),
         };
         w.sb.sign_in(&spec, true, w.now);
         w.sb.tab_opened(&spec, seat as u64, w.now);
@@ -1188,6 +1191,7 @@ impl World {
         self.route = Route::Group {
             tenant_id: 1,
             group_no: "G001".into(),
+            skill: None,
         };
         let now = self.now;
         let c = self.carriers.get_mut(&addr(A)).unwrap();
@@ -1296,6 +1300,7 @@ fn metrics_count_a_call_placed_answered_and_ended_in_each_direction() {
     w.route = Route::Group {
         tenant_id: 1,
         group_no: "G001".into(),
+        skill: None,
     };
     let a_call = w.inbound_from_a();
     let s = w.sb.stats();

@@ -305,3 +305,34 @@ fn a_waiting_caller_whose_carrier_goes_silent_is_ended_after_the_rtp_timeout() {
     assert!(w.rung.is_empty());
     assert!(dial_codes(&w, tab).is_empty());
 }
+
+#[test]
+fn a_waiting_caller_nobody_free_can_take_does_not_hold_up_the_callers_behind_it() {
+    let (mut w, tab) = busy_floor();
+    // First in line: a caller who needs Spanish; nobody has it.
+    w.skill = Some("es".into());
+    let first = w.inbound();
+    w.advance(Duration::from_secs(2));
+    w.skill = None;
+    let second = w.inbound();
+    assert_eq!(w.sb.queue_position(first), Some(1));
+    assert_eq!(w.sb.queue_position(second), Some(2));
+    // Agent 1 (no Spanish) frees up: the second caller rings at once.
+    w.sb.set_status(1, Status::Idle, w.now).unwrap();
+    w.step();
+    assert_eq!(w.rung, vec![1]);
+    assert_eq!(dial_codes(&w, tab), vec![1]);
+    assert_eq!(w.sb.queue_position(second), None);
+    assert_eq!(
+        w.sb.queue_position(first),
+        Some(1),
+        "still first, still waiting"
+    );
+    w.sb.answer(1, true, w.now);
+    w.step();
+    assert_eq!(answered_by_us(&w, second), 1);
+    // A Spanish speaker signs in: the first caller is theirs.
+    w.sign_in_skilled(5, &[("es", 4)]);
+    assert_eq!(w.rung, vec![1, 5]);
+    assert_eq!(w.sb.queue_position(first), None);
+}

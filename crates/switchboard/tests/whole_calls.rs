@@ -60,6 +60,7 @@ fn spec(id: SeatId, acw_secs: u64) -> SeatSpec {
             acw: Some(Duration::from_secs(acw_secs)),
         },
         remembered: None,
+        skills: Vec::new(),
     }
 }
 
@@ -124,6 +125,7 @@ impl World {
             route: Route::Group {
                 tenant_id: 1,
                 group_no: "G001".into(),
+                skill: None,
             },
             next_rtp: 30_000,
             next_conn: 0,

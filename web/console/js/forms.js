@@ -218,7 +218,7 @@ async function act(ctx, p, ok, again) {
 
 // ---- the tabs ----------------------------------------------------------------
 
-const STRATEGIES = ['longestIdle', 'roundRobin', 'fewestCalls', 'ringAll'];
+const STRATEGIES = ['longestIdle', 'roundRobin', 'fewestCalls', 'ringAll', 'skills'];
 const GROUP_NO = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** Groups: list, create, routing. @param {Ctx} ctx */

@@ -44,6 +44,8 @@ pub struct World {
     /// The carrier stops sending RTP (else every bridged leg is heard
     /// from before each deadline of the switchboard).
     pub carrier_silent: bool,
+    /// The skill the next inbound calls require (as their DID would).
+    pub skill: Option<String>,
     /// Outputs taken from the switchboard, not handled yet.
     pending: VecDeque<Output>,
     /// Note each input's handling time (benchmarks).
@@ -81,6 +83,7 @@ pub fn spec_in(id: SeatId, group: &str) -> SeatSpec {
             acw: None,
         },
         remembered: None,
+        skills: Vec::new(),
     }
 }
 
@@ -130,6 +133,7 @@ impl World {
             next_conn: 0,
             bridged: BTreeSet::new(),
             carrier_silent: false,
+            skill: None,
             pending: VecDeque::new(),
             timing: false,
             timed: Vec::new(),
@@ -199,6 +203,7 @@ impl World {
                         let route = Route::Group {
                             tenant_id: 1,
                             group_no: GROUP.into(),
+                            skill: self.skill.clone(),
                         };
                         let rtp = [self.next_rtp];
                         self.input("route", |sb, now| sb.route_inbound(call, route, &rtp, now));
@@ -262,7 +267,18 @@ impl World {
 
     /// Signs seat `seat` of `group` in, with one tab.
     pub fn sign_in_to(&mut self, seat: SeatId, group: &str) -> ConnId {
-        let spec = spec_in(seat, group);
+        self.sign_in_spec(spec_in(seat, group))
+    }
+
+    /// Signs seat `seat` of the group in, with these skills and levels.
+    pub fn sign_in_skilled(&mut self, seat: SeatId, skills: &[(&str, u8)]) -> ConnId {
+        let mut spec = spec(seat);
+        spec.skills = skills.iter().map(|&(n, l)| (n.to_string(), l)).collect();
+        self.sign_in_spec(spec)
+    }
+
+    fn sign_in_spec(&mut self, spec: SeatSpec) -> ConnId {
+        let seat = spec.id;
         self.sb.sign_in(&spec, true, self.now);
         self.next_conn += 1;
         let conn = self.next_conn;

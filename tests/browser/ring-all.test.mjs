@@ -1,8 +1,9 @@
-// Ring-all from the console: the demo tenant's admin sets group G001's
-// strategy to ring-all in the console; one inbound sandbox call then rings
-// both signed-in agents at once, the second agent answers, and the call
-// stops ringing at the first (dialStatus 5 with the same callId, back to
-// Idle), whose late answer changes nothing.
+// Ring-all and skills from the console: the demo tenant's admin sets group
+// G001's strategy to ring-all in the console; one inbound sandbox call then
+// rings both signed-in agents at once, the second agent answers, and the
+// call stops ringing at the first (dialStatus 5 with the same callId, back
+// to Idle), whose late answer changes nothing. Then the admin gives agent2
+// Spanish and makes a DID require it: its call rings agent2 only.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,6 +66,63 @@ test('a group set to ring-all in the console rings two agents for one inbound ca
   await new Promise((r) => setTimeout(r, 500));
   const afterA = (await a.messages()).slice(fromA).filter((m) => m.type === 'dialStatus').map((m) => m.content.code);
   assert.deepEqual(afterA, [1, 5]);
+  await b.send({ type: 'hangUp' });
+  await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from: fromB });
+  await a.page.context().close();
+  await b.page.context().close();
+});
+
+test('skills set in the console: a DID that requires a skill rings only the agent who has it, even ringing all', async () => {
+  const ctx = await env.browser.newContext({ viewport: { width: 1200, height: 1000 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('console page error:', e.message));
+  await page.goto(`${env.seatline.origin}/console/`);
+  await page.locator('#email').fill('admin@demo.local');
+  await page.locator('#password').fill('demo1234');
+  await page.locator('#signin-button').click();
+  await page.locator('#agents').waitFor();
+
+  // agent2 speaks Spanish; a bad entry is caught in the page first.
+  await page.locator('#tab-users').click();
+  await page.locator('#users tr[data-email="agent2@demo.local"]').waitFor();
+  await page.locator('#skills-user').selectOption({ label: 'agent2@demo.local' });
+  await page.locator('#skills-value').fill('es:11');
+  await page.locator('#skills-form-submit').click();
+  await page.locator('#skills-form-error:not([hidden])').waitFor();
+  assert.match(await page.locator('#skills-form-error').textContent(), /levels 1 to 10/);
+  await page.locator('#skills-value').fill('es:5, vip:2');
+  await page.locator('#skills-form-submit').click();
+  await page.locator('#skills-form-error[hidden]').waitFor({ state: 'attached' });
+  await page.locator('#notice:not([hidden])').waitFor();
+
+  // The DID 12025550172 requires Spanish.
+  await page.locator('#tab-numbers').click();
+  await page.locator('#dids tr[data-number="12025550172"]').waitFor();
+  await page.locator('#did-number').selectOption('12025550172');
+  await page.locator('#did-kind').selectOption('group');
+  await page.locator('#did-group').selectOption('G001');
+  await page.locator('#did-skill').fill('es');
+  await page.locator('#did-form-submit').click();
+  await page.locator('#dids tr[data-number="12025550172"] td.route', { hasText: 'Group G001 · skill es' }).waitFor();
+
+  // Back on the Users tab, agent2's skills show as saved.
+  await page.locator('#tab-users').click();
+  await page.locator('#skills-user').selectOption({ label: 'agent2@demo.local' });
+  await page.waitForFunction(() => /** @type {HTMLInputElement} */ (document.getElementById('skills-value')).value === 'es:5, vip:2');
+  await ctx.close();
+
+  const a = await env.open();
+  await a.signIn('agent1@demo.local');
+  const b = await env.open();
+  await b.signIn('agent2@demo.local');
+  const fromA = await a.count();
+  const fromB = await b.count();
+  await sandboxCall('12025550172', '14155550124');
+  const ring = (await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from: fromB })).data.content;
+  assert.equal(ring.callee, '12025550172');
+  await b.send({ type: 'answer' });
+  await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 2, { from: fromB });
+  assert.ok(!(await a.messages()).slice(fromA).some((m) => m.type === 'dialStatus'), 'agent1 (no Spanish) never rang');
   await b.send({ type: 'hangUp' });
   await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from: fromB });
   await a.page.context().close();

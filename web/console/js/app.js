@@ -6,7 +6,7 @@
 import { call, follow, saveToken, savedToken, signIn } from './api.js';
 import { LANGS, lang, setLang, t } from './i18n.js';
 import { el, h, table } from './dom.js';
-import { TABS } from './forms.js';
+import { TABS, skillsForm } from './forms.js';
 import { records } from './records.js';
 
 const STATUSES = [1, 2, 3, 4, 5, 6, 7];
@@ -268,7 +268,7 @@ async function renderUsers() {
     table(['email', 'role', 'seat', 'group', 'enabled'], rows, 'users', 'none'),
     form,
     error,
-  ]));
+  ]), skillsForm(ctx, list));
 }
 
 /** What a form tab needs from the page. */

@@ -279,10 +279,52 @@ async function groups(ctx) {
 /** A DID's route in words. @param {any} r */
 function routeText(r) {
   if (!r) return t('routeNone');
+  if (r.group && r.skill) return tf('routeToGroupSkill', { group: r.group, skill: r.skill });
   if (r.group) return tf('routeToGroup', { group: r.group });
   if (r.forwardTo) return tf('routeToNumber', { number: r.forwardTo });
   if (r.reject) return tf('routeReject', { code: r.reject });
   return '—';
+}
+
+/** A skill's name, as the server takes it. */
+const SKILL = /^[A-Za-z0-9_-]{1,32}$/;
+/** Skills as an admin types them: "es:5, vip:2" (levels 1 to 10). */
+const SKILLS = /^\s*[A-Za-z0-9_-]{1,32}\s*:\s*([1-9]|10)\s*(,\s*[A-Za-z0-9_-]{1,32}\s*:\s*([1-9]|10)\s*)*$/;
+
+/**
+ * An agent's skills, below the Users list: pick the agent, its skills show
+ * ("es:5, vip:2"); an empty field clears them.
+ * @param {Ctx} ctx @param {any[]} users the tenant's users
+ */
+export function skillsForm(ctx, users) {
+  const agents = users.filter((u) => u.seat);
+  const f = form({
+    ctx, id: 'skills-form', submit: 'saveSkills',
+    fields: [
+      { id: 'skills-user', label: 'agent', type: 'select', options: agents.map((u) => [String(u.id), u.email]), rules: [required] },
+      { id: 'skills-value', label: 'skills', rules: [pattern(SKILLS, 'errSkills')], placeholder: 'es:5, vip:2', hint: 'skillsHint', wide: true },
+    ],
+    send: () => {
+      /** @type {Record<string, number>} */
+      const skills = {};
+      for (const pair of value('skills-value').split(',').filter((p) => p.trim())) {
+        const [name, level] = pair.split(':');
+        skills[name.trim()] = Number(level);
+      }
+      return call('PUT', `/api/v1/admin/users/${encodeURIComponent(value('skills-user'))}/skills`, ctx.token(), { skills });
+    },
+    done: () => ctx.notify('skillsSaved'),
+  });
+  const who = /** @type {HTMLSelectElement} */ (f.querySelector('#skills-user'));
+  const shown = /** @type {HTMLInputElement} */ (f.querySelector('#skills-value'));
+  const fill = async () => {
+    if (!who.value) return;
+    const body = await load(ctx, `/api/v1/admin/users/${encodeURIComponent(who.value)}/skills`);
+    if (body && body.skills) shown.value = Object.entries(body.skills).map(([n, l]) => `${n}:${l}`).join(', ');
+  };
+  who.addEventListener('change', fill);
+  fill();
+  return card('agentSkills', [f], 'skills');
 }
 
 /** The DID last routed: the form shows it again after the list reloads. */
@@ -304,13 +346,14 @@ async function numbers(ctx) {
       { id: 'did-number', label: 'did', type: 'select', options: dids.map((d) => [d.number, d.number]), value: lastDid, rules: [required] },
       { id: 'did-kind', label: 'routeKind', type: 'select', options: [['group', t('kindGroup')], ['forwardTo', t('kindForward')], ['reject', t('kindReject')]] },
       { id: 'did-group', label: 'group', type: 'select', options: (gs.groups || []).map((/** @type {any} */ g) => [g.group, `${g.group} · ${g.name}`]), rules: [required] },
+      { id: 'did-skill', label: 'requiredSkill', rules: [pattern(SKILL, 'errSkill')], placeholder: 'es', hint: 'requiredSkillHint' },
       { id: 'did-forward', label: 'forwardTo', rules: [required, e164], placeholder: '14155550100' },
       { id: 'did-reject', label: 'rejectCode', type: 'number', value: '486', rules: [required, whole(400, 699)], hint: 'rejectHint' },
     ],
     send: () => {
       const kind = value('did-kind');
       lastDid = value('did-number');
-      const body = kind === 'group' ? { group: value('did-group') }
+      const body = kind === 'group' ? { group: value('did-group'), skill: value('did-skill') || null }
         : kind === 'forwardTo' ? { forwardTo: value('did-forward').replace(/^\+/, '') }
           : { reject: Number(value('did-reject')) };
       return call('PUT', `/api/v1/admin/dids/${encodeURIComponent(value('did-number'))}/route`, ctx.token(), body);
@@ -320,7 +363,7 @@ async function numbers(ctx) {
   // Only the field of the route picked is shown (and checked).
   const kinds = /** @type {HTMLSelectElement} */ (f.querySelector('#did-kind'));
   const follow = () => {
-    for (const [k, id] of [['group', 'did-group'], ['forwardTo', 'did-forward'], ['reject', 'did-reject']]) {
+    for (const [k, id] of [['group', 'did-group'], ['group', 'did-skill'], ['forwardTo', 'did-forward'], ['reject', 'did-reject']]) {
       const label = /** @type {HTMLElement} */ (f.querySelector(`label[data-field="${id}"]`));
       label.hidden = kinds.value !== k;
     }

@@ -4,7 +4,9 @@
 // call to G001's DID is answered to wait: the sandbox's caller hears the
 // waiting music (its audio level, measured at the sandbox side), the
 // wallboard shows the call queued, and after the maximum wait the call
-// overflows to G002, whose agent it rings and who answers it.
+// overflows to G002, whose agent it rings and who answers it. Then the
+// admin uploads the tenant's own music in the console; the next waiting
+// caller hears that instead, at its level.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -117,6 +119,48 @@ test('a queued caller hears music at the sandbox side and overflows to another g
     return c.state === 'ended' ? c : null;
   });
   assert.equal(ended.endedBy, 'seatline');
+
+  // The tenant's own music, uploaded in the console (Recording tab): the
+  // next waiting caller hears it, at its level (a half-scale sine: about
+  // -9 dBFS, where the built-in tune is about -25).
+  await page.locator('#tab-recording').click();
+  await page.locator('#music-status[data-source="builtin"]').waitFor();
+  await page.locator('#music-upload').click();
+  assert.match(await page.locator('#music-error').textContent(), /Choose a WAV file first/);
+  await page.locator('#music-file').setInputFiles({ name: 'bad.wav', mimeType: 'audio/wav', buffer: Buffer.from('RIFF but not a wav') });
+  await page.locator('#music-upload').click();
+  await page.locator('#music-error:not([hidden])', { hasText: 'cannot be used as music' }).waitFor();
+  await page.locator('#music-file').setInputFiles({ name: 'hold.wav', mimeType: 'audio/wav', buffer: sineWav(16000, 3) });
+  await page.locator('#music-upload').click();
+  await page.locator('#music-status[data-source="tenant"]', { hasText: '3 s' }).waitFor();
+  const from2 = await tab.count();
+  await fetch(`${base}/api/v1/sandbox/calls`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ to: '12025550170', from: '14155550178', other: '' }),
+  });
+  const loud = await until('the caller hears the tenant music', 3000, async () => {
+    const c = (await sandboxCalls())[before + 1];
+    return c && c.heardPackets >= 50 ? c : null;
+  });
+  assert.ok(loud.heardPeakDbfs > -12 && loud.heardPeakDbfs < -6, `the tenant's music: ${loud.heardPeakDbfs} dBFS`);
+  // It overflows to G002 as before; answered there and hung up.
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from: from2, timeout: 6000 });
+  await tab.send({ type: 'answer' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 2, { from: from2 });
+  await tab.send({ type: 'hangUp' });
+  await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from: from2 });
   await tab.page.context().close();
   await ctx.close();
 });
+
+/** A WAV file: `secs` of a 440 Hz sine at half scale, 16-bit mono at `rate`. */
+function sineWav(rate, secs) {
+  const n = rate * secs;
+  const b = Buffer.alloc(44 + n * 2);
+  b.write('RIFF', 0); b.writeUInt32LE(36 + n * 2, 4); b.write('WAVE', 8);
+  b.write('fmt ', 12); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
+  b.write('data', 36); b.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(16383 * Math.sin(2 * Math.PI * 440 * i / rate)), 44 + i * 2);
+  return b;
+}

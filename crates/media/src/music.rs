@@ -31,19 +31,33 @@ const PEAK: f32 = 3_300.0;
 /// Rise and fall of every note, in samples (15 ms).
 const EDGE: u32 = 120;
 
-/// Plays [`TUNE`] over and over, 20 ms at a time.
+/// The longest music a tenant may give: 5 minutes at 8 kHz.
+pub const CLIP_MAX_SAMPLES: usize = 5 * 60 * 8_000;
+
+/// Plays [`TUNE`] (or a tenant's own clip) over and over, 20 ms at a time.
 #[derive(Debug, Clone, Default)]
 pub struct Music {
     note: usize,
-    /// Samples played of the current note.
+    /// Samples played of the current note (of the clip, with one).
     at: u32,
     /// Frames played since the start.
     frames: u64,
+    /// A tenant's own music: 8 kHz linear samples, looped.
+    clip: Option<std::sync::Arc<[i16]>>,
 }
 
 impl Music {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A tenant's own music (8 kHz mono samples) in place of the tune; an
+    /// empty clip plays the tune.
+    pub fn with_clip(clip: Option<std::sync::Arc<[i16]>>) -> Self {
+        Self {
+            clip: clip.filter(|c| !c.is_empty()),
+            ..Self::default()
+        }
     }
 
     /// Whether the next frame is the first one (a talk spurt starts).
@@ -54,6 +68,14 @@ impl Music {
     /// The next 20 ms as linear samples.
     pub fn next_linear(&mut self) -> [i16; FRAME] {
         let mut out = [0i16; FRAME];
+        if let Some(clip) = &self.clip {
+            for v in out.iter_mut() {
+                *v = clip[self.at as usize % clip.len()];
+                self.at = (self.at + 1) % clip.len() as u32;
+            }
+            self.frames += 1;
+            return out;
+        }
         for v in out.iter_mut() {
             let (freq, frames) = TUNE[self.note];
             let len = frames * FRAME as u32;
@@ -119,6 +141,24 @@ mod tests {
         // The first sample of a note is silent, and it rises from there.
         assert_eq!(f[0], 0);
         assert!(f[..10].iter().all(|s| s.unsigned_abs() < 300));
+    }
+
+    #[test]
+    fn a_tenant_clip_plays_in_place_of_the_tune_and_loops_across_frames() {
+        // 250 samples: not a whole number of frames.
+        let clip: std::sync::Arc<[i16]> = (0..250).map(|i| i as i16 * 10).collect();
+        let mut m = Music::with_clip(Some(clip.clone()));
+        assert!(m.starting());
+        let a = m.next_linear();
+        let b = m.next_linear();
+        assert!(!m.starting());
+        assert_eq!(&a[..], &clip[..160]);
+        assert_eq!(&b[..90], &clip[160..]);
+        assert_eq!(&b[90..], &clip[..70], "round again without a gap");
+        // No clip, or an empty one: the tune.
+        let mut tune = Music::new();
+        let mut empty = Music::with_clip(Some(Vec::new().into()));
+        assert_eq!(tune.next_linear(), empty.next_linear());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// JSON, 400 otherwise (`hint` says what to send).
 pub(crate) fn json_rejection(rejection: JsonRejection, hint: &str) -> Response {
     match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+        StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(BODY_LIMIT),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => api_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupportedMediaType",
@@ -50,7 +50,7 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
-pub(crate) fn payload_too_large() -> Response {
-    let message = format!("the request body is over {} KiB", BODY_LIMIT / 1024);
+pub(crate) fn payload_too_large(limit: usize) -> Response {
+    let message = format!("the request body is over {} KiB", limit / 1024);
     api_error(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", &message)
 }

@@ -67,6 +67,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::webhooks::routes())
         .merge(crate::wallboard::routes())
         .merge(crate::sso::routes())
+        .merge(crate::music::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .layer(Extension(Signin::new(&app.cfg.signin)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -74,8 +75,9 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Around every request: refuses a declared body over [`BODY_LIMIT`] before
-/// reading it (a chunked one is cut at the limit by `DefaultBodyLimit`), turns
+/// Around every request: refuses a declared body over [`BODY_LIMIT`] (a
+/// tenant's music file: over its own limit) before reading it (a chunked
+/// one is cut at the limit by `DefaultBodyLimit`), turns
 /// any error that is not JSON yet (axum's rejections, 405s) into
 /// `{error, message}`, and adds the security headers.
 async fn edges(State(app): State<App>, req: Request, next: Next) -> Response {
@@ -84,9 +86,14 @@ async fn edges(State(app): State<App>, req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let too_large = declared.is_some_and(|n| n > BODY_LIMIT as u64);
+    let limit = if path == "/api/v1/admin/music" {
+        crate::music::FILE_LIMIT
+    } else {
+        BODY_LIMIT
+    };
+    let too_large = declared.is_some_and(|n| n > limit as u64);
     let mut resp = if too_large {
-        payload_too_large()
+        payload_too_large(limit)
     } else {
         next.run(req).await
     };

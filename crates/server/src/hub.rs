@@ -76,6 +76,8 @@ pub struct HubIo {
 
 pub struct Hub {
     inner: Mutex<Inner>,
+    /// Each tenant's own waiting music (8 kHz samples), when it has one.
+    music: std::sync::RwLock<HashMap<i64, std::sync::Arc<[i16]>>>,
     idle: Duration,
     io: HubIo,
     /// Wakes the timer task when the switchboard's next deadline may be earlier.
@@ -262,6 +264,7 @@ fn log_call(seat: Option<i64>, r: &CallRecord) {
 impl Hub {
     pub fn new(idle: Duration, sb: Switchboard, io: HubIo) -> Self {
         Self {
+            music: std::sync::RwLock::new(HashMap::new()),
             inner: Mutex::new(Inner {
                 sb,
                 sessions: HashMap::new(),
@@ -393,7 +396,15 @@ impl Hub {
                         },
                         MediaOut::Mute { seat, on } => MediaCmd::Mute { seat_id: seat, on },
                         MediaOut::Hold { seat, on } => MediaCmd::Hold { seat_id: seat, on },
-                        MediaOut::Music { seat, on } => MediaCmd::Music { seat_id: seat, on },
+                        MediaOut::Music {
+                            seat,
+                            on,
+                            tenant_id,
+                        } => MediaCmd::Music {
+                            seat_id: seat,
+                            on,
+                            clip: self.music_of(tenant_id),
+                        },
                         MediaOut::RecordRelay {
                             id,
                             tenant_id,
@@ -551,6 +562,21 @@ impl Hub {
             .entry(tenant_id)
             .or_insert_with(|| watch::channel(0).0)
             .subscribe()
+    }
+
+    /// The tenant's own waiting music (none: the built-in tune), for the
+    /// callers who start waiting from now on.
+    pub fn set_tenant_music(&self, tenant_id: i64, samples: Option<std::sync::Arc<[i16]>>) {
+        if let Ok(mut m) = self.music.write() {
+            match samples {
+                Some(s) => m.insert(tenant_id, s),
+                None => m.remove(&tenant_id),
+            };
+        }
+    }
+
+    fn music_of(&self, tenant_id: i64) -> Option<std::sync::Arc<[i16]>> {
+        self.music.read().ok()?.get(&tenant_id).cloned()
     }
 
     /// The agent's skills changed (an admin set them): the next routing

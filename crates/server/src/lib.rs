@@ -21,6 +21,7 @@ pub mod hub;
 pub mod media;
 mod memory;
 pub mod metrics;
+pub(crate) mod music;
 pub mod origins;
 pub mod recordings;
 mod records;
@@ -192,6 +193,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     for (tenant, setting) in app.store.recording_settings().await? {
         app.hub
             .set_recording(tenant, recordings::policy_of(&setting));
+    }
+    // Each tenant's own waiting music.
+    for (tenant, samples) in app.store.tenant_musics().await? {
+        app.hub.set_tenant_music(tenant, Some(samples.into()));
     }
     // Each group's queue settings (the schema only holds valid ones).
     for g in app.store.group_routings().await? {

@@ -253,3 +253,115 @@ async fn a_caller_who_hangs_up_while_waiting_leaves_an_unanswered_record() {
     let waited = r.hangup_ms.expect("closed") - r.start_ms;
     assert!((900..5_000).contains(&waited), "waited {waited} ms");
 }
+
+/// The RMS level of PCMU payloads, as a fraction of full scale.
+fn level(packets: &[(bool, Vec<u8>)]) -> f64 {
+    let samples: Vec<f64> = packets
+        .iter()
+        .flat_map(|(_, p)| p.iter())
+        .map(|&b| f64::from(seatline_media::g711::ulaw_to_linear(b)) / 32_768.0)
+        .collect();
+    (samples.iter().map(|v| v * v).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+}
+
+/// A WAV file: 2 s of a 440 Hz sine at half scale, 16 kHz stereo (so it is
+/// converted), 128 KB (over the API's usual 64 KiB body limit).
+fn loud_wav() -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+    for i in 0..32_000 {
+        let v = (0.5
+            * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / 16_000.0).sin()
+            * 32_767.0) as i16;
+        w.write_sample(v).unwrap();
+        w.write_sample(v).unwrap();
+    }
+    w.finalize().unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_tenant_music_file_is_what_the_waiting_caller_hears_until_it_is_removed() {
+    let sipp_port = free_udp_port();
+    let trunk = TrunkConfig::udp("carrier", &format!("sip:127.0.0.1:{sipp_port}"));
+    let (_dir, running) = start_with(vec![trunk], |_| {}).await;
+    let c = Api::of(&running);
+    let admin = c.token("admin@demo.local").await;
+    let (code, _) = put(
+        &c.base,
+        &admin,
+        json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60}),
+    )
+    .await;
+    assert_eq!(code, 204);
+    let music = format!("{}/api/v1/admin/music", c.base);
+    let send = |body: Vec<u8>, token: &str| {
+        c.http
+            .put(&music)
+            .bearer_auth(token)
+            .header("content-type", "audio/wav")
+            .body(body)
+            .send()
+    };
+    // Not a WAV, or not an admin: refused, nothing changes.
+    let r = send(b"RIFF....WAVEnope".to_vec(), &admin).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["error"], "badMusic", "{err}");
+    let agent = c.token("agent1@demo.local").await;
+    assert_eq!(
+        send(loud_wav(), &agent).await.unwrap().status().as_u16(),
+        403
+    );
+    let (code, got) = c.get("/api/v1/admin/music", &admin).await;
+    assert_eq!((code, got["source"].as_str()), (200, Some("builtin")));
+    let r = send(loud_wav(), &admin).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let got: Value = r.json().await.unwrap();
+    assert_eq!(
+        (got["source"].as_str(), got["seconds"].as_f64()),
+        (Some("tenant"), Some(2.0))
+    );
+
+    // Nobody free: the caller waits and hears the tenant's file, at its
+    // level (a half-scale sine: RMS 0.35 of full scale; the tune's is ~0.06).
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    set_status(&mut ws, 2).await;
+    let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtp = media.local_addr().unwrap().port();
+    let sipp = caller(&running, sipp_port, rtp, 2_000);
+    let heard = rtp_within(&media, Duration::from_millis(1_200)).await;
+    assert!(heard.len() >= 25, "only {} packets", heard.len());
+    let own = level(&heard);
+    assert!(
+        (0.30..0.40).contains(&own),
+        "the tenant's music at {own:.3}"
+    );
+    finished(sipp, Duration::from_secs(20)).await;
+
+    // What the first call left in the socket is not the second call's.
+    let mut junk = [0u8; 1500];
+    while media.try_recv_from(&mut junk).is_ok() {}
+
+    // Removed: the next caller hears the built-in tune again.
+    let r = c
+        .http
+        .delete(&music)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let sipp = caller(&running, sipp_port, rtp, 2_000);
+    let heard = rtp_within(&media, Duration::from_millis(1_200)).await;
+    assert!(heard.len() >= 25, "only {} packets", heard.len());
+    let tune = level(&heard);
+    assert!(tune > 0.01 && tune < 0.15, "the built-in tune at {tune:.3}");
+    finished(sipp, Duration::from_secs(20)).await;
+}

@@ -16,6 +16,7 @@ mod api_keys;
 mod calls;
 mod directory;
 mod group_routing;
+mod music;
 mod origins;
 mod policy;
 mod recording;

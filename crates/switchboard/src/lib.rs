@@ -245,6 +245,8 @@ pub enum MediaOut {
     Music {
         seat: SeatId,
         on: bool,
+        /// Whose music: a tenant may have its own.
+        tenant_id: i64,
     },
     /// Record both legs of forwarded call (relay) `id` into the tenant's
     /// recording of `call_id`, until the relay stops.
@@ -1875,6 +1877,7 @@ impl Switchboard {
                         self.out.push_back(Output::Media(MediaOut::Music {
                             seat: key,
                             on: true,
+                            tenant_id,
                         }));
                         self.ua.respond(call, 200, Some(body.as_bytes()), now);
                     }

@@ -53,7 +53,7 @@ fn music_key(w: &World) -> SeatId {
         .iter()
         .rev()
         .find_map(|m| match m {
-            MediaOut::Music { seat, on: true } => Some(*seat),
+            MediaOut::Music { seat, on: true, .. } => Some(*seat),
             _ => None,
         })
         .expect("music for the waiting caller")

@@ -551,8 +551,8 @@ const MODES = ['off', 'all', 'onDemand'];
 
 /** Recording: the tenant's mode, each group's own, the retention. @param {Ctx} ctx */
 async function recording(ctx) {
-  const [r, gs] = await Promise.all([load(ctx, '/api/v1/admin/recording'), load(ctx, '/api/v1/admin/groups')]);
-  if (!r || !gs || ctx.current() !== 'recording') return;
+  const [r, gs, m] = await Promise.all([load(ctx, '/api/v1/admin/recording'), load(ctx, '/api/v1/admin/groups'), load(ctx, '/api/v1/admin/music')]);
+  if (!r || !gs || !m || ctx.current() !== 'recording') return;
   const groupsOf = /** @type {any[]} */ (gs.groups || []);
   const own = /** @type {Record<string, string>} */ (r.groups || {});
   const modes = MODES.map((m) => /** @type {[string, string]} */ ([m, t(`mode_${m}`)]));
@@ -574,7 +574,54 @@ async function recording(ctx) {
     },
     done: () => { ctx.notify('recordingSaved'); recording(ctx); },
   });
-  ctx.screen.replaceChildren(card('recording', [h('p', { class: 'hint', text: t('recordingHint') }), f]));
+  ctx.screen.replaceChildren(card('recording', [h('p', { class: 'hint', text: t('recordingHint') }), f]), musicCard(ctx, m));
+}
+
+/** The largest music file the server takes. */
+const MUSIC_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * The music waiting callers hear: the built-in tune or the tenant's own
+ * WAV file, uploaded as it is (the server converts it).
+ * @param {Ctx} ctx @param {any} m what GET /api/v1/admin/music said
+ */
+function musicCard(ctx, m) {
+  const own = m.source === 'tenant';
+  const status = h('p', { id: 'music-status', 'data-source': m.source, text: own ? tf('musicOwn', { seconds: Math.round(m.seconds) }) : t('musicBuiltin') });
+  const file = /** @type {HTMLInputElement} */ (h('input', { id: 'music-file', type: 'file', accept: 'audio/wav,audio/x-wav,.wav' }));
+  const error = h('p', { class: 'error-text', id: 'music-error', role: 'alert', hidden: true });
+  const show = (/** @type {string | null} */ text) => { error.hidden = !text; error.textContent = text || ''; };
+  const upload = /** @type {HTMLButtonElement} */ (h('button', { class: 'primary', type: 'button', id: 'music-upload', text: t('uploadMusic') }));
+  const reset = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', id: 'music-reset', text: t('useBuiltin'), disabled: !own }));
+  /** @param {Response | null} r */
+  const after = async (r) => {
+    upload.disabled = false;
+    if (!r) return show(t('serverUnreachable'));
+    if (r.status === 401) return ctx.ended('sessionExpired');
+    if (r.status >= 400) return show(refusal({ status: r.status, body: await r.json().catch(() => null) }));
+    show(null);
+    ctx.notify('musicSaved');
+    recording(ctx);
+  };
+  upload.addEventListener('click', async () => {
+    const f = file.files && file.files[0];
+    if (!f) return show(t('errNoFile'));
+    if (f.size > MUSIC_LIMIT) return show(tf('errFileTooBig', { mib: 8 }));
+    upload.disabled = true;
+    const headers = { authorization: `Bearer ${ctx.token()}`, 'content-type': 'audio/wav' };
+    after(await fetch('/api/v1/admin/music', { method: 'PUT', headers, body: f }).catch(() => null));
+  });
+  reset.addEventListener('click', async () => {
+    after(await fetch('/api/v1/admin/music', { method: 'DELETE', headers: { authorization: `Bearer ${ctx.token()}` } }).catch(() => null));
+  });
+  return card('waitingMusic', [
+    status,
+    h('div', { class: 'admin-form' }, [
+      h('label', { class: 'wide' }, [h('span', { text: t('musicFile') }), file, h('small', { text: t('musicHint') })]),
+      h('div', { class: 'submit' }, [upload, reset]),
+    ]),
+    error,
+  ], 'music');
 }
 
 /** Embed: the tenant's host (CRM) origins. @param {Ctx} ctx */

@@ -88,6 +88,8 @@ pub enum MediaCmd {
     Music {
         seat_id: i64,
         on: bool,
+        /// The tenant's own music (8 kHz samples); none: the built-in tune.
+        clip: Option<std::sync::Arc<[i16]>>,
     },
     /// Record both legs of a forwarded call until its relay stops.
     RecordRelay {

@@ -539,9 +539,9 @@ impl Worker {
                     c.held = on;
                 }
             }
-            MediaCmd::Music { seat_id, on } => {
+            MediaCmd::Music { seat_id, on, clip } => {
                 if let Some(c) = self.calls.get_mut(&seat_id) {
-                    c.music = on.then(Music::new);
+                    c.music = on.then(|| Music::with_clip(clip));
                 }
             }
         }

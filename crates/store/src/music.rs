@@ -1,0 +1,87 @@
+//! Each tenant's own waiting music: the samples the caller hears (8 kHz
+//! mono, 16-bit), replacing the built-in tune while set.
+
+use crate::{Result, Store};
+use sqlx::Row;
+
+fn to_bytes(samples: &[i16]) -> Vec<u8> {
+    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+fn from_bytes(bytes: &[u8]) -> Vec<i16> {
+    bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+impl Store {
+    /// Sets (or replaces) the tenant's music; the caller bounded its length.
+    pub async fn set_tenant_music(
+        &self,
+        tenant_id: i64,
+        samples: &[i16],
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tenant_music (tenant_id, samples, updated_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (tenant_id) DO UPDATE SET samples = excluded.samples, updated_ms = excluded.updated_ms",
+        )
+        .bind(tenant_id)
+        .bind(to_bytes(samples))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Back to the built-in tune; false when the tenant had no music.
+    pub async fn delete_tenant_music(&self, tenant_id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM tenant_music WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every tenant's music: (tenant, samples).
+    pub async fn tenant_musics(&self) -> Result<Vec<(i64, Vec<i16>)>> {
+        let rows = sqlx::query("SELECT tenant_id, samples FROM tenant_music ORDER BY tenant_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let bytes: Vec<u8> = r.try_get("samples")?;
+                Ok((r.try_get("tenant_id")?, from_bytes(&bytes)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_tenant_music_is_kept_replaced_and_removed() {
+        let store = Store::open_memory().await.unwrap();
+        store.seed_demo().await.unwrap();
+        assert!(store.tenant_musics().await.unwrap().is_empty());
+        store
+            .set_tenant_music(1, &[1, -2, i16::MAX, i16::MIN], 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.tenant_musics().await.unwrap(),
+            vec![(1, vec![1, -2, i16::MAX, i16::MIN])]
+        );
+        store.set_tenant_music(1, &[7; 3], 6).await.unwrap();
+        assert_eq!(store.tenant_musics().await.unwrap(), vec![(1, vec![7; 3])]);
+        // The schema refuses nothing at all, or a tenant that does not exist.
+        assert!(store.set_tenant_music(1, &[], 7).await.is_err());
+        assert!(store.set_tenant_music(999, &[1], 7).await.is_err());
+        assert!(store.delete_tenant_music(1).await.unwrap());
+        assert!(!store.delete_tenant_music(1).await.unwrap());
+        assert!(store.tenant_musics().await.unwrap().is_empty());
+    }
+}

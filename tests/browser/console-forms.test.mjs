@@ -36,16 +36,7 @@ async function api(path, token = admin) {
 }
 
 async function openConsole() {
-  const ctx = await env.browser.newContext({ viewport: { width: 1200, height: 860 }, acceptDownloads: true });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error('console page error:', e.message));
-  page.on('dialog', (d) => d.accept());
-  await page.goto(`${env.seatline.origin}/console/`);
-  await page.locator('#email').fill('admin@demo.local');
-  await page.locator('#password').fill('demo1234');
-  await page.locator('#signin-button').click();
-  await page.locator('#agents').waitFor();
-  return page;
+  return env.openConsole('admin@demo.local', { downloads: true });
 }
 
 /** The error shown under form `id`, once shown. */

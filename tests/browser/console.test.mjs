@@ -25,15 +25,7 @@ async function within(ms, probe, what) {
 }
 
 async function openConsole(email) {
-  const ctx = await env.browser.newContext({ viewport: { width: 1200, height: 820 } });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error('console page error:', e.message));
-  page.on('dialog', (d) => d.accept());
-  await page.goto(`${env.seatline.origin}/console/`);
-  await page.locator('#email').fill(email);
-  await page.locator('#password').fill('demo1234');
-  await page.locator('#signin-button').click();
-  return page;
+  return env.openConsole(email, { viewport: { width: 1200, height: 820 }, signedIn: false });
 }
 
 test('a non-admin is refused with a clear message', async () => {

@@ -235,6 +235,23 @@ export async function setup(opts = {}) {
       profiles.push(ctx);
       return ctx;
     },
+    /**
+     * The operator console in a new context, signed in as `email` (demo
+     * password) and showing the wallboard; `signedIn: false` stops after
+     * clicking sign in (for refusals).
+     */
+    async openConsole(email = 'admin@demo.local', { viewport = { width: 1200, height: 860 }, signedIn = true, downloads = false } = {}) {
+      const ctx = await browser.newContext({ viewport, acceptDownloads: downloads });
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => console.error('console page error:', e.message));
+      page.on('dialog', (d) => d.accept());
+      await page.goto(`${seatline.origin}/console/`);
+      await page.locator('#email').fill(email);
+      await page.locator('#password').fill('demo1234');
+      await page.locator('#signin-button').click();
+      if (signedIn) await page.locator('#agents').waitFor();
+      return page;
+    },
     /** Opens a tab with the host page, in the given browser (default: a new one). */
     async open(context, onloadInit) {
       const ctx = context || (await this.newBrowser());

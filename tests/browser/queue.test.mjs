@@ -38,14 +38,7 @@ async function until(what, ms, check) {
 }
 
 test('a queued caller hears music at the sandbox side and overflows to another group after the maximum wait', async () => {
-  const ctx = await env.browser.newContext({ viewport: { width: 1200, height: 860 } });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error('console page error:', e.message));
-  await page.goto(`${env.seatline.origin}/console/`);
-  await page.locator('#email').fill('admin@demo.local');
-  await page.locator('#password').fill('demo1234');
-  await page.locator('#signin-button').click();
-  await page.locator('#agents').waitFor();
+  const page = await env.openConsole('admin@demo.local');
 
   // Group G002, and an agent of its own.
   await page.locator('#tab-groups').click();
@@ -150,7 +143,7 @@ test('a queued caller hears music at the sandbox side and overflows to another g
   await tab.send({ type: 'hangUp' });
   await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from: from2 });
   await tab.page.context().close();
-  await ctx.close();
+  await page.context().close();
 });
 
 /** A WAV file: `secs` of a 440 Hz sine at half scale, 16-bit mono at `rate`. */

@@ -25,21 +25,14 @@ async function sandboxCall(to, from) {
 }
 
 test('a group set to ring-all in the console rings two agents for one inbound call; the first to answer takes it', async () => {
-  const ctx = await env.browser.newContext({ viewport: { width: 1200, height: 860 } });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error('console page error:', e.message));
-  await page.goto(`${env.seatline.origin}/console/`);
-  await page.locator('#email').fill('admin@demo.local');
-  await page.locator('#password').fill('demo1234');
-  await page.locator('#signin-button').click();
-  await page.locator('#agents').waitFor();
+  const page = await env.openConsole('admin@demo.local');
   await page.locator('#tab-groups').click();
   await page.locator('#groups tr[data-group="G001"]').waitFor();
   await page.locator('#routing-group').selectOption('G001');
   await page.locator('#routing-strategy').selectOption('ringAll');
   await page.locator('#routing-form-submit').click();
   await page.locator('#groups tr[data-group="G001"][data-strategy="ringAll"]').waitFor();
-  await ctx.close();
+  await page.context().close();
 
   const a = await env.open();
   await a.signIn('agent1@demo.local');
@@ -73,14 +66,7 @@ test('a group set to ring-all in the console rings two agents for one inbound ca
 });
 
 test('skills set in the console: a DID that requires a skill rings only the agent who has it, even ringing all', async () => {
-  const ctx = await env.browser.newContext({ viewport: { width: 1200, height: 1000 } });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error('console page error:', e.message));
-  await page.goto(`${env.seatline.origin}/console/`);
-  await page.locator('#email').fill('admin@demo.local');
-  await page.locator('#password').fill('demo1234');
-  await page.locator('#signin-button').click();
-  await page.locator('#agents').waitFor();
+  const page = await env.openConsole('admin@demo.local', { viewport: { width: 1200, height: 1000 } });
 
   // agent2 speaks Spanish; a bad entry is caught in the page first.
   await page.locator('#tab-users').click();
@@ -109,7 +95,7 @@ test('skills set in the console: a DID that requires a skill rings only the agen
   await page.locator('#tab-users').click();
   await page.locator('#skills-user').selectOption({ label: 'agent2@demo.local' });
   await page.waitForFunction(() => /** @type {HTMLInputElement} */ (document.getElementById('skills-value')).value === 'es:5, vip:2');
-  await ctx.close();
+  await page.context().close();
 
   const a = await env.open();
   await a.signIn('agent1@demo.local');

@@ -208,15 +208,11 @@ async fn put_trunk(
     name: Result<Path<String>, PathRejection>,
     body: Result<Json<TrunkBody>, JsonRejection>,
 ) -> Response {
-    let user = match admin(&app, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     const SEND: &str =
         "send {\"uri\": \"sip:HOST[:PORT]\", ...}: the keys of a [[trunk]] table, in camelCase";
-    let name = match name {
-        Ok(Path(n)) => n,
-        Err(rejection) => return path_rejection(rejection),
+    let (user, name) = match admin_at(&app, &headers, name).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let b = match body {
         Ok(Json(b)) => b,
@@ -343,13 +339,9 @@ async fn delete_trunk(
     headers: HeaderMap,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let user = match admin(&app, &headers).await {
-        Ok(u) => u,
+    let (user, name) = match admin_at(&app, &headers, name).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let name = match name {
-        Ok(Path(n)) => n,
-        Err(rejection) => return path_rejection(rejection),
     };
     let _one = app.trunk_changes.lock().await;
     match app.store.delete_trunk(user.tenant_id, &name).await {
@@ -401,13 +393,9 @@ async fn get_user_skills(
     headers: HeaderMap,
     agent_id: Result<Path<i64>, PathRejection>,
 ) -> Response {
-    let user = match admin(&app, &headers).await {
-        Ok(u) => u,
+    let (user, agent_id) = match admin_at(&app, &headers, agent_id).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let agent_id = match agent_id {
-        Ok(Path(id)) => id,
-        Err(rejection) => return path_rejection(rejection),
     };
     match tenant_seat(&app, user.tenant_id, agent_id).await {
         Ok(seat) => Json(SkillsBody {
@@ -430,13 +418,9 @@ async fn set_user_skills(
     agent_id: Result<Path<i64>, PathRejection>,
     body: Result<Json<SkillsBody>, JsonRejection>,
 ) -> Response {
-    let user = match admin(&app, &headers).await {
-        Ok(u) => u,
+    let (user, agent_id) = match admin_at(&app, &headers, agent_id).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let agent_id = match agent_id {
-        Ok(Path(id)) => id,
-        Err(rejection) => return path_rejection(rejection),
     };
     let b = match body {
         Ok(Json(b)) => b,
@@ -535,15 +519,11 @@ async fn set_did_route(
     number: Result<Path<String>, PathRejection>,
     body: Result<Json<DidRouteBody>, JsonRejection>,
 ) -> Response {
-    let user = match admin(&app, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     const SEND: &str =
         "send one of {\"group\": \"G001\", \"skill\": null}, {\"forwardTo\": \"14155550100\"}, {\"reject\": 486}";
-    let number = match number {
-        Ok(Path(n)) => n,
-        Err(rejection) => return path_rejection(rejection),
+    let (user, number) = match admin_at(&app, &headers, number).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let b = match body {
         Ok(Json(b)) => b,
@@ -629,13 +609,9 @@ async fn get_group_routing(
     headers: HeaderMap,
     group_no: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let user = match admin(&app, &headers).await {
-        Ok(u) => u,
+    let (user, group_no) = match admin_at(&app, &headers, group_no).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let group_no = match group_no {
-        Ok(Path(g)) => g,
-        Err(rejection) => return path_rejection(rejection),
     };
     match app.store.group_routing(user.tenant_id, &group_no).await {
         Ok(Some(g)) => Json(GroupRoutingBody {
@@ -665,14 +641,10 @@ async fn set_group_routing(
     group_no: Result<Path<String>, PathRejection>,
     body: Result<Json<GroupRoutingBody>, JsonRejection>,
 ) -> Response {
-    let user = match admin(&app, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll|skills\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null}";
-    let group_no = match group_no {
-        Ok(Path(g)) => g,
-        Err(rejection) => return path_rejection(rejection),
+    let (user, group_no) = match admin_at(&app, &headers, group_no).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let b = match body {
         Ok(Json(b)) => b,
@@ -738,6 +710,18 @@ async fn set_group_routing(
 }
 
 /// The admin behind the request's token, or the error to answer with.
+/// The tenant admin of the request and its path parameter, or the answer
+/// that refuses the request (who asks is checked first).
+async fn admin_at<T>(
+    app: &App,
+    headers: &HeaderMap,
+    path: Result<Path<T>, PathRejection>,
+) -> Result<(User, T), Response> {
+    let user = admin(app, headers).await?;
+    let Path(value) = path.map_err(path_rejection)?;
+    Ok((user, value))
+}
+
 pub(crate) async fn admin(app: &App, headers: &HeaderMap) -> Result<User, Response> {
     let token = headers
         .get(header::AUTHORIZATION)

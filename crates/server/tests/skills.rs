@@ -13,19 +13,6 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use support::*;
 
-async fn user_id(running: &seatline_server::Running, email: &str) -> i64 {
-    running
-        .app
-        .store
-        .users(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|u| u.email == email)
-        .unwrap()
-        .id
-}
-
 async fn sandbox_call(c: &Api, to: &str) {
     let r = c
         .http

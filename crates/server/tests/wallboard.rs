@@ -99,20 +99,6 @@ async fn post(base: &str, path: &str, token: Option<&str>, body: Option<Value>) 
 /// A request (path, token, body) and the status and `error` it must get.
 type Case<'a> = (String, Option<&'a str>, Option<Value>, u16, &'a str);
 
-/// The user id of `email`, from the store of the server in this process.
-async fn user_id(running: &seatline_server::Running, email: &str) -> i64 {
-    running
-        .app
-        .store
-        .users(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|u| u.email == email)
-        .unwrap()
-        .id
-}
-
 #[tokio::test]
 async fn the_stream_follows_a_status_change_and_a_call_within_a_second() {
     let (_dir, running) = start_with(vec![], |_| {}).await;

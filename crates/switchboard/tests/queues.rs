@@ -228,19 +228,6 @@ fn with_max_missed_zero_an_agent_is_never_set_busy() {
     assert!(w.errors(tab).is_empty());
 }
 
-/// The `dialStatus` codes a tab received, in order.
-fn dial_codes(w: &World, conn: ConnId) -> Vec<i64> {
-    w.tabs
-        .get(&conn)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| match e {
-            ServerEvent::Dial { content } => Some(content.code),
-            _ => None,
-        })
-        .collect()
-}
-
 fn bridged_to(w: &World) -> Vec<SeatId> {
     w.media
         .iter()

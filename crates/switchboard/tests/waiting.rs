@@ -71,18 +71,6 @@ fn unbridged_at(w: &World, key: SeatId) -> bool {
         .any(|m| matches!(m, MediaOut::Unbridge { seat } if *seat == key))
 }
 
-fn dial_codes(w: &World, conn: ConnId) -> Vec<i64> {
-    w.tabs
-        .get(&conn)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| match e {
-            seatline_protocol::ServerEvent::Dial { content } => Some(content.code),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_caller_nobody_can_take_waits_with_music_and_the_first_free_agent_takes_it() {
     let (mut w, tab) = busy_floor();

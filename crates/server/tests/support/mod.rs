@@ -250,3 +250,18 @@ impl Api {
         .await
     }
 }
+
+/// The user id of `email` (any tenant), from the store of the server
+/// running in this process.
+pub async fn user_id(running: &seatline_server::Running, email: &str) -> i64 {
+    running
+        .app
+        .store
+        .users(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.email == email)
+        .expect("a user with that email")
+        .id
+}

@@ -341,3 +341,16 @@ impl World {
             .collect()
     }
 }
+
+/// The `dialStatus` codes a tab received, in order.
+pub fn dial_codes(w: &World, conn: ConnId) -> Vec<i64> {
+    w.tabs
+        .get(&conn)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| match e {
+            ServerEvent::Dial { content } => Some(content.code),
+            _ => None,
+        })
+        .collect()
+}

@@ -973,6 +973,15 @@ impl Hub {
             .set_group_routing(tenant_id, group_no, routing)
     }
 
+    /// A group's queue settings as the switchboard uses them now.
+    pub fn group_routing(
+        &self,
+        tenant_id: i64,
+        group_no: &str,
+    ) -> seatline_switchboard::GroupRouting {
+        self.lock().sb.group_routing(tenant_id, group_no)
+    }
+
     pub fn sip_datagram(&self, bytes: &[u8], from: std::net::SocketAddr, now: Instant) {
         self.with_sb(|inner| inner.sb.handle_datagram(bytes, from, now))
     }

@@ -40,7 +40,11 @@ enum Plan {
     /// Run the server (`true`: the demo).
     Serve(Box<Config>, bool),
     /// `seatline admin ...`.
-    Admin(PathBuf, seatline_server::admin_cli::AdminCommand),
+    Admin(
+        PathBuf,
+        Option<String>,
+        seatline_server::admin_cli::AdminCommand,
+    ),
     /// `seatline sandbox call`.
     SandboxCall {
         to: String,
@@ -78,12 +82,17 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Administration for scripts, on a data directory: tenants, groups,
-    /// users and seats, DIDs, trunks. One JSON object per line.
+    /// Administration for scripts, on a data directory or through a running
+    /// server (--server, the token in SEATLINE_TOKEN): tenants, groups,
+    /// users and seats, DIDs, trunks, queues, skills. One JSON object per line.
     Admin {
         /// Data directory (SQLite).
         #[arg(long, default_value = "./seatline-data")]
         data_dir: PathBuf,
+        /// A running server's URL (e.g. http://127.0.0.1:8080): the
+        /// commands go through its admin API instead.
+        #[arg(long)]
+        server: Option<String>,
         #[command(subcommand)]
         command: seatline_server::admin_cli::AdminCommand,
     },
@@ -193,7 +202,11 @@ fn plan(command: Command) -> anyhow::Result<Plan> {
             Plan::Serve(Box::new(cfg), true)
         }
         Command::Serve { config } => Plan::Serve(Box::new(Config::load(&config)?), false),
-        Command::Admin { data_dir, command } => Plan::Admin(data_dir, command),
+        Command::Admin {
+            data_dir,
+            server,
+            command,
+        } => Plan::Admin(data_dir, server, command),
         Command::Sandbox {
             command:
                 SandboxCommand::Call {
@@ -215,7 +228,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let plan = match plan(cli.command) {
         // Administration prints JSON lines only: no log lines among them.
-        Ok(Plan::Admin(dir, command)) => return admin(&dir, command),
+        Ok(Plan::Admin(dir, server, command)) => return admin(&dir, server, command),
         other => other,
     };
     let format = cli
@@ -244,6 +257,7 @@ fn main() -> std::process::ExitCode {
 /// was refused on standard error (exit status 1).
 fn admin(
     dir: &std::path::Path,
+    server: Option<String>,
     command: seatline_server::admin_cli::AdminCommand,
 ) -> std::process::ExitCode {
     let password = || {
@@ -253,7 +267,18 @@ fn admin(
     };
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(seatline_server::admin_cli::run(dir, command, password)));
+        .and_then(|rt| {
+            rt.block_on(async {
+                match server {
+                    Some(server) => {
+                        let token = std::env::var("SEATLINE_TOKEN").unwrap_or_default();
+                        seatline_server::admin_cli::run_remote(&server, &token, command, password)
+                            .await
+                    }
+                    None => seatline_server::admin_cli::run(dir, command, password).await,
+                }
+            })
+        });
     match result {
         Ok(lines) => {
             for l in lines {

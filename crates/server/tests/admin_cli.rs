@@ -315,3 +315,150 @@ async fn the_admin_api_makes_groups_and_users_with_the_same_checks() {
         .unwrap();
     assert_eq!(r.status(), 200, "the new agent signs in");
 }
+
+/// Runs `seatline admin --server URL args...` with the token in
+/// `SEATLINE_TOKEN` (none: unset) and `stdin`; exit success, the JSON
+/// lines, standard error.
+fn remote(
+    base: &str,
+    token: Option<&str>,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, Vec<Value>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatline"));
+    cmd.arg("admin").arg("--server").arg(base).args(args);
+    cmd.env_remove("SEATLINE_TOKEN");
+    if let Some(t) = token {
+        cmd.env("SEATLINE_TOKEN", t);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+// Multi-threaded: the script runs as a blocking child process while this
+// process's server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_sets_up_a_running_server_through_its_api() {
+    let (_dir, running) = start_with(vec![], |_| {}).await;
+    let c = Api::of(&running);
+    let admin_token = c.token("admin@demo.local").await;
+    let t = Some(admin_token.as_str());
+    let base = c.base.as_str();
+
+    // Without a token, with an agent's, or with a --tenant: refused, with why.
+    let (ok, _, err) = remote(base, None, &["users", "list"], "");
+    assert!(!ok && err.contains("SEATLINE_TOKEN"), "{err}");
+    let agent = c.token("agent1@demo.local").await;
+    let (ok, _, err) = remote(base, Some(&agent), &["users", "list"], "");
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, _, err) = remote(base, t, &["users", "list", "--tenant", "1"], "");
+    assert!(!ok && err.contains("--tenant"), "{err}");
+
+    // A group, an agent in it with a password from standard input.
+    let (ok, made, err) = remote(
+        base,
+        t,
+        &["groups", "add", "--group", "G003", "--name", "Support"],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(made[0]["group"], "G003");
+    let (ok, made, err) = remote(
+        base,
+        t,
+        &[
+            "users",
+            "add",
+            "--email",
+            "support1@demo.local",
+            "--seat",
+            "8103",
+            "--group",
+            "G003",
+        ],
+        "a-long-secret\n",
+    );
+    assert!(ok, "{err}");
+    assert!(!made[0].to_string().contains("a-long-secret"));
+    let id = made[0]["id"].as_i64().expect("the new user's id");
+    let (ok, users, _) = remote(base, t, &["users", "list"], "");
+    assert!(ok && users.iter().any(|u| u["email"] == "support1@demo.local"));
+    let (ok, dids, _) = remote(base, t, &["dids"], "");
+    assert!(ok && dids.len() == 10, "{dids:?}");
+
+    // The new group's queue and the new agent's skills, heard by the server at once.
+    let (ok, shown, err) = remote(
+        base,
+        t,
+        &[
+            "routing",
+            "--group",
+            "G003",
+            "--strategy",
+            "ringAll",
+            "--max-wait-secs",
+            "30",
+            "--overflow-group",
+            "G001",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(shown[0]["routing"]["strategy"], "ringAll");
+    assert_eq!(shown[0]["routing"]["overflowGroup"], "G001");
+    let live = running.app.hub.group_routing(1, "G003");
+    assert_eq!(
+        (live.strategy.as_str(), live.max_wait_secs),
+        ("ringAll", 30)
+    );
+    let (ok, _, err) = remote(
+        base,
+        t,
+        &["routing", "--group", "G003", "--strategy", "everyone"],
+        "",
+    );
+    assert!(!ok && err.contains("badRouting"), "{err}");
+    assert_eq!(
+        running.app.hub.group_routing(1, "G003").strategy.as_str(),
+        "ringAll"
+    );
+    let (ok, shown, err) = remote(
+        base,
+        t,
+        &["skills", "--agent", &id.to_string(), "--set", "es:5, vip:2"],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(shown[0]["skills"], serde_json::json!({"es": 5, "vip": 2}));
+    let (ok, _, err) = remote(
+        base,
+        t,
+        &["skills", "--agent", &id.to_string(), "--set", "es:11"],
+        "",
+    );
+    assert!(!ok && err.contains("badSkill"), "{err}");
+    // On a data directory these need the server: said so.
+    let (ok, _, err) = admin(&_dir.path().join("data"), &["skills", "--agent", "1"], "");
+    assert!(!ok && err.contains("--server"), "{err}");
+}

@@ -14,14 +14,22 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use support::*;
 
-/// Runs `seatline admin --data-dir DIR args...` with `stdin`; exit success,
-/// the JSON lines, standard error.
-fn admin(dir: &Path, args: &[&str], stdin: &str) -> (bool, Vec<Value>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seatline"))
-        .arg("admin")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
+/// Runs `seatline admin PREFIX... ARGS...` with `stdin` and the token in
+/// `SEATLINE_TOKEN` (none: unset); exit success, the JSON lines, standard
+/// error.
+fn seatline_admin(
+    prefix: &[&std::ffi::OsStr],
+    args: &[&str],
+    token: Option<&str>,
+    stdin: &str,
+) -> (bool, Vec<Value>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatline"));
+    cmd.arg("admin").args(prefix).args(args);
+    cmd.env_remove("SEATLINE_TOKEN");
+    if let Some(t) = token {
+        cmd.env("SEATLINE_TOKEN", t);
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -44,6 +52,11 @@ fn admin(dir: &Path, args: &[&str], stdin: &str) -> (bool, Vec<Value>, String) {
         lines,
         String::from_utf8(out.stderr).unwrap(),
     )
+}
+
+/// `seatline admin --data-dir DIR args...`.
+fn admin(dir: &Path, args: &[&str], stdin: &str) -> (bool, Vec<Value>, String) {
+    seatline_admin(&["--data-dir".as_ref(), dir.as_os_str()], args, None, stdin)
 }
 
 #[tokio::test]
@@ -316,44 +329,14 @@ async fn the_admin_api_makes_groups_and_users_with_the_same_checks() {
     assert_eq!(r.status(), 200, "the new agent signs in");
 }
 
-/// Runs `seatline admin --server URL args...` with the token in
-/// `SEATLINE_TOKEN` (none: unset) and `stdin`; exit success, the JSON
-/// lines, standard error.
+/// `seatline admin --server URL args...` with `token`.
 fn remote(
     base: &str,
     token: Option<&str>,
     args: &[&str],
     stdin: &str,
 ) -> (bool, Vec<Value>, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatline"));
-    cmd.arg("admin").arg("--server").arg(base).args(args);
-    cmd.env_remove("SEATLINE_TOKEN");
-    if let Some(t) = token {
-        cmd.env("SEATLINE_TOKEN", t);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
-    (
-        out.status.success(),
-        lines,
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    seatline_admin(&["--server".as_ref(), base.as_ref()], args, token, stdin)
 }
 
 // Multi-threaded: the script runs as a blocking child process while this

@@ -72,6 +72,9 @@ test('skills set in the console: a DID that requires a skill rings only the agen
   await page.locator('#tab-users').click();
   await page.locator('#users tr[data-email="agent2@demo.local"]').waitFor();
   await page.locator('#skills-user').selectOption({ label: 'agent2@demo.local' });
+  const agent2 = await page.locator('#skills-user option', { hasText: 'agent2@demo.local' }).getAttribute('value');
+  // Its skills (none yet) are loaded before anything is typed.
+  await page.locator(`#skills-value[data-agent="${agent2}"]`).waitFor({ state: 'attached' });
   await page.locator('#skills-value').fill('es:11');
   await page.locator('#skills-form-submit').click();
   await page.locator('#skills-form-error:not([hidden])').waitFor();

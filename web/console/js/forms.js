@@ -317,10 +317,18 @@ export function skillsForm(ctx, users) {
   });
   const who = /** @type {HTMLSelectElement} */ (f.querySelector('#skills-user'));
   const shown = /** @type {HTMLInputElement} */ (f.querySelector('#skills-value'));
+  // The agent's skills, once loaded: never over what the admin typed
+  // meanwhile, nor from an older request than the last.
+  let asked = 0;
   const fill = async () => {
     if (!who.value) return;
-    const body = await load(ctx, `/api/v1/admin/users/${encodeURIComponent(who.value)}/skills`);
-    if (body && body.skills) shown.value = Object.entries(body.skills).map(([n, l]) => `${n}:${l}`).join(', ');
+    const mine = ++asked;
+    const before = shown.value;
+    const agent = who.value;
+    const body = await load(ctx, `/api/v1/admin/users/${encodeURIComponent(agent)}/skills`);
+    if (mine !== asked || !body || !body.skills) return;
+    if (shown.value === before) shown.value = Object.entries(body.skills).map(([n, l]) => `${n}:${l}`).join(', ');
+    shown.dataset.agent = agent;
   };
   who.addEventListener('change', fill);
   fill();

@@ -252,6 +252,13 @@ export async function setup(opts = {}) {
       if (signedIn) await page.locator('#agents').waitFor();
       return page;
     },
+    /** The sandbox carrier calls DID `to` from `from` (202, or it throws). */
+    async sandboxCall(to, from, other = '') {
+      const r = await fetch(`http://127.0.0.1:${seatline.port}/api/v1/sandbox/calls`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to, from, other }),
+      });
+      if (r.status !== 202) throw new Error(`sandbox call to ${to}: HTTP ${r.status}`);
+    },
     /** Opens a tab with the host page, in the given browser (default: a new one). */
     async open(context, onloadInit) {
       const ctx = context || (await this.newBrowser());

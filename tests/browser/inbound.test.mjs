@@ -13,12 +13,7 @@ after(async () => { await env.teardown(); });
 
 const softphone = (tab) => tab.page.frames().find((f) => f.url().includes('/admin/'));
 
-async function sandboxCall(to, from, other) {
-  const r = await fetch(`http://127.0.0.1:${env.seatline.port}/api/v1/sandbox/calls`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to, from, other }),
-  });
-  assert.equal(r.status, 202);
-}
+const sandboxCall = (to, from, other) => env.sandboxCall(to, from, other);
 
 async function hearsAudio(tab, ms = 8000) {
   const until = Date.now() + ms;

@@ -79,11 +79,7 @@ test('a queued caller hears music at the sandbox side and overflows to another g
   const from = await tab.count();
   const before = (await sandboxCalls()).length;
   const placedAt = Date.now();
-  const r = await fetch(`${base}/api/v1/sandbox/calls`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ to: '12025550170', from: '14155550177', other: '' }),
-  });
-  assert.equal(r.status, 202);
+  await env.sandboxCall('12025550170', '14155550177');
 
   // Answered to wait: the caller hears the music (not silence).
   const heard = await until('the caller hears music', 3000, async () => {
@@ -127,10 +123,7 @@ test('a queued caller hears music at the sandbox side and overflows to another g
   await page.locator('#music-upload').click();
   await page.locator('#music-status[data-source="tenant"]', { hasText: '3 s' }).waitFor();
   const from2 = await tab.count();
-  await fetch(`${base}/api/v1/sandbox/calls`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ to: '12025550170', from: '14155550178', other: '' }),
-  });
+  await env.sandboxCall('12025550170', '14155550178');
   const loud = await until('the caller hears the tenant music', 3000, async () => {
     const c = (await sandboxCalls())[before + 1];
     return c && c.heardPackets >= 50 ? c : null;

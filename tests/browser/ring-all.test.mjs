@@ -10,18 +10,18 @@ import assert from 'node:assert/strict';
 import { setup } from './harness.mjs';
 
 let env;
-let base;
-before(async () => {
-  env = await setup();
-  base = `http://127.0.0.1:${env.seatline.port}`;
-});
+before(async () => { env = await setup(); });
 after(async () => { await env.teardown(); });
 
-async function sandboxCall(to, from) {
-  const r = await fetch(`${base}/api/v1/sandbox/calls`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to, from, other: '' }),
-  });
-  assert.equal(r.status, 202);
+const sandboxCall = (to, from) => env.sandboxCall(to, from);
+
+/** agent1 and agent2 signed in, each in a tab: the tabs and where their new messages start. */
+async function twoAgents() {
+  const a = await env.open();
+  await a.signIn('agent1@demo.local');
+  const b = await env.open();
+  await b.signIn('agent2@demo.local');
+  return { a, b, fromA: await a.count(), fromB: await b.count() };
 }
 
 test('a group set to ring-all in the console rings two agents for one inbound call; the first to answer takes it', async () => {
@@ -34,12 +34,7 @@ test('a group set to ring-all in the console rings two agents for one inbound ca
   await page.locator('#groups tr[data-group="G001"][data-strategy="ringAll"]').waitFor();
   await page.context().close();
 
-  const a = await env.open();
-  await a.signIn('agent1@demo.local');
-  const b = await env.open();
-  await b.signIn('agent2@demo.local');
-  const fromA = await a.count();
-  const fromB = await b.count();
+  const { a, b, fromA, fromB } = await twoAgents();
   await sandboxCall('12025550170', '14155550123');
   const ringA = (await a.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from: fromA })).data.content;
   const ringB = (await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from: fromB })).data.content;
@@ -100,12 +95,7 @@ test('skills set in the console: a DID that requires a skill rings only the agen
   await page.waitForFunction(() => /** @type {HTMLInputElement} */ (document.getElementById('skills-value')).value === 'es:5, vip:2');
   await page.context().close();
 
-  const a = await env.open();
-  await a.signIn('agent1@demo.local');
-  const b = await env.open();
-  await b.signIn('agent2@demo.local');
-  const fromA = await a.count();
-  const fromB = await b.count();
+  const { a, b, fromA, fromB } = await twoAgents();
   await sandboxCall('12025550172', '14155550124');
   const ring = (await b.waitFor((m) => m.type === 'dialStatus' && m.content.code === 1, { from: fromB })).data.content;
   assert.equal(ring.callee, '12025550172');

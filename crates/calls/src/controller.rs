@@ -259,7 +259,6 @@ impl CallController {
                 self.actions.push_back(Action::Save);
             }
             None if self.max_wait.is_some() => {
-                self.seat = None;
                 self.state = State::Queued;
                 let until = *self
                     .wait_until

@@ -45,6 +45,14 @@ pub enum Action {
     PickAgent { tried: Vec<i64> },
     /// Inbound: tell the carrier the call is ringing (180).
     RingCarrier,
+    /// Inbound to a DID with a menu (IVR): answer the carrier and play the
+    /// menu's prompt; the switchboard reads the caller's digits and answers
+    /// with [`CallController::menu_chosen`].
+    AnswerMenu,
+    /// Inbound: the caller chose nothing in the menu in time (or chose
+    /// wrong too often); the switchboard takes the menu's default choice
+    /// or ends the call.
+    MenuExpired,
     /// Inbound: answer the carrier (200 with our SDP) and bridge the audio.
     AnswerCarrier { seat: i64 },
     /// Inbound: no agent can take the call now and its group queues: the
@@ -70,6 +78,8 @@ pub enum Action {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
+    /// Inbound: answered, the caller is choosing in the DID's menu.
+    Menu,
     /// Outbound: placed, not answered. Inbound: offered to an agent (or
     /// looking for one).
     Ringing,
@@ -96,6 +106,8 @@ pub struct CallController {
     wait_until: Option<Instant>,
     /// The carrier leg was answered so the caller could wait.
     answered_to_wait: bool,
+    /// Inbound, in a menu: until when the caller may choose.
+    menu_until: Option<Instant>,
     actions: VecDeque<Action>,
 }
 
@@ -117,6 +129,42 @@ impl CallController {
         c
     }
 
+    /// An inbound call to a DID with a menu: answered at once; the caller
+    /// has `menu_timeout` from `now` to choose.
+    pub fn inbound_menu(
+        record: CallRecord,
+        ring_timeout: Duration,
+        menu_timeout: Duration,
+        now: Instant,
+    ) -> Self {
+        let mut c = Self::new(record, None, ring_timeout);
+        c.state = State::Menu;
+        c.answered_to_wait = true;
+        c.menu_until = Some(now + menu_timeout);
+        c.actions.push_back(Action::AnswerMenu);
+        c.actions.push_back(Action::Save);
+        c
+    }
+
+    /// Whether the caller is choosing in a menu now.
+    pub fn in_menu(&self) -> bool {
+        self.state == State::Menu
+    }
+
+    /// The caller chose in the menu (the switchboard set the call's group):
+    /// the call looks for an agent there as any inbound call does, having
+    /// been answered already (a queue keeps it, an agent who answers is
+    /// bridged without a second answer).
+    pub fn menu_chosen(&mut self) {
+        if self.state != State::Menu {
+            return;
+        }
+        self.menu_until = None;
+        self.state = State::Ringing;
+        self.actions
+            .push_back(Action::PickAgent { tried: Vec::new() });
+    }
+
     fn new(record: CallRecord, seat: Option<i64>, ring_timeout: Duration) -> Self {
         Self {
             record,
@@ -129,6 +177,7 @@ impl CallController {
             max_wait: None,
             wait_until: None,
             answered_to_wait: false,
+            menu_until: None,
             actions: VecDeque::new(),
         }
     }
@@ -447,6 +496,7 @@ impl CallController {
         self.hang_up_with(reason, now_ms);
         self.ring_until = None;
         self.wait_until = None;
+        self.menu_until = None;
         self.end();
     }
 
@@ -514,6 +564,7 @@ impl CallController {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Queued => self.wait_until,
+            State::Menu => self.menu_until,
             _ => self.ring_until,
         }
     }
@@ -527,6 +578,10 @@ impl CallController {
         if self.state == State::Queued && self.wait_until.is_some_and(|t| now >= t) {
             self.wait_until = None;
             self.actions.push_back(Action::Overflow);
+        }
+        if self.state == State::Menu && self.menu_until.is_some_and(|t| now >= t) {
+            self.menu_until = None;
+            self.actions.push_back(Action::MenuExpired);
         }
     }
 

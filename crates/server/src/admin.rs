@@ -473,6 +473,8 @@ struct DidRouteBody {
     reject: Option<u16>,
     /// With `group`: the skill an agent must have to be offered the calls.
     skill: Option<String>,
+    /// A menu (IVR): the caller chooses a group with a key.
+    menu: Option<crate::menus::MenuBody>,
 }
 
 fn digits(number: &str) -> Option<String> {
@@ -488,6 +490,7 @@ fn route_json(route: &Option<DidRouteSet>) -> serde_json::Value {
         Some(DidRouteSet::Group(g, Some(k))) => serde_json::json!({ "group": g, "skill": k }),
         Some(DidRouteSet::Forward(n)) => serde_json::json!({ "forwardTo": n }),
         Some(DidRouteSet::Reject(code)) => serde_json::json!({ "reject": code }),
+        Some(DidRouteSet::Menu(menu)) => serde_json::json!({ "menu": menu }),
         None => serde_json::Value::Null,
     }
 }
@@ -520,7 +523,7 @@ async fn set_did_route(
     body: Result<Json<DidRouteBody>, JsonRejection>,
 ) -> Response {
     const SEND: &str =
-        "send one of {\"group\": \"G001\", \"skill\": null}, {\"forwardTo\": \"14155550100\"}, {\"reject\": 486}";
+        "send one of {\"group\": \"G001\", \"skill\": null}, {\"forwardTo\": \"14155550100\"}, {\"reject\": 486}, {\"menu\": {\"options\": {\"1\": {\"group\": \"G001\"}}, \"timeoutSecs\": 10}}";
     let (user, number) = match admin_at(&app, &headers, number).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -540,6 +543,37 @@ async fn set_did_route(
         if !seatline_store::skill_name_ok(k) {
             return bad("badSkill", "a skill is 1 to 32 letters, digits, - or _");
         }
+    }
+    if let Some(body) = b.menu {
+        if b.group.is_some() || b.forward_to.is_some() || b.reject.is_some() {
+            return bad("badRoute", SEND);
+        }
+        let menu = match crate::menus::menu_of(&body) {
+            Ok(m) => m,
+            Err(why) => return bad("badMenu", why),
+        };
+        match crate::menus::unknown_groups(&app, user.tenant_id, &menu).await {
+            Ok(missing) if missing.is_empty() => {}
+            Ok(missing) => {
+                let why = format!("no such group: {}", missing.join(", "));
+                return api_error(StatusCode::NOT_FOUND, "notFound", &why);
+            }
+            Err(e) => return internal(e),
+        }
+        let stored = serde_json::to_value(&body).unwrap_or_default();
+        return match app
+            .store
+            .set_did_route(user.tenant_id, &did, &DidRouteSet::Menu(stored))
+            .await
+        {
+            Ok(true) => StatusCode::NO_CONTENT.into_response(),
+            Ok(false) => api_error(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                "the tenant owns no such DID",
+            ),
+            Err(e) => internal(e),
+        };
     }
     let route = match (b.group, b.forward_to, b.reject) {
         (Some(g), None, None) if !g.is_empty() && g.len() <= 32 => DidRouteSet::Group(g, b.skill),
@@ -712,7 +746,7 @@ async fn set_group_routing(
 /// The admin behind the request's token, or the error to answer with.
 /// The tenant admin of the request and its path parameter, or the answer
 /// that refuses the request (who asks is checked first).
-async fn admin_at<T>(
+pub(crate) async fn admin_at<T>(
     app: &App,
     headers: &HeaderMap,
     path: Result<Path<T>, PathRejection>,

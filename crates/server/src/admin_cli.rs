@@ -197,6 +197,7 @@ pub async fn run(
                     Some(seatline_store::DidRoute::Group { group_no, skill: Some(k), .. }) => json!({"group": group_no, "skill": k}),
                     Some(seatline_store::DidRoute::Forward { number, .. }) => json!({"forwardTo": number}),
                     Some(seatline_store::DidRoute::Reject { code, .. }) => json!({"reject": code}),
+                    Some(seatline_store::DidRoute::Menu { menu, .. }) => json!({"menu": menu}),
                     None => Value::Null,
                 };
                 out.push(json!({"number": number, "pool": pool.contains(&number), "route": route}));

@@ -126,6 +126,10 @@ pub fn start(
                         Route::Forward { tenant_id, number }
                     }
                     Ok(Some(DidRoute::Reject { code, .. })) => Route::Reject { code },
+                    Ok(Some(DidRoute::Menu { tenant_id, menu })) => Route::Menu {
+                        tenant_id,
+                        menu: crate::menus::stored_menu(&menu),
+                    },
                     Ok(None) => Route::Unknown,
                     Err(e) => {
                         tracing::error!("cannot route an inbound call: {e}");
@@ -133,7 +137,7 @@ pub fn start(
                     }
                 };
                 let ports = match route {
-                    Route::Group { .. } => 1,
+                    Route::Group { .. } | Route::Menu { .. } => 1,
                     Route::Forward { .. } => 2,
                     _ => 0,
                 };

@@ -68,6 +68,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::wallboard::routes())
         .merge(crate::sso::routes())
         .merge(crate::music::routes())
+        .merge(crate::menus::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "notFound", "no such page") })
         .layer(Extension(Signin::new(&app.cfg.signin)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -533,6 +534,9 @@ struct SandboxCall {
     from: String,
     #[serde(default)]
     other: String,
+    /// Keys the caller presses (RFC 4733) once answered, e.g. a menu's.
+    #[serde(default)]
+    keys: String,
 }
 
 /// The sandbox carrier places an inbound call to one of our DIDs.
@@ -550,7 +554,10 @@ async fn sandbox_call(
     let body = match body {
         Ok(Json(body)) => body,
         Err(rejection) => {
-            return json_rejection(rejection, "send JSON {\"to\", \"from\", \"other\"}")
+            return json_rejection(
+                rejection,
+                "send JSON {\"to\", \"from\", \"other\", \"keys\"}",
+            )
         }
     };
     let digits = |s: &str| {
@@ -565,6 +572,13 @@ async fn sandbox_call(
     } else {
         body.from
     };
+    if body.keys.len() > 16 || !body.keys.chars().all(seatline_switchboard::is_key) {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "badKeys",
+            "keys are up to 16 of 0-9, * and #",
+        );
+    }
     if !digits(&body.to) || !digits(&from) {
         return api_error(
             StatusCode::BAD_REQUEST,
@@ -576,6 +590,7 @@ async fn sandbox_call(
         from: from.trim_start_matches('+').to_string(),
         to: body.to.trim_start_matches('+').to_string(),
         other: body.other,
+        keys: body.keys,
         target: app.calls.sip_addr,
     });
     (

@@ -74,10 +74,15 @@ pub struct HubIo {
     pub routes: mpsc::UnboundedSender<(CallRef, String)>,
 }
 
+/// An audio clip the media plane loops (8 kHz samples).
+type Clip = std::sync::Arc<[i16]>;
+
 pub struct Hub {
     inner: Mutex<Inner>,
     /// Each tenant's own waiting music (8 kHz samples), when it has one.
     music: std::sync::RwLock<HashMap<i64, std::sync::Arc<[i16]>>>,
+    /// Each DID's menu prompt, by (tenant, DID), when it has one.
+    prompts: std::sync::RwLock<HashMap<(i64, String), Clip>>,
     idle: Duration,
     io: HubIo,
     /// Wakes the timer task when the switchboard's next deadline may be earlier.
@@ -265,6 +270,7 @@ impl Hub {
     pub fn new(idle: Duration, sb: Switchboard, io: HubIo) -> Self {
         Self {
             music: std::sync::RwLock::new(HashMap::new()),
+            prompts: std::sync::RwLock::new(HashMap::new()),
             inner: Mutex::new(Inner {
                 sb,
                 sessions: HashMap::new(),
@@ -396,6 +402,19 @@ impl Hub {
                         },
                         MediaOut::Mute { seat, on } => MediaCmd::Mute { seat_id: seat, on },
                         MediaOut::Hold { seat, on } => MediaCmd::Hold { seat_id: seat, on },
+                        // With no prompt of its own, the menu plays the
+                        // tenant's music (or the built-in tune).
+                        MediaOut::Prompt {
+                            seat,
+                            tenant_id,
+                            did,
+                        } => MediaCmd::Music {
+                            seat_id: seat,
+                            on: true,
+                            clip: self
+                                .did_prompt(tenant_id, &did)
+                                .or_else(|| self.music_of(tenant_id)),
+                        },
                         MediaOut::Music {
                             seat,
                             on,
@@ -577,6 +596,31 @@ impl Hub {
 
     fn music_of(&self, tenant_id: i64) -> Option<std::sync::Arc<[i16]>> {
         self.music.read().ok()?.get(&tenant_id).cloned()
+    }
+
+    /// The prompt of the tenant's DID (none: its menu plays the music),
+    /// for the callers who reach its menu from now on.
+    pub fn set_did_prompt(
+        &self,
+        tenant_id: i64,
+        did: &str,
+        samples: Option<std::sync::Arc<[i16]>>,
+    ) {
+        if let Ok(mut m) = self.prompts.write() {
+            let key = (tenant_id, did.to_string());
+            match samples {
+                Some(s) => m.insert(key, s),
+                None => m.remove(&key),
+            };
+        }
+    }
+
+    pub fn did_prompt(&self, tenant_id: i64, did: &str) -> Option<std::sync::Arc<[i16]>> {
+        self.prompts
+            .read()
+            .ok()?
+            .get(&(tenant_id, did.to_string()))
+            .cloned()
     }
 
     /// The agent's skills changed (an admin set them): the next routing
@@ -1000,6 +1044,11 @@ impl Hub {
 
     pub fn rtp_alive(&self, seats: &[i64], now: Instant) {
         self.with_sb(|inner| inner.sb.rtp_alive(seats, now))
+    }
+
+    /// A DTMF digit from the carrier side of the call bridged at `seat`.
+    pub fn carrier_digit(&self, seat: i64, digit: char, now: Instant) {
+        self.with_sb(|inner| inner.sb.carrier_digit(seat, digit, now))
     }
 
     /// An admin set a tenant's balance (cents).

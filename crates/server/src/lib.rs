@@ -20,6 +20,7 @@ pub mod http;
 pub mod hub;
 pub mod media;
 mod memory;
+mod menus;
 pub mod metrics;
 pub(crate) mod music;
 pub mod origins;
@@ -198,6 +199,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     for (tenant, samples) in app.store.tenant_musics().await? {
         app.hub.set_tenant_music(tenant, Some(samples.into()));
     }
+    // Each DID's menu prompt.
+    for (tenant, did, samples) in app.store.did_prompts().await? {
+        app.hub.set_did_prompt(tenant, &did, Some(samples.into()));
+    }
     // Each group's queue settings (the schema only holds valid ones).
     for g in app.store.group_routings().await? {
         if let Some(routing) = admin::group_routing_of(&g) {
@@ -269,6 +274,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                     media_notes.hub.audio_lost(seat_id, Instant::now())
                 }
                 media::MediaNote::LegConnected { seat_id, .. } => media_notes.hub.audio_up(seat_id),
+                media::MediaNote::Digit { seat_id, digit } => {
+                    media_notes
+                        .hub
+                        .carrier_digit(seat_id, digit, Instant::now())
+                }
                 media::MediaNote::Quality { seat_id, sample } => {
                     media_notes.hub.quality(seat_id, sample, Instant::now())
                 }

@@ -130,6 +130,8 @@ pub struct PlaceCall {
     pub to: String,
     /// Custom data the agent receives as `other`.
     pub other: String,
+    /// Keys the caller presses once answered (1.5 s after, 0.3 s apart).
+    pub keys: String,
     /// Where our trunk listens.
     pub target: SocketAddr,
 }
@@ -185,7 +187,7 @@ async fn run(
     mut place: tokio::sync::mpsc::UnboundedReceiver<PlaceCall>,
 ) {
     // Our own calls toward a tenant: their RTP socket until answered.
-    let mut outgoing: HashMap<CallRef, (UdpSocket, String, u64)> = HashMap::new();
+    let mut outgoing: HashMap<CallRef, (UdpSocket, String, u64, String)> = HashMap::new();
     // Every call we placed, to its entry in the log, until it ends.
     let mut placed: HashMap<CallRef, u64> = HashMap::new();
     let mut placed_count = 0u64;
@@ -237,7 +239,7 @@ async fn run(
                         ended_by: None,
                     });
                     placed.insert(call, placed_count);
-                    outgoing.insert(call, (rtp, p.to, placed_count));
+                    outgoing.insert(call, (rtp, p.to, placed_count, p.keys));
                 }
             }
             _ = sleep => {
@@ -302,7 +304,7 @@ async fn run(
                 },
                 UaEvent::Answered { call, sdp } => {
                     // The customer of an inbound call: a 1 kHz tone toward the agent.
-                    if let Some((rtp, to, id)) = outgoing.remove(&call) {
+                    if let Some((rtp, to, id, keys)) = outgoing.remove(&call) {
                         log.update(id, |p| p.state = "answered");
                         if let Ok(ans) = AudioSdp::parse(&String::from_utf8_lossy(&sdp)) {
                             let remote = SocketAddr::new(ans.addr, ans.port);
@@ -313,7 +315,7 @@ async fn run(
                                 ans.codecs[0] as u8,
                                 ans.dtmf_pt,
                                 to,
-                                (log.clone(), Some(id)),
+                                (log.clone(), Some(id), keys),
                             ));
                             media.insert(call, (0, task));
                         }
@@ -382,7 +384,7 @@ async fn answer(
         ans.codecs[0] as u8,
         ans.dtmf_pt,
         callee.to_string(),
-        (log, None),
+        (log, None, String::new()),
     ));
     Ok((ans.to_string(1, 1), local.port(), task))
 }
@@ -396,7 +398,7 @@ async fn play(
     pt: u8,
     dtmf_pt: Option<u8>,
     callee: String,
-    (log, placed): (SandboxLog, Option<u64>),
+    (log, placed, keys): (SandboxLog, Option<u64>, String),
 ) {
     {
         let mut out = RtpSender::new(rand_u32(), 1, rand_u32());
@@ -455,11 +457,40 @@ async fn play(
             Media::Tone => {
                 let mut tone = Tone::steady(1000.0);
                 let mut tick = tokio::time::interval(Duration::from_millis(20));
+                // The keys' events, each in place of the tone's frames
+                // (one RTP timestamp per digit, RFC 4733), from 1.5 s on,
+                // 0.3 s apart.
+                let mut frames = 0u32;
+                let mut presses = keys
+                    .chars()
+                    .enumerate()
+                    .map(|(i, d)| (75 + 15 * i as u32, d));
+                let mut next_press = presses.next();
+                let mut sending: std::collections::VecDeque<(bool, [u8; 4])> = Default::default();
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
-                            let frame = tone.next_frame(pt);
-                            out.next(pt, false, &frame, frame.len() as u32).write(&mut wire);
+                            frames += 1;
+                            if let (Some((at, d)), Some(_)) = (next_press, dtmf_pt) {
+                                if frames >= at && sending.is_empty() {
+                                    sending.extend(seatline_media::dtmf::digit_packets(d));
+                                    next_press = presses.next();
+                                }
+                            }
+                            match (sending.pop_front(), dtmf_pt) {
+                                (Some((marker, payload)), Some(dpt)) => {
+                                    // One timestamp for the whole event; the
+                                    // clock moves on by its length after it.
+                                    out.next(dpt, marker, &payload, 0).write(&mut wire);
+                                    if sending.is_empty() {
+                                        out.timestamp = out.timestamp.wrapping_add(160 * 8);
+                                    }
+                                }
+                                _ => {
+                                    let frame = tone.next_frame(pt);
+                                    out.next(pt, false, &frame, frame.len() as u32).write(&mut wire);
+                                }
+                            }
                             let _ = rtp.send_to(&wire, remote).await;
                         }
                         r = rtp.recv_from(&mut buf) => {

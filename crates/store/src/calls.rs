@@ -163,6 +163,11 @@ pub enum DidRoute {
         tenant_id: i64,
         code: u16,
     },
+    /// A menu (IVR), as the admin API shows it; the caller checks it.
+    Menu {
+        tenant_id: i64,
+        menu: serde_json::Value,
+    },
 }
 
 /// A new route for a DID (the tenant is the caller's).
@@ -172,6 +177,14 @@ pub enum DidRouteSet {
     Group(String, Option<String>),
     Forward(String),
     Reject(u16),
+    /// A menu (IVR) in the admin API's form, checked by the caller.
+    Menu(serde_json::Value),
+}
+
+/// A stored menu's text read back (a broken one reads as an empty menu,
+/// which callers refuse).
+fn menu_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}))
 }
 
 impl Store {
@@ -199,7 +212,7 @@ impl Store {
     /// it, or it is routed nowhere.
     pub async fn did_route(&self, number: &str) -> Result<Option<DidRoute>> {
         let r = sqlx::query(
-            "SELECT d.tenant_id, g.group_no, d.forward_to, d.reject_code, d.skill
+            "SELECT d.tenant_id, g.group_no, d.forward_to, d.reject_code, d.skill, d.menu
              FROM dids d LEFT JOIN agent_groups g ON g.id = d.group_id WHERE d.number = $1",
         )
         .bind(number)
@@ -211,6 +224,7 @@ impl Store {
         let forward_to: Option<String> = r.try_get("forward_to")?;
         let reject_code: Option<i64> = r.try_get("reject_code")?;
         let skill: Option<String> = r.try_get("skill")?;
+        let menu: Option<String> = r.try_get("menu")?;
         Ok(if let Some(code) = reject_code {
             Some(DidRoute::Reject {
                 tenant_id,
@@ -218,6 +232,11 @@ impl Store {
             })
         } else if let Some(number) = forward_to {
             Some(DidRoute::Forward { tenant_id, number })
+        } else if let Some(menu) = menu {
+            Some(DidRoute::Menu {
+                tenant_id,
+                menu: menu_of(&menu),
+            })
         } else {
             group_no.map(|group_no| DidRoute::Group {
                 tenant_id,
@@ -239,6 +258,10 @@ impl Store {
             DidRouteSet::Group(_, skill) => skill.as_deref(),
             _ => None,
         };
+        let menu = match route {
+            DidRouteSet::Menu(m) => Some(m.to_string()),
+            _ => None,
+        };
         let (group_id, forward_to, reject_code): (Option<i64>, Option<&str>, Option<i64>) =
             match route {
                 DidRouteSet::Group(no, _) => {
@@ -254,9 +277,11 @@ impl Store {
                 }
                 DidRouteSet::Forward(n) => (None, Some(n.as_str()), None),
                 DidRouteSet::Reject(code) => (None, None, Some(i64::from(*code))),
+                DidRouteSet::Menu(_) => (None, None, None),
             };
         let done = sqlx::query(
-            "UPDATE dids SET group_id = $1, forward_to = $2, reject_code = $3, skill = $6 WHERE number = $4 AND tenant_id = $5",
+            "UPDATE dids SET group_id = $1, forward_to = $2, reject_code = $3, skill = $6, menu = $7
+             WHERE number = $4 AND tenant_id = $5",
         )
         .bind(group_id)
         .bind(forward_to)
@@ -264,6 +289,7 @@ impl Store {
         .bind(number)
         .bind(tenant_id)
         .bind(skill)
+        .bind(menu)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -295,7 +321,7 @@ impl Store {
         tenant_id: i64,
     ) -> Result<Vec<(String, bool, Option<DidRouteSet>)>> {
         let rows = sqlx::query(
-            "SELECT d.number, d.pool, g.group_no, d.forward_to, d.reject_code, d.skill
+            "SELECT d.number, d.pool, g.group_no, d.forward_to, d.reject_code, d.skill, d.menu
              FROM dids d LEFT JOIN agent_groups g ON g.id = d.group_id
              WHERE d.tenant_id = $1 ORDER BY d.number",
         )
@@ -308,11 +334,14 @@ impl Store {
             let forward_to: Option<String> = r.try_get("forward_to")?;
             let group_no: Option<String> = r.try_get("group_no")?;
             let skill: Option<String> = r.try_get("skill")?;
+            let menu: Option<String> = r.try_get("menu")?;
             // The same order of precedence as `did_route`, which calls follow.
             let route = if let Some(code) = reject_code {
                 Some(DidRouteSet::Reject(u16::try_from(code).unwrap_or(403)))
             } else if let Some(n) = forward_to {
                 Some(DidRouteSet::Forward(n))
+            } else if let Some(m) = menu {
+                Some(DidRouteSet::Menu(menu_of(&m)))
             } else {
                 group_no.map(|g| DidRouteSet::Group(g, skill))
             };

@@ -58,6 +58,63 @@ impl Store {
     }
 }
 
+/// Each DID's menu prompt (IVR): samples as for the music.
+impl Store {
+    /// Sets (or replaces) the prompt of the tenant's DID; false when the
+    /// tenant owns no such DID. The caller bounded its length.
+    pub async fn set_did_prompt(
+        &self,
+        tenant_id: i64,
+        number: &str,
+        samples: &[i16],
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO did_prompts (tenant_id, number, samples, updated_ms)
+             SELECT $1, $2, $3, $4 WHERE EXISTS
+               (SELECT 1 FROM dids WHERE tenant_id = $1 AND number = $2)
+             ON CONFLICT (tenant_id, number) DO UPDATE
+               SET samples = excluded.samples, updated_ms = excluded.updated_ms",
+        )
+        .bind(tenant_id)
+        .bind(number)
+        .bind(to_bytes(samples))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes the DID's prompt; false when it had none.
+    pub async fn delete_did_prompt(&self, tenant_id: i64, number: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM did_prompts WHERE tenant_id = $1 AND number = $2")
+            .bind(tenant_id)
+            .bind(number)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every DID's prompt: (tenant, number, samples).
+    pub async fn did_prompts(&self) -> Result<Vec<(i64, String, Vec<i16>)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, number, samples FROM did_prompts ORDER BY tenant_id, number",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let bytes: Vec<u8> = r.try_get("samples")?;
+                Ok((
+                    r.try_get("tenant_id")?,
+                    r.try_get("number")?,
+                    from_bytes(&bytes),
+                ))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +140,25 @@ mod tests {
         assert!(store.delete_tenant_music(1).await.unwrap());
         assert!(!store.delete_tenant_music(1).await.unwrap());
         assert!(store.tenant_musics().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dids_prompt_is_kept_for_its_own_tenant_only() {
+        let store = Store::open_memory().await.unwrap();
+        store.seed_demo().await.unwrap();
+        let (owned, _) = store.dids(1).await.unwrap();
+        let did = owned[0].clone();
+        assert!(store.set_did_prompt(1, &did, &[1, 2, 3], 5).await.unwrap());
+        assert!(store.set_did_prompt(1, &did, &[4, 5], 6).await.unwrap());
+        // Not a DID of tenant 2, nor a DID at all.
+        assert!(!store.set_did_prompt(2, &did, &[9], 7).await.unwrap());
+        assert!(!store.set_did_prompt(1, "999", &[9], 7).await.unwrap());
+        assert_eq!(
+            store.did_prompts().await.unwrap(),
+            vec![(1, did.clone(), vec![4, 5])]
+        );
+        assert!(!store.delete_did_prompt(2, &did).await.unwrap());
+        assert!(store.delete_did_prompt(1, &did).await.unwrap());
+        assert!(store.did_prompts().await.unwrap().is_empty());
     }
 }

@@ -17,6 +17,8 @@
 
 mod billing;
 mod forward;
+mod ivr;
+pub use ivr::{is_key, Menu, MenuChoice, MAX_OPTIONS, MENU_TIMEOUT_LIMIT_SECS, WRONG_DIGITS_LIMIT};
 mod queue;
 pub use queue::{GroupRouting, Overflow, Strategy, MAX_MISSED_LIMIT, MAX_WAIT_LIMIT_SECS};
 mod recording;
@@ -167,6 +169,8 @@ pub enum Route {
         /// The skill an agent must have to be offered the call (the DID's).
         skill: Option<String>,
     },
+    /// Answered, the caller chooses a group in the DID's menu (IVR).
+    Menu { tenant_id: i64, menu: Menu },
     /// Forwarded to this number through the trunks (a SIP-to-SIP call,
     /// RTP relayed); the shell binds two RTP ports for it.
     Forward { tenant_id: i64, number: String },
@@ -239,6 +243,14 @@ pub enum MediaOut {
     Hold {
         seat: SeatId,
         on: bool,
+    },
+    /// Play the prompt of the tenant's DID `did` (in a loop) toward the
+    /// carrier of the call bridged at `seat` (a waiting key), until music
+    /// replaces it or the call is unbridged.
+    Prompt {
+        seat: SeatId,
+        tenant_id: i64,
+        did: String,
     },
     /// Play (or stop) the waiting music toward the carrier of the call
     /// bridged at `seat` (a waiting call's key, see [`waiting_key`]).
@@ -492,6 +504,8 @@ struct Call {
     waiting_media: bool,
     /// Moved to its group's overflow group once (never twice).
     overflowed: bool,
+    /// Inbound to a DID with a menu, while the caller chooses.
+    menu: Option<Box<ivr::InMenu>>,
 }
 
 /// What the switchboard knows of a trunk's health.
@@ -977,6 +991,7 @@ impl Switchboard {
                 recorded: false,
                 waiting_media: false,
                 overflowed: false,
+                menu: None,
             },
         );
         self.apply(call, now);
@@ -1387,6 +1402,35 @@ impl Switchboard {
         });
     }
 
+    /// A DTMF digit from the carrier of the call bridged at `seat`. Only a
+    /// caller choosing in a menu is listened to (at its waiting key); any
+    /// other digit, or one for no call at all, changes nothing.
+    pub fn carrier_digit(&mut self, seat: SeatId, digit: char, now: Instant) {
+        if !ivr::is_key(digit) {
+            return;
+        }
+        let ms = self.ms(now);
+        let Some((&call, c)) = self
+            .calls
+            .iter_mut()
+            .find(|(_, c)| c.waiting_media && waiting_key(c.rtp) == seat && c.ctl.in_menu())
+        else {
+            return;
+        };
+        let Some(m) = c.menu.as_mut() else {
+            return;
+        };
+        let choice = match m.press(digit) {
+            ivr::Pressed::Wrong => return,
+            ivr::Pressed::Chosen(choice) => Some(choice),
+            ivr::Pressed::GaveUp(choice) => choice,
+        };
+        take_choice(c, choice, &self.queues, &mut self.out, ms);
+        self.wall.changed(c.tenant_id);
+        self.apply(call, now);
+        self.pump(now);
+    }
+
     /// Seats whose carrier leg sent RTP since the last report.
     pub fn rtp_alive(&mut self, seats: &[SeatId], now: Instant) {
         let timeout = self.settings.rtp_timeout;
@@ -1654,21 +1698,34 @@ impl Switchboard {
         let release = |out: &mut VecDeque<Output>| release_from(out, 0);
         // A tenant's own trunk carries calls to that tenant's numbers only.
         let route = match route {
-            Route::Group { tenant_id, .. } | Route::Forward { tenant_id, .. }
+            Route::Group { tenant_id, .. }
+            | Route::Forward { tenant_id, .. }
+            | Route::Menu { tenant_id, .. }
                 if !self.may_carry_for(r.source, tenant_id) =>
             {
                 Route::Unknown
             }
             route => route,
         };
-        let (tenant_id, group_no, skill) = match route {
+        let (tenant_id, group_no, skill, menu) = match route {
             Route::Group {
                 tenant_id,
                 group_no,
                 skill,
             } => {
                 release_from(&mut self.out, 1);
-                (tenant_id, group_no, skill)
+                (tenant_id, Some(group_no), skill, None)
+            }
+            // A menu the store holds but a caller could not use (it was
+            // checked when set) is a refusal, never a guess.
+            Route::Menu { menu, .. } if menu.check().is_err() => {
+                release(&mut self.out);
+                self.ua.respond(call, 503, None, now);
+                return;
+            }
+            Route::Menu { tenant_id, menu } => {
+                release_from(&mut self.out, 1);
+                (tenant_id, None, None, Some(menu))
             }
             Route::Forward { tenant_id, number } => {
                 if let [a, b, ..] = *rtp {
@@ -1725,8 +1782,28 @@ impl Switchboard {
         let id = self.new_call_id();
         let mut record = CallRecord::new(id, Direction::Inbound, r.from_user, r.did, self.ms(now));
         record.other = r.other;
-        let mut ctl = CallController::inbound(record, self.settings.ring_timeout);
-        ctl.set_max_wait(self.queues.routing(tenant_id, &group_no).max_wait());
+        let did = record.callee.clone();
+        let ctl = match (&menu, &group_no) {
+            (Some(m), _) => CallController::inbound_menu(
+                record,
+                self.settings.ring_timeout,
+                Duration::from_secs(u64::from(m.timeout_secs)),
+                now,
+            ),
+            (None, group_no) => {
+                let mut ctl = CallController::inbound(record, self.settings.ring_timeout);
+                let group = group_no.as_deref().unwrap_or_default();
+                ctl.set_max_wait(self.queues.routing(tenant_id, group).max_wait());
+                ctl
+            }
+        };
+        let menu = menu.map(|menu| {
+            Box::new(ivr::InMenu {
+                menu,
+                did,
+                wrong: 0,
+            })
+        });
         self.calls.insert(
             call,
             Call {
@@ -1738,7 +1815,7 @@ impl Switchboard {
                 held: false,
                 want_held: None,
                 version: 1,
-                group_no: Some(group_no),
+                group_no,
                 skill,
                 carrier: Some(carrier),
                 rtp_deadline: None,
@@ -1750,6 +1827,7 @@ impl Switchboard {
                 recorded: false,
                 waiting_media: false,
                 overflowed: false,
+                menu,
             },
         );
         self.counters.started(CallDirection::Inbound);
@@ -1856,6 +1934,28 @@ impl Switchboard {
                     }
                 }
                 Action::RingCarrier => self.ua.respond(call, 180, None, now),
+                Action::AnswerMenu => {
+                    // Answered to choose: the caller hears the DID's prompt
+                    // and must keep sending RTP, as a waiting caller does.
+                    c.waiting_media = true;
+                    c.rtp_deadline = Some(now + self.settings.rtp_timeout);
+                    let body = c.offer.to_string(1, 1);
+                    let key = waiting_key(c.rtp);
+                    bridge_carrier(&mut self.out, c, key);
+                    let did = c.menu.as_ref().map(|m| m.did.clone()).unwrap_or_default();
+                    self.out.push_back(Output::Media(MediaOut::Prompt {
+                        seat: key,
+                        tenant_id: c.tenant_id,
+                        did,
+                    }));
+                    self.ua.respond(call, 200, Some(body.as_bytes()), now);
+                    self.wall.changed(c.tenant_id);
+                }
+                Action::MenuExpired => {
+                    let choice = c.menu.as_ref().and_then(|m| m.fallback());
+                    take_choice(c, choice, &self.queues, &mut self.out, ms);
+                    self.wall.changed(c.tenant_id);
+                }
                 Action::AnswerCarrier { seat } => {
                     let body = c.offer.to_string(1, 1);
                     c.rtp_deadline = Some(now + self.settings.rtp_timeout);
@@ -2188,6 +2288,36 @@ fn remote_media(out: &mut VecDeque<Output>, seat: SeatId, sdp: &[u8], srtp: Opti
 /// The leg's keys: ours from our SDP's one crypto line, theirs from `theirs`.
 /// Joins `seat`'s audio (an agent, or a waiting call's key) to the call's
 /// carrier leg: the bridge, then where the carrier's RTP goes.
+/// A call in a menu goes to `choice` (the caller's, or the menu's default):
+/// it looks for an agent in that group, hearing the tenant's music in
+/// place of the prompt; with no choice, it ends (BYE).
+fn take_choice(
+    c: &mut Call,
+    choice: Option<MenuChoice>,
+    queues: &queue::Queues,
+    out: &mut VecDeque<Output>,
+    now_ms: i64,
+) {
+    if !c.ctl.in_menu() {
+        return;
+    }
+    c.menu = None;
+    let Some(choice) = choice else {
+        c.ctl.end_locally(None, now_ms);
+        return;
+    };
+    c.ctl
+        .set_max_wait(queues.routing(c.tenant_id, &choice.group_no).max_wait());
+    c.group_no = Some(choice.group_no);
+    c.skill = choice.skill;
+    out.push_back(Output::Media(MediaOut::Music {
+        seat: waiting_key(c.rtp),
+        on: true,
+        tenant_id: c.tenant_id,
+    }));
+    c.ctl.menu_chosen();
+}
+
 fn bridge_carrier(out: &mut VecDeque<Output>, c: &Call, seat: SeatId) {
     out.push_back(Output::Media(MediaOut::Bridge {
         seat,

@@ -93,7 +93,8 @@ pub struct WallCall {
     pub number: String,
     /// `inbound` or `outbound`.
     pub direction: &'static str,
-    /// `ringing`, `queued` (inbound, waiting for an agent) or `connected`.
+    /// `ringing`, `menu` (inbound, the caller choosing in its DID's menu),
+    /// `queued` (inbound, waiting for an agent) or `connected`.
     pub state: &'static str,
     /// Seconds in that state (ringing: since the call arrived or was placed).
     pub secs: u64,
@@ -263,6 +264,7 @@ impl Switchboard {
             let (state, since) = match r.connected_ms {
                 Some(at) => ("connected", at),
                 None if c.ctl.is_queued() => ("queued", r.start_ms),
+                None if c.ctl.in_menu() => ("menu", r.start_ms),
                 None => ("ringing", r.start_ms),
             };
             calls.push(WallCall {

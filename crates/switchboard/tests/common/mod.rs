@@ -46,6 +46,8 @@ pub struct World {
     pub carrier_silent: bool,
     /// The skill the next inbound calls require (as their DID would).
     pub skill: Option<String>,
+    /// The menu the next inbound calls' DID has (instead of the group).
+    pub menu: Option<Menu>,
     /// Outputs taken from the switchboard, not handled yet.
     pending: VecDeque<Output>,
     /// Note each input's handling time (benchmarks).
@@ -134,6 +136,7 @@ impl World {
             bridged: BTreeSet::new(),
             carrier_silent: false,
             skill: None,
+            menu: None,
             pending: VecDeque::new(),
             timing: false,
             timed: Vec::new(),
@@ -200,10 +203,13 @@ impl World {
                     Output::WallboardChanged { tenant_id } => self.changed.push(tenant_id),
                     Output::RouteInbound { call, .. } => {
                         self.next_rtp += 2;
-                        let route = Route::Group {
-                            tenant_id: 1,
-                            group_no: GROUP.into(),
-                            skill: self.skill.clone(),
+                        let route = match self.menu.clone() {
+                            Some(menu) => Route::Menu { tenant_id: 1, menu },
+                            None => Route::Group {
+                                tenant_id: 1,
+                                group_no: GROUP.into(),
+                                skill: self.skill.clone(),
+                            },
                         };
                         let rtp = [self.next_rtp];
                         self.input("route", |sb, now| sb.route_inbound(call, route, &rtp, now));

@@ -25,6 +25,60 @@ export const CHROMIUM_ARGS = [
   '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
 ];
 
+// Every secret the suite sees (passwords it sends, tokens and keys the
+// server gives), so that each server's whole log can be checked for them
+// when it stops: no secret, token or password in any log line of the run.
+const SECRETS = new Set(['demo1234']);
+/** Remembers a secret the logs must never show (short ones are not kept). */
+export function rememberSecret(s) {
+  if (typeof s === 'string' && s.length >= 8) SECRETS.add(s);
+}
+function rememberFrom(value, depth = 0) {
+  if (!value || typeof value !== 'object' || depth > 3) return;
+  for (const [k, v] of Object.entries(value)) {
+    if (/^(token|key|password|clientSecret|client_secret|secret)$/.test(k)) rememberSecret(v);
+    else rememberFrom(v, depth + 1);
+  }
+}
+// The tests' own requests: what they send and what they are given.
+const plainFetch = globalThis.fetch;
+globalThis.fetch = async (url, init) => {
+  if (init && typeof init.body === 'string') {
+    try { rememberFrom(JSON.parse(init.body)); } catch (_) { /* not JSON */ }
+  }
+  const r = await plainFetch(url, init);
+  if ((r.headers.get('content-type') || '').includes('application/json')) {
+    r.clone().json().then(rememberFrom, () => {});
+  }
+  return r;
+};
+/** Remembers the secrets a browser context's pages are given by the API. */
+export function watchSecrets(ctx) {
+  ctx.on('response', (r) => {
+    if (!r.url().includes('/api/') || !(r.headers()['content-type'] || '').includes('application/json')) return;
+    r.json().then(rememberFrom, () => {});
+  });
+  ctx.on('request', (r) => {
+    const body = r.postData();
+    if (body && r.url().includes('/api/')) { try { rememberFrom(JSON.parse(body)); } catch (_) { /* not JSON */ } }
+  });
+  return ctx;
+}
+// A session token or a key's body: 256 bits in base64url (43 characters).
+const TOKEN_SHAPE = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/;
+/** The log lines that show a secret, or look like they hold a token. */
+export function leaks(log) {
+  const found = [];
+  for (const line of log.split('\n')) {
+    // The demo's banner tells whoever started it the demo accounts'
+    // published password (README); it is no log line and no secret.
+    if (/^\s*Sign in as agent1@demo\.local \/ demo1234 /.test(line)) continue;
+    const hit = [...SECRETS].find((s) => line.includes(s)) || (line.match(TOKEN_SHAPE) || [])[0];
+    if (hit) found.push(`${line.slice(0, 200)} (holds ${hit.slice(0, 6)}…)`);
+  }
+  return found;
+}
+
 async function freePort() {
   return new Promise((res, rej) => {
     const s = createServer();
@@ -73,7 +127,8 @@ export async function startSeatline(opts = {}) {
   const launch = async () => {
     const p = spawn(BIN, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--config', cfg], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+      // info: every line a call or a sign-in writes is in what leaks() reads.
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
     });
     p.stdout.on('data', (d) => { output += d; });
     p.stderr.on('data', (d) => { output += d; });
@@ -96,9 +151,12 @@ export async function startSeatline(opts = {}) {
       await new Promise((r) => setTimeout(r, downMs));
       proc = await launch();
     },
+    /** Stops the server; throws if its log showed a secret. */
     async stop() {
       await kill(proc);
       rmSync(dir, { recursive: true, force: true });
+      const found = leaks(output);
+      if (found.length) throw new Error(`secrets in the server's log:\n${found.join('\n')}`);
     },
   };
 }
@@ -212,7 +270,7 @@ export async function launchBrowser(opts = {}) {
  */
 export async function launchProfile(viewport) {
   const dir = mkdtempSync(join(tmpdir(), 'seatline-profile-'));
-  const ctx = await chromium.launchPersistentContext(dir, { ...LAUNCH(), viewport: viewport || { width: 1100, height: 700 } });
+  const ctx = watchSecrets(await chromium.launchPersistentContext(dir, { ...LAUNCH(), viewport: viewport || { width: 1100, height: 700 } }));
   ctx.on('close', () => { try { rmSync(dir, { recursive: true, force: true, maxRetries: 5 }); } catch (_) { /* Chromium still writing: left in tmp */ } });
   return ctx;
 }
@@ -224,6 +282,8 @@ export async function setup(opts = {}) {
   const allowedOrigins = opts.allowedOrigins && opts.allowedOrigins.map((o) => (o === '__HOST__' ? host.origin : o));
   const seatline = await startSeatline({ ...opts, allowedOrigins });
   const browser = await launchBrowser();
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (o) => watchSecrets(await newContext(o));
   const profiles = [];
   return {
     seatline,
@@ -252,10 +312,13 @@ export async function setup(opts = {}) {
       if (signedIn) await page.locator('#agents').waitFor();
       return page;
     },
-    /** The sandbox carrier calls DID `to` from `from` (202, or it throws). */
-    async sandboxCall(to, from, other = '') {
+    /**
+     * The sandbox carrier calls DID `to` from `from` (202, or it throws);
+     * once answered, its caller presses `keys` (1.5 s after, 0.3 s apart).
+     */
+    async sandboxCall(to, from, other = '', keys = '') {
       const r = await fetch(`http://127.0.0.1:${seatline.port}/api/v1/sandbox/calls`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to, from, other }),
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to, from, other, keys }),
       });
       if (r.status !== 202) throw new Error(`sandbox call to ${to}: HTTP ${r.status}`);
     },
@@ -330,4 +393,16 @@ export class Tab {
     await this.waitFor((m) => m.type === 'dialStatus' && m.content.code === 4, { from });
     return from;
   }
+}
+
+/** A WAV file: `secs` of a 440 Hz sine at half scale, 16-bit mono at `rate`. */
+export function sineWav(rate, secs) {
+  const n = rate * secs;
+  const b = Buffer.alloc(44 + n * 2);
+  b.write('RIFF', 0); b.writeUInt32LE(36 + n * 2, 4); b.write('WAVE', 8);
+  b.write('fmt ', 12); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
+  b.write('data', 36); b.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(16383 * Math.sin(2 * Math.PI * 440 * i / rate)), 44 + i * 2);
+  return b;
 }

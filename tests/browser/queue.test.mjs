@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setup } from './harness.mjs';
+import { setup, sineWav } from './harness.mjs';
 
 let env;
 let base;
@@ -113,7 +113,7 @@ test('a queued caller hears music at the sandbox side and overflows to another g
   // next waiting caller hears it, at its level (a half-scale sine: about
   // -9 dBFS, where the built-in tune is about -25).
   await page.locator('#tab-recording').click();
-  await page.locator('#music-status[data-source="builtin"]').waitFor();
+  await page.locator('#music-status[data-own="false"]').waitFor();
   await page.locator('#music-upload').click();
   assert.match(await page.locator('#music-error').textContent(), /Choose a WAV file first/);
   await page.locator('#music-file').setInputFiles({ name: 'bad.wav', mimeType: 'audio/wav', buffer: Buffer.from('RIFF but not a wav') });
@@ -121,7 +121,7 @@ test('a queued caller hears music at the sandbox side and overflows to another g
   await page.locator('#music-error:not([hidden])', { hasText: 'cannot be used as music' }).waitFor();
   await page.locator('#music-file').setInputFiles({ name: 'hold.wav', mimeType: 'audio/wav', buffer: sineWav(16000, 3) });
   await page.locator('#music-upload').click();
-  await page.locator('#music-status[data-source="tenant"]', { hasText: '3 s' }).waitFor();
+  await page.locator('#music-status[data-own="true"]', { hasText: '3 s' }).waitFor();
   const from2 = await tab.count();
   await env.sandboxCall('12025550170', '14155550178');
   const loud = await until('the caller hears the tenant music', 3000, async () => {
@@ -138,15 +138,3 @@ test('a queued caller hears music at the sandbox side and overflows to another g
   await tab.page.context().close();
   await page.context().close();
 });
-
-/** A WAV file: `secs` of a 440 Hz sine at half scale, 16-bit mono at `rate`. */
-function sineWav(rate, secs) {
-  const n = rate * secs;
-  const b = Buffer.alloc(44 + n * 2);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + n * 2, 4); b.write('WAVE', 8);
-  b.write('fmt ', 12); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
-  b.write('data', 36); b.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(16383 * Math.sin(2 * Math.PI * 440 * i / rate)), 44 + i * 2);
-  return b;
-}

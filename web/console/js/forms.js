@@ -283,8 +283,39 @@ function routeText(r) {
   if (r.group) return tf('routeToGroup', { group: r.group });
   if (r.forwardTo) return tf('routeToNumber', { number: r.forwardTo });
   if (r.reject) return tf('routeReject', { code: r.reject });
+  if (r.menu) return tf('routeMenu', { options: menuText(r.menu) });
   return '—';
 }
+
+/** A menu's options as the admin types them: "1 = G001", "2 = G002 es". @param {any} m */
+function menuLines(m) {
+  return Object.entries(m.options || {}).map(([k, o]) => `${k} = ${o.group}${o.skill ? ` ${o.skill}` : ''}`);
+}
+
+/** A menu in one line: "1 → G001, 2 → G002 (es)". @param {any} m */
+function menuText(m) {
+  return Object.entries(m.options || {}).map(([k, o]) => `${k} → ${o.group}${o.skill ? ` (${o.skill})` : ''}`).join(', ');
+}
+
+/** One option line: key = group [skill]. */
+const MENU_LINE = /^\s*([0-9*#])\s*=\s*([A-Za-z0-9_-]{1,32})(?:\s+([A-Za-z0-9_-]{1,32}))?\s*$/;
+
+/** The menu's lines, or null when one is not an option. @param {string} v */
+function parseMenu(v) {
+  /** @type {Record<string, {group: string, skill?: string}>} */
+  const options = {};
+  const lines = v.split('\n').filter((l) => l.trim());
+  if (!lines.length || lines.length > 12) return null;
+  for (const l of lines) {
+    const m = MENU_LINE.exec(l);
+    if (!m || options[m[1]]) return null;
+    options[m[1]] = m[3] ? { group: m[2], skill: m[3] } : { group: m[2] };
+  }
+  return options;
+}
+
+/** @type {Rule} */
+const menuRule = (v) => (parseMenu(v) ? null : ['errMenuLine']);
 
 /** A skill's name, as the server takes it. */
 const SKILL = /^[A-Za-z0-9_-]{1,32}$/;
@@ -352,18 +383,28 @@ async function numbers(ctx) {
     ctx, id: 'did-form', submit: 'saveRoute',
     fields: [
       { id: 'did-number', label: 'did', type: 'select', options: dids.map((d) => [d.number, d.number]), value: lastDid, rules: [required] },
-      { id: 'did-kind', label: 'routeKind', type: 'select', options: [['group', t('kindGroup')], ['forwardTo', t('kindForward')], ['reject', t('kindReject')]] },
+      { id: 'did-kind', label: 'routeKind', type: 'select', options: [['group', t('kindGroup')], ['forwardTo', t('kindForward')], ['reject', t('kindReject')], ['menu', t('kindMenu')]] },
       { id: 'did-group', label: 'group', type: 'select', options: (gs.groups || []).map((/** @type {any} */ g) => [g.group, `${g.group} · ${g.name}`]), rules: [required] },
       { id: 'did-skill', label: 'requiredSkill', rules: [pattern(SKILL, 'errSkill')], placeholder: 'es', hint: 'requiredSkillHint' },
       { id: 'did-forward', label: 'forwardTo', rules: [required, e164], placeholder: '14155550100' },
       { id: 'did-reject', label: 'rejectCode', type: 'number', value: '486', rules: [required, whole(400, 699)], hint: 'rejectHint' },
+      { id: 'did-menu', label: 'menuOptions', type: 'textarea', rules: [required, menuRule], placeholder: '1 = G001\n2 = G002 es', hint: 'menuOptionsHint', wide: true },
+      { id: 'did-menu-timeout', label: 'menuTimeout', type: 'number', value: '10', rules: [required, whole(1, 300)] },
+      {
+        id: 'did-menu-default', label: 'menuDefault', hint: 'menuDefaultHint', placeholder: '1',
+        rules: [(v) => (!v.trim() || (parseMenu(value('did-menu')) || {})[v.trim()] ? null : ['errMenuDefault'])],
+      },
     ],
     send: () => {
       const kind = value('did-kind');
       lastDid = value('did-number');
+      /** @type {Record<string, unknown>} */
+      const menu = { options: parseMenu(value('did-menu')), timeoutSecs: Number(value('did-menu-timeout')) };
+      if (value('did-menu-default').trim()) menu.default = value('did-menu-default').trim();
       const body = kind === 'group' ? { group: value('did-group'), skill: value('did-skill') || null }
         : kind === 'forwardTo' ? { forwardTo: value('did-forward').replace(/^\+/, '') }
-          : { reject: Number(value('did-reject')) };
+          : kind === 'menu' ? { menu }
+            : { reject: Number(value('did-reject')) };
       return call('PUT', `/api/v1/admin/dids/${encodeURIComponent(value('did-number'))}/route`, ctx.token(), body);
     },
     done: () => { ctx.notify('routeSaved'); numbers(ctx); },
@@ -371,14 +412,43 @@ async function numbers(ctx) {
   // Only the field of the route picked is shown (and checked).
   const kinds = /** @type {HTMLSelectElement} */ (f.querySelector('#did-kind'));
   const follow = () => {
-    for (const [k, id] of [['group', 'did-group'], ['group', 'did-skill'], ['forwardTo', 'did-forward'], ['reject', 'did-reject']]) {
+    for (const [k, id] of [['group', 'did-group'], ['group', 'did-skill'], ['forwardTo', 'did-forward'], ['reject', 'did-reject'],
+      ['menu', 'did-menu'], ['menu', 'did-menu-timeout'], ['menu', 'did-menu-default']]) {
       const label = /** @type {HTMLElement} */ (f.querySelector(`label[data-field="${id}"]`));
       label.hidden = kinds.value !== k;
     }
   };
   kinds.addEventListener('change', follow);
+  // A DID with a menu: its options come back into the form to edit.
+  const pick = /** @type {HTMLSelectElement} */ (f.querySelector('#did-number'));
+  const fill = () => {
+    const d = dids.find((x) => x.number === pick.value);
+    const m = d && d.route && d.route.menu;
+    if (!m) return;
+    kinds.value = 'menu';
+    /** @type {HTMLTextAreaElement} */ (f.querySelector('#did-menu')).value = menuLines(m).join('\n');
+    /** @type {HTMLInputElement} */ (f.querySelector('#did-menu-timeout')).value = String(m.timeoutSecs || 10);
+    /** @type {HTMLInputElement} */ (f.querySelector('#did-menu-default')).value = m.default || '';
+  };
+  pick.addEventListener('change', () => { fill(); follow(); promptOf(pick.value); });
+  fill();
   follow();
-  ctx.screen.replaceChildren(card('numbers', [table(['did', 'route', 'callerIdPool'], rows, 'dids', 'none'), f]));
+  const prompt = h('div', { id: 'prompt-card' });
+  /** The prompt card of the DID picked in the form. @param {string} did */
+  const promptOf = async (did) => {
+    if (!did) return prompt.replaceChildren();
+    const r = await fetch(`/api/v1/admin/dids/${encodeURIComponent(did)}/prompt`, { headers: { authorization: `Bearer ${ctx.token()}` } }).catch(() => null);
+    if (ctx.current() !== 'numbers' || pick.value !== did) return;
+    const m = r && r.ok ? await r.json() : null;
+    prompt.replaceChildren(clipCard(ctx, {
+      name: 'prompt', path: `/api/v1/admin/dids/${encodeURIComponent(did)}/prompt`, own: !!m,
+      status: m ? tf('promptOwn', { did, seconds: Math.round(m.seconds) }) : tf('promptNone', { did }),
+      title: 'menuPrompt', file: 'promptFile', hint: 'promptHint', upload: 'uploadPrompt', reset: 'removePrompt', saved: 'promptSaved',
+      again: () => promptOf(did),
+    }));
+  };
+  ctx.screen.replaceChildren(card('numbers', [table(['did', 'route', 'callerIdPool'], rows, 'dids', 'none'), f]), prompt);
+  promptOf(pick.value);
 }
 
 const TRUNK_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -582,25 +652,32 @@ async function recording(ctx) {
     },
     done: () => { ctx.notify('recordingSaved'); recording(ctx); },
   });
-  ctx.screen.replaceChildren(card('recording', [h('p', { class: 'hint', text: t('recordingHint') }), f]), musicCard(ctx, m));
+  ctx.screen.replaceChildren(card('recording', [h('p', { class: 'hint', text: t('recordingHint') }), f]), clipCard(ctx, {
+    name: 'music', path: '/api/v1/admin/music', own: m.source === 'tenant',
+    status: m.source === 'tenant' ? tf('musicOwn', { seconds: Math.round(m.seconds) }) : t('musicBuiltin'),
+    title: 'waitingMusic', file: 'musicFile', hint: 'musicHint', upload: 'uploadMusic', reset: 'useBuiltin', saved: 'musicSaved',
+    again: () => recording(ctx),
+  }));
 }
 
 /** The largest music file the server takes. */
 const MUSIC_LIMIT = 8 * 1024 * 1024;
 
 /**
- * The music waiting callers hear: the built-in tune or the tenant's own
- * WAV file, uploaded as it is (the server converts it).
- * @param {Ctx} ctx @param {any} m what GET /api/v1/admin/music said
+ * An audio file the tenant gives callers (the waiting music, a DID's menu
+ * prompt): what plays now, a WAV upload (sent as it is, the server converts
+ * it) and a button to remove it.
+ * @param {Ctx} ctx
+ * @param {{name: string, path: string, own: boolean, status: string, title: string, file: string, hint: string,
+ *   upload: string, reset: string, saved: string, again: () => void}} c
  */
-function musicCard(ctx, m) {
-  const own = m.source === 'tenant';
-  const status = h('p', { id: 'music-status', 'data-source': m.source, text: own ? tf('musicOwn', { seconds: Math.round(m.seconds) }) : t('musicBuiltin') });
-  const file = /** @type {HTMLInputElement} */ (h('input', { id: 'music-file', type: 'file', accept: 'audio/wav,audio/x-wav,.wav' }));
-  const error = h('p', { class: 'error-text', id: 'music-error', role: 'alert', hidden: true });
+function clipCard(ctx, c) {
+  const status = h('p', { id: `${c.name}-status`, 'data-own': String(c.own), text: c.status });
+  const file = /** @type {HTMLInputElement} */ (h('input', { id: `${c.name}-file`, type: 'file', accept: 'audio/wav,audio/x-wav,.wav' }));
+  const error = h('p', { class: 'error-text', id: `${c.name}-error`, role: 'alert', hidden: true });
   const show = (/** @type {string | null} */ text) => { error.hidden = !text; error.textContent = text || ''; };
-  const upload = /** @type {HTMLButtonElement} */ (h('button', { class: 'primary', type: 'button', id: 'music-upload', text: t('uploadMusic') }));
-  const reset = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', id: 'music-reset', text: t('useBuiltin'), disabled: !own }));
+  const upload = /** @type {HTMLButtonElement} */ (h('button', { class: 'primary', type: 'button', id: `${c.name}-upload`, text: t(c.upload) }));
+  const reset = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', id: `${c.name}-reset`, text: t(c.reset), disabled: !c.own }));
   /** @param {Response | null} r */
   const after = async (r) => {
     upload.disabled = false;
@@ -608,8 +685,8 @@ function musicCard(ctx, m) {
     if (r.status === 401) return ctx.ended('sessionExpired');
     if (r.status >= 400) return show(refusal({ status: r.status, body: await r.json().catch(() => null) }));
     show(null);
-    ctx.notify('musicSaved');
-    recording(ctx);
+    ctx.notify(c.saved);
+    c.again();
   };
   upload.addEventListener('click', async () => {
     const f = file.files && file.files[0];
@@ -617,19 +694,19 @@ function musicCard(ctx, m) {
     if (f.size > MUSIC_LIMIT) return show(tf('errFileTooBig', { mib: 8 }));
     upload.disabled = true;
     const headers = { authorization: `Bearer ${ctx.token()}`, 'content-type': 'audio/wav' };
-    after(await fetch('/api/v1/admin/music', { method: 'PUT', headers, body: f }).catch(() => null));
+    after(await fetch(c.path, { method: 'PUT', headers, body: f }).catch(() => null));
   });
   reset.addEventListener('click', async () => {
-    after(await fetch('/api/v1/admin/music', { method: 'DELETE', headers: { authorization: `Bearer ${ctx.token()}` } }).catch(() => null));
+    after(await fetch(c.path, { method: 'DELETE', headers: { authorization: `Bearer ${ctx.token()}` } }).catch(() => null));
   });
-  return card('waitingMusic', [
+  return card(c.title, [
     status,
     h('div', { class: 'admin-form' }, [
-      h('label', { class: 'wide' }, [h('span', { text: t('musicFile') }), file, h('small', { text: t('musicHint') })]),
+      h('label', { class: 'wide' }, [h('span', { text: t(c.file) }), file, h('small', { text: t(c.hint) })]),
       h('div', { class: 'submit' }, [upload, reset]),
     ]),
     error,
-  ], 'music');
+  ], c.name);
 }
 
 /** Embed: the tenant's host (CRM) origins. @param {Ctx} ctx */

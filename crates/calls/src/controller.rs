@@ -146,6 +146,12 @@ impl CallController {
         c
     }
 
+    /// Inbound: how long each offer rings an agent from now on (the group's
+    /// time, once a menu or an overflow chose the group).
+    pub fn set_ring_timeout(&mut self, ring_timeout: Duration) {
+        self.ring_timeout = ring_timeout;
+    }
+
     /// Whether the caller is choosing in a menu now.
     pub fn in_menu(&self) -> bool {
         self.state == State::Menu

@@ -612,6 +612,10 @@ struct GroupRoutingBody {
     /// the call ends.
     #[serde(default)]
     overflow_group: Option<String>,
+    /// How long each offer rings an agent, 1 to 300 s; 0: the server's
+    /// `calls.ring_timeout_secs`.
+    #[serde(default)]
+    ring_timeout_secs: i64,
 }
 
 /// The switchboard's form of a stored (or sent) group routing; `None` for
@@ -621,6 +625,7 @@ pub(crate) fn group_routing_of(
 ) -> Option<seatline_switchboard::GroupRouting> {
     use seatline_switchboard::{
         GroupRouting, Overflow, Strategy, MAX_MISSED_LIMIT, MAX_WAIT_LIMIT_SECS,
+        RING_TIMEOUT_LIMIT_SECS,
     };
     Some(GroupRouting {
         strategy: Strategy::parse(&g.strategy)?,
@@ -634,6 +639,9 @@ pub(crate) fn group_routing_of(
             Some(next) => Overflow::Group(next.clone()),
             None => Overflow::HangUp,
         },
+        ring_timeout_secs: u32::try_from(g.ring_timeout_secs)
+            .ok()
+            .filter(|n| *n <= RING_TIMEOUT_LIMIT_SECS)?,
     })
 }
 
@@ -653,6 +661,7 @@ async fn get_group_routing(
             max_missed: g.max_missed,
             max_wait_secs: g.max_wait_secs,
             overflow_group: g.overflow_group,
+            ring_timeout_secs: g.ring_timeout_secs,
         })
         .into_response(),
         Ok(None) => api_error(
@@ -675,7 +684,7 @@ async fn set_group_routing(
     group_no: Result<Path<String>, PathRejection>,
     body: Result<Json<GroupRoutingBody>, JsonRejection>,
 ) -> Response {
-    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll|skills\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null}";
+    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll|skills\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null, \"ringTimeoutSecs\": 0}";
     let (user, group_no) = match admin_at(&app, &headers, group_no).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -697,6 +706,11 @@ async fn set_group_routing(
     if !(0..=i64::from(seatline_switchboard::MAX_WAIT_LIMIT_SECS)).contains(&b.max_wait_secs) {
         return bad("maxWaitSecs is 0 (no queue) to 3600");
     }
+    if !(0..=i64::from(seatline_switchboard::RING_TIMEOUT_LIMIT_SECS))
+        .contains(&b.ring_timeout_secs)
+    {
+        return bad("ringTimeoutSecs is 0 (the server's default) to 300");
+    }
     if let Some(next) = &b.overflow_group {
         if next == &group_no {
             return bad("overflowGroup is another group, not this one");
@@ -714,6 +728,7 @@ async fn set_group_routing(
         max_missed: b.max_missed,
         max_wait_secs: b.max_wait_secs,
         overflow_group: b.overflow_group,
+        ring_timeout_secs: b.ring_timeout_secs,
     };
     let Some(routing) = group_routing_of(&row) else {
         return bad("the settings are out of range");

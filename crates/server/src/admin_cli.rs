@@ -54,6 +54,9 @@ pub enum AdminCommand {
         /// The group a caller moves to when the wait runs out; "" for none.
         #[arg(long)]
         overflow_group: Option<String>,
+        /// Seconds each offer rings an agent; 0: the server's default.
+        #[arg(long)]
+        ring_timeout_secs: Option<i64>,
     },
     /// An agent's skills (with --server): shown, or replaced by `--set
     /// es:5,vip:2` ("" clears them).
@@ -307,13 +310,15 @@ pub async fn run_remote(
             max_missed,
             max_wait_secs,
             overflow_group,
+            ring_timeout_secs,
         } => {
             let path = format!("/api/v1/admin/groups/{group}/routing");
             let mut r = api.get(&path).await?;
             let change = strategy.is_some()
                 || max_missed.is_some()
                 || max_wait_secs.is_some()
-                || overflow_group.is_some();
+                || overflow_group.is_some()
+                || ring_timeout_secs.is_some();
             if change {
                 if let Some(s) = strategy {
                     r["strategy"] = s.into();
@@ -323,6 +328,9 @@ pub async fn run_remote(
                 }
                 if let Some(w) = max_wait_secs {
                     r["maxWaitSecs"] = w.into();
+                }
+                if let Some(t) = ring_timeout_secs {
+                    r["ringTimeoutSecs"] = t.into();
                 }
                 if let Some(o) = overflow_group {
                     r["overflowGroup"] = if o.is_empty() { Value::Null } else { o.into() };

@@ -122,6 +122,14 @@ async fn a_waiting_caller_hears_music_until_the_freed_agent_answers() {
             json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": "60"}),
             "a string",
         ),
+        (
+            json!({"strategy": "longestIdle", "maxMissed": 3, "ringTimeoutSecs": 301}),
+            "rings too long",
+        ),
+        (
+            json!({"strategy": "longestIdle", "maxMissed": 3, "ringTimeoutSecs": -1}),
+            "negative ring",
+        ),
     ] {
         let (code, err) = put(&base, &admin, body).await;
         assert_eq!(code, 400, "{why}: {err}");
@@ -139,16 +147,30 @@ async fn a_waiting_caller_hears_music_until_the_freed_agent_answers() {
     assert_eq!(got.status().as_u16(), 200);
     let got: Value = got.json().await.unwrap();
     assert_eq!(
-        (got["maxWaitSecs"].as_i64(), got["overflowGroup"].is_null()),
-        (Some(0), true)
+        (
+            got["maxWaitSecs"].as_i64(),
+            got["overflowGroup"].is_null(),
+            got["ringTimeoutSecs"].as_i64()
+        ),
+        (Some(0), true, Some(0))
     );
     let (code, err) = put(
         &base,
         &admin,
-        json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60}),
+        json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60, "ringTimeoutSecs": 15}),
     )
     .await;
     assert_eq!(code, 204, "{err}");
+    let got: Value = reqwest::Client::new()
+        .get(format!("{base}{PATH}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["ringTimeoutSecs"], 15);
 
     // The only agent of the group is Busy: the caller waits, answered,
     // hearing the music.

@@ -17,9 +17,12 @@ pub struct GroupRoutingRow {
     pub max_wait_secs: i64,
     /// The tenant's group a caller moves to when the wait runs out.
     pub overflow_group: Option<String>,
+    /// How long an offer rings an agent; 0: the server's default.
+    pub ring_timeout_secs: i64,
 }
 
-const COLUMNS: &str = "tenant_id, group_no, strategy, max_missed, max_wait_secs, overflow_group";
+const COLUMNS: &str =
+    "tenant_id, group_no, strategy, max_missed, max_wait_secs, overflow_group, ring_timeout_secs";
 
 fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<GroupRoutingRow> {
     Ok(GroupRoutingRow {
@@ -29,6 +32,7 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<GroupRoutingRow> {
         max_missed: r.try_get("max_missed")?,
         max_wait_secs: r.try_get("max_wait_secs")?,
         overflow_group: r.try_get("overflow_group")?,
+        ring_timeout_secs: r.try_get("ring_timeout_secs")?,
     })
 }
 
@@ -64,7 +68,7 @@ impl Store {
     pub async fn set_group_routing(&self, r: &GroupRoutingRow) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE agent_groups SET strategy = $1, max_missed = $2, max_wait_secs = $3,
-                 overflow_group = $4
+                 overflow_group = $4, ring_timeout_secs = $7
              WHERE tenant_id = $5 AND group_no = $6",
         )
         .bind(&r.strategy)
@@ -73,6 +77,7 @@ impl Store {
         .bind(&r.overflow_group)
         .bind(r.tenant_id)
         .bind(&r.group_no)
+        .bind(r.ring_timeout_secs)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -91,6 +96,7 @@ mod tests {
             max_missed,
             max_wait_secs: 0,
             overflow_group: None,
+            ring_timeout_secs: 0,
         }
     }
 
@@ -106,6 +112,7 @@ mod tests {
         let mut set = routing(1, &group_no, "roundRobin", 0);
         set.max_wait_secs = 90;
         set.overflow_group = Some("G9".into());
+        set.ring_timeout_secs = 12;
         assert!(store.set_group_routing(&set).await.unwrap());
         assert_eq!(store.group_routing(1, &group_no).await.unwrap(), Some(set));
         assert_eq!(store.group_routing(1, "nosuch").await.unwrap(), None);

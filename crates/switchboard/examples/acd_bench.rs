@@ -116,6 +116,7 @@ fn run(a: &Args, strategy: Strategy) {
         max_missed: 0,
         max_wait_secs: 3_600,
         overflow: Overflow::HangUp,
+        ring_timeout_secs: 0,
     });
     for seat in 1..=a.agents {
         w.sign_in(seat);

@@ -20,7 +20,10 @@ mod forward;
 mod ivr;
 pub use ivr::{is_key, Menu, MenuChoice, MAX_OPTIONS, MENU_TIMEOUT_LIMIT_SECS, WRONG_DIGITS_LIMIT};
 mod queue;
-pub use queue::{GroupRouting, Overflow, Strategy, MAX_MISSED_LIMIT, MAX_WAIT_LIMIT_SECS};
+pub use queue::{
+    GroupRouting, Overflow, Strategy, MAX_MISSED_LIMIT, MAX_WAIT_LIMIT_SECS,
+    RING_TIMEOUT_LIMIT_SECS,
+};
 mod recording;
 pub use recording::{RecordError, RecordingMode, RecordingPolicy};
 mod stats;
@@ -1425,7 +1428,8 @@ impl Switchboard {
             ivr::Pressed::Chosen(choice) => Some(choice),
             ivr::Pressed::GaveUp(choice) => choice,
         };
-        take_choice(c, choice, &self.queues, &mut self.out, ms);
+        let ring = self.settings.ring_timeout;
+        take_choice(c, choice, (&self.queues, ring), &mut self.out, ms);
         self.wall.changed(c.tenant_id);
         self.apply(call, now);
         self.pump(now);
@@ -1791,9 +1795,13 @@ impl Switchboard {
                 now,
             ),
             (None, group_no) => {
-                let mut ctl = CallController::inbound(record, self.settings.ring_timeout);
                 let group = group_no.as_deref().unwrap_or_default();
-                ctl.set_max_wait(self.queues.routing(tenant_id, group).max_wait());
+                let routing = self.queues.routing(tenant_id, group);
+                let mut ctl = CallController::inbound(
+                    record,
+                    routing.ring_timeout(self.settings.ring_timeout),
+                );
+                ctl.set_max_wait(routing.max_wait());
                 ctl
             }
         };
@@ -1953,7 +1961,8 @@ impl Switchboard {
                 }
                 Action::MenuExpired => {
                     let choice = c.menu.as_ref().and_then(|m| m.fallback());
-                    take_choice(c, choice, &self.queues, &mut self.out, ms);
+                    let ring = self.settings.ring_timeout;
+                    take_choice(c, choice, (&self.queues, ring), &mut self.out, ms);
                     self.wall.changed(c.tenant_id);
                 }
                 Action::AnswerCarrier { seat } => {
@@ -2000,7 +2009,10 @@ impl Switchboard {
                     match self.queues.routing(tenant_id, &group).overflow {
                         Overflow::Group(next) if !c.overflowed && next != group => {
                             c.overflowed = true;
-                            let wait = self.queues.routing(tenant_id, &next).max_wait();
+                            let routing = self.queues.routing(tenant_id, &next);
+                            let wait = routing.max_wait();
+                            c.ctl
+                                .set_ring_timeout(routing.ring_timeout(self.settings.ring_timeout));
                             c.group_no = Some(next);
                             c.ctl.overflow_to(wait, now);
                         }
@@ -2294,7 +2306,7 @@ fn remote_media(out: &mut VecDeque<Output>, seat: SeatId, sdp: &[u8], srtp: Opti
 fn take_choice(
     c: &mut Call,
     choice: Option<MenuChoice>,
-    queues: &queue::Queues,
+    (queues, ring): (&queue::Queues, Duration),
     out: &mut VecDeque<Output>,
     now_ms: i64,
 ) {
@@ -2306,8 +2318,9 @@ fn take_choice(
         c.ctl.end_locally(None, now_ms);
         return;
     };
-    c.ctl
-        .set_max_wait(queues.routing(c.tenant_id, &choice.group_no).max_wait());
+    let routing = queues.routing(c.tenant_id, &choice.group_no);
+    c.ctl.set_max_wait(routing.max_wait());
+    c.ctl.set_ring_timeout(routing.ring_timeout(ring));
     c.group_no = Some(choice.group_no);
     c.skill = choice.skill;
     out.push_back(Output::Media(MediaOut::Music {

@@ -109,7 +109,13 @@ pub struct GroupRouting {
     pub max_wait_secs: u32,
     /// What happens when the wait runs out.
     pub overflow: Overflow,
+    /// How long each offer rings an agent before the next; 0: the
+    /// switchboard's `ring_timeout`.
+    pub ring_timeout_secs: u32,
 }
+
+/// The longest an admin may let an offer ring one agent.
+pub const RING_TIMEOUT_LIMIT_SECS: u32 = 300;
 
 /// The largest `max_missed` an admin may set (more is "never" in practice).
 pub const MAX_MISSED_LIMIT: u32 = 100;
@@ -124,11 +130,20 @@ impl Default for GroupRouting {
             max_missed: 3,
             max_wait_secs: 0,
             overflow: Overflow::HangUp,
+            ring_timeout_secs: 0,
         }
     }
 }
 
 impl GroupRouting {
+    /// How long an offer rings an agent: the group's own time, else `default`.
+    pub fn ring_timeout(&self, default: Duration) -> Duration {
+        match self.ring_timeout_secs {
+            0 => default,
+            s => Duration::from_secs(u64::from(s)),
+        }
+    }
+
     /// The caller's wait, if the group queues.
     pub fn max_wait(&self) -> Option<Duration> {
         (self.max_wait_secs > 0).then(|| Duration::from_secs(u64::from(self.max_wait_secs)))

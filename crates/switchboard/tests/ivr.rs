@@ -291,3 +291,25 @@ fn a_stored_menu_a_caller_could_not_use_is_refused() {
     assert!(w.refused(call, 503));
     assert!(w.rung.is_empty() && w.bridged.is_empty());
 }
+
+#[test]
+fn the_chosen_groups_ring_time_applies() {
+    let (mut w, _, _) = floor(menu());
+    w.sb.set_group_routing(
+        1,
+        SALES,
+        GroupRouting {
+            ring_timeout_secs: 3,
+            ..GroupRouting::default()
+        },
+    );
+    let call = w.inbound();
+    let key = prompt_key(&w);
+    press(&mut w, key, "2");
+    assert_eq!(w.rung, vec![2]);
+    w.advance(Duration::from_millis(2_900));
+    assert!(!ended_by_us(&w, call));
+    // Rung out at its only agent, in a group that does not queue: the end.
+    w.advance(Duration::from_millis(200));
+    assert!(ended_by_us(&w, call));
+}

@@ -438,3 +438,30 @@ fn any_strategy_offers_a_skilled_call_only_to_agents_with_the_skill() {
     w.inbound();
     assert_eq!(w.rung[2..], [1, 3], "the free ones, seat 1 included");
 }
+
+#[test]
+fn a_groups_own_ring_time_moves_an_unanswered_offer_on_sooner() {
+    let mut w = World::routed(GroupRouting {
+        ring_timeout_secs: 5,
+        ..GroupRouting::default()
+    });
+    w.sign_in(1);
+    w.advance(Duration::from_secs(1));
+    w.sign_in(2);
+    w.inbound();
+    assert_eq!(w.rung, vec![1]);
+    w.advance(Duration::from_millis(4_900));
+    assert_eq!(w.rung, vec![1]);
+    w.advance(Duration::from_millis(200));
+    assert_eq!(w.rung, vec![1, 2], "the next agent after 5 s, not {RING:?}");
+    // 0 is the switchboard's own ring time.
+    let mut w = World::new();
+    w.sign_in(1);
+    w.advance(Duration::from_secs(1));
+    w.sign_in(2);
+    w.inbound();
+    w.advance(RING - Duration::from_millis(100));
+    assert_eq!(w.rung, vec![1]);
+    w.advance(Duration::from_millis(200));
+    assert_eq!(w.rung, vec![1, 2]);
+}

@@ -234,6 +234,7 @@ async function groups(ctx) {
     h('td', { text: g.strategy ? t(`strategy_${g.strategy}`) : '—' }),
     h('td', { class: 'num', text: g.maxMissed == null ? '—' : String(g.maxMissed) }),
     h('td', { class: 'num', text: g.maxWaitSecs ? String(g.maxWaitSecs) : '—' }),
+    h('td', { class: 'num', text: g.ringTimeoutSecs ? String(g.ringTimeoutSecs) : t('serverDefault') }),
   ]));
   const add = form({
     ctx, id: 'group-form', submit: 'addGroup',
@@ -252,13 +253,15 @@ async function groups(ctx) {
     fields: [
       { id: 'routing-group', label: 'group', type: 'select', options: list.map((g) => [g.group, `${g.group} · ${g.name}`]), rules: [required] },
       { id: 'routing-strategy', label: 'strategy', type: 'select', options: STRATEGIES.map((s) => [s, t(`strategy_${s}`)]), value: first && first.strategy },
+      { id: 'routing-ring', label: 'ringTimeoutSecs', type: 'number', value: String(first ? first.ringTimeoutSecs ?? 0 : 0), rules: [required, whole(0, 300)], hint: 'ringTimeoutHint' },
       { id: 'routing-missed', label: 'maxMissed', type: 'number', value: String(first ? first.maxMissed ?? 3 : 3), rules: [required, whole(0, 100)], hint: 'maxMissedHint' },
       { id: 'routing-wait', label: 'maxWaitSecs', type: 'number', value: String(first ? first.maxWaitSecs ?? 0 : 0), rules: [required, whole(0, 3600)], hint: 'maxWaitHint' },
       { id: 'routing-overflow', label: 'overflowGroup', type: 'select', options: [['', t('overflowNone')], ...list.map((g) => /** @type {[string, string]} */ ([g.group, `${g.group} · ${g.name}`]))], value: (first && first.overflowGroup) || '' },
     ],
     send: () => call('PUT', `/api/v1/admin/groups/${encodeURIComponent(value('routing-group'))}/routing`, ctx.token(),
       { strategy: value('routing-strategy'), maxMissed: Number(value('routing-missed')),
-        maxWaitSecs: Number(value('routing-wait')), overflowGroup: value('routing-overflow') || null }),
+        maxWaitSecs: Number(value('routing-wait')), overflowGroup: value('routing-overflow') || null,
+        ringTimeoutSecs: Number(value('routing-ring')) }),
     done: () => { ctx.notify('routingSaved'); again(); },
   });
   // Picking a group shows its settings.
@@ -268,10 +271,11 @@ async function groups(ctx) {
     /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-strategy')).value = g.strategy || 'longestIdle';
     /** @type {HTMLInputElement} */ (routing.querySelector('#routing-missed')).value = String(g.maxMissed ?? 3);
     /** @type {HTMLInputElement} */ (routing.querySelector('#routing-wait')).value = String(g.maxWaitSecs ?? 0);
+    /** @type {HTMLInputElement} */ (routing.querySelector('#routing-ring')).value = String(g.ringTimeoutSecs ?? 0);
     /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-overflow')).value = g.overflowGroup || '';
   });
   ctx.screen.replaceChildren(
-    card('groups', [table(['groupNo', 'groupName', 'acwSecs', 'strategy', 'maxMissed', 'maxWaitSecs'], rows, 'groups', 'none'), add]),
+    card('groups', [table(['groupNo', 'groupName', 'acwSecs', 'strategy', 'maxMissed', 'maxWaitSecs', 'ringTimeoutSecs'], rows, 'groups', 'none'), add]),
     card('routing', [routing]),
   );
 }

@@ -413,9 +413,12 @@ async function numbers(ctx) {
     },
     done: () => { ctx.notify('routeSaved'); numbers(ctx); },
   });
-  // Only the field of the route picked is shown (and checked).
+  // Only the field of the route picked is shown (and checked); the prompt
+  // card with a menu only.
   const kinds = /** @type {HTMLSelectElement} */ (f.querySelector('#did-kind'));
+  const prompt = h('div', { id: 'prompt-card' });
   const follow = () => {
+    prompt.hidden = kinds.value !== 'menu';
     for (const [k, id] of [['group', 'did-group'], ['group', 'did-skill'], ['forwardTo', 'did-forward'], ['reject', 'did-reject'],
       ['menu', 'did-menu'], ['menu', 'did-menu-timeout'], ['menu', 'did-menu-default']]) {
       const label = /** @type {HTMLElement} */ (f.querySelector(`label[data-field="${id}"]`));
@@ -437,7 +440,6 @@ async function numbers(ctx) {
   pick.addEventListener('change', () => { fill(); follow(); promptOf(pick.value); });
   fill();
   follow();
-  const prompt = h('div', { id: 'prompt-card' });
   /** The prompt card of the DID picked in the form. @param {string} did */
   const promptOf = async (did) => {
     if (!did) return prompt.replaceChildren();

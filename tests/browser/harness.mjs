@@ -322,6 +322,12 @@ export async function setup(opts = {}) {
       });
       if (r.status !== 202) throw new Error(`sandbox call to ${to}: HTTP ${r.status}`);
     },
+    /** The inbound calls the sandbox placed, as their callers lived them. */
+    async sandboxCalls() {
+      const r = await fetch(`http://127.0.0.1:${seatline.port}/api/v1/sandbox/calls`);
+      if (r.status !== 200) throw new Error(`sandbox calls: HTTP ${r.status}`);
+      return (await r.json()).calls;
+    },
     /** Opens a tab with the host page, in the given browser (default: a new one). */
     async open(context, onloadInit) {
       const ctx = context || (await this.newBrowser());
@@ -393,6 +399,17 @@ export class Tab {
     await this.waitFor((m) => m.type === 'dialStatus' && m.content.code === 4, { from });
     return from;
   }
+}
+
+/** `check()`'s first truthy answer, asked every 100 ms for `ms`; else it throws, naming `what`. */
+export async function until(what, ms, check) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const got = await check();
+    if (got) return got;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not within ${ms} ms: ${what}`);
 }
 
 /** A WAV file: `secs` of a 440 Hz sine at half scale, 16-bit mono at `rate`. */

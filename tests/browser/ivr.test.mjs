@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setup, sineWav, SCREENSHOTS } from './harness.mjs';
+import { setup, sineWav, until, SCREENSHOTS } from './harness.mjs';
 
 const DID = '12025550172';
 let env;
@@ -19,16 +19,6 @@ before(async () => {
   base = `http://127.0.0.1:${env.seatline.port}`;
 });
 after(async () => { await env.teardown(); });
-
-async function until(what, ms, check) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const got = await check();
-    if (got) return got;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`not within ${ms} ms: ${what}`);
-}
 
 test('a menu and its prompt set in the console: the caller hears the prompt, presses 1 and rings the agent with the skill', async () => {
   const page = await env.openConsole('admin@demo.local', { viewport: { width: 1200, height: 900 } });
@@ -92,7 +82,7 @@ test('a menu and its prompt set in the console: the caller hears the prompt, pre
   // Before the key the caller heard the prompt: about -9 dBFS (the
   // built-in music is near -24).
   const heard = await until('the sandbox saw the call answered', 2000, async () => {
-    const calls = (await (await fetch(`${base}/api/v1/sandbox/calls`)).json()).calls;
+    const calls = await env.sandboxCalls();
     return calls.reverse().find((c) => c.to === DID && c.state === 'answered');
   });
   assert.ok(heard.heardPackets >= 40, `packets: ${heard.heardPackets}`);

@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setup, sineWav } from './harness.mjs';
+import { setup, sineWav, until } from './harness.mjs';
 
 let env;
 let base;
@@ -20,22 +20,7 @@ before(async () => {
 });
 after(async () => { await env.teardown(); });
 
-async function sandboxCalls() {
-  const r = await fetch(`${base}/api/v1/sandbox/calls`);
-  assert.equal(r.status, 200);
-  return (await r.json()).calls;
-}
-
-async function until(what, ms, check) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await check();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`not within ${ms} ms: ${what}`);
-}
+const sandboxCalls = () => env.sandboxCalls();
 
 test('a queued caller hears music at the sandbox side and overflows to another group after the maximum wait', async () => {
   const page = await env.openConsole('admin@demo.local');

@@ -144,6 +144,17 @@ fn did_of(number: &str) -> Result<String, Box<Response>> {
     }
 }
 
+/// The admin asking and the DID of the path (401/403, or 400 for a path
+/// that is no DID).
+async fn admin_did(
+    app: &App,
+    headers: &HeaderMap,
+    number: Number,
+) -> Result<(seatline_store::User, String), Box<Response>> {
+    let (user, number) = admin_at(app, headers, number).await.map_err(Box::new)?;
+    Ok((user, did_of(&number)?))
+}
+
 fn no_such_did() -> Response {
     api_error(
         StatusCode::NOT_FOUND,
@@ -153,12 +164,8 @@ fn no_such_did() -> Response {
 }
 
 async fn get_prompt(State(app): State<App>, headers: HeaderMap, number: Number) -> Response {
-    let (user, number) = match admin_at(&app, &headers, number).await {
+    let (user, did) = match admin_did(&app, &headers, number).await {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let did = match did_of(&number) {
-        Ok(d) => d,
         Err(r) => return *r,
     };
     match app.hub.did_prompt(user.tenant_id, &did) {
@@ -174,12 +181,8 @@ async fn put_prompt(
     number: Number,
     body: Bytes,
 ) -> Response {
-    let (user, number) = match admin_at(&app, &headers, number).await {
+    let (user, did) = match admin_did(&app, &headers, number).await {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let did = match did_of(&number) {
-        Ok(d) => d,
         Err(r) => return *r,
     };
     let samples = match crate::music::decode_wav(&body) {
@@ -203,12 +206,8 @@ async fn put_prompt(
 }
 
 async fn delete_prompt(State(app): State<App>, headers: HeaderMap, number: Number) -> Response {
-    let (user, number) = match admin_at(&app, &headers, number).await {
+    let (user, did) = match admin_did(&app, &headers, number).await {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let did = match did_of(&number) {
-        Ok(d) => d,
         Err(r) => return *r,
     };
     match app.store.delete_did_prompt(user.tenant_id, &did).await {

@@ -161,15 +161,7 @@ async fn a_waiting_caller_hears_music_until_the_freed_agent_answers() {
     )
     .await;
     assert_eq!(code, 204, "{err}");
-    let got: Value = reqwest::Client::new()
-        .get(format!("{base}{PATH}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, got) = Api::of(&running).get(PATH, &admin).await;
     assert_eq!(got["ringTimeoutSecs"], 15);
 
     // The only agent of the group is Busy: the caller waits, answered,

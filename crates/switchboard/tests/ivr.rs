@@ -11,7 +11,6 @@ mod common;
 use common::*;
 use seatline_agent::Status;
 use seatline_calls::record::HungUpBy;
-use seatline_sip::{CallRef, UaEvent};
 use seatline_switchboard::*;
 use std::time::Duration;
 
@@ -40,19 +39,6 @@ fn floor(menu: Menu) -> (World, ConnId, ConnId) {
     let support = w.sign_in(1);
     let sales = w.sign_in_to(2, SALES);
     (w, support, sales)
-}
-
-fn answered_by_us(w: &World, call: CallRef) -> usize {
-    w.carrier_events
-        .iter()
-        .filter(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call))
-        .count()
-}
-
-fn ended_by_us(w: &World, call: CallRef) -> bool {
-    w.carrier_events
-        .iter()
-        .any(|e| matches!(e, UaEvent::Ended { call: c, remote: true } if *c == call))
 }
 
 /// The waiting key the prompt plays at (the last prompt started).

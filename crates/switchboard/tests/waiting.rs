@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use seatline_agent::Status;
 use seatline_calls::record::HungUpBy;
-use seatline_sip::{CallRef, UaEvent};
 use seatline_switchboard::*;
 use std::time::Duration;
 
@@ -32,19 +31,6 @@ fn busy_floor() -> (World, ConnId) {
     w.sb.set_status(1, Status::Busy, w.now).unwrap();
     w.step();
     (w, tab)
-}
-
-fn answered_by_us(w: &World, call: CallRef) -> usize {
-    w.carrier_events
-        .iter()
-        .filter(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call))
-        .count()
-}
-
-fn ended_by_us(w: &World, call: CallRef) -> bool {
-    w.carrier_events
-        .iter()
-        .any(|e| matches!(e, UaEvent::Ended { call: c, remote: true } if *c == call))
 }
 
 /// The waiting key of the call whose music started last.

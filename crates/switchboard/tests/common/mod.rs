@@ -348,6 +348,21 @@ impl World {
     }
 }
 
+/// How many times our side answered the carrier's call `call`.
+pub fn answered_by_us(w: &World, call: CallRef) -> usize {
+    w.carrier_events
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call))
+        .count()
+}
+
+/// Whether our side ended the carrier's call `call` (a BYE).
+pub fn ended_by_us(w: &World, call: CallRef) -> bool {
+    w.carrier_events
+        .iter()
+        .any(|e| matches!(e, UaEvent::Ended { call: c, remote: true } if *c == call))
+}
+
 /// The `dialStatus` codes a tab received, in order.
 pub fn dial_codes(w: &World, conn: ConnId) -> Vec<i64> {
     w.tabs

@@ -79,10 +79,11 @@ test('the admin sets the call center up from the console; bad input changes noth
   assert.match(await errorOf(page, 'routing-form'), /from 0 to 300/);
   await page.locator('#routing-strategy').selectOption('roundRobin');
   await page.locator('#routing-ring').fill('12');
+  await page.locator('#routing-announce').selectOption('es-MX');
   await page.locator('#routing-form-submit').click();
   await page.locator('#groups tr[data-group="G002"][data-strategy="roundRobin"]').waitFor();
   let g = (await api('/api/v1/admin/groups')).body.groups.find((x) => x.group === 'G002');
-  assert.deepEqual([g.name, g.acwSecs, g.strategy, g.maxMissed, g.ringTimeoutSecs], ['Sales', 15, 'roundRobin', 2, 12]);
+  assert.deepEqual([g.name, g.acwSecs, g.strategy, g.maxMissed, g.ringTimeoutSecs, g.announceLang], ['Sales', 15, 'roundRobin', 2, 12, 'es-MX']);
 
   // Numbers: a DID to the new group; a bad forward number (the page's
   // check) and a forward to itself (the server's) change nothing.

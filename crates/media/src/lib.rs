@@ -7,6 +7,7 @@
 //! Must never: allocate per packet on the relay path beyond the packet
 //! itself, or read a clock (timestamps come in from the caller).
 
+pub mod announce;
 pub mod dtmf;
 pub mod g711;
 pub mod latch;

@@ -44,6 +44,10 @@ pub struct Music {
     frames: u64,
     /// A tenant's own music: 8 kHz linear samples, looped.
     clip: Option<std::sync::Arc<[i16]>>,
+    /// Words said over the music's place (an announcement), and how far
+    /// they are said; the music goes on where it stopped after them.
+    say: Vec<i16>,
+    said: usize,
 }
 
 impl Music {
@@ -65,9 +69,32 @@ impl Music {
         self.frames == 0
     }
 
+    /// Says `samples` (8 kHz) in place of the music, from the next frame,
+    /// cutting short whatever was being said; the music resumes after.
+    pub fn announce(&mut self, samples: Vec<i16>) {
+        self.say = samples;
+        self.said = 0;
+    }
+
+    /// Whether words are being said now.
+    pub fn announcing(&self) -> bool {
+        self.said < self.say.len()
+    }
+
     /// The next 20 ms as linear samples.
     pub fn next_linear(&mut self) -> [i16; FRAME] {
         let mut out = [0i16; FRAME];
+        if self.announcing() {
+            let end = (self.said + FRAME).min(self.say.len());
+            out[..end - self.said].copy_from_slice(&self.say[self.said..end]);
+            self.said = end;
+            if !self.announcing() {
+                self.say = Vec::new();
+                self.said = 0;
+            }
+            self.frames += 1;
+            return out;
+        }
         if let Some(clip) = &self.clip {
             for v in out.iter_mut() {
                 *v = clip[self.at as usize % clip.len()];
@@ -159,6 +186,27 @@ mod tests {
         let mut tune = Music::new();
         let mut empty = Music::with_clip(Some(Vec::new().into()));
         assert_eq!(tune.next_linear(), empty.next_linear());
+    }
+
+    #[test]
+    fn an_announcement_takes_the_musics_place_and_the_music_goes_on_where_it_was() {
+        let clip: std::sync::Arc<[i16]> = (0..400).map(|i| i as i16).collect();
+        let mut m = Music::with_clip(Some(clip.clone()));
+        assert_eq!(&m.next_linear()[..], &clip[..160]);
+        // 200 samples of words: a frame and a part, the rest silent.
+        m.announce(vec![7; 200]);
+        assert!(m.announcing());
+        assert_eq!(m.next_linear(), [7; FRAME]);
+        let f = m.next_linear();
+        assert!(!m.announcing());
+        assert!(f[..40].iter().all(|&s| s == 7) && f[40..].iter().all(|&s| s == 0));
+        assert_eq!(&m.next_linear()[..], &clip[160..320], "the music resumes");
+        // A new announcement cuts the one being said short.
+        m.announce(vec![1; 400]);
+        m.next_linear();
+        m.announce(vec![2; 160]);
+        assert_eq!(m.next_linear(), [2; FRAME]);
+        assert!(!m.announcing());
     }
 
     #[test]

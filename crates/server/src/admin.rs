@@ -616,6 +616,10 @@ struct GroupRoutingBody {
     /// `calls.ring_timeout_secs`.
     #[serde(default)]
     ring_timeout_secs: i64,
+    /// `en-US`, `es-MX` or `zh-CN`: waiting callers are told their place
+    /// and expected wait in it; none: music only.
+    #[serde(default)]
+    announce_lang: Option<String>,
 }
 
 /// The switchboard's form of a stored (or sent) group routing; `None` for
@@ -642,6 +646,10 @@ pub(crate) fn group_routing_of(
         ring_timeout_secs: u32::try_from(g.ring_timeout_secs)
             .ok()
             .filter(|n| *n <= RING_TIMEOUT_LIMIT_SECS)?,
+        announce_lang: match &g.announce_lang {
+            Some(l) => Some(seatline_media::announce::Lang::parse(l)?.tag().to_string()),
+            None => None,
+        },
     })
 }
 
@@ -662,6 +670,7 @@ async fn get_group_routing(
             max_wait_secs: g.max_wait_secs,
             overflow_group: g.overflow_group,
             ring_timeout_secs: g.ring_timeout_secs,
+            announce_lang: g.announce_lang,
         })
         .into_response(),
         Ok(None) => api_error(
@@ -684,7 +693,7 @@ async fn set_group_routing(
     group_no: Result<Path<String>, PathRejection>,
     body: Result<Json<GroupRoutingBody>, JsonRejection>,
 ) -> Response {
-    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll|skills\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null, \"ringTimeoutSecs\": 0}";
+    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll|skills\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null, \"ringTimeoutSecs\": 0, \"announceLang\": null}";
     let (user, group_no) = match admin_at(&app, &headers, group_no).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -711,6 +720,12 @@ async fn set_group_routing(
     {
         return bad("ringTimeoutSecs is 0 (the server's default) to 300");
     }
+    if b.announce_lang
+        .as_deref()
+        .is_some_and(|l| seatline_media::announce::Lang::parse(l).is_none())
+    {
+        return bad("announceLang is en-US, es-MX, zh-CN or null");
+    }
     if let Some(next) = &b.overflow_group {
         if next == &group_no {
             return bad("overflowGroup is another group, not this one");
@@ -729,6 +744,7 @@ async fn set_group_routing(
         max_wait_secs: b.max_wait_secs,
         overflow_group: b.overflow_group,
         ring_timeout_secs: b.ring_timeout_secs,
+        announce_lang: b.announce_lang,
     };
     let Some(routing) = group_routing_of(&row) else {
         return bad("the settings are out of range");

@@ -57,6 +57,10 @@ pub enum AdminCommand {
         /// Seconds each offer rings an agent; 0: the server's default.
         #[arg(long)]
         ring_timeout_secs: Option<i64>,
+        /// en-US, es-MX or zh-CN: waiting callers are told their place in
+        /// it; "" for music only.
+        #[arg(long)]
+        announce_lang: Option<String>,
     },
     /// An agent's skills (with --server): shown, or replaced by `--set
     /// es:5,vip:2` ("" clears them).
@@ -311,6 +315,7 @@ pub async fn run_remote(
             max_wait_secs,
             overflow_group,
             ring_timeout_secs,
+            announce_lang,
         } => {
             let path = format!("/api/v1/admin/groups/{group}/routing");
             let mut r = api.get(&path).await?;
@@ -318,7 +323,8 @@ pub async fn run_remote(
                 || max_missed.is_some()
                 || max_wait_secs.is_some()
                 || overflow_group.is_some()
-                || ring_timeout_secs.is_some();
+                || ring_timeout_secs.is_some()
+                || announce_lang.is_some();
             if change {
                 if let Some(s) = strategy {
                     r["strategy"] = s.into();
@@ -331,6 +337,9 @@ pub async fn run_remote(
                 }
                 if let Some(t) = ring_timeout_secs {
                     r["ringTimeoutSecs"] = t.into();
+                }
+                if let Some(l) = announce_lang {
+                    r["announceLang"] = if l.is_empty() { Value::Null } else { l.into() };
                 }
                 if let Some(o) = overflow_group {
                     r["overflowGroup"] = if o.is_empty() { Value::Null } else { o.into() };

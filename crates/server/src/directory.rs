@@ -235,6 +235,7 @@ async fn list_groups(State(app): State<App>, headers: HeaderMap) -> Response {
                 v["maxWaitSecs"] = json!(r.max_wait_secs);
                 v["overflowGroup"] = json!(r.overflow_group);
                 v["ringTimeoutSecs"] = json!(r.ring_timeout_secs);
+                v["announceLang"] = json!(r.announce_lang);
             }
             v
         })

@@ -415,6 +415,18 @@ impl Hub {
                                 .did_prompt(tenant_id, &did)
                                 .or_else(|| self.music_of(tenant_id)),
                         },
+                        MediaOut::Announce {
+                            seat,
+                            lang,
+                            position,
+                            minutes,
+                        } => match seatline_media::announce::Lang::parse(&lang) {
+                            Some(lang) => MediaCmd::Announce {
+                                seat_id: seat,
+                                samples: seatline_media::announce::samples(lang, position, minutes),
+                            },
+                            None => continue,
+                        },
                         MediaOut::Music {
                             seat,
                             on,

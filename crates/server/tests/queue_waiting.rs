@@ -379,3 +379,64 @@ async fn a_tenant_music_file_is_what_the_waiting_caller_hears_until_it_is_remove
     assert!(tune > 0.01 && tune < 0.15, "the built-in tune at {tune:.3}");
     finished(sipp, Duration::from_secs(20)).await;
 }
+
+#[tokio::test]
+async fn a_waiting_caller_hears_their_place_in_the_groups_language_before_the_music() {
+    let sipp_port = free_udp_port();
+    let trunk = TrunkConfig::udp("carrier", &format!("sip:127.0.0.1:{sipp_port}"));
+    let (_dir, running) = start_with(vec![trunk], |_| {}).await;
+    let c = Api::of(&running);
+    let admin = c.token("admin@demo.local").await;
+    let (code, err) = put(
+        &c.base,
+        &admin,
+        json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60, "announceLang": "fr-FR"}),
+    )
+    .await;
+    assert_eq!((code, err["error"].as_str()), (400, Some("badRouting")));
+    let (code, err) = put(
+        &c.base,
+        &admin,
+        json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 60, "announceLang": "en-US"}),
+    )
+    .await;
+    assert_eq!(code, 204, "{err}");
+    let (_, got) = c.get(PATH, &admin).await;
+    assert_eq!(got["announceLang"], "en-US");
+
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    set_status(&mut ws, 2).await;
+    let media = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtp = media.local_addr().unwrap().port();
+    let sipp = caller(&running, sipp_port, rtp, 3_000);
+    let heard = rtp_within(&media, Duration::from_millis(2_500)).await;
+    let linear: Vec<i16> = heard
+        .iter()
+        .flat_map(|(_, p)| p.iter())
+        .map(|&b| seatline_media::g711::ulaw_to_linear(b))
+        .collect();
+    // "You are caller number" "one" "in the queue": the recorded words,
+    // sample for sample, within the first packets (a music frame or two may
+    // go before the announcement reaches the media plane).
+    let words: Vec<i16> =
+        seatline_media::announce::sentence(seatline_media::announce::Lang::EnUs, 1, None)
+            .into_iter()
+            .flatten()
+            .map(|&b| seatline_media::g711::ulaw_to_linear(b))
+            .collect();
+    let head = &words[..800];
+    let at = linear
+        .windows(head.len())
+        .position(|w| w == head)
+        .expect("the announcement's first 100 ms among what the caller heard");
+    assert!(at <= 160 * 10, "it starts within 200 ms, at sample {at}");
+    let said = &linear[at..(at + words.len()).min(linear.len())];
+    assert_eq!(said, &words[..said.len()], "the whole place, as recorded");
+    assert!(
+        said.len() >= words.len() / 2,
+        "heard {} of {} samples",
+        said.len(),
+        words.len()
+    );
+    finished(sipp, Duration::from_secs(20)).await;
+}

@@ -19,10 +19,13 @@ pub struct GroupRoutingRow {
     pub overflow_group: Option<String>,
     /// How long an offer rings an agent; 0: the server's default.
     pub ring_timeout_secs: i64,
+    /// The language waiting callers are told their place in; none: music only.
+    pub announce_lang: Option<String>,
 }
 
 const COLUMNS: &str =
-    "tenant_id, group_no, strategy, max_missed, max_wait_secs, overflow_group, ring_timeout_secs";
+    "tenant_id, group_no, strategy, max_missed, max_wait_secs, overflow_group, ring_timeout_secs,
+     announce_lang";
 
 fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<GroupRoutingRow> {
     Ok(GroupRoutingRow {
@@ -33,6 +36,7 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<GroupRoutingRow> {
         max_wait_secs: r.try_get("max_wait_secs")?,
         overflow_group: r.try_get("overflow_group")?,
         ring_timeout_secs: r.try_get("ring_timeout_secs")?,
+        announce_lang: r.try_get("announce_lang")?,
     })
 }
 
@@ -68,7 +72,7 @@ impl Store {
     pub async fn set_group_routing(&self, r: &GroupRoutingRow) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE agent_groups SET strategy = $1, max_missed = $2, max_wait_secs = $3,
-                 overflow_group = $4, ring_timeout_secs = $7
+                 overflow_group = $4, ring_timeout_secs = $7, announce_lang = $8
              WHERE tenant_id = $5 AND group_no = $6",
         )
         .bind(&r.strategy)
@@ -78,6 +82,7 @@ impl Store {
         .bind(r.tenant_id)
         .bind(&r.group_no)
         .bind(r.ring_timeout_secs)
+        .bind(&r.announce_lang)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -97,6 +102,7 @@ mod tests {
             max_wait_secs: 0,
             overflow_group: None,
             ring_timeout_secs: 0,
+            announce_lang: None,
         }
     }
 
@@ -113,6 +119,7 @@ mod tests {
         set.max_wait_secs = 90;
         set.overflow_group = Some("G9".into());
         set.ring_timeout_secs = 12;
+        set.announce_lang = Some("es-MX".into());
         assert!(store.set_group_routing(&set).await.unwrap());
         assert_eq!(store.group_routing(1, &group_no).await.unwrap(), Some(set));
         assert_eq!(store.group_routing(1, "nosuch").await.unwrap(), None);

@@ -117,6 +117,7 @@ fn run(a: &Args, strategy: Strategy) {
         max_wait_secs: 3_600,
         overflow: Overflow::HangUp,
         ring_timeout_secs: 0,
+        announce_lang: None,
     });
     for seat in 1..=a.agents {
         w.sign_in(seat);

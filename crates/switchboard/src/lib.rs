@@ -21,7 +21,7 @@ mod ivr;
 pub use ivr::{is_key, Menu, MenuChoice, MAX_OPTIONS, MENU_TIMEOUT_LIMIT_SECS, WRONG_DIGITS_LIMIT};
 mod queue;
 pub use queue::{
-    GroupRouting, Overflow, Strategy, MAX_MISSED_LIMIT, MAX_WAIT_LIMIT_SECS,
+    GroupRouting, Overflow, Strategy, ANNOUNCE_EVERY, MAX_MISSED_LIMIT, MAX_WAIT_LIMIT_SECS,
     RING_TIMEOUT_LIMIT_SECS,
 };
 mod recording;
@@ -254,6 +254,15 @@ pub enum MediaOut {
         seat: SeatId,
         tenant_id: i64,
         did: String,
+    },
+    /// Tell the waiting caller bridged at `seat` (a waiting key) their place
+    /// in the queue and, when known, the expected wait in minutes (0:
+    /// under a minute), in `lang`, over the music.
+    Announce {
+        seat: SeatId,
+        lang: String,
+        position: u32,
+        minutes: Option<u32>,
     },
     /// Play (or stop) the waiting music toward the carrier of the call
     /// bridged at `seat` (a waiting call's key, see [`waiting_key`]).
@@ -509,6 +518,8 @@ struct Call {
     overflowed: bool,
     /// Inbound to a DID with a menu, while the caller chooses.
     menu: Option<Box<ivr::InMenu>>,
+    /// Queued: when the caller is told their place (again).
+    announce_at: Option<Instant>,
 }
 
 /// What the switchboard knows of a trunk's health.
@@ -995,6 +1006,7 @@ impl Switchboard {
                 waiting_media: false,
                 overflowed: false,
                 menu: None,
+                announce_at: None,
             },
         );
         self.apply(call, now);
@@ -1836,6 +1848,7 @@ impl Switchboard {
                 waiting_media: false,
                 overflowed: false,
                 menu,
+                announce_at: None,
             },
         );
         self.counters.started(CallDirection::Inbound);
@@ -1991,9 +2004,13 @@ impl Switchboard {
                         self.ua.respond(call, 200, Some(body.as_bytes()), now);
                     }
                     self.queues.enqueue(tenant_id, &group, call, since);
+                    // Told at once, then every ANNOUNCE_EVERY (a caller put
+                    // back after an offer keeps the rhythm).
+                    c.announce_at.get_or_insert(now);
                     self.wall.changed(tenant_id);
                 }
                 Action::BridgeWaiting { seat } => {
+                    c.announce_at = None;
                     c.rtp_deadline = Some(now + self.settings.rtp_timeout);
                     if std::mem::take(&mut c.waiting_media) {
                         let key = waiting_key(c.rtp);
@@ -2064,6 +2081,16 @@ impl Switchboard {
         if self.calls.get(&call).is_some_and(|c| c.ctl.is_ended()) {
             if let Some(c) = self.calls.remove(&call) {
                 self.queues.dequeue(call);
+                let r = c.ctl.record();
+                if let (Direction::Inbound, Some(from), Some(to), Some(group)) = (
+                    r.direction,
+                    r.connected_ms,
+                    r.hangup_ms,
+                    c.group_no.as_deref(),
+                ) {
+                    let talk = (to - from).max(0) as f64 / 1_000.0;
+                    self.queues.note_talk(c.tenant_id, group, talk);
+                }
                 if c.waiting_media {
                     let seat = waiting_key(c.rtp);
                     self.out
@@ -2077,6 +2104,47 @@ impl Switchboard {
                     }
                 }
                 self.out.push_back(Output::ReleaseRtp { rtp: c.rtp });
+            }
+        }
+    }
+
+    /// Waiting callers whose turn to be told their place came: told, in
+    /// their group's language, and told again in [`ANNOUNCE_EVERY`]. A
+    /// caller ringing an agent now is skipped this time; one in a group
+    /// that announces nothing is not told again.
+    fn announce_due(&mut self, now: Instant) {
+        for call in due_calls(&self.calls, now, |c| c.announce_at) {
+            let Some(c) = self.calls.get(&call) else {
+                continue;
+            };
+            let group = c.group_no.clone().unwrap_or_default();
+            let lang = self.queues.routing(c.tenant_id, &group).announce_lang;
+            let told = match (&lang, self.queues.position(call)) {
+                (Some(lang), Some(position)) if c.ctl.is_queued() => {
+                    let staffed = self
+                        .agents
+                        .values()
+                        .filter(|s| {
+                            s.tenant_id == c.tenant_id
+                                && s.group_no == group
+                                && s.agent.is_signed_in()
+                        })
+                        .count();
+                    let handle = self.queues.handle_secs(c.tenant_id, &group);
+                    Some(MediaOut::Announce {
+                        seat: waiting_key(c.rtp),
+                        lang: lang.clone(),
+                        position: u32::try_from(position).unwrap_or(u32::MAX),
+                        minutes: queue::expected_minutes(position, handle, staffed),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(m) = told {
+                self.out.push_back(Output::Media(m));
+            }
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.announce_at = lang.map(|_| now + ANNOUNCE_EVERY);
             }
         }
     }
@@ -2100,6 +2168,7 @@ impl Switchboard {
                 [
                     c.ctl.poll_timeout(),
                     c.rtp_deadline,
+                    c.announce_at,
                     c.billing.as_ref().and_then(|b| b.next_at()),
                 ]
             })
@@ -2169,6 +2238,7 @@ impl Switchboard {
             }
         }
         self.forward_silences(now);
+        self.announce_due(now);
         self.bill_due(now);
         let silent = due_calls(&self.calls, now, |c| c.rtp_deadline);
         for call in silent {

@@ -112,7 +112,18 @@ pub struct GroupRouting {
     /// How long each offer rings an agent before the next; 0: the
     /// switchboard's `ring_timeout`.
     pub ring_timeout_secs: u32,
+    /// The language a waiting caller is told their place and expected
+    /// wait in (`en-US`, `es-MX`, `zh-CN`: the shell has the prompts);
+    /// none: music only.
+    pub announce_lang: Option<String>,
 }
+
+/// How often a waiting caller is told their place again.
+pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
+
+/// The handle time a group is assumed to have until it has answered calls
+/// (seconds).
+const DEFAULT_HANDLE_SECS: f64 = 180.0;
 
 /// The longest an admin may let an offer ring one agent.
 pub const RING_TIMEOUT_LIMIT_SECS: u32 = 300;
@@ -131,6 +142,7 @@ impl Default for GroupRouting {
             max_wait_secs: 0,
             overflow: Overflow::HangUp,
             ring_timeout_secs: 0,
+            announce_lang: None,
         }
     }
 }
@@ -164,6 +176,24 @@ pub(crate) struct Queues {
     /// Per (tenant, group), the calls waiting for an agent, first come
     /// first: (when the call arrived, the call).
     waiting: HashMap<(i64, String), Vec<(i64, CallRef)>>,
+    /// Per (tenant, group), the talk time of its answered inbound calls
+    /// (seconds, a moving average), for the expected wait.
+    handle_secs: HashMap<(i64, String), f64>,
+}
+
+/// A waiting caller's expected wait in whole minutes, rounded up (0:
+/// under a minute): its place times the group's handle time, shared by
+/// the group's signed-in agents; `None` with nobody signed in.
+pub(crate) fn expected_minutes(position: usize, handle_secs: f64, staffed: usize) -> Option<u32> {
+    if staffed == 0 {
+        return None;
+    }
+    let secs = position as f64 * handle_secs / staffed as f64;
+    Some(if secs < 60.0 {
+        0
+    } else {
+        (secs / 60.0).ceil().min(999.0) as u32
+    })
 }
 
 impl Queues {
@@ -201,6 +231,23 @@ impl Queues {
             .values()
             .find_map(|line| line.iter().position(|&(_, c)| c == call))
             .map(|i| i + 1)
+    }
+
+    /// An inbound call of the group was answered and talked `secs`.
+    pub(crate) fn note_talk(&mut self, tenant_id: i64, group_no: &str, secs: f64) {
+        let avg = self
+            .handle_secs
+            .entry((tenant_id, group_no.to_string()))
+            .or_insert(secs);
+        *avg = *avg * 0.7 + secs * 0.3;
+    }
+
+    /// The group's handle time (seconds), as far as it is known.
+    pub(crate) fn handle_secs(&self, tenant_id: i64, group_no: &str) -> f64 {
+        self.handle_secs
+            .get(&(tenant_id, group_no.to_string()))
+            .copied()
+            .unwrap_or(DEFAULT_HANDLE_SECS)
     }
 
     /// The group rang this seat (round robin goes on from it).

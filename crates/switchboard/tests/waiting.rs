@@ -310,3 +310,130 @@ fn a_waiting_caller_nobody_free_can_take_does_not_hold_up_the_callers_behind_it(
     assert_eq!(w.rung, vec![1, 5]);
     assert_eq!(w.sb.queue_position(first), None);
 }
+
+/// Every announcement so far: (waiting key, language, place, minutes).
+fn told(w: &World) -> Vec<(SeatId, String, u32, Option<u32>)> {
+    w.media
+        .iter()
+        .filter_map(|m| match m {
+            MediaOut::Announce {
+                seat,
+                lang,
+                position,
+                minutes,
+            } => Some((*seat, lang.clone(), *position, *minutes)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A floor like `busy_floor`, whose group tells callers their place in
+/// Spanish, with agents 1 and 2 signed in and Busy.
+fn announcing_floor() -> World {
+    let mut w = World::routed(GroupRouting {
+        max_wait_secs: 600,
+        announce_lang: Some("es-MX".into()),
+        ..GroupRouting::default()
+    });
+    for seat in [1, 2] {
+        w.sign_in(seat);
+        w.sb.set_status(seat, Status::Busy, w.now).unwrap();
+    }
+    w.step();
+    w
+}
+
+#[test]
+fn waiting_callers_are_told_their_place_and_wait_at_once_then_every_30_s() {
+    let mut w = announcing_floor();
+    let first = w.inbound();
+    w.advance(Duration::from_millis(1));
+    let k1 = music_key(&w);
+    // Place 1; 180 s of handle time (none measured yet) shared by two
+    // signed-in agents: 90 s, said as 2 minutes.
+    assert_eq!(told(&w), vec![(k1, "es-MX".to_string(), 1, Some(2))]);
+    w.advance(Duration::from_secs(5));
+    w.inbound();
+    w.advance(Duration::from_millis(1));
+    let k2 = music_key(&w);
+    assert_eq!(told(&w)[1], (k2, "es-MX".to_string(), 2, Some(3)));
+    // Nothing more until each one's 30 s are up.
+    w.advance(Duration::from_secs(24));
+    assert_eq!(told(&w).len(), 2);
+    w.advance(Duration::from_secs(1));
+    assert_eq!(told(&w).len(), 3);
+    assert_eq!(told(&w)[2].2, 1);
+    // The first caller hangs up: the second is told it moved up.
+    let now = w.now;
+    w.carrier.hang_up(first, now);
+    w.advance(Duration::from_secs(6));
+    assert_eq!(told(&w)[3], (k2, "es-MX".to_string(), 1, Some(2)));
+    // An agent frees up and takes it: nothing is said any more.
+    w.sb.set_status(2, Status::Idle, w.now).unwrap();
+    w.step();
+    w.sb.answer(2, true, w.now);
+    w.advance(Duration::from_secs(90));
+    assert_eq!(told(&w).len(), 4);
+}
+
+#[test]
+fn a_caller_ringing_an_agent_is_not_told_and_is_again_when_back_in_line() {
+    let mut w = announcing_floor();
+    w.inbound();
+    w.advance(Duration::from_millis(1));
+    assert_eq!(told(&w).len(), 1);
+    // Agent 1 is free and rings, past the caller's next turn to be told.
+    w.sb.set_status(1, Status::Idle, w.now).unwrap();
+    w.step();
+    assert_eq!(w.rung, vec![1]);
+    w.advance(Duration::from_secs(19));
+    assert_eq!(told(&w).len(), 1, "nothing is said while it rings");
+    // Agent 1 rejects it and goes Busy: back in line, it is told again
+    // at its next turn.
+    w.sb.answer(1, false, w.now);
+    w.sb.set_status(1, Status::Busy, w.now).unwrap();
+    w.step();
+    w.advance(Duration::from_secs(31));
+    assert_eq!(told(&w).len(), 2);
+    assert_eq!(told(&w)[1].2, 1);
+}
+
+#[test]
+fn a_group_without_a_language_says_nothing_and_nobody_signed_in_gives_no_wait() {
+    let (mut w, _) = busy_floor();
+    w.inbound();
+    w.advance(Duration::from_secs(61));
+    assert!(told(&w).is_empty());
+    // A group that announces, with nobody signed in: the place only.
+    let mut w = World::routed(GroupRouting {
+        max_wait_secs: 600,
+        announce_lang: Some("zh-CN".into()),
+        ..GroupRouting::default()
+    });
+    w.inbound();
+    w.advance(Duration::from_millis(1));
+    assert_eq!(told(&w).len(), 1);
+    assert_eq!((told(&w)[0].2, told(&w)[0].3), (1, None));
+}
+
+#[test]
+fn the_expected_wait_follows_the_groups_talk_time() {
+    let mut w = World::routed(GroupRouting {
+        max_wait_secs: 600,
+        announce_lang: Some("en-US".into()),
+        ..GroupRouting::default()
+    });
+    w.sign_in(1);
+    // One answered call of 10 minutes.
+    let call = w.inbound();
+    w.sb.answer(1, true, w.now);
+    w.advance(Duration::from_secs(600));
+    let now = w.now;
+    w.carrier.hang_up(call, now);
+    w.advance(Duration::from_secs(1));
+    w.sb.set_status(1, Status::Busy, w.now).unwrap();
+    w.step();
+    w.inbound();
+    w.advance(Duration::from_millis(1));
+    assert_eq!(told(&w).last().unwrap().3, Some(10));
+}

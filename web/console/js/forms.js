@@ -256,12 +256,16 @@ async function groups(ctx) {
       { id: 'routing-ring', label: 'ringTimeoutSecs', type: 'number', value: String(first ? first.ringTimeoutSecs ?? 0 : 0), rules: [required, whole(0, 300)], hint: 'ringTimeoutHint' },
       { id: 'routing-missed', label: 'maxMissed', type: 'number', value: String(first ? first.maxMissed ?? 3 : 3), rules: [required, whole(0, 100)], hint: 'maxMissedHint' },
       { id: 'routing-wait', label: 'maxWaitSecs', type: 'number', value: String(first ? first.maxWaitSecs ?? 0 : 0), rules: [required, whole(0, 3600)], hint: 'maxWaitHint' },
+      {
+        id: 'routing-announce', label: 'announceLang', type: 'select', hint: 'announceHint', value: (first && first.announceLang) || '',
+        options: [['', t('announceOff')], ['en-US', 'English'], ['es-MX', 'Español'], ['zh-CN', '中文']],
+      },
       { id: 'routing-overflow', label: 'overflowGroup', type: 'select', options: [['', t('overflowNone')], ...list.map((g) => /** @type {[string, string]} */ ([g.group, `${g.group} · ${g.name}`]))], value: (first && first.overflowGroup) || '' },
     ],
     send: () => call('PUT', `/api/v1/admin/groups/${encodeURIComponent(value('routing-group'))}/routing`, ctx.token(),
       { strategy: value('routing-strategy'), maxMissed: Number(value('routing-missed')),
         maxWaitSecs: Number(value('routing-wait')), overflowGroup: value('routing-overflow') || null,
-        ringTimeoutSecs: Number(value('routing-ring')) }),
+        ringTimeoutSecs: Number(value('routing-ring')), announceLang: value('routing-announce') || null }),
     done: () => { ctx.notify('routingSaved'); again(); },
   });
   // Picking a group shows its settings.
@@ -272,6 +276,7 @@ async function groups(ctx) {
     /** @type {HTMLInputElement} */ (routing.querySelector('#routing-missed')).value = String(g.maxMissed ?? 3);
     /** @type {HTMLInputElement} */ (routing.querySelector('#routing-wait')).value = String(g.maxWaitSecs ?? 0);
     /** @type {HTMLInputElement} */ (routing.querySelector('#routing-ring')).value = String(g.ringTimeoutSecs ?? 0);
+    /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-announce')).value = g.announceLang || '';
     /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-overflow')).value = g.overflowGroup || '';
   });
   ctx.screen.replaceChildren(

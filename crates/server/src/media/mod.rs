@@ -91,6 +91,12 @@ pub enum MediaCmd {
         /// The tenant's own music (8 kHz samples); none: the built-in tune.
         clip: Option<std::sync::Arc<[i16]>>,
     },
+    /// Say these 8 kHz samples to the waiting caller bridged at `seat_id`
+    /// over its music (their place in the queue), then the music again.
+    Announce {
+        seat_id: i64,
+        samples: Vec<i16>,
+    },
     /// Record both legs of a forwarded call until its relay stops.
     RecordRelay {
         id: u64,
@@ -142,6 +148,7 @@ impl MediaCmd {
             | MediaCmd::Mute { seat_id, .. }
             | MediaCmd::Hold { seat_id, .. }
             | MediaCmd::Music { seat_id, .. }
+            | MediaCmd::Announce { seat_id, .. }
             | MediaCmd::Record { seat_id, .. } => *seat_id,
         }
     }

@@ -544,6 +544,11 @@ impl Worker {
                     c.music = on.then(|| Music::with_clip(clip));
                 }
             }
+            MediaCmd::Announce { seat_id, samples } => {
+                if let Some(m) = self.calls.get_mut(&seat_id).and_then(|c| c.music.as_mut()) {
+                    m.announce(samples);
+                }
+            }
         }
     }
 

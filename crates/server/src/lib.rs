@@ -275,6 +275,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 }
                 media::MediaNote::LegConnected { seat_id, .. } => media_notes.hub.audio_up(seat_id),
                 media::MediaNote::Digit { seat_id, digit } => {
+                    // Only a menu reads them; the log says each came.
+                    tracing::debug!("media: carrier digit: {digit:?}");
                     media_notes
                         .hub
                         .carrier_digit(seat_id, digit, Instant::now())

@@ -132,8 +132,9 @@ async fn a_digit_and_audio_from_a_pcap_reach_seatline() {
     assert_eq!(dial(&mut ws).await["code"], 2);
     let connected = Instant::now();
 
-    // A digit from the carrier goes to no agent and no API: the media
-    // worker decodes it (RFC 4733 end event) and the server logs it.
+    // A digit from the carrier on an agent's call goes to no agent and no
+    // API (only a menu reads digits): the media worker decodes it (RFC 4733
+    // end event) and the server logs it.
     let heard =
         |l: &Mutex<Vec<u8>>| String::from_utf8_lossy(&l.lock().unwrap()).contains("digit: '1'");
     while !heard(&log) {

@@ -2005,8 +2005,11 @@ impl Switchboard {
                     }
                     self.queues.enqueue(tenant_id, &group, call, since);
                     // Told at once, then every ANNOUNCE_EVERY (a caller put
-                    // back after an offer keeps the rhythm).
-                    c.announce_at.get_or_insert(now);
+                    // back after an offer keeps the rhythm), if the group
+                    // announces at all.
+                    if self.queues.announces(tenant_id, &group) {
+                        c.announce_at.get_or_insert(now);
+                    }
                     self.wall.changed(tenant_id);
                 }
                 Action::BridgeWaiting { seat } => {

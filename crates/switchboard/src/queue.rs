@@ -205,6 +205,14 @@ impl Queues {
             .unwrap_or_default()
     }
 
+    /// Whether the group tells its waiting callers their place.
+    pub(crate) fn announces(&self, tenant_id: i64, group_no: &str) -> bool {
+        self.groups
+            .get(&tenant_id)
+            .and_then(|g| g.get(group_no))
+            .is_some_and(|r| r.announce_lang.is_some())
+    }
+
     /// The call waits in the group's queue, in the place its arrival gives
     /// it (a caller put back after an offer keeps its place).
     pub(crate) fn enqueue(&mut self, tenant_id: i64, group_no: &str, call: CallRef, since_ms: i64) {

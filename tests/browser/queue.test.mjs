@@ -6,7 +6,9 @@
 // wallboard shows the call queued, and after the maximum wait the call
 // overflows to G002, whose agent it rings and who answers it. Then the
 // admin uploads the tenant's own music in the console; the next waiting
-// caller hears that instead, at its level.
+// caller hears that instead, at its level. Last, the admin sets G001 to
+// overflow to a number (a sandbox number that echoes): the waiting caller
+// hears the music, then the number, on one call and one record.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,5 +123,77 @@ test('a queued caller hears music at the sandbox side and overflows to another g
   await tab.send({ type: 'hangUp' });
   await tab.waitFor((m) => m.type === 'dialStatus' && m.content.code === 5, { from: from2 });
   await tab.page.context().close();
+  await page.context().close();
+});
+
+test('a queued caller overflows to a number after the maximum wait, hears it, and keeps one record', async () => {
+  const admin = await fetch(`${base}/api/v1/sessions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'admin@demo.local', password: 'demo1234' }),
+  }).then((r) => r.json());
+  const auth = { authorization: `Bearer ${admin.token}` };
+  // The built-in tune again (about -25 dBFS): the number's audio is louder.
+  assert.equal((await fetch(`${base}/api/v1/admin/music`, { method: 'DELETE', headers: auth })).status, 204);
+
+  // G001's callers wait 3 s, then go to the sandbox number that answers
+  // after 1 s, echoes, and hangs up after 3 s.
+  const page = await env.openConsole('admin@demo.local');
+  await page.locator('#tab-groups').click();
+  await page.locator('#routing-group').selectOption('G001');
+  await page.locator('label[data-field="routing-overflow-number"][hidden]').waitFor({ state: 'attached' });
+  await page.locator('#routing-wait').fill('3');
+  await page.locator('#routing-overflow').selectOption('#number');
+  await page.locator('#routing-overflow-number').fill('call me');
+  await page.locator('#routing-form-submit').click();
+  assert.match(await page.locator('#routing-form-error').textContent(), /E\.164/);
+  await page.locator('#routing-overflow-number').fill('+12025550120');
+  await page.locator('#routing-form-submit').click();
+  const routing = await until('the routing is saved', 3000, async () => {
+    const g = await fetch(`${base}/api/v1/admin/groups/G001/routing`, { headers: auth }).then((r) => r.json());
+    return g.overflowNumber ? g : null;
+  });
+  assert.equal(routing.overflowNumber, '12025550120');
+  assert.equal(routing.overflowGroup, null);
+  assert.equal(routing.maxWaitSecs, 3);
+  // The form shows it back (G001 is the first group: the form opens on it).
+  await page.reload();
+  await page.locator('#tab-groups').click();
+  assert.equal(await page.locator('#routing-group').inputValue(), 'G001');
+  assert.equal(await page.locator('#routing-overflow').inputValue(), '#number');
+  assert.equal(await page.locator('#routing-overflow-number').inputValue(), '12025550120');
+
+  const before = (await sandboxCalls()).length;
+  const placedAt = Date.now();
+  await env.sandboxCall('12025550170', '14155550176');
+  const music = await until('the caller hears music', 3000, async () => {
+    const c = (await sandboxCalls())[before];
+    return c && c.state === 'answered' && c.heardPackets >= 50 ? c : null;
+  });
+  assert.ok(music.heardPeakDbfs > -40 && music.heardPeakDbfs < -18, `the waiting music: ${music.heardPeakDbfs} dBFS`);
+  // The wallboard shows it going to the number, with no agent.
+  await page.locator('#tab-wallboard').click();
+  await page.locator('#calls tr[data-state="queued"]').first().waitFor({ timeout: 2000 });
+  await page.locator('#calls tr', { hasText: '→ 12025550120' }).first().waitFor({ timeout: 9000 });
+  // After the wait and the number's ring, the caller hears its own tone
+  // (about -12 dBFS) come back from the number's echo.
+  const echoed = await until('the caller hears the number', 9000, async () => {
+    const c = (await sandboxCalls())[before];
+    return c.heardPeakDbfs > -16 ? c : null;
+  });
+  const waited = Date.now() - placedAt;
+  assert.ok(waited >= 3900, `the number answered after the wait and its ring, not ${waited} ms`);
+  assert.equal(echoed.state, 'answered', 'one call all along');
+  // The number hangs up after 3 s: the caller gets a BYE from us.
+  const ended = await until('the caller is hung up', 8000, async () => {
+    const c = (await sandboxCalls())[before];
+    return c.state === 'ended' ? c : null;
+  });
+  assert.equal(ended.endedBy, 'seatline');
+  const calls = await fetch(`${base}/api/v1/admin/calls`, { headers: auth }).then((r) => r.json());
+  const mine = calls.calls.filter((c) => c.caller === '14155550176');
+  assert.equal(mine.length, 1, 'one record for the caller');
+  assert.equal(mine[0].forwardedTo, '12025550120');
+  assert.equal(typeof mine[0].callConnectedTimestamp, 'number');
+  assert.equal(typeof mine[0].callHangUpTimestamp, 'number');
   await page.context().close();
 });

@@ -612,6 +612,10 @@ struct GroupRoutingBody {
     /// the call ends.
     #[serde(default)]
     overflow_group: Option<String>,
+    /// A number (E.164 digits) a caller is placed to on the trunks when
+    /// the wait runs out, instead of a group; none: the call ends.
+    #[serde(default)]
+    overflow_number: Option<String>,
     /// How long each offer rings an agent, 1 to 300 s; 0: the server's
     /// `calls.ring_timeout_secs`.
     #[serde(default)]
@@ -639,9 +643,10 @@ pub(crate) fn group_routing_of(
         max_wait_secs: u32::try_from(g.max_wait_secs)
             .ok()
             .filter(|n| *n <= MAX_WAIT_LIMIT_SECS)?,
-        overflow: match &g.overflow_group {
-            Some(next) => Overflow::Group(next.clone()),
-            None => Overflow::HangUp,
+        overflow: match (&g.overflow_group, &g.overflow_number) {
+            (Some(next), _) => Overflow::Group(next.clone()),
+            (None, Some(number)) => Overflow::Number(number.clone()),
+            (None, None) => Overflow::HangUp,
         },
         ring_timeout_secs: u32::try_from(g.ring_timeout_secs)
             .ok()
@@ -669,6 +674,7 @@ async fn get_group_routing(
             max_missed: g.max_missed,
             max_wait_secs: g.max_wait_secs,
             overflow_group: g.overflow_group,
+            overflow_number: g.overflow_number,
             ring_timeout_secs: g.ring_timeout_secs,
             announce_lang: g.announce_lang,
         })
@@ -693,7 +699,7 @@ async fn set_group_routing(
     group_no: Result<Path<String>, PathRejection>,
     body: Result<Json<GroupRoutingBody>, JsonRejection>,
 ) -> Response {
-    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll|skills\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null, \"ringTimeoutSecs\": 0, \"announceLang\": null}";
+    const SEND: &str = "send {\"strategy\": \"longestIdle|roundRobin|fewestCalls|ringAll|skills\", \"maxMissed\": 3, \"maxWaitSecs\": 0, \"overflowGroup\": null, \"overflowNumber\": null, \"ringTimeoutSecs\": 0, \"announceLang\": null}";
     let (user, group_no) = match admin_at(&app, &headers, group_no).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -726,6 +732,30 @@ async fn set_group_routing(
     {
         return bad("announceLang is en-US, es-MX, zh-CN or null");
     }
+    let overflow_number = match b.overflow_number.as_deref() {
+        None => None,
+        Some(_) if b.overflow_group.is_some() => {
+            return bad("overflowGroup and overflowNumber: one or the other, not both")
+        }
+        Some(n) => match digits(n) {
+            Some(n) => Some(n),
+            None => return bad("overflowNumber is a number in E.164 digits"),
+        },
+    };
+    if let Some(n) = &overflow_number {
+        // One of this server's DIDs would bring the caller back in.
+        match app.store.did_route(n).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "forwardLoop",
+                    "overflowNumber is a DID of this server: the call would come back",
+                )
+            }
+            Err(e) => return internal(e),
+        }
+    }
     if let Some(next) = &b.overflow_group {
         if next == &group_no {
             return bad("overflowGroup is another group, not this one");
@@ -743,6 +773,7 @@ async fn set_group_routing(
         max_missed: b.max_missed,
         max_wait_secs: b.max_wait_secs,
         overflow_group: b.overflow_group,
+        overflow_number,
         ring_timeout_secs: b.ring_timeout_secs,
         announce_lang: b.announce_lang,
     };
@@ -769,6 +800,7 @@ async fn set_group_routing(
         max_missed = row.max_missed,
         max_wait_secs = row.max_wait_secs,
         overflow_group = row.overflow_group.as_deref().unwrap_or(""),
+        overflow_number = row.overflow_number.as_deref().unwrap_or(""),
         "group routing changed"
     );
     StatusCode::NO_CONTENT.into_response()

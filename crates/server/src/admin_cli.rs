@@ -54,6 +54,10 @@ pub enum AdminCommand {
         /// The group a caller moves to when the wait runs out; "" for none.
         #[arg(long)]
         overflow_group: Option<String>,
+        /// The number (E.164 digits) a caller is placed to when the wait
+        /// runs out, instead of a group; "" for none.
+        #[arg(long)]
+        overflow_number: Option<String>,
         /// Seconds each offer rings an agent; 0: the server's default.
         #[arg(long)]
         ring_timeout_secs: Option<i64>,
@@ -314,6 +318,7 @@ pub async fn run_remote(
             max_missed,
             max_wait_secs,
             overflow_group,
+            overflow_number,
             ring_timeout_secs,
             announce_lang,
         } => {
@@ -323,6 +328,7 @@ pub async fn run_remote(
                 || max_missed.is_some()
                 || max_wait_secs.is_some()
                 || overflow_group.is_some()
+                || overflow_number.is_some()
                 || ring_timeout_secs.is_some()
                 || announce_lang.is_some();
             if change {
@@ -341,8 +347,19 @@ pub async fn run_remote(
                 if let Some(l) = announce_lang {
                     r["announceLang"] = if l.is_empty() { Value::Null } else { l.into() };
                 }
+                // Overflow goes to a group or a number: naming one clears
+                // the other.
                 if let Some(o) = overflow_group {
+                    if !o.is_empty() {
+                        r["overflowNumber"] = Value::Null;
+                    }
                     r["overflowGroup"] = if o.is_empty() { Value::Null } else { o.into() };
+                }
+                if let Some(n) = overflow_number {
+                    if !n.is_empty() {
+                        r["overflowGroup"] = Value::Null;
+                    }
+                    r["overflowNumber"] = if n.is_empty() { Value::Null } else { n.into() };
                 }
                 api.send(reqwest::Method::PUT, &path, r).await?;
                 r = api.get(&path).await?;

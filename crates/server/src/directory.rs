@@ -234,6 +234,7 @@ async fn list_groups(State(app): State<App>, headers: HeaderMap) -> Response {
                 v["maxMissed"] = json!(r.max_missed);
                 v["maxWaitSecs"] = json!(r.max_wait_secs);
                 v["overflowGroup"] = json!(r.overflow_group);
+                v["overflowNumber"] = json!(r.overflow_number);
                 v["ringTimeoutSecs"] = json!(r.ring_timeout_secs);
                 v["announceLang"] = json!(r.announce_lang);
             }

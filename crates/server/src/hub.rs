@@ -423,7 +423,9 @@ impl Hub {
                         } => match seatline_media::announce::Lang::parse(&lang) {
                             Some(lang) => MediaCmd::Announce {
                                 seat_id: seat,
-                                samples: seatline_media::announce::samples(lang, position, minutes),
+                                lang,
+                                position,
+                                minutes,
                             },
                             None => continue,
                         },
@@ -505,6 +507,17 @@ impl Hub {
                 }
                 Output::RouteInbound { call, did } => {
                     let _ = self.io.routes.send((call, did));
+                }
+                Output::BindRtp { call } => {
+                    let pair = match RtpPair::bind(inner.sb.sip_addr().ip()) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            tracing::error!("no RTP port: {e}");
+                            None
+                        }
+                    };
+                    let port = Self::keep_rtp(inner, pair);
+                    inner.sb.rtp_bound(call, port, Instant::now());
                 }
                 Output::ReleaseRtp { rtp } => {
                     inner.rtp.remove(&rtp);

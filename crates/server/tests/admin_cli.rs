@@ -426,6 +426,29 @@ async fn a_script_sets_up_a_running_server_through_its_api() {
         running.app.hub.group_routing(1, "G003").strategy.as_str(),
         "ringAll"
     );
+    // A number instead of the group: naming it clears the group.
+    let (ok, shown, err) = remote(
+        base,
+        t,
+        &[
+            "routing",
+            "--group",
+            "G003",
+            "--overflow-number",
+            "+14155550100",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(shown[0]["routing"]["overflowNumber"], "14155550100");
+    assert_eq!(
+        shown[0]["routing"]["overflowGroup"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        running.app.hub.group_routing(1, "G003").overflow,
+        seatline_switchboard::Overflow::Number("14155550100".into())
+    );
     let (ok, shown, err) = remote(
         base,
         t,

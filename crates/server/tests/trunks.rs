@@ -409,6 +409,142 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
     assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
 }
 
+#[tokio::test]
+async fn a_caller_waiting_past_the_maximum_overflows_to_a_number_and_talks_to_it() {
+    let (caller_port, number_port) = (free_udp_port(), free_udp_port());
+    let echo = sipp("carrier_answer.xml", number_port, 1, &["-rtp_echo"]);
+    let mut t = trunk("carrier", number_port);
+    t.inbound_from = vec!["127.0.0.1".into()];
+    let (_dir, running) = start_with(vec![t], |_| {}).await;
+    let base = format!("http://{}", running.addr);
+    let admin = sign_in(&base, "admin@demo.local").await;
+    let token = admin["token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let put = |path: &str, body: serde_json::Value| {
+        http.put(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let routing = "/api/v1/admin/groups/G001/routing";
+    let with = |overflow: serde_json::Value| {
+        let mut b = json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 1});
+        b.as_object_mut()
+            .unwrap()
+            .extend(overflow.as_object().unwrap().clone());
+        b
+    };
+    // Refused: not digits, both a group and a number, one of our DIDs.
+    for (body, code) in [
+        (json!({"overflowNumber": "call me"}), "badRouting"),
+        (
+            json!({"overflowNumber": "14155550123", "overflowGroup": "G001"}),
+            "badRouting",
+        ),
+        (json!({"overflowNumber": "+12025550171"}), "forwardLoop"),
+    ] {
+        let r = put(routing, with(body.clone())).await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let e: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(e["error"], code, "{body}: {e}");
+    }
+    let r = put(routing, with(json!({"overflowNumber": "+14155550123"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let back: serde_json::Value = http
+        .get(format!("{base}{routing}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(back["overflowNumber"], "14155550123", "{back}");
+    assert_eq!(back["overflowGroup"], serde_json::Value::Null);
+    let r = put(
+        "/api/v1/admin/dids/12025550171/route",
+        json!({"group": "G001"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // Nobody of G001 is signed in: the caller is answered to wait, hears
+    // the music for a second, then the number (SIPp echoing) answers.
+    let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let media_port = media.local_addr().unwrap().port().to_string();
+    let logs = tempfile::tempdir().unwrap();
+    let sip = running.app.calls.sip_addr.to_string();
+    let caller = sipp_in(
+        logs.path(),
+        "caller_forward.xml",
+        caller_port,
+        1,
+        &[
+            &sip,
+            "-s",
+            "12025550171",
+            "-key",
+            "rtp_port",
+            &media_port,
+            "-trace_logs",
+        ],
+    );
+    let port = answer_port(logs.path()).await;
+    let (mut music, mut echoed, mut first_echo) = (0, 0, None);
+    let mut buf = [0u8; 2000];
+    let started = Instant::now();
+    for seq in 0..175u16 {
+        let mut p = vec![0x80, 0];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&0x5ea7_u32.to_be_bytes());
+        p.extend_from_slice(&[0x55; 160]);
+        media.send_to(&p, ("127.0.0.1", port)).await.unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_millis(20);
+        while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, media.recv_from(&mut buf)).await {
+            if n == 172 && buf[8..12] == 0x5ea7_u32.to_be_bytes() {
+                echoed += 1;
+                first_echo.get_or_insert(started.elapsed());
+            } else if n > 12 && first_echo.is_none() {
+                music += 1;
+            }
+        }
+    }
+    assert!(music >= 25, "only {music} packets of music while waiting");
+    assert!(
+        echoed >= 60,
+        "only {echoed} packets came back from the number after the overflow"
+    );
+    let first_echo = first_echo.unwrap();
+    assert!(
+        first_echo >= Duration::from_millis(900),
+        "the number answered after {first_echo:?}, before the maximum wait"
+    );
+    finished(caller, Duration::from_secs(20)).await;
+    finished(echo, Duration::from_secs(20)).await;
+
+    let calls: serde_json::Value = http
+        .get(format!("{base}/api/v1/admin/calls"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = calls["calls"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "one record for the caller: {calls}");
+    let rec = &list[0];
+    assert_eq!(rec["forwardedTo"], "14155550123", "{rec}");
+    assert_eq!(rec["callee"], "12025550171");
+    assert_eq!(rec["trunk"], "carrier");
+    assert!(rec["callConnectedTimestamp"].is_number(), "{rec}");
+    assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
+}
+
 // ---- TCP and TLS ---------------------------------------------------------------
 
 fn stream_trunk(port: u16, transport: seatline_server::config::Transport) -> TrunkConfig {

@@ -17,6 +17,9 @@ pub struct GroupRoutingRow {
     pub max_wait_secs: i64,
     /// The tenant's group a caller moves to when the wait runs out.
     pub overflow_group: Option<String>,
+    /// The number (E.164 digits) a caller is placed to when the wait runs
+    /// out (never with `overflow_group`).
+    pub overflow_number: Option<String>,
     /// How long an offer rings an agent; 0: the server's default.
     pub ring_timeout_secs: i64,
     /// The language waiting callers are told their place in; none: music only.
@@ -25,7 +28,7 @@ pub struct GroupRoutingRow {
 
 const COLUMNS: &str =
     "tenant_id, group_no, strategy, max_missed, max_wait_secs, overflow_group, ring_timeout_secs,
-     announce_lang";
+     announce_lang, overflow_number";
 
 fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<GroupRoutingRow> {
     Ok(GroupRoutingRow {
@@ -35,6 +38,7 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<GroupRoutingRow> {
         max_missed: r.try_get("max_missed")?,
         max_wait_secs: r.try_get("max_wait_secs")?,
         overflow_group: r.try_get("overflow_group")?,
+        overflow_number: r.try_get("overflow_number")?,
         ring_timeout_secs: r.try_get("ring_timeout_secs")?,
         announce_lang: r.try_get("announce_lang")?,
     })
@@ -72,7 +76,8 @@ impl Store {
     pub async fn set_group_routing(&self, r: &GroupRoutingRow) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE agent_groups SET strategy = $1, max_missed = $2, max_wait_secs = $3,
-                 overflow_group = $4, ring_timeout_secs = $7, announce_lang = $8
+                 overflow_group = $4, ring_timeout_secs = $7, announce_lang = $8,
+                 overflow_number = $9
              WHERE tenant_id = $5 AND group_no = $6",
         )
         .bind(&r.strategy)
@@ -83,6 +88,7 @@ impl Store {
         .bind(&r.group_no)
         .bind(r.ring_timeout_secs)
         .bind(&r.announce_lang)
+        .bind(&r.overflow_number)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -101,6 +107,7 @@ mod tests {
             max_missed,
             max_wait_secs: 0,
             overflow_group: None,
+            overflow_number: None,
             ring_timeout_secs: 0,
             announce_lang: None,
         }
@@ -149,5 +156,20 @@ mod tests {
         let mut long = routing(1, &group_no, "fewestCalls", 1);
         long.max_wait_secs = 3_601;
         assert!(store.set_group_routing(&long).await.is_err());
+        // A number to overflow to: digits only, and never with a group.
+        let mut to_number = routing(1, &group_no, "longestIdle", 3);
+        to_number.max_wait_secs = 60;
+        to_number.overflow_number = Some("14155550100".into());
+        assert!(store.set_group_routing(&to_number).await.unwrap());
+        assert_eq!(
+            store.group_routing(1, &group_no).await.unwrap(),
+            Some(to_number.clone())
+        );
+        let mut both = to_number.clone();
+        both.overflow_group = Some("G9".into());
+        assert!(store.set_group_routing(&both).await.is_err());
+        let mut letters = to_number;
+        letters.overflow_number = Some("+1415".into());
+        assert!(store.set_group_routing(&letters).await.is_err());
     }
 }

@@ -27,7 +27,8 @@ pub(crate) struct Forward {
     a_offer: AudioSdp,
     /// Our SDES key line toward A, when A is SRTP.
     a_crypto: Option<Crypto>,
-    /// Our SDP on each leg: the answer to A (once B answered), the offer to B.
+    /// Our SDP on each leg: the answer to A (once B answered, or from the
+    /// start for a waiting call that overflowed), the offer to B.
     a_ours: Option<AudioSdp>,
     b_ours: AudioSdp,
     a_rtp: RtpPort,
@@ -42,6 +43,12 @@ pub(crate) struct Forward {
     /// Leg B is the tenant's call to the number: billed at its rate, like
     /// an agent's call (none: the number is not rated).
     billing: Option<billing::Billing>,
+    /// A waiting call that overflowed to the number: A's media is still
+    /// bridged at this waiting key (its music) until B answers; the relay
+    /// starts then.
+    waiting: Option<SeatId>,
+    /// The group the caller waited in, when it overflowed from a queue.
+    group: Option<String>,
 }
 
 impl Forward {
@@ -57,6 +64,32 @@ impl Forward {
 
     pub(crate) fn call_id(&self) -> &str {
         &self.record.call_id
+    }
+
+    pub(crate) fn tenant_id(&self) -> i64 {
+        self.tenant_id
+    }
+
+    /// The call as the wallboard shows it at `ms`: the caller's, inbound,
+    /// with the number it went to instead of an agent.
+    pub(crate) fn wall_call(&self, ms: i64) -> wallboard::WallCall {
+        let r = &self.record;
+        let (state, since) = match r.connected_ms {
+            Some(at) => ("connected", at),
+            None => ("forwarding", r.start_ms),
+        };
+        wallboard::WallCall {
+            call_id: r.call_id.clone(),
+            seat_id: None,
+            agent_id: None,
+            number: r.caller.clone(),
+            direction: "inbound",
+            state,
+            secs: ((ms - since).max(0) / 1000) as u64,
+            group: self.group.clone(),
+            mos: None,
+            forwarded_to: r.forwarded_to.clone(),
+        }
     }
 }
 
@@ -160,6 +193,100 @@ impl Switchboard {
             relay: call,
             rtp_deadline: None,
             billing,
+            waiting: None,
+            group: None,
+        };
+        self.counters.started(CallDirection::Forwarded);
+        self.wall.changed(tenant_id);
+        self.save_forward(&f);
+        self.forward_legs.insert(call, call);
+        self.forward_legs.insert(outbound, call);
+        self.forwards.insert(call, f);
+    }
+
+    /// The shell bound `rtp` (none: it could not) for `call`, a waiting
+    /// call that overflows to a number ([`Output::BindRtp`]): the number is
+    /// placed on a trunk as leg B of a forwarded call whose leg A is the
+    /// waiting call, answered already, which keeps its record (the same
+    /// call id, now with the number it was forwarded to). The caller hears
+    /// the music until B answers. With no port, no trunk up or no credit
+    /// for the number, the call ends as a wait that ran out does.
+    pub fn rtp_bound(&mut self, call: CallRef, rtp: Option<RtpPort>, now: Instant) {
+        let ms = self.ms(now);
+        let pending = self
+            .calls
+            .get(&call)
+            .filter(|c| !c.ctl.is_ended() && c.waiting_media)
+            .and_then(|c| c.overflow_number.clone().map(|n| (c.tenant_id, n)));
+        let Some((tenant_id, number)) = pending else {
+            // The caller hung up meanwhile (or the answer is forged).
+            if let Some(rtp) = rtp {
+                self.out.push_back(Output::ReleaseRtp { rtp });
+            }
+            return;
+        };
+        let placed = match (rtp, self.next_trunk_up(tenant_id, None)) {
+            (Some(b_rtp), Some(trunk)) => match self.can_pay(tenant_id, &number) {
+                Ok(rate) => Ok((b_rtp, trunk, rate)),
+                Err(reason) => Err((Some(reason as u16), Some(b_rtp))),
+            },
+            (b_rtp, _) => Err((None, b_rtp)),
+        };
+        let (b_rtp, trunk, rate) = match placed {
+            Ok(p) => p,
+            Err((reason, b_rtp)) => {
+                if let Some(rtp) = b_rtp {
+                    self.out.push_back(Output::ReleaseRtp { rtp });
+                }
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.overflow_number = None;
+                    c.ctl.end_locally(reason, ms);
+                }
+                return self.apply(call, now);
+            }
+        };
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        let Some(a_offer) = c.carrier.clone() else {
+            // Every inbound call has the carrier's offer: not reached.
+            self.out.push_back(Output::ReleaseRtp { rtp: b_rtp });
+            self.out.push_back(Output::ReleaseRtp { rtp: c.rtp });
+            return;
+        };
+        self.queues.dequeue(call);
+        self.wall.changed(tenant_id);
+        // B is offered the codec A already speaks, and A's DTMF type.
+        let plain = AudioSdp::plain(
+            self.ua.local_addr().ip(),
+            b_rtp,
+            vec![c.offer.codecs[0]],
+            c.offer.dtmf_pt,
+            SdpDirection::SendRecv,
+        );
+        let b_ours = self.offer_for(trunk, plain);
+        let mut record = c.ctl.record().clone();
+        record.forwarded_to = Some(number.clone());
+        record.trunk = Some(self.settings.trunks[trunk].name.clone());
+        let billing = self.hold_first(tenant_id, rate);
+        let outbound = self.invite_on(trunk, &record.caller, &number, &b_ours, now);
+        let f = Forward {
+            tenant_id,
+            inbound: call,
+            outbound,
+            a_crypto: c.offer.crypto.first().cloned(),
+            a_ours: Some(c.offer.clone()),
+            a_offer,
+            b_ours,
+            a_rtp: c.rtp,
+            b_rtp,
+            trunk: self.trunks[trunk].id,
+            record,
+            relay: call,
+            rtp_deadline: None,
+            billing,
+            waiting: Some(waiting_key(c.rtp)),
+            group: c.group_no.clone(),
         };
         self.counters.started(CallDirection::Forwarded);
         self.save_forward(&f);
@@ -209,12 +336,13 @@ impl Switchboard {
                     self.end_forward(id, Some(488), now);
                     return true;
                 };
-                let Some(codec) = b_answer
-                    .codecs
-                    .first()
-                    .copied()
-                    .filter(|c| f.a_offer.codecs.contains(c))
-                else {
+                // A's codec, when A was answered already (it overflowed
+                // from a queue), else any A offered.
+                let fits = |c: &Codec| match &f.a_ours {
+                    Some(a) => a.codecs.first() == Some(c),
+                    None => f.a_offer.codecs.contains(c),
+                };
+                let Some(codec) = b_answer.codecs.first().copied().filter(fits) else {
                     self.end_forward(id, Some(488), now);
                     return true;
                 };
@@ -224,19 +352,40 @@ impl Switchboard {
                     self.end_forward(id, Some(488), now);
                     return true;
                 };
-                let mut a_ours = AudioSdp::plain(
-                    self.ua.local_addr().ip(),
-                    f.a_rtp,
-                    vec![codec],
-                    f.a_offer.dtmf_pt.filter(|_| b_answer.dtmf_pt.is_some()),
-                    b_answer.direction,
-                );
-                if let Some(c) = f.a_crypto.clone() {
-                    a_ours = a_ours.secure(c);
-                }
+                let a_ours = match f.a_ours.clone() {
+                    Some(a_ours) => a_ours,
+                    None => {
+                        let mut a_ours = AudioSdp::plain(
+                            self.ua.local_addr().ip(),
+                            f.a_rtp,
+                            vec![codec],
+                            f.a_offer.dtmf_pt.filter(|_| b_answer.dtmf_pt.is_some()),
+                            b_answer.direction,
+                        );
+                        if let Some(c) = f.a_crypto.clone() {
+                            a_ours = a_ours.secure(c);
+                        }
+                        self.ua.respond(
+                            f.inbound,
+                            200,
+                            Some(a_ours.to_string(1, 1).as_bytes()),
+                            now,
+                        );
+                        a_ours
+                    }
+                };
                 let a_srtp = keys_of(&a_ours, f.a_offer.usable_crypto());
-                self.ua
-                    .respond(f.inbound, 200, Some(a_ours.to_string(1, 1).as_bytes()), now);
+                // An overflowed caller's music stops; its socket joins the
+                // relay now.
+                if let Some(seat) = f.waiting.take() {
+                    self.out
+                        .push_back(Output::Media(MediaOut::Unbridge { seat }));
+                    self.out.push_back(Output::Media(MediaOut::Relay {
+                        id: f.relay,
+                        a: f.a_rtp,
+                        b: f.b_rtp,
+                    }));
+                }
                 for (leg, remote, dtmf_pt, srtp) in [
                     (
                         0,
@@ -275,6 +424,7 @@ impl Switchboard {
                 }
                 f.record.connected_ms = Some(ms);
                 f.record.sip_code = Some(200);
+                self.wall.changed(f.tenant_id);
                 let snapshot = f.record.clone();
                 let tenant_id = f.tenant_id;
                 self.out.push_back(Output::SaveCall {
@@ -307,8 +457,13 @@ impl Switchboard {
                     }
                 }
                 // The caller hears the number's own answer (busy, declined,
-                // not found ...); a timeout reaches them as 408.
-                self.ua.respond(f.inbound, code, None, now);
+                // not found ...); a timeout reaches them as 408. One who
+                // was answered to wait in a queue gets a BYE.
+                if f.a_ours.is_some() {
+                    self.ua.hang_up(f.inbound, now);
+                } else {
+                    self.ua.respond(f.inbound, code, None, now);
+                }
                 f.record.sip_code = Some(code);
                 f.record.ended_by(if is_carrier_failure(code) {
                     HungUpBy::Carrier
@@ -371,14 +526,21 @@ impl Switchboard {
         self.forward_legs.remove(&f.inbound);
         self.forward_legs.remove(&f.outbound);
         f.record.hangup_ms = Some(self.ms(now));
+        self.wall.changed(f.tenant_id);
         // Otherwise one of the two parties hung up.
         f.record.ended_by(HungUpBy::Customer);
         if let Some(mut b) = f.billing.take() {
             self.settle(f.tenant_id, &mut b);
             b.fill(&mut f.record);
         }
-        self.out
-            .push_back(Output::Media(MediaOut::Unrelay { id: f.relay }));
+        match f.waiting {
+            Some(seat) => self
+                .out
+                .push_back(Output::Media(MediaOut::Unbridge { seat })),
+            None => self
+                .out
+                .push_back(Output::Media(MediaOut::Unrelay { id: f.relay })),
+        }
         self.out.push_back(Output::ReleaseRtp { rtp: f.a_rtp });
         self.out.push_back(Output::ReleaseRtp { rtp: f.b_rtp });
         self.save_forward(&f);

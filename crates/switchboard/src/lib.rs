@@ -330,6 +330,11 @@ pub enum Output {
         call: CallRef,
         did: String,
     },
+    /// Bind another RTP port for `call` (a waiting call overflowing to a
+    /// number needs one toward it); answer with [`Switchboard::rtp_bound`].
+    BindRtp {
+        call: CallRef,
+    },
     /// The RTP port is no longer needed.
     ReleaseRtp {
         rtp: RtpPort,
@@ -516,6 +521,9 @@ struct Call {
     waiting_media: bool,
     /// Moved to its group's overflow group once (never twice).
     overflowed: bool,
+    /// Overflowing to this number: waits for the RTP port of the leg
+    /// toward it ([`Output::BindRtp`]).
+    overflow_number: Option<String>,
     /// Inbound to a DID with a menu, while the caller chooses.
     menu: Option<Box<ivr::InMenu>>,
     /// Queued: when the caller is told their place (again).
@@ -1005,6 +1013,7 @@ impl Switchboard {
                 recorded: false,
                 waiting_media: false,
                 overflowed: false,
+                overflow_number: None,
                 menu: None,
                 announce_at: None,
             },
@@ -1450,6 +1459,9 @@ impl Switchboard {
     /// Seats whose carrier leg sent RTP since the last report.
     pub fn rtp_alive(&mut self, seats: &[SeatId], now: Instant) {
         let timeout = self.settings.rtp_timeout;
+        // Every call looks itself up: a set, not a scan of the list, for
+        // thousands of calls reported at once.
+        let seats: std::collections::HashSet<SeatId> = seats.iter().copied().collect();
         for c in self.calls.values_mut() {
             let agent_leg =
                 c.ctl.is_connected() && !c.held && c.ctl.seat().is_some_and(|s| seats.contains(&s));
@@ -1462,6 +1474,11 @@ impl Switchboard {
     }
 
     // ---- SIP ----------------------------------------------------------------
+
+    /// Our SIP address (RTP ports are bound on its IP).
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.ua.local_addr()
+    }
 
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) {
         self.ua.handle_datagram(bytes, from, now);
@@ -1847,6 +1864,7 @@ impl Switchboard {
                 recorded: false,
                 waiting_media: false,
                 overflowed: false,
+                overflow_number: None,
                 menu,
                 announce_at: None,
             },
@@ -2035,6 +2053,14 @@ impl Switchboard {
                                 .set_ring_timeout(routing.ring_timeout(self.settings.ring_timeout));
                             c.group_no = Some(next);
                             c.ctl.overflow_to(wait, now);
+                        }
+                        // Out of every queue, still hearing its music,
+                        // until the leg toward the number has a port (also
+                        // after an overflow to a group: no loop is possible).
+                        Overflow::Number(number) if c.overflow_number.is_none() => {
+                            c.overflowed = true;
+                            c.overflow_number = Some(number);
+                            self.out.push_back(Output::BindRtp { call });
                         }
                         // The caller waited long enough (or waited in the
                         // overflow group too): the call ends here.

@@ -95,6 +95,10 @@ pub enum Overflow {
     /// The call waits in this group of the same tenant, for that group's
     /// maximum (or, if it does not queue, rings its agents once).
     Group(String),
+    /// The call is placed to this number on a trunk and relayed, as a DID
+    /// forwarded to it would be; the caller hears the music until the
+    /// number answers.
+    Number(String),
 }
 
 /// A group's queue settings.

@@ -94,7 +94,8 @@ pub struct WallCall {
     /// `inbound` or `outbound`.
     pub direction: &'static str,
     /// `ringing`, `menu` (inbound, the caller choosing in its DID's menu),
-    /// `queued` (inbound, waiting for an agent) or `connected`.
+    /// `queued` (inbound, waiting for an agent), `forwarding` (inbound, the
+    /// number it is forwarded to rings) or `connected`.
     pub state: &'static str,
     /// Seconds in that state (ringing: since the call arrived or was placed).
     pub secs: u64,
@@ -102,6 +103,9 @@ pub struct WallCall {
     pub group: Option<String>,
     /// The last quality sample's MOS, once one came.
     pub mos: Option<f64>,
+    /// The number the call is forwarded to (a DID forwarded to it, or a
+    /// waiting caller that overflowed to it): no agent takes part.
+    pub forwarded_to: Option<String>,
 }
 
 /// A group's callers not answered yet: waiting in its queue, or ringing
@@ -277,6 +281,7 @@ impl Switchboard {
                 secs: secs(ms - since),
                 group: c.group_no.clone(),
                 mos: c.quality.as_ref().map(|q| q.last.mos),
+                forwarded_to: None,
             });
             if let (true, None, Some(group)) = (inbound, r.connected_ms, c.group_no.as_deref()) {
                 let q = queues.entry(group).or_insert_with(|| WallQueue {
@@ -288,6 +293,12 @@ impl Switchboard {
                 q.longest_wait_secs = q.longest_wait_secs.max(secs(ms - r.start_ms));
             }
         }
+        calls.extend(
+            self.forwards
+                .values()
+                .filter(|f| f.tenant_id() == tenant_id)
+                .map(|f| f.wall_call(ms)),
+        );
         calls.sort_by(|a, b| b.secs.cmp(&a.secs).then(a.call_id.cmp(&b.call_id)));
         let day = ms.div_euclid(DAY_MS);
         let mut today = match self.wall.today.get(&tenant_id) {

@@ -63,6 +63,8 @@ struct World {
     released: Vec<RtpPort>,
     /// Balances stored: (tenant, cents).
     balances: Vec<(i64, i64)>,
+    /// The shell cannot bind another RTP port ([`Output::BindRtp`]).
+    no_ports: bool,
 }
 
 fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
@@ -165,6 +167,7 @@ impl World {
             media: vec![],
             released: vec![],
             balances: vec![],
+            no_ports: false,
         };
         w.step();
         w.dials.clear();
@@ -207,6 +210,11 @@ impl World {
                     }
                     Output::Media(m) => self.media.push(m),
                     Output::ReleaseRtp { rtp } => self.released.push(rtp),
+                    Output::BindRtp { call } => {
+                        self.next_rtp += 2;
+                        let port = (!self.no_ports).then_some(self.next_rtp);
+                        self.sb.rtp_bound(call, port, self.now);
+                    }
                     Output::SaveBalance { tenant_id, cents } => {
                         self.balances.push((tenant_id, cents))
                     }
@@ -629,6 +637,260 @@ fn a_forwarded_call_whose_relay_goes_silent_is_ended_on_both_legs() {
     assert_eq!(w.sb.forward_count(), 0);
     assert_eq!(w.events_of(A).last().map(String::as_str), Some("Ended"));
     assert_eq!(w.events_of(B).last().map(String::as_str), Some("Ended"));
+}
+
+// ---- a waiting caller overflowing to a number -----------------------------------
+
+/// The group of [`overflowing`]: nobody of it signs in, so its callers wait.
+const EMPTY_GROUP: &str = "G002";
+
+/// A DID routed to [`EMPTY_GROUP`], whose callers wait 10 s and then go to
+/// [`FORWARD_TO`]; carrier A calls, carrier B (trunk "a" refuses 503, so
+/// the number goes out on "b") does `does_b`.
+fn overflowing(does_b: Does) -> World {
+    let mut w = forwarding(does_b);
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    w.route = Route::Group {
+        tenant_id: 1,
+        group_no: EMPTY_GROUP.into(),
+        skill: None,
+    };
+    w.sb.set_group_routing(
+        1,
+        EMPTY_GROUP,
+        GroupRouting {
+            max_wait_secs: 10,
+            overflow: Overflow::Number(FORWARD_TO.into()),
+            ..GroupRouting::default()
+        },
+    );
+    w
+}
+
+impl World {
+    /// The waiting key of the one caller answered to wait.
+    /// Ports given back since the call came in (the route's spare one
+    /// aside).
+    fn released_since(&self, base: usize) -> usize {
+        self.released.len() - base
+    }
+
+    fn waiting_seat(&self) -> SeatId {
+        self.media
+            .iter()
+            .find_map(|m| match m {
+                MediaOut::Music { seat, on: true, .. } => Some(*seat),
+                _ => None,
+            })
+            .expect("music for a waiting caller")
+    }
+}
+
+#[test]
+fn a_caller_whose_wait_runs_out_is_placed_to_the_number_and_relayed_on_the_same_record() {
+    let mut w = overflowing(Does::Ring);
+    w.inbound_from_a();
+    assert_eq!(w.events_of(A).last().map(String::as_str), Some("Answered"));
+    let waiting = w.waiting_seat();
+    w.advance(Duration::from_secs(9));
+    assert_eq!(w.invites(B), 0, "still waiting");
+    w.advance(Duration::from_secs(1));
+    assert_eq!(w.invites(B), 1, "the number rings after the maximum wait");
+    let board = |w: &World| {
+        w.sb.wallboard(1, w.now)
+            .calls
+            .iter()
+            .map(|c| {
+                (
+                    c.state,
+                    c.forwarded_to.clone(),
+                    c.group.clone(),
+                    c.number.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let forwarding = (
+        "forwarding",
+        Some(FORWARD_TO.to_string()),
+        Some(EMPTY_GROUP.to_string()),
+        "12025550199".to_string(),
+    );
+    assert_eq!(board(&w), vec![forwarding.clone()], "on the wallboard");
+    assert_eq!(
+        w.events_of(B)[0],
+        format!("Incoming {FORWARD_TO}"),
+        "on trunk b, to the number"
+    );
+    // While the number rings, the caller hears the music still: no relay,
+    // no second answer toward A.
+    assert!(!w.media.iter().any(|m| matches!(m, MediaOut::Relay { .. })));
+    assert!(!w.media.contains(&MediaOut::Unbridge { seat: waiting }));
+    assert_eq!(
+        w.events_of(A)
+            .iter()
+            .filter(|e| e.as_str() == "Answered")
+            .count(),
+        1
+    );
+    // B was offered exactly A's codec.
+    let b_call = w.carriers[&addr(B)].invites[0];
+    let now = w.now;
+    w.carriers
+        .get_mut(&addr(B))
+        .unwrap()
+        .ua
+        .respond(b_call, 200, Some(&carrier_sdp()), now);
+    w.step();
+    let music_off = w
+        .media
+        .iter()
+        .position(|m| *m == MediaOut::Unbridge { seat: waiting })
+        .expect("the music stops when the number answers");
+    let (relay, a_port, b_port) = w
+        .media
+        .iter()
+        .find_map(|m| match m {
+            MediaOut::Relay { id, a, b } => Some((*id, *a, *b)),
+            _ => None,
+        })
+        .expect("a relay once the number answered");
+    let relay_at = w
+        .media
+        .iter()
+        .position(|m| matches!(m, MediaOut::Relay { .. }))
+        .unwrap();
+    assert!(
+        music_off < relay_at,
+        "the waiting bridge lets go of A's socket first"
+    );
+    assert_eq!(waiting_key(a_port), waiting, "A keeps its RTP port");
+    assert_ne!(a_port, b_port);
+    let remotes: Vec<(u8, u8)> = w
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            MediaOut::RelayRemote { id, leg, pt, .. } if *id == relay => Some((*leg, *pt)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(remotes, vec![(0, 0), (1, 0)], "both legs, PCMU");
+    let r = w.last_record();
+    let call_id = r.call_id.clone();
+    assert!(
+        w.saved.iter().all(|s| s.call_id == call_id),
+        "one record: the caller's"
+    );
+    assert_eq!(r.forwarded_to.as_deref(), Some(FORWARD_TO));
+    assert_eq!(r.trunk.as_deref(), Some("b"));
+    assert!(r.connected_ms.is_some() && r.hangup_ms.is_none());
+    assert_eq!(w.sb.forward_count(), 1);
+    assert_eq!(
+        board(&w),
+        vec![("connected", forwarding.1, forwarding.2, forwarding.3)]
+    );
+
+    // The caller hangs up: B gets a BYE, the relay stops, both ports go back.
+    let a_call = w.carriers[&addr(A)].events.iter().find_map(|e| match e {
+        UaEvent::Answered { call, .. } => Some(*call),
+        _ => None,
+    });
+    let now = w.now;
+    w.carriers
+        .get_mut(&addr(A))
+        .unwrap()
+        .ua
+        .hang_up(a_call.unwrap(), now);
+    w.step();
+    assert_eq!(w.events_of(B).last().map(String::as_str), Some("Ended"));
+    assert!(w.media.contains(&MediaOut::Unrelay { id: relay }));
+    assert!(w.released.contains(&a_port) && w.released.contains(&b_port));
+    let r = w.last_record();
+    assert_eq!(r.call_id, call_id);
+    assert!(r.hangup_ms.is_some());
+    assert_eq!(w.sb.forward_count(), 0);
+    assert!(board(&w).is_empty(), "gone from the wallboard");
+}
+
+#[test]
+fn a_busy_number_ends_the_overflowed_caller_with_a_bye_and_a_hang_up_cancels_the_number() {
+    let mut w = overflowing(Does::Refuse(486));
+    w.inbound_from_a();
+    let base = w.released.len();
+    let waiting = w.waiting_seat();
+    w.advance(Duration::from_secs(10));
+    assert_eq!(w.invites(B), 1);
+    assert_eq!(
+        w.events_of(A).last().map(String::as_str),
+        Some("Ended"),
+        "answered already: a BYE, not a 486"
+    );
+    let r = w.last_record();
+    assert_eq!(r.sip_code, Some(486));
+    assert!(r.hangup_ms.is_some() && r.forwarded_to.is_some());
+    assert!(w.media.contains(&MediaOut::Unbridge { seat: waiting }));
+    assert_eq!(w.released_since(base), 2, "A's port and B's");
+    assert_eq!(w.sb.forward_count(), 0);
+
+    // The caller hangs up while the number rings: the number is cancelled.
+    let mut w = overflowing(Does::Ring);
+    let a_call = w.inbound_from_a();
+    let base = w.released.len();
+    let waiting = w.waiting_seat();
+    w.advance(Duration::from_secs(10));
+    let now = w.now;
+    w.carriers
+        .get_mut(&addr(A))
+        .unwrap()
+        .ua
+        .hang_up(a_call, now);
+    w.step();
+    assert_eq!(w.events_of(B).last().map(String::as_str), Some("Ended"));
+    assert!(w.media.contains(&MediaOut::Unbridge { seat: waiting }));
+    assert!(!w.media.iter().any(|m| matches!(m, MediaOut::Relay { .. })));
+    assert_eq!(w.released_since(base), 2);
+    assert!(w.last_record().hangup_ms.is_some());
+}
+
+#[test]
+fn an_overflow_with_no_port_no_trunk_or_a_hung_up_caller_places_nothing_and_loses_nothing() {
+    // No port: the call ends as a wait that ran out does.
+    let mut w = overflowing(Does::Answer);
+    w.no_ports = true;
+    w.inbound_from_a();
+    let base = w.released.len();
+    w.advance(Duration::from_secs(10));
+    assert_eq!(w.invites(B), 0);
+    assert_eq!(w.events_of(A).last().map(String::as_str), Some("Ended"));
+    let r = w.last_record();
+    assert!(r.hangup_ms.is_some() && r.forwarded_to.is_none());
+    assert_eq!(w.released_since(base), 1, "A's port");
+
+    // No trunk: the same, and the port bound for B goes back.
+    let mut w = overflowing(Does::Answer);
+    w.inbound_from_a();
+    let base = w.released.len();
+    // The admin removes every trunk while the caller waits.
+    w.sb.set_trunks(Vec::new(), w.now);
+    w.advance(Duration::from_secs(10));
+    assert_eq!(w.events_of(A).last().map(String::as_str), Some("Ended"));
+    assert_eq!(
+        w.released_since(base),
+        2,
+        "A's port and the one bound for B"
+    );
+
+    // A port for a call that is gone (hung up, or a forged answer) is
+    // given back, and changes nothing.
+    let mut w = overflowing(Does::Answer);
+    w.inbound_from_a();
+    let now = w.now;
+    w.sb.rtp_bound(424_242, Some(31_000), now);
+    w.step();
+    assert!(w.released.contains(&31_000));
+    assert_eq!(w.invites(B), 0);
+    assert_eq!(w.sb.forward_count(), 0);
+    assert_eq!(w.events_of(A).last().map(String::as_str), Some("Answered"));
 }
 
 #[test]

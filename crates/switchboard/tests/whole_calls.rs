@@ -169,6 +169,10 @@ impl World {
                         self.sb.route_inbound(call, route, &rtp, self.now);
                     }
                     Output::ReleaseRtp { rtp } => self.released.push(rtp),
+                    Output::BindRtp { call } => {
+                        self.next_rtp += 2;
+                        self.sb.rtp_bound(call, Some(self.next_rtp), self.now);
+                    }
                     Output::Compacted
                     | Output::TrunkHealth { .. }
                     | Output::SaveBalance { .. }

@@ -174,7 +174,7 @@ function agentRow(a) {
 function callRow(b, c) {
   const agent = b.agents.find((/** @type {any} */ a) => a.seatId === c.seatId);
   return h('tr', { 'data-call-id': c.callId, 'data-state': c.state }, [
-    h('td', { text: agent ? agent.email || `#${agent.seatId}` : '' }),
+    h('td', { text: agent ? agent.email || `#${agent.seatId}` : c.forwardedTo ? `→ ${c.forwardedTo}` : '' }),
     h('td', { class: 'num', text: c.number }),
     h('td', { text: t(c.direction) }),
     h('td', {}, [h('span', { class: `pill ${c.state}`, text: t(c.state) })]),

@@ -260,14 +260,29 @@ async function groups(ctx) {
         id: 'routing-announce', label: 'announceLang', type: 'select', hint: 'announceHint', value: (first && first.announceLang) || '',
         options: [['', t('announceOff')], ['en-US', 'English'], ['es-MX', 'Español'], ['zh-CN', '中文']],
       },
-      { id: 'routing-overflow', label: 'overflowGroup', type: 'select', options: [['', t('overflowNone')], ...list.map((g) => /** @type {[string, string]} */ ([g.group, `${g.group} · ${g.name}`]))], value: (first && first.overflowGroup) || '' },
+      {
+        id: 'routing-overflow', label: 'overflowGroup', type: 'select', value: overflowOf(first),
+        options: [['', t('overflowNone')], [NUMBER, t('overflowToNumber')], ...list.map((g) => /** @type {[string, string]} */ ([g.group, `${g.group} · ${g.name}`]))],
+      },
+      { id: 'routing-overflow-number', label: 'overflowNumber', rules: [required, e164], placeholder: '14155550100', value: (first && first.overflowNumber) || '', hint: 'overflowNumberHint' },
     ],
-    send: () => call('PUT', `/api/v1/admin/groups/${encodeURIComponent(value('routing-group'))}/routing`, ctx.token(),
-      { strategy: value('routing-strategy'), maxMissed: Number(value('routing-missed')),
-        maxWaitSecs: Number(value('routing-wait')), overflowGroup: value('routing-overflow') || null,
-        ringTimeoutSecs: Number(value('routing-ring')), announceLang: value('routing-announce') || null }),
+    send: () => {
+      const to = value('routing-overflow');
+      return call('PUT', `/api/v1/admin/groups/${encodeURIComponent(value('routing-group'))}/routing`, ctx.token(),
+        { strategy: value('routing-strategy'), maxMissed: Number(value('routing-missed')),
+          maxWaitSecs: Number(value('routing-wait')), overflowGroup: to && to !== NUMBER ? to : null,
+          overflowNumber: to === NUMBER ? value('routing-overflow-number').trim().replace(/^\+/, '') : null,
+          ringTimeoutSecs: Number(value('routing-ring')), announceLang: value('routing-announce') || null });
+    },
     done: () => { ctx.notify('routingSaved'); again(); },
   });
+  // The number field only when the overflow goes to a number.
+  const overflow = /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-overflow'));
+  const followOverflow = () => {
+    /** @type {HTMLElement} */ (routing.querySelector('label[data-field="routing-overflow-number"]')).hidden = overflow.value !== NUMBER;
+  };
+  overflow.addEventListener('change', followOverflow);
+  followOverflow();
   // Picking a group shows its settings.
   routing.querySelector('#routing-group')?.addEventListener('change', (e) => {
     const g = list.find((x) => x.group === /** @type {HTMLSelectElement} */ (e.target).value);
@@ -277,12 +292,24 @@ async function groups(ctx) {
     /** @type {HTMLInputElement} */ (routing.querySelector('#routing-wait')).value = String(g.maxWaitSecs ?? 0);
     /** @type {HTMLInputElement} */ (routing.querySelector('#routing-ring')).value = String(g.ringTimeoutSecs ?? 0);
     /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-announce')).value = g.announceLang || '';
-    /** @type {HTMLSelectElement} */ (routing.querySelector('#routing-overflow')).value = g.overflowGroup || '';
+    overflow.value = overflowOf(g);
+    /** @type {HTMLInputElement} */ (routing.querySelector('#routing-overflow-number')).value = g.overflowNumber || '';
+    followOverflow();
   });
   ctx.screen.replaceChildren(
     card('groups', [table(['groupNo', 'groupName', 'acwSecs', 'strategy', 'maxMissed', 'maxWaitSecs', 'ringTimeoutSecs'], rows, 'groups', 'none'), add]),
     card('routing', [routing]),
   );
+}
+
+/** The overflow select's value meaning "a number" (no group is named so: group numbers are letters and digits). */
+const NUMBER = '#number';
+
+/** Where a group's callers go when the wait runs out, as the overflow select says it. @param {any} g */
+function overflowOf(g) {
+  if (!g) return '';
+  if (g.overflowNumber) return NUMBER;
+  return g.overflowGroup || '';
 }
 
 /** A DID's route in words. @param {any} r */

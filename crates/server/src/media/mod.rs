@@ -91,11 +91,14 @@ pub enum MediaCmd {
         /// The tenant's own music (8 kHz samples); none: the built-in tune.
         clip: Option<std::sync::Arc<[i16]>>,
     },
-    /// Say these 8 kHz samples to the waiting caller bridged at `seat_id`
-    /// over its music (their place in the queue), then the music again.
+    /// Tell the waiting caller bridged at `seat_id` their place in the
+    /// queue and expected wait, in `lang`, over its music, then the music
+    /// again (the worker puts the words together, off the control side).
     Announce {
         seat_id: i64,
-        samples: Vec<i16>,
+        lang: seatline_media::announce::Lang,
+        position: u32,
+        minutes: Option<u32>,
     },
     /// Record both legs of a forwarded call until its relay stops.
     RecordRelay {

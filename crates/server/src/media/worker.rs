@@ -544,9 +544,14 @@ impl Worker {
                     c.music = on.then(|| Music::with_clip(clip));
                 }
             }
-            MediaCmd::Announce { seat_id, samples } => {
+            MediaCmd::Announce {
+                seat_id,
+                lang,
+                position,
+                minutes,
+            } => {
                 if let Some(m) = self.calls.get_mut(&seat_id).and_then(|c| c.music.as_mut()) {
-                    m.announce(samples);
+                    m.announce(seatline_media::announce::samples(lang, position, minutes));
                 }
             }
         }

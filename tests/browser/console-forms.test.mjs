@@ -84,6 +84,20 @@ test('the admin sets the call center up from the console; bad input changes noth
   await page.locator('#groups tr[data-group="G002"][data-strategy="roundRobin"]').waitFor();
   let g = (await api('/api/v1/admin/groups')).body.groups.find((x) => x.group === 'G002');
   assert.deepEqual([g.name, g.acwSecs, g.strategy, g.maxMissed, g.ringTimeoutSecs, g.announceLang], ['Sales', 15, 'roundRobin', 2, 12, 'es-MX']);
+  // Its name and wrap-up changed in place: picking it fills the form; a
+  // wrap-up out of range is caught in the page.
+  await page.locator('#edit-group').selectOption('G002');
+  assert.equal(await page.locator('#edit-group-name').inputValue(), 'Sales');
+  assert.equal(await page.locator('#edit-group-acw').inputValue(), '15');
+  await page.locator('#edit-group-acw').fill('3601');
+  await page.locator('#edit-group-form-submit').click();
+  assert.match(await errorOf(page, 'edit-group-form'), /from 0 to 3600/);
+  await page.locator('#edit-group-name').fill('Sales East');
+  await page.locator('#edit-group-acw').fill('40');
+  await page.locator('#edit-group-form-submit').click();
+  await page.locator('#groups tr[data-group="G002"]', { hasText: 'Sales East' }).waitFor();
+  g = (await api('/api/v1/admin/groups')).body.groups.find((x) => x.group === 'G002');
+  assert.deepEqual([g.name, g.acwSecs, g.strategy], ['Sales East', 40, 'roundRobin'], 'the routing stays');
 
   // Numbers: a DID to the new group; a bad forward number (the page's
   // check) and a forward to itself (the server's) change nothing.

@@ -148,6 +148,12 @@ impl Agent {
         self.cfg = cfg;
     }
 
+    /// A new after-call work length for the calls that end from now on
+    /// (a wrap-up under way keeps the length it started with).
+    pub fn set_acw(&mut self, acw: Option<Duration>) {
+        self.cfg.acw = acw;
+    }
+
     pub fn view(&self) -> AgentView {
         AgentView {
             code: self.reported_code(),

@@ -8,7 +8,9 @@
 //! user's password is read from standard input, never from the command
 //! line (where `ps` would show it).
 
-use crate::directory::{add_group, add_user, group_json, user_json, NewGroup, NewUser};
+use crate::directory::{
+    add_group, add_user, change_group, group_json, user_json, GroupChange, NewGroup, NewUser,
+};
 use clap::Subcommand;
 use seatline_store::Store;
 use serde_json::{json, Value};
@@ -96,6 +98,21 @@ pub enum GroupsCommand {
         #[arg(long, default_value_t = 0)]
         acw_secs: i64,
     },
+    /// Rename a group and set its after-call work. Through --server its
+    /// agents signed in use the new time at once; on a data directory, at
+    /// their next sign-in.
+    Set {
+        /// Required with --data-dir; with --server, the token's tenant.
+        #[arg(long)]
+        tenant: Option<i64>,
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        name: String,
+        /// After-call work, seconds.
+        #[arg(long)]
+        acw_secs: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,6 +186,22 @@ pub async fn run(
                 acw_secs,
             };
             vec![add_group(&store, tenant, g).await?]
+        }
+        AdminCommand::Groups {
+            command:
+                GroupsCommand::Set {
+                    tenant,
+                    group,
+                    name,
+                    acw_secs,
+                },
+        } => {
+            let tenant = need_tenant(tenant)?;
+            let change = GroupChange { name, acw_secs };
+            match change_group(&store, tenant, &group, change).await? {
+                Some(v) => vec![v],
+                None => anyhow::bail!("tenant {tenant} has no group {group}"),
+            }
         }
         AdminCommand::Users {
             command: UsersCommand::List { tenant },
@@ -276,6 +309,20 @@ pub async fn run_remote(
                 api.send(reqwest::Method::POST, "/api/v1/admin/groups", body)
                     .await?,
             ]
+        }
+        AdminCommand::Groups {
+            command:
+                GroupsCommand::Set {
+                    tenant,
+                    group,
+                    name,
+                    acw_secs,
+                },
+        } => {
+            no_tenant(tenant)?;
+            let body = json!({"name": name, "acwSecs": acw_secs});
+            let path = format!("/api/v1/admin/groups/{group}");
+            vec![api.send(reqwest::Method::PUT, &path, body).await?]
         }
         AdminCommand::Users {
             command: UsersCommand::List { tenant },

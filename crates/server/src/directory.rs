@@ -2,11 +2,11 @@
 //! checks and writes the admin API and the `seatline admin` command line
 //! share, and the admin API's routes for them.
 
-use crate::errors::{api_error, internal, json_rejection};
+use crate::errors::{api_error, internal, json_rejection, path_rejection};
 use crate::records::admin_or_key;
 use crate::App;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,6 +19,10 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/admin/users", get(list_users).post(post_user))
         .route("/api/v1/admin/groups", get(list_groups).post(post_group))
+        .route(
+            "/api/v1/admin/groups/{groupNo}",
+            axum::routing::put(put_group),
+        )
 }
 
 /// Why a group or user was not made.
@@ -46,6 +50,15 @@ pub struct NewGroup {
     pub name: String,
     /// After-call work, seconds.
     #[serde(default)]
+    pub acw_secs: i64,
+}
+
+/// A group's name and after-call work, as an admin changes them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupChange {
+    pub name: String,
+    /// After-call work, seconds.
     pub acw_secs: i64,
 }
 
@@ -88,13 +101,7 @@ pub async fn add_group(store: &Store, tenant: i64, g: NewGroup) -> Result<Value,
     if !ok_no(&g.group) {
         return Err(bad("a group number is 1 to 32 letters, digits, - or _"));
     }
-    let name = g.name.trim();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(bad("a group name is 1 to 100 characters"));
-    }
-    if !(0..=3600).contains(&g.acw_secs) {
-        return Err(bad("acwSecs is 0 to 3600"));
-    }
+    let name = group_fields(&g.name, g.acw_secs)?;
     if store.group_id(tenant, &g.group).await?.is_some() {
         return Err(Refusal::Conflict(format!(
             "tenant {tenant} has a group {} already",
@@ -105,6 +112,38 @@ pub async fn add_group(store: &Store, tenant: i64, g: NewGroup) -> Result<Value,
         .create_group(tenant, &g.group, name, g.acw_secs)
         .await?;
     Ok(json!({"id": id, "tenant": tenant, "group": g.group, "name": name, "acwSecs": g.acw_secs}))
+}
+
+/// A group's name (trimmed) and after-call work, checked.
+fn group_fields(name: &str, acw_secs: i64) -> Result<&str, Refusal> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(bad("a group name is 1 to 100 characters"));
+    }
+    if !(0..=3600).contains(&acw_secs) {
+        return Err(bad("acwSecs is 0 to 3600"));
+    }
+    Ok(name)
+}
+
+/// Renames the tenant's group `group_no` and sets its after-call work,
+/// after checking them; `Ok(None)` when the tenant has no such group.
+pub async fn change_group(
+    store: &Store,
+    tenant: i64,
+    group_no: &str,
+    c: GroupChange,
+) -> Result<Option<Value>, Refusal> {
+    let name = group_fields(&c.name, c.acw_secs)?;
+    if !store
+        .update_group(tenant, group_no, name, c.acw_secs)
+        .await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(
+        json!({"tenant": tenant, "group": group_no, "name": name, "acwSecs": c.acw_secs}),
+    ))
 }
 
 /// Makes the tenant's user `u` (and its seat), after checking all of it:
@@ -260,6 +299,45 @@ async fn post_group(
     };
     match add_group(&app.store, tenant, b).await {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Err(r) => refused(r, "badGroup"),
+    }
+}
+
+/// `PUT /api/v1/admin/groups/{groupNo}`: the group's name and after-call
+/// work. Its agents signed in now wrap up the calls that end from now on
+/// for the new time.
+async fn put_group(
+    State(app): State<App>,
+    headers: HeaderMap,
+    group_no: Result<Path<String>, PathRejection>,
+    body: Result<Json<GroupChange>, JsonRejection>,
+) -> Response {
+    let tenant = match admin_or_key(&app, &headers, "users:write").await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Path(group_no) = match group_no {
+        Ok(p) => p,
+        Err(rejection) => return path_rejection(rejection),
+    };
+    const SEND: &str = "send {\"name\": \"Sales\", \"acwSecs\": 30}";
+    let c = match body {
+        Ok(Json(c)) => c,
+        Err(rejection) => return json_rejection(rejection, SEND),
+    };
+    let secs = c.acw_secs;
+    match change_group(&app.store, tenant, &group_no, c).await {
+        Ok(Some(v)) => {
+            app.hub
+                .set_group_acw(tenant, &group_no, u64::try_from(secs).unwrap_or(0));
+            tracing::info!(tenant, group = %group_no, acw_secs = secs, "group changed");
+            Json(v).into_response()
+        }
+        Ok(None) => api_error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "the tenant has no such group",
+        ),
         Err(r) => refused(r, "badGroup"),
     }
 }

@@ -1031,6 +1031,12 @@ impl Hub {
     }
 
     /// A group's queue settings changed (or were read at start).
+    /// A group's after-call work changed (seconds; 0: none).
+    pub fn set_group_acw(&self, tenant_id: i64, group_no: &str, secs: u64) {
+        let acw = (secs > 0).then(|| std::time::Duration::from_secs(secs));
+        self.lock().sb.set_group_acw(tenant_id, group_no, acw);
+    }
+
     pub fn set_group_routing(
         &self,
         tenant_id: i64,

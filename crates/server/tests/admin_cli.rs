@@ -426,6 +426,43 @@ async fn a_script_sets_up_a_running_server_through_its_api() {
         running.app.hub.group_routing(1, "G003").strategy.as_str(),
         "ringAll"
     );
+    // The group renamed and its wrap-up changed; out of range refused.
+    let (ok, shown, err) = remote(
+        base,
+        t,
+        &[
+            "groups",
+            "set",
+            "--group",
+            "G003",
+            "--name",
+            "Support",
+            "--acw-secs",
+            "20",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        (shown[0]["name"].clone(), shown[0]["acwSecs"].clone()),
+        (serde_json::json!("Support"), serde_json::json!(20))
+    );
+    let (ok, _, err) = remote(
+        base,
+        t,
+        &[
+            "groups",
+            "set",
+            "--group",
+            "G003",
+            "--name",
+            "Support",
+            "--acw-secs",
+            "4000",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("badGroup"), "{err}");
     // A number instead of the group: naming it clears the group.
     let (ok, shown, err) = remote(
         base,

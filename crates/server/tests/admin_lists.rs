@@ -195,3 +195,87 @@ async fn the_group_list_shows_each_groups_routing() {
     );
     assert_eq!(g001().await["strategy"], "roundRobin");
 }
+
+#[tokio::test]
+async fn a_group_is_renamed_and_its_wrap_up_changed_or_the_change_refused() {
+    let (_dir, running) = start_with(vec![], |_| {}).await;
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
+    let g001 = || async {
+        let (_, list) = api.get("/api/v1/admin/groups", &admin).await;
+        list["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["group"] == "G001")
+            .cloned()
+            .unwrap()
+    };
+    let before = g001().await;
+    let (code, body) = api
+        .put(
+            "/api/v1/admin/groups/G001",
+            &admin,
+            json!({"name": "  Front desk ", "acwSecs": 45}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (body["name"].clone(), body["acwSecs"].clone()),
+        (json!("Front desk"), json!(45))
+    );
+    let g = g001().await;
+    assert_eq!(
+        (g["name"].clone(), g["acwSecs"].clone()),
+        (json!("Front desk"), json!(45))
+    );
+    assert_eq!(g["id"], before["id"], "the same group");
+    // Refused, each with its reason, and nothing changed.
+    for (path, body, status, error) in [
+        (
+            "/api/v1/admin/groups/G001",
+            json!({"name": "X", "acwSecs": 3601}),
+            400,
+            "badGroup",
+        ),
+        (
+            "/api/v1/admin/groups/G001",
+            json!({"name": " ", "acwSecs": 0}),
+            400,
+            "badGroup",
+        ),
+        (
+            "/api/v1/admin/groups/G001",
+            json!({"name": "X"}),
+            400,
+            "badRequest",
+        ),
+        (
+            "/api/v1/admin/groups/G999",
+            json!({"name": "X", "acwSecs": 0}),
+            404,
+            "notFound",
+        ),
+    ] {
+        let (code, e) = api.put(path, &admin, body.clone()).await;
+        assert_eq!(
+            (code, e["error"].as_str()),
+            (status, Some(error)),
+            "{body}: {e}"
+        );
+    }
+    let agent = api.token("agent1@demo.local").await;
+    let (code, _) = api
+        .put(
+            "/api/v1/admin/groups/G001",
+            &agent,
+            json!({"name": "X", "acwSecs": 0}),
+        )
+        .await;
+    assert_eq!(code, 403);
+    let g = g001().await;
+    assert_eq!(
+        (g["name"].clone(), g["acwSecs"].clone()),
+        (json!("Front desk"), json!(45))
+    );
+}

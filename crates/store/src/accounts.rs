@@ -192,6 +192,27 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
+    /// Renames the tenant's group and sets its after-call work; `false`
+    /// when the tenant has no such group.
+    pub async fn update_group(
+        &self,
+        tenant_id: i64,
+        group_no: &str,
+        name: &str,
+        acw_seconds: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE agent_groups SET name = $1, acw_seconds = $2 WHERE tenant_id = $3 AND group_no = $4",
+        )
+        .bind(name)
+        .bind(acw_seconds)
+        .bind(tenant_id)
+        .bind(group_no)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Creates a user; `password_hash` comes from [`hash_password`].
     pub async fn create_user(
         &self,

@@ -289,6 +289,19 @@ impl Queues {
 }
 
 impl Switchboard {
+    /// A group's after-call work changed: its agents signed in now use it
+    /// for the calls that end from now on (a wrap-up under way keeps its
+    /// length). Agents who sign in later read it from the store.
+    pub fn set_group_acw(&mut self, tenant_id: i64, group_no: &str, acw: Option<Duration>) {
+        for slot in self
+            .agents
+            .values_mut()
+            .filter(|s| s.tenant_id == tenant_id && s.group_no == group_no)
+        {
+            slot.agent.set_acw(acw);
+        }
+    }
+
     /// A group's queue settings (from the store at start, and each time an
     /// admin changes them). Calls already ringing keep their agent.
     pub fn set_group_routing(&mut self, tenant_id: i64, group_no: &str, routing: GroupRouting) {

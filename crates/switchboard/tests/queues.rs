@@ -465,3 +465,33 @@ fn a_groups_own_ring_time_moves_an_unanswered_offer_on_sooner() {
     w.advance(Duration::from_millis(200));
     assert_eq!(w.rung, vec![1, 2]);
 }
+
+#[test]
+fn a_group_s_new_wrap_up_holds_its_signed_in_agents_after_their_next_call() {
+    let mut w = World::routed(routing(Strategy::LongestIdle, 3));
+    w.sign_in(1);
+    w.sign_in_to(2, "G002");
+    assert_eq!(w.answered_call(), 1);
+    // No wrap-up: free again at once.
+    assert_eq!(w.answered_call(), 1);
+    // The admin gives the group 60 s of wrap-up; another group's agent
+    // keeps none.
+    w.sb.set_group_acw(1, GROUP, Some(Duration::from_secs(60)));
+    w.sb.set_group_acw(1, "G002", None);
+    assert_eq!(
+        w.answered_call(),
+        1,
+        "the change holds from the next call's end"
+    );
+    let call = w.inbound();
+    assert!(
+        w.refused(call, 480),
+        "seat 1 wraps up: nobody of the group is free"
+    );
+    // answered_call lets 1 s pass after the hang-up.
+    w.advance(Duration::from_secs(57));
+    let call = w.inbound();
+    assert!(w.refused(call, 480), "still in wrap-up after 58 s");
+    w.advance(Duration::from_secs(2));
+    assert_eq!(w.answered_call(), 1, "free after the 60 s");
+}

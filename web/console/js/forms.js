@@ -248,6 +248,24 @@ async function groups(ctx) {
     done: () => { ctx.notify('groupAdded'); again(); },
   });
   const first = list[0];
+  // A group's name and wrap-up, changed in place.
+  const change = form({
+    ctx, id: 'edit-group-form', submit: 'saveGroup',
+    fields: [
+      { id: 'edit-group', label: 'group', type: 'select', options: list.map((g) => [g.group, `${g.group} · ${g.name}`]), rules: [required] },
+      { id: 'edit-group-name', label: 'groupName', value: first ? first.name : '', rules: [required, length(1, 100)] },
+      { id: 'edit-group-acw', label: 'acwSecs', type: 'number', value: String(first ? first.acwSecs : 0), rules: [required, whole(0, 3600)], hint: 'acwHint' },
+    ],
+    send: () => call('PUT', `/api/v1/admin/groups/${encodeURIComponent(value('edit-group'))}`, ctx.token(),
+      { name: value('edit-group-name').trim(), acwSecs: Number(value('edit-group-acw')) }),
+    done: () => { ctx.notify('groupSaved'); again(); },
+  });
+  change.querySelector('#edit-group')?.addEventListener('change', (e) => {
+    const g = list.find((x) => x.group === /** @type {HTMLSelectElement} */ (e.target).value);
+    if (!g) return;
+    /** @type {HTMLInputElement} */ (change.querySelector('#edit-group-name')).value = g.name;
+    /** @type {HTMLInputElement} */ (change.querySelector('#edit-group-acw')).value = String(g.acwSecs);
+  });
   const routing = form({
     ctx, id: 'routing-form', submit: 'saveRouting',
     fields: [
@@ -297,7 +315,7 @@ async function groups(ctx) {
     followOverflow();
   });
   ctx.screen.replaceChildren(
-    card('groups', [table(['groupNo', 'groupName', 'acwSecs', 'strategy', 'maxMissed', 'maxWaitSecs', 'ringTimeoutSecs'], rows, 'groups', 'none'), add]),
+    card('groups', [table(['groupNo', 'groupName', 'acwSecs', 'strategy', 'maxMissed', 'maxWaitSecs', 'ringTimeoutSecs'], rows, 'groups', 'none'), add, change]),
     card('routing', [routing]),
   );
 }

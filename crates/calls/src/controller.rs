@@ -36,7 +36,8 @@ pub enum AgentCommand {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send this `dialStatus` content to every tab of the seat.
-    Dial { seat: i64, content: DialStatus },
+    /// (Boxed: actions are queued and moved; most are small.)
+    Dial { seat: i64, content: Box<DialStatus> },
     /// Feed the seat's agent state machine.
     Agent { seat: i64, input: AgentInput },
     /// Find the next available agent (not in `tried`) and assign the call
@@ -276,7 +277,7 @@ impl CallController {
         if let Some(seat) = self.seat {
             self.actions.push_back(Action::Dial {
                 seat,
-                content: self.record.dial_status(code),
+                content: Box::new(self.record.dial_status(code)),
             });
         }
     }
@@ -308,7 +309,7 @@ impl CallController {
                 for seat in seats {
                     self.actions.push_back(Action::Dial {
                         seat,
-                        content: self.record.dial_status(1),
+                        content: Box::new(self.record.dial_status(1)),
                     });
                 }
                 self.actions.push_back(Action::Save);
@@ -357,7 +358,7 @@ impl CallController {
             });
             self.actions.push_back(Action::Dial {
                 seat,
-                content: gone.dial_status(5),
+                content: Box::new(gone.dial_status(5)),
             });
         }
     }
@@ -381,7 +382,7 @@ impl CallController {
         self.actions.push_back(Action::Agent { seat, input });
         self.actions.push_back(Action::Dial {
             seat,
-            content: gone.dial_status(5),
+            content: Box::new(gone.dial_status(5)),
         });
         true
     }
@@ -408,7 +409,7 @@ impl CallController {
             gone.hangup_ms = Some(now_ms);
             self.actions.push_back(Action::Dial {
                 seat,
-                content: gone.dial_status(5),
+                content: Box::new(gone.dial_status(5)),
             });
         }
         self.seat = None;
@@ -459,7 +460,10 @@ impl CallController {
                 let msgs = self.record.failure_messages(reason, now_ms);
                 if let Some(seat) = self.seat {
                     for content in msgs {
-                        self.actions.push_back(Action::Dial { seat, content });
+                        self.actions.push_back(Action::Dial {
+                            seat,
+                            content: Box::new(content),
+                        });
                     }
                 }
             }

@@ -237,7 +237,7 @@ pub enum ServerEvent {
         idle_timeout_secs: u64,
         /// The agent's call in progress, as its last `dialStatus` content.
         #[serde(skip_serializing_if = "Option::is_none")]
-        call: Option<DialStatus>,
+        call: Option<Box<DialStatus>>,
         /// Whether this tab holds the agent's audio.
         audio: bool,
         /// The call in progress is being recorded.
@@ -253,8 +253,9 @@ pub enum ServerEvent {
     /// `{type:'recording', content:{callId, on}}`.
     #[serde(rename_all = "camelCase")]
     Recording { call_id: String, on: bool },
-    /// A `dialStatus` for the host, with its whole `content`.
-    Dial { content: DialStatus },
+    /// A `dialStatus` for the host, with its whole `content` (boxed: the
+    /// other events are small, and events are moved around a lot).
+    Dial { content: Box<DialStatus> },
     /// The agent's state changed (from any tab, any browser, or the system).
     Agent { agent: AgentView },
     /// A quality sample of the agent's connected call (every few seconds),

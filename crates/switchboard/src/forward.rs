@@ -299,7 +299,7 @@ impl Switchboard {
         self.out.push_back(Output::SaveCall {
             tenant_id: f.tenant_id,
             seat: None,
-            record: f.record.clone(),
+            record: Box::new(f.record.clone()),
             dialog: None,
         });
     }
@@ -430,7 +430,7 @@ impl Switchboard {
                 self.out.push_back(Output::SaveCall {
                     tenant_id,
                     seat: None,
-                    record: snapshot,
+                    record: Box::new(snapshot),
                     dialog: None,
                 });
             }

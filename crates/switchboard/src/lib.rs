@@ -314,10 +314,11 @@ pub enum Output {
     Media(MediaOut),
     /// Write the call record (insert or update). `dialog`: the carrier
     /// dialog to end after a crash, while the call is up; `None` otherwise.
+    /// (Boxed: outputs are moved around a lot, and most are small.)
     SaveCall {
         tenant_id: i64,
         seat: Option<SeatId>,
-        record: CallRecord,
+        record: Box<CallRecord>,
         dialog: Option<String>,
     },
     /// Remember the agent's chosen status (agentStatus code).
@@ -450,7 +451,7 @@ pub struct TabView {
     /// Whether this tab holds the agent's audio.
     pub audio: bool,
     /// The call in progress, as its last `dialStatus` content.
-    pub call: Option<DialStatus>,
+    pub call: Option<Box<DialStatus>>,
     /// That call is being recorded.
     pub recording: bool,
 }
@@ -479,7 +480,7 @@ struct AgentSlot {
     /// The call in progress as its last dialStatus content.
     call: Option<Box<DialStatus>>,
     /// How the last call ended, for a tab that was not there to see it.
-    missed: Vec<DialStatus>,
+    missed: Vec<Box<DialStatus>>,
     /// Refused callOuts in the current minute: (window start, count).
     refusals: (Instant, u32),
     /// Since when its tabs show what they show (the wallboard's time in
@@ -762,7 +763,7 @@ impl Switchboard {
         slot.group_no = spec.group_no.clone();
         slot.skills = spec.skills.clone();
         if let Some(ends) = orphan {
-            slot.missed = ends;
+            slot.missed = ends.into_iter().map(Box::new).collect();
         }
         slot
     }
@@ -797,7 +798,7 @@ impl Switchboard {
         let mut view = TabView {
             agent: slot.agent.view(),
             audio: slot.audio == Some(conn),
-            call: slot.call.as_deref().cloned(),
+            call: slot.call.clone(),
             recording: false,
         };
         let missed = std::mem::take(&mut slot.missed);
@@ -1290,7 +1291,9 @@ impl Switchboard {
         for content in record.failure_messages(reason, ms) {
             self.out.push_back(Output::ToAgent {
                 seat,
-                event: ServerEvent::Dial { content },
+                event: ServerEvent::Dial {
+                    content: Box::new(content),
+                },
             });
         }
         let limit = self.settings.refusals_per_minute;
@@ -1305,7 +1308,7 @@ impl Switchboard {
             self.out.push_back(Output::SaveCall {
                 tenant_id,
                 seat: Some(seat),
-                record,
+                record: Box::new(record),
                 dialog: None,
             });
         } else {
@@ -1901,7 +1904,7 @@ impl Switchboard {
                         if code == 5 {
                             slot.call = None;
                         } else if (0..=2).contains(&code) {
-                            slot.call = Some(Box::new(content.clone()));
+                            slot.call = Some(content.clone());
                         }
                         if slot.tabs.is_empty() && (code == 5 || code >= 800) {
                             // Nobody sees it now: the next tab that opens will.
@@ -2101,7 +2104,7 @@ impl Switchboard {
                     self.out.push_back(Output::SaveCall {
                         tenant_id: c.tenant_id,
                         seat: c.ctl.seat(),
-                        record,
+                        record: Box::new(record),
                         dialog,
                     });
                 }
@@ -2359,7 +2362,7 @@ impl Switchboard {
             self.out.push_back(Output::SaveCall {
                 tenant_id: c.tenant_id,
                 seat: c.seat,
-                record: c.record,
+                record: Box::new(c.record),
                 dialog: None,
             });
         }

@@ -200,7 +200,7 @@ impl World {
                         event: ServerEvent::Dial { content },
                         ..
                     } => self.dials.push(content.code),
-                    Output::SaveCall { record, .. } => self.saved.push(record),
+                    Output::SaveCall { record, .. } => self.saved.push(*record),
                     Output::TrunkHealth { name, up } => self.health.push((name, up)),
                     Output::RouteInbound { call, .. } => {
                         let ports = [self.next_rtp + 2, self.next_rtp + 4];

@@ -160,7 +160,7 @@ impl World {
                         record,
                         dialog,
                         ..
-                    } => self.saved.push((seat, record, dialog)),
+                    } => self.saved.push((seat, *record, dialog)),
                     Output::SaveStatus { seat, code } => self.statuses.push((seat, code)),
                     Output::RouteInbound { call, .. } => {
                         self.next_rtp += 2;

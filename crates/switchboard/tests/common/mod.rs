@@ -198,7 +198,7 @@ impl World {
                         }
                         self.media.push(m);
                     }
-                    Output::SaveCall { record, .. } => self.saved.push(record),
+                    Output::SaveCall { record, .. } => self.saved.push(*record),
                     Output::SaveStatus { seat, code } => self.statuses.push((seat, code)),
                     Output::WallboardChanged { tenant_id } => self.changed.push(tenant_id),
                     Output::RouteInbound { call, .. } => {

@@ -155,6 +155,8 @@ fn trunk_view(c: &crate::config::TrunkConfig) -> serde_json::Value {
         "inboundFrom": c.inbound_from,
         "stripPrefix": c.strip_prefix,
         "addPrefix": c.add_prefix,
+        "didStripPrefix": c.did_strip_prefix,
+        "didAddPrefix": c.did_add_prefix,
         "callerFormat": c.caller_format,
         "keepaliveSecs": c.keepalive_secs,
         "srtp": c.srtp,
@@ -181,6 +183,10 @@ struct TrunkBody {
     strip_prefix: String,
     #[serde(default)]
     add_prefix: String,
+    #[serde(default)]
+    did_strip_prefix: String,
+    #[serde(default)]
+    did_add_prefix: String,
     #[serde(default)]
     caller_format: crate::config::CallerFormat,
     #[serde(default)]
@@ -266,6 +272,8 @@ async fn put_trunk(
     c.inbound_from = b.inbound_from;
     c.strip_prefix = b.strip_prefix;
     c.add_prefix = b.add_prefix;
+    c.did_strip_prefix = b.did_strip_prefix;
+    c.did_add_prefix = b.did_add_prefix;
     c.caller_format = b.caller_format;
     c.keepalive_secs = b.keepalive_secs;
     c.srtp = b.srtp;

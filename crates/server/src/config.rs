@@ -94,6 +94,15 @@ pub struct TrunkConfig {
     /// Then put in front of it, e.g. "00" or "+".
     #[serde(default)]
     pub add_prefix: String,
+    /// Inbound: stripped from the start of the number this carrier calls
+    /// (after a leading +) when there, e.g. "0" for a national trunk
+    /// prefix.
+    #[serde(default)]
+    pub did_strip_prefix: String,
+    /// Inbound: then put in front of it, making it the DID as stored
+    /// (E.164 digits), e.g. "1" for a carrier that sends US DIDs national.
+    #[serde(default)]
+    pub did_add_prefix: String,
     /// The caller ID's format toward the carrier: "e164" (12025550170, the
     /// default), "plus" (+12025550170) or "national" (2025550170).
     #[serde(default)]
@@ -149,6 +158,8 @@ impl TrunkConfig {
             inbound_from: Vec::new(),
             strip_prefix: String::new(),
             add_prefix: String::new(),
+            did_strip_prefix: String::new(),
+            did_add_prefix: String::new(),
             caller_format: CallerFormat::E164,
             keepalive_secs: 0,
             srtp: SrtpMode::Off,
@@ -234,6 +245,12 @@ impl TrunkConfig {
         let digits = |p: &str| p.len() <= 8 && p.bytes().all(|b| b.is_ascii_digit());
         if !digits(&self.strip_prefix) {
             anyhow::bail!("trunk {:?}: strip_prefix is up to 8 digits", self.name);
+        }
+        if !digits(&self.did_strip_prefix) || !digits(&self.did_add_prefix) {
+            anyhow::bail!(
+                "trunk {:?}: did_strip_prefix and did_add_prefix are up to 8 digits",
+                self.name
+            );
         }
         if !digits(
             self.add_prefix
@@ -757,6 +774,14 @@ srtp = "sdes"
             (
                 "name = \"x\"\nuri = \"sip:a\"\nstrip_prefix = \"+1\"",
                 "strip_prefix",
+            ),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\ndid_add_prefix = \"+1\"",
+                "did_add_prefix",
+            ),
+            (
+                "name = \"x\"\nuri = \"sip:a\"\ndid_strip_prefix = \"123456789\"",
+                "did_strip_prefix",
             ),
             (
                 "name = \"x\"\nuri = \"sip:a\"\ncaller_format = \"intl\"",

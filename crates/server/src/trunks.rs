@@ -111,6 +111,8 @@ pub async fn resolve(
                 numbers: seatline_calls::numbers::NumberRules {
                     strip: t.strip_prefix.clone(),
                     prefix: t.add_prefix.clone(),
+                    did_strip: t.did_strip_prefix.clone(),
+                    did_prefix: t.did_add_prefix.clone(),
                     caller: match t.caller_format {
                         config::CallerFormat::E164 => seatline_calls::numbers::CallerFormat::E164,
                         config::CallerFormat::Plus => seatline_calls::numbers::CallerFormat::Plus,

@@ -108,6 +108,7 @@ async fn an_admin_adds_a_trunk_at_run_time_the_tenant_s_calls_take_it_and_it_goe
             "badTrunk",
         ),
         ("bad%20name", json!({"uri": uri}), "badTrunk"),
+        ("own", json!({"uri": uri, "didAddPrefix": "+1"}), "badTrunk"),
     ] {
         let (code, got) = admin.put(name, body.clone()).await;
         assert_eq!(code, 400, "{body}: {got}");
@@ -125,7 +126,7 @@ async fn an_admin_adds_a_trunk_at_run_time_the_tenant_s_calls_take_it_and_it_goe
     );
 
     // Added: the tenant's next call goes to it.
-    let body = json!({"uri": uri, "username": "trunk1", "password": "s3cret", "stripPrefix": "1"});
+    let body = json!({"uri": uri, "username": "trunk1", "password": "s3cret", "stripPrefix": "1", "didAddPrefix": "1"});
     let (code, view) = admin.put("own", body).await;
     assert_eq!(code, 201, "{view}");
     assert_eq!(view["hasPassword"], true);
@@ -143,6 +144,13 @@ async fn an_admin_adds_a_trunk_at_run_time_the_tenant_s_calls_take_it_and_it_goe
         (json!(false), json!(true))
     );
     assert_eq!(trunks[1]["stripPrefix"], "1");
+    assert_eq!(
+        (
+            trunks[1]["didStripPrefix"].clone(),
+            trunks[1]["didAddPrefix"].clone()
+        ),
+        (json!(""), json!("1"))
+    );
     assert!(
         !list.to_string().contains("s3cret"),
         "no password shown: {list}"

@@ -545,6 +545,65 @@ async fn a_caller_waiting_past_the_maximum_overflows_to_a_number_and_talks_to_it
     assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
 }
 
+/// An INVITE from `sock` to `called` at Seatline; the final status it gets.
+async fn final_status(
+    sock: &tokio::net::UdpSocket,
+    target: std::net::SocketAddr,
+    called: &str,
+) -> u16 {
+    let me = sock.local_addr().unwrap();
+    let mut ua = seatline_sip::UserAgent::new(me, seatline_sip::Timers::default());
+    let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    ua.invite(
+        "14155550177",
+        called,
+        target,
+        sdp,
+        &[],
+        std::time::Instant::now(),
+    );
+    let mut buf = [0u8; 4000];
+    loop {
+        while let Some(t) = ua.poll_transmit() {
+            sock.send_to(&t.bytes, t.to).await.unwrap();
+        }
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        ua.handle_datagram(&buf[..n], from, std::time::Instant::now());
+        while let Some(ev) = ua.poll_event() {
+            if let seatline_sip::UaEvent::Failed { code, .. } = ev {
+                return code;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_carrier_sending_national_dids_reaches_them_through_its_trunk_s_rules() {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mut t = trunk("national", port);
+    t.did_add_prefix = "1".into();
+    let (_dir, running) = start_with(vec![t], |_| {}).await;
+    let base = format!("http://{}", running.addr);
+    let admin = sign_in(&base, "admin@demo.local").await;
+    let put = reqwest::Client::new()
+        .put(format!("{base}/api/v1/admin/dids/12025550171/route"))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .json(&json!({"reject": 486}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    let target = running.app.calls.sip_addr;
+    // 2025550171 is our 12025550171 on this trunk: its route answers.
+    assert_eq!(final_status(&sock, target, "2025550171").await, 486);
+    // 3025550171 becomes 13025550171, a DID nobody owns.
+    assert_eq!(final_status(&sock, target, "3025550171").await, 404);
+}
+
 // ---- TCP and TLS ---------------------------------------------------------------
 
 fn stream_trunk(port: u16, transport: seatline_server::config::Transport) -> TrunkConfig {

@@ -480,7 +480,7 @@ struct AgentSlot {
     /// The call in progress as its last dialStatus content.
     call: Option<Box<DialStatus>>,
     /// How the last call ended, for a tab that was not there to see it.
-    missed: Vec<Box<DialStatus>>,
+    missed: Vec<DialStatus>,
     /// Refused callOuts in the current minute: (window start, count).
     refusals: (Instant, u32),
     /// Since when its tabs show what they show (the wallboard's time in
@@ -617,6 +617,29 @@ pub struct Switchboard {
     /// The wallboard's labels, day counts and changed tenants (see
     /// `wallboard.rs`).
     wall: wallboard::WallState,
+}
+
+impl Switchboard {
+    /// The DID an inbound call asks for: the number it calls, rewritten
+    /// by the rules of the first trunk (in the list's order) that trusts
+    /// its source; empty when that is no number.
+    fn did_of(&self, call: CallRef, to_user: &str) -> String {
+        let peer = self.ua.peer_of(call);
+        let rules = peer.and_then(|p| {
+            self.settings.trunks.iter().find_map(|t| {
+                let setup = self.trunk_setups.get(&t.peer)?;
+                setup
+                    .trusted
+                    .iter()
+                    .any(|s| s.matches(p))
+                    .then_some(&t.numbers)
+            })
+        });
+        match rules {
+            Some(r) => r.did(to_user, 32).unwrap_or_default(),
+            None => digits_only(to_user, 32),
+        }
+    }
 }
 
 fn digits_only(s: &str, max: usize) -> String {
@@ -763,7 +786,7 @@ impl Switchboard {
         slot.group_no = spec.group_no.clone();
         slot.skills = spec.skills.clone();
         if let Some(ends) = orphan {
-            slot.missed = ends.into_iter().map(Box::new).collect();
+            slot.missed = ends;
         }
         slot
     }
@@ -807,7 +830,9 @@ impl Switchboard {
         for content in missed {
             self.out.push_back(Output::ToTab {
                 conn,
-                event: ServerEvent::Dial { content },
+                event: ServerEvent::Dial {
+                    content: Box::new(content),
+                },
             });
         }
         view
@@ -1558,7 +1583,7 @@ impl Switchboard {
                         v.len() <= self.settings.max_other_len && !v.chars().any(char::is_control)
                     })
                     .unwrap_or_default();
-                let did = digits_only(to_user, 32);
+                let did = self.did_of(*call, to_user);
                 if did.is_empty() {
                     self.ua.respond(*call, 404, None, now);
                     return;
@@ -1908,7 +1933,7 @@ impl Switchboard {
                         }
                         if slot.tabs.is_empty() && (code == 5 || code >= 800) {
                             // Nobody sees it now: the next tab that opens will.
-                            slot.missed.push(content.clone());
+                            slot.missed.push((*content).clone());
                             slot.missed.truncate(4);
                         }
                     }

@@ -65,6 +65,8 @@ struct World {
     balances: Vec<(i64, i64)>,
     /// The shell cannot bind another RTP port ([`Output::BindRtp`]).
     no_ports: bool,
+    /// The DIDs the switchboard asked the store to route.
+    routed: Vec<String>,
 }
 
 fn trunk(name: &str, peer: &str, keepalive: Option<u64>) -> Trunk {
@@ -168,6 +170,7 @@ impl World {
             released: vec![],
             balances: vec![],
             no_ports: false,
+            routed: vec![],
         };
         w.step();
         w.dials.clear();
@@ -202,7 +205,8 @@ impl World {
                     } => self.dials.push(content.code),
                     Output::SaveCall { record, .. } => self.saved.push(*record),
                     Output::TrunkHealth { name, up } => self.health.push((name, up)),
-                    Output::RouteInbound { call, .. } => {
+                    Output::RouteInbound { call, did } => {
+                        self.routed.push(did);
                         let ports = [self.next_rtp + 2, self.next_rtp + 4];
                         self.next_rtp += 4;
                         let route = self.route.clone();
@@ -920,12 +924,14 @@ fn each_trunk_gets_the_numbers_written_its_way_and_the_record_keeps_e164() {
         strip: "1".into(),
         prefix: String::new(),
         caller: CallerFormat::National,
+        ..NumberRules::default()
     };
     let mut b = trunk("b", B, None);
     b.numbers = NumberRules {
         strip: String::new(),
         prefix: "00".into(),
         caller: CallerFormat::Plus,
+        ..NumberRules::default()
     };
     let mut w = World::new(vec![a, b], &[(A, Does::Refuse(503)), (B, Does::Answer)]);
     w.call_out();
@@ -970,6 +976,43 @@ fn setup(t: Trunk) -> TrunkSetup {
         transport: seatline_sip::Transport::Udp,
         credentials: None,
     }
+}
+
+#[test]
+fn the_number_a_carrier_calls_is_made_a_did_by_the_rules_of_the_trunk_it_came_on() {
+    use seatline_calls::numbers::NumberRules;
+    let mut w = World::new(vec![], &[(A, Does::Answer), (B, Does::Answer)]);
+    // Carrier A sends US numbers national; carrier B sends them whole.
+    let mut a = trunk("a", A, None);
+    a.numbers = NumberRules {
+        did_prefix: "1".into(),
+        ..NumberRules::default()
+    };
+    let now = w.now;
+    w.sb.set_trunks(vec![setup(a), setup(trunk("b", B, None))], now);
+    w.route = Route::Reject { code: 486 };
+    for (from, called) in [(A, "2025550171"), (B, "+12025550172"), (A, "+2025550173")] {
+        let now = w.now;
+        let c = w.carriers.get_mut(&addr(from)).unwrap();
+        c.ua.invite("14155550100", called, addr(SB), &carrier_sdp(), &[], now);
+        w.step();
+    }
+    assert_eq!(
+        w.routed,
+        vec!["12025550171", "12025550172", "12025550173"],
+        "A's national numbers get the 1; B's are taken as they come"
+    );
+    // What is no number after the rules is refused 404, and routed nowhere.
+    let now = w.now;
+    let c = w.carriers.get_mut(&addr(A)).unwrap();
+    let call =
+        c.ua.invite("14155550100", "sales", addr(SB), &carrier_sdp(), &[], now);
+    w.step();
+    assert_eq!(w.routed.len(), 3);
+    assert!(w.carriers[&addr(A)]
+        .events
+        .iter()
+        .any(|e| matches!(e, UaEvent::Failed { call: c, code: 404, .. } if *c == call)));
 }
 
 fn owned(t: Trunk, tenant_id: i64) -> Trunk {

@@ -153,21 +153,24 @@ async fn the_blacklist_lists_what_was_added_and_not_what_was_removed() {
     assert_eq!(api.get("/api/v1/admin/blacklist", "").await.0, 401);
 }
 
+/// Group `no` as `GET /api/v1/admin/groups` lists it.
+async fn group(api: &Api, admin: &str, no: &str) -> Value {
+    let (_, list) = api.get("/api/v1/admin/groups", admin).await;
+    list["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == no)
+        .cloned()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_group_list_shows_each_groups_routing() {
     let (_dir, running) = start_with(vec![], |_| {}).await;
     let api = Api::of(&running);
     let admin = api.token("admin@demo.local").await;
-    let g001 = || async {
-        let (_, list) = api.get("/api/v1/admin/groups", &admin).await;
-        list["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["group"] == "G001")
-            .cloned()
-            .unwrap()
-    };
+    let g001 = || group(&api, &admin, "G001");
     let g = g001().await;
     assert_eq!(
         (g["strategy"].clone(), g["maxMissed"].clone()),
@@ -201,16 +204,7 @@ async fn a_group_is_renamed_and_its_wrap_up_changed_or_the_change_refused() {
     let (_dir, running) = start_with(vec![], |_| {}).await;
     let api = Api::of(&running);
     let admin = api.token("admin@demo.local").await;
-    let g001 = || async {
-        let (_, list) = api.get("/api/v1/admin/groups", &admin).await;
-        list["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["group"] == "G001")
-            .cloned()
-            .unwrap()
-    };
+    let g001 = || group(&api, &admin, "G001");
     let before = g001().await;
     let (code, body) = api
         .put(

@@ -235,6 +235,31 @@ async fn answer_port(dir: &std::path::Path) -> u16 {
     panic!("SIPp never logged the answer's port");
 }
 
+/// SIPp as a carrier calling the DID 12025550171 at `sip`, its media the
+/// test's socket on `media_port`; its log (the answer's port) in `dir`.
+fn forward_caller(dir: &std::path::Path, port: u16, sip: &str, media_port: &str) -> Child {
+    let args = [
+        sip,
+        "-s",
+        "12025550171",
+        "-key",
+        "rtp_port",
+        media_port,
+        "-trace_logs",
+    ];
+    sipp_in(dir, "caller_forward.xml", port, 1, &args)
+}
+
+/// RTP packet `seq` of the test's talk: PCMU, SSRC 0x5ea7, 160 bytes of 0x55.
+fn pcmu(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&0x5ea7_u32.to_be_bytes());
+    p.extend_from_slice(&[0x55; 160]);
+    p
+}
+
 #[tokio::test]
 async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
     let (caller_port, number_port) = (free_udp_port(), free_udp_port());
@@ -275,32 +300,16 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
     let media_port = media.local_addr().unwrap().port().to_string();
     let logs = tempfile::tempdir().unwrap();
     let sip = running.app.calls.sip_addr.to_string();
-    let caller = sipp_in(
-        logs.path(),
-        "caller_forward.xml",
-        caller_port,
-        1,
-        &[
-            &sip,
-            "-s",
-            "12025550171",
-            "-key",
-            "rtp_port",
-            &media_port,
-            "-trace_logs",
-        ],
-    );
+    let caller = forward_caller(logs.path(), caller_port, &sip, &media_port);
     let port = answer_port(logs.path()).await;
     // Talk: 100 packets, 20 ms apart; the number's end echoes them.
     let mut heard = 0;
     let mut buf = [0u8; 2000];
     for seq in 0..100u16 {
-        let mut p = vec![0x80, 0];
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-        p.extend_from_slice(&0x5ea7_u32.to_be_bytes());
-        p.extend_from_slice(&[0x55; 160]);
-        media.send_to(&p, ("127.0.0.1", port)).await.unwrap();
+        media
+            .send_to(&pcmu(seq), ("127.0.0.1", port))
+            .await
+            .unwrap();
         let until = tokio::time::Instant::now() + Duration::from_millis(20);
         while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, media.recv_from(&mut buf)).await {
             // The echo comes back whole: our SSRC and payload, relayed twice.
@@ -362,35 +371,8 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
 
     // A DID no tenant owns: 404, and counted where an operator looks.
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let me = sock.local_addr().unwrap();
-    let mut ua = seatline_sip::UserAgent::new(me, seatline_sip::Timers::default());
-    let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
-    let now = std::time::Instant::now();
-    ua.invite(
-        "14155550177",
-        "19995550100",
-        running.app.calls.sip_addr,
-        sdp,
-        &[],
-        now,
-    );
-    while let Some(t) = ua.poll_transmit() {
-        sock.send_to(&t.bytes, t.to).await.unwrap();
-    }
-    let mut code = None;
-    while code.is_none() {
-        let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
-            .await
-            .expect("an answer")
-            .unwrap();
-        ua.handle_datagram(&buf[..n], from, std::time::Instant::now());
-        while let Some(ev) = ua.poll_event() {
-            if let seatline_sip::UaEvent::Failed { code: c, .. } = ev {
-                code = Some(c);
-            }
-        }
-    }
-    assert_eq!(code, Some(404));
+    let target = running.app.calls.sip_addr;
+    assert_eq!(final_status(&sock, target, "19995550100").await, 404);
     let status: serde_json::Value = http
         .get(format!("{base}/api/v1/admin/trunks"))
         .bearer_auth(admin["token"].as_str().unwrap())
@@ -477,32 +459,16 @@ async fn a_caller_waiting_past_the_maximum_overflows_to_a_number_and_talks_to_it
     let media_port = media.local_addr().unwrap().port().to_string();
     let logs = tempfile::tempdir().unwrap();
     let sip = running.app.calls.sip_addr.to_string();
-    let caller = sipp_in(
-        logs.path(),
-        "caller_forward.xml",
-        caller_port,
-        1,
-        &[
-            &sip,
-            "-s",
-            "12025550171",
-            "-key",
-            "rtp_port",
-            &media_port,
-            "-trace_logs",
-        ],
-    );
+    let caller = forward_caller(logs.path(), caller_port, &sip, &media_port);
     let port = answer_port(logs.path()).await;
     let (mut music, mut echoed, mut first_echo) = (0, 0, None);
     let mut buf = [0u8; 2000];
     let started = Instant::now();
     for seq in 0..175u16 {
-        let mut p = vec![0x80, 0];
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-        p.extend_from_slice(&0x5ea7_u32.to_be_bytes());
-        p.extend_from_slice(&[0x55; 160]);
-        media.send_to(&p, ("127.0.0.1", port)).await.unwrap();
+        media
+            .send_to(&pcmu(seq), ("127.0.0.1", port))
+            .await
+            .unwrap();
         let until = tokio::time::Instant::now() + Duration::from_millis(20);
         while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, media.recv_from(&mut buf)).await {
             if n == 172 && buf[8..12] == 0x5ea7_u32.to_be_bytes() {

@@ -117,11 +117,13 @@ async fn trunks(State(app): State<App>, headers: HeaderMap) -> Response {
             .iter()
             .any(|(n, t, up)| n == name && *t == tenant && *up)
     };
-    let mut list: Vec<serde_json::Value> = health
-        .iter()
-        .filter(|(_, t, _)| t.is_none())
-        .map(|(name, _, up)| serde_json::json!({"name": name, "shared": true, "up": up}))
-        .collect();
+    // A trunk with several addresses is one entry, up when any is.
+    let mut list: Vec<serde_json::Value> = Vec::new();
+    for (name, _, _) in health.iter().filter(|(_, t, _)| t.is_none()) {
+        if !list.iter().any(|v| v["name"] == name.as_str()) {
+            list.push(serde_json::json!({"name": name, "shared": true, "up": up(name, None)}));
+        }
+    }
     for t in stored.iter().filter(|t| t.tenant_id == user.tenant_id) {
         let mut view = match crate::trunks::parse_stored(t) {
             Ok(c) => trunk_view(&c),

@@ -109,6 +109,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 registration: None,
             },
             dial: None,
+            more: Vec::new(),
         };
         (vec![trunk], Some(sb))
     } else {

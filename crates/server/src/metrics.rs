@@ -173,7 +173,9 @@ pub fn render(s: &Snapshot) -> String {
             .tenant_id
             .map_or_else(|| "shared".to_string(), |id| id.to_string());
         let l = labels(&[("trunk", &t.name), ("tenant", &tenant)]);
-        up.get_or_create(&l).set(i64::from(t.up));
+        // A trunk with several addresses: up when any is.
+        let g = up.get_or_create(&l);
+        g.set(g.get().max(i64::from(t.up)));
         if let Some(r) = t.registered {
             registered.get_or_create(&l).set(i64::from(r));
         }

@@ -16,12 +16,34 @@ use std::time::{Duration, Instant};
 /// A tenant's own trunks at most.
 pub const MAX_PER_TENANT: usize = 16;
 
+/// A carrier's addresses tried after its best one (SRV targets, or more
+/// A/AAAA records), at most.
+const MAX_MORE: usize = 3;
+
 /// A trunk ready for the switchboard, and how to connect to it.
 #[derive(Clone)]
 pub struct Resolved {
     pub setup: TrunkSetup,
     /// TCP or TLS: how to connect.
     pub dial: Option<sip_stream::Dial>,
+    /// The carrier's next addresses, best first (the setup's peer is its
+    /// best): a call that fails on one for a carrier-side reason is tried
+    /// on the next, as on the next trunk.
+    pub more: Vec<SocketAddr>,
+}
+
+impl Resolved {
+    /// One setup per address, best first: the switchboard fails a call
+    /// over from each to the next (a registering trunk has one address).
+    pub fn setups(&self) -> Vec<TrunkSetup> {
+        let mut out = vec![self.setup.clone()];
+        for peer in &self.more {
+            let mut s = self.setup.clone();
+            s.trunk.peer = *peer;
+            out.push(s);
+        }
+        out
+    }
 }
 
 /// Resolves a trunk's host (RFC 3263 without NAPTR: SRV for a name with no
@@ -45,8 +67,16 @@ pub async fn resolve(
         .await
         .map_err(|e| anyhow::anyhow!("trunk {:?}: {e}", t.name))?;
     let peer = found.addrs[0];
+    // A registering trunk stays with the one server its registration is
+    // bound at.
+    let more: Vec<SocketAddr> = found.addrs[1..]
+        .iter()
+        .copied()
+        .filter(|a| *a != peer && !t.register)
+        .take(MAX_MORE)
+        .collect();
     if found.addrs.len() > 1 || found.srv {
-        tracing::info!(trunk = %t.name, srv = found.srv, addresses = ?found.addrs, "trunk host resolved; calls go to the first");
+        tracing::info!(trunk = %t.name, srv = found.srv, addresses = ?found.addrs, "trunk host resolved; calls go to the first, then the next");
     }
     let trusted = if t.inbound_from.is_empty() {
         match t.transport {
@@ -132,6 +162,7 @@ pub async fn resolve(
             registration,
         },
         dial,
+        more,
     })
 }
 
@@ -166,7 +197,12 @@ pub fn install(app: &App, own: Vec<Resolved>) {
     let all: Vec<&Resolved> = app.shared_trunks.iter().chain(&own).collect();
     let dials: HashMap<SocketAddr, sip_stream::Dial> = all
         .iter()
-        .filter_map(|r| r.dial.clone().map(|d| (r.setup.trunk.peer, d)))
+        .filter_map(|r| r.dial.clone().map(|d| (r, d)))
+        .flat_map(|(r, d)| {
+            std::iter::once(r.setup.trunk.peer)
+                .chain(r.more.iter().copied())
+                .map(move |peer| (peer, d.clone()))
+        })
         .collect();
     app.streams.set_dials(dials);
     for r in &all {
@@ -177,11 +213,12 @@ pub fn install(app: &App, own: Vec<Resolved>) {
             peer = %t.peer,
             digest = r.setup.credentials.is_some(),
             register = t.register,
+            more = ?r.more,
             "trunk"
         );
     }
     app.hub.set_trunks(
-        all.into_iter().map(|r| r.setup.clone()).collect(),
+        all.into_iter().flat_map(Resolved::setups).collect(),
         Instant::now(),
     );
 }

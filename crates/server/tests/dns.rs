@@ -89,6 +89,66 @@ async fn an_outbound_call_reaches_the_carrier_on_the_port_its_srv_record_names()
 }
 
 #[tokio::test]
+async fn a_call_the_best_srv_target_refuses_with_503_is_carried_by_the_next_target() {
+    let (best, next) = (free_udp_port(), free_udp_port());
+    // Both targets on 127.0.0.1 (SIPp listens there), on their own ports.
+    let zone = vec![
+        format!("--srv-host=_sip._udp.carrier.test,sip1.carrier.test,{best},10,1"),
+        format!("--srv-host=_sip._udp.carrier.test,sip2.carrier.test,{next},20,1"),
+        "--host-record=sip1.carrier.test,127.0.0.1".into(),
+        "--host-record=sip2.carrier.test,127.0.0.1".into(),
+    ];
+    let (_dns, dns_addr) = dnsmasq(&zone).await;
+    let failing = sipp_carrier("carrier_unavailable.xml", best, free_udp_port());
+    let working = sipp_carrier("carrier_answer.xml", next, free_udp_port());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_dir, running) = start_with(vec![TrunkConfig::udp("carrier", "sip:carrier.test")], |c| {
+        c.sip.dns_servers = vec![dns_addr.to_string()]
+    })
+    .await;
+    let peers: Vec<u16> = running
+        .app
+        .hub
+        .trunk_peers()
+        .iter()
+        .map(|(name, _, a)| {
+            assert_eq!(name, "carrier");
+            a.port()
+        })
+        .collect();
+    assert_eq!(peers, vec![best, next], "both targets, best first");
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+    ws.send(call_out("14155550100")).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 0);
+    let up = dial(&mut ws).await;
+    assert_eq!(
+        up["code"], 2,
+        "the second target answered, one call for the tab: {up}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws.send(Message::text(r#"{"op":"hangUp"}"#)).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 5);
+    finished(failing, Duration::from_secs(20)).await;
+    finished(working, Duration::from_secs(20)).await;
+    let rec = running
+        .app
+        .store
+        .call(up["callId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.trunk.as_deref(), Some("carrier"));
+    // The admin's list shows the trunk once.
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
+    let (_, list) = api.get("/api/v1/admin/trunks", &admin).await;
+    assert_eq!(
+        list["trunks"],
+        serde_json::json!([{"name": "carrier", "shared": true, "up": true}])
+    );
+}
+
+#[tokio::test]
 async fn srv_targets_come_in_priority_order_and_a_port_or_no_srv_means_a_records() {
     let (best, worse) = (free_udp_port(), free_udp_port());
     let (_dns, dns_addr) = dnsmasq(&zone(best, worse)).await;

@@ -57,8 +57,11 @@ pub struct AppState {
     /// SIP connections (TCP and TLS trunks, carriers connected to us).
     pub streams: Arc<sip_stream::Streams>,
     /// The configuration file's trunks (or the sandbox carrier), shared
-    /// by every tenant without trunks of its own.
-    pub shared_trunks: Vec<trunks::Resolved>,
+    /// by every tenant without trunks of its own; resolved again when
+    /// their DNS answers expire.
+    pub shared_trunks: std::sync::RwLock<Vec<trunks::Resolved>>,
+    /// When the trunks' DNS answers expire, and what was installed.
+    pub trunk_dns: trunks::DnsRefresh,
     /// Held while the trunks change: one change at a time.
     pub trunk_changes: tokio::sync::Mutex<()>,
     /// Resolves trunk host names (`sip.dns_servers`), at start and for trunks
@@ -110,6 +113,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             },
             dial: None,
             more: Vec::new(),
+            valid_until: None,
         };
         (vec![trunk], Some(sb))
     } else {
@@ -170,7 +174,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         recorder,
         sandbox,
         streams: streams.clone(),
-        shared_trunks,
+        shared_trunks: std::sync::RwLock::new(shared_trunks),
+        trunk_dns: trunks::DnsRefresh::default(),
         trunk_changes: tokio::sync::Mutex::new(()),
         dns,
         sso: sso::Sso::new(),
@@ -212,6 +217,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     // The trunks: the shared ones, then the tenants' own.
     trunks::install(&app, trunks::resolve_stored(&app).await?);
+    trunks::spawn_refresh(app.clone());
 
     // One writer keeps the store's writes in the order they were made: the
     // last write of a call record is its final state.

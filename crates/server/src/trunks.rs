@@ -11,6 +11,7 @@ use seatline_store::StoredTrunk;
 use seatline_switchboard::{Trunk, TrunkSetup};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A tenant's own trunks at most.
@@ -19,6 +20,26 @@ pub const MAX_PER_TENANT: usize = 16;
 /// A carrier's addresses tried after its best one (SRV targets, or more
 /// A/AAAA records), at most.
 const MAX_MORE: usize = 3;
+
+/// Trunk host names are looked up again when their DNS answers expire,
+/// but not more often than this (a zone may answer with a TTL of 0).
+const MIN_REFRESH: Duration = Duration::from_secs(5);
+
+/// A name that does not resolve when its answer expired keeps its last
+/// addresses and is tried again after this.
+const RETRY_REFRESH: Duration = Duration::from_secs(30);
+
+/// When the installed trunks' DNS answers expire, and what was installed
+/// (a look-up that changes nothing installs nothing).
+#[derive(Default)]
+pub struct DnsRefresh {
+    due: Mutex<Option<Instant>>,
+    installed: Mutex<Vec<TrunkSetup>>,
+    /// The tenants' own trunks as last installed (kept for a name that
+    /// does not resolve on a refresh).
+    own: Mutex<Vec<Resolved>>,
+    wake: tokio::sync::Notify,
+}
 
 /// A trunk ready for the switchboard, and how to connect to it.
 #[derive(Clone)]
@@ -30,6 +51,8 @@ pub struct Resolved {
     /// best): a call that fails on one for a carrier-side reason is tried
     /// on the next, as on the next trunk.
     pub more: Vec<SocketAddr>,
+    /// When its DNS answer expires (`None`: an IP literal, no DNS).
+    pub valid_until: Option<Instant>,
 }
 
 impl Resolved {
@@ -163,6 +186,7 @@ pub async fn resolve(
         },
         dial,
         more,
+        valid_until: found.valid_until,
     })
 }
 
@@ -194,7 +218,18 @@ pub async fn resolve_stored(app: &App) -> anyhow::Result<Vec<Resolved>> {
 /// Gives the switchboard and the connections the shared trunks and the
 /// tenants' `own` ones.
 pub fn install(app: &App, own: Vec<Resolved>) {
-    let all: Vec<&Resolved> = app.shared_trunks.iter().chain(&own).collect();
+    let shared = app
+        .shared_trunks
+        .read()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let all: Vec<&Resolved> = shared.iter().chain(&own).collect();
+    let setups: Vec<TrunkSetup> = all.iter().flat_map(|r| r.setups()).collect();
+    let now = Instant::now();
+    remember(app, &all, &own, now);
+    if let Ok(mut i) = app.trunk_dns.installed.lock() {
+        i.clone_from(&setups);
+    }
     let dials: HashMap<SocketAddr, sip_stream::Dial> = all
         .iter()
         .filter_map(|r| r.dial.clone().map(|d| (r, d)))
@@ -217,8 +252,135 @@ pub fn install(app: &App, own: Vec<Resolved>) {
             "trunk"
         );
     }
-    app.hub.set_trunks(
-        all.into_iter().flat_map(Resolved::setups).collect(),
-        Instant::now(),
-    );
+    app.hub.set_trunks(setups, now);
+}
+
+/// Notes when the next DNS answer of `all` expires (not sooner than
+/// [`MIN_REFRESH`]) and the tenants' `own` trunks, and wakes the refresh
+/// task to look.
+fn remember(app: &App, all: &[&Resolved], own: &[Resolved], now: Instant) {
+    let due = all
+        .iter()
+        .filter_map(|r| r.valid_until)
+        .min()
+        .map(|t| t.max(now + MIN_REFRESH));
+    if let Ok(mut d) = app.trunk_dns.due.lock() {
+        *d = due;
+    }
+    if let Ok(mut o) = app.trunk_dns.own.lock() {
+        o.clear();
+        o.extend(own.iter().cloned());
+    }
+    app.trunk_dns.wake.notify_one();
+}
+
+/// Looks every trunk's host up again (the configuration's and the
+/// tenants'), keeping the last addresses of a name that does not resolve
+/// now, and installs the result if it changed.
+pub async fn refresh(app: &App) {
+    let _one = app.trunk_changes.lock().await;
+    let retry = Instant::now() + RETRY_REFRESH;
+    let keep = |mut old: Resolved| {
+        old.valid_until = Some(retry);
+        old
+    };
+    if !app.cfg.trunks.is_empty() {
+        let old = app
+            .shared_trunks
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let mut fresh = Vec::with_capacity(old.len());
+        for (t, old) in app.cfg.trunks.iter().zip(old) {
+            match resolve(t, None, &app.dns).await {
+                Ok(r) => fresh.push(r),
+                Err(e) => {
+                    tracing::warn!("{e}; its last addresses stay");
+                    fresh.push(keep(old));
+                }
+            }
+        }
+        if let Ok(mut s) = app.shared_trunks.write() {
+            *s = fresh;
+        }
+    }
+    let old_own = app
+        .trunk_dns
+        .own
+        .lock()
+        .map(|o| o.clone())
+        .unwrap_or_default();
+    let stored = match app.store.all_trunks().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot read the tenants' trunks: {e}");
+            if let Ok(mut d) = app.trunk_dns.due.lock() {
+                *d = Some(retry);
+            }
+            return;
+        }
+    };
+    let mut own = Vec::with_capacity(stored.len());
+    for t in stored {
+        let resolved = match parse_stored(&t) {
+            Ok(c) => resolve(&c, Some(t.tenant_id), &app.dns).await,
+            Err(e) => Err(e),
+        };
+        match resolved {
+            Ok(r) => own.push(r),
+            Err(e) => {
+                let last = old_own.iter().find(|r| {
+                    r.setup.trunk.tenant_id == Some(t.tenant_id) && r.setup.trunk.name == t.name
+                });
+                match last {
+                    Some(r) => {
+                        tracing::warn!(tenant = t.tenant_id, "{e}; its last addresses stay");
+                        own.push(keep(r.clone()));
+                    }
+                    None => tracing::error!(tenant = t.tenant_id, "trunk left out: {e}"),
+                }
+            }
+        }
+    }
+    // The same addresses as installed: nothing to tell anyone.
+    let shared = app
+        .shared_trunks
+        .read()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let all: Vec<&Resolved> = shared.iter().chain(&own).collect();
+    let setups: Vec<TrunkSetup> = all.iter().flat_map(|r| r.setups()).collect();
+    let same = app
+        .trunk_dns
+        .installed
+        .lock()
+        .map(|i| *i == setups)
+        .unwrap_or(false);
+    if same {
+        remember(app, &all, &own, Instant::now());
+        return;
+    }
+    tracing::info!("a trunk's DNS answer changed: the trunks are installed again");
+    install(app, own);
+}
+
+/// Looks the trunks' host names up again each time their DNS answers
+/// expire (not more often than every 5 s); trunks given as IP addresses
+/// are never looked up.
+pub fn spawn_refresh(app: App) {
+    tokio::spawn(async move {
+        loop {
+            let due = app.trunk_dns.due.lock().ok().and_then(|d| *d);
+            match due {
+                Some(t) if t <= Instant::now() => refresh(&app).await,
+                Some(t) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(t.into()) => {}
+                        _ = app.trunk_dns.wake.notified() => {}
+                    }
+                }
+                None => app.trunk_dns.wake.notified().await,
+            }
+        }
+    });
 }

@@ -21,7 +21,11 @@ use tokio_tungstenite::tungstenite::Message;
 /// dnsmasq on 127.0.0.1, answering only from `records` (its own flags),
 /// NXDOMAIN for any other name under carrier.test; and its address.
 async fn dnsmasq(records: &[String]) -> (Child, SocketAddr) {
-    let port = free_udp_port();
+    dnsmasq_on(free_udp_port(), records).await
+}
+
+/// The same on `port`.
+async fn dnsmasq_on(port: u16, records: &[String]) -> (Child, SocketAddr) {
     let child = Command::new("dnsmasq")
         .args([
             "--no-daemon",
@@ -145,6 +149,56 @@ async fn a_call_the_best_srv_target_refuses_with_503_is_carried_by_the_next_targ
     assert_eq!(
         list["trunks"],
         serde_json::json!([{"name": "carrier", "shared": true, "up": true}])
+    );
+}
+
+#[tokio::test]
+async fn a_trunk_follows_its_srv_record_when_the_answer_expires() {
+    let srv = |port: u16| {
+        vec![
+            format!("--srv-host=_sip._udp.carrier.test,sip1.carrier.test,{port},10,1"),
+            "--host-record=sip1.carrier.test,127.0.0.1".into(),
+        ]
+    };
+    let (first, moved) = (free_udp_port(), free_udp_port());
+    let (dns, dns_addr) = dnsmasq(&srv(first)).await;
+    let (_dir, running) = start_with(vec![TrunkConfig::udp("carrier", "sip:carrier.test")], |c| {
+        c.sip.dns_servers = vec![dns_addr.to_string()]
+    })
+    .await;
+    let ports = || -> Vec<u16> {
+        running
+            .app
+            .hub
+            .trunk_peers()
+            .iter()
+            .map(|(_, _, a)| a.port())
+            .collect()
+    };
+    assert_eq!(ports(), vec![first]);
+    // The carrier moves: its zone now names another port (dnsmasq answers
+    // with a TTL of 0; the server looks again every 5 s at the most).
+    drop(dns);
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(dns_addr).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_dns, _) = dnsmasq_on(dns_addr.port(), &srv(moved)).await;
+    let started = std::time::Instant::now();
+    while ports() != vec![moved] {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still {:?} after 15 s",
+            ports()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        running.app.hub.trunks(),
+        vec![("carrier".to_string(), None, true)],
+        "one trunk, at its new address"
     );
 }
 

@@ -174,6 +174,8 @@ test('a queued caller overflows to a number after the maximum wait, hears it, an
   await page.locator('#tab-wallboard').click();
   await page.locator('#calls tr[data-state="queued"]').first().waitFor({ timeout: 2000 });
   await page.locator('#calls tr', { hasText: '→ 12025550120' }).first().waitFor({ timeout: 9000 });
+  // Counted for the day apart from answered and abandoned.
+  await page.locator('#overflowed .value', { hasText: /^[1-9]/ }).waitFor({ timeout: 2000 });
   // After the wait and the number's ring, the caller hears its own tone
   // (about -12 dBFS) come back from the number's echo.
   const echoed = await until('the caller hears the number', 9000, async () => {

@@ -385,6 +385,13 @@ pub struct SipConfig {
     /// DNS servers (`IP:PORT`, or `IP` for port 53) that resolve trunk host
     /// names. Empty (the default): the ones in `/etc/resolv.conf`.
     pub dns_servers: Vec<String>,
+    /// TCP address where carriers may connect over TLS (`sips:`); needs
+    /// `tls_cert` and `tls_key`. None (the default): no TLS listener.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM file of our certificate chain for `tls_listen`, leaf first.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file of the private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for SipConfig {
@@ -392,11 +399,23 @@ impl Default for SipConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
             dns_servers: Vec::new(),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
 
 impl SipConfig {
+    /// The TLS listener's settings are all given or none is.
+    pub fn validate_tls(&self) -> anyhow::Result<()> {
+        match (&self.tls_listen, &self.tls_cert, &self.tls_key) {
+            (None, None, None) | (Some(_), Some(_), Some(_)) => Ok(()),
+            (Some(_), _, _) => anyhow::bail!("sip.tls_listen needs sip.tls_cert and sip.tls_key"),
+            (None, _, _) => anyhow::bail!("sip.tls_cert and sip.tls_key are for sip.tls_listen"),
+        }
+    }
+
     /// `dns_servers` read: each an IP and port (53 unless given), at most 8.
     pub fn dns_servers(&self) -> anyhow::Result<Vec<SocketAddr>> {
         if self.dns_servers.len() > 8 {
@@ -627,6 +646,7 @@ impl Config {
     /// DNS servers.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.sip.dns_servers()?;
+        self.sip.validate_tls()?;
         self.metrics.validate()?;
         self.sso.validate()?;
         let mut names = std::collections::HashSet::new();
@@ -821,6 +841,33 @@ srtp = "sdes"
             ("\"127.0.0.1:53\"", "invalid type"),
         ] {
             let err = Config::from_toml(&format!("[sip]\ndns_servers = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_tls_listener_needs_its_certificate_and_key_and_they_need_it() {
+        let c = Config::from_toml(
+            "[sip]\ntls_listen = \"127.0.0.1:5061\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"",
+        )
+        .unwrap();
+        assert_eq!(c.sip.tls_listen, Some("127.0.0.1:5061".parse().unwrap()));
+        assert!(Config::default().sip.tls_listen.is_none());
+        for (bad, says) in [
+            ("tls_listen = \"127.0.0.1:5061\"", "needs sip.tls_cert"),
+            (
+                "tls_listen = \"127.0.0.1:5061\"\ntls_cert = \"/c.pem\"",
+                "needs sip.tls_cert",
+            ),
+            (
+                "tls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"",
+                "are for sip.tls_listen",
+            ),
+            ("tls_listen = \"nowhere\"", "invalid socket address"),
+        ] {
+            let err = Config::from_toml(&format!("[sip]\n{bad}\n"))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(says), "{bad}: {err}");

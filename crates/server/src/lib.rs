@@ -133,10 +133,25 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     .await?;
     let sip = calls::bind_sip(cfg.sip.listen).await?;
     tracing::info!("SIP on udp {}", sip.addr);
+    let sip_tls = match (&cfg.sip.tls_listen, &cfg.sip.tls_cert, &cfg.sip.tls_key) {
+        (Some(listen), Some(cert), Some(key)) => {
+            let acceptor = sip_stream::tls_server(cert, key)?;
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("sip.tls_listen {listen}: {e}"))?;
+            tracing::info!("SIP on tls {}", listener.local_addr()?);
+            Some((listener, acceptor))
+        }
+        _ => None,
+    };
 
     // The switchboard: SIP that trusts only the trunks, and the rules' numbers.
     let seed: u64 = rand::random();
-    let ua = seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
+    let mut ua =
+        seatline_sip::UserAgent::with_seed(sip.addr, seatline_sip::Timers::default(), seed);
+    if let Some((listener, _)) = &sip_tls {
+        ua.set_tls_local(listener.local_addr()?);
+    }
     // Whom to trust, whose credentials, which registrations: the trunks,
     // installed below, once the hub runs.
     let streams = Arc::new(sip_stream::Streams::default());
@@ -259,10 +274,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     });
     // The phone-number metadata loads before the first call, not during it.
     tokio::task::spawn_blocking(seatline_calls::policy::warm_up).await?;
-    // Carriers may connect over TCP to the SIP address too.
+    // Carriers may connect over TCP to the SIP address too, and over TLS
+    // to its own address when one is set.
     let mut sip = sip;
     if let Some(tcp) = sip.tcp.take() {
-        streams.clone().listen(app.clone(), tcp);
+        streams.clone().listen(app.clone(), tcp, None);
+    }
+    if let Some((listener, acceptor)) = sip_tls {
+        streams
+            .clone()
+            .listen(app.clone(), listener, Some(acceptor));
     }
     calls::start(app.clone(), sip, sip_rx, routes_rx);
     webhooks::start(app.clone());

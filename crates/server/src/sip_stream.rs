@@ -1,6 +1,7 @@
 //! SIP over TCP and TLS: the connections. Outbound, one connection per
 //! TCP/TLS trunk, made on the first message for it and made again after it
-//! closes; inbound, carriers may connect to `sip.listen` over TCP. Every
+//! closes; inbound, carriers may connect to `sip.listen` over TCP, and to
+//! `sip.tls_listen` over TLS when it is set. Every
 //! message read goes to the switchboard as if it were a datagram from the
 //! connection's peer; cutting the stream into messages is
 //! `seatline_sip::stream`'s. The user agent is told which peers are behind
@@ -179,28 +180,85 @@ impl Streams {
         }
     }
 
-    /// Takes carriers' TCP connections on `listen` for as long as the server runs.
-    pub fn listen(self: Arc<Self>, app: App, listener: TcpListener) {
+    /// Takes carriers' connections on `listener` for as long as the
+    /// server runs: plain TCP, or TLS when `tls` is given. Only trusted
+    /// sources get a connection (and a handshake); the handshake runs in
+    /// the connection's own task, bounded in time.
+    pub fn listen(
+        self: Arc<Self>,
+        app: App,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, peer)) = listener.accept().await else {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
-                use std::sync::atomic::Ordering::Relaxed;
                 if self.inbound.load(Relaxed) >= MAX_INBOUND || !app.hub.sip_trusted(peer) {
                     // Untrusted sources get no connection, as no answer over UDP.
                     continue;
                 }
                 self.inbound.fetch_add(1, Relaxed);
                 let _ = tcp.set_nodelay(true);
-                let (tx, rx) = mpsc::channel(QUEUE);
-                self.lock().insert(peer, tx);
-                app.hub.set_transport(peer, Transport::Tcp);
-                tokio::spawn(self.clone().run(app.clone(), peer, tcp, rx, true));
+                let (me, app) = (self.clone(), app.clone());
+                let Some(acceptor) = tls.clone() else {
+                    me.clone().accepted(app, peer, tcp, Transport::Tcp).await;
+                    continue;
+                };
+                tokio::spawn(async move {
+                    match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => me.accepted(app, peer, stream, Transport::Tls).await,
+                        outcome => {
+                            let why = match outcome {
+                                Ok(Err(e)) => e.to_string(),
+                                _ => "timed out".to_string(),
+                            };
+                            tracing::warn!(%peer, "inbound SIP over TLS: handshake failed: {why}");
+                            me.inbound.fetch_sub(1, Relaxed);
+                        }
+                    }
+                });
             }
         });
     }
+
+    /// An inbound connection is ready: messages to `peer` go over it.
+    async fn accepted<S>(self: Arc<Self>, app: App, peer: SocketAddr, stream: S, kind: Transport)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        self.lock().insert(peer, tx);
+        app.hub.set_transport(peer, kind);
+        tokio::spawn(self.run(app, peer, stream, rx, true));
+    }
+}
+
+/// The TLS server side of `sip.tls_listen`: our certificate chain and key,
+/// from PEM files.
+pub fn tls_server(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("sip.tls_cert {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("sip.tls_cert {}: no certificate in it", cert.display());
+    }
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("sip.tls_key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| anyhow::anyhow!("sip.tls_cert and sip.tls_key: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// A TLS client configuration trusting `ca` (a PEM file of certificates),

@@ -218,11 +218,16 @@ async fn seatline_demo_takes_a_trunk_and_a_sip_address_from_its_flags() {
 
 /// The port SIPp logged as `ANSWER_PORT=` in a `-trace_logs` file in `dir`.
 async fn answer_port(dir: &std::path::Path) -> u16 {
+    logged_port(dir, "ANSWER_PORT=").await
+}
+
+/// The port SIPp logged after `key` in `dir`, once it has.
+async fn logged_port(dir: &std::path::Path, key: &str) -> u16 {
     for _ in 0..100 {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
             if let Some(p) = text
-                .split("ANSWER_PORT=")
+                .split(key)
                 .nth(1)
                 .and_then(|t| t.split_whitespace().next())
                 .and_then(|p| p.parse().ok())
@@ -232,7 +237,7 @@ async fn answer_port(dir: &std::path::Path) -> u16 {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("SIPp never logged the answer's port");
+    panic!("SIPp never logged {key}");
 }
 
 /// SIPp as a carrier calling the DID 12025550171 at `sip`, its media the
@@ -389,6 +394,109 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
     );
     assert!(rec["callConnectedTimestamp"].is_number(), "{rec}");
     assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
+}
+
+/// Seatline with one trunk to the number's SIPp on `number_port`, the DID
+/// 12025550171 forwarded to 14155550123.
+async fn forwarding_to(number_port: u16) -> (tempfile::TempDir, seatline_server::Running) {
+    let mut t = trunk("carrier", number_port);
+    t.inbound_from = vec!["127.0.0.1".into()];
+    let (dir, running) = start_with(vec![t], |_| {}).await;
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
+    let (code, _) = api
+        .put(
+            "/api/v1/admin/dids/12025550171/route",
+            &admin,
+            json!({"forwardTo": "14155550123"}),
+        )
+        .await;
+    assert_eq!(code, 204);
+    (dir, running)
+}
+
+#[tokio::test]
+async fn the_number_s_early_media_reaches_the_caller_through_a_forwarded_did() {
+    let (caller_port, number_port) = (free_udp_port(), free_udp_port());
+    let number = sipp("carrier_early.xml", number_port, 1, &["-rtp_echo"]);
+    let (_dir, running) = forwarding_to(number_port).await;
+    let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let media_port = media.local_addr().unwrap().port().to_string();
+    let logs = tempfile::tempdir().unwrap();
+    let sip = running.app.calls.sip_addr.to_string();
+    let args = [
+        sip.as_str(),
+        "-s",
+        "12025550171",
+        "-key",
+        "rtp_port",
+        &media_port,
+        "-trace_logs",
+    ];
+    let caller = sipp_in(logs.path(), "caller_early.xml", caller_port, 1, &args);
+    // The 183 came with our SDP; the number answers 3 s after its 183, so
+    // what we hear back in the next 1.2 s came before the answer.
+    let port = logged_port(logs.path(), "EARLY_PORT=").await;
+    let t0 = Instant::now();
+    let mut heard = 0;
+    let mut buf = [0u8; 2000];
+    for seq in 0..60u16 {
+        media
+            .send_to(&pcmu(seq), ("127.0.0.1", port))
+            .await
+            .unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_millis(20);
+        while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, media.recv_from(&mut buf)).await {
+            if n == 172 && buf[8..12] == 0x5ea7_u32.to_be_bytes() {
+                heard += 1;
+            }
+        }
+    }
+    assert!(
+        t0.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(
+        heard >= 40,
+        "only {heard} of 60 packets came back before the answer"
+    );
+    finished(caller, Duration::from_secs(20)).await;
+    finished(number, Duration::from_secs(20)).await;
+    // The record counts the call from the number's answer, not its 183.
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
+    let (_, calls) = api.get("/api/v1/admin/calls", &admin).await;
+    let rec = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["forwardedTo"] == "14155550123")
+        .expect("the forwarded call's record")
+        .clone();
+    let (start, connected) = (
+        rec["callStartTimestamp"].as_i64().unwrap_or_default(),
+        rec["callConnectedTimestamp"].as_i64().unwrap_or_default(),
+    );
+    assert!(connected - start >= 2900, "{rec}");
+}
+
+#[tokio::test]
+async fn a_number_s_hold_and_resume_reach_the_caller_of_a_forwarded_did() {
+    let (caller_port, number_port) = (free_udp_port(), free_udp_port());
+    let number = sipp("carrier_holds.xml", number_port, 1, &[]);
+    let (_dir, running) = forwarding_to(number_port).await;
+    let sip = running.app.calls.sip_addr.to_string();
+    let caller = sipp(
+        "caller_held.xml",
+        caller_port,
+        1,
+        &[&sip, "-s", "12025550171"],
+    );
+    // The caller's SIPp checks that each re-INVITE reached it with the
+    // number's direction; the number's SIPp, that our answers mirror it.
+    finished(caller, Duration::from_secs(30)).await;
+    finished(number, Duration::from_secs(30)).await;
 }
 
 #[tokio::test]
@@ -655,6 +763,96 @@ async fn tls_front(cert: &str, key: &str, sipp_port: u16) -> (u16, tokio::task::
         }
     });
     (port, task)
+}
+
+/// The carrier's TLS client: takes SIPp's TCP connections on a port and
+/// carries each over TLS to `to`, trusting the CA in `ca`.
+async fn tls_back(ca: &std::path::Path, to: u16) -> (u16, tokio::task::JoinHandle<()>) {
+    let config = seatline_server::sip_stream::tls_client(Some(ca)).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut plain, _)) = listener.accept().await {
+            let connector = connector.clone();
+            tokio::spawn(async move {
+                let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
+                    return;
+                };
+                let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                let Ok(mut tls) = connector.connect(name, tcp).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut plain, &mut tls).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_carrier_calls_in_over_tls_and_a_plain_connection_there_gets_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (ca, cert, key) = test_pki();
+    let pki = tempfile::tempdir().unwrap();
+    for (name, pem) in [("ca.pem", &ca), ("cert.pem", &cert), ("key.pem", &key)] {
+        std::fs::write(pki.path().join(name), pem).unwrap();
+    }
+    let tls_port = free_tcp_port();
+    let mut trunk = TrunkConfig::udp("carrier", &format!("sip:127.0.0.1:{}", free_udp_port()));
+    trunk.inbound_from = vec!["127.0.0.1".into()];
+    let (_dir, running) = start_with(vec![trunk], |cfg| {
+        cfg.sip.tls_listen = Some(([127, 0, 0, 1], tls_port).into());
+        cfg.sip.tls_cert = Some(pki.path().join("cert.pem"));
+        cfg.sip.tls_key = Some(pki.path().join("key.pem"));
+    })
+    .await;
+    let mut ws = tab_of(&running, "agent1@demo.local").await;
+
+    // SIP in clear on the TLS port: the handshake fails, the connection
+    // closes, and no SIP answer comes.
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
+        .await
+        .unwrap();
+    let invite = format!(
+        "INVITE sip:12025550170@127.0.0.1:{tls_port} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKplain\r\n\
+         From: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:12025550170@127.0.0.1>\r\nCall-ID: plain\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:x@127.0.0.1:9;transport=tcp>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    plain.write_all(invite.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), plain.read_to_end(&mut got)).await;
+    assert!(
+        read.is_ok(),
+        "the server closes a connection that is not TLS"
+    );
+    assert!(
+        !String::from_utf8_lossy(&got).contains("SIP/2.0"),
+        "{got:?}"
+    );
+
+    // Over TLS (SIPp over TCP, carried through TLS that checks our
+    // certificate), the DID's call reaches the agent and is answered.
+    let (back_port, back) = tls_back(&pki.path().join("ca.pem"), tls_port).await;
+    let caller = sipp(
+        "caller_inbound.xml",
+        free_tcp_port(),
+        1,
+        &[
+            &format!("127.0.0.1:{back_port}"),
+            "-s",
+            "12025550170",
+            "-t",
+            "t1",
+        ],
+    );
+    let ringing = dial(&mut ws).await;
+    assert_eq!(ringing["code"], 1, "{ringing}");
+    ws.send(Message::text(r#"{"op":"answer"}"#)).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 2);
+    assert_eq!(dial(&mut ws).await["code"], 5);
+    finished(caller, Duration::from_secs(20)).await;
+    back.abort();
 }
 
 #[tokio::test]

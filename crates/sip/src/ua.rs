@@ -279,6 +279,8 @@ pub struct UserAgent {
     regs: Vec<Registration>,
     /// Peers reached over a connection (TCP, TLS) rather than UDP.
     transports: HashMap<SocketAddr, Transport>,
+    /// Where carriers reach us over TLS, when we listen for it.
+    tls_local: Option<SocketAddr>,
 }
 
 /// How SIP messages to a peer travel.
@@ -347,6 +349,21 @@ impl UserAgent {
             pings: HashMap::new(),
             regs: Vec::new(),
             transports: HashMap::new(),
+            tls_local: None,
+        }
+    }
+
+    /// We take TLS connections on `addr`: our Contact and Via toward peers
+    /// over TLS name it (UDP and TCP share the SIP address).
+    pub fn set_tls_local(&mut self, addr: SocketAddr) {
+        self.tls_local = Some(addr);
+    }
+
+    /// Our address as peers over `transport` should see it.
+    fn local_for(&self, transport: Transport) -> SocketAddr {
+        match (transport, self.tls_local) {
+            (Transport::Tls, Some(tls)) => tls,
+            _ => self.local,
         }
     }
 
@@ -604,15 +621,20 @@ impl UserAgent {
     fn contact(&self, peer: SocketAddr) -> String {
         match self.transport_to(peer) {
             Transport::Udp => format!("<sip:seatline@{}>", self.local),
-            t => format!("<sip:seatline@{};transport={}>", self.local, t.param()),
+            t => format!(
+                "<sip:seatline@{};transport={}>",
+                self.local_for(t),
+                t.param()
+            ),
         }
     }
 
     fn via(&mut self, peer: SocketAddr) -> String {
+        let transport = self.transport_to(peer);
         format!(
             "SIP/2.0/{} {};branch={};rport",
-            self.transport_to(peer).token(),
-            self.local,
+            transport.token(),
+            self.local_for(transport),
             new_branch(&mut self.rng)
         )
     }

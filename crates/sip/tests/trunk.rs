@@ -407,3 +407,27 @@ fn over_tcp_requests_name_the_transport_and_are_sent_once() {
     rig.advance(Duration::from_millis(600));
     assert_eq!(rig.sent().len(), 1, "T1 later, again");
 }
+
+#[test]
+fn over_tls_requests_name_our_tls_address_and_the_others_our_sip_address() {
+    let mut rig = Rig::new(None);
+    let sip = rig.ua.local_addr();
+    let tls: std::net::SocketAddr = "127.0.0.1:5061".parse().unwrap();
+    rig.ua.set_tls_local(tls);
+    rig.ua
+        .set_transport(addr(CARRIER), seatline_sip::Transport::Tls);
+    let (_, invite) = rig.invite();
+    let via = invite.header("Via").unwrap();
+    assert!(via.starts_with(&format!("SIP/2.0/TLS {tls};")), "{via}");
+    let contact = invite.header("Contact").unwrap();
+    assert!(
+        contact.contains(&format!("@{tls};transport=tls")),
+        "{contact}"
+    );
+    // Over TCP, the SIP address (TCP shares it).
+    rig.ua
+        .set_transport(addr(CARRIER), seatline_sip::Transport::Tcp);
+    let (_, invite) = rig.invite();
+    let via = invite.header("Via").unwrap();
+    assert!(via.starts_with(&format!("SIP/2.0/TCP {sip};")), "{via}");
+}

@@ -6,9 +6,16 @@
 //!
 //! No transcoding: B is offered exactly A's G.711 codecs, and A is answered
 //! with the codec B chose. Each leg keeps its own telephone-event payload
-//! type; the relay maps one to the other. A re-offer (hold) on either leg
-//! is answered on that leg and not passed on. Failover to the next trunk
-//! works as for agents' calls.
+//! type; the relay maps one to the other. Failover to the next trunk works
+//! as for agents' calls.
+//!
+//! Early media passes across: B's 183 with SDP is answered to A as a 183
+//! with ours, and the relay starts then, so the caller hears the number's
+//! own ringback or announcement (billing and the RTP timeout start at B's
+//! 200). A re-offer on either leg of a connected call (hold, resume) is
+//! passed on as our re-offer to the other leg with the same direction, and
+//! answered once that leg has answered (or with its refusal); a second
+//! re-offer meanwhile gets 491. A call on hold is not ended for silence.
 //!
 //! Each leg has its own media security: A is answered with SDES when the
 //! carrier offered it (and refused 488 when plain RTP comes over an SDES
@@ -49,6 +56,16 @@ pub(crate) struct Forward {
     waiting: Option<SeatId>,
     /// The group the caller waited in, when it overflowed from a queue.
     group: Option<String>,
+    /// Our SDP in the 183 that carried B's early media to A (A not yet
+    /// answered): the 200 repeats it.
+    a_early: Option<AudioSdp>,
+    /// A re-offer passed on and not yet answered: its leg and its SDP.
+    reoffer: Option<(CallRef, Vec<u8>)>,
+    /// The version of our SDP on either leg, raised on every new one.
+    sdp_version: u64,
+    /// One side holds the other (a direction other than sendrecv): no RTP
+    /// may flow, and the call is not ended for silence.
+    held: bool,
 }
 
 impl Forward {
@@ -85,7 +102,7 @@ impl Forward {
             number: r.caller.clone(),
             direction: "inbound",
             state,
-            secs: ((ms - since).max(0) / 1000) as u64,
+            secs: wallboard::secs(ms - since),
             group: self.group.clone(),
             mos: None,
             forwarded_to: r.forwarded_to.clone(),
@@ -97,10 +114,21 @@ impl Forward {
 /// mirrored.
 fn mirrored(ours: &AudioSdp, theirs: &[u8]) -> AudioSdp {
     let mut s = ours.clone();
-    s.direction = AudioSdp::parse(&String::from_utf8_lossy(theirs))
-        .map(|t| t.direction.answer())
-        .unwrap_or(SdpDirection::SendRecv);
+    s.direction = offered_direction(theirs).answer();
     s
+}
+
+/// The direction a (re-)offer asks for. The old hold, a connection address
+/// of 0.0.0.0 (RFC 2543), asks not to be sent to: sendonly. An offer we
+/// cannot read asks for nothing new: sendrecv.
+fn offered_direction(sdp: &[u8]) -> SdpDirection {
+    match AudioSdp::parse(&String::from_utf8_lossy(sdp)) {
+        Ok(t) if t.addr.is_unspecified() && t.direction == SdpDirection::SendRecv => {
+            SdpDirection::SendOnly
+        }
+        Ok(t) => t.direction,
+        Err(_) => SdpDirection::SendRecv,
+    }
 }
 
 impl Switchboard {
@@ -195,6 +223,10 @@ impl Switchboard {
             billing,
             waiting: None,
             group: None,
+            a_early: None,
+            reoffer: None,
+            sdp_version: 1,
+            held: false,
         };
         self.counters.started(CallDirection::Forwarded);
         self.wall.changed(tenant_id);
@@ -255,7 +287,7 @@ impl Switchboard {
             return;
         };
         self.queues.dequeue(call);
-        self.wall.changed(tenant_id);
+        self.wall_overflowed(tenant_id, ms);
         // B is offered the codec A already speaks, and A's DTMF type.
         let plain = AudioSdp::plain(
             self.ua.local_addr().ip(),
@@ -287,6 +319,10 @@ impl Switchboard {
             billing,
             waiting: Some(waiting_key(c.rtp)),
             group: c.group_no.clone(),
+            a_early: None,
+            reoffer: None,
+            sdp_version: 1,
+            held: false,
         };
         self.counters.started(CallDirection::Forwarded);
         self.save_forward(&f);
@@ -327,89 +363,41 @@ impl Switchboard {
         };
         let on_a = call == f.inbound;
         match ev {
-            UaEvent::Progress { .. } if !on_a => {
-                // No early media across: A hears its own network's ringback.
+            UaEvent::Progress { sdp: Some(sdp), .. }
+                if !on_a && f.a_early.is_none() && !sdp.is_empty() =>
+            {
+                // Early media: the caller hears what the number's network
+                // plays before the answer.
+                let (a_answered, inbound) = (f.a_ours.is_some(), f.inbound);
+                let Some(a_ours) = self.b_media(id, sdp, now) else {
+                    return true;
+                };
+                if !a_answered {
+                    let text = a_ours.to_string(1, 1);
+                    self.ua.respond(inbound, 183, Some(text.as_bytes()), now);
+                }
+                if let Some(f) = self.forwards.get_mut(&id) {
+                    f.a_early = Some(a_ours);
+                }
+            }
+            UaEvent::Progress { .. } if !on_a && f.a_early.is_none() && f.a_ours.is_none() => {
+                // No early media: A hears its own network's ringback.
                 self.ua.respond(f.inbound, 180, None, now);
             }
             UaEvent::Answered { sdp, .. } if !on_a => {
-                let Ok(b_answer) = AudioSdp::parse(&String::from_utf8_lossy(sdp)) else {
-                    self.end_forward(id, Some(488), now);
+                let a_answered = f.a_ours.is_some();
+                let Some(a_ours) = self.b_media(id, sdp, now) else {
                     return true;
                 };
-                // A's codec, when A was answered already (it overflowed
-                // from a queue), else any A offered.
-                let fits = |c: &Codec| match &f.a_ours {
-                    Some(a) => a.codecs.first() == Some(c),
-                    None => f.a_offer.codecs.contains(c),
-                };
-                let Some(codec) = b_answer.codecs.first().copied().filter(fits) else {
-                    self.end_forward(id, Some(488), now);
+                let Some(f) = self.forwards.get_mut(&id) else {
                     return true;
                 };
-                // B answered without the key we asked for (or with keys
-                // unasked): its media cannot be relayed.
-                let Ok(b_srtp) = answer_keys(&f.b_ours, sdp) else {
-                    self.end_forward(id, Some(488), now);
-                    return true;
-                };
-                let a_ours = match f.a_ours.clone() {
-                    Some(a_ours) => a_ours,
-                    None => {
-                        let mut a_ours = AudioSdp::plain(
-                            self.ua.local_addr().ip(),
-                            f.a_rtp,
-                            vec![codec],
-                            f.a_offer.dtmf_pt.filter(|_| b_answer.dtmf_pt.is_some()),
-                            b_answer.direction,
-                        );
-                        if let Some(c) = f.a_crypto.clone() {
-                            a_ours = a_ours.secure(c);
-                        }
-                        self.ua.respond(
-                            f.inbound,
-                            200,
-                            Some(a_ours.to_string(1, 1).as_bytes()),
-                            now,
-                        );
-                        a_ours
-                    }
-                };
-                let a_srtp = keys_of(&a_ours, f.a_offer.usable_crypto());
-                // An overflowed caller's music stops; its socket joins the
-                // relay now.
-                if let Some(seat) = f.waiting.take() {
-                    self.out
-                        .push_back(Output::Media(MediaOut::Unbridge { seat }));
-                    self.out.push_back(Output::Media(MediaOut::Relay {
-                        id: f.relay,
-                        a: f.a_rtp,
-                        b: f.b_rtp,
-                    }));
-                }
-                for (leg, remote, dtmf_pt, srtp) in [
-                    (
-                        0,
-                        SocketAddr::new(f.a_offer.addr, f.a_offer.port),
-                        a_ours.dtmf_pt,
-                        a_srtp,
-                    ),
-                    (
-                        1,
-                        SocketAddr::new(b_answer.addr, b_answer.port),
-                        b_answer.dtmf_pt,
-                        b_srtp,
-                    ),
-                ] {
-                    self.out.push_back(Output::Media(MediaOut::RelayRemote {
-                        id: f.relay,
-                        leg,
-                        remote,
-                        pt: codec as u8,
-                        dtmf_pt,
-                        srtp,
-                    }));
+                if !a_answered {
+                    self.ua
+                        .respond(f.inbound, 200, Some(a_ours.to_string(1, 1).as_bytes()), now);
                 }
                 f.a_ours = Some(a_ours);
+                f.a_early = None;
                 f.rtp_deadline = Some(now + self.settings.rtp_timeout);
                 if records {
                     f.record.recorded = true;
@@ -427,11 +415,17 @@ impl Switchboard {
                 self.wall.changed(f.tenant_id);
                 let snapshot = f.record.clone();
                 let tenant_id = f.tenant_id;
+                // Both legs' dialogs, so that a crash leaves nobody up: the
+                // next start sends each its BYE.
+                let dialogs: Vec<_> = [f.inbound, f.outbound]
+                    .into_iter()
+                    .filter_map(|leg| self.ua.dialog_snapshot(leg))
+                    .collect();
                 self.out.push_back(Output::SaveCall {
                     tenant_id,
                     seat: None,
                     record: Box::new(snapshot),
-                    dialog: None,
+                    dialog: serde_json::to_string(&dialogs).ok(),
                 });
             }
             UaEvent::Failed { code, .. } if !on_a => {
@@ -479,6 +473,29 @@ impl Switchboard {
                 self.finish_forward(id, now);
             }
             UaEvent::Reoffer { sdp, .. } => {
+                let connected = f.a_ours.is_some() && f.rtp_deadline.is_some();
+                if connected && f.reoffer.is_none() {
+                    // Passed on: the other leg is offered the same
+                    // direction, from our side of it.
+                    let (other, ours) = if on_a {
+                        (f.outbound, Some(f.b_ours.clone()))
+                    } else {
+                        (f.inbound, f.a_ours.clone())
+                    };
+                    if let Some(mut offer) = ours {
+                        offer.direction = offered_direction(sdp);
+                        f.sdp_version += 1;
+                        let text = offer.to_string(1, f.sdp_version);
+                        f.reoffer = Some((call, sdp.clone()));
+                        self.ua.reoffer(other, text.as_bytes(), now);
+                    }
+                    return true;
+                }
+                if connected {
+                    // One exchange at a time across the call.
+                    self.ua.respond_reoffer(call, 491, None, now);
+                    return true;
+                }
                 let ours = if on_a {
                     f.a_ours.as_ref()
                 } else {
@@ -487,19 +504,134 @@ impl Switchboard {
                 match ours {
                     Some(ours) => {
                         let answer = mirrored(ours, sdp);
+                        f.sdp_version += 1;
                         self.ua.respond_reoffer(
                             call,
                             200,
-                            Some(answer.to_string(1, 2).as_bytes()),
+                            Some(answer.to_string(1, f.sdp_version).as_bytes()),
                             now,
                         );
                     }
                     None => self.ua.respond_reoffer(call, 491, None, now),
                 }
             }
+            UaEvent::ReofferAnswered { .. } | UaEvent::ReofferFailed { .. } => {
+                let Some((from, offer)) = f.reoffer.take().filter(|(from, _)| *from != call) else {
+                    return true;
+                };
+                let ours = if from == f.inbound {
+                    f.a_ours.clone()
+                } else {
+                    Some(f.b_ours.clone())
+                };
+                let (Some(ours), UaEvent::ReofferAnswered { .. }) = (ours, ev) else {
+                    // The other leg refused: so is the offer it carried. A
+                    // leg that no longer knows its dialog ends the call.
+                    let code = match ev {
+                        UaEvent::ReofferFailed { code, .. } => *code,
+                        _ => 500,
+                    };
+                    self.ua.respond_reoffer(from, code.max(400), None, now);
+                    if matches!(code, 408 | 481) {
+                        self.end_forward(id, None, now);
+                    }
+                    return true;
+                };
+                let answer = mirrored(&ours, &offer);
+                f.sdp_version += 1;
+                self.ua.respond_reoffer(
+                    from,
+                    200,
+                    Some(answer.to_string(1, f.sdp_version).as_bytes()),
+                    now,
+                );
+                let held = answer.direction != SdpDirection::SendRecv;
+                if f.held && !held {
+                    // Resumed: silence counts again from now.
+                    f.rtp_deadline = Some(now + self.settings.rtp_timeout);
+                }
+                f.held = held;
+            }
             _ => {}
         }
         true
+    }
+
+    /// B's SDP (in its 183 or its 200) joins the call's media: A's answer
+    /// is made (kept when A was answered already, or got our 183) and the
+    /// relay learns both remotes. None when it cannot be relayed: the call
+    /// was ended (488).
+    fn b_media(&mut self, id: u64, sdp: &[u8], now: Instant) -> Option<AudioSdp> {
+        let local = self.ua.local_addr().ip();
+        let f = self.forwards.get_mut(&id)?;
+        let b_answer = AudioSdp::parse(&String::from_utf8_lossy(sdp)).ok();
+        // A's codec, when A was answered already (it overflowed from a
+        // queue) or heard early media, else any A offered.
+        let fixed = f.a_ours.as_ref().or(f.a_early.as_ref());
+        let codec = b_answer.as_ref().and_then(|b| {
+            b.codecs.first().copied().filter(|c| match fixed {
+                Some(a) => a.codecs.first() == Some(c),
+                None => f.a_offer.codecs.contains(c),
+            })
+        });
+        // B answered without the key we asked for (or with keys unasked):
+        // its media cannot be relayed.
+        let b_srtp = answer_keys(&f.b_ours, sdp).ok();
+        let (Some(b_answer), Some(codec), Some(b_srtp)) = (b_answer, codec, b_srtp) else {
+            self.end_forward(id, Some(488), now);
+            return None;
+        };
+        let a_ours = match fixed.cloned() {
+            Some(a_ours) => a_ours,
+            None => {
+                let mut a_ours = AudioSdp::plain(
+                    local,
+                    f.a_rtp,
+                    vec![codec],
+                    f.a_offer.dtmf_pt.filter(|_| b_answer.dtmf_pt.is_some()),
+                    b_answer.direction,
+                );
+                if let Some(c) = f.a_crypto.clone() {
+                    a_ours = a_ours.secure(c);
+                }
+                a_ours
+            }
+        };
+        let a_srtp = keys_of(&a_ours, f.a_offer.usable_crypto());
+        // An overflowed caller's music stops; its socket joins the relay.
+        if let Some(seat) = f.waiting.take() {
+            self.out
+                .push_back(Output::Media(MediaOut::Unbridge { seat }));
+            self.out.push_back(Output::Media(MediaOut::Relay {
+                id: f.relay,
+                a: f.a_rtp,
+                b: f.b_rtp,
+            }));
+        }
+        for (leg, remote, dtmf_pt, srtp) in [
+            (
+                0,
+                SocketAddr::new(f.a_offer.addr, f.a_offer.port),
+                a_ours.dtmf_pt,
+                a_srtp,
+            ),
+            (
+                1,
+                SocketAddr::new(b_answer.addr, b_answer.port),
+                b_answer.dtmf_pt,
+                b_srtp,
+            ),
+        ] {
+            self.out.push_back(Output::Media(MediaOut::RelayRemote {
+                id: f.relay,
+                leg,
+                remote,
+                pt: codec as u8,
+                dtmf_pt,
+                srtp,
+            }));
+        }
+        Some(a_ours)
     }
 
     /// Ends both legs from our side with `code` toward A (before it was
@@ -564,7 +696,12 @@ impl Switchboard {
     pub(crate) fn forward_timeout(&self) -> Option<Instant> {
         self.forwards
             .values()
-            .flat_map(|f| [f.rtp_deadline, f.billing.as_ref().and_then(|b| b.next_at())])
+            .flat_map(|f| {
+                [
+                    f.rtp_deadline.filter(|_| !f.held),
+                    f.billing.as_ref().and_then(|b| b.next_at()),
+                ]
+            })
             .flatten()
             .min()
     }
@@ -576,7 +713,7 @@ impl Switchboard {
         let silent: Vec<u64> = self
             .forwards
             .iter()
-            .filter(|(_, f)| f.rtp_deadline.is_some_and(|d| d <= now))
+            .filter(|(_, f)| !f.held && f.rtp_deadline.is_some_and(|d| d <= now))
             .map(|(id, _)| *id)
             .collect();
         for id in silent {

@@ -2374,12 +2374,16 @@ impl Switchboard {
         for mut c in open {
             let reason = HangupReason::NetworkAgent as u16;
             let msgs = c.record.failure_messages(reason, ms);
-            if let Some(snap) = c
-                .dialog
-                .as_deref()
-                .and_then(|d| serde_json::from_str(d).ok())
-            {
-                self.ua.bye_from_snapshot(&snap, now);
+            // An agent's call keeps one dialog, a forwarded call its two.
+            let snaps: Vec<seatline_sip::DialogSnapshot> = match c.dialog.as_deref() {
+                Some(d) => serde_json::from_str(d)
+                    .map(|one| vec![one])
+                    .or_else(|_| serde_json::from_str(d))
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            for snap in snaps.iter().take(2) {
+                self.ua.bye_from_snapshot(snap, now);
             }
             if let Some(seat) = c.seat {
                 self.orphan_ends.entry(seat).or_default().extend(msgs);

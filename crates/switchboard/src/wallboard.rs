@@ -21,9 +21,10 @@
 //!
 //! The day's counts (UTC day of the records' clock): answered inbound
 //! calls, abandoned ones (inbound calls that ended before any agent
-//! answered, rung out or not), and those answered within
+//! answered, rung out or not), overflowed ones (callers whose wait ran out
+//! and who were sent to a number), and those answered within
 //! [`SERVICE_LEVEL_SECS`]; service level = answered within / (answered +
-//! abandoned), in percent.
+//! abandoned + overflowed), in percent.
 
 use super::*;
 use serde::Serialize;
@@ -125,6 +126,8 @@ pub struct Today {
     pub day: i64,
     pub answered: u64,
     pub abandoned: u64,
+    /// Callers whose wait ran out and who were sent to a number.
+    pub overflowed: u64,
     pub answered_within_sl: u64,
     /// Percent; `None` before any inbound call ended or was answered today.
     pub service_level_pct: Option<f64>,
@@ -185,7 +188,7 @@ impl WallState {
     }
 }
 
-fn secs(ms: i64) -> u64 {
+pub(crate) fn secs(ms: i64) -> u64 {
     (ms.max(0) / 1000) as u64
 }
 
@@ -308,7 +311,7 @@ impl Switchboard {
                 ..Today::default()
             },
         };
-        let ended = today.answered + today.abandoned;
+        let ended = today.answered + today.abandoned + today.overflowed;
         today.service_level_pct =
             (ended > 0).then(|| today.answered_within_sl as f64 * 100.0 / ended as f64);
         Wallboard {
@@ -333,6 +336,16 @@ impl Switchboard {
         let t = self.wall.day_of(c.tenant_id, at.div_euclid(DAY_MS));
         t.answered += 1;
         t.answered_within_sl += u64::from(within);
+    }
+
+    /// A waiting caller went to a number (its wait ran out): counted
+    /// for its tenant's day, apart from answered and abandoned, and
+    /// against the service level (no agent answered it in time).
+    pub(crate) fn wall_overflowed(&mut self, tenant_id: i64, ms: i64) {
+        self.wall.changed(tenant_id);
+        self.wall
+            .day_of(tenant_id, ms.div_euclid(DAY_MS))
+            .overflowed += 1;
     }
 
     /// A call is gone: its tenant's wallboard changed, and an inbound call

@@ -31,6 +31,8 @@ enum Does {
     /// Answers an SDES offer with SDES (our tag and suite, its own key).
     AnswerSdes,
     Ring,
+    /// 183 with SDP (early media), and no answer until the test gives it.
+    Early,
 }
 
 /// The key an [`Does::AnswerSdes`] carrier sends with.
@@ -55,6 +57,8 @@ struct World {
     carriers: HashMap<SocketAddr, Carrier>,
     dials: Vec<i64>,
     saved: Vec<CallRecord>,
+    /// The dialogs saved with the last record that had any.
+    saved_dialog: Option<String>,
     health: Vec<(String, bool)>,
     next_rtp: RtpPort,
     /// How inbound DIDs are routed.
@@ -89,16 +93,21 @@ fn registering(name: &str, peer: &str) -> Trunk {
 }
 
 fn carrier_sdp() -> Vec<u8> {
+    carrier_sdp_to(SdpDirection::SendRecv, 1)
+}
+
+/// The carrier's SDP with `direction`, at `version`.
+fn carrier_sdp_to(direction: SdpDirection, version: u64) -> Vec<u8> {
     AudioSdp {
         addr: "127.0.0.1".parse().unwrap(),
         port: 40_000,
         codecs: vec![Codec::Pcmu],
         dtmf_pt: Some(101),
-        direction: SdpDirection::SendRecv,
+        direction,
         profile: seatline_sip::sdp::Profile::Avp,
         crypto: Vec::new(),
     }
-    .to_string(7, 1)
+    .to_string(7, version)
     .into_bytes()
 }
 
@@ -163,6 +172,7 @@ impl World {
             carriers,
             dials: vec![],
             saved: vec![],
+            saved_dialog: None,
             health: vec![],
             next_rtp: 30_000,
             route: Route::Unknown,
@@ -203,7 +213,12 @@ impl World {
                         event: ServerEvent::Dial { content },
                         ..
                     } => self.dials.push(content.code),
-                    Output::SaveCall { record, .. } => self.saved.push(*record),
+                    Output::SaveCall { record, dialog, .. } => {
+                        self.saved.push(*record);
+                        if dialog.is_some() {
+                            self.saved_dialog = dialog;
+                        }
+                    }
                     Output::TrunkHealth { name, up } => self.health.push((name, up)),
                     Output::RouteInbound { call, did } => {
                         self.routed.push(did);
@@ -247,6 +262,7 @@ impl World {
                                 c.ua.respond(call, 200, Some(&answer), self.now)
                             }
                             Does::Ring => c.ua.respond(call, 180, None, self.now),
+                            Does::Early => c.ua.respond(call, 183, Some(&carrier_sdp()), self.now),
                         }
                     }
                     c.events.push(ev);
@@ -643,6 +659,186 @@ fn a_forwarded_call_whose_relay_goes_silent_is_ended_on_both_legs() {
     assert_eq!(w.events_of(B).last().map(String::as_str), Some("Ended"));
 }
 
+impl World {
+    /// What carrier `a`'s user agent told of re-offers: ("Reoffer" or
+    /// "ReofferAnswered", the direction of its SDP), or ("ReofferFailed",
+    /// code), in order.
+    fn reoffers_of(&self, a: &str) -> Vec<(String, String)> {
+        let dir = |sdp: &[u8]| {
+            format!(
+                "{:?}",
+                AudioSdp::parse(&String::from_utf8_lossy(sdp))
+                    .unwrap()
+                    .direction
+            )
+        };
+        self.carriers[&addr(a)]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                UaEvent::Reoffer { sdp, .. } => Some(("Reoffer".into(), dir(sdp))),
+                UaEvent::ReofferAnswered { sdp, .. } => Some(("ReofferAnswered".into(), dir(sdp))),
+                UaEvent::ReofferFailed { code, .. } => {
+                    Some(("ReofferFailed".into(), code.to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The SDP carrier `a` got in its last event of the kind `pick` takes.
+    fn sdp_seen_by(&self, a: &str, pick: fn(&UaEvent) -> Option<&Vec<u8>>) -> AudioSdp {
+        let sdp = self.carriers[&addr(a)]
+            .events
+            .iter()
+            .rev()
+            .find_map(pick)
+            .expect("an SDP");
+        AudioSdp::parse(&String::from_utf8_lossy(sdp)).unwrap()
+    }
+}
+
+#[test]
+fn the_number_s_early_media_reaches_the_caller_before_the_answer_and_billing_waits_for_it() {
+    let mut w = forwarding(Does::Early);
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    w.inbound_from_a();
+    assert_eq!(
+        w.events_of(A).last().map(String::as_str),
+        Some("Progress 183"),
+        "the caller got a 183, not a 180"
+    );
+    let early = w.sdp_seen_by(A, |e| match e {
+        UaEvent::Progress { sdp: Some(sdp), .. } => Some(sdp),
+        _ => None,
+    });
+    assert_eq!(early.codecs, vec![Codec::Pcmu]);
+    // The relay knows both ends before the answer: the caller hears the
+    // number's ringback.
+    let legs: Vec<u8> = w
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            MediaOut::RelayRemote { leg, .. } => Some(*leg),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(legs, vec![0, 1]);
+    assert!(w.last_record().connected_ms.is_none(), "not answered yet");
+    // No RTP timeout before the answer.
+    w.advance(Duration::from_secs(40));
+    assert_eq!(w.sb.forward_count(), 1);
+
+    let b_call = w.carriers[&addr(B)].invites[0];
+    let now = w.now;
+    w.carriers
+        .get_mut(&addr(B))
+        .unwrap()
+        .ua
+        .respond(b_call, 200, Some(&carrier_sdp()), now);
+    w.step();
+    assert_eq!(w.events_of(A).last().map(String::as_str), Some("Answered"));
+    let answer = w.sdp_seen_by(A, |e| match e {
+        UaEvent::Answered { sdp, .. } => Some(sdp),
+        _ => None,
+    });
+    assert_eq!(answer, early, "the 200 repeats the 183's SDP");
+    let r = w.last_record();
+    let connected = r.connected_ms.expect("answered") - r.start_ms;
+    assert!(
+        connected >= 40_000,
+        "connected from the 200: {connected} ms"
+    );
+    // From the answer, silence counts.
+    w.advance(Duration::from_secs(31));
+    assert_eq!(w.sb.forward_count(), 0);
+}
+
+#[test]
+fn a_hold_on_either_leg_is_passed_across_and_answered_once_the_other_leg_has() {
+    let mut w = forwarding(Does::Answer);
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    let a_call = w.inbound_from_a();
+    let b_call = w.carriers[&addr(B)].invites[0];
+    let reoffer = |w: &mut World, a: &str, call: CallRef, dir: SdpDirection, v: u64| {
+        let now = w.now;
+        let c = w.carriers.get_mut(&addr(a)).unwrap();
+        c.ua.reoffer(call, &carrier_sdp_to(dir, v), now);
+        w.step();
+    };
+    let answer = |w: &mut World, a: &str, call: CallRef, code: u16, dir: SdpDirection, v: u64| {
+        let now = w.now;
+        let sdp = carrier_sdp_to(dir, v);
+        let c = w.carriers.get_mut(&addr(a)).unwrap();
+        c.ua.respond_reoffer(call, code, (code == 200).then_some(&sdp[..]), now);
+        w.step();
+    };
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+
+    // The caller holds: the number is offered sendonly, and the caller's
+    // re-offer waits for its answer.
+    reoffer(&mut w, A, a_call, SdpDirection::SendOnly, 2);
+    assert_eq!(w.reoffers_of(B), vec![pair("Reoffer", "SendOnly")]);
+    assert!(w.reoffers_of(A).is_empty(), "not answered before B has");
+    answer(&mut w, B, b_call, 200, SdpDirection::RecvOnly, 2);
+    assert_eq!(w.reoffers_of(A), vec![pair("ReofferAnswered", "RecvOnly")]);
+    // On hold, no RTP flows and the call stays.
+    w.advance(Duration::from_secs(45));
+    assert_eq!(
+        w.sb.forward_count(),
+        1,
+        "a held call is not ended for silence"
+    );
+
+    // The number resumes (its own re-offer, sendrecv): passed to the caller.
+    reoffer(&mut w, B, b_call, SdpDirection::SendRecv, 3);
+    assert_eq!(w.reoffers_of(A)[1], pair("Reoffer", "SendRecv"));
+    answer(&mut w, A, a_call, 200, SdpDirection::SendRecv, 3);
+    assert_eq!(w.reoffers_of(B)[1], pair("ReofferAnswered", "SendRecv"));
+
+    // A refusal on the far leg is the answer on the near one.
+    reoffer(&mut w, A, a_call, SdpDirection::Inactive, 4);
+    assert_eq!(w.reoffers_of(B)[2], pair("Reoffer", "Inactive"));
+    answer(&mut w, B, b_call, 488, SdpDirection::SendRecv, 4);
+    assert_eq!(w.reoffers_of(A)[2], pair("ReofferFailed", "488"));
+    assert_eq!(w.sb.forward_count(), 1);
+
+    // Not held: 31 s without RTP ends it.
+    w.advance(Duration::from_secs(31));
+    assert_eq!(w.sb.forward_count(), 0);
+}
+
+#[test]
+fn after_a_crash_the_next_start_closes_a_forwarded_call_and_byes_both_legs() {
+    let mut w = forwarding(Does::Answer);
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    w.inbound_from_a();
+    let record = w.last_record().clone();
+    assert!(record.connected_ms.is_some() && record.hangup_ms.is_none());
+    let dialog = w.saved_dialog.clone();
+    assert!(dialog.is_some(), "both legs' dialogs are kept");
+    // The next run, the same carriers; the process before it died.
+    let mut w2 = forwarding(Does::Answer);
+    w2.carriers = std::mem::take(&mut w.carriers);
+    w2.now = w.now + Duration::from_secs(3);
+    let now = w2.now;
+    w2.sb.recover(
+        vec![OpenCall {
+            tenant_id: 1,
+            seat: None,
+            record,
+            dialog,
+        }],
+        now,
+    );
+    w2.step();
+    assert_eq!(w2.events_of(A).last().map(String::as_str), Some("Ended"));
+    assert_eq!(w2.events_of(B).last().map(String::as_str), Some("Ended"));
+    let r = w2.last_record();
+    assert!(r.hangup_ms.is_some());
+    assert_eq!(r.forwarded_to.as_deref(), Some(FORWARD_TO));
+}
+
 // ---- a waiting caller overflowing to a number -----------------------------------
 
 /// The group of [`overflowing`]: nobody of it signs in, so its callers wait.
@@ -721,6 +917,13 @@ fn a_caller_whose_wait_runs_out_is_placed_to_the_number_and_relayed_on_the_same_
         "12025550199".to_string(),
     );
     assert_eq!(board(&w), vec![forwarding.clone()], "on the wallboard");
+    let today = w.sb.wallboard(1, w.now).today;
+    assert_eq!(
+        (today.answered, today.abandoned, today.overflowed),
+        (0, 0, 1),
+        "counted as overflowed, neither answered nor abandoned"
+    );
+    assert_eq!(today.service_level_pct, Some(0.0), "not served in time");
     assert_eq!(
         w.events_of(B)[0],
         format!("Incoming {FORWARD_TO}"),

@@ -200,6 +200,7 @@ function renderBoard() {
     h('div', { class: 'tiles', id: 'today' }, [
       tile('answered', 'answered', String(today.answered)),
       tile('abandoned', 'abandoned', String(today.abandoned)),
+      tile('overflowed', 'overflowed', String(today.overflowed)),
       tile('service-level', 'serviceLevel', sl),
     ]),
     h('section', { class: 'card' }, [

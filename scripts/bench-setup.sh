@@ -6,7 +6,10 @@
 # binary) forwards over its trunk to a SIPp answering peer
 # (tests/sipp/bench_uas.xml: 200 with SDP, waits for ACK and BYE). The same
 # load also goes through Kamailio (Debian's package) as a stateful
-# record-routing proxy to a peer of its own, rate by rate, in the same run.
+# record-routing proxy to a peer of its own, rate by rate, in the same run,
+# and through RustPBX (a Rust B2BUA, `cargo install rustpbx`; with PEERS
+# naming it and RUSTPBX_BIN or `rustpbx` on the PATH) forwarding every INVITE
+# to a peer of its own with its media proxy on (scripts/bench/rustpbx.toml).
 # No RTP is sent.
 #
 # Per rate and server: calls attempted, successful and failed (SIPp's own
@@ -18,8 +21,8 @@
 # Usage: scripts/bench-setup.sh [RATE ...]     (calls/s; default 100 200 400 600 800 1000)
 # Environment: CALL_SECS (s of calls per rate, 10), HOLD_MS (pause between ACK
 # and BYE, 1000), SETTLE_S (5), GAP_S (33), SKIP_BUILD=1, SEATLINE_BIN, PEERS
-# ("seatline kamailio"), RUST_LOG (warn), BASE_PORT (loopback ports
-# BASE_PORT..+17, 25060).
+# ("seatline kamailio", or any of "seatline kamailio rustpbx"), RUSTPBX_BIN,
+# RUST_LOG (warn), BASE_PORT (loopback ports BASE_PORT..+20, 25060).
 #
 # Rates run in turn on each server (seatline 100, kamailio 100, seatline
 # 200, ...). A server's next rate starts at least GAP_S after its previous
@@ -47,15 +50,21 @@ DID=12025550171
 SL_PORT=$BASE_PORT KAM_PORT=$((BASE_PORT + 1)) UAS_PORT=$((BASE_PORT + 2)) UAS2_PORT=$((BASE_PORT + 9))
 UAS_MP=$((BASE_PORT + 10)) UAC_PORT=$((BASE_PORT + 3)) UAC_MP=$((BASE_PORT + 14))
 HTTP_PORT=$((BASE_PORT + 8))
+# RustPBX's SIP port, its callee's, and its HTTP (AMI) port.
+RPBX_PORT=$((BASE_PORT + 18)) UAS3_PORT=$((BASE_PORT + 19)) RPBX_HTTP=$((BASE_PORT + 20))
 
 command -v sipp >/dev/null || { echo "needs sipp (apt-get install -y sip-tester)" >&2; exit 2; }
 if [[ " ${PEERS[*]} " == *" kamailio "* ]]; then
   command -v kamailio >/dev/null || { echo "needs kamailio (apt-get install -y kamailio)" >&2; exit 2; }
 fi
+if [[ " ${PEERS[*]} " == *" rustpbx "* ]]; then
+  RUSTPBX_BIN=${RUSTPBX_BIN:-$(command -v rustpbx || true)}
+  [[ -x ${RUSTPBX_BIN:-} ]] || { echo "needs rustpbx (cargo install rustpbx; or set RUSTPBX_BIN)" >&2; exit 2; }
+fi
 if [[ -z ${SKIP_BUILD:-} && -z ${SEATLINE_BIN:-} ]]; then
   cargo build --release --locked --bin seatline
 fi
-for p in $SL_PORT $KAM_PORT $UAS_PORT $UAS2_PORT $UAC_PORT $(seq $UAS_MP $((UAS_MP + 3))) $(seq $UAC_MP $((UAC_MP + 3))); do
+for p in $SL_PORT $KAM_PORT $UAS_PORT $UAS2_PORT $UAC_PORT $RPBX_PORT $UAS3_PORT $(seq $UAS_MP $((UAS_MP + 3))) $(seq $UAC_MP $((UAC_MP + 3))); do
   if [[ -n $(ss -Hlun "sport = :$p") ]]; then echo "UDP port $p is taken (set BASE_PORT)" >&2; exit 2; fi
 done
 if [[ -n $(ss -Hltn "sport = :$HTTP_PORT") ]]; then echo "TCP port $HTTP_PORT is taken (set BASE_PORT)" >&2; exit 2; fi
@@ -188,6 +197,24 @@ EOF
   return 1
 }
 
+start_rustpbx() {
+  local dir=$WORK/rustpbx
+  mkdir -p "$dir"
+  sed -e "s#@SIP_PORT@#$RPBX_PORT#g; s#@CALLEE_PORT@#$UAS3_PORT#g; s#@HTTP_PORT@#$RPBX_HTTP#g; s#@DATA_DIR@#$dir#g" \
+    "$ROOT/scripts/bench/rustpbx.toml" >"$dir/rustpbx.toml"
+  # It reads .env from, and writes files to, its working directory.
+  (cd "$dir" && exec env RUST_LOG=warn "$RUSTPBX_BIN" --conf "$dir/rustpbx.toml") >"$WORK/rustpbx.log" 2>&1 &
+  RPBX_PID=$!
+  PIDS+=("$RPBX_PID")
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$RPBX_HTTP/ami/v1/health" 2>/dev/null && return 0
+    kill -0 "$RPBX_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "rustpbx did not start; see $WORK/rustpbx.log" >&2
+  return 1
+}
+
 # One rate through one server; prints a table row and stores the figures.
 declare -A CLEAN
 step() {
@@ -195,6 +222,7 @@ step() {
   case $peer in
     seatline) addr=127.0.0.1:$SL_PORT pid=$SL_PID callee=$UAS_PORT ;;
     kamailio) addr=127.0.0.1:$KAM_PORT pid=$KAM_PID callee=$UAS2_PORT ;;
+    rustpbx) addr=127.0.0.1:$RPBX_PORT pid=$RPBX_PID callee=$UAS3_PORT ;;
   esac
   count=$((rate * CALL_SECS))
   dir=$WORK/$peer-$rate
@@ -278,13 +306,13 @@ step() {
 }
 declare -A CLEAN_CPU LAST_END
 
-echo "# bench-setup: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg), $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1), $(kamailio -v 2>/dev/null | head -1 || true)"
+echo "# bench-setup: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg), $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1), $(kamailio -v 2>/dev/null | head -1 || true)${RUSTPBX_BIN:+, rustpbx $("$RUSTPBX_BIN" --version 2>/dev/null | head -1)}"
 echo "# ${CALL_SECS} s of calls per rate, ${HOLD_MS} ms between ACK and BYE, server CPU read ${SETTLE_S} s after the last call; work dir $WORK"
 for peer in "${PEERS[@]}"; do "start_$peer"; done
 sleep 1
 idle=()
 for peer in "${PEERS[@]}"; do
-  case $peer in seatline) pid=$SL_PID ;; kamailio) pid=$KAM_PID ;; esac
+  case $peer in seatline) pid=$SL_PID ;; kamailio) pid=$KAM_PID ;; rustpbx) pid=$RPBX_PID ;; esac
   idle+=("$peer $pid $(cpu_ticks "$pid")")
 done
 sleep 5
@@ -310,11 +338,13 @@ echo
 for peer in "${PEERS[@]}"; do
   echo "$peer: highest rate with < 0.1 % failed: ${CLEAN[$peer]:-none} calls/s (server CPU per call there: ${CLEAN_CPU[$peer]:--} ms)"
 done
-if [[ -n ${CLEAN[seatline]:-} && -n ${CLEAN[kamailio]:-} ]]; then
-  awk -v a="${CLEAN[seatline]}" -v b="${CLEAN[kamailio]}" 'BEGIN { printf "clean-rate ratio seatline/kamailio: %.2f\n", a / b }'
-  # CPU per call at each rate both ran cleanly.
-  awk '{ pc[$1, $2] = $8; f[$1, $2] = $6; n[$1, $2] = $3; r[$2] = 1 }
-    END { for (x in r) if (("seatline", x) in pc && ("kamailio", x) in pc && f["seatline", x] * 1000 < n["seatline", x] && f["kamailio", x] * 1000 < n["kamailio", x] && pc["kamailio", x] > 0)
-      printf "CPU per call ratio seatline/kamailio at %d calls/s: %.2f\n", x, pc["seatline", x] / pc["kamailio", x] }' "$WORK/results" | sort -t' ' -k7 -n
-fi
+for other in kamailio rustpbx; do
+  if [[ -n ${CLEAN[seatline]:-} && -n ${CLEAN[$other]:-} ]]; then
+    awk -v a="${CLEAN[seatline]}" -v b="${CLEAN[$other]}" -v o="$other" 'BEGIN { printf "clean-rate ratio seatline/%s: %.2f\n", o, a / b }'
+    # CPU per call at each rate both ran cleanly.
+    awk -v o="$other" '{ pc[$1, $2] = $8; f[$1, $2] = $6; n[$1, $2] = $3; r[$2] = 1 }
+      END { for (x in r) if (("seatline", x) in pc && (o, x) in pc && f["seatline", x] * 1000 < n["seatline", x] && f[o, x] * 1000 < n[o, x] && pc[o, x] > 0)
+        printf "CPU per call ratio seatline/%s at %d calls/s: %.2f\n", o, x, pc["seatline", x] / pc[o, x] }' "$WORK/results" | sort -t' ' -k7 -n
+  fi
+done
 echo "logs: $WORK"

@@ -4,7 +4,10 @@
 //! carrier that answers (leg B, Seatline's trunk), each with our own SIP
 //! user agent and one UDP socket per call leg. Every packet carries its
 //! call, direction and counter, so loss is counted per direction. Reports
-//! the server's CPU and memory per call beside the tool's own CPU.
+//! the server's CPU and memory per call beside the tool's own CPU. With
+//! `--rtpengine`, the same packets go through rtpengine; with `--rustpbx
+//! BIN`, the same calls go through RustPBX forwarding every INVITE to leg
+//! B with its media proxy on (`scripts/bench/rustpbx.toml`).
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -40,6 +43,14 @@ struct Args {
     /// Seatline: the peer figure for the same run.
     #[arg(long)]
     rtpengine: bool,
+    /// Place the same calls through RustPBX (this binary) instead of
+    /// Seatline: it forwards every INVITE to leg B, relaying the media.
+    #[arg(long)]
+    rustpbx: Option<PathBuf>,
+    /// RustPBX's configuration template (@SIP_PORT@, @CALLEE_PORT@,
+    /// @HTTP_PORT@, @DATA_DIR@ filled in).
+    #[arg(long, default_value = "scripts/bench/rustpbx.toml")]
+    rustpbx_conf: PathBuf,
 }
 
 const DID: &str = "12025550171";
@@ -190,8 +201,54 @@ struct Relay {
     stop: Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>,
 }
 
-/// Starts Seatline with a DID forwarded to a number, and places the calls
-/// through it; each leg learns where to send.
+/// Starts RustPBX from its template in `dir`: SIP on `sip`, every INVITE
+/// forwarded to `callee`, HTTP on the tool's port; ready once its health
+/// check answers.
+async fn start_rustpbx(
+    args: &Args,
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    sip: SocketAddr,
+    callee: SocketAddr,
+    deadline: Instant,
+) -> anyhow::Result<tokio::process::Child> {
+    let template = std::fs::read_to_string(&args.rustpbx_conf)
+        .with_context(|| format!("reading {}", args.rustpbx_conf.display()))?;
+    let conf = template
+        .replace("@SIP_PORT@", &sip.port().to_string())
+        .replace("@CALLEE_PORT@", &callee.port().to_string())
+        .replace("@HTTP_PORT@", &args.port.to_string())
+        .replace("@DATA_DIR@", &dir.display().to_string());
+    let path = dir.join("rustpbx.toml");
+    std::fs::write(&path, conf)?;
+    let child = tokio::process::Command::new(bin)
+        .arg("--conf")
+        .arg(&path)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", args.port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("rustpbx did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(child)
+}
+
+/// Starts Seatline (or RustPBX) with a DID forwarded to a number, and
+/// places the calls through it; each leg learns where to send.
 async fn seatline(
     args: &Args,
     legs_a: &[Arc<Leg>],
@@ -218,14 +275,19 @@ async fn seatline(
         args.port,
         data.display()
     );
-    let mut server = start_server(
-        &args.seatline,
-        &dir.path().join("seatline.toml"),
-        &cfg,
-        args.port,
-        deadline,
-    )
-    .await?;
+    let mut server = match &args.rustpbx {
+        Some(bin) => start_rustpbx(args, bin, dir.path(), server_sip, b_addr, deadline).await?,
+        None => {
+            start_server(
+                &args.seatline,
+                &dir.path().join("seatline.toml"),
+                &cfg,
+                args.port,
+                deadline,
+            )
+            .await?
+        }
+    };
     let pid = server.id().context("server pid")?;
 
     let a = Arc::new(Side {

@@ -459,10 +459,18 @@ impl Hub {
                             on,
                         },
                         MediaOut::Relay { id, a, b } => {
-                            let pair = |p: RtpPort| inner.rtp.get(&p).map(|s| s.try_clone());
-                            match (pair(a), pair(b)) {
-                                (Some(Ok(a)), Some(Ok(b))) => MediaCmd::Relay { id, a, b },
-                                _ => {
+                            // Handed over, not duplicated: a relayed call
+                            // holds 4 descriptors, not 8. The worker's drop
+                            // at Unrelay frees the ports (its ReleaseRtp
+                            // then finds nothing here).
+                            match (inner.rtp.remove(&a), inner.rtp.remove(&b)) {
+                                (Some(a), Some(b)) => MediaCmd::Relay { id, a, b },
+                                (pa, pb) => {
+                                    for (port, pair) in [(a, pa), (b, pb)] {
+                                        if let Some(pair) = pair {
+                                            inner.rtp.insert(port, pair);
+                                        }
+                                    }
                                     let call_id = inner.sb.call_id_of_relay(id);
                                     tracing::error!(
                                         call_id = call_id.as_deref().unwrap_or(""),

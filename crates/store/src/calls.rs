@@ -94,55 +94,72 @@ async fn save_call_with<'e, E>(e: E, c: &CallRow) -> Result<()>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
-    sqlx::query(
-            "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
-                                start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
-                                loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to, hung_up_by,
-                                billed_secs, cost_millicents, recorded)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
-             ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
-                hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
-                dialog = excluded.dialog,
-                loss_pct = COALESCE(excluded.loss_pct, calls.loss_pct),
-                jitter_ms = COALESCE(excluded.jitter_ms, calls.jitter_ms),
-                rtt_ms = COALESCE(excluded.rtt_ms, calls.rtt_ms),
-                mos = COALESCE(excluded.mos, calls.mos),
-                mos_min = COALESCE(excluded.mos_min, calls.mos_min),
-                trunk = COALESCE(excluded.trunk, calls.trunk),
-                forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to),
-                hung_up_by = COALESCE(excluded.hung_up_by, calls.hung_up_by),
-                billed_secs = COALESCE(excluded.billed_secs, calls.billed_secs),
-                cost_millicents = COALESCE(excluded.cost_millicents, calls.cost_millicents),
-                recorded = MAX(excluded.recorded, calls.recorded)",
-        )
-        .bind(&c.id)
-        .bind(c.tenant_id)
-        .bind(c.seat_id)
-        .bind(c.direction)
-        .bind(&c.caller)
-        .bind(&c.callee)
-        .bind(&c.order_id)
-        .bind(&c.params)
-        .bind(&c.other)
-        .bind(c.start_ms)
-        .bind(c.connected_ms)
-        .bind(c.hangup_ms)
-        .bind(c.hangup_code)
-        .bind(c.sip_code)
-        .bind(&c.dialog)
-        .bind(c.loss_pct)
-        .bind(c.jitter_ms)
-        .bind(c.rtt_ms)
-        .bind(c.mos)
-        .bind(c.mos_min)
-        .bind(&c.trunk)
-        .bind(&c.forwarded_to)
-        .bind(&c.hung_up_by)
-        .bind(c.billed_secs)
-        .bind(c.cost_millicents)
-        .bind(c.recorded)
-        .execute(e)
-        .await?;
+    save_calls_with(e, &[c]).await
+}
+
+/// Rows of one multi-row upsert at most (26 parameters a row, well under
+/// SQLite's limit of 32,766).
+const CALLS_PER_STATEMENT: usize = 256;
+
+/// Writes call records in one statement, in their order: a later row for
+/// the same call updates the earlier one as it would one at a time. One
+/// statement is one round trip to the SQLite thread, the main cost of a
+/// burst of small writes.
+async fn save_calls_with<'e, E>(e: E, rows: &[&CallRow]) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO calls (id, tenant_id, seat_id, direction, caller, callee, order_id, params, other,
+                            start_ms, connected_ms, hangup_ms, hangup_code, sip_code, dialog,
+                            loss_pct, jitter_ms, rtt_ms, mos, mos_min, trunk, forwarded_to, hung_up_by,
+                            billed_secs, cost_millicents, recorded) ",
+    );
+    q.push_values(rows, |mut b, c| {
+        b.push_bind(&c.id)
+            .push_bind(c.tenant_id)
+            .push_bind(c.seat_id)
+            .push_bind(c.direction)
+            .push_bind(&c.caller)
+            .push_bind(&c.callee)
+            .push_bind(&c.order_id)
+            .push_bind(&c.params)
+            .push_bind(&c.other)
+            .push_bind(c.start_ms)
+            .push_bind(c.connected_ms)
+            .push_bind(c.hangup_ms)
+            .push_bind(c.hangup_code)
+            .push_bind(c.sip_code)
+            .push_bind(&c.dialog)
+            .push_bind(c.loss_pct)
+            .push_bind(c.jitter_ms)
+            .push_bind(c.rtt_ms)
+            .push_bind(c.mos)
+            .push_bind(c.mos_min)
+            .push_bind(&c.trunk)
+            .push_bind(&c.forwarded_to)
+            .push_bind(&c.hung_up_by)
+            .push_bind(c.billed_secs)
+            .push_bind(c.cost_millicents)
+            .push_bind(c.recorded);
+    });
+    q.push(
+        " ON CONFLICT(id) DO UPDATE SET connected_ms = excluded.connected_ms, hangup_ms = excluded.hangup_ms,
+            hangup_code = excluded.hangup_code, sip_code = excluded.sip_code, seat_id = excluded.seat_id,
+            dialog = excluded.dialog,
+            loss_pct = COALESCE(excluded.loss_pct, calls.loss_pct),
+            jitter_ms = COALESCE(excluded.jitter_ms, calls.jitter_ms),
+            rtt_ms = COALESCE(excluded.rtt_ms, calls.rtt_ms),
+            mos = COALESCE(excluded.mos, calls.mos),
+            mos_min = COALESCE(excluded.mos_min, calls.mos_min),
+            trunk = COALESCE(excluded.trunk, calls.trunk),
+            forwarded_to = COALESCE(excluded.forwarded_to, calls.forwarded_to),
+            hung_up_by = COALESCE(excluded.hung_up_by, calls.hung_up_by),
+            billed_secs = COALESCE(excluded.billed_secs, calls.billed_secs),
+            cost_millicents = COALESCE(excluded.cost_millicents, calls.cost_millicents),
+            recorded = MAX(excluded.recorded, calls.recorded)",
+    );
+    q.build().execute(e).await?;
     Ok(())
 }
 
@@ -368,8 +385,26 @@ impl Store {
     pub async fn save_all(&self, writes: &[Write]) -> Result<()> {
         let batch = async {
             let mut tx = self.pool.begin().await?;
+            // Consecutive call records go in one statement each run (the
+            // order of everything else is kept around them).
+            let mut run: Vec<&CallRow> = Vec::new();
             for w in writes {
-                write_with(&mut *tx, w).await?;
+                if let Write::Call(c) = w {
+                    run.push(c);
+                    if run.len() < CALLS_PER_STATEMENT {
+                        continue;
+                    }
+                }
+                if !run.is_empty() {
+                    save_calls_with(&mut *tx, &run).await?;
+                    run.clear();
+                }
+                if !matches!(w, Write::Call(_)) {
+                    write_with(&mut *tx, w).await?;
+                }
+            }
+            if !run.is_empty() {
+                save_calls_with(&mut *tx, &run).await?;
             }
             tx.commit().await?;
             Ok::<(), crate::StoreError>(())
@@ -565,20 +600,25 @@ mod tests {
             hangup_ms: hangup,
             ..Default::default()
         };
+        // Consecutive records go in one statement: the later row of a call
+        // updates the earlier one as it would alone (a figure it lacks is
+        // kept), and a write between two runs keeps its place.
+        let mut first = row("b1", 1, None);
+        first.mos = Some(4.1);
         let writes = vec![
-            Write::Call(Box::new(row("b1", 1, None))),
+            Write::Call(Box::new(first)),
             Write::Call(Box::new(row("b1", 1, Some(9)))),
             Write::Status {
                 seat_id: 1,
                 code: 3,
             },
+            Write::Call(Box::new(row("b4", 1, Some(11)))),
         ];
         store.save_all(&writes).await.unwrap();
-        assert_eq!(
-            store.call("b1").await.unwrap().unwrap().hangup_ms,
-            Some(9),
-            "the last write wins"
-        );
+        let b1 = store.call("b1").await.unwrap().unwrap();
+        assert_eq!(b1.hangup_ms, Some(9), "the last write wins");
+        assert_eq!(b1.mos, Some(4.1), "a figure the later row lacks is kept");
+        assert_eq!(store.call("b4").await.unwrap().unwrap().hangup_ms, Some(11));
         // A record of a tenant that does not exist breaks the batch; the
         // others are stored one by one.
         let writes = vec![

@@ -241,12 +241,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         // What is queued when the writer wakes goes in one transaction:
         // a burst of calls costs one commit, not one per record.
         const BATCH: usize = 512;
-        /// How long a write may wait for others to share its transaction.
-        const LINGER: Duration = Duration::from_millis(2);
         let mut writes = Vec::with_capacity(BATCH);
         let mut flushes = Vec::new();
         while let Some(first) = persist_rx.recv().await {
-            let until = tokio::time::Instant::now() + LINGER;
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
@@ -262,16 +259,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 }
                 if writes.len() < BATCH {
                     next = persist_rx.try_recv().ok();
-                    // Nothing more at once: linger a moment to gather a
-                    // burst into one transaction (each statement and each
-                    // commit is a round trip to the SQLite thread), unless
-                    // somebody waits for these writes.
-                    if next.is_none() && flushes.is_empty() {
-                        next = tokio::time::timeout_at(until, persist_rx.recv())
-                            .await
-                            .ok()
-                            .flatten();
-                    }
                 }
             }
             if !writes.is_empty() {

@@ -316,7 +316,9 @@ async fn retention_removes_recordings_older_than_the_tenant_keeps_them() {
     // A fresh recording stays.
     assert_eq!(seatline_server::recordings::sweep(&running.app).await, 0);
     assert!(file.exists());
-    // Two days later (the record's end moved back) it goes.
+    // Two days later (the record's end moved back) it goes. The call's
+    // last record write is stored first, so that this one comes after it.
+    running.app.hub.flush_writes().await;
     let store = &running.app.store;
     let mut row = store.call(&call).await.unwrap().unwrap();
     row.hangup_ms = row.hangup_ms.map(|t| t - 2 * 86_400_000);

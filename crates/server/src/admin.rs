@@ -571,11 +571,13 @@ async fn set_did_route(
             Err(e) => return internal(e),
         }
         let stored = serde_json::to_value(&body).unwrap_or_default();
-        return match app
+        let set = app
             .store
             .set_did_route(user.tenant_id, &did, &DidRouteSet::Menu(stored))
-            .await
-        {
+            .await;
+        // Whatever the outcome, inbound calls read the store again.
+        app.calls.dids.forget();
+        return match set {
             Ok(true) => StatusCode::NO_CONTENT.into_response(),
             Ok(false) => api_error(
                 StatusCode::NOT_FOUND,
@@ -596,7 +598,10 @@ async fn set_did_route(
         (None, None, Some(_)) => return bad("badCode", "reject is a SIP status from 400 to 699"),
         _ => return bad("badRoute", SEND),
     };
-    match app.store.set_did_route(user.tenant_id, &did, &route).await {
+    let set = app.store.set_did_route(user.tenant_id, &did, &route).await;
+    // Whatever the outcome, inbound calls read the store again.
+    app.calls.dids.forget();
+    match set {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => api_error(
             StatusCode::NOT_FOUND,

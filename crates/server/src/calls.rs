@@ -19,6 +19,55 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct Calls {
     pub sip_addr: SocketAddr,
+    /// Each DID's route as last read, so that an inbound call costs no
+    /// store read.
+    pub dids: Arc<DidRoutes>,
+}
+
+/// The routes of the DIDs that took calls, as the store held them when
+/// read. A DID's route changes only through the admin API, which calls
+/// [`DidRoutes::forget`] once the store has the new one. A look-up that
+/// read the store before that and ends after it is not kept (the
+/// generation moved on), so a stale route never stays. Only routes of owned
+/// DIDs are kept, so the map is as large as the store's DIDs at most.
+#[derive(Default)]
+pub struct DidRoutes {
+    inner: std::sync::Mutex<(u64, std::collections::HashMap<String, Route>)>,
+}
+
+impl DidRoutes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, std::collections::HashMap<String, Route>)> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, did: &str) -> Option<Route> {
+        self.lock().1.get(did).cloned()
+    }
+
+    /// The generation a store read starts in.
+    pub fn generation(&self) -> u64 {
+        self.lock().0
+    }
+
+    /// Keeps a route read from the store in `generation`, unless a change
+    /// came since.
+    pub fn keep(&self, did: &str, generation: u64, route: &Route) {
+        let known = matches!(
+            route,
+            Route::Group { .. } | Route::Menu { .. } | Route::Forward { .. } | Route::Reject { .. }
+        );
+        let mut g = self.lock();
+        if known && g.0 == generation {
+            g.1.insert(did.to_owned(), route.clone());
+        }
+    }
+
+    /// A DID's route changed in the store: every route is read again.
+    pub fn forget(&self) {
+        let mut g = self.lock();
+        g.0 += 1;
+        g.1.clear();
+    }
 }
 
 /// The SIP socket, bound before the switchboard exists (its address goes
@@ -95,63 +144,91 @@ pub fn start(
     });
     let timer = app.clone();
     tokio::spawn(async move {
+        // Every input may set an earlier deadline, and looking for the next
+        // one walks every call: after an input the timer waits a
+        // millisecond, gathering the inputs that come meanwhile, and looks
+        // once for all of them. Under load that is a look per millisecond,
+        // not one per SIP message; a deadline is kept to within it.
+        const GATHER: Duration = Duration::from_millis(1);
         loop {
             let next = timer
                 .hub
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                _ = tokio::time::sleep_until(next.into()) => {}
-                _ = timer.hub.timer.notified() => {}
+                _ = tokio::time::sleep_until(next.into()) => {
+                    timer.hub.handle_timeout(Instant::now());
+                }
+                _ = timer.hub.timer.notified() => {
+                    tokio::time::sleep(GATHER).await;
+                    if next <= Instant::now() {
+                        timer.hub.handle_timeout(Instant::now());
+                    }
+                }
             }
-            timer.hub.handle_timeout(Instant::now());
         }
     });
     let router = app.clone();
     tokio::spawn(async move {
         while let Some((call, did)) = routes.recv().await {
+            // A DID that took calls before is routed here and now; another
+            // is read from the store in a task of its own.
+            if let Some(route) = router.calls.dids.get(&did) {
+                routed(&router, call, route);
+                continue;
+            }
             let app = router.clone();
             tokio::spawn(async move {
-                let route = match app.store.did_route(&did).await {
-                    Ok(Some(DidRoute::Group {
-                        tenant_id,
-                        group_no,
-                        skill,
-                    })) => Route::Group {
-                        tenant_id,
-                        group_no,
-                        skill,
-                    },
-                    Ok(Some(DidRoute::Forward { tenant_id, number })) => {
-                        Route::Forward { tenant_id, number }
-                    }
-                    Ok(Some(DidRoute::Reject { code, .. })) => Route::Reject { code },
-                    Ok(Some(DidRoute::Menu { tenant_id, menu })) => Route::Menu {
-                        tenant_id,
-                        menu: crate::menus::stored_menu(&menu),
-                    },
-                    Ok(None) => Route::Unknown,
-                    Err(e) => {
-                        tracing::error!("cannot route an inbound call: {e}");
-                        Route::Unavailable
-                    }
-                };
-                let ports = match route {
-                    Route::Group { .. } | Route::Menu { .. } => 1,
-                    Route::Forward { .. } => 2,
-                    _ => 0,
-                };
-                let mut rtp = Vec::with_capacity(ports);
-                for _ in 0..ports {
-                    rtp.extend(bind_rtp(app.calls.sip_addr).await);
-                }
-                app.hub.route_inbound(call, route, rtp, Instant::now());
+                let generation = app.calls.dids.generation();
+                let route = stored_route(&app, &did).await;
+                app.calls.dids.keep(&did, generation, &route);
+                routed(&app, call, route);
             });
         }
     });
 }
 
-async fn bind_rtp(sip: SocketAddr) -> Option<RtpPair> {
+/// A DID's route as the store holds it.
+async fn stored_route(app: &App, did: &str) -> Route {
+    match app.store.did_route(did).await {
+        Ok(Some(DidRoute::Group {
+            tenant_id,
+            group_no,
+            skill,
+        })) => Route::Group {
+            tenant_id,
+            group_no,
+            skill,
+        },
+        Ok(Some(DidRoute::Forward { tenant_id, number })) => Route::Forward { tenant_id, number },
+        Ok(Some(DidRoute::Reject { code, .. })) => Route::Reject { code },
+        Ok(Some(DidRoute::Menu { tenant_id, menu })) => Route::Menu {
+            tenant_id,
+            menu: crate::menus::stored_menu(&menu),
+        },
+        Ok(None) => Route::Unknown,
+        Err(e) => {
+            tracing::error!("cannot route an inbound call: {e}");
+            Route::Unavailable
+        }
+    }
+}
+
+/// Binds the RTP ports the route needs and gives the call its route.
+fn routed(app: &App, call: seatline_sip::CallRef, route: Route) {
+    let ports = match route {
+        Route::Group { .. } | Route::Menu { .. } => 1,
+        Route::Forward { .. } => 2,
+        _ => 0,
+    };
+    let mut rtp = Vec::with_capacity(ports);
+    for _ in 0..ports {
+        rtp.extend(bind_rtp(app.calls.sip_addr));
+    }
+    app.hub.route_inbound(call, route, rtp, Instant::now());
+}
+
+fn bind_rtp(sip: SocketAddr) -> Option<RtpPair> {
     match RtpPair::bind(sip.ip()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -174,7 +251,7 @@ impl Calls {
             Err(_) => Ok(CallOutFacts::default()),
         };
         let rtp = if session_ok && facts.is_ok() {
-            bind_rtp(self.sip_addr).await
+            bind_rtp(self.sip_addr)
         } else {
             None
         };
@@ -235,4 +312,38 @@ async fn facts(
         owned_dids,
         pool_dids,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forward(number: &str) -> Route {
+        Route::Forward {
+            tenant_id: 1,
+            number: number.into(),
+        }
+    }
+
+    #[test]
+    fn a_did_route_read_before_a_change_is_not_kept_after_it() {
+        let dids = DidRoutes::default();
+        let g = dids.generation();
+        dids.keep("1202", g, &forward("1"));
+        assert_eq!(dids.get("1202"), Some(forward("1")));
+        // A read starts, the route changes, the read ends: not kept.
+        let g = dids.generation();
+        dids.forget();
+        assert_eq!(dids.get("1202"), None);
+        dids.keep("1202", g, &forward("1"));
+        assert_eq!(dids.get("1202"), None);
+        // Unknown DIDs and failed reads are never kept.
+        let g = dids.generation();
+        dids.keep("999", g, &Route::Unknown);
+        dids.keep("998", g, &Route::Unavailable);
+        assert_eq!(dids.get("999"), None);
+        assert_eq!(dids.get("998"), None);
+        dids.keep("1202", g, &Route::Reject { code: 603 });
+        assert_eq!(dids.get("1202"), Some(Route::Reject { code: 603 }));
+    }
 }

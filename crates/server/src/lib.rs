@@ -178,7 +178,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         routes: routes_tx,
     };
     let hub = Hub::new(Duration::from_secs(cfg.sessions.idle_timeout_secs), sb, io);
-    let calls = calls::Calls { sip_addr: sip.addr };
+    let calls = calls::Calls {
+        sip_addr: sip.addr,
+        dids: Arc::default(),
+    };
     let open = store.open_calls().await?;
     let app: App = Arc::new(AppState {
         store,
@@ -236,14 +239,26 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     // One writer keeps the store's writes in the order they were made: the
     // last write of a call record is its final state.
-    let writer = app.clone();
+    let mut writer = app.store.writer();
     tokio::spawn(async move {
         // What is queued when the writer wakes goes in one transaction:
         // a burst of calls costs one commit, not one per record.
         const BATCH: usize = 512;
+        // Busy (the last commit ended less than this ago), the writer
+        // gathers for up to this long after it: under load, commits are
+        // at most 500 a second, each of a burst. Otherwise a write goes
+        // at once, as it comes.
+        const GATHER: Duration = Duration::from_millis(2);
         let mut writes = Vec::with_capacity(BATCH);
         let mut flushes = Vec::new();
+        let mut last_commit: Option<tokio::time::Instant> = None;
         while let Some(first) = persist_rx.recv().await {
+            if let Some(at) = last_commit {
+                let flush = matches!(first, hub::Persist::Flush(_));
+                if !flush && at.elapsed() < GATHER {
+                    tokio::time::sleep_until(at + GATHER).await;
+                }
+            }
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
@@ -262,10 +277,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 }
             }
             if !writes.is_empty() {
-                if let Err(e) = writer.store.save_all(&writes).await {
+                if let Err(e) = writer.save_all(&writes).await {
                     tracing::error!("cannot store a call record or an agent status: {e}");
                 }
                 writes.clear();
+                last_commit = Some(tokio::time::Instant::now());
             }
             for done in flushes.drain(..) {
                 let _ = done.send(());

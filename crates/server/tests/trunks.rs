@@ -674,6 +674,17 @@ async fn a_carrier_sending_national_dids_reaches_them_through_its_trunk_s_rules(
     let target = running.app.calls.sip_addr;
     // 2025550171 is our 12025550171 on this trunk: its route answers.
     assert_eq!(final_status(&sock, target, "2025550171").await, 486);
+    // A new route holds from the next call (the route read for the first
+    // one is not kept past the change).
+    let put = reqwest::Client::new()
+        .put(format!("{base}/api/v1/admin/dids/12025550171/route"))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .json(&json!({"reject": 603}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    assert_eq!(final_status(&sock, target, "2025550171").await, 603);
     // 3025550171 becomes 13025550171, a DID nobody owns.
     assert_eq!(final_status(&sock, target, "3025550171").await, 404);
 }

@@ -163,6 +163,51 @@ where
     Ok(())
 }
 
+/// Writes a batch on `conn`, in order, in one transaction; a batch of call
+/// records only is one statement, atomic without a transaction (one trip
+/// to SQLite's thread instead of three).
+pub(crate) async fn save_batch(conn: &mut sqlx::SqliteConnection, writes: &[Write]) -> Result<()> {
+    let calls_only =
+        writes.len() <= CALLS_PER_STATEMENT && writes.iter().all(|w| matches!(w, Write::Call(_)));
+    if calls_only {
+        let rows: Vec<&CallRow> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Call(c) => Some(&**c),
+                _ => None,
+            })
+            .collect();
+        if !rows.is_empty() {
+            save_calls_with(&mut *conn, &rows).await?;
+        }
+        return Ok(());
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    // Consecutive call records go in one statement each run (the
+    // order of everything else is kept around them).
+    let mut run: Vec<&CallRow> = Vec::new();
+    for w in writes {
+        if let Write::Call(c) = w {
+            run.push(c);
+            if run.len() < CALLS_PER_STATEMENT {
+                continue;
+            }
+        }
+        if !run.is_empty() {
+            save_calls_with(&mut *tx, &run).await?;
+            run.clear();
+        }
+        if !matches!(w, Write::Call(_)) {
+            write_with(&mut *tx, w).await?;
+        }
+    }
+    if !run.is_empty() {
+        save_calls_with(&mut *tx, &run).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Where a DID's inbound calls go, as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DidRoute {
@@ -383,35 +428,20 @@ impl Store {
     /// tried alone, so one bad write loses no other; the first error is
     /// returned.
     pub async fn save_all(&self, writes: &[Write]) -> Result<()> {
-        let batch = async {
-            let mut tx = self.pool.begin().await?;
-            // Consecutive call records go in one statement each run (the
-            // order of everything else is kept around them).
-            let mut run: Vec<&CallRow> = Vec::new();
-            for w in writes {
-                if let Write::Call(c) = w {
-                    run.push(c);
-                    if run.len() < CALLS_PER_STATEMENT {
-                        continue;
-                    }
-                }
-                if !run.is_empty() {
-                    save_calls_with(&mut *tx, &run).await?;
-                    run.clear();
-                }
-                if !matches!(w, Write::Call(_)) {
-                    write_with(&mut *tx, w).await?;
-                }
-            }
-            if !run.is_empty() {
-                save_calls_with(&mut *tx, &run).await?;
-            }
-            tx.commit().await?;
-            Ok::<(), crate::StoreError>(())
+        let batch = match self.pool.acquire().await {
+            Ok(mut conn) => save_batch(&mut conn, writes).await,
+            Err(e) => Err(e.into()),
         };
-        if batch.await.is_ok() {
-            return Ok(());
+        // The connection is back in the pool before the writes go alone.
+        match batch {
+            Ok(()) => Ok(()),
+            Err(_) => self.save_one_by_one(writes).await,
         }
+    }
+
+    /// Every write alone, through the pool: one bad record (or a broken
+    /// connection) loses no other. The first error is returned.
+    pub(crate) async fn save_one_by_one(&self, writes: &[Write]) -> Result<()> {
         let mut first = Ok(());
         for w in writes {
             if let Err(e) = write_with(&self.pool, w).await {
@@ -630,6 +660,78 @@ mod tests {
         assert!(store.call("b2").await.unwrap().is_some());
         assert!(store.call("bad").await.unwrap().is_none());
         assert_eq!(store.call("b3").await.unwrap().unwrap().hangup_ms, Some(7));
+    }
+
+    #[tokio::test]
+    async fn the_writer_keeps_order_on_its_own_connection_and_recovers_from_a_bad_batch() {
+        let dir = std::env::temp_dir().join(format!(
+            "seatline-writer-{}-{}",
+            std::process::id(),
+            crate::now_ms()
+        ));
+        let store = Store::open_dir(&dir).await.unwrap();
+        store.seed_demo().await.unwrap();
+        let row = |id: &str, tenant_id: i64, hangup: Option<i64>| CallRow {
+            id: id.into(),
+            tenant_id,
+            direction: 1,
+            caller: "a".into(),
+            callee: "b".into(),
+            start_ms: 5,
+            hangup_ms: hangup,
+            ..Default::default()
+        };
+        let mut writer = store.writer();
+        // Call records only: one statement, no transaction.
+        let writes = vec![
+            Write::Call(Box::new(row("w1", 1, None))),
+            Write::Call(Box::new(row("w1", 1, Some(9)))),
+        ];
+        writer.save_all(&writes).await.unwrap();
+        assert_eq!(store.call("w1").await.unwrap().unwrap().hangup_ms, Some(9));
+        // Mixed: one transaction, in order.
+        let writes = vec![
+            Write::Call(Box::new(row("w2", 1, None))),
+            Write::Status {
+                seat_id: 1,
+                code: 3,
+            },
+            Write::Call(Box::new(row("w2", 1, Some(12)))),
+        ];
+        writer.save_all(&writes).await.unwrap();
+        assert_eq!(store.call("w2").await.unwrap().unwrap().hangup_ms, Some(12));
+        // A bad record in either kind of batch: the others are stored.
+        for (n, mixed) in [(3, false), (5, true)] {
+            let good = format!("w{n}");
+            let after = format!("w{}", n + 1);
+            let mut writes = vec![
+                Write::Call(Box::new(row(&good, 1, None))),
+                Write::Call(Box::new(row("bad", 999, None))),
+                Write::Call(Box::new(row(&after, 1, Some(7)))),
+            ];
+            if mixed {
+                writes.push(Write::Balance {
+                    tenant_id: 1,
+                    cents: 4_200,
+                });
+            }
+            assert!(writer.save_all(&writes).await.is_err());
+            assert!(store.call(&good).await.unwrap().is_some(), "{good}");
+            assert!(store.call("bad").await.unwrap().is_none());
+            assert_eq!(
+                store.call(&after).await.unwrap().unwrap().hangup_ms,
+                Some(7)
+            );
+        }
+        // And the writer goes on after it (a fresh connection).
+        writer
+            .save_all(&[Write::Call(Box::new(row("w9", 1, Some(1))))])
+            .await
+            .unwrap();
+        assert!(store.call("w9").await.unwrap().is_some());
+        drop(writer);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

@@ -77,6 +77,41 @@ pub fn now_ms() -> i64 {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// How to open another connection to the same file (the writer's own);
+    /// `None` for an in-memory store, whose one connection is the pool's.
+    file: Option<SqliteConnectOptions>,
+}
+
+/// The store's one writer: call records, agent statuses and balances, in
+/// the order they were made, on a connection of its own that stays open.
+/// A pooled connection costs two more trips to SQLite's thread per batch
+/// (sqlx checks it when it is taken and when it is given back).
+pub struct Writer {
+    store: Store,
+    conn: Option<sqlx::SqliteConnection>,
+}
+
+impl Writer {
+    /// Writes a batch in order (see [`Store::save_all`]); after a failure
+    /// the writes go one by one through the pool, and the next batch opens
+    /// a fresh connection.
+    pub async fn save_all(&mut self, writes: &[Write]) -> Result<()> {
+        if self.conn.is_none() {
+            if let Some(opts) = &self.store.file {
+                self.conn = sqlx::Connection::connect_with(opts).await.ok();
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return self.store.save_all(writes).await;
+        };
+        match calls::save_batch(conn, writes).await {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                self.conn = None;
+                self.store.save_one_by_one(writes).await
+            }
+        }
+    }
 }
 
 impl Store {
@@ -96,9 +131,13 @@ impl Store {
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            // The database is a file in this process: a query fails as
+            // clearly as a ping would, and a ping costs a trip to
+            // SQLite's thread on every checkout.
+            .test_before_acquire(false)
+            .connect_with(opts.clone())
             .await?;
-        Self::migrated(pool).await
+        Self::migrated(pool, Some(opts)).await
     }
 
     /// A private in-memory database, for tests.
@@ -109,12 +148,21 @@ impl Store {
             .max_connections(1)
             .connect_with(opts)
             .await?;
-        Self::migrated(pool).await
+        Self::migrated(pool, None).await
     }
 
-    async fn migrated(pool: SqlitePool) -> Result<Self> {
+    async fn migrated(pool: SqlitePool, file: Option<SqliteConnectOptions>) -> Result<Self> {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, file })
+    }
+
+    /// The store's writer (one per process): its connection opens with
+    /// the first batch.
+    pub fn writer(&self) -> Writer {
+        Writer {
+            store: self.clone(),
+            conn: None,
+        }
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -201,16 +201,37 @@ pub struct RtpPair {
     pub rtcp: std::net::UdpSocket,
 }
 
+/// Where the next RTP port pair is tried: even ports of the system's usual
+/// ephemeral range, in turn from a random start, so a pair is found in one
+/// try unless that port is taken (the system's own choice of a port is odd
+/// half the time, a wasted socket).
+static NEXT_RTP_PORT: std::sync::OnceLock<std::sync::atomic::AtomicU32> =
+    std::sync::OnceLock::new();
+const RTP_PORTS: std::ops::Range<u32> = 32_768..61_000;
+
+fn next_even_port() -> u16 {
+    let span = (RTP_PORTS.end - RTP_PORTS.start) / 2;
+    // From a random start, so that two processes on one machine do not
+    // walk the same ports.
+    let n = NEXT_RTP_PORT
+        .get_or_init(|| std::sync::atomic::AtomicU32::new(rand::random::<u32>() % span))
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (RTP_PORTS.start + (n % span) * 2) as u16
+}
+
 impl RtpPair {
     /// Binds an even port and the odd one after it on `ip`.
     pub fn bind(ip: std::net::IpAddr) -> std::io::Result<RtpPair> {
         let mut last = None;
         for _ in 0..64 {
-            let rtp = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
-            let port = rtp.local_addr()?.port();
-            if port % 2 != 0 || port == u16::MAX {
-                continue;
-            }
+            let port = next_even_port();
+            let rtp = match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
+                Ok(s) => s,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
             match std::net::UdpSocket::bind(SocketAddr::new(ip, port + 1)) {
                 Ok(rtcp) => {
                     rtp.set_nonblocking(true)?;
@@ -336,4 +357,27 @@ pub async fn start(
         )?;
     }
     Ok((MediaHandle { workers: txs, rtp }, note_rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtp_pairs_are_an_even_port_and_the_next_and_a_taken_port_is_passed_by() {
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let a = RtpPair::bind(ip).unwrap();
+        let port = a.port().unwrap();
+        assert_eq!(port % 2, 0);
+        assert_eq!(a.rtcp.local_addr().unwrap().port(), port + 1);
+        // The next even port is taken by someone else: it is passed by.
+        let next = next_even_port();
+        // (Bound here, or held by another process: taken either way.)
+        let _squatter = std::net::UdpSocket::bind((ip, next + 2)).ok();
+        let b = RtpPair::bind(ip).unwrap();
+        let got = b.port().unwrap();
+        assert_eq!(got % 2, 0);
+        assert_ne!(got, next + 2);
+        assert_ne!(got, port);
+    }
 }

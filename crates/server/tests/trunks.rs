@@ -255,6 +255,30 @@ fn forward_caller(dir: &std::path::Path, port: u16, sip: &str, media_port: &str)
     sipp_in(dir, "caller_forward.xml", port, 1, &args)
 }
 
+/// Sends the test's talk (packets `seqs`, 20 ms apart) from `media` to our
+/// RTP `port`, and counts the echoes that come back to `media` whole: our
+/// SSRC and payload, relayed twice.
+async fn talk(media: &tokio::net::UdpSocket, port: u16, seqs: std::ops::Range<u16>) -> usize {
+    let mut heard = 0;
+    let mut buf = [0u8; 2000];
+    for seq in seqs {
+        media
+            .send_to(&pcmu(seq), ("127.0.0.1", port))
+            .await
+            .unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_millis(20);
+        while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, media.recv_from(&mut buf)).await {
+            if n == 172
+                && buf[8..12] == 0x5ea7_u32.to_be_bytes()
+                && buf[12..n].iter().all(|b| *b == 0x55)
+            {
+                heard += 1;
+            }
+        }
+    }
+    heard
+}
+
 /// RTP packet `seq` of the test's talk: PCMU, SSRC 0x5ea7, 160 bytes of 0x55.
 fn pcmu(seq: u16) -> Vec<u8> {
     let mut p = vec![0x80, 0];
@@ -308,24 +332,7 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
     let caller = forward_caller(logs.path(), caller_port, &sip, &media_port);
     let port = answer_port(logs.path()).await;
     // Talk: 100 packets, 20 ms apart; the number's end echoes them.
-    let mut heard = 0;
-    let mut buf = [0u8; 2000];
-    for seq in 0..100u16 {
-        media
-            .send_to(&pcmu(seq), ("127.0.0.1", port))
-            .await
-            .unwrap();
-        let until = tokio::time::Instant::now() + Duration::from_millis(20);
-        while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, media.recv_from(&mut buf)).await {
-            // The echo comes back whole: our SSRC and payload, relayed twice.
-            if n == 172
-                && buf[8..12] == 0x5ea7_u32.to_be_bytes()
-                && buf[12..n].iter().all(|b| *b == 0x55)
-            {
-                heard += 1;
-            }
-        }
-    }
+    let heard = talk(&media, port, 0..100).await;
     assert!(
         heard >= 80,
         "only {heard} of 100 packets came back through both relays"
@@ -394,6 +401,48 @@ async fn a_forwarded_did_connects_sipp_to_sipp_with_rtp_relayed_both_ways() {
     );
     assert!(rec["callConnectedTimestamp"].is_number(), "{rec}");
     assert!(rec["callHangUpTimestamp"].is_number(), "{rec}");
+}
+
+#[tokio::test]
+async fn a_caller_that_moves_its_media_in_a_re_invite_is_followed_by_the_relay() {
+    let (caller_port, number_port) = (free_udp_port(), free_udp_port());
+    let echo = sipp("carrier_reinvited.xml", number_port, 1, &["-rtp_echo"]);
+    let (_dir, running) = forwarding_to(number_port).await;
+    let first = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let second = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (p1, p2) = (
+        first.local_addr().unwrap().port().to_string(),
+        second.local_addr().unwrap().port().to_string(),
+    );
+    let logs = tempfile::tempdir().unwrap();
+    let sip = running.app.calls.sip_addr.to_string();
+    let args = [
+        sip.as_str(),
+        "-s",
+        "12025550171",
+        "-key",
+        "rtp_port",
+        &p1,
+        "-key",
+        "new_rtp_port",
+        &p2,
+        "-trace_logs",
+    ];
+    let caller = sipp_in(logs.path(), "caller_moves.xml", caller_port, 1, &args);
+    let port = answer_port(logs.path()).await;
+    // Talk from where the call began: echoed there.
+    let heard = talk(&first, port, 0..40).await;
+    assert!(heard >= 30, "{heard} of 40 echoed before the move");
+    // The caller's re-INVITE names its other socket; once it is answered,
+    // the echo goes there, and the old address is heard no more.
+    assert_eq!(logged_port(logs.path(), "MOVED_PORT=").await, port);
+    let heard = talk(&second, port, 40..80).await;
+    assert!(heard >= 30, "{heard} of 40 echoed after the move");
+    let mut buf = [0u8; 2000];
+    let stale = tokio::time::timeout(Duration::from_millis(100), first.recv_from(&mut buf)).await;
+    assert!(stale.is_err(), "nothing more reaches the old address");
+    finished(caller, Duration::from_secs(20)).await;
+    finished(echo, Duration::from_secs(20)).await;
 }
 
 /// Seatline with one trunk to the number's SIPp on `number_port`, the DID

@@ -66,6 +66,18 @@ pub(crate) struct Forward {
     /// One side holds the other (a direction other than sendrecv): no RTP
     /// may flow, and the call is not ended for silence.
     held: bool,
+    /// What the relay was told of each leg (A, B), once B's SDP came: a
+    /// leg whose later SDP moves its media is followed there.
+    legs: [Option<LegMedia>; 2],
+}
+
+/// Where a relayed leg's media goes, and how it is sent.
+#[derive(Clone)]
+struct LegMedia {
+    remote: SocketAddr,
+    pt: u8,
+    dtmf_pt: Option<u8>,
+    srtp: Option<SrtpKeys>,
 }
 
 impl Forward {
@@ -225,6 +237,7 @@ impl Switchboard {
             group: None,
             a_early: None,
             reoffer: None,
+            legs: [None, None],
             sdp_version: 1,
             held: false,
         };
@@ -321,6 +334,7 @@ impl Switchboard {
             group: c.group_no.clone(),
             a_early: None,
             reoffer: None,
+            legs: [None, None],
             sdp_version: 1,
             held: false,
         };
@@ -511,6 +525,7 @@ impl Switchboard {
                             Some(answer.to_string(1, f.sdp_version).as_bytes()),
                             now,
                         );
+                        self.follow_media(id, on_a, sdp);
                     }
                     None => self.ua.respond_reoffer(call, 491, None, now),
                 }
@@ -551,10 +566,48 @@ impl Switchboard {
                     f.rtp_deadline = Some(now + self.settings.rtp_timeout);
                 }
                 f.held = held;
+                // Either leg may have moved its media: the offerer in its
+                // offer, the other leg in its answer.
+                let from_a = from == f.inbound;
+                self.follow_media(id, from_a, &offer);
+                if let UaEvent::ReofferAnswered { sdp, .. } = ev {
+                    self.follow_media(id, !from_a, sdp);
+                }
             }
             _ => {}
         }
         true
+    }
+
+    /// A leg's new SDP (a re-offer it made, or its answer to ours) names
+    /// another address for its media: the relay sends there from now on
+    /// (and latches again). A hold with `c=0.0.0.0`, an SDP that does not
+    /// parse, or a leg whose media the relay does not know yet moves
+    /// nothing. Codec and keys stay those of the call's start.
+    fn follow_media(&mut self, id: u64, on_a: bool, sdp: &[u8]) {
+        let Some(f) = self.forwards.get_mut(&id) else {
+            return;
+        };
+        let Ok(new) = AudioSdp::parse(&String::from_utf8_lossy(sdp)) else {
+            return;
+        };
+        if new.addr.is_unspecified() || new.port == 0 {
+            return;
+        }
+        let to = SocketAddr::new(new.addr, new.port);
+        let leg = u8::from(!on_a);
+        let Some(m) = f.legs[usize::from(leg)].as_mut().filter(|m| m.remote != to) else {
+            return;
+        };
+        m.remote = to;
+        self.out.push_back(Output::Media(MediaOut::RelayRemote {
+            id: f.relay,
+            leg,
+            remote: to,
+            pt: m.pt,
+            dtmf_pt: m.dtmf_pt,
+            srtp: m.srtp.clone(),
+        }));
     }
 
     /// B's SDP (in its 183 or its 200) joins the call's media: A's answer
@@ -622,6 +675,12 @@ impl Switchboard {
                 b_srtp,
             ),
         ] {
+            f.legs[usize::from(leg)] = Some(LegMedia {
+                remote,
+                pt: codec as u8,
+                dtmf_pt,
+                srtp: srtp.clone(),
+            });
             self.out.push_back(Output::Media(MediaOut::RelayRemote {
                 id: f.relay,
                 leg,

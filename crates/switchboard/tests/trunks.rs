@@ -98,9 +98,14 @@ fn carrier_sdp() -> Vec<u8> {
 
 /// The carrier's SDP with `direction`, at `version`.
 fn carrier_sdp_to(direction: SdpDirection, version: u64) -> Vec<u8> {
+    carrier_sdp_at("127.0.0.1", 40_000, direction, version)
+}
+
+/// The carrier's SDP with its media at `addr`:`port`.
+fn carrier_sdp_at(addr: &str, port: u16, direction: SdpDirection, version: u64) -> Vec<u8> {
     AudioSdp {
-        addr: "127.0.0.1".parse().unwrap(),
-        port: 40_000,
+        addr: addr.parse().unwrap(),
+        port,
         codecs: vec![Codec::Pcmu],
         dtmf_pt: Some(101),
         direction,
@@ -806,6 +811,84 @@ fn a_hold_on_either_leg_is_passed_across_and_answered_once_the_other_leg_has() {
     // Not held: 31 s without RTP ends it.
     w.advance(Duration::from_secs(31));
     assert_eq!(w.sb.forward_count(), 0);
+}
+
+#[test]
+fn a_leg_that_moves_its_media_in_a_re_offer_or_its_answer_is_followed_by_the_relay() {
+    let mut w = forwarding(Does::Answer);
+    w.carriers.get_mut(&addr(A)).unwrap().does = Does::Refuse(503);
+    let a_call = w.inbound_from_a();
+    let b_call = w.carriers[&addr(B)].invites[0];
+    let remotes = |w: &World| -> Vec<(u8, SocketAddr)> {
+        w.media
+            .iter()
+            .filter_map(|m| match m {
+                MediaOut::RelayRemote { leg, remote, .. } => Some((*leg, *remote)),
+                _ => None,
+            })
+            .collect()
+    };
+    let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(remotes(&w), vec![(0, at(40_000)), (1, at(40_000))]);
+    let exchange = |w: &mut World, from: &str, to: &str, offer: Vec<u8>, answer: Vec<u8>| {
+        let (call, other) = if from == A {
+            (a_call, b_call)
+        } else {
+            (b_call, a_call)
+        };
+        let now = w.now;
+        w.carriers
+            .get_mut(&addr(from))
+            .unwrap()
+            .ua
+            .reoffer(call, &offer, now);
+        w.step();
+        let now = w.now;
+        w.carriers
+            .get_mut(&addr(to))
+            .unwrap()
+            .ua
+            .respond_reoffer(other, 200, Some(&answer), now);
+        w.step();
+    };
+    let recv = SdpDirection::SendRecv;
+    // The caller moves its media in a re-offer, the number in its answer.
+    exchange(
+        &mut w,
+        A,
+        B,
+        carrier_sdp_at("127.0.0.1", 40_100, recv, 2),
+        carrier_sdp_at("127.0.0.1", 40_200, recv, 2),
+    );
+    assert_eq!(
+        remotes(&w)[2..],
+        [(0, at(40_100)), (1, at(40_200))],
+        "the relay follows both legs"
+    );
+    // An old-style hold (c=0.0.0.0) and an answer from where it already
+    // is move nothing.
+    exchange(
+        &mut w,
+        A,
+        B,
+        carrier_sdp_at("0.0.0.0", 40_100, SdpDirection::SendOnly, 3),
+        carrier_sdp_at("127.0.0.1", 40_200, SdpDirection::RecvOnly, 3),
+    );
+    assert_eq!(remotes(&w).len(), 4);
+    // The number moves in its own re-offer.
+    exchange(
+        &mut w,
+        B,
+        A,
+        carrier_sdp_at("127.0.0.1", 40_300, recv, 4),
+        carrier_sdp_at("127.0.0.1", 40_100, recv, 4),
+    );
+    assert_eq!(remotes(&w)[4..], [(1, at(40_300))]);
+    // Every one went to the call's relay, in its codec.
+    assert!(w.media.iter().all(|m| match m {
+        MediaOut::RelayRemote { pt, .. } => *pt == 0,
+        _ => true,
+    }));
 }
 
 #[test]

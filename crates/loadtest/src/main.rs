@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
             ready.push(ready_rx);
             tokio::spawn(async move {
                 let permit = gate.acquire_owned().await;
-                let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await else {
+                let Ok(ws) = seatline_loadtest::connect_tab(&url).await else {
                     return;
                 };
                 let (mut sink, mut stream) = ws.split();

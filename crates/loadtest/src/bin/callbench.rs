@@ -82,7 +82,7 @@ async fn run_agent(
     calls_up: Arc<Barrier>,
     seconds: u64,
 ) -> anyhow::Result<Report> {
-    let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
+    let ws = seatline_loadtest::connect_tab(&ws_url).await?;
     let (mut sink, mut stream) = ws.split();
     sink.send(Message::text(
         serde_json::json!({"op": "auth", "token": token}).to_string(),

@@ -243,16 +243,29 @@ async fn logged_port(dir: &std::path::Path, key: &str) -> u16 {
 /// SIPp as a carrier calling the DID 12025550171 at `sip`, its media the
 /// test's socket on `media_port`; its log (the answer's port) in `dir`.
 fn forward_caller(dir: &std::path::Path, port: u16, sip: &str, media_port: &str) -> Child {
-    let args = [
+    did_caller(
+        dir,
+        "caller_forward.xml",
+        port,
         sip,
-        "-s",
-        "12025550171",
-        "-key",
-        "rtp_port",
-        media_port,
-        "-trace_logs",
-    ];
-    sipp_in(dir, "caller_forward.xml", port, 1, &args)
+        &[("rtp_port", media_port)],
+    )
+}
+
+/// SIPp running `scenario` from `port` as a carrier calling the DID
+/// 12025550171 at `sip`, each (key, value) set with `-key`; its log in `dir`.
+fn did_caller(
+    dir: &std::path::Path,
+    scenario: &str,
+    port: u16,
+    sip: &str,
+    keys: &[(&str, &str)],
+) -> Child {
+    let mut args = vec![sip, "-s", "12025550171", "-trace_logs"];
+    for (key, value) in keys {
+        args.extend(["-key", key, value]);
+    }
+    sipp_in(dir, scenario, port, 1, &args)
 }
 
 /// Sends the test's talk (packets `seqs`, 20 ms apart) from `media` to our
@@ -416,19 +429,8 @@ async fn a_caller_that_moves_its_media_in_a_re_invite_is_followed_by_the_relay()
     );
     let logs = tempfile::tempdir().unwrap();
     let sip = running.app.calls.sip_addr.to_string();
-    let args = [
-        sip.as_str(),
-        "-s",
-        "12025550171",
-        "-key",
-        "rtp_port",
-        &p1,
-        "-key",
-        "new_rtp_port",
-        &p2,
-        "-trace_logs",
-    ];
-    let caller = sipp_in(logs.path(), "caller_moves.xml", caller_port, 1, &args);
+    let keys = [("rtp_port", p1.as_str()), ("new_rtp_port", p2.as_str())];
+    let caller = did_caller(logs.path(), "caller_moves.xml", caller_port, &sip, &keys);
     let port = answer_port(logs.path()).await;
     // Talk from where the call began: echoed there.
     let heard = talk(&first, port, 0..40).await;
@@ -473,16 +475,8 @@ async fn the_number_s_early_media_reaches_the_caller_through_a_forwarded_did() {
     let media_port = media.local_addr().unwrap().port().to_string();
     let logs = tempfile::tempdir().unwrap();
     let sip = running.app.calls.sip_addr.to_string();
-    let args = [
-        sip.as_str(),
-        "-s",
-        "12025550171",
-        "-key",
-        "rtp_port",
-        &media_port,
-        "-trace_logs",
-    ];
-    let caller = sipp_in(logs.path(), "caller_early.xml", caller_port, 1, &args);
+    let keys = [("rtp_port", media_port.as_str())];
+    let caller = did_caller(logs.path(), "caller_early.xml", caller_port, &sip, &keys);
     // The 183 came with our SDP; the number answers 3 s after its 183, so
     // what we hear back in the next 1.2 s came before the answer.
     let port = logged_port(logs.path(), "EARLY_PORT=").await;
@@ -710,29 +704,22 @@ async fn a_carrier_sending_national_dids_reaches_them_through_its_trunk_s_rules(
     let mut t = trunk("national", port);
     t.did_add_prefix = "1".into();
     let (_dir, running) = start_with(vec![t], |_| {}).await;
-    let base = format!("http://{}", running.addr);
-    let admin = sign_in(&base, "admin@demo.local").await;
-    let put = reqwest::Client::new()
-        .put(format!("{base}/api/v1/admin/dids/12025550171/route"))
-        .bearer_auth(admin["token"].as_str().unwrap())
-        .json(&json!({"reject": 486}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 204);
+    let api = Api::of(&running);
+    let admin = api.token("admin@demo.local").await;
+    let route = |code: u16| {
+        api.put(
+            "/api/v1/admin/dids/12025550171/route",
+            &admin,
+            json!({ "reject": code }),
+        )
+    };
+    assert_eq!(route(486).await.0, 204);
     let target = running.app.calls.sip_addr;
     // 2025550171 is our 12025550171 on this trunk: its route answers.
     assert_eq!(final_status(&sock, target, "2025550171").await, 486);
     // A new route holds from the next call (the route read for the first
     // one is not kept past the change).
-    let put = reqwest::Client::new()
-        .put(format!("{base}/api/v1/admin/dids/12025550171/route"))
-        .bearer_auth(admin["token"].as_str().unwrap())
-        .json(&json!({"reject": 603}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 204);
+    assert_eq!(route(603).await.0, 204);
     assert_eq!(final_status(&sock, target, "2025550171").await, 603);
     // 3025550171 becomes 13025550171, a DID nobody owns.
     assert_eq!(final_status(&sock, target, "3025550171").await, 404);

@@ -616,11 +616,9 @@ mod tests {
             .unwrap());
     }
 
-    #[tokio::test]
-    async fn a_batch_is_stored_in_order_and_one_bad_write_loses_no_other() {
-        let store = Store::open_memory().await.unwrap();
-        store.seed_demo().await.unwrap();
-        let row = |id: &str, tenant_id: i64, hangup: Option<i64>| CallRow {
+    /// A call record of `tenant_id`, ended at `hangup` when given.
+    fn row(id: &str, tenant_id: i64, hangup: Option<i64>) -> CallRow {
+        CallRow {
             id: id.into(),
             tenant_id,
             direction: 1,
@@ -629,7 +627,13 @@ mod tests {
             start_ms: 5,
             hangup_ms: hangup,
             ..Default::default()
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_stored_in_order_and_one_bad_write_loses_no_other() {
+        let store = Store::open_memory().await.unwrap();
+        store.seed_demo().await.unwrap();
         // Consecutive records go in one statement: the later row of a call
         // updates the earlier one as it would alone (a figure it lacks is
         // kept), and a write between two runs keeps its place.
@@ -671,16 +675,6 @@ mod tests {
         ));
         let store = Store::open_dir(&dir).await.unwrap();
         store.seed_demo().await.unwrap();
-        let row = |id: &str, tenant_id: i64, hangup: Option<i64>| CallRow {
-            id: id.into(),
-            tenant_id,
-            direction: 1,
-            caller: "a".into(),
-            callee: "b".into(),
-            start_ms: 5,
-            hangup_ms: hangup,
-            ..Default::default()
-        };
         let mut writer = store.writer();
         // Call records only: one statement, no transaction.
         let writes = vec![

@@ -481,20 +481,7 @@ async fn the_number_s_early_media_reaches_the_caller_through_a_forwarded_did() {
     // what we hear back in the next 1.2 s came before the answer.
     let port = logged_port(logs.path(), "EARLY_PORT=").await;
     let t0 = Instant::now();
-    let mut heard = 0;
-    let mut buf = [0u8; 2000];
-    for seq in 0..60u16 {
-        media
-            .send_to(&pcmu(seq), ("127.0.0.1", port))
-            .await
-            .unwrap();
-        let until = tokio::time::Instant::now() + Duration::from_millis(20);
-        while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, media.recv_from(&mut buf)).await {
-            if n == 172 && buf[8..12] == 0x5ea7_u32.to_be_bytes() {
-                heard += 1;
-            }
-        }
-    }
+    let heard = talk(&media, port, 0..60).await;
     assert!(
         t0.elapsed() < Duration::from_millis(2500),
         "{:?}",

@@ -364,14 +364,6 @@ impl Switchboard {
             return false;
         };
         let ms = self.ms(now);
-        let next_trunk = self
-            .forwards
-            .get(&id)
-            .and_then(|f| self.next_trunk_up(f.tenant_id, Some(f.trunk)));
-        let records = self
-            .forwards
-            .get(&id)
-            .is_some_and(|f| self.records_forwards(f.tenant_id));
         let Some(f) = self.forwards.get_mut(&id) else {
             return true;
         };
@@ -403,6 +395,10 @@ impl Switchboard {
                 let Some(a_ours) = self.b_media(id, sdp, now) else {
                     return true;
                 };
+                let records = self
+                    .forwards
+                    .get(&id)
+                    .is_some_and(|f| self.records_forwards(f.tenant_id));
                 let Some(f) = self.forwards.get_mut(&id) else {
                     return true;
                 };
@@ -444,25 +440,32 @@ impl Switchboard {
             }
             UaEvent::Failed { code, .. } if !on_a => {
                 let code = *code;
-                if is_carrier_failure(code) {
-                    if let Some(next) = next_trunk {
-                        let caller = f.record.caller.clone();
-                        let number = f.record.forwarded_to.clone().unwrap_or_default();
-                        let base = f.b_ours.clone();
-                        let offer = self.offer_for(next, base);
-                        let again = self.invite_on(next, &caller, &number, &offer, now);
-                        let name = self.settings.trunks[next].name.clone();
-                        let Some(f) = self.forwards.get_mut(&id) else {
-                            return true;
-                        };
-                        f.trunk = self.trunks[next].id;
-                        f.b_ours = offer;
-                        f.record.trunk = Some(name);
-                        f.outbound = again;
-                        self.forward_legs.remove(&call);
-                        self.forward_legs.insert(again, id);
+                // A carrier failure moves the number's leg to the next trunk
+                // that is up, if there is one.
+                let (tenant_id, trunk) = (f.tenant_id, f.trunk);
+                let next_trunk = is_carrier_failure(code)
+                    .then(|| self.next_trunk_up(tenant_id, Some(trunk)))
+                    .flatten();
+                let Some(f) = self.forwards.get_mut(&id) else {
+                    return true;
+                };
+                if let Some(next) = next_trunk {
+                    let caller = f.record.caller.clone();
+                    let number = f.record.forwarded_to.clone().unwrap_or_default();
+                    let base = f.b_ours.clone();
+                    let offer = self.offer_for(next, base);
+                    let again = self.invite_on(next, &caller, &number, &offer, now);
+                    let name = self.settings.trunks[next].name.clone();
+                    let Some(f) = self.forwards.get_mut(&id) else {
                         return true;
-                    }
+                    };
+                    f.trunk = self.trunks[next].id;
+                    f.b_ours = offer;
+                    f.record.trunk = Some(name);
+                    f.outbound = again;
+                    self.forward_legs.remove(&call);
+                    self.forward_legs.insert(again, id);
+                    return true;
                 }
                 // The caller hears the number's own answer (busy, declined,
                 // not found ...); a timeout reaches them as 408. One who

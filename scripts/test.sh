@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # fonts-noto-cjk: Chinese glyphs for the zh-CN screenshot (else empty boxes).
-packages=(chromium fonts-noto-cjk sip-tester baresip kamailio dnsmasq-base)
+# postgresql: the store tests run every query on a throw-away cluster too.
+packages=(chromium fonts-noto-cjk sip-tester baresip kamailio dnsmasq-base postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -140,13 +140,15 @@ pub enum UsersCommand {
     },
 }
 
-/// Runs one command on the data directory; the lines to print.
+/// Runs one command on the store (PostgreSQL at `url`, else SQLite in
+/// `data_dir`); the lines to print.
 pub async fn run(
+    url: Option<&str>,
     data_dir: &Path,
     cmd: AdminCommand,
     password: impl FnOnce() -> String,
 ) -> anyhow::Result<Vec<Value>> {
-    let store = Store::open_dir(data_dir).await?;
+    let store = Store::open(url, data_dir).await?;
     let tenant_exists = |tenants: &[(i64, String)], id: i64| tenants.iter().any(|(t, _)| *t == id);
     let tenants = store.tenants().await?;
     let need_tenant = |id: Option<i64>| -> anyhow::Result<i64> {

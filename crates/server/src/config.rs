@@ -10,8 +10,12 @@ use std::path::PathBuf;
 pub struct Config {
     /// Address of the HTTP server (pages, API, WebSocket).
     pub listen: SocketAddr,
-    /// Where the SQLite database lives.
+    /// Where the SQLite database lives (and recordings, music, prompts).
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite, for several nodes (`[store] url`).
+    pub store: StoreConfig,
+    /// This node among several sharing one PostgreSQL database.
+    pub cluster: ClusterConfig,
     pub sessions: SessionsConfig,
     pub embed: EmbedConfig,
     pub demo: DemoConfig,
@@ -29,6 +33,89 @@ pub struct Config {
     /// sandbox carrier takes every call.
     #[serde(rename = "trunk")]
     pub trunks: Vec<TrunkConfig>,
+}
+
+/// Where the call center's state is kept: SQLite in `data_dir` (the
+/// default), or a PostgreSQL database shared by several nodes.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database`; none: SQLite.
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    /// Never the URL itself: it may hold the database's password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = if self.url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        f.debug_struct("StoreConfig")
+            .field("backend", &backend)
+            .finish()
+    }
+}
+
+impl StoreConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.url {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "store.url must be a postgres:// URL (without it, SQLite in data_dir is used)"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// This node among several on one PostgreSQL database (issue 12). On
+/// SQLite there is one node and none of this is used.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The node's name, its own among the nodes sharing the database: the
+    /// records of the calls it carries bear it, and a restart under the
+    /// same name takes its calls back.
+    pub node: String,
+    /// How often the node notes in the database that it lives.
+    pub heartbeat_ms: u64,
+    /// A node silent this long is taken for dead by the others: one of them
+    /// closes its calls (BYE to the carrier, the record ended with 801).
+    pub dead_after_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node: "local".into(),
+            heartbeat_ms: 1_000,
+            dead_after_ms: 3_000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=64).contains(&self.node.len())
+                && self
+                    .node
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+            "cluster.node must be 1 to 64 letters, digits, '-', '_' or '.'"
+        );
+        anyhow::ensure!(
+            (100..=10_000).contains(&self.heartbeat_ms),
+            "cluster.heartbeat_ms must be 100 to 10000"
+        );
+        anyhow::ensure!(
+            self.dead_after_ms >= 2 * self.heartbeat_ms && self.dead_after_ms <= 60_000,
+            "cluster.dead_after_ms must be at least twice cluster.heartbeat_ms, at most 60000"
+        );
+        Ok(())
+    }
 }
 
 /// How a trunk wants the caller ID written.
@@ -609,6 +696,8 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./seatline-data"),
+            store: StoreConfig::default(),
+            cluster: ClusterConfig::default(),
             sessions: SessionsConfig::default(),
             embed: EmbedConfig::default(),
             demo: DemoConfig::default(),
@@ -649,6 +738,8 @@ impl Config {
         self.sip.validate_tls()?;
         self.metrics.validate()?;
         self.sso.validate()?;
+        self.store.validate()?;
+        self.cluster.validate()?;
         let mut names = std::collections::HashSet::new();
         for t in &self.trunks {
             t.validate()?;

@@ -12,6 +12,7 @@ pub mod access;
 mod admin;
 pub mod admin_cli;
 pub mod calls;
+mod cluster;
 pub mod config;
 pub mod directory;
 pub mod dns;
@@ -84,7 +85,14 @@ pub struct Running {
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     cfg.validate()?;
     raise_fd_limit();
-    let store = Store::open_dir(&cfg.data_dir).await?;
+    let store = Store::open(cfg.store.url.as_deref(), &cfg.data_dir)
+        .await?
+        .with_node(&cfg.cluster.node);
+    // Several nodes share PostgreSQL: this one says it lives (again).
+    let clustered = store.backend() == "postgres";
+    if clustered {
+        store.node_started(seatline_store::now_ms()).await?;
+    }
     if cfg.demo.seed && store.seed_demo().await? {
         tracing::info!("seeded the demo tenant");
     }
@@ -339,16 +347,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             calls = open.len(),
             "closing calls left open by the previous run"
         );
-        let open = open
-            .into_iter()
-            .map(|row| seatline_switchboard::OpenCall {
-                tenant_id: row.tenant_id,
-                seat: row.seat_id,
-                record: record_of(&row),
-                dialog: row.dialog.clone(),
-            })
-            .collect();
+        let open = open.iter().map(open_call_of).collect();
         app.hub.recover(open, Instant::now());
+    }
+    if clustered {
+        cluster::spawn(app.clone());
     }
 
     // Idle sessions end on time, also for tabs that are open but unused.
@@ -432,4 +435,14 @@ pub async fn stop(app: &App) {
     app.hub.shutdown(Instant::now());
     let _ = tokio::time::timeout(Duration::from_secs(2), app.hub.flush_sip()).await;
     let _ = tokio::time::timeout(Duration::from_secs(3), app.hub.flush_writes()).await;
+}
+
+/// A call a process left open, as the switchboard closes it.
+pub(crate) fn open_call_of(row: &seatline_store::CallRow) -> seatline_switchboard::OpenCall {
+    seatline_switchboard::OpenCall {
+        tenant_id: row.tenant_id,
+        seat: row.seat_id,
+        record: record_of(row),
+        dialog: row.dialog.clone(),
+    }
 }

@@ -43,6 +43,7 @@ enum Plan {
     Admin(
         PathBuf,
         Option<String>,
+        Option<String>,
         seatline_server::admin_cli::AdminCommand,
     ),
     /// `seatline sandbox call`.
@@ -89,6 +90,10 @@ enum Command {
         /// Data directory (SQLite).
         #[arg(long, default_value = "./seatline-data")]
         data_dir: PathBuf,
+        /// The server's configuration file: its store (`data_dir`, or
+        /// `[store] url` for PostgreSQL) instead of --data-dir.
+        #[arg(long, conflicts_with = "data_dir")]
+        config: Option<PathBuf>,
         /// A running server's URL (e.g. http://127.0.0.1:8080): the
         /// commands go through its admin API instead.
         #[arg(long)]
@@ -204,9 +209,16 @@ fn plan(command: Command) -> anyhow::Result<Plan> {
         Command::Serve { config } => Plan::Serve(Box::new(Config::load(&config)?), false),
         Command::Admin {
             data_dir,
+            config,
             server,
             command,
-        } => Plan::Admin(data_dir, server, command),
+        } => match config {
+            Some(path) => {
+                let cfg = Config::load(&path)?;
+                Plan::Admin(cfg.data_dir, cfg.store.url, server, command)
+            }
+            None => Plan::Admin(data_dir, None, server, command),
+        },
         Command::Sandbox {
             command:
                 SandboxCommand::Call {
@@ -228,7 +240,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let plan = match plan(cli.command) {
         // Administration prints JSON lines only: no log lines among them.
-        Ok(Plan::Admin(dir, server, command)) => return admin(&dir, server, command),
+        Ok(Plan::Admin(dir, url, server, command)) => {
+            return admin(&dir, url.as_deref(), server, command)
+        }
         other => other,
     };
     let format = cli
@@ -257,6 +271,7 @@ fn main() -> std::process::ExitCode {
 /// was refused on standard error (exit status 1).
 fn admin(
     dir: &std::path::Path,
+    url: Option<&str>,
     server: Option<String>,
     command: seatline_server::admin_cli::AdminCommand,
 ) -> std::process::ExitCode {
@@ -275,7 +290,7 @@ fn admin(
                         seatline_server::admin_cli::run_remote(&server, &token, command, password)
                             .await
                     }
-                    None => seatline_server::admin_cli::run(dir, command, password).await,
+                    None => seatline_server::admin_cli::run(url, dir, command, password).await,
                 }
             })
         });

@@ -63,7 +63,11 @@ pub fn start(app: App) {
     tokio::spawn(async move {
         let batch = cfg.concurrency.clamp(1, 256) as i64;
         loop {
-            let due = match app.store.due_deliveries(now_ms(), batch).await {
+            // Taken for as long as an attempt may last, and then some: if
+            // this node dies meanwhile, another one tries them after that.
+            let now = now_ms();
+            let lease = now + i64::try_from(cfg.timeout_ms).unwrap_or(i64::MAX / 4) + 30_000;
+            let due = match app.store.claim_deliveries(now, lease, batch).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!("webhooks: cannot read the outbox: {e}");

@@ -1,10 +1,10 @@
 //! Tenants, users, agent groups and seats.
 
+use crate::Get;
 use crate::{now_ms, Result, Store, StoreError};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
-use sqlx::Row;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Semaphore;
 
@@ -147,7 +147,7 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("decoy password, never used").unwrap_or_default())
 }
 
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User> {
+fn user_from_row(row: &impl Get) -> Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
@@ -164,13 +164,15 @@ pub(crate) fn normalize_email(email: &str) -> String {
 
 impl Store {
     pub async fn create_tenant(&self, name: &str) -> Result<i64> {
-        let row =
-            sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id")
-                .bind(name)
-                .bind(now_ms())
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(row.try_get(0)?)
+        on_db!(self, |pool| {
+            let row =
+                sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id")
+                    .bind(name)
+                    .bind(now_ms())
+                    .fetch_one(pool)
+                    .await?;
+            Ok(row.try_get(0)?)
+        })
     }
 
     pub async fn create_group(
@@ -180,16 +182,18 @@ impl Store {
         name: &str,
         acw_seconds: i64,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO agent_groups (tenant_id, group_no, name, acw_seconds) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(tenant_id)
-        .bind(group_no)
-        .bind(name)
-        .bind(acw_seconds)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get(0)?)
+        on_db!(self, |pool| {
+            let row = sqlx::query(
+                "INSERT INTO agent_groups (tenant_id, group_no, name, acw_seconds) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(tenant_id)
+            .bind(group_no)
+            .bind(name)
+            .bind(acw_seconds)
+            .fetch_one(pool)
+            .await?;
+            Ok(row.try_get(0)?)
+        })
     }
 
     /// Renames the tenant's group and sets its after-call work; `false`
@@ -201,16 +205,18 @@ impl Store {
         name: &str,
         acw_seconds: i64,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE agent_groups SET name = $1, acw_seconds = $2 WHERE tenant_id = $3 AND group_no = $4",
-        )
-        .bind(name)
-        .bind(acw_seconds)
-        .bind(tenant_id)
-        .bind(group_no)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        on_db!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE agent_groups SET name = $1, acw_seconds = $2 WHERE tenant_id = $3 AND group_no = $4",
+            )
+            .bind(name)
+            .bind(acw_seconds)
+            .bind(tenant_id)
+            .bind(group_no)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Creates a user; `password_hash` comes from [`hash_password`].
@@ -221,23 +227,28 @@ impl Store {
         password_hash: &str,
         role: &str,
     ) -> Result<i64> {
-        let res = sqlx::query(
-            "INSERT INTO users (tenant_id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(tenant_id)
-        .bind(normalize_email(email))
-        .bind(password_hash)
-        .bind(role)
-        .bind(now_ms())
-        .fetch_one(&self.pool)
-        .await;
-        match res {
-            Ok(row) => Ok(row.try_get(0)?),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
-                format!("a user with email {} exists", normalize_email(email)),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        on_db!(self, |pool| {
+            let res = sqlx::query(
+                "INSERT INTO users (tenant_id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(tenant_id)
+            .bind(normalize_email(email))
+            .bind(password_hash)
+            .bind(role)
+            .bind(now_ms())
+            .fetch_one(pool)
+            .await;
+            match res {
+                Ok(row) => Ok(row.try_get(0)?),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    Err(StoreError::Conflict(format!(
+                        "a user with email {} exists",
+                        normalize_email(email)
+                    )))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
     }
 
     pub async fn create_seat(
@@ -247,68 +258,81 @@ impl Store {
         sip_num: &str,
         group_id: i64,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO seats (tenant_id, user_id, sip_num, group_id) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(tenant_id)
-        .bind(user_id)
-        .bind(sip_num)
-        .bind(group_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get(0)?)
+        on_db!(self, |pool| {
+            let row = sqlx::query(
+                "INSERT INTO seats (tenant_id, user_id, sip_num, group_id) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(sip_num)
+            .bind(group_id)
+            .fetch_one(pool)
+            .await?;
+            Ok(row.try_get(0)?)
+        })
     }
 
     pub async fn set_seat_enabled(&self, seat_id: i64, enabled: bool) -> Result<()> {
-        let done = sqlx::query("UPDATE seats SET enabled = $1 WHERE id = $2")
-            .bind(enabled as i64)
-            .bind(seat_id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        on_db!(self, |pool| {
+            let done = sqlx::query("UPDATE seats SET enabled = $1 WHERE id = $2")
+                .bind(enabled as i64)
+                .bind(seat_id)
+                .execute(pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
     }
 
     pub async fn set_user_enabled(&self, user_id: i64, enabled: bool) -> Result<()> {
-        sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2")
-            .bind(enabled as i64)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        on_db!(self, |pool| {
+            sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2")
+                .bind(enabled as i64)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn user_by_id(&self, user_id: i64) -> Result<User> {
-        let row =
-            sqlx::query("SELECT id, tenant_id, email, role, enabled FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-        user_from_row(&row)
+        on_db!(self, |pool| {
+            let row =
+                sqlx::query("SELECT id, tenant_id, email, role, enabled FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_optional(pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+            user_from_row(&row)
+        })
     }
 
     /// The user with this email (normalized), enabled or not.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let row =
-            sqlx::query("SELECT id, tenant_id, email, role, enabled FROM users WHERE email = $1")
-                .bind(normalize_email(email))
-                .fetch_optional(&self.pool)
-                .await?;
-        row.as_ref().map(user_from_row).transpose()
+        on_db!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT id, tenant_id, email, role, enabled FROM users WHERE email = $1",
+            )
+            .bind(normalize_email(email))
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(user_from_row).transpose()
+        })
     }
 
     /// Replaces a user's password hash (from [`hash_password`]); false when
     /// there is no such user.
     pub async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        on_db!(self, |pool| {
+            let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Checks an email and password. `None` for an unknown email, a wrong
@@ -324,49 +348,53 @@ impl Store {
     /// password is right (only then may a caller say the user is disabled);
     /// `None` for an unknown email or a wrong password alike.
     pub async fn check_password(&self, email: &str, password: &str) -> Result<Option<User>> {
-        let row = sqlx::query(
-            "SELECT id, tenant_id, email, role, enabled, password_hash FROM users WHERE email = $1",
-        )
-        .bind(normalize_email(email))
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        on_db!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT id, tenant_id, email, role, enabled, password_hash FROM users WHERE email = $1",
+            )
+            .bind(normalize_email(email))
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else {
+                let password = password.to_owned();
+                tokio_block(move || verify_password(&password, decoy_hash())).await;
+                return Ok(None);
+            };
+            let hash: String = row.try_get("password_hash")?;
+            let user = user_from_row(&row)?;
+            // argon2 is deliberately slow: keep it off the async workers.
             let password = password.to_owned();
-            tokio_block(move || verify_password(&password, decoy_hash())).await;
-            return Ok(None);
-        };
-        let hash: String = row.try_get("password_hash")?;
-        let user = user_from_row(&row)?;
-        // argon2 is deliberately slow: keep it off the async workers.
-        let password = password.to_owned();
-        let ok = tokio_block(move || verify_password(&password, &hash)).await;
-        Ok(ok.then_some(user))
+            let ok = tokio_block(move || verify_password(&password, &hash)).await;
+            Ok(ok.then_some(user))
+        })
     }
 
     /// The user's seat with its group settings, enabled or not.
     pub async fn seat_of_user(&self, user_id: i64) -> Result<Option<Seat>> {
-        let row = sqlx::query(
-            "SELECT s.id, s.tenant_id, s.user_id, s.sip_num, s.enabled, s.agent_status, s.skills, g.group_no, g.acw_seconds, g.initial_status
-             FROM seats s JOIN agent_groups g ON g.id = s.group_id WHERE s.user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(Seat {
-                id: row.try_get("id")?,
-                tenant_id: row.try_get("tenant_id")?,
-                user_id: row.try_get("user_id")?,
-                sip_num: row.try_get("sip_num")?,
-                group_no: row.try_get("group_no")?,
-                enabled: row.try_get::<i64, _>("enabled")? != 0,
-                acw_seconds: row.try_get("acw_seconds")?,
-                initial_status: row.try_get("initial_status")?,
-                agent_status: row.try_get("agent_status")?,
-                skills: parse_skills(&row.try_get::<String, _>("skills")?),
+        on_db!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT s.id, s.tenant_id, s.user_id, s.sip_num, s.enabled, s.agent_status, s.skills, g.group_no, g.acw_seconds, g.initial_status
+                 FROM seats s JOIN agent_groups g ON g.id = s.group_id WHERE s.user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| {
+                Ok(Seat {
+                    id: row.try_get("id")?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    user_id: row.try_get("user_id")?,
+                    sip_num: row.try_get("sip_num")?,
+                    group_no: row.try_get("group_no")?,
+                    enabled: row.try_get::<i64, _>("enabled")? != 0,
+                    acw_seconds: row.try_get("acw_seconds")?,
+                    initial_status: row.try_get("initial_status")?,
+                    agent_status: row.try_get("agent_status")?,
+                    skills: parse_skills(&row.try_get::<String, _>("skills")?),
+                })
             })
+            .transpose()
         })
-        .transpose()
     }
 
     /// Sets the skills of the seat of user `user_id` in `tenant_id`
@@ -378,36 +406,42 @@ impl Store {
         user_id: i64,
         skills: &[(String, u8)],
     ) -> Result<bool> {
-        let stored = skills
-            .iter()
-            .map(|(n, l)| format!("{n}:{l}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let done =
-            sqlx::query("UPDATE seats SET skills = $1 WHERE user_id = $2 AND tenant_id = $3")
-                .bind(stored)
-                .bind(user_id)
-                .bind(tenant_id)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        on_db!(self, |pool| {
+            let stored = skills
+                .iter()
+                .map(|(n, l)| format!("{n}:{l}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let done =
+                sqlx::query("UPDATE seats SET skills = $1 WHERE user_id = $2 AND tenant_id = $3")
+                    .bind(stored)
+                    .bind(user_id)
+                    .bind(tenant_id)
+                    .execute(pool)
+                    .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// Remembers the agent's chosen status so a server restart keeps it.
     pub async fn save_agent_status(&self, seat_id: i64, code: i64) -> Result<()> {
-        sqlx::query("UPDATE seats SET agent_status = $1 WHERE id = $2")
-            .bind(code)
-            .bind(seat_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        on_db!(self, |pool| {
+            sqlx::query("UPDATE seats SET agent_status = $1 WHERE id = $2")
+                .bind(code)
+                .bind(seat_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn tenant_count(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM tenants")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?)
+        on_db!(self, |pool| {
+            Ok(sqlx::query("SELECT COUNT(*) FROM tenants")
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?)
+        })
     }
 
     /// Seeds the demo tenant when the database holds no tenant yet. Returns
@@ -620,106 +654,112 @@ mod tests {
 
     #[tokio::test]
     async fn demo_seed_gives_the_documented_accounts_once() {
-        let store = Store::open_memory().await.unwrap();
-        assert!(store.seed_demo().await.unwrap());
-        assert!(
-            !store.seed_demo().await.unwrap(),
-            "seeds only a new database"
-        );
-        let agent = store
-            .authenticate("Agent1@Demo.Local ", "demo1234")
-            .await
-            .unwrap()
-            .unwrap();
-        let seat = store.seat_of_user(agent.id).await.unwrap().unwrap();
-        assert_eq!(
-            (seat.sip_num.as_str(), seat.group_no.as_str(), seat.enabled),
-            ("8001", "G001", true)
-        );
-        let agent2 = store
-            .authenticate("agent2@demo.local", "demo1234")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            store
-                .seat_of_user(agent2.id)
+        for store in crate::testing::stores().await {
+            eprintln!("on {}", store.backend());
+            assert!(store.seed_demo().await.unwrap());
+            assert!(
+                !store.seed_demo().await.unwrap(),
+                "seeds only a new database"
+            );
+            let agent = store
+                .authenticate("Agent1@Demo.Local ", "demo1234")
                 .await
                 .unwrap()
+                .unwrap();
+            let seat = store.seat_of_user(agent.id).await.unwrap().unwrap();
+            assert_eq!(
+                (seat.sip_num.as_str(), seat.group_no.as_str(), seat.enabled),
+                ("8001", "G001", true)
+            );
+            let agent2 = store
+                .authenticate("agent2@demo.local", "demo1234")
+                .await
                 .unwrap()
-                .group_no,
-            "G001"
-        );
-        let noseat = store
-            .authenticate("noseat@demo.local", "demo1234")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(store.seat_of_user(noseat.id).await.unwrap(), None);
-        let admin = store
-            .authenticate("admin@demo.local", "demo1234")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(admin.role, "admin");
+                .unwrap();
+            assert_eq!(
+                store
+                    .seat_of_user(agent2.id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .group_no,
+                "G001"
+            );
+            let noseat = store
+                .authenticate("noseat@demo.local", "demo1234")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(store.seat_of_user(noseat.id).await.unwrap(), None);
+            let admin = store
+                .authenticate("admin@demo.local", "demo1234")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(admin.role, "admin");
+        }
     }
 
     #[tokio::test]
     async fn wrong_password_unknown_email_and_disabled_user_all_fail() {
-        let store = Store::open_memory().await.unwrap();
-        store.seed_demo().await.unwrap();
-        assert_eq!(
-            store
-                .authenticate("agent1@demo.local", "wrong")
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            store
-                .authenticate("nobody@demo.local", "demo1234")
-                .await
-                .unwrap(),
-            None
-        );
-        let u = store
-            .authenticate("agent1@demo.local", "demo1234")
-            .await
-            .unwrap()
-            .unwrap();
-        store.set_user_enabled(u.id, false).await.unwrap();
-        assert_eq!(
-            store
+        for store in crate::testing::stores().await {
+            eprintln!("on {}", store.backend());
+            store.seed_demo().await.unwrap();
+            assert_eq!(
+                store
+                    .authenticate("agent1@demo.local", "wrong")
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert_eq!(
+                store
+                    .authenticate("nobody@demo.local", "demo1234")
+                    .await
+                    .unwrap(),
+                None
+            );
+            let u = store
                 .authenticate("agent1@demo.local", "demo1234")
                 .await
-                .unwrap(),
-            None
-        );
+                .unwrap()
+                .unwrap();
+            store.set_user_enabled(u.id, false).await.unwrap();
+            assert_eq!(
+                store
+                    .authenticate("agent1@demo.local", "demo1234")
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
     }
 
     #[tokio::test]
     async fn duplicate_email_is_a_conflict_and_status_is_remembered() {
-        let store = Store::open_memory().await.unwrap();
-        store.seed_demo().await.unwrap();
-        let err = store
-            .create_user(1, "AGENT1@demo.local", "x", "agent")
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)));
-        let u = store
-            .authenticate("agent1@demo.local", "demo1234")
-            .await
-            .unwrap()
-            .unwrap();
-        let seat = store.seat_of_user(u.id).await.unwrap().unwrap();
-        assert_eq!(seat.agent_status, None);
-        store.save_agent_status(seat.id, 4).await.unwrap();
-        store.set_seat_enabled(seat.id, false).await.unwrap();
-        let seat = store.seat_of_user(u.id).await.unwrap().unwrap();
-        assert_eq!((seat.agent_status, seat.enabled), (Some(4), false));
-        assert!(matches!(
-            store.set_seat_enabled(999, true).await,
-            Err(StoreError::NotFound)
-        ));
+        for store in crate::testing::stores().await {
+            eprintln!("on {}", store.backend());
+            store.seed_demo().await.unwrap();
+            let err = store
+                .create_user(1, "AGENT1@demo.local", "x", "agent")
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Conflict(_)));
+            let u = store
+                .authenticate("agent1@demo.local", "demo1234")
+                .await
+                .unwrap()
+                .unwrap();
+            let seat = store.seat_of_user(u.id).await.unwrap().unwrap();
+            assert_eq!(seat.agent_status, None);
+            store.save_agent_status(seat.id, 4).await.unwrap();
+            store.set_seat_enabled(seat.id, false).await.unwrap();
+            let seat = store.seat_of_user(u.id).await.unwrap().unwrap();
+            assert_eq!((seat.agent_status, seat.enabled), (Some(4), false));
+            assert!(matches!(
+                store.set_seat_enabled(999, true).await,
+                Err(StoreError::NotFound)
+            ));
+        }
     }
 }

@@ -2,8 +2,8 @@
 //! once when made; the database keeps its SHA-256 only.
 
 use crate::sessions::{new_token, token_id};
+use crate::Get;
 use crate::{now_ms, Result, Store};
-use sqlx::Row;
 
 /// The scopes a key may carry.
 pub const SCOPES: [&str; 4] = [
@@ -36,7 +36,7 @@ impl ApiKey {
     }
 }
 
-fn key_of(r: &sqlx::sqlite::SqliteRow) -> Result<ApiKey> {
+fn key_of(r: &impl Get) -> Result<ApiKey> {
     let scopes: String = r.try_get("scopes")?;
     Ok(ApiKey {
         id: r.try_get("id")?,
@@ -62,85 +62,93 @@ impl Store {
         name: &str,
         scopes: &[String],
     ) -> Result<(String, ApiKey)> {
-        let (token, _) = new_token();
-        let key = format!("{KEY_PREFIX}{token}");
-        let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
-        let now = now_ms();
-        let id: i64 = sqlx::query(
-            "INSERT INTO api_keys (tenant_id, name, key_digest, prefix, scopes, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(tenant_id)
-        .bind(name)
-        .bind(token_id(&key))
-        .bind(&prefix)
-        .bind(scopes.join(" "))
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("id")?;
-        let rec = ApiKey {
-            id,
-            tenant_id,
-            name: name.to_string(),
-            prefix,
-            scopes: scopes.to_vec(),
-            created_ms: now,
-            revoked_ms: None,
-            last_used_ms: None,
-        };
-        Ok((key, rec))
+        on_db!(self, |pool| {
+            let (token, _) = new_token();
+            let key = format!("{KEY_PREFIX}{token}");
+            let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
+            let now = now_ms();
+            let id: i64 = sqlx::query(
+                "INSERT INTO api_keys (tenant_id, name, key_digest, prefix, scopes, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(tenant_id)
+            .bind(name)
+            .bind(token_id(&key))
+            .bind(&prefix)
+            .bind(scopes.join(" "))
+            .bind(now)
+            .fetch_one(pool)
+            .await?
+            .try_get("id")?;
+            let rec = ApiKey {
+                id,
+                tenant_id,
+                name: name.to_string(),
+                prefix,
+                scopes: scopes.to_vec(),
+                created_ms: now,
+                revoked_ms: None,
+                last_used_ms: None,
+            };
+            Ok((key, rec))
+        })
     }
 
     /// The tenant's keys, revoked ones included, newest first.
     pub async fn api_keys(&self, tenant_id: i64) -> Result<Vec<ApiKey>> {
-        sqlx::query("SELECT * FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC")
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(key_of)
-            .collect()
+        on_db!(self, |pool| {
+            sqlx::query("SELECT * FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC")
+                .bind(tenant_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(key_of)
+                .collect()
+        })
     }
 
     /// Revokes one of the tenant's keys; false when it has no such key
     /// (or it was revoked already).
     pub async fn revoke_api_key(&self, tenant_id: i64, id: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_ms = $1
-             WHERE id = $2 AND tenant_id = $3 AND revoked_ms IS NULL",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .bind(tenant_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        on_db!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_ms = $1
+                 WHERE id = $2 AND tenant_id = $3 AND revoked_ms IS NULL",
+            )
+            .bind(now_ms())
+            .bind(id)
+            .bind(tenant_id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// The live key `key` is, if any; notes its use.
     pub async fn check_api_key(&self, key: &str) -> Result<Option<ApiKey>> {
-        if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
-            return Ok(None);
-        }
-        let Some(r) =
-            sqlx::query("SELECT * FROM api_keys WHERE key_digest = $1 AND revoked_ms IS NULL")
-                .bind(token_id(key))
-                .fetch_optional(&self.pool)
-                .await?
-        else {
-            return Ok(None);
-        };
-        let k = key_of(&r)?;
-        let now = now_ms();
-        if k.last_used_ms.is_none_or(|t| now - t >= LAST_USED_EVERY_MS) {
-            sqlx::query("UPDATE api_keys SET last_used_ms = $1 WHERE id = $2")
-                .bind(now)
-                .bind(k.id)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(Some(k))
+        on_db!(self, |pool| {
+            if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
+                return Ok(None);
+            }
+            let Some(r) =
+                sqlx::query("SELECT * FROM api_keys WHERE key_digest = $1 AND revoked_ms IS NULL")
+                    .bind(token_id(key))
+                    .fetch_optional(pool)
+                    .await?
+            else {
+                return Ok(None);
+            };
+            let k = key_of(&r)?;
+            let now = now_ms();
+            if k.last_used_ms.is_none_or(|t| now - t >= LAST_USED_EVERY_MS) {
+                sqlx::query("UPDATE api_keys SET last_used_ms = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(k.id)
+                    .execute(pool)
+                    .await?;
+            }
+            Ok(Some(k))
+        })
     }
 }
 
@@ -150,28 +158,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_is_shown_once_kept_hashed_checked_and_revoked() {
-        let s = Store::open_memory().await.unwrap();
-        s.seed_demo().await.unwrap();
-        let scopes = vec!["records:read".to_string()];
-        let (key, rec) = s.create_api_key(1, "crm", &scopes).await.unwrap();
-        assert!(key.starts_with(KEY_PREFIX) && key.len() > 40);
-        let stored: String = sqlx::query("SELECT key_digest FROM api_keys")
-            .fetch_one(s.pool())
-            .await
-            .unwrap()
-            .get(0);
-        assert!(!stored.contains(&key[KEY_PREFIX.len()..]), "only a digest");
-        let got = s.check_api_key(&key).await.unwrap().unwrap();
-        assert_eq!((got.id, got.tenant_id), (rec.id, 1));
-        assert!(got.allows("records:read") && !got.allows("users:write"));
-        assert!(s.check_api_key("slk_nope").await.unwrap().is_none());
-        assert!(s.check_api_key(&key[1..]).await.unwrap().is_none());
-        assert!(
-            !s.revoke_api_key(2, rec.id).await.unwrap(),
-            "not tenant 2's"
-        );
-        assert!(s.revoke_api_key(1, rec.id).await.unwrap());
-        assert!(s.check_api_key(&key).await.unwrap().is_none());
-        assert!(s.api_keys(1).await.unwrap()[0].revoked_ms.is_some());
+        for s in crate::testing::stores().await {
+            eprintln!("on {}", s.backend());
+            s.seed_demo().await.unwrap();
+            let scopes = vec!["records:read".to_string()];
+            let (key, rec) = s.create_api_key(1, "crm", &scopes).await.unwrap();
+            assert!(key.starts_with(KEY_PREFIX) && key.len() > 40);
+            let stored: String = s.first_text("SELECT key_digest FROM api_keys").await;
+            assert!(!stored.contains(&key[KEY_PREFIX.len()..]), "only a digest");
+            let got = s.check_api_key(&key).await.unwrap().unwrap();
+            assert_eq!((got.id, got.tenant_id), (rec.id, 1));
+            assert!(got.allows("records:read") && !got.allows("users:write"));
+            assert!(s.check_api_key("slk_nope").await.unwrap().is_none());
+            assert!(s.check_api_key(&key[1..]).await.unwrap().is_none());
+            assert!(
+                !s.revoke_api_key(2, rec.id).await.unwrap(),
+                "not tenant 2's"
+            );
+            assert!(s.revoke_api_key(1, rec.id).await.unwrap());
+            assert!(s.check_api_key(&key).await.unwrap().is_none());
+            assert!(s.api_keys(1).await.unwrap()[0].revoked_ms.is_some());
+        }
     }
 }

@@ -7,8 +7,8 @@
 //! redemptions of one token can never both succeed.
 
 use crate::sessions::{new_token, token_id};
+use crate::Get;
 use crate::{Result, Store};
-use sqlx::Row;
 
 impl Store {
     /// Makes a token for `user_id`, valid until `expires_ms`; returns the
@@ -20,45 +20,52 @@ impl Store {
         now_ms: i64,
         expires_ms: i64,
     ) -> Result<String> {
-        self.purge_sign_in_tokens(now_ms).await?;
-        let (token, id) = new_token();
-        sqlx::query("INSERT INTO sign_in_tokens (id, user_id, expires_at) VALUES ($1, $2, $3)")
-            .bind(&id)
-            .bind(user_id)
-            .bind(expires_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(token)
+        on_db!(self, |pool| {
+            self.purge_sign_in_tokens(now_ms).await?;
+            let (token, id) = new_token();
+            sqlx::query("INSERT INTO sign_in_tokens (id, user_id, expires_at) VALUES ($1, $2, $3)")
+                .bind(&id)
+                .bind(user_id)
+                .bind(expires_ms)
+                .execute(pool)
+                .await?;
+            Ok(token)
+        })
     }
 
     /// Uses up a token: the user it was made for, or `None` when it is
     /// unknown, used already or expired. Either way it cannot be used again.
     pub async fn redeem_sign_in_token(&self, token: &str, now_ms: i64) -> Result<Option<i64>> {
-        if token.is_empty() || token.len() > 128 {
-            return Ok(None);
-        }
-        let row =
-            sqlx::query("DELETE FROM sign_in_tokens WHERE id = $1 RETURNING user_id, expires_at")
-                .bind(token_id(token))
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let expires: i64 = row.try_get("expires_at")?;
-        if now_ms >= expires {
-            return Ok(None);
-        }
-        Ok(Some(row.try_get("user_id")?))
+        on_db!(self, |pool| {
+            if token.is_empty() || token.len() > 128 {
+                return Ok(None);
+            }
+            let row = sqlx::query(
+                "DELETE FROM sign_in_tokens WHERE id = $1 RETURNING user_id, expires_at",
+            )
+            .bind(token_id(token))
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let expires: i64 = row.try_get("expires_at")?;
+            if now_ms >= expires {
+                return Ok(None);
+            }
+            Ok(Some(row.try_get("user_id")?))
+        })
     }
 
     /// Drops every token expired at `now_ms`.
     pub async fn purge_sign_in_tokens(&self, now_ms: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM sign_in_tokens WHERE expires_at <= $1")
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        on_db!(self, |pool| {
+            let done = sqlx::query("DELETE FROM sign_in_tokens WHERE expires_at <= $1")
+                .bind(now_ms)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
     }
 }
 
@@ -66,61 +73,61 @@ impl Store {
 mod tests {
     use super::*;
 
-    async fn store_with_user() -> (Store, i64) {
-        let store = Store::open_memory().await.unwrap();
-        store.seed_demo().await.unwrap();
-        let u = store
-            .user_by_email("agent1@demo.local")
-            .await
-            .unwrap()
-            .unwrap();
-        (store, u.id)
+    async fn stores_with_user() -> Vec<(Store, i64)> {
+        let mut out = Vec::new();
+        for store in crate::testing::stores().await {
+            eprintln!("on {}", store.backend());
+            store.seed_demo().await.unwrap();
+            let u = store
+                .user_by_email("agent1@demo.local")
+                .await
+                .unwrap()
+                .unwrap();
+            out.push((store, u.id));
+        }
+        out
     }
 
     #[tokio::test]
     async fn a_token_is_stored_by_digest_and_redeemed_once() {
-        let (store, user) = store_with_user().await;
-        let token = store
-            .create_sign_in_token(user, 1_000, 61_000)
-            .await
-            .unwrap();
-        assert_eq!(token.len(), 43);
-        let stored: String = sqlx::query("SELECT id FROM sign_in_tokens")
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(stored, token_id(&token));
-        let redeem = |t: String| {
-            let store = store.clone();
-            async move { store.redeem_sign_in_token(&t, 2_000).await.unwrap() }
-        };
-        assert_eq!(redeem(token.clone()).await, Some(user));
-        assert_eq!(redeem(token).await, None, "one use");
-        assert_eq!(redeem(String::new()).await, None);
-        assert_eq!(redeem("x".repeat(4096)).await, None);
+        for (store, user) in stores_with_user().await {
+            eprintln!("on {}", store.backend());
+            let token = store
+                .create_sign_in_token(user, 1_000, 61_000)
+                .await
+                .unwrap();
+            assert_eq!(token.len(), 43);
+            let stored: String = store.first_text("SELECT id FROM sign_in_tokens").await;
+            assert_eq!(stored, token_id(&token));
+            let redeem = |t: String| {
+                let store = store.clone();
+                async move { store.redeem_sign_in_token(&t, 2_000).await.unwrap() }
+            };
+            assert_eq!(redeem(token.clone()).await, Some(user));
+            assert_eq!(redeem(token).await, None, "one use");
+            assert_eq!(redeem(String::new()).await, None);
+            assert_eq!(redeem("x".repeat(4096)).await, None);
+        }
     }
 
     #[tokio::test]
     async fn an_expired_token_is_refused_and_purged() {
-        let (store, user) = store_with_user().await;
-        let late = store.create_sign_in_token(user, 0, 1_000).await.unwrap();
-        assert_eq!(
-            store.redeem_sign_in_token(&late, 1_000).await.unwrap(),
-            None
-        );
-        let old = store.create_sign_in_token(user, 0, 1_000).await.unwrap();
-        // Making another one later purges the expired one.
-        store
-            .create_sign_in_token(user, 5_000, 65_000)
-            .await
-            .unwrap();
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM sign_in_tokens")
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(n, 1);
-        assert_eq!(store.redeem_sign_in_token(&old, 500).await.unwrap(), None);
+        for (store, user) in stores_with_user().await {
+            eprintln!("on {}", store.backend());
+            let late = store.create_sign_in_token(user, 0, 1_000).await.unwrap();
+            assert_eq!(
+                store.redeem_sign_in_token(&late, 1_000).await.unwrap(),
+                None
+            );
+            let old = store.create_sign_in_token(user, 0, 1_000).await.unwrap();
+            // Making another one later purges the expired one.
+            store
+                .create_sign_in_token(user, 5_000, 65_000)
+                .await
+                .unwrap();
+            let n: i64 = store.first_int("SELECT COUNT(*) FROM sign_in_tokens").await;
+            assert_eq!(n, 1);
+            assert_eq!(store.redeem_sign_in_token(&old, 500).await.unwrap(), None);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Each tenant's own OpenID Connect provider (single sign-on).
 
+use crate::Get;
 use crate::{Result, Store};
-use sqlx::Row;
 
 /// A tenant's provider, as stored. The caller validates it.
 #[derive(Clone, PartialEq, Eq)]
@@ -28,59 +28,68 @@ impl std::fmt::Debug for TenantSso {
 impl Store {
     /// The tenant's own provider, if it set one.
     pub async fn tenant_sso(&self, tenant_id: i64) -> Result<Option<TenantSso>> {
-        let row = sqlx::query(
-            "SELECT issuer, client_id, client_secret, allowed_domains FROM tenant_sso WHERE tenant_id = $1",
-        )
-        .bind(tenant_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let domains: String = row.try_get("allowed_domains")?;
-        Ok(Some(TenantSso {
-            issuer: row.try_get("issuer")?,
-            client_id: row.try_get("client_id")?,
-            client_secret: row.try_get("client_secret")?,
-            // Written by `set_tenant_sso` only; anything else reads as none.
-            allowed_domains: serde_json::from_str(&domains).unwrap_or_default(),
-        }))
+        on_db!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT issuer, client_id, client_secret, allowed_domains FROM tenant_sso WHERE tenant_id = $1",
+            )
+            .bind(tenant_id)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let domains: String = row.try_get("allowed_domains")?;
+            Ok(Some(TenantSso {
+                issuer: row.try_get("issuer")?,
+                client_id: row.try_get("client_id")?,
+                client_secret: row.try_get("client_secret")?,
+                // Written by `set_tenant_sso` only; anything else reads as none.
+                allowed_domains: serde_json::from_str(&domains).unwrap_or_default(),
+            }))
+        })
     }
 
     /// Sets (replaces) the tenant's provider.
     pub async fn set_tenant_sso(&self, tenant_id: i64, sso: &TenantSso) -> Result<()> {
-        let domains = serde_json::to_string(&sso.allowed_domains).unwrap_or_else(|_| "[]".into());
-        sqlx::query(
-            "INSERT INTO tenant_sso (tenant_id, issuer, client_id, client_secret, allowed_domains)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (tenant_id) DO UPDATE SET issuer = excluded.issuer,
-               client_id = excluded.client_id, client_secret = excluded.client_secret,
-               allowed_domains = excluded.allowed_domains",
-        )
-        .bind(tenant_id)
-        .bind(&sso.issuer)
-        .bind(&sso.client_id)
-        .bind(&sso.client_secret)
-        .bind(domains)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_db!(self, |pool| {
+            let domains =
+                serde_json::to_string(&sso.allowed_domains).unwrap_or_else(|_| "[]".into());
+            sqlx::query(
+                "INSERT INTO tenant_sso (tenant_id, issuer, client_id, client_secret, allowed_domains)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (tenant_id) DO UPDATE SET issuer = excluded.issuer,
+                   client_id = excluded.client_id, client_secret = excluded.client_secret,
+                   allowed_domains = excluded.allowed_domains",
+            )
+            .bind(tenant_id)
+            .bind(&sso.issuer)
+            .bind(&sso.client_id)
+            .bind(&sso.client_secret)
+            .bind(domains)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Removes the tenant's provider (the global one applies again); false
     /// when it had none.
     pub async fn delete_tenant_sso(&self, tenant_id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM tenant_sso WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        on_db!(self, |pool| {
+            let done = sqlx::query("DELETE FROM tenant_sso WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Whether a tenant with this id exists.
     pub async fn tenant_exists(&self, tenant_id: i64) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        on_db!(self, |pool| {
+            let row = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
+                .bind(tenant_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.is_some())
+        })
     }
 }

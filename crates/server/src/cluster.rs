@@ -19,7 +19,8 @@ pub(crate) fn spawn(app: App) {
         loop {
             tick.tick().await;
             let now = seatline_store::now_ms();
-            match app.store.node_beat(now, false).await {
+            let draining = app.draining.load(std::sync::atomic::Ordering::Relaxed);
+            match app.store.node_beat(now, draining).await {
                 Ok(true) => {}
                 Ok(false) => {
                     // Silent too long (a pause, a cut to the database): the

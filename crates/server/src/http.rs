@@ -36,7 +36,7 @@ struct Web;
 
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/sessions", post(sign_in))
         .route("/api/v1/sessions/current", axum::routing::delete(sign_out))
@@ -600,6 +600,16 @@ async fn sandbox_call(
         .into_response()
 }
 
+/// 200 `ok` while the node takes calls; 503 `draining` once it drains
+/// (a proxy's or dispatcher's health check then sends work elsewhere).
+async fn healthz(State(app): State<App>) -> Response {
+    if app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+    } else {
+        "ok".into_response()
+    }
+}
+
 async fn websocket(
     State(app): State<App>,
     headers: HeaderMap,
@@ -612,6 +622,14 @@ async fn websocket(
             StatusCode::FORBIDDEN,
             "forbiddenOrigin",
             "the WebSocket is for the softphone page only",
+        );
+    }
+    if app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        // The softphone tries again, through the proxy to another node.
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "this node is draining; connect to another",
         );
     }
     upgrade

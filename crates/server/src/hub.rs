@@ -1176,6 +1176,35 @@ impl Hub {
         self.with_sb(|inner| inner.sb.recover(open, now))
     }
 
+    /// The node drains: no new call; the calls in progress run on.
+    pub fn drain(&self) {
+        self.with_sb(|inner| inner.sb.drain())
+    }
+
+    /// No call of any kind is in progress.
+    pub fn is_idle(&self) -> bool {
+        self.lock().sb.is_idle()
+    }
+
+    /// Closes every tab whose agent has no call (a draining node): the
+    /// softphone reconnects with its session, through the proxy to another
+    /// node; the tab's own task then detaches it. How many were closed.
+    pub fn close_tabs_without_call(&self) -> usize {
+        self.with_sb_untimed(|inner| {
+            let mut n = 0;
+            for (seat, a) in &inner.agents {
+                if inner.sb.has_call(*seat) {
+                    continue;
+                }
+                for (_, tx) in &a.tabs {
+                    let _ = tx.try_send(Outgoing::Close);
+                    n += 1;
+                }
+            }
+            n
+        })
+    }
+
     /// Ends every call (BYE to the carrier, code 5 to the tabs) and takes no new one.
     pub fn shutdown(&self, now: Instant) {
         self.with_sb(|inner| inner.sb.shutdown(now))

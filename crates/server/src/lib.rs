@@ -68,6 +68,8 @@ pub struct AppState {
     /// Resolves trunk host names (`sip.dns_servers`), at start and for trunks
     /// added later.
     pub dns: dns::Dns,
+    /// The node drains ([`drain`]): it takes no new call.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Single sign-on: the flows in progress, the providers' discovery.
     pub sso: sso::Sso,
 }
@@ -205,6 +207,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         trunk_changes: tokio::sync::Mutex::new(()),
         dns,
         sso: sso::Sso::new(),
+        draining: Default::default(),
     });
     // Each tenant's rates.
     let mut by_tenant: std::collections::BTreeMap<i64, Vec<(String, i64, i64, i64)>> =
@@ -431,6 +434,32 @@ fn record_of(row: &seatline_store::CallRow) -> seatline_calls::record::CallRecor
 
 /// Ends every call (BYE to the carrier, code 5 to the tabs), then waits
 /// until the BYEs are sent and every record and status is in the store.
+/// Drains the node (SIGUSR1): no new call is taken (inbound INVITEs get
+/// 503, `/healthz` and new WebSockets 503, so the dispatcher and the proxy
+/// send them to other nodes), the tabs of agents without a call are closed
+/// (they reconnect elsewhere with their session), and the calls in progress
+/// run to their end; then the node stops. Returns once it has.
+pub async fn drain(app: &App) {
+    app.draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    app.hub.drain();
+    tracing::info!("draining: no new calls; waiting for the calls in progress to end");
+    loop {
+        app.hub.close_tabs_without_call();
+        if app.hub.is_idle() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The last tabs, closed after their calls.
+    app.hub.close_tabs_without_call();
+    if app.store.backend() == "postgres" {
+        let _ = app.store.node_beat(seatline_store::now_ms(), true).await;
+    }
+    tracing::info!("drained: no call left");
+    stop(app).await;
+}
+
 pub async fn stop(app: &App) {
     app.hub.shutdown(Instant::now());
     let _ = tokio::time::timeout(Duration::from_secs(2), app.hub.flush_sip()).await;

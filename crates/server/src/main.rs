@@ -350,11 +350,27 @@ async fn run(plan: Plan, json: bool) -> anyhow::Result<()> {
     } else {
         say(&format!("Seatline is listening on {base}"));
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut task = running.task;
     tokio::select! {
-        res = running.task => { res??; }
+        res = &mut task => { res??; }
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = usr1.recv() => {
+            // Drain: the calls in progress run to their end, then exit
+            // (SIGTERM meanwhile ends them at once).
+            say("draining: no new calls; stopping when the calls in progress have ended");
+            tokio::select! {
+                _ = seatline_server::drain(&running.app) => {
+                    say("drained");
+                    return Ok(());
+                }
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
     }
     // No call outlives the server: every call ends with a BYE to the carrier
     // and code 5 to the tabs, and every record and status is written first.

@@ -244,6 +244,39 @@ async fn sigterm_ends_the_call_with_a_bye_and_5() {
 }
 
 #[tokio::test]
+async fn sigusr1_drains_the_node_its_call_runs_to_the_end_then_it_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, sip, carrier) = (free_tcp_port(), free_udp_port(), free_udp_port());
+    let sipp = sipp_carrier("carrier_answer.xml", carrier, free_udp_port());
+    let mut server = spawn_seatline(dir.path(), http, sip, carrier);
+    let base = format!("http://127.0.0.1:{http}");
+    let ws_url = format!("ws://127.0.0.1:{http}/ws");
+    let (mut ws, _) = connected_call(&base, http).await;
+    let mut idle = agent(&base, &ws_url, "agent2@demo.local").await;
+    let pid = server.id().unwrap() as i32;
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    // The idle agent's tab is closed (it reconnects elsewhere)...
+    while next(&mut idle).await["ev"] != "closed" {}
+    // ...the node says it drains and takes no new tab...
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status().as_u16(), 503);
+    let refused = tokio_tungstenite::connect_async(&ws_url).await;
+    assert!(refused.is_err(), "no new WebSocket while draining");
+    // ...and the call goes on.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(server.try_wait().unwrap().is_none(), "still running");
+    ws.send(Message::text(r#"{"op":"hangUp"}"#)).await.unwrap();
+    assert_eq!(dial(&mut ws).await["code"], 5);
+    finished(sipp, Duration::from_secs(10)).await;
+    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .expect("the drained node exits")
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
 async fn after_kill_9_the_next_start_closes_the_record_and_byes_the_carrier() {
     let dir = tempfile::tempdir().unwrap();
     let (http, sip, carrier) = (free_tcp_port(), free_udp_port(), free_udp_port());

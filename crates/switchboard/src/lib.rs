@@ -592,6 +592,8 @@ pub struct Switchboard {
     serve_due: Option<Instant>,
     suppressed_refusals: u64,
     shutting_down: bool,
+    /// The node drains: no new call, the calls in progress run on.
+    draining: bool,
     trunks: Vec<TrunkHealth>,
     /// The next [`TrunkHealth::id`].
     next_trunk_id: u32,
@@ -706,6 +708,7 @@ impl Switchboard {
             serve_due: None,
             suppressed_refusals: 0,
             shutting_down: false,
+            draining: false,
         }
     }
 
@@ -751,6 +754,25 @@ impl Switchboard {
 
     pub fn call_count(&self) -> usize {
         self.calls.len()
+    }
+
+    /// The node drains (a rolling upgrade): no new call starts here (an
+    /// inbound INVITE gets 503, so a dispatcher in front tries another
+    /// node; a `callOut` is refused as in a shutdown) and the calls in
+    /// progress run to their end.
+    pub fn drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// No call of any kind is in progress: agents' calls (waiting ones
+    /// too), inbound calls being routed, forwarded calls.
+    pub fn is_idle(&self) -> bool {
+        self.calls.is_empty() && self.routing.is_empty() && self.forwards.is_empty()
+    }
+
+    /// The agent has a call (ringing, up, or in after-call work's call).
+    pub fn has_call(&self, seat: SeatId) -> bool {
+        self.call_of_seat(seat).is_some()
     }
 
     /// Inbound calls to numbers no tenant owns, answered 404.
@@ -1247,7 +1269,7 @@ impl Switchboard {
         record: &mut CallRecord,
         now: Instant,
     ) -> Result<(RtpPort, usize, Option<Rate>), HangupReason> {
-        if self.shutting_down {
+        if self.shutting_down || self.draining {
             return Err(HangupReason::NetworkCarrier);
         }
         if !session_ok {
@@ -1571,7 +1593,8 @@ impl Switchboard {
                 sdp,
                 headers,
             } => {
-                if self.shutting_down {
+                if self.shutting_down || self.draining {
+                    // A dispatcher in front tries the next node.
                     self.ua.respond(*call, 503, None, now);
                     return;
                 }

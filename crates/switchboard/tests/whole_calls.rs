@@ -732,6 +732,37 @@ fn shutdown_ends_every_call_with_a_bye_and_5() {
 }
 
 #[test]
+fn a_draining_node_keeps_its_calls_to_their_end_and_takes_no_new_one() {
+    let mut w = World::new();
+    let a = w.sign_in(1, 0);
+    let b = w.sign_in(2, 0);
+    w.call_out(1, "12025550100");
+    let up = w.carrier_answers();
+    assert!(!w.sb.is_idle());
+    assert!(w.sb.has_call(1) && !w.sb.has_call(2));
+    w.sb.drain();
+    w.talk(1, Duration::from_secs(60));
+    assert!(!w.carrier_ended(up), "the call goes on");
+    assert_eq!(w.codes(a), vec![0, 2]);
+    // No new call: a callOut is refused, an inbound INVITE gets 503.
+    w.call_out(2, "12025550100");
+    assert_eq!(w.codes(b), vec![800, 5]);
+    let inbound = place_inbound(&mut w, "");
+    assert!(w
+        .carrier_events
+        .iter()
+        .any(|e| matches!(e, UaEvent::Failed { call, code: 503, .. } if *call == inbound)));
+    assert!(w.codes(b).len() == 2, "nobody was offered it");
+    assert!(!w.sb.is_idle());
+    // The call ends as calls do: then the node is idle.
+    w.sb.hang_up(1, w.now);
+    w.advance(Duration::from_secs(1));
+    assert!(w.carrier_ended(up));
+    assert_eq!(w.codes(a), vec![0, 2, 5]);
+    assert!(w.sb.is_idle());
+}
+
+#[test]
 fn after_a_crash_the_next_start_closes_the_record_and_byes_the_carrier() {
     // The first run: a call connects, then the process dies (dropped).
     let mut w = World::new();

@@ -123,3 +123,142 @@ async fn a_node_killed_mid_call_has_its_call_closed_by_the_survivor_within_5_s()
         ended - killed_ms
     );
 }
+
+/// The next ringing offer on either tab: which one rang (0 or 1).
+async fn rings(tabs: &mut [Ws; 2]) -> usize {
+    let [a, b] = tabs;
+    let (which, d) = tokio::select! {
+        d = dial(a) => (0, d),
+        d = dial(b) => (1, d),
+    };
+    assert_eq!(d["code"], 1, "{d}");
+    which
+}
+
+/// A carrier's call to the demo DID through Kamailio (`port`), answered by
+/// the agent whose tab rings; which tab that was.
+async fn call_through(kamailio: u16, tabs: &mut [Ws; 2]) -> usize {
+    let port = free_udp_port().to_string();
+    let media = free_udp_port().to_string();
+    let caller = sipp(&[
+        &format!("127.0.0.1:{kamailio}"),
+        "-sf",
+        scenario("caller_via_proxy.xml").to_str().unwrap(),
+        "-s",
+        "12025550170",
+        "-p",
+        &port,
+        "-mp",
+        &media,
+    ]);
+    let which = rings(tabs).await;
+    let tab = &mut tabs[which];
+    tab.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"op":"answer"}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(dial(tab).await["code"], 2);
+    assert_eq!(dial(tab).await["code"], 5);
+    finished(caller, Duration::from_secs(20)).await;
+    which
+}
+
+/// Kamailio's dispatcher, as `deploy/kamailio/kamailio.cfg` sets it up, in
+/// front of two nodes on one database: carriers' calls reach the agents of
+/// both nodes, and once a node drains they all go to the other one.
+#[tokio::test]
+async fn kamailio_s_dispatcher_spreads_calls_over_the_nodes_and_passes_a_draining_one() {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let kport = free_udp_port();
+    let trunk = || {
+        vec![seatline_server::config::TrunkConfig::udp(
+            "kamailio",
+            &format!("sip:127.0.0.1:{kport}"),
+        )]
+    };
+    let node = |name: &'static str| {
+        let url = url.clone();
+        move |c: &mut seatline_server::config::Config| {
+            c.store.url = Some(url);
+            c.cluster.node = name.into();
+        }
+    };
+    let (_da, a) = start_with(trunk(), node("a")).await;
+    let (_db, b) = start_with(trunk(), node("b")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("dispatcher.list");
+    std::fs::write(
+        &list,
+        format!(
+            "1 sip:{}\n1 sip:{}\n",
+            a.app.calls.sip_addr, b.app.calls.sip_addr
+        ),
+    )
+    .unwrap();
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/kamailio.cfg");
+    let kamailio = Kamailio::start(
+        dir.path(),
+        &cfg,
+        &[
+            format!("LISTEN=udp:127.0.0.1:{kport}"),
+            format!("DISPATCHER_LIST=\"{}\"", list.display()),
+            "CARRIER=\"sip:127.0.0.1:9\"".into(),
+        ],
+        kport,
+    )
+    .await;
+    // One agent on each node, both in the DID's group.
+    let mut tabs = [
+        tab_of(&a, "agent1@demo.local").await,
+        tab_of(&b, "agent2@demo.local").await,
+    ];
+    let mut rang = [0; 2];
+    for _ in 0..2 {
+        rang[call_through(kport, &mut tabs).await] += 1;
+    }
+    assert_eq!(rang, [1, 1], "round robin: one call to each node's agent");
+
+    // Node a drains (it has no call): its tab is closed, and the next
+    // calls all reach node b, whichever node Kamailio tries first.
+    let draining = a.app.clone();
+    let drained = tokio::spawn(async move { seatline_server::drain(&draining).await });
+    while dial(&mut tabs[0]).await != Value::Null {}
+    tokio::time::timeout(Duration::from_secs(5), drained)
+        .await
+        .expect("node a stops once idle")
+        .unwrap();
+    let [_, tab_b] = &mut tabs;
+    for _ in 0..2 {
+        let port = free_udp_port().to_string();
+        let media = free_udp_port().to_string();
+        let caller = sipp(&[
+            &format!("127.0.0.1:{kport}"),
+            "-sf",
+            scenario("caller_via_proxy.xml").to_str().unwrap(),
+            "-s",
+            "12025550170",
+            "-p",
+            &port,
+            "-mp",
+            &media,
+        ]);
+        assert_eq!(dial(tab_b).await["code"], 1);
+        tab_b
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                r#"{"op":"answer"}"#,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(dial(tab_b).await["code"], 2);
+        assert_eq!(dial(tab_b).await["code"], 5);
+        finished(caller, Duration::from_secs(20)).await;
+    }
+    // Round robin sent one of them to node a first: its 503 moved it on.
+    assert!(
+        kamailio.log_text().contains("to the next node"),
+        "{}",
+        kamailio.log_text()
+    );
+}

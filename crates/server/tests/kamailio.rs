@@ -12,8 +12,7 @@ mod support;
 
 use futures_util::SinkExt;
 use seatline_server::config::TrunkConfig;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::*;
@@ -109,98 +108,17 @@ request_route {
 }
 "#;
 
-/// Kamailio in the foreground, in a process group of its own (its main
-/// process forks workers), stopped with the whole group when dropped.
-struct Kamailio {
-    main: std::process::Child,
-    log: PathBuf,
-}
-
-impl Kamailio {
-    async fn start(dir: &Path, port: u16, carrier: u16) -> Kamailio {
-        let cfg = dir.join("kamailio.cfg");
-        let text = CONFIG
-            .replace("@PORT@", &port.to_string())
-            .replace("@CARRIER@", &carrier.to_string())
-            .replace("@USER@", USER)
-            .replace("@PASSWORD@", PASSWORD)
-            .replace("@DOMAIN@", DOMAIN);
-        std::fs::write(&cfg, text).unwrap();
-        let log = dir.join("kamailio.log");
-        let child = std::process::Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg)
-            // Not a daemon, logs to stderr, one worker, little memory.
-            .args(["-DD", "-E", "-n", "1", "-m", "32", "-M", "8"])
-            .arg("-Y")
-            .arg(dir)
-            .arg("-P")
-            .arg(dir.join("kamailio.pid"))
-            .arg("-w")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .process_group(0)
-            .spawn()
-            .expect("kamailio is installed (Debian package kamailio)");
-        let k = Kamailio { main: child, log };
-        k.wait_until_up(port).await;
-        k
-    }
-
-    /// Until it answers anything on its port (an OPTIONS gets 405).
-    async fn wait_until_up(&self, port: u16) {
-        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let me = sock.local_addr().unwrap();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            let probe = format!(
-                "OPTIONS sip:probe@127.0.0.1:{port} SIP/2.0\r\n\
-                 Via: SIP/2.0/UDP {me};branch=z9hG4bKprobe{n}\r\n\
-                 Max-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=probe\r\n\
-                 To: <sip:probe@127.0.0.1:{port}>\r\nCall-ID: probe{n}@test\r\n\
-                 CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-                n = t0.elapsed().as_millis()
-            );
-            sock.send_to(probe.as_bytes(), ("127.0.0.1", port))
-                .await
-                .unwrap();
-            let mut buf = [0u8; 2048];
-            let got =
-                tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await;
-            if got.is_ok() {
-                return;
-            }
-        }
-        panic!("kamailio did not come up: {}", self.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kamailio's log:\n{}", self.log_text());
-        }
-        // The main process stops its workers on SIGTERM; the group's
-        // SIGKILL is for when it does not in time.
-        let group = -(self.main.id() as i32);
-        // SAFETY: plain kill(2) to the group this test started.
-        unsafe { libc::kill(group, libc::SIGTERM) };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(3) {
-            if !matches!(self.main.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        unsafe { libc::kill(group, libc::SIGKILL) };
-        let _ = self.main.wait();
-    }
+/// Kamailio with the test's registrar configuration.
+async fn kamailio(dir: &Path, port: u16, carrier: u16) -> Kamailio {
+    let cfg = dir.join("kamailio.cfg");
+    let text = CONFIG
+        .replace("@PORT@", &port.to_string())
+        .replace("@CARRIER@", &carrier.to_string())
+        .replace("@USER@", USER)
+        .replace("@PASSWORD@", PASSWORD)
+        .replace("@DOMAIN@", DOMAIN);
+    std::fs::write(&cfg, text).unwrap();
+    Kamailio::start(dir, &cfg, &[], port).await
 }
 
 fn sipp_carrier(port: u16) -> Child {
@@ -233,7 +151,7 @@ async fn a_call_through_kamailio_after_registering_with_digest() {
     let (port, carrier_port) = (free_udp_port(), free_udp_port());
     let dir = tempfile::tempdir().unwrap();
     let carrier = sipp_carrier(carrier_port);
-    let _kamailio = Kamailio::start(dir.path(), port, carrier_port).await;
+    let _kamailio = kamailio(dir.path(), port, carrier_port).await;
     let (_data, running) = start_with(vec![trunk(port, true)], |_| {}).await;
 
     let t0 = Instant::now();
@@ -268,7 +186,7 @@ async fn a_call_through_kamailio_after_registering_with_digest() {
 async fn kamailio_refuses_the_calls_of_a_trunk_that_did_not_register() {
     let (port, carrier_port) = (free_udp_port(), free_udp_port());
     let dir = tempfile::tempdir().unwrap();
-    let kamailio = Kamailio::start(dir.path(), port, carrier_port).await;
+    let kamailio = kamailio(dir.path(), port, carrier_port).await;
     // Right credentials, but no binding: authenticated, then 403.
     let (_data, running) = start_with(vec![trunk(port, false)], |_| {}).await;
     let mut ws = tab_of(&running, "agent1@demo.local").await;

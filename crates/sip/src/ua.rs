@@ -741,6 +741,14 @@ impl UserAgent {
         if code < 300 {
             r.push("Contact", contact);
         }
+        if (101..300).contains(&code) {
+            // A proxy that record-routed stays in the dialog: the answer
+            // carries its Record-Route, in the request's order (RFC 3261
+            // 12.1.1), so the caller's ACK and BYE come back through it.
+            for rr in &d.route_set {
+                r.push("Record-Route", rr.clone());
+            }
+        }
         if let Some(sdp) = sdp {
             r.push("Content-Type", "application/sdp");
             r.body = sdp.to_vec();

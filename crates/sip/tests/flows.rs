@@ -461,3 +461,61 @@ fn a_call_that_rings_for_a_minute_is_not_timed_out() {
     n.run(Duration::from_millis(10));
     assert_eq!(names(&n.ev_a), ["Progress 180", "Answered"]);
 }
+
+/// Behind a record-routing proxy (Kamailio's dispatcher): our answers carry
+/// the request's Record-Route in its order (RFC 3261 12.1.1), so the
+/// caller's ACK and BYE come back through the proxy, and our own BYE takes
+/// the same route.
+#[test]
+fn answers_carry_the_record_route_and_our_bye_follows_it() {
+    let now = Instant::now();
+    let mut b = UserAgent::new(addr(5070), Timers::default());
+    let invite = "INVITE sip:12025550170@127.0.0.1:5070 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKproxy1\r\n\
+        Via: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKcarrier1\r\n\
+        Record-Route: <sip:127.0.0.1:5060;lr>\r\n\
+        Record-Route: <sip:10.9.9.9;lr>\r\n\
+        From: <sip:14155550177@10.1.1.1>;tag=c1\r\n\
+        To: <sip:12025550170@127.0.0.1>\r\n\
+        Call-ID: rr-test\r\n\
+        CSeq: 1 INVITE\r\n\
+        Contact: <sip:carrier@10.1.1.1:5060>\r\n\
+        Max-Forwards: 69\r\n\
+        Content-Length: 0\r\n\r\n";
+    b.handle_datagram(invite.as_bytes(), addr(5060), now);
+    let call = match b.poll_event() {
+        Some(UaEvent::Incoming { call, .. }) => call,
+        other => panic!("{other:?}"),
+    };
+    b.respond(call, 180, None, now);
+    b.respond(call, 200, Some(SDP_B), now);
+    let mut answers = Vec::new();
+    while let Some(Transmit { to, bytes }) = b.poll_transmit() {
+        assert_eq!(to, addr(5060), "answers go back the way the request came");
+        answers.push(Message::parse(&bytes).unwrap());
+    }
+    let routes = |m: &Message| -> Vec<String> {
+        m.headers_named("Record-Route")
+            .map(str::to_string)
+            .collect()
+    };
+    let want = vec!["<sip:127.0.0.1:5060;lr>", "<sip:10.9.9.9;lr>"];
+    let dialog_answers: Vec<&Message> = answers
+        .iter()
+        .filter(|m| matches!(m.code(), Some(180 | 200)))
+        .collect();
+    assert_eq!(dialog_answers.len(), 2);
+    for m in dialog_answers {
+        assert_eq!(routes(m), want, "{:?}", m.code());
+    }
+    b.hang_up(call, now);
+    let bye = std::iter::from_fn(|| b.poll_transmit())
+        .map(|t| Message::parse(&t.bytes).unwrap())
+        .find(|m| m.method() == Some(&seatline_sip::message::Method::Bye))
+        .expect("a BYE");
+    let route: Vec<&str> = bye.headers_named("Route").collect();
+    assert_eq!(
+        route, want,
+        "the UAS route set is the Record-Route in order"
+    );
+}

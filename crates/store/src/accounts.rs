@@ -445,8 +445,27 @@ impl Store {
     }
 
     /// Seeds the demo tenant when the database holds no tenant yet. Returns
-    /// whether it seeded.
+    /// whether it seeded. Nodes starting at once on one PostgreSQL database
+    /// seed it once: each holds an advisory lock while it looks and seeds.
     pub async fn seed_demo(&self) -> Result<bool> {
+        let crate::Db::Postgres(pool) = &self.db else {
+            return self.seed_demo_alone().await;
+        };
+        const SEED_LOCK: i64 = 0x5ea7_11e0;
+        let mut held = pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(SEED_LOCK)
+            .execute(&mut *held)
+            .await?;
+        let seeded = self.seed_demo_alone().await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(SEED_LOCK)
+            .execute(&mut *held)
+            .await?;
+        seeded
+    }
+
+    async fn seed_demo_alone(&self) -> Result<bool> {
         if self.tenant_count().await? > 0 {
             return Ok(false);
         }
@@ -650,6 +669,24 @@ mod tests {
             "{most} at once, {} cores",
             hashing_slots()
         );
+    }
+
+    #[tokio::test]
+    async fn nodes_starting_at_once_seed_the_demo_once() {
+        let pg = crate::testing::TestPostgres::shared().unwrap();
+        let url = pg.url(&pg.new_schema().await.unwrap());
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(Store::open_postgres(&url).await.unwrap());
+        }
+        let (a, b, c) = tokio::join!(
+            nodes[0].seed_demo(),
+            nodes[1].seed_demo(),
+            nodes[2].seed_demo()
+        );
+        let seeded = [a.unwrap(), b.unwrap(), c.unwrap()];
+        assert_eq!(seeded.iter().filter(|s| **s).count(), 1, "{seeded:?}");
+        assert_eq!(nodes[2].tenant_count().await.unwrap(), 3);
     }
 
     #[tokio::test]

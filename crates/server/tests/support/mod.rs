@@ -5,9 +5,11 @@
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
+use std::time::Instant;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -264,4 +266,95 @@ pub async fn user_id(running: &seatline_server::Running, email: &str) -> i64 {
         .find(|u| u.email == email)
         .expect("a user with that email")
         .id
+}
+
+/// Kamailio in the foreground, in a process group of its own (its main
+/// process forks workers), stopped with the whole group when dropped.
+pub struct Kamailio {
+    main: std::process::Child,
+    log: PathBuf,
+}
+
+impl Kamailio {
+    /// Runs the configuration `cfg` (with `defines`, each `NAME=VALUE` for
+    /// `-A`) in `dir`, and waits until it answers on UDP `port`.
+    pub async fn start(dir: &Path, cfg: &Path, defines: &[String], port: u16) -> Kamailio {
+        let log = dir.join("kamailio.log");
+        let mut cmd = std::process::Command::new("kamailio");
+        cmd.arg("-f").arg(cfg);
+        for d in defines {
+            cmd.arg("-A").arg(d);
+        }
+        let child = cmd
+            // Not a daemon, logs to stderr, one worker, little memory.
+            .args(["-DD", "-E", "-n", "1", "-m", "32", "-M", "8"])
+            .arg("-Y")
+            .arg(dir)
+            .arg("-P")
+            .arg(dir.join("kamailio.pid"))
+            .arg("-w")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .process_group(0)
+            .spawn()
+            .expect("kamailio is installed (Debian package kamailio)");
+        let k = Kamailio { main: child, log };
+        k.wait_until_up(port).await;
+        k
+    }
+
+    /// Until it answers anything on its port (an OPTIONS gets 405).
+    async fn wait_until_up(&self, port: u16) {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let me = sock.local_addr().unwrap();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            let probe = format!(
+                "OPTIONS sip:probe@127.0.0.1:{port} SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP {me};branch=z9hG4bKprobe{n}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=probe\r\n\
+                 To: <sip:probe@127.0.0.1:{port}>\r\nCall-ID: probe{n}@test\r\n\
+                 CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                n = t0.elapsed().as_millis()
+            );
+            sock.send_to(probe.as_bytes(), ("127.0.0.1", port))
+                .await
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            let got =
+                tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await;
+            if got.is_ok() {
+                return;
+            }
+        }
+        panic!("kamailio did not come up: {}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kamailio's log:\n{}", self.log_text());
+        }
+        // The main process stops its workers on SIGTERM; the group's
+        // SIGKILL is for when it does not in time.
+        let group = -(self.main.id() as i32);
+        // SAFETY: plain kill(2) to the group this test started.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            if !matches!(self.main.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unsafe { libc::kill(group, libc::SIGKILL) };
+        let _ = self.main.wait();
+    }
 }

@@ -8,7 +8,7 @@
 mod support;
 
 use futures_util::SinkExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -261,4 +261,101 @@ async fn kamailio_s_dispatcher_spreads_calls_over_the_nodes_and_passes_a_drainin
         "{}",
         kamailio.log_text()
     );
+}
+
+/// HAProxy (Debian's `haproxy`) in the foreground on `port`, in front of
+/// the nodes at `backends`, checking each one's /healthz as
+/// `deploy/haproxy/haproxy.cfg` does (faster here); stopped when dropped.
+struct HaProxy(#[allow(dead_code)] Child);
+
+impl HaProxy {
+    fn start(dir: &Path, port: u16, backends: &[u16]) -> HaProxy {
+        let mut cfg = format!(
+            "global\n    maxconn 1000\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n\
+             \x20   timeout server 60s\n    timeout tunnel 1h\n    retries 3\n    option redispatch\n\
+             frontend seatline\n    bind 127.0.0.1:{port}\n    default_backend nodes\n\
+             backend nodes\n    balance leastconn\n    option httpchk GET /healthz\n\
+             \x20   http-check expect status 200\n    default-server inter 300ms fall 2 rise 1\n"
+        );
+        for (i, b) in backends.iter().enumerate() {
+            cfg.push_str(&format!("    server n{i} 127.0.0.1:{b} check\n"));
+        }
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let child = Command::new("haproxy")
+            .args(["-db", "-f", path.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("haproxy is installed (Debian package haproxy)");
+        HaProxy(child)
+    }
+}
+
+/// kill -9 of the node an agent's tab is on: the tab reconnects through
+/// the proxy to the other node within seconds, with its session and the
+/// status it had picked.
+#[tokio::test]
+async fn after_kill_9_a_tab_is_back_through_the_proxy_on_another_node_with_its_status() {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (http_a, http_b, proxy) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
+    let carrier = free_udp_port();
+    let mut a = spawn_node(dir.path(), "a", &url, http_a, carrier);
+    sign_in(&format!("http://127.0.0.1:{http_a}"), "agent1@demo.local").await;
+    let _haproxy = HaProxy::start(dir.path(), proxy, &[http_a, http_b]);
+    let base = format!("http://127.0.0.1:{proxy}");
+    let ws_url = format!("ws://127.0.0.1:{proxy}/ws");
+    // Node b is not up yet: the tab is on node a.
+    let token = sign_in(&base, "agent1@demo.local").await["token"].clone();
+    let tab = |token: Value| {
+        let ws_url = ws_url.clone();
+        async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
+            ws.send(tokio_tungstenite::tungstenite::Message::text(
+                json!({"op": "auth", "token": token}).to_string(),
+            ))
+            .await?;
+            Ok::<_, tokio_tungstenite::tungstenite::Error>(ws)
+        }
+    };
+    let mut ws = tab(token.clone()).await.unwrap();
+    assert_eq!(next(&mut ws).await["ev"], "ready");
+    set_status(&mut ws, 3).await;
+    let _b = spawn_node(dir.path(), "b", &url, http_b, carrier);
+    // (Not a sign-in: a fresh sign-in starts from the group's first status.)
+    let health = format!("http://127.0.0.1:{http_b}/healthz");
+    while !reqwest::get(&health)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The proxy's check sees node b (every 300 ms).
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+    a.start_kill().unwrap();
+    a.wait().await.unwrap();
+    let killed = std::time::Instant::now();
+    assert_eq!(next(&mut ws).await["ev"], "closed");
+    // As the softphone does: connect again, with the same token.
+    let ready = loop {
+        if let Ok(mut ws) = tab(token.clone()).await {
+            let ev = next(&mut ws).await;
+            if ev["ev"] == "ready" {
+                break ev;
+            }
+        }
+        assert!(killed.elapsed() < Duration::from_secs(10), "back in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let back = killed.elapsed();
+    assert_eq!(
+        ready["agent"]["status"], 3,
+        "the status picked on node a: {ready}"
+    );
+    assert!(back < Duration::from_secs(5), "back after {back:?}");
 }

@@ -74,21 +74,6 @@ fn caller(
     ])
 }
 
-async fn set_status(ws: &mut Ws, code: i64) {
-    ws.send(Message::text(
-        json!({"op": "setStatus", "code": code}).to_string(),
-    ))
-    .await
-    .unwrap();
-    loop {
-        let ev = next(ws).await;
-        assert_ne!(ev["ev"], "closed");
-        if ev["ev"] == "agent" && ev["agent"]["status"] == code {
-            return;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_waiting_caller_hears_music_until_the_freed_agent_answers() {
     let sipp_port = free_udp_port();

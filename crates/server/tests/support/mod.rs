@@ -84,6 +84,23 @@ pub async fn dial(ws: &mut Ws) -> Value {
     }
 }
 
+/// Picks the agent status `code` in the tab and waits until it is shown.
+pub async fn set_status(ws: &mut Ws, code: i64) {
+    use futures_util::SinkExt;
+    ws.send(Message::text(
+        json!({"op": "setStatus", "code": code}).to_string(),
+    ))
+    .await
+    .unwrap();
+    loop {
+        let ev = next(ws).await;
+        assert_ne!(ev["ev"], "closed");
+        if ev["ev"] == "agent" && ev["agent"]["status"] == code {
+            return;
+        }
+    }
+}
+
 /// SIPp ran its scenario to the end (it fails on any unexpected message).
 pub async fn finished(mut child: Child, within: Duration) {
     let status = tokio::time::timeout(within, child.wait())

@@ -46,25 +46,10 @@ fn spawn_node(dir: &Path, node: &str, url: &str, http: u16, trunk: u16) -> Child
 }
 
 async fn record(base: &str, call_id: &str) -> Option<Value> {
-    let token = sign_in(base, "admin@demo.local").await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r: Value = reqwest::Client::new()
-        .get(format!("{base}/api/v1/admin/calls?limit=50"))
-        .bearer_auth(token)
-        .send()
+    admin_calls(base)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
         .find(|c| c["callId"] == call_id)
-        .cloned()
 }
 
 /// kill -9 of a node in the middle of a call: within 5 s the other node
@@ -135,12 +120,11 @@ async fn rings(tabs: &mut [Ws; 2]) -> usize {
     which
 }
 
-/// A carrier's call to the demo DID through Kamailio (`port`), answered by
-/// the agent whose tab rings; which tab that was.
-async fn call_through(kamailio: u16, tabs: &mut [Ws; 2]) -> usize {
+/// SIPp as a carrier calling the demo DID through Kamailio at `kamailio`.
+fn caller_through(kamailio: u16) -> Child {
     let port = free_udp_port().to_string();
     let media = free_udp_port().to_string();
-    let caller = sipp(&[
+    sipp(&[
         &format!("127.0.0.1:{kamailio}"),
         "-sf",
         scenario("caller_via_proxy.xml").to_str().unwrap(),
@@ -150,9 +134,11 @@ async fn call_through(kamailio: u16, tabs: &mut [Ws; 2]) -> usize {
         &port,
         "-mp",
         &media,
-    ]);
-    let which = rings(tabs).await;
-    let tab = &mut tabs[which];
+    ])
+}
+
+/// The agent of `tab` answers the call ringing there; the caller hangs up.
+async fn answer_until_the_end(tab: &mut Ws, caller: Child) {
     tab.send(tokio_tungstenite::tungstenite::Message::text(
         r#"{"op":"answer"}"#,
     ))
@@ -161,6 +147,14 @@ async fn call_through(kamailio: u16, tabs: &mut [Ws; 2]) -> usize {
     assert_eq!(dial(tab).await["code"], 2);
     assert_eq!(dial(tab).await["code"], 5);
     finished(caller, Duration::from_secs(20)).await;
+}
+
+/// A carrier's call to the demo DID through Kamailio (`port`), answered by
+/// the agent whose tab rings; which tab that was.
+async fn call_through(kamailio: u16, tabs: &mut [Ws; 2]) -> usize {
+    let caller = caller_through(kamailio);
+    let which = rings(tabs).await;
+    answer_until_the_end(&mut tabs[which], caller).await;
     which
 }
 
@@ -231,29 +225,9 @@ async fn kamailio_s_dispatcher_spreads_calls_over_the_nodes_and_passes_a_drainin
         .unwrap();
     let [_, tab_b] = &mut tabs;
     for _ in 0..2 {
-        let port = free_udp_port().to_string();
-        let media = free_udp_port().to_string();
-        let caller = sipp(&[
-            &format!("127.0.0.1:{kport}"),
-            "-sf",
-            scenario("caller_via_proxy.xml").to_str().unwrap(),
-            "-s",
-            "12025550170",
-            "-p",
-            &port,
-            "-mp",
-            &media,
-        ]);
+        let caller = caller_through(kport);
         assert_eq!(dial(tab_b).await["code"], 1);
-        tab_b
-            .send(tokio_tungstenite::tungstenite::Message::text(
-                r#"{"op":"answer"}"#,
-            ))
-            .await
-            .unwrap();
-        assert_eq!(dial(tab_b).await["code"], 2);
-        assert_eq!(dial(tab_b).await["code"], 5);
-        finished(caller, Duration::from_secs(20)).await;
+        answer_until_the_end(tab_b, caller).await;
     }
     // Round robin sent one of them to node a first: its 503 moved it on.
     assert!(

@@ -9,7 +9,7 @@ mod support;
 
 use futures_util::SinkExt;
 use seatline_server::config::{Config, TrunkConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -27,23 +27,6 @@ async fn agent(base: &str, ws_url: &str, email: &str) -> Ws {
     .unwrap();
     assert_eq!(next(&mut ws).await["ev"], "ready");
     ws
-}
-
-async fn admin_calls(base: &str) -> Vec<Value> {
-    let token = sign_in(base, "admin@demo.local").await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r: Value = reqwest::Client::new()
-        .get(format!("{base}/api/v1/admin/calls?limit=500"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["calls"].as_array().unwrap().clone()
 }
 
 #[tokio::test]

@@ -84,6 +84,24 @@ pub async fn dial(ws: &mut Ws) -> Value {
     }
 }
 
+/// The demo tenant's latest call records, through the admin API at `base`.
+pub async fn admin_calls(base: &str) -> Vec<Value> {
+    let token = sign_in(base, "admin@demo.local").await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r: Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/admin/calls?limit=500"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["calls"].as_array().unwrap().clone()
+}
+
 /// Picks the agent status `code` in the tab and waits until it is shown.
 pub async fn set_status(ws: &mut Ws, code: i64) {
     use futures_util::SinkExt;

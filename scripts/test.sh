@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # fonts-noto-cjk: Chinese glyphs for the zh-CN screenshot (else empty boxes).
-# postgresql, haproxy: the store tests run every query on a throw-away
-# PostgreSQL too, and the cluster tests put nodes behind HAProxy.
-packages=(chromium fonts-noto-cjk sip-tester baresip kamailio dnsmasq-base postgresql haproxy)
+# postgresql, haproxy, nats-server: the store tests run every query on a throw-away
+# PostgreSQL too; the cluster tests put nodes behind HAProxy and on NATS.
+packages=(chromium fonts-noto-cjk sip-tester baresip kamailio dnsmasq-base postgresql haproxy nats-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

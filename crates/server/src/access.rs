@@ -174,6 +174,14 @@ async fn end_sessions(
             app.hub.sign_user_out(user_id, now);
         }
     }
+    // The user's tabs on the other nodes too.
+    app.bus
+        .publish(crate::bus::Change::UserSessions {
+            user_id,
+            keep: keep.map(str::to_string),
+            disabled: matches!(how, Ending::Disabled),
+        })
+        .await;
     Ok(ended.len())
 }
 

@@ -575,8 +575,10 @@ async fn set_did_route(
             .store
             .set_did_route(user.tenant_id, &did, &DidRouteSet::Menu(stored))
             .await;
-        // Whatever the outcome, inbound calls read the store again.
+        // Whatever the outcome, inbound calls read the store again,
+        // here and on the other nodes.
         app.calls.dids.forget();
+        app.bus.publish(crate::bus::Change::DidRoutes).await;
         return match set {
             Ok(true) => StatusCode::NO_CONTENT.into_response(),
             Ok(false) => api_error(
@@ -599,8 +601,10 @@ async fn set_did_route(
         _ => return bad("badRoute", SEND),
     };
     let set = app.store.set_did_route(user.tenant_id, &did, &route).await;
-    // Whatever the outcome, inbound calls read the store again.
+    // Whatever the outcome, inbound calls read the store again, here and
+    // on the other nodes.
     app.calls.dids.forget();
+    app.bus.publish(crate::bus::Change::DidRoutes).await;
     match set {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => api_error(

@@ -72,7 +72,7 @@ impl StoreConfig {
 
 /// This node among several on one PostgreSQL database (issue 12). On
 /// SQLite there is one node and none of this is used.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// The node's name, its own among the nodes sharing the database: the
@@ -84,6 +84,10 @@ pub struct ClusterConfig {
     /// A node silent this long is taken for dead by the others: one of them
     /// closes its calls (BYE to the carrier, the record ended with 801).
     pub dead_after_ms: u64,
+    /// NATS (`nats://host:4222`), where the nodes tell each other what
+    /// they changed (DID routes, sign-outs); none: nodes learn it only
+    /// from the database, at their next read.
+    pub nats: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -92,7 +96,20 @@ impl Default for ClusterConfig {
             node: "local".into(),
             heartbeat_ms: 1_000,
             dead_after_ms: 3_000,
+            nats: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    /// The NATS URL without its credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("node", &self.node)
+            .field("heartbeat_ms", &self.heartbeat_ms)
+            .field("dead_after_ms", &self.dead_after_ms)
+            .field("nats", &self.nats.as_deref().map(crate::bus::redacted))
+            .finish()
     }
 }
 
@@ -114,6 +131,12 @@ impl ClusterConfig {
             self.dead_after_ms >= 2 * self.heartbeat_ms && self.dead_after_ms <= 60_000,
             "cluster.dead_after_ms must be at least twice cluster.heartbeat_ms, at most 60000"
         );
+        if let Some(url) = &self.nats {
+            anyhow::ensure!(
+                url.starts_with("nats://") || url.starts_with("tls://"),
+                "cluster.nats must be a nats:// (or tls://) URL"
+            );
+        }
         Ok(())
     }
 }

@@ -11,6 +11,7 @@
 pub mod access;
 mod admin;
 pub mod admin_cli;
+pub mod bus;
 pub mod calls;
 mod cluster;
 pub mod config;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub dns: dns::Dns,
     /// The node drains ([`drain`]): it takes no new call.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Events to and from the other nodes (`[cluster] nats`).
+    pub bus: bus::Bus,
     /// Single sign-on: the flows in progress, the providers' discovery.
     pub sso: sso::Sso,
 }
@@ -193,6 +196,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         dids: Arc::default(),
     };
     let open = store.open_calls().await?;
+    let bus = match &cfg.cluster.nats {
+        Some(url) => bus::Bus::connect(url, &cfg.cluster.node).await?,
+        None => bus::Bus::default(),
+    };
     let app: App = Arc::new(AppState {
         store,
         hub,
@@ -208,6 +215,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         dns,
         sso: sso::Sso::new(),
         draining: Default::default(),
+        bus,
     });
     // Each tenant's rates.
     let mut by_tenant: std::collections::BTreeMap<i64, Vec<(String, i64, i64, i64)>> =
@@ -356,6 +364,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     if clustered {
         cluster::spawn(app.clone());
     }
+    bus::listen(app.clone()).await?;
 
     // Idle sessions end on time, also for tabs that are open but unused.
     let sweeper = app.clone();

@@ -311,6 +311,13 @@ async fn sign_out(
         Err(SuperviseError::NotFound) => 0,
         Err(e) => return refused(e),
     };
+    // Its tabs on the other nodes too.
+    app.bus
+        .publish(crate::bus::Change::SeatSignedOut {
+            tenant_id: user.tenant_id,
+            seat_id: seat,
+        })
+        .await;
     tracing::info!(
         admin = user.id,
         agent = agent_id,

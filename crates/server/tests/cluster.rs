@@ -333,3 +333,91 @@ async fn after_kill_9_a_tab_is_back_through_the_proxy_on_another_node_with_its_s
     );
     assert!(back < Duration::from_secs(5), "back after {back:?}");
 }
+
+/// Debian's `nats-server` on a free loopback port, up; stopped when dropped.
+async fn nats_server() -> (Child, String) {
+    let port = free_tcp_port();
+    let child = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nats-server is installed (Debian package nats-server)");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, format!("nats://127.0.0.1:{port}"))
+}
+
+/// What an admin changes on one node holds on the other at once, told over
+/// NATS: a DID's new route (the other node had the old one in memory) and
+/// the end of an agent's sessions (its tab on the other node closes).
+#[tokio::test]
+async fn a_change_made_on_one_node_holds_on_the_other_told_over_nats() {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let (_nats, nats) = nats_server().await;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let carrier = sock.local_addr().unwrap().port();
+    let trunk = || {
+        vec![seatline_server::config::TrunkConfig::udp(
+            "carrier",
+            &format!("sip:127.0.0.1:{carrier}"),
+        )]
+    };
+    let node = |name: &'static str| {
+        let (url, nats) = (url.clone(), nats.clone());
+        move |c: &mut seatline_server::config::Config| {
+            c.store.url = Some(url);
+            c.cluster.node = name.into();
+            c.cluster.nats = Some(nats);
+        }
+    };
+    let (_da, a) = start_with(trunk(), node("a")).await;
+    let (_db, b) = start_with(trunk(), node("b")).await;
+    let api = Api::of(&a);
+    let admin = api.token("admin@demo.local").await;
+    let route = |code: u16| {
+        api.put(
+            "/api/v1/admin/dids/12025550171/route",
+            &admin,
+            json!({ "reject": code }),
+        )
+    };
+    assert_eq!(route(486).await.0, 204);
+    let at_b = b.app.calls.sip_addr;
+    assert_eq!(final_status(&sock, at_b, "12025550171").await, 486);
+    // Changed on node a; node b read the old route already.
+    assert_eq!(route(603).await.0, 204);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(final_status(&sock, at_b, "12025550171").await, 603);
+
+    // Signed out on node a: the agent's tab on node b closes.
+    let mut tab = tab_of(&b, "agent1@demo.local").await;
+    let agent = user_id(&a, "agent1@demo.local").await;
+    let ended = api
+        .http
+        .delete(format!("{}/api/v1/admin/users/{agent}/sessions", api.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let mut told = Vec::new();
+    loop {
+        let ev = next(&mut tab).await;
+        let kind = ev["ev"].as_str().unwrap_or_default().to_string();
+        told.push(kind.clone());
+        if kind == "closed" {
+            break;
+        }
+    }
+    assert!(told.contains(&"tokenInvalid".to_string()), "{told:?}");
+}

@@ -393,3 +393,38 @@ impl Drop for Kamailio {
         let _ = self.main.wait();
     }
 }
+
+/// An INVITE from `sock` to `called` at Seatline; the final status it gets.
+pub async fn final_status(
+    sock: &tokio::net::UdpSocket,
+    target: std::net::SocketAddr,
+    called: &str,
+) -> u16 {
+    let me = sock.local_addr().unwrap();
+    let mut ua = seatline_sip::UserAgent::new(me, seatline_sip::Timers::default());
+    let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    ua.invite(
+        "14155550177",
+        called,
+        target,
+        sdp,
+        &[],
+        std::time::Instant::now(),
+    );
+    let mut buf = [0u8; 4000];
+    loop {
+        while let Some(t) = ua.poll_transmit() {
+            sock.send_to(&t.bytes, t.to).await.unwrap();
+        }
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        ua.handle_datagram(&buf[..n], from, std::time::Instant::now());
+        while let Some(ev) = ua.poll_event() {
+            if let seatline_sip::UaEvent::Failed { code, .. } = ev {
+                return code;
+            }
+        }
+    }
+}

@@ -172,7 +172,8 @@ mod tests {
         for bad in [
             &b"not json"[..],
             br#"{"node":"a","change":{"kind":"dropTables"}}"#,
-            br#"{"node":"a","change":{"kind":"didRoutes","extra":1}}"#,
+            br#"{"node":"a","change":{"kind":"seatSignedOut","tenantId":1,"seatId":2,"x":1}}"#,
+            br#"{"node":"a","change":{"kind":"didRoutes"},"extra":1}"#,
             br#"{"node":"a","change":{"kind":"seatSignedOut","tenantId":"1","seatId":2}}"#,
             br#"{"change":{"kind":"didRoutes"}}"#,
         ] {

@@ -332,6 +332,12 @@ async fn put_trunk(
         Ok(own) => crate::trunks::install(&app, own),
         Err(e) => return internal(e),
     }
+    app.bus
+        .publish(crate::bus::Change::Reload {
+            tenant_id: user.tenant_id,
+            what: crate::bus::Reload::Trunks,
+        })
+        .await;
     tracing::info!(tenant = user.tenant_id, trunk = %name, "trunk saved by an admin");
     let mut view = trunk_view(&c);
     view["shared"] = false.into();
@@ -369,6 +375,12 @@ async fn delete_trunk(
         Ok(own) => crate::trunks::install(&app, own),
         Err(e) => return internal(e),
     }
+    app.bus
+        .publish(crate::bus::Change::Reload {
+            tenant_id: user.tenant_id,
+            what: crate::bus::Reload::Trunks,
+        })
+        .await;
     tracing::info!(tenant = user.tenant_id, trunk = %name, "trunk removed by an admin");
     StatusCode::NO_CONTENT.into_response()
 }
@@ -812,6 +824,12 @@ async fn set_group_routing(
     }
     app.hub
         .set_group_routing(user.tenant_id, &group_no, routing);
+    app.bus
+        .publish(crate::bus::Change::Reload {
+            tenant_id: user.tenant_id,
+            what: crate::bus::Reload::GroupRouting,
+        })
+        .await;
     tracing::info!(
         tenant = user.tenant_id,
         group = %group_no,
@@ -962,6 +980,12 @@ async fn set_policy(
         Ok(()) => {
             // The call path holds the balance; it stores it again, in order.
             app.hub.set_balance(user.tenant_id, p.balance_cents);
+            app.bus
+                .publish(crate::bus::Change::Reload {
+                    tenant_id: user.tenant_id,
+                    what: crate::bus::Reload::Balance,
+                })
+                .await;
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => internal(e),
@@ -1064,6 +1088,12 @@ async fn set_rates(
         Err(e) => return internal(e),
     }
     app.hub.set_rates(user.tenant_id, rates_of(&rows));
+    app.bus
+        .publish(crate::bus::Change::Reload {
+            tenant_id: user.tenant_id,
+            what: crate::bus::Reload::Rates,
+        })
+        .await;
     StatusCode::NO_CONTENT.into_response()
 }
 

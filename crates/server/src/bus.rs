@@ -34,6 +34,26 @@ pub enum Change {
     /// A supervisor signed an agent out (the wallboard).
     #[serde(rename_all = "camelCase")]
     SeatSignedOut { tenant_id: i64, seat_id: i64 },
+    /// A tenant's settings that nodes keep in memory changed: read them
+    /// from the store again.
+    #[serde(rename_all = "camelCase")]
+    Reload { tenant_id: i64, what: Reload },
+}
+
+/// Which of a tenant's settings to read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Reload {
+    /// Its own trunks (all tenants' trunks are installed together).
+    Trunks,
+    /// Its policy's balance, set by an admin.
+    Balance,
+    /// Its rates.
+    Rates,
+    /// Its recording setting.
+    Recording,
+    /// Its groups' queue settings.
+    GroupRouting,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -131,6 +151,14 @@ pub(crate) async fn listen(app: App) -> anyhow::Result<()> {
 fn apply(app: &App, change: Change) {
     let now = Instant::now();
     match change {
+        Change::Reload { tenant_id, what } => {
+            let app = app.clone();
+            tokio::spawn(async move {
+                if let Err(e) = reload(&app, tenant_id, what).await {
+                    tracing::error!(tenant = tenant_id, ?what, "bus: cannot read again: {e}");
+                }
+            });
+        }
         Change::DidRoutes => app.calls.dids.forget(),
         Change::UserSessions {
             user_id,
@@ -149,6 +177,46 @@ fn apply(app: &App, change: Change) {
             let _ = app.hub.force_sign_out(tenant_id, seat_id, now);
         }
     }
+}
+
+/// Reads `what` of the tenant from the store again, as this node did at
+/// its start.
+async fn reload(app: &App, tenant_id: i64, what: Reload) -> anyhow::Result<()> {
+    match what {
+        Reload::Trunks => crate::trunks::install(app, crate::trunks::resolve_stored(app).await?),
+        Reload::Balance => app
+            .hub
+            .set_balance(tenant_id, app.store.policy(tenant_id).await?.balance_cents),
+        Reload::Rates => {
+            let rows: Vec<(String, i64, i64, i64)> = app
+                .store
+                .all_rates()
+                .await?
+                .into_iter()
+                .filter(|r| r.0 == tenant_id)
+                .map(|(_, prefix, mc, first, next)| (prefix, mc, first, next))
+                .collect();
+            app.hub
+                .know_balance(tenant_id, app.store.policy(tenant_id).await?.balance_cents);
+            app.hub.set_rates(tenant_id, crate::admin::rates_of(&rows));
+        }
+        Reload::Recording => {
+            let setting = app.store.recording_setting(tenant_id).await?;
+            app.hub
+                .set_recording(tenant_id, crate::recordings::policy_of(&setting));
+        }
+        Reload::GroupRouting => {
+            for g in app.store.group_routings().await? {
+                if g.tenant_id != tenant_id {
+                    continue;
+                }
+                if let Some(routing) = crate::admin::group_routing_of(&g) {
+                    app.hub.set_group_routing(tenant_id, &g.group_no, routing);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

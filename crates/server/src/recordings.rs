@@ -119,6 +119,12 @@ async fn put_setting(
         return internal(e);
     }
     app.hub.set_recording(user.tenant_id, policy_of(&setting));
+    app.bus
+        .publish(crate::bus::Change::Reload {
+            tenant_id: user.tenant_id,
+            what: crate::bus::Reload::Recording,
+        })
+        .await;
     tracing::info!(
         tenant = user.tenant_id,
         mode = setting.mode,

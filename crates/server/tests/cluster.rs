@@ -357,8 +357,9 @@ async fn nats_server() -> (Child, String) {
 }
 
 /// What an admin changes on one node holds on the other at once, told over
-/// NATS: a DID's new route (the other node had the old one in memory) and
-/// the end of an agent's sessions (its tab on the other node closes).
+/// NATS: a DID's new route (the other node had the old one in memory), a
+/// group's queue settings, and the end of an agent's sessions (its tab on
+/// the other node closes).
 #[tokio::test]
 async fn a_change_made_on_one_node_holds_on_the_other_told_over_nats() {
     let pg = seatline_store::testing::TestPostgres::shared().unwrap();
@@ -398,6 +399,25 @@ async fn a_change_made_on_one_node_holds_on_the_other_told_over_nats() {
     assert_eq!(route(603).await.0, 204);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(final_status(&sock, at_b, "12025550171").await, 603);
+
+    // A group's queue settings changed on node a: node b reads them again.
+    let (status, _) = api
+        .put(
+            "/api/v1/admin/groups/G001/routing",
+            &admin,
+            json!({"strategy": "roundRobin", "maxMissed": 7}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let mut seen = 0;
+    for _ in 0..40 {
+        seen = b.app.hub.group_routing(1, "G001").max_missed;
+        if seen == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen, 7, "node b has node a's new setting");
 
     // Signed out on node a: the agent's tab on node b closes.
     let mut tab = tab_of(&b, "agent1@demo.local").await;

@@ -476,6 +476,12 @@ async fn set_user_skills(
     {
         Ok(true) => {
             app.hub.set_agent_skills(seat.id, skills);
+            app.bus
+                .publish(crate::bus::Change::Reload {
+                    tenant_id: user.tenant_id,
+                    what: crate::bus::Reload::Skills,
+                })
+                .await;
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => api_error(StatusCode::NOT_FOUND, "notFound", "no such agent"),

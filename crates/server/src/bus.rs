@@ -54,6 +54,12 @@ pub enum Reload {
     Recording,
     /// Its groups' queue settings.
     GroupRouting,
+    /// Its own waiting music.
+    Music,
+    /// Its DIDs' menu prompts.
+    Prompts,
+    /// Its agents' skills.
+    Skills,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -212,6 +218,38 @@ async fn reload(app: &App, tenant_id: i64, what: Reload) -> anyhow::Result<()> {
                 }
                 if let Some(routing) = crate::admin::group_routing_of(&g) {
                     app.hub.set_group_routing(tenant_id, &g.group_no, routing);
+                }
+            }
+        }
+        Reload::Music => {
+            let samples = app
+                .store
+                .tenant_musics()
+                .await?
+                .into_iter()
+                .find(|(t, _)| *t == tenant_id)
+                .map(|(_, s)| s.into());
+            app.hub.set_tenant_music(tenant_id, samples);
+        }
+        Reload::Prompts => {
+            let mut prompts: std::collections::HashMap<String, Vec<i16>> = app
+                .store
+                .did_prompts()
+                .await?
+                .into_iter()
+                .filter(|(t, _, _)| *t == tenant_id)
+                .map(|(_, did, s)| (did, s))
+                .collect();
+            // Every DID of the tenant: a removed prompt is cleared too.
+            for did in app.store.dids(tenant_id).await?.0 {
+                let samples = prompts.remove(&did).map(Into::into);
+                app.hub.set_did_prompt(tenant_id, &did, samples);
+            }
+        }
+        Reload::Skills => {
+            for u in app.store.users(Some(tenant_id)).await? {
+                if let Some(seat) = app.store.seat_of_user(u.id).await? {
+                    app.hub.set_agent_skills(seat.id, seat.skills);
                 }
             }
         }

@@ -198,6 +198,12 @@ async fn put_prompt(
             let seconds = samples.len() as f64 / 8_000.0;
             app.hub
                 .set_did_prompt(user.tenant_id, &did, Some(Arc::from(samples)));
+            app.bus
+                .publish(crate::bus::Change::Reload {
+                    tenant_id: user.tenant_id,
+                    what: crate::bus::Reload::Prompts,
+                })
+                .await;
             Json(serde_json::json!({"number": did, "seconds": seconds})).into_response()
         }
         Ok(false) => no_such_did(),
@@ -213,6 +219,12 @@ async fn delete_prompt(State(app): State<App>, headers: HeaderMap, number: Numbe
     match app.store.delete_did_prompt(user.tenant_id, &did).await {
         Ok(true) => {
             app.hub.set_did_prompt(user.tenant_id, &did, None);
+            app.bus
+                .publish(crate::bus::Change::Reload {
+                    tenant_id: user.tenant_id,
+                    what: crate::bus::Reload::Prompts,
+                })
+                .await;
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => no_such_did(),

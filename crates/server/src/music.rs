@@ -125,6 +125,12 @@ async fn put_music(State(app): State<App>, headers: HeaderMap, body: Bytes) -> R
     let seconds = samples.len() as f64 / 8_000.0;
     app.hub
         .set_tenant_music(user.tenant_id, Some(Arc::from(samples)));
+    app.bus
+        .publish(crate::bus::Change::Reload {
+            tenant_id: user.tenant_id,
+            what: crate::bus::Reload::Music,
+        })
+        .await;
     Json(serde_json::json!({"source": "tenant", "seconds": seconds})).into_response()
 }
 
@@ -136,6 +142,12 @@ async fn delete_music(State(app): State<App>, headers: HeaderMap) -> Response {
     match app.store.delete_tenant_music(user.tenant_id).await {
         Ok(_) => {
             app.hub.set_tenant_music(user.tenant_id, None);
+            app.bus
+                .publish(crate::bus::Change::Reload {
+                    tenant_id: user.tenant_id,
+                    what: crate::bus::Reload::Music,
+                })
+                .await;
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => internal(e),

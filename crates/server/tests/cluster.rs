@@ -419,6 +419,31 @@ async fn a_change_made_on_one_node_holds_on_the_other_told_over_nats() {
     }
     assert_eq!(seen, 7, "node b has node a's new setting");
 
+    // A DID's menu prompt put and removed on node a: node b has it, then
+    // has it no more.
+    let prompt = "/api/v1/admin/dids/12025550172/prompt";
+    let (status, _) = send(&api, reqwest::Method::PUT, prompt, &admin, prompt_wav()).await;
+    assert_eq!(status, 200);
+    let mut had = false;
+    for _ in 0..40 {
+        had = b.app.hub.did_prompt(1, "12025550172").is_some();
+        if had {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(had, "node b has the prompt put on node a");
+    let (status, _) = send(&api, reqwest::Method::DELETE, prompt, &admin, Vec::new()).await;
+    assert_eq!(status, 204);
+    for _ in 0..40 {
+        had = b.app.hub.did_prompt(1, "12025550172").is_some();
+        if !had {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!had, "and not once it was removed there");
+
     // Signed out on node a: the agent's tab on node b closes.
     let mut tab = tab_of(&b, "agent1@demo.local").await;
     let agent = user_id(&a, "agent1@demo.local").await;

@@ -19,43 +19,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 const DID: &str = "12025550172";
 
-/// 1 s of a 440 Hz sine at half scale, 16 kHz mono: about -9 dBFS RMS.
-fn prompt_wav() -> Vec<u8> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut out = std::io::Cursor::new(Vec::new());
-    let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
-    for i in 0..16_000 {
-        let v = 0.5 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / 16_000.0).sin();
-        w.write_sample((v * 32_767.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-    out.into_inner()
-}
-
-async fn send(
-    c: &Api,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Vec<u8>,
-) -> (u16, Value) {
-    let r = c
-        .http
-        .request(method, format!("{}{path}", c.base))
-        .bearer_auth(token)
-        .header("content-type", "audio/wav")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 async fn route_of(c: &Api, admin: &str, did: &str) -> Value {
     let (_, list) = c.get("/api/v1/admin/dids", admin).await;
     list["dids"]

@@ -385,18 +385,11 @@ async fn a_change_made_on_one_node_holds_on_the_other_told_over_nats() {
     let (_db, b) = start_with(trunk(), node("b")).await;
     let api = Api::of(&a);
     let admin = api.token("admin@demo.local").await;
-    let route = |code: u16| {
-        api.put(
-            "/api/v1/admin/dids/12025550171/route",
-            &admin,
-            json!({ "reject": code }),
-        )
-    };
-    assert_eq!(route(486).await.0, 204);
+    assert_eq!(api.reject_did(&admin, "12025550171", 486).await, 204);
     let at_b = b.app.calls.sip_addr;
     assert_eq!(final_status(&sock, at_b, "12025550171").await, 486);
     // Changed on node a; node b read the old route already.
-    assert_eq!(route(603).await.0, 204);
+    assert_eq!(api.reject_did(&admin, "12025550171", 603).await, 204);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(final_status(&sock, at_b, "12025550171").await, 603);
 

@@ -658,20 +658,13 @@ async fn a_carrier_sending_national_dids_reaches_them_through_its_trunk_s_rules(
     let (_dir, running) = start_with(vec![t], |_| {}).await;
     let api = Api::of(&running);
     let admin = api.token("admin@demo.local").await;
-    let route = |code: u16| {
-        api.put(
-            "/api/v1/admin/dids/12025550171/route",
-            &admin,
-            json!({ "reject": code }),
-        )
-    };
-    assert_eq!(route(486).await.0, 204);
+    assert_eq!(api.reject_did(&admin, "12025550171", 486).await, 204);
     let target = running.app.calls.sip_addr;
     // 2025550171 is our 12025550171 on this trunk: its route answers.
     assert_eq!(final_status(&sock, target, "2025550171").await, 486);
     // A new route holds from the next call (the route read for the first
     // one is not kept past the change).
-    assert_eq!(route(603).await.0, 204);
+    assert_eq!(api.reject_did(&admin, "12025550171", 603).await, 204);
     assert_eq!(final_status(&sock, target, "2025550171").await, 603);
     // 3025550171 becomes 13025550171, a DID nobody owns.
     assert_eq!(final_status(&sock, target, "3025550171").await, 404);

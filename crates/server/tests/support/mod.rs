@@ -271,6 +271,13 @@ impl Api {
         Self::json_of(r.send().await.unwrap()).await
     }
 
+    /// Routes the DID `did` to a refusal with SIP status `code`; the HTTP
+    /// status of the change.
+    pub async fn reject_did(&self, token: &str, did: &str, code: u16) -> u16 {
+        let path = format!("/api/v1/admin/dids/{did}/route");
+        self.put(&path, token, json!({ "reject": code })).await.0
+    }
+
     /// `POST /api/v1/admin/api-keys` as `admin`.
     pub async fn new_key(&self, admin: &str, scopes: &[&str]) -> (u16, Value) {
         let url = format!("{}/api/v1/admin/api-keys", self.base);

@@ -3,14 +3,15 @@
 //! an event only says what to read again or whom to sign out, so a lost
 //! event leaves a node behind until the next one, never wrong in the store.
 //!
+//! This module says what an event is and sends it; `cluster.rs` applies
+//! the other nodes' events here.
+//!
 //! Every event is a small JSON object on the subject `seatline.changes`,
 //! with the sending node's name; a node ignores its own. What comes from
 //! NATS is checked like any input from the network: bounded, parsed
 //! strictly, and an event naming nothing known changes nothing.
 
-use crate::App;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// The subject every node publishes to and listens on.
 pub const SUBJECT: &str = "seatline.changes";
@@ -87,7 +88,9 @@ impl Bus {
             .retry_on_initial_connect()
             .connect(url)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {}: {e}", redacted(url)))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot connect to NATS at {}: {e}", crate::redact::url(url))
+            })?;
         Ok(Bus {
             client: Some(client),
             node: node.to_string(),
@@ -111,13 +114,10 @@ impl Bus {
     }
 }
 
-/// `url` without its credentials, for the log.
-pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_string(),
+impl Bus {
+    /// The NATS client, when there is one; the node's name.
+    pub(crate) fn parts(&self) -> (Option<&async_nats::Client>, &str) {
+        (self.client.as_ref(), &self.node)
     }
 }
 
@@ -129,132 +129,6 @@ pub fn parse(payload: &[u8], me: &str) -> Option<Change> {
     }
     let env: Envelope = serde_json::from_slice(payload).ok()?;
     (env.node != me).then_some(env.change)
-}
-
-/// Listens to the other nodes' changes and applies them here, as long as
-/// the server runs.
-pub(crate) async fn listen(app: App) -> anyhow::Result<()> {
-    let Some(client) = app.bus.client.clone() else {
-        return Ok(());
-    };
-    let mut sub = client
-        .subscribe(SUBJECT)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot subscribe to {SUBJECT}: {e}"))?;
-    tokio::spawn(async move {
-        use futures_util::StreamExt;
-        while let Some(msg) = sub.next().await {
-            match parse(&msg.payload, &app.bus.node) {
-                Some(change) => apply(&app, change),
-                None => tracing::debug!("bus: an event was ignored"),
-            }
-        }
-        tracing::error!("bus: the NATS subscription ended");
-    });
-    Ok(())
-}
-
-fn apply(app: &App, change: Change) {
-    let now = Instant::now();
-    match change {
-        Change::Reload { tenant_id, what } => {
-            let app = app.clone();
-            tokio::spawn(async move {
-                if let Err(e) = reload(&app, tenant_id, what).await {
-                    tracing::error!(tenant = tenant_id, ?what, "bus: cannot read again: {e}");
-                }
-            });
-        }
-        Change::DidRoutes => app.calls.dids.forget(),
-        Change::UserSessions {
-            user_id,
-            keep,
-            disabled,
-        } => {
-            if disabled {
-                app.hub.sign_user_out(user_id, now);
-            } else {
-                app.hub
-                    .end_user_sessions_except(user_id, keep.as_deref(), now);
-            }
-        }
-        Change::SeatSignedOut { tenant_id, seat_id } => {
-            // Not signed in here: nothing to do.
-            let _ = app.hub.force_sign_out(tenant_id, seat_id, now);
-        }
-    }
-}
-
-/// Reads `what` of the tenant from the store again, as this node did at
-/// its start.
-async fn reload(app: &App, tenant_id: i64, what: Reload) -> anyhow::Result<()> {
-    match what {
-        Reload::Trunks => crate::trunks::install(app, crate::trunks::resolve_stored(app).await?),
-        Reload::Balance => app
-            .hub
-            .set_balance(tenant_id, app.store.policy(tenant_id).await?.balance_cents),
-        Reload::Rates => {
-            let rows: Vec<(String, i64, i64, i64)> = app
-                .store
-                .all_rates()
-                .await?
-                .into_iter()
-                .filter(|r| r.0 == tenant_id)
-                .map(|(_, prefix, mc, first, next)| (prefix, mc, first, next))
-                .collect();
-            app.hub
-                .know_balance(tenant_id, app.store.policy(tenant_id).await?.balance_cents);
-            app.hub.set_rates(tenant_id, crate::admin::rates_of(&rows));
-        }
-        Reload::Recording => {
-            let setting = app.store.recording_setting(tenant_id).await?;
-            app.hub
-                .set_recording(tenant_id, crate::recordings::policy_of(&setting));
-        }
-        Reload::GroupRouting => {
-            for g in app.store.group_routings().await? {
-                if g.tenant_id != tenant_id {
-                    continue;
-                }
-                if let Some(routing) = crate::admin::group_routing_of(&g) {
-                    app.hub.set_group_routing(tenant_id, &g.group_no, routing);
-                }
-            }
-        }
-        Reload::Music => {
-            let samples = app
-                .store
-                .tenant_musics()
-                .await?
-                .into_iter()
-                .find(|(t, _)| *t == tenant_id)
-                .map(|(_, s)| s.into());
-            app.hub.set_tenant_music(tenant_id, samples);
-        }
-        Reload::Prompts => {
-            let mut prompts: std::collections::HashMap<String, Vec<i16>> = app
-                .store
-                .did_prompts()
-                .await?
-                .into_iter()
-                .filter(|(t, _, _)| *t == tenant_id)
-                .map(|(_, did, s)| (did, s))
-                .collect();
-            // Every DID of the tenant: a removed prompt is cleared too.
-            for did in app.store.dids(tenant_id).await?.0 {
-                let samples = prompts.remove(&did).map(Into::into);
-                app.hub.set_did_prompt(tenant_id, &did, samples);
-            }
-        }
-        Reload::Skills => {
-            for u in app.store.users(Some(tenant_id)).await? {
-                if let Some(seat) = app.store.seat_of_user(u.id).await? {
-                    app.hub.set_agent_skills(seat.id, seat.skills);
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -292,14 +166,5 @@ mod tests {
             parse(br#"{"node":"a","change":{"kind":"didRoutes"}}"#, "b"),
             Some(Change::DidRoutes)
         );
-    }
-
-    #[test]
-    fn a_nats_url_is_logged_without_its_credentials() {
-        assert_eq!(
-            redacted("nats://seat:s3cret@10.0.0.5:4222"),
-            "nats://***@10.0.0.5:4222"
-        );
-        assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
     }
 }

@@ -108,7 +108,7 @@ impl std::fmt::Debug for ClusterConfig {
             .field("node", &self.node)
             .field("heartbeat_ms", &self.heartbeat_ms)
             .field("dead_after_ms", &self.dead_after_ms)
-            .field("nats", &self.nats.as_deref().map(crate::bus::redacted))
+            .field("nats", &self.nats.as_deref().map(crate::redact::url))
             .finish()
     }
 }

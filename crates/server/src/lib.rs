@@ -28,6 +28,7 @@ pub(crate) mod music;
 pub mod origins;
 pub mod recordings;
 mod records;
+mod redact;
 pub mod sandbox;
 mod signin;
 pub mod sip_stream;
@@ -364,7 +365,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     if clustered {
         cluster::spawn(app.clone());
     }
-    bus::listen(app.clone()).await?;
+    cluster::listen(app.clone()).await?;
 
     // Idle sessions end on time, also for tabs that are open but unused.
     let sweeper = app.clone();

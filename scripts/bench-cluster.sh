@@ -56,6 +56,8 @@ chmod 755 "$WORK"
 PIDS=()
 cleanup() {
   local p
+  # PostgreSQL's fast shutdown (SIGTERM is its "smart" one, which may wait).
+  [[ -n ${PG_PID:-} ]] && kill -INT "$PG_PID" 2>/dev/null || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 }

@@ -164,7 +164,7 @@ mod tests {
             let scopes = vec!["records:read".to_string()];
             let (key, rec) = s.create_api_key(1, "crm", &scopes).await.unwrap();
             assert!(key.starts_with(KEY_PREFIX) && key.len() > 40);
-            let stored: String = s.first_text("SELECT key_digest FROM api_keys").await;
+            let stored: String = s.first("SELECT key_digest FROM api_keys").await;
             assert!(!stored.contains(&key[KEY_PREFIX.len()..]), "only a digest");
             let got = s.check_api_key(&key).await.unwrap().unwrap();
             assert_eq!((got.id, got.tenant_id), (rec.id, 1));

@@ -66,6 +66,9 @@ pub enum Write {
 /// it has one, and a recording once made stays. `None` when every call is
 /// there once (the usual case, with nothing copied).
 fn fold_repeats(rows: &[&CallRow]) -> Option<Vec<CallRow>> {
+    if rows.len() < 2 {
+        return None;
+    }
     let mut seen = std::collections::HashSet::with_capacity(rows.len());
     if rows.iter().all(|c| seen.insert(c.id.as_str())) {
         return None;

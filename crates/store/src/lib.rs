@@ -359,20 +359,9 @@ impl Store {
         }
     }
 
-    /// The first column of the first row of a test's own query, as text.
+    /// The first column of the first row of a test's own query.
     #[cfg(test)]
-    pub(crate) async fn first_text(&self, sql: &str) -> String {
-        on_db!(self, |pool| sqlx::query(sql)
-            .fetch_one(pool)
-            .await
-            .unwrap()
-            .try_get(0)
-            .unwrap())
-    }
-
-    /// The first column of the first row of a test's own query, as an integer.
-    #[cfg(test)]
-    pub(crate) async fn first_int(&self, sql: &str) -> i64 {
+    pub(crate) async fn first<T: Col>(&self, sql: &str) -> T {
         on_db!(self, |pool| sqlx::query(sql)
             .fetch_one(pool)
             .await

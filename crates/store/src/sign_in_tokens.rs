@@ -97,7 +97,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(token.len(), 43);
-            let stored: String = store.first_text("SELECT id FROM sign_in_tokens").await;
+            let stored: String = store.first("SELECT id FROM sign_in_tokens").await;
             assert_eq!(stored, token_id(&token));
             let redeem = |t: String| {
                 let store = store.clone();
@@ -125,7 +125,7 @@ mod tests {
                 .create_sign_in_token(user, 5_000, 65_000)
                 .await
                 .unwrap();
-            let n: i64 = store.first_int("SELECT COUNT(*) FROM sign_in_tokens").await;
+            let n: i64 = store.first("SELECT COUNT(*) FROM sign_in_tokens").await;
             assert_eq!(n, 1);
             assert_eq!(store.redeem_sign_in_token(&old, 500).await.unwrap(), None);
         }

@@ -4,29 +4,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setup } from './harness.mjs';
+import { setup, softphone, hearsAudio } from './harness.mjs';
+
+const inbound = (tab) => softphone(tab).evaluate(() => window.seatline.audio.inbound());
 
 let env;
 before(async () => { env = await setup(); });
 after(async () => { await env.teardown(); });
-
-const softphone = (tab) => tab.page.frames().find((f) => f.url().includes('/admin/'));
-
-async function inbound(tab) {
-  return softphone(tab).evaluate(() => window.seatline.audio.inbound());
-}
-
-/** Waits until the page has received audio with a level above zero. */
-async function hearsAudio(tab, ms = 10000) {
-  const until = Date.now() + ms;
-  let last = null;
-  while (Date.now() < until) {
-    last = await inbound(tab);
-    if (last && last.packetsReceived > 25 && last.totalAudioEnergy > 0 && last.audioLevel > 0) return last;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`no audio heard: ${JSON.stringify(last)}`);
-}
 
 /** Hangs up and waits for the end, so the next test finds the agent free. */
 async function hangUpAndWait(tab) {

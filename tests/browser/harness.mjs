@@ -118,6 +118,8 @@ export async function startSeatline(opts = {}) {
   // Free ports for SIP: tests run beside each other and beside a demo.
   lines.push('[sip]', 'listen = "127.0.0.1:0"', '[sandbox]', 'listen = "127.0.0.1:0"');
   if (opts.allowedOrigins) lines.push('[embed]', `allowed_origins = ${JSON.stringify(opts.allowedOrigins)}`);
+  // More tables as they are (a node of several: [store] and [cluster]).
+  if (opts.extraConfig) lines.push(...opts.extraConfig);
   if (opts.sso) {
     lines.push('[sso]');
     for (const [k, v] of Object.entries(opts.sso)) lines.push(`${k} = ${JSON.stringify(v)}`);
@@ -157,6 +159,47 @@ export async function startSeatline(opts = {}) {
       rmSync(dir, { recursive: true, force: true });
       const found = leaks(output);
       if (found.length) throw new Error(`secrets in the server's log:\n${found.join('\n')}`);
+    },
+  };
+}
+
+/**
+ * A throw-away PostgreSQL cluster (Debian's `postgresql`): initdb in a
+ * temporary directory, run as the `postgres` user when we are root, on a
+ * free loopback port. Returns its URL and stop().
+ */
+export async function startPostgres() {
+  const { readdirSync, chownSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  const versions = readdirSync('/usr/lib/postgresql').filter((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`));
+  if (!versions.length) throw new Error('no initdb under /usr/lib/postgresql (apt-get install postgresql)');
+  const bin = `/usr/lib/postgresql/${versions.sort((a, b) => Number(b) - Number(a))[0]}/bin`;
+  const dir = mkdtempSync(join(tmpdir(), 'seatline-pg-browser-'));
+  const root = process.getuid() === 0;
+  const owner = root ? [Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString())] : null;
+  if (owner) chownSync(dir, owner[0], owner[1]);
+  const as = (prog, args) => (owner ? ['setpriv', [`--reuid=${owner[0]}`, `--regid=${owner[1]}`, '--clear-groups', '--', prog, ...args]] : [prog, args]);
+  execFileSync(...as(`${bin}/initdb`, ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']), { stdio: 'ignore' });
+  const port = await freePort();
+  const [prog, args] = as(`${bin}/postgres`, ['-D', join(dir, 'data'), '-p', String(port), '-k', dir,
+    '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off']);
+  const p = spawn(prog, args, { stdio: 'ignore' });
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  for (let i = 0; ; i++) {
+    try {
+      execFileSync(`${bin}/pg_isready`, ['-q', '-h', '127.0.0.1', '-p', String(port)]);
+      break;
+    } catch (e) {
+      if (i > 100) throw new Error('PostgreSQL did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    url,
+    async stop() {
+      p.kill('SIGINT');
+      await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -328,12 +371,15 @@ export async function setup(opts = {}) {
       if (r.status !== 200) throw new Error(`sandbox calls: HTTP ${r.status}`);
       return (await r.json()).calls;
     },
-    /** Opens a tab with the host page, in the given browser (default: a new one). */
-    async open(context, onloadInit) {
+    /**
+     * Opens a tab with the host page, in the given browser (default: a new
+     * one), its softphone from `softphoneUrl` (default: the server's).
+     */
+    async open(context, onloadInit, softphoneUrl = seatline.softphoneUrl) {
       const ctx = context || (await this.newBrowser());
       const page = await ctx.newPage();
       page.on('pageerror', (e) => console.error('page error:', e.message));
-      await page.goto(host.url(seatline.softphoneUrl, onloadInit));
+      await page.goto(host.url(softphoneUrl, onloadInit));
       const tab = new Tab(page);
       await tab.frameReady();
       return tab;
@@ -345,6 +391,24 @@ export async function setup(opts = {}) {
       await seatline.stop();
     },
   };
+}
+
+/** The softphone's frame in a host tab. */
+export const softphone = (tab) => tab.page.frames().find((f) => f.url().includes('/admin/'));
+
+/**
+ * Waits until the page has received audio with a level above zero (and,
+ * with `energy`, some energy in total); its inbound RTP figures.
+ */
+export async function hearsAudio(tab, ms = 10000, energy = true) {
+  const until = Date.now() + ms;
+  let last = null;
+  while (Date.now() < until) {
+    last = await softphone(tab).evaluate(() => window.seatline.audio.inbound());
+    if (last && last.packetsReceived > 25 && (!energy || last.totalAudioEnergy > 0) && last.audioLevel > 0) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no audio heard: ${JSON.stringify(last)}`);
 }
 
 /** A host tab: sends messages to the softphone and reads what it posted. */

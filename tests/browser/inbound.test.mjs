@@ -5,26 +5,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { setup, BIN } from './harness.mjs';
+import { setup, BIN, softphone, hearsAudio as heard } from './harness.mjs';
+
+const hearsAudio = (tab, ms = 8000) => heard(tab, ms, false);
 
 let env;
 before(async () => { env = await setup(); });
 after(async () => { await env.teardown(); });
 
-const softphone = (tab) => tab.page.frames().find((f) => f.url().includes('/admin/'));
-
 const sandboxCall = (to, from, other) => env.sandboxCall(to, from, other);
-
-async function hearsAudio(tab, ms = 8000) {
-  const until = Date.now() + ms;
-  let last = null;
-  while (Date.now() < until) {
-    last = await softphone(tab).evaluate(() => window.seatline.audio.inbound());
-    if (last && last.packetsReceived > 25 && last.audioLevel > 0) return last;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`no audio: ${JSON.stringify(last)}`);
-}
 
 test('an inbound call rings the agent (dialStatus 1 with other), is answered in the page, and is heard', async () => {
   const tab = await env.open();

@@ -32,6 +32,18 @@ pub enum Change {
         keep: Option<String>,
         disabled: bool,
     },
+    /// A session signed out on one node: its tabs wherever they are
+    /// close (`loggedOut`). The session's id, never its token.
+    #[serde(rename_all = "camelCase")]
+    SessionEnded { session_id: String },
+    /// A user signed in on one node, and `holder` holds their agent: the
+    /// holder starts the agent afresh (its initial status).
+    #[serde(rename_all = "camelCase")]
+    SignedIn {
+        user_id: i64,
+        session_id: String,
+        holder: String,
+    },
     /// A supervisor signed an agent out (the wallboard).
     #[serde(rename_all = "camelCase")]
     SeatSignedOut { tenant_id: i64, seat_id: i64 },

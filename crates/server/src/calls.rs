@@ -214,8 +214,43 @@ async fn stored_route(app: &App, did: &str) -> Route {
     }
 }
 
-/// Binds the RTP ports the route needs and gives the call its route.
+/// Binds the RTP ports the route needs and gives the call its route. With
+/// several nodes, a group call no agent here can take now is given the
+/// node that holds idle agents of the group (the switchboard moves it
+/// there), which the store is asked for in a task of its own.
 fn routed(app: &App, call: seatline_sip::CallRef, route: Route) {
+    if let Route::Group {
+        tenant_id,
+        group_no,
+        skill,
+    } = &route
+    {
+        if app.store.backend() == "postgres"
+            && !app.hub.can_take(*tenant_id, group_no, skill.as_deref())
+        {
+            let (app, tenant_id, group_no) = (app.clone(), *tenant_id, group_no.clone());
+            tokio::spawn(async move {
+                let silent_since = app.cfg.cluster.silent_since(seatline_store::now_ms());
+                let elsewhere = match app
+                    .store
+                    .node_for_group(tenant_id, &group_no, silent_since)
+                    .await
+                {
+                    Ok(node) => node,
+                    Err(e) => {
+                        tracing::error!("cannot look for another node's agents: {e}");
+                        None
+                    }
+                };
+                routed_to(&app, call, route, elsewhere.as_deref());
+            });
+            return;
+        }
+    }
+    routed_to(app, call, route, None)
+}
+
+fn routed_to(app: &App, call: seatline_sip::CallRef, route: Route, elsewhere: Option<&str>) {
     let ports = match route {
         Route::Group { .. } | Route::Menu { .. } => 1,
         Route::Forward { .. } => 2,
@@ -225,7 +260,8 @@ fn routed(app: &App, call: seatline_sip::CallRef, route: Route) {
     for _ in 0..ports {
         rtp.extend(bind_rtp(app.calls.sip_addr));
     }
-    app.hub.route_inbound(call, route, rtp, Instant::now());
+    app.hub
+        .route_inbound(call, route, rtp, elsewhere, Instant::now());
 }
 
 fn bind_rtp(sip: SocketAddr) -> Option<RtpPair> {

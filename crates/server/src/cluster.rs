@@ -8,6 +8,7 @@
 
 use crate::bus::{self, Change, Reload};
 use crate::App;
+use seatline_store::Owner;
 use std::time::{Duration, Instant};
 
 /// Beats and looks for dead nodes every `cluster.heartbeat_ms`, as long as
@@ -17,7 +18,6 @@ pub(crate) fn spawn(app: App) {
         let cfg = app.cfg.cluster.clone();
         let mut tick = tokio::time::interval(Duration::from_millis(cfg.heartbeat_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let dead_after = i64::try_from(cfg.dead_after_ms).unwrap_or(60_000);
         loop {
             tick.tick().await;
             let now = seatline_store::now_ms();
@@ -38,7 +38,7 @@ pub(crate) fn spawn(app: App) {
                 }
                 Err(e) => tracing::error!("cluster: cannot beat: {e}"),
             }
-            let dead = match app.store.take_dead_nodes(now, now - dead_after).await {
+            let dead = match app.store.take_dead_nodes(now, cfg.silent_since(now)).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!("cluster: cannot look for dead nodes: {e}");
@@ -52,6 +52,30 @@ pub(crate) fn spawn(app: App) {
     });
 }
 
+/// Which node holds the agent of `seat_id`, taking it for this node when
+/// no other live node does. A single node holds every agent.
+pub(crate) async fn claim(app: &App, seat_id: i64) -> seatline_store::Result<Owner> {
+    if app.store.backend() != "postgres" {
+        return Ok(Owner::Here);
+    }
+    let now = seatline_store::now_ms();
+    let silent_since = app.cfg.cluster.silent_since(now);
+    app.store.claim_seat(seat_id, now, silent_since).await
+}
+
+/// The other node that holds the agent of `seat_id`; none when it is
+/// this one (or the database cannot say: then this node serves it).
+pub(crate) async fn holder(app: &App, seat_id: i64) -> Option<String> {
+    match claim(app, seat_id).await {
+        Ok(Owner::Here) => None,
+        Ok(Owner::There { node, .. }) => Some(node),
+        Err(e) => {
+            tracing::error!("cluster: cannot claim an agent: {e}");
+            None
+        }
+    }
+}
+
 /// Closes the calls the dead node `node` carried.
 async fn take_over(app: &App, node: &str) {
     match app.store.open_calls_of(node).await {
@@ -62,7 +86,7 @@ async fn take_over(app: &App, node: &str) {
                 "a node stopped beating: closing the calls it carried"
             );
             let open = open.iter().map(crate::open_call_of).collect();
-            app.hub.recover(open, Instant::now());
+            app.hub.recover_lost_node(open, Instant::now());
         }
         Err(e) => tracing::error!(node, "cluster: cannot read the calls of a dead node: {e}"),
     }
@@ -115,6 +139,24 @@ fn apply(app: &App, change: Change) {
                 app.hub
                     .end_user_sessions_except(user_id, keep.as_deref(), now);
             }
+        }
+        Change::SessionEnded { session_id } => app.hub.logout(&session_id, now),
+        Change::SignedIn {
+            user_id,
+            session_id,
+            holder,
+        } => {
+            if holder != app.cfg.cluster.node {
+                return;
+            }
+            let app = app.clone();
+            tokio::spawn(async move {
+                match app.store.seat_of_user(user_id).await {
+                    Ok(Some(seat)) => app.hub.signed_in(&session_id, &seat, Instant::now()),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(user = user_id, "bus: cannot read a seat: {e}"),
+                }
+            });
         }
         Change::SeatSignedOut { tenant_id, seat_id } => {
             // Not signed in here: nothing to do.

@@ -82,12 +82,18 @@ pub struct ClusterConfig {
     /// How often the node notes in the database that it lives.
     pub heartbeat_ms: u64,
     /// A node silent this long is taken for dead by the others: one of them
-    /// closes its calls (BYE to the carrier, the record ended with 801).
+    /// closes its calls (BYE to the carrier, the record ended with 800).
     pub dead_after_ms: u64,
     /// NATS (`nats://host:4222`), where the nodes tell each other what
     /// they changed (DID routes, sign-outs); none: nodes learn it only
     /// from the database, at their next read.
     pub nats: Option<String>,
+    /// The host name or address the other nodes reach this one at: its
+    /// WebSocket (tabs opened on other nodes are relayed to the node that
+    /// holds the agent) and its SIP (inbound calls are redirected to the
+    /// node that holds an idle agent). None: the address it listens on,
+    /// which must then not be a wildcard one.
+    pub advertise: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -97,6 +103,7 @@ impl Default for ClusterConfig {
             heartbeat_ms: 1_000,
             dead_after_ms: 3_000,
             nats: None,
+            advertise: None,
         }
     }
 }
@@ -109,11 +116,17 @@ impl std::fmt::Debug for ClusterConfig {
             .field("heartbeat_ms", &self.heartbeat_ms)
             .field("dead_after_ms", &self.dead_after_ms)
             .field("nats", &self.nats.as_deref().map(crate::redact::url))
+            .field("advertise", &self.advertise)
             .finish()
     }
 }
 
 impl ClusterConfig {
+    /// The beat before which a node counts as silent, at `now_ms`.
+    pub fn silent_since(&self, now_ms: i64) -> i64 {
+        now_ms - i64::try_from(self.dead_after_ms).unwrap_or(60_000)
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             (1..=64).contains(&self.node.len())
@@ -135,6 +148,15 @@ impl ClusterConfig {
             anyhow::ensure!(
                 url.starts_with("nats://") || url.starts_with("tls://"),
                 "cluster.nats must be a nats:// (or tls://) URL"
+            );
+        }
+        if let Some(host) = &self.advertise {
+            anyhow::ensure!(
+                (1..=253).contains(&host.len())
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)),
+                "cluster.advertise must be a host name or an IP address"
             );
         }
         Ok(())

@@ -403,7 +403,18 @@ pub(crate) async fn open_session_body(
         Err(e) => return Err(internal(e)),
     };
     app.hub.label_agent(&seat, &user.email);
-    app.hub.signed_in(&session_id, &seat, Instant::now());
+    match crate::cluster::holder(app, seat.id).await {
+        None => app.hub.signed_in(&session_id, &seat, Instant::now()),
+        Some(holder) => {
+            app.bus
+                .publish(crate::bus::Change::SignedIn {
+                    user_id: user.id,
+                    session_id: session_id.clone(),
+                    holder,
+                })
+                .await
+        }
+    }
     tracing::info!(user = user.id, "signed in");
     Ok(SignedIn {
         email: user.email,
@@ -445,6 +456,9 @@ async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
         return internal(e);
     }
     app.hub.logout(&id, Instant::now());
+    app.bus
+        .publish(crate::bus::Change::SessionEnded { session_id: id })
+        .await;
     if valid {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -624,7 +638,14 @@ async fn websocket(
             "the WebSocket is for the softphone page only",
         );
     }
-    if app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+    // A tab another node relays to this one, which holds its agent (never
+    // a browser's own: a page cannot set this header, and has an Origin).
+    let relayed_by = headers
+        .get(crate::relay::HEADER)
+        .filter(|_| !headers.contains_key(header::ORIGIN) && app.store.backend() == "postgres")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(64).collect::<String>());
+    if relayed_by.is_none() && app.draining.load(std::sync::atomic::Ordering::Relaxed) {
         // The softphone tries again, through the proxy to another node.
         return api_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -637,7 +658,7 @@ async fn websocket(
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)
-        .on_upgrade(move |socket| ws::run(socket, app))
+        .on_upgrade(move |socket| ws::run(socket, app, relayed_by))
 }
 
 fn same_origin(headers: &HeaderMap) -> bool {

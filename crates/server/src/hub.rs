@@ -1005,15 +1005,35 @@ impl Hub {
         })
     }
 
-    /// The store's answer for an inbound call's DID.
-    pub fn route_inbound(&self, call: CallRef, route: Route, rtp: Vec<RtpPair>, now: Instant) {
+    /// The store's answer for an inbound call's DID; `elsewhere`: the
+    /// node with idle agents of its group, when there are several.
+    pub fn route_inbound(
+        &self,
+        call: CallRef,
+        route: Route,
+        rtp: Vec<RtpPair>,
+        elsewhere: Option<&str>,
+        now: Instant,
+    ) {
         self.with_sb(|inner| {
             let ports: Vec<RtpPort> = rtp
                 .into_iter()
                 .filter_map(|p| Self::keep_rtp(inner, Some(p)))
                 .collect();
-            inner.sb.route_inbound(call, route, &ports, now);
+            inner
+                .sb
+                .route_inbound_or_move(call, route, &ports, elsewhere, now);
         })
+    }
+
+    /// Inbound calls redirected to another node since the start.
+    pub fn moved_calls(&self) -> u64 {
+        self.lock().sb.moved_calls()
+    }
+
+    /// Whether an agent of the group here could be offered a call now.
+    pub fn can_take(&self, tenant_id: i64, group_no: &str, skill: Option<&str>) -> bool {
+        self.lock().sb.can_take(tenant_id, group_no, skill)
     }
 
     pub fn hang_up(&self, seat_id: i64, now: Instant) {
@@ -1176,6 +1196,12 @@ impl Hub {
         self.with_sb(|inner| inner.sb.recover(open, now))
     }
 
+    /// Closes the calls a dead node carried (hangupCode 800).
+    pub fn recover_lost_node(&self, open: Vec<OpenCall>, now: Instant) {
+        let reason = seatline_protocol::HangupReason::NetworkCarrier;
+        self.with_sb(|inner| inner.sb.recover_as(open, reason, now))
+    }
+
     /// The node drains: no new call; the calls in progress run on.
     pub fn drain(&self) {
         self.with_sb(|inner| inner.sb.drain())
@@ -1184,6 +1210,17 @@ impl Hub {
     /// No call of any kind is in progress.
     pub fn is_idle(&self) -> bool {
         self.lock().sb.is_idle()
+    }
+
+    /// The agents with a tab here and no call.
+    pub fn seats_without_call(&self) -> Vec<i64> {
+        let inner = self.lock();
+        inner
+            .agents
+            .iter()
+            .filter(|(seat, a)| !a.tabs.is_empty() && !inner.sb.has_call(**seat))
+            .map(|(seat, _)| *seat)
+            .collect()
     }
 
     /// Closes every tab whose agent has no call (a draining node): the

@@ -29,6 +29,7 @@ pub mod origins;
 pub mod recordings;
 mod records;
 mod redact;
+mod relay;
 pub mod sandbox;
 mod signin;
 pub mod sip_stream;
@@ -197,6 +198,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         dids: Arc::default(),
     };
     let open = store.open_calls().await?;
+    if clustered {
+        let (ws_url, sip_uri) = node_addresses(&cfg, addr, sip.addr)?;
+        store.node_addresses(&ws_url, &sip_uri).await?;
+    }
     let bus = match &cfg.cluster.nats {
         Some(url) => bus::Bus::connect(url, &cfg.cluster.node).await?,
         None => bus::Bus::default(),
@@ -388,6 +393,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     });
 
     let router = http::router(app.clone());
+    // Small WebSocket messages go out at once (no Nagle wait for an ACK).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -454,7 +463,13 @@ pub async fn drain(app: &App) {
         .store(true, std::sync::atomic::Ordering::SeqCst);
     app.hub.drain();
     tracing::info!("draining: no new calls; waiting for the calls in progress to end");
+    let clustered = app.store.backend() == "postgres";
     loop {
+        // Another node holds these agents from their next tab on (no call
+        // can start here any more, so none of them gets one).
+        if clustered {
+            release_seats(app, Some(&app.hub.seats_without_call())).await;
+        }
         app.hub.close_tabs_without_call();
         if app.hub.is_idle() {
             break;
@@ -462,18 +477,56 @@ pub async fn drain(app: &App) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The last tabs, closed after their calls.
+    if clustered {
+        release_seats(app, None).await;
+    }
     app.hub.close_tabs_without_call();
-    if app.store.backend() == "postgres" {
+    if clustered {
         let _ = app.store.node_beat(seatline_store::now_ms(), true).await;
     }
     tracing::info!("drained: no call left");
     stop(app).await;
 }
 
+async fn release_seats(app: &App, seats: Option<&[i64]>) {
+    if seats.is_some_and(|s| s.is_empty()) {
+        return;
+    }
+    if let Err(e) = app.store.release_seats(seats).await {
+        tracing::error!("draining: cannot let go of agents: {e}");
+    }
+}
+
 pub async fn stop(app: &App) {
     app.hub.shutdown(Instant::now());
     let _ = tokio::time::timeout(Duration::from_secs(2), app.hub.flush_sip()).await;
     let _ = tokio::time::timeout(Duration::from_secs(3), app.hub.flush_writes()).await;
+}
+
+/// Where the other nodes reach this one: its WebSocket URL and SIP URI,
+/// at `cluster.advertise` or else at the addresses it listens on.
+fn node_addresses(
+    cfg: &Config,
+    http: SocketAddr,
+    sip: SocketAddr,
+) -> anyhow::Result<(String, String)> {
+    let host = |addr: SocketAddr| -> anyhow::Result<String> {
+        if let Some(h) = &cfg.cluster.advertise {
+            return Ok(h.clone());
+        }
+        anyhow::ensure!(
+            !addr.ip().is_unspecified(),
+            "with several nodes, set cluster.advertise: the address the other nodes reach this one at"
+        );
+        Ok(match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        })
+    };
+    Ok((
+        format!("ws://{}:{}/ws", host(http)?, http.port()),
+        format!("sip:{}:{}", host(sip)?, sip.port()),
+    ))
 }
 
 /// A call a process left open, as the switchboard closes it.

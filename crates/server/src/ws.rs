@@ -7,7 +7,7 @@ use crate::App;
 use axum::extract::ws::{Message, WebSocket};
 use seatline_calls::policy::CallOut;
 use seatline_protocol::{ClientOp, SeatInfo, ServerEvent};
-use seatline_store::{now_ms, Seat, SessionCheck};
+use seatline_store::{now_ms, Owner, Seat, SessionCheck};
 use seatline_switchboard::Control;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -39,12 +39,28 @@ struct OpenTab {
     rx: mpsc::Receiver<Outgoing>,
 }
 
-pub async fn run(mut socket: WebSocket, app: App) {
+/// What opening a tab came to.
+enum Opened {
+    /// Signed in here.
+    Here(OpenTab),
+    /// The agent is held by another node: the tab is relayed there.
+    Relay { url: String, token: String },
+}
+
+/// `relayed_by`: the node that relays this tab (a tab another node took
+/// for an agent this node holds); such a tab is never relayed on.
+pub async fn run(mut socket: WebSocket, app: App, relayed_by: Option<String>) {
     // Signing in runs once and has the biggest state (the store's queries,
     // the refusals): boxed, it is freed when done instead of staying in the
     // task of every open tab for as long as the tab is open.
-    let Some(OpenTab { conn, seat, mut rx }) = Box::pin(open(&mut socket, &app)).await else {
-        return;
+    let opened = Box::pin(open(&mut socket, &app, relayed_by.is_none())).await;
+    let OpenTab { conn, seat, mut rx } = match opened {
+        Some(Opened::Here(tab)) => tab,
+        Some(Opened::Relay { url, token }) => {
+            Box::pin(crate::relay::run(&mut socket, &app, &url, &token)).await;
+            return;
+        }
+        None => return,
     };
     serve(&mut socket, &app, conn, &seat, &mut rx).await;
     // Rule 10 (a call with no tab left ends after the grace time) is the
@@ -56,8 +72,9 @@ pub async fn run(mut socket: WebSocket, app: App) {
     });
 }
 
-/// Authenticates the tab, attaches it to the hub and sends `ready`.
-async fn open(socket: &mut WebSocket, app: &App) -> Option<OpenTab> {
+/// Authenticates the tab; when another node holds the agent (and `may_relay`),
+/// says where to relay it; else attaches it to the hub and sends `ready`.
+async fn open(socket: &mut WebSocket, app: &App, may_relay: bool) -> Option<Opened> {
     let token = match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<ClientOp>(&text) {
             Ok(ClientOp::Auth { token }) => token,
@@ -106,6 +123,26 @@ async fn open(socket: &mut WebSocket, app: &App) -> Option<OpenTab> {
         }
     };
 
+    if may_relay {
+        match crate::cluster::claim(app, seat.id).await {
+            Ok(Owner::Here) => {}
+            Ok(Owner::There {
+                ws_url: Some(url), ..
+            }) => return Some(Opened::Relay { url, token }),
+            Ok(Owner::There { node, ws_url: None }) => {
+                tracing::error!(node, "the node holding an agent never said where it is");
+                let ev = error_event("unavailable", "the agent's node cannot be reached now");
+                refuse(socket, ev).await;
+                return None;
+            }
+            Err(e) => {
+                tracing::error!("cannot claim an agent: {e}");
+                let ev = error_event("unavailable", "the server cannot read accounts now");
+                refuse(socket, ev).await;
+                return None;
+            }
+        }
+    }
     let (tx, rx) = mpsc::channel(TAB_QUEUE);
     app.hub.label_agent(&seat, &user.email);
     let (conn, view) = app.hub.attach(&session_id, &seat, tx, Instant::now());
@@ -133,7 +170,7 @@ async fn open(socket: &mut WebSocket, app: &App) -> Option<OpenTab> {
         app.hub.detach(conn, Instant::now());
         return None;
     }
-    Some(OpenTab { conn, seat, rx })
+    Some(Opened::Here(OpenTab { conn, seat, rx }))
 }
 
 async fn serve(

@@ -100,7 +100,7 @@ async fn a_node_killed_mid_call_has_its_call_closed_by_the_survivor_within_5_s()
     // The carrier gets its BYE (from the survivor) and the record is closed.
     finished(sipp, Duration::from_secs(15)).await;
     let rec = record(&base_b, &call_id).await.expect("the record");
-    assert_eq!(rec["hangupCode"], 801, "{rec}");
+    assert_eq!(rec["hangupCode"], 800, "{rec}");
     let ended = rec["callHangUpTimestamp"].as_i64().expect("closed");
     assert!(
         ended - killed_ms <= 5_000,
@@ -458,4 +458,245 @@ async fn a_change_made_on_one_node_holds_on_the_other_told_over_nats() {
         }
     }
     assert!(told.contains(&"tokenInvalid".to_string()), "{told:?}");
+}
+
+/// The first event of `kind` on the tab, and how long it took to come.
+async fn within(tab: &mut Ws, kind: &str, since: std::time::Instant) -> (Value, Duration) {
+    loop {
+        let ev = next(tab).await;
+        assert_ne!(ev["ev"], "closed", "waiting for {kind}");
+        if ev["ev"] == kind {
+            return (ev, since.elapsed());
+        }
+    }
+}
+
+/// One agent's tabs on two nodes (the proxy may send each tab anywhere):
+/// the node the first tab opened on holds the agent, the other relays its
+/// tab there. A status picked in either tab, a call placed from the tab
+/// on the other node, and a sign-out there show in both tabs at once.
+#[tokio::test]
+async fn one_agent_s_tabs_on_two_nodes_stay_in_step() {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let (_nats, nats) = nats_server().await;
+    let node = |name: &'static str| {
+        let (url, nats) = (url.clone(), nats.clone());
+        move |c: &mut seatline_server::config::Config| {
+            c.store.url = Some(url);
+            c.cluster.node = name.into();
+            c.cluster.nats = Some(nats);
+        }
+    };
+    let (_da, a) = start_with(vec![], node("a")).await;
+    let (_db, b) = start_with(vec![], node("b")).await;
+    let (base_a, base_b) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
+    let token = sign_in(&base_a, "agent1@demo.local").await["token"].clone();
+    let open = |addr: std::net::SocketAddr| {
+        let token = token.clone();
+        async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+                .await
+                .unwrap();
+            ws.send(tokio_tungstenite::tungstenite::Message::text(
+                json!({"op": "auth", "token": token}).to_string(),
+            ))
+            .await
+            .unwrap();
+            let ready = next(&mut ws).await;
+            assert_eq!(ready["ev"], "ready", "{ready}");
+            (ws, ready)
+        }
+    };
+    let (mut on_a, _) = open(a.addr).await;
+    set_status(&mut on_a, 4).await;
+    // The second tab, on node b, shows what node a holds.
+    let (mut on_b, ready) = open(b.addr).await;
+    assert_eq!(ready["agent"]["status"], 4, "{ready}");
+    assert_eq!(b.app.hub.tab_count(), 0, "node b only relays the tab");
+    assert_eq!(a.app.hub.tab_count(), 2);
+
+    // A status picked on node b's tab.
+    let t = std::time::Instant::now();
+    on_b.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"op":"setStatus","code":3}"#,
+    ))
+    .await
+    .unwrap();
+    let (ev, took) = within(&mut on_a, "agent", t).await;
+    assert_eq!(ev["agent"]["status"], 3, "{ev}");
+    println!("status from node b's tab to node a's tab: {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(within(&mut on_b, "agent", t).await.0["agent"]["status"], 3);
+
+    // A call placed from node b's tab: node a places it, both tabs see it.
+    let t = std::time::Instant::now();
+    on_b.send(call_out("12025550100")).await.unwrap();
+    let on_b_dial = dial(&mut on_b).await;
+    let on_a_dial = dial(&mut on_a).await;
+    assert_eq!(
+        (on_a_dial["code"].clone(), on_b_dial["code"].clone()),
+        (json!(0), json!(0))
+    );
+    assert_eq!(on_a_dial["callId"], on_b_dial["callId"]);
+    println!(
+        "callOut on node b to dialStatus 0 on node a's tab: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(dial(&mut on_a).await["code"], 2);
+    assert_eq!(dial(&mut on_b).await["code"], 2);
+    assert_eq!(
+        b.app.hub.stats().started,
+        Default::default(),
+        "node b places no call"
+    );
+    on_a.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"op":"hangUp"}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(dial(&mut on_b).await["code"], 5);
+    assert_eq!(dial(&mut on_a).await["code"], 5);
+    let call_id = on_a_dial["callId"].as_str().unwrap().to_string();
+    let mut ended = None;
+    for _ in 0..40 {
+        ended = record(&base_b, &call_id)
+            .await
+            .filter(|r| r["callHangUpTimestamp"].is_i64());
+        if ended.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ended.is_some(), "the record, ended, read on node b");
+
+    // Signed out through node b: both tabs are told.
+    let t = std::time::Instant::now();
+    let out = reqwest::Client::new()
+        .delete(format!("{base_b}/api/v1/sessions/current"))
+        .bearer_auth(token.as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let (_, took) = within(&mut on_a, "loggedOut", t).await;
+    println!("sign-out on node b to node a's tab: {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    within(&mut on_b, "loggedOut", t).await;
+}
+
+/// Two carriers' calls at once through Kamailio, one to each node, for a
+/// group whose only agent is held by node a (its tabs on both nodes): node
+/// b, with no agent free, sends its call to node a (302, through
+/// Kamailio), so node a alone decides for the agent. The agent is offered
+/// one call at a time: the other waits in node a's queue.
+#[tokio::test]
+async fn two_calls_at_once_on_two_nodes_are_never_offered_to_the_same_agent() {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let kport = free_udp_port();
+    let trunk = || {
+        vec![seatline_server::config::TrunkConfig::udp(
+            "kamailio",
+            &format!("sip:127.0.0.1:{kport}"),
+        )]
+    };
+    let node = |name: &'static str| {
+        let url = url.clone();
+        move |c: &mut seatline_server::config::Config| {
+            c.store.url = Some(url);
+            c.cluster.node = name.into();
+        }
+    };
+    let (_da, a) = start_with(trunk(), node("a")).await;
+    let (_db, b) = start_with(trunk(), node("b")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("dispatcher.list");
+    std::fs::write(
+        &list,
+        format!(
+            "1 sip:{}\n1 sip:{}\n",
+            a.app.calls.sip_addr, b.app.calls.sip_addr
+        ),
+    )
+    .unwrap();
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/kamailio.cfg");
+    let kamailio = Kamailio::start(
+        dir.path(),
+        &cfg,
+        &[
+            format!("LISTEN=udp:127.0.0.1:{kport}"),
+            format!("DISPATCHER_LIST=\"{}\"", list.display()),
+            "CARRIER=\"sip:127.0.0.1:9\"".into(),
+        ],
+        kport,
+    )
+    .await;
+    // agent1's tabs: the first on node a (which so holds the agent), the
+    // second on node b.
+    let token = sign_in(&format!("http://{}", a.addr), "agent1@demo.local").await["token"].clone();
+    let mut tabs = Vec::new();
+    for addr in [a.addr, b.addr] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        ws.send(tokio_tungstenite::tungstenite::Message::text(
+            json!({"op": "auth", "token": token}).to_string(),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(next(&mut ws).await["ev"], "ready");
+        tabs.push(ws);
+    }
+    let [mut on_a, mut on_b]: [Ws; 2] = tabs.try_into().ok().unwrap();
+    // Calls wait for the group's agents (the demo group does not queue).
+    let api = Api::of(&a);
+    let admin = api.token("admin@demo.local").await;
+    let (status, _) = api
+        .put(
+            "/api/v1/admin/groups/G001/routing",
+            &admin,
+            json!({"strategy": "longestIdle", "maxMissed": 3, "maxWaitSecs": 30}),
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let (first, second) = (caller_through(kport), caller_through(kport));
+    let ring = dial(&mut on_a).await;
+    assert_eq!(ring["code"], 1, "{ring}");
+    assert_eq!(dial(&mut on_b).await["callId"], ring["callId"]);
+    // The other call waits (answered with music); its caller leaves after
+    // 1 s. Meanwhile the agent is offered nothing else.
+    let waited = tokio::time::timeout(Duration::from_millis(2_500), dial(&mut on_a)).await;
+    assert!(waited.is_err(), "a second offer: {waited:?}");
+    // Answered from the tab on node b.
+    on_b.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"op":"answer"}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(dial(&mut on_a).await["code"], 2);
+    assert_eq!(dial(&mut on_a).await["code"], 5);
+    finished(first, Duration::from_secs(20)).await;
+    finished(second, Duration::from_secs(20)).await;
+
+    use seatline_switchboard::CallDirection::Inbound;
+    assert_eq!(b.app.hub.moved_calls(), 1, "node b sent its call on");
+    assert_eq!(
+        b.app.hub.stats().started.get(Inbound),
+        0,
+        "node b took none"
+    );
+    assert_eq!(
+        a.app.hub.stats().started.get(Inbound),
+        2,
+        "node a took both"
+    );
+    assert!(
+        kamailio
+            .log_text()
+            .contains("moved to the node with idle agents"),
+        "{}",
+        kamailio.log_text()
+    );
 }

@@ -767,6 +767,25 @@ impl UserAgent {
         }
     }
 
+    /// Sends an unanswered incoming call elsewhere: 302 with `target` as
+    /// its Contact (RFC 3261 8.3; a proxy in front tries it). A target
+    /// that is not a plain SIP URI is refused with 500 instead.
+    pub fn redirect(&mut self, call: CallRef, target: &str, now: Instant) {
+        if !valid_target(target) {
+            self.respond(call, 500, None, now);
+            return;
+        }
+        let Some(d) = dialog!(self, call) else { return };
+        if d.role != DialogRole::Uas || d.state != State::Early {
+            return;
+        }
+        let mut r = response_to(&d.invite, 302, Some(&d.local_tag));
+        r.push("Contact", format!("<{target}>"));
+        self.tx.respond(&d.invite, r, now);
+        self.forget(call, now);
+        self.sync_timers();
+    }
+
     /// Hangs up: CANCEL before an answer, BYE after.
     pub fn hang_up(&mut self, call: CallRef, now: Instant) {
         let Some(d) = dialog!(self, call) else { return };

@@ -519,3 +519,56 @@ fn answers_carry_the_record_route_and_our_bye_follows_it() {
         "the UAS route set is the Record-Route in order"
     );
 }
+
+/// An incoming call sent elsewhere: a 302 whose Contact is the target,
+/// the caller's ACK absorbed, and the call forgotten; a target that is no
+/// SIP URI is a 500, never a header built from it.
+#[test]
+fn a_redirect_is_a_302_with_the_target_as_contact() {
+    let now = Instant::now();
+    for (target, code, contact) in [
+        (
+            "sip:12025550170@127.0.0.1:5080",
+            302,
+            Some("<sip:12025550170@127.0.0.1:5080>"),
+        ),
+        ("sip:x@h>\r\nVia: forged", 500, None),
+        ("http://example.com", 500, None),
+    ] {
+        let mut b = UserAgent::new(addr(5070), Timers::default());
+        let invite = "INVITE sip:12025550170@127.0.0.1:5070 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKredir1\r\n\
+            From: <sip:14155550177@10.1.1.1>;tag=c1\r\n\
+            To: <sip:12025550170@127.0.0.1>\r\n\
+            Call-ID: redirect-test\r\n\
+            CSeq: 1 INVITE\r\n\
+            Contact: <sip:carrier@127.0.0.1:5060>\r\n\
+            Max-Forwards: 69\r\n\
+            Content-Length: 0\r\n\r\n";
+        b.handle_datagram(invite.as_bytes(), addr(5060), now);
+        let call = match b.poll_event() {
+            Some(UaEvent::Incoming { call, .. }) => call,
+            other => panic!("{other:?}"),
+        };
+        b.redirect(call, target, now);
+        let finals: Vec<Message> = std::iter::from_fn(|| b.poll_transmit())
+            .map(|t| Message::parse(&t.bytes).unwrap())
+            .filter(|m| m.code().is_some_and(|c| c >= 300))
+            .collect();
+        assert_eq!(finals.len(), 1, "{target}");
+        assert_eq!(finals[0].code(), Some(code), "{target}");
+        assert_eq!(finals[0].header("Contact"), contact, "{target}");
+        assert_eq!(finals[0].headers_named("Via").count(), 1, "{target}");
+        let ack = "ACK sip:12025550170@127.0.0.1:5070 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKredir1\r\n\
+            From: <sip:14155550177@10.1.1.1>;tag=c1\r\n\
+            To: <sip:12025550170@127.0.0.1>\r\n\
+            Call-ID: redirect-test\r\n\
+            CSeq: 1 ACK\r\n\
+            Max-Forwards: 69\r\n\
+            Content-Length: 0\r\n\r\n";
+        b.handle_datagram(ack.as_bytes(), addr(5060), now);
+        assert!(b.poll_event().is_none(), "nothing more of that call");
+        assert!(b.poll_transmit().is_none(), "the ACK is absorbed");
+    }
+}

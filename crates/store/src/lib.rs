@@ -83,6 +83,7 @@ pub use api_keys::{ApiKey, KEY_PREFIX, SCOPES};
 pub use calls::{CallFilter, CallListRow, CallOutcome, CallRow, DidRoute, DidRouteSet, Write};
 pub use directory::{GroupRow, UserRow};
 pub use group_routing::GroupRoutingRow;
+pub use nodes::Owner;
 pub use policy::Policy;
 pub use recording::{RecordingSetting, DEFAULT_RETENTION_DAYS};
 pub use sessions::{new_token, token_id, SessionCheck};

@@ -567,7 +567,15 @@ struct Routing {
     did: String,
     sdp: Vec<u8>,
     other: String,
+    /// Another node sent it here ([`MOVED_HEADER`]): it is not sent on.
+    moved: bool,
 }
+
+/// The header a proxy adds to a call another node redirected (see
+/// `deploy/kamailio/kamailio.cfg`): the node it reaches keeps it, so a
+/// call is moved once at most. A carrier that sends it only keeps its
+/// call from being moved.
+pub const MOVED_HEADER: &str = "X-Seatline-Moved";
 
 pub struct Switchboard {
     settings: Settings,
@@ -604,6 +612,8 @@ pub struct Switchboard {
     forward_legs: HashMap<CallRef, u64>,
     /// Inbound calls to numbers no tenant owns (answered 404).
     unknown_dids: u64,
+    /// Inbound calls redirected to another node.
+    moved_calls: u64,
     /// What the metrics count (see [`Switchboard::stats`]).
     counters: stats::Counters,
     /// Each tenant's balance in millicents, once seen (see `billing.rs`).
@@ -686,6 +696,7 @@ impl Switchboard {
             forwards: HashMap::new(),
             forward_legs: HashMap::new(),
             unknown_dids: 0,
+            moved_calls: 0,
             counters: Default::default(),
             balances: HashMap::new(),
             rates: HashMap::new(),
@@ -778,6 +789,11 @@ impl Switchboard {
     /// Inbound calls to numbers no tenant owns, answered 404.
     pub fn unknown_dids(&self) -> u64 {
         self.unknown_dids
+    }
+
+    /// Inbound calls redirected to another node since the start.
+    pub fn moved_calls(&self) -> u64 {
+        self.moved_calls
     }
 
     /// Refused callOuts counted but not recorded (the per-agent bound).
@@ -1619,6 +1635,9 @@ impl Switchboard {
                         did: did.clone(),
                         sdp: sdp.clone(),
                         other,
+                        moved: headers
+                            .iter()
+                            .any(|(n, _)| n.eq_ignore_ascii_case(MOVED_HEADER)),
                     },
                 );
                 self.out
@@ -1768,6 +1787,53 @@ impl Switchboard {
     /// `rtp`: the ports the shell bound for the call: one for a group,
     /// two for a forward, none otherwise (any not used are released).
     pub fn route_inbound(&mut self, call: CallRef, route: Route, rtp: &[RtpPort], now: Instant) {
+        self.route_inbound_or_move(call, route, rtp, None, now)
+    }
+
+    /// Whether an agent of the group could be offered a call now (an
+    /// inbound call to it would not wait).
+    pub fn can_take(&self, tenant_id: i64, group_no: &str, skill: Option<&str>) -> bool {
+        self.pick_agent(tenant_id, group_no, &[], skill).is_some()
+    }
+
+    /// As [`Self::route_inbound`]; with several nodes, `elsewhere` is the
+    /// SIP URI (`sip:host:port`) of another node that holds idle agents
+    /// of the route's group. A group call that no agent here can take now
+    /// is redirected there (302, the DID kept), unless another node
+    /// already moved it here: one node decides for each agent, and a call
+    /// waits where agents are.
+    pub fn route_inbound_or_move(
+        &mut self,
+        call: CallRef,
+        route: Route,
+        rtp: &[RtpPort],
+        elsewhere: Option<&str>,
+        now: Instant,
+    ) {
+        if let (
+            Some(node),
+            Route::Group {
+                tenant_id,
+                group_no,
+                skill,
+            },
+        ) = (elsewhere, &route)
+        {
+            let movable = self.routing.get(&call).is_some_and(|r| !r.moved)
+                && self.may_carry_for(self.routing[&call].source, *tenant_id);
+            let host = node.strip_prefix("sip:");
+            if movable && host.is_some() && !self.can_take(*tenant_id, group_no, skill.as_deref()) {
+                if let (Some(host), Some(r)) = (host, self.routing.remove(&call)) {
+                    for &rtp in rtp {
+                        self.out.push_back(Output::ReleaseRtp { rtp });
+                    }
+                    self.moved_calls += 1;
+                    self.ua
+                        .redirect(call, &format!("sip:{}@{host}", r.did), now);
+                    return;
+                }
+            }
+        }
         let Some(r) = self.routing.remove(&call) else {
             for &rtp in rtp {
                 self.out.push_back(Output::ReleaseRtp { rtp });
@@ -2393,9 +2459,16 @@ impl Switchboard {
     /// closed now, each carrier leg that may still be up gets a BYE, and the
     /// agent's next tab hears that the call ended.
     pub fn recover(&mut self, open: Vec<OpenCall>, now: Instant) {
+        self.recover_as(open, HangupReason::NetworkAgent, now)
+    }
+
+    /// As [`Self::recover`], the records ended with `reason`: a node that
+    /// died is a network failure toward the carrier (800) for the calls a
+    /// surviving node closes for it.
+    pub fn recover_as(&mut self, open: Vec<OpenCall>, reason: HangupReason, now: Instant) {
         let ms = self.ms(now);
+        let reason = reason as u16;
         for mut c in open {
-            let reason = HangupReason::NetworkAgent as u16;
             let msgs = c.record.failure_messages(reason, ms);
             // An agent's call keeps one dialog, a forwarded call its two.
             let snaps: Vec<seatline_sip::DialogSnapshot> = match c.dialog.as_deref() {

@@ -495,3 +495,46 @@ fn a_group_s_new_wrap_up_holds_its_signed_in_agents_after_their_next_call() {
     w.advance(Duration::from_secs(2));
     assert_eq!(w.answered_call(), 1, "free after the 60 s");
 }
+
+/// Several nodes: a group call that no agent here can take is sent (302)
+/// to the node that holds idle agents of the group; one an agent here can
+/// take stays; a call another node already moved here is never moved on,
+/// it waits here. So one node decides for each agent.
+#[test]
+fn a_call_no_agent_here_can_take_moves_once_to_the_node_with_idle_agents() {
+    let mut w = World::routed(GroupRouting {
+        max_wait_secs: 60,
+        ..GroupRouting::default()
+    });
+    w.elsewhere = Some("sip:127.0.0.1:5099".into());
+    // No agent signed in here.
+    let call = w.inbound();
+    assert!(w.refused(call, 302), "{:?}", w.carrier_events);
+    assert_eq!(w.sb.moved_calls(), 1);
+    assert!(w.sb.is_idle(), "nothing kept of it here");
+
+    // An idle agent here takes it here.
+    w.sign_in(1);
+    let call = w.inbound();
+    assert_eq!(w.rung, vec![1]);
+    assert!(!w.refused(call, 302));
+    // That agent is now ringing: the next call moves.
+    let next = w.inbound();
+    assert!(w.refused(next, 302));
+    assert_eq!(w.sb.moved_calls(), 2);
+
+    // A call moved here already waits here, and rings the agent once free.
+    let moved = w.inbound_with(&[(MOVED_HEADER.into(), "a".into())]);
+    assert!(!w.refused(moved, 302), "{:?}", w.carrier_events);
+    assert_eq!(w.sb.moved_calls(), 2);
+    // The first call's caller gives up: the agent is free for the moved one.
+    let now = w.now;
+    w.carrier.hang_up(call, now);
+    w.advance(Duration::from_secs(1));
+    assert_eq!(w.rung, vec![1, 1], "the moved call rang the agent here");
+
+    // A forged target is no header: the call is answered 500.
+    w.elsewhere = Some("sip:x@h>\r\nVia: forged".into());
+    let forged = w.inbound();
+    assert!(w.refused(forged, 500), "{:?}", w.carrier_events);
+}

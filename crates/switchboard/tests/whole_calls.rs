@@ -762,39 +762,50 @@ fn a_draining_node_keeps_its_calls_to_their_end_and_takes_no_new_one() {
     assert!(w.sb.is_idle());
 }
 
+/// After a crash, the next start closes the record (801) and sends the
+/// carrier its BYE; a surviving node closing a dead node's call does the
+/// same with 800 (the failure was on the carrier's side of the agent).
 #[test]
 fn after_a_crash_the_next_start_closes_the_record_and_byes_the_carrier() {
-    // The first run: a call connects, then the process dies (dropped).
-    let mut w = World::new();
-    w.sign_in(1, 0);
-    w.call_out(1, "12025550100");
-    let call = w.carrier_answers();
-    let (seat, record, dialog) = w.saved.last().cloned().unwrap();
-    assert!(record.hangup_ms.is_none());
-    let mut carrier = std::mem::replace(
-        &mut w.carrier,
-        UserAgent::new(addr(CARRIER), Timers::default()),
-    );
-    // The next run, same carrier.
-    let mut w2 = World::new();
-    std::mem::swap(&mut w2.carrier, &mut carrier);
-    w2.now = w.now + Duration::from_secs(3);
-    w2.sb.recover(
-        vec![OpenCall {
+    for (lost_node, code) in [(false, 801), (true, 800)] {
+        // The first run: a call connects, then the process dies (dropped).
+        let mut w = World::new();
+        w.sign_in(1, 0);
+        w.call_out(1, "12025550100");
+        let call = w.carrier_answers();
+        let (seat, record, dialog) = w.saved.last().cloned().unwrap();
+        assert!(record.hangup_ms.is_none());
+        let mut carrier = std::mem::replace(
+            &mut w.carrier,
+            UserAgent::new(addr(CARRIER), Timers::default()),
+        );
+        // The next run (or another node), same carrier.
+        let mut w2 = World::new();
+        std::mem::swap(&mut w2.carrier, &mut carrier);
+        w2.now = w.now + Duration::from_secs(3);
+        let open = vec![OpenCall {
             tenant_id: 1,
             seat,
             record,
             dialog,
-        }],
-        w2.now,
-    );
-    w2.step();
-    assert!(w2.carrier_ended(call), "the carrier's leg got a BYE");
-    let r = w2.last_record();
-    assert_eq!(r.hangup_code, Some(801));
-    assert!(r.hangup_ms.is_some());
-    let tab = w2.sign_in(1, 0);
-    assert_eq!(w2.codes(tab), vec![801, 5]);
+        }];
+        if lost_node {
+            w2.sb.recover_as(
+                open,
+                seatline_protocol::HangupReason::NetworkCarrier,
+                w2.now,
+            );
+        } else {
+            w2.sb.recover(open, w2.now);
+        }
+        w2.step();
+        assert!(w2.carrier_ended(call), "the carrier's leg got a BYE");
+        let r = w2.last_record();
+        assert_eq!(r.hangup_code, Some(code));
+        assert!(r.hangup_ms.is_some());
+        let tab = w2.sign_in(1, 0);
+        assert_eq!(w2.codes(tab), vec![i64::from(code), 5]);
+    }
 }
 
 #[test]

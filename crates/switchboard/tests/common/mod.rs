@@ -48,6 +48,8 @@ pub struct World {
     pub skill: Option<String>,
     /// The menu the next inbound calls' DID has (instead of the group).
     pub menu: Option<Menu>,
+    /// Another node holding idle agents of the group (several nodes).
+    pub elsewhere: Option<String>,
     /// Outputs taken from the switchboard, not handled yet.
     pending: VecDeque<Output>,
     /// Note each input's handling time (benchmarks).
@@ -137,6 +139,7 @@ impl World {
             carrier_silent: false,
             skill: None,
             menu: None,
+            elsewhere: None,
             pending: VecDeque::new(),
             timing: false,
             timed: Vec::new(),
@@ -212,7 +215,10 @@ impl World {
                             },
                         };
                         let rtp = [self.next_rtp];
-                        self.input("route", |sb, now| sb.route_inbound(call, route, &rtp, now));
+                        let elsewhere = self.elsewhere.clone();
+                        self.input("route", |sb, now| {
+                            sb.route_inbound_or_move(call, route, &rtp, elsewhere.as_deref(), now)
+                        });
                     }
                     _ => {}
                 }
@@ -295,13 +301,18 @@ impl World {
     }
 
     pub fn inbound(&mut self) -> CallRef {
+        self.inbound_with(&[])
+    }
+
+    /// An inbound call with these extra headers.
+    pub fn inbound_with(&mut self, headers: &[(String, String)]) -> CallRef {
         let now = self.now;
         let call = self.carrier.invite(
             "14155550111",
             "12025550170",
             addr(SB),
             &carrier_sdp(),
-            &[],
+            headers,
             now,
         );
         self.step();

@@ -96,7 +96,11 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Seeds `agents` agents (one group, one session each) and a caller-ID pool
 /// into a new data directory; returns their session tokens.
 pub async fn seed_agents(data: &Path, agents: usize) -> anyhow::Result<Vec<String>> {
-    let store = Store::open_dir(data).await?;
+    seed_agents_in(&Store::open_dir(data).await?, agents).await
+}
+
+/// As [`seed_agents`], into an open store (PostgreSQL for several nodes).
+pub async fn seed_agents_in(store: &Store, agents: usize) -> anyhow::Result<Vec<String>> {
     let tenant = store.create_tenant("load").await?;
     let group = store.create_group(tenant, "L1", "load", 0).await?;
     store

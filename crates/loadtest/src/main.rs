@@ -1,5 +1,7 @@
 //! `seatline-loadtest tabs`: connects N simulated agent tabs (WebSocket
-//! clients) to one seatline server and measures
+//! clients) to one seatline server (or to `--nodes` servers on one
+//! throw-away PostgreSQL database, each agent with a tab on each node, so
+//! every status change crosses nodes) and measures
 //! - the time from a status change in one tab to its arrival in all the
 //!   other tabs of that agent (median, 99th percentile), and
 //! - the server's memory per connected tab (resident set growth / N).
@@ -11,7 +13,9 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use seatline_loadtest::{percentile, raise_fd_limit, rss_kib, seed_agents, start_server};
+use seatline_loadtest::{
+    percentile, raise_fd_limit, rss_kib, seed_agents, seed_agents_in, start_server,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +43,16 @@ struct Args {
     /// Port for the server on 127.0.0.1.
     #[arg(long, default_value_t = 18480)]
     port: u16,
+    /// Seatline nodes to start; more than one share a throw-away
+    /// PostgreSQL cluster, and tab t of each agent connects to node t mod
+    /// nodes (tab 0, which changes the status, first: its node holds the
+    /// agent).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// With one node: the store on a throw-away PostgreSQL cluster
+    /// instead of SQLite.
+    #[arg(long)]
+    postgres: bool,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     deadline_secs: u64,
@@ -57,44 +71,77 @@ async fn main() -> anyhow::Result<()> {
     }
     let deadline = Instant::now() + Duration::from_secs(args.deadline_secs);
 
-    // Seed agents with one session each, straight into a new data dir.
+    // Seed agents with one session each, straight into a new store.
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let t_seed = Instant::now();
-    let tokens = seed_agents(&data, agents).await?;
+    let nodes = args.nodes.max(1);
+    let postgres = if nodes > 1 || args.postgres {
+        let pg = seatline_store::testing::TestPostgres::shared()?;
+        let url = pg.url(&pg.new_schema().await?);
+        Some((pg, url))
+    } else {
+        None
+    };
+    let tokens = match &postgres {
+        Some((_, url)) => {
+            seed_agents_in(&seatline_store::Store::open_postgres(url).await?, agents).await?
+        }
+        None => seed_agents(&data, agents).await?,
+    };
     eprintln!(
         "seeded {agents} agents in {:.1}s",
         t_seed.elapsed().as_secs_f64()
     );
-    let cfg = format!(
-        "listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[sandbox]\nlisten = \"127.0.0.1:0\"\n",
-        args.port,
-        data.display()
-    );
-    let mut server = start_server(
-        &args.seatline,
-        &dir.path().join("seatline.toml"),
-        &cfg,
-        args.port,
-        deadline,
-    )
-    .await?;
-    let pid = server.id().context("server pid")?;
-    let url = format!("ws://127.0.0.1:{}/ws", args.port);
-    let rss_before = rss_kib(pid)?;
+    let mut servers = Vec::new();
+    let mut pids = Vec::new();
+    for n in 0..nodes {
+        let port = args.port + n as u16;
+        let mut cfg = format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[sandbox]\nlisten = \"127.0.0.1:0\"\n",
+            data.join(format!("n{n}")).display()
+        );
+        if let Some((_, url)) = &postgres {
+            cfg.push_str(&format!(
+                "[store]\nurl = \"{url}\"\n[cluster]\nnode = \"n{n}\"\n"
+            ));
+        }
+        let server = start_server(
+            &args.seatline,
+            &dir.path().join(format!("seatline-n{n}.toml")),
+            &cfg,
+            port,
+            deadline,
+        )
+        .await?;
+        pids.push(server.id().context("server pid")?);
+        servers.push(server);
+    }
+    let urls: Vec<String> = (0..nodes)
+        .map(|n| format!("ws://127.0.0.1:{}/ws", args.port + n as u16))
+        .collect();
+    let rss = |pids: &[u32]| -> anyhow::Result<u64> { pids.iter().map(|p| rss_kib(*p)).sum() };
+    let rss_before = rss(&pids)?;
 
     // Connect every tab; each reports the agent events it receives.
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<Seen>();
     let mut senders: Vec<mpsc::UnboundedSender<String>> = Vec::with_capacity(agents);
-    let t_connect = Instant::now();
-    let gate = Arc::new(Semaphore::new(200));
-    let mut ready = Vec::new();
-    for (a, token) in tokens.iter().enumerate() {
+    let mut cmd_rxs = Vec::with_capacity(agents);
+    for _ in 0..agents {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<String>();
         senders.push(cmd_tx);
-        let mut cmd_rx = Some(cmd_rx);
-        for t in 0..args.tabs_per_agent {
-            let url = url.clone();
+        cmd_rxs.push(Some(cmd_rx));
+    }
+    let t_connect = Instant::now();
+    let gate = Arc::new(Semaphore::new(200));
+    let mut connected = 0;
+    // Every agent's tab 0 first: with several nodes, the node it reaches
+    // holds the agent, and the other tabs are relayed there.
+    for t in 0..args.tabs_per_agent {
+        let mut ready = Vec::new();
+        for (a, token) in tokens.iter().enumerate() {
+            let cmd_rx = &mut cmd_rxs[a];
+            let url = urls[t % nodes].clone();
             let token = token.clone();
             let seen = seen_tx.clone();
             let gate = gate.clone();
@@ -143,20 +190,19 @@ async fn main() -> anyhow::Result<()> {
                 }
             });
         }
-    }
-    drop(seen_tx);
-    let mut connected = 0;
-    for r in ready {
-        if tokio::time::timeout_at(deadline.into(), r)
-            .await
-            .is_ok_and(|r| r.is_ok())
-        {
-            connected += 1;
+        for r in ready {
+            if tokio::time::timeout_at(deadline.into(), r)
+                .await
+                .is_ok_and(|r| r.is_ok())
+            {
+                connected += 1;
+            }
         }
     }
+    drop(seen_tx);
     let connect_secs = t_connect.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = rss_kib(pid)?;
+    let rss_after = rss(&pids)?;
     eprintln!(
         "connected {connected}/{} tabs in {connect_secs:.1}s",
         args.tabs
@@ -165,6 +211,10 @@ async fn main() -> anyhow::Result<()> {
         bail!("only {connected} of {} tabs connected", args.tabs);
     }
 
+    // CPU from here to the last sample: the nodes, PostgreSQL (the rest
+    // of this process's children) and this load generator, apart.
+    let me = std::process::id();
+    let cpu_before = (cpu_ticks(&pids), tree_ticks(me), cpu_ticks(&[me]));
     // Time status changes: tab 0 of an agent sets a status; done when all
     // the agent's other tabs have it.
     let others = args.tabs_per_agent - 1;
@@ -209,11 +259,25 @@ async fn main() -> anyhow::Result<()> {
             bail!("deadline passed with {} samples", latencies.len());
         }
     }
+    let cpu_after = (cpu_ticks(&pids), tree_ticks(me), cpu_ticks(&[me]));
+    let hz = clock_ticks();
+    let changes = latencies.len().max(1) as f64;
+    let per_change = |ticks: u64| ticks as f64 / hz * 1e3 / changes;
+    let nodes_cpu = cpu_after.0 - cpu_before.0;
+    let own_cpu = cpu_after.2 - cpu_before.2;
+    let pg_cpu = (cpu_after.1 - cpu_before.1).saturating_sub(nodes_cpu + own_cpu);
     latencies.sort();
     let per_tab = (rss_after.saturating_sub(rss_before)) as f64 / args.tabs as f64;
     println!(
-        "tabs={} agents={} tabs_per_agent={}",
-        args.tabs, agents, args.tabs_per_agent
+        "tabs={} agents={} tabs_per_agent={} nodes={nodes} store={}",
+        args.tabs,
+        agents,
+        args.tabs_per_agent,
+        if postgres.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
     );
     println!("connect_all_s={connect_secs:.2}");
     println!(
@@ -225,9 +289,73 @@ async fn main() -> anyhow::Result<()> {
         lost
     );
     println!("server_rss_kib before={rss_before} after={rss_after} per_tab_kib={per_tab:.1}");
-    server.kill().await.ok();
+    println!(
+        "cpu_ms_per_status_change nodes={:.3} postgres={:.3} load_generator={:.3}",
+        per_change(nodes_cpu),
+        per_change(pg_cpu),
+        per_change(own_cpu)
+    );
+    for mut server in servers {
+        server.kill().await.ok();
+    }
     if lost > 0 {
         bail!("{lost} status changes never reached every tab");
     }
     Ok(())
+}
+
+/// utime+stime, in clock ticks, of these processes (all their threads).
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the name, which may hold spaces: state is field 3.
+            let rest = stat.rsplit_once(") ")?.1;
+            let f: Vec<&str> = rest.split(' ').collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// The CPU ticks of `pid` and every process under it.
+fn tree_ticks(pid: u32) -> u64 {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(") ")?
+                        .1
+                        .split(' ')
+                        .nth(1)?
+                        .parse::<u32>()
+                        .ok()
+                });
+            if let Some(ppid) = ppid {
+                parent_of.push((p, ppid));
+            }
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    cpu_ticks(&tree)
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        hz as f64
+    } else {
+        100.0
+    }
 }

@@ -18,6 +18,19 @@ use tokio::process::{Child, Command};
 /// A node named `node` on the database at `url`, with its own ports and
 /// data directory, calling out through the carrier at `trunk`.
 fn spawn_node(dir: &Path, node: &str, url: &str, http: u16, trunk: u16) -> Child {
+    spawn_node_with(dir, node, url, http, trunk, "").0
+}
+
+/// As [`spawn_node`], with more lines in its `[cluster]` table; and its
+/// SIP port.
+fn spawn_node_with(
+    dir: &Path,
+    node: &str,
+    url: &str,
+    http: u16,
+    trunk: u16,
+    cluster: &str,
+) -> (Child, u16) {
     let data = dir.join(node);
     std::fs::create_dir_all(&data).unwrap();
     let cfg = data.join("seatline.toml");
@@ -27,7 +40,7 @@ fn spawn_node(dir: &Path, node: &str, url: &str, http: u16, trunk: u16) -> Child
         format!(
             "listen = \"127.0.0.1:{http}\"\ndata_dir = \"{}\"\n\n\
              [store]\nurl = \"{url}\"\n\n\
-             [cluster]\nnode = \"{node}\"\n\n\
+             [cluster]\nnode = \"{node}\"\n{cluster}\n\n\
              [demo]\nseed = true\n\n\
              [sip]\nlisten = \"127.0.0.1:{sip}\"\n\n\
              [media]\nlisten = \"127.0.0.1:0\"\n\n\
@@ -36,13 +49,14 @@ fn spawn_node(dir: &Path, node: &str, url: &str, http: u16, trunk: u16) -> Child
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_seatline"))
+    let child = Command::new(env!("CARGO_BIN_EXE_seatline"))
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .unwrap()
+        .unwrap();
+    (child, sip)
 }
 
 async fn record(base: &str, call_id: &str) -> Option<Value> {
@@ -696,6 +710,178 @@ async fn two_calls_at_once_on_two_nodes_are_never_offered_to_the_same_agent() {
         kamailio
             .log_text()
             .contains("moved to the node with idle agents"),
+        "{}",
+        kamailio.log_text()
+    );
+}
+
+/// An agent's tab on `ws_url` signed in with `token`, once `ready` (then
+/// returned with it); none if refused.
+async fn tab_with(ws_url: &str, token: &Value) -> Option<(Ws, Value)> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.ok()?;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({"op": "auth", "token": token}).to_string(),
+    ))
+    .await
+    .ok()?;
+    let ready = next(&mut ws).await;
+    (ready["ev"] == "ready").then_some((ws, ready))
+}
+
+/// The whole set-up of issue 12 as an operator runs it: three nodes on one
+/// PostgreSQL, NATS between them, Kamailio's dispatcher in front for SIP
+/// and HAProxy for HTTP. An agent's tabs on two nodes stay in step; a
+/// carrier's call through Kamailio reaches the agent wherever it landed;
+/// the node holding the agent is killed (kill -9) mid-call: a survivor
+/// ends the call (800, BYE to the carrier) within 5 s, the tab comes back
+/// through the proxy on another node, and the next call reaches it there.
+#[tokio::test]
+async fn three_nodes_lose_one_mid_call_and_its_agent_is_back_on_another() {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let (_nats, nats) = nats_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kport = free_udp_port();
+    let https = [free_tcp_port(), free_tcp_port(), free_tcp_port()];
+    let cluster = format!("nats = \"{nats}\"");
+    let mut nodes = Vec::new();
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        nodes.push(spawn_node_with(
+            dir.path(),
+            name,
+            &url,
+            https[i],
+            kport,
+            &cluster,
+        ));
+        // The first node seeds the demo; the next start once it has.
+        sign_in(
+            &format!("http://127.0.0.1:{}", https[i]),
+            "agent1@demo.local",
+        )
+        .await;
+    }
+    let list = dir.path().join("dispatcher.list");
+    let entries: String = nodes
+        .iter()
+        .map(|(_, sip)| format!("1 sip:127.0.0.1:{sip}\n"))
+        .collect();
+    std::fs::write(&list, entries).unwrap();
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/kamailio.cfg");
+    let kamailio = Kamailio::start(
+        dir.path(),
+        &cfg,
+        &[
+            format!("LISTEN=udp:127.0.0.1:{kport}"),
+            format!("DISPATCHER_LIST=\"{}\"", list.display()),
+            "CARRIER=\"sip:127.0.0.1:9\"".into(),
+        ],
+        kport,
+    )
+    .await;
+    let proxy = free_tcp_port();
+    let _haproxy = HaProxy::start(dir.path(), proxy, &https);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+    // The agent signs in; its first tab is on node a (which so holds the
+    // agent), its second on node b.
+    let base_a = format!("http://127.0.0.1:{}", https[0]);
+    let token = sign_in(&base_a, "agent1@demo.local").await["token"].clone();
+    let ws = |port: u16| format!("ws://127.0.0.1:{port}/ws");
+    let (mut on_a, _) = tab_with(&ws(https[0]), &token).await.expect("tab on a");
+    let (mut on_b, _) = tab_with(&ws(https[1]), &token).await.expect("tab on b");
+    for code in [3, 1] {
+        on_b.send(tokio_tungstenite::tungstenite::Message::text(
+            json!({"op": "setStatus", "code": code}).to_string(),
+        ))
+        .await
+        .unwrap();
+        let (ev, _) = within(&mut on_a, "agent", std::time::Instant::now()).await;
+        assert_eq!(ev["agent"]["status"], code, "in step: {ev}");
+    }
+
+    // A carrier's call through Kamailio rings both tabs, wherever it
+    // landed; answered in node b's tab.
+    let port = free_udp_port().to_string();
+    let media = free_udp_port().to_string();
+    let caller = sipp(&[
+        &format!("127.0.0.1:{kport}"),
+        "-sf",
+        scenario("caller_via_proxy_until_bye.xml").to_str().unwrap(),
+        "-s",
+        "12025550170",
+        "-p",
+        &port,
+        "-mp",
+        &media,
+    ]);
+    let ring = dial(&mut on_b).await;
+    assert_eq!(ring["code"], 1, "{ring}");
+    assert_eq!(dial(&mut on_a).await["code"], 1);
+    on_b.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"op":"answer"}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(dial(&mut on_b).await["code"], 2);
+    let call_id = ring["callId"].as_str().unwrap().to_string();
+    let base_c = format!("http://127.0.0.1:{}", https[2]);
+    let mut stored = false;
+    for _ in 0..50 {
+        stored = record(&base_c, &call_id)
+            .await
+            .is_some_and(|r| r["callConnectedTimestamp"].is_i64());
+        if stored {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stored, "node c sees the connected call");
+
+    // Node a, holding the agent and carrying the call, is killed.
+    let (mut a, _) = nodes.remove(0);
+    a.start_kill().unwrap();
+    a.wait().await.unwrap();
+    let killed = std::time::Instant::now();
+    let killed_ms = seatline_store::now_ms();
+    finished(caller, Duration::from_secs(15)).await;
+    let rec = record(&base_c, &call_id).await.expect("the record");
+    assert_eq!(rec["hangupCode"], 800, "{rec}");
+    let ended = rec["callHangUpTimestamp"].as_i64().expect("closed");
+    assert!(
+        ended - killed_ms <= 5_000,
+        "closed {} ms after the kill",
+        ended - killed_ms
+    );
+
+    // Node b's tab was relayed to node a: it closes, and comes back
+    // through the proxy, with its session, on a node that now holds it.
+    while next(&mut on_b).await["ev"] != "closed" {}
+    let proxied = ws(proxy);
+    let (mut back, ready) = loop {
+        if let Some(tab) = tab_with(&proxied, &token).await {
+            break tab;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(15), "back in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!("the tab was back {:?} after the kill", killed.elapsed());
+    assert_eq!(ready["agent"]["status"], 1, "{ready}");
+
+    // The next call through Kamailio reaches the agent on its new node.
+    let caller = caller_through(kport);
+    loop {
+        // (The node that closed the call tells the tab it ended, if the
+        // proxy sent the tab there.)
+        let d = dial(&mut back).await;
+        if d["code"] == 1 {
+            break;
+        }
+        assert!(d["code"] == 800 || d["code"] == 5, "{d}");
+    }
+    answer_until_the_end(&mut back, caller).await;
+    assert!(
+        kamailio.log_text().contains("12025550170"),
         "{}",
         kamailio.log_text()
     );

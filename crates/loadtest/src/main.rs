@@ -44,9 +44,9 @@ struct Args {
     #[arg(long, default_value_t = 18480)]
     port: u16,
     /// Seatline nodes to start; more than one share a throw-away
-    /// PostgreSQL cluster, and tab t of each agent connects to node t mod
-    /// nodes (tab 0, which changes the status, first: its node holds the
-    /// agent).
+    /// PostgreSQL cluster, and tab t of agent a connects to node (a + t)
+    /// mod nodes (tab 0, which changes the status, first: its node holds
+    /// the agent; so the agents are spread over the nodes).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
     /// With one node: the store on a throw-away PostgreSQL cluster
@@ -99,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
         let port = args.port + n as u16;
         let mut cfg = format!(
             "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[sandbox]\nlisten = \"127.0.0.1:0\"\n",
-            data.join(format!("n{n}")).display()
+            // SQLite: the seeded data directory; PostgreSQL: each its own.
+            if postgres.is_some() { data.join(format!("n{n}")) } else { data.clone() }.display()
         );
         if let Some((_, url)) = &postgres {
             cfg.push_str(&format!(
@@ -141,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
         let mut ready = Vec::new();
         for (a, token) in tokens.iter().enumerate() {
             let cmd_rx = &mut cmd_rxs[a];
-            let url = urls[t % nodes].clone();
+            let url = urls[(a + t) % nodes].clone();
             let token = token.clone();
             let seen = seen_tx.clone();
             let gate = gate.clone();

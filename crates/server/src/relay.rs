@@ -94,7 +94,11 @@ async fn connect(app: &App, url: &str) -> Option<Upstream> {
     };
     let node = app.cfg.cluster.node.parse().ok()?;
     req.headers_mut().insert(HEADER, node);
+    // Small buffers, as for a tab's own socket (the library's are 128 KiB
+    // each way): a relayed tab costs its node two sockets, not 256 KiB.
     let config = tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
     match tokio::time::timeout(

@@ -8,7 +8,6 @@
 
 use crate::bus::{self, Change, Reload};
 use crate::App;
-use seatline_store::Owner;
 use std::time::{Duration, Instant};
 
 /// Beats and looks for dead nodes every `cluster.heartbeat_ms`, as long as
@@ -38,6 +37,11 @@ pub(crate) fn spawn(app: App) {
                 }
                 Err(e) => tracing::error!("cluster: cannot beat: {e}"),
             }
+            // What the other nodes took from the tenants' balances.
+            match app.store.balances().await {
+                Ok(stored) => app.hub.refresh_balances(&stored),
+                Err(e) => tracing::error!("cluster: cannot read the balances: {e}"),
+            }
             let dead = match app.store.take_dead_nodes(now, cfg.silent_since(now)).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -50,30 +54,6 @@ pub(crate) fn spawn(app: App) {
             }
         }
     });
-}
-
-/// Which node holds the agent of `seat_id`, taking it for this node when
-/// no other live node does. A single node holds every agent.
-pub(crate) async fn claim(app: &App, seat_id: i64) -> seatline_store::Result<Owner> {
-    if app.store.backend() != "postgres" {
-        return Ok(Owner::Here);
-    }
-    let now = seatline_store::now_ms();
-    let silent_since = app.cfg.cluster.silent_since(now);
-    app.store.claim_seat(seat_id, now, silent_since).await
-}
-
-/// The other node that holds the agent of `seat_id`; none when it is
-/// this one (or the database cannot say: then this node serves it).
-pub(crate) async fn holder(app: &App, seat_id: i64) -> Option<String> {
-    match claim(app, seat_id).await {
-        Ok(Owner::Here) => None,
-        Ok(Owner::There { node, .. }) => Some(node),
-        Err(e) => {
-            tracing::error!("cluster: cannot claim an agent: {e}");
-            None
-        }
-    }
 }
 
 /// Closes the calls the dead node `node` carried.

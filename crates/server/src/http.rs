@@ -403,7 +403,7 @@ pub(crate) async fn open_session_body(
         Err(e) => return Err(internal(e)),
     };
     app.hub.label_agent(&seat, &user.email);
-    match crate::cluster::holder(app, seat.id).await {
+    match crate::holder::holder(app, seat.id).await {
         None => app.hub.signed_in(&session_id, &seat, Instant::now()),
         Some(holder) => {
             app.bus

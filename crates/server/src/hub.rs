@@ -51,8 +51,8 @@ pub enum Persist {
     Status(i64, i64),
     /// Write a call record; the last write of a call is its final state.
     Call(Box<CallRow>),
-    /// Store a tenant's balance: (tenant, cents).
-    Balance(i64, i64),
+    /// Store a tenant's balance: (tenant, its new figure or difference).
+    Balance(i64, seatline_switchboard::BalanceChange),
     /// Answer once everything before it is written (shutdown, tests).
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -537,8 +537,8 @@ impl Hub {
                         tracing::warn!(trunk = %name, "trunk is down (OPTIONS unanswered); calls skip it");
                     }
                 }
-                Output::SaveBalance { tenant_id, cents } => {
-                    let _ = self.io.persist.send(Persist::Balance(tenant_id, cents));
+                Output::SaveBalance { tenant_id, change } => {
+                    let _ = self.io.persist.send(Persist::Balance(tenant_id, change));
                 }
                 Output::WallboardChanged { tenant_id } => {
                     if let Some(tx) = inner.walls.get(&tenant_id) {
@@ -1116,6 +1116,18 @@ impl Hub {
     }
 
     /// A tenant's rates from now on.
+    /// The store's balances read again (several nodes): for the tenants
+    /// the switchboard holds one of.
+    pub fn refresh_balances(&self, stored: &[(i64, i64)]) {
+        self.with_sb_untimed(|inner| {
+            for &(tenant_id, cents) in stored {
+                if inner.sb.balance_cents(tenant_id).is_some() {
+                    inner.sb.refresh_balance(tenant_id, cents);
+                }
+            }
+        })
+    }
+
     /// The tenant's stored balance, unless the switchboard already holds it.
     pub fn know_balance(&self, tenant_id: i64, cents: i64) {
         self.lock().sb.know_balance(tenant_id, cents)

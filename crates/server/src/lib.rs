@@ -18,8 +18,9 @@ pub mod config;
 pub mod directory;
 pub mod dns;
 pub mod errors;
+mod holder;
 pub mod http;
-pub mod hub;
+mod hub;
 pub mod media;
 mod memory;
 mod menus;
@@ -291,9 +292,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                         writes.push(seatline_store::Write::Status { seat_id, code })
                     }
                     hub::Persist::Call(row) => writes.push(seatline_store::Write::Call(row)),
-                    hub::Persist::Balance(tenant_id, cents) => {
-                        writes.push(seatline_store::Write::Balance { tenant_id, cents })
-                    }
+                    hub::Persist::Balance(tenant_id, change) => writes.push(match change {
+                        seatline_switchboard::BalanceChange::Set(cents) => {
+                            seatline_store::Write::Balance { tenant_id, cents }
+                        }
+                        seatline_switchboard::BalanceChange::Add(cents) => {
+                            seatline_store::Write::BalanceAdd { tenant_id, cents }
+                        }
+                    }),
                     // Answered once everything before it is stored.
                     hub::Persist::Flush(done) => flushes.push(done),
                 }

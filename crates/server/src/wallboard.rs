@@ -266,6 +266,13 @@ async fn force_status(
         Ok(s) => s,
         Err(r) => return r,
     };
+    // Another node holds the agent: that node decides, and its answer is
+    // this one (a request it relays is never relayed again).
+    if !headers.contains_key(crate::relay::HEADER) {
+        if let Some(base) = crate::holder::elsewhere(&app, seat).await {
+            return relay_status(&app, &base, agent_id, &headers, body.status).await;
+        }
+    }
     match app
         .hub
         .force_status(user.tenant_id, seat, status, Instant::now())
@@ -280,6 +287,41 @@ async fn force_status(
             Json(serde_json::json!({"agentId": agent_id, "status": body.status})).into_response()
         }
         Err(e) => refused(e),
+    }
+}
+
+/// Sends a supervisor's status change to the node at `base` that holds the
+/// agent, with the supervisor's own credentials; its answer, as it is.
+async fn relay_status(
+    app: &App,
+    base: &str,
+    agent_id: i64,
+    headers: &HeaderMap,
+    status: i64,
+) -> Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/api/v1/admin/agents/{agent_id}/status"))
+        .timeout(std::time::Duration::from_secs(5))
+        .header(crate::relay::HEADER, app.cfg.cluster.node.as_str())
+        .json(&serde_json::json!({ "status": status }));
+    if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
+        req = req.header(reqwest::header::AUTHORIZATION, auth.as_bytes());
+    }
+    let answer = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("cannot reach the node holding an agent: {e}");
+            return api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the node holding the agent cannot be reached now",
+            );
+        }
+    };
+    let code = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    match answer.json::<serde_json::Value>().await {
+        Ok(body) => (code, Json(body)).into_response(),
+        Err(_) => code.into_response(),
     }
 }
 

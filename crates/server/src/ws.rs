@@ -124,7 +124,7 @@ async fn open(socket: &mut WebSocket, app: &App, may_relay: bool) -> Option<Open
     };
 
     if may_relay {
-        match crate::cluster::claim(app, seat.id).await {
+        match crate::holder::claim(app, seat.id).await {
             Ok(Owner::Here) => {}
             Ok(Owner::There {
                 ws_url: Some(url), ..

@@ -584,6 +584,26 @@ async fn one_agent_s_tabs_on_two_nodes_stay_in_step() {
     }
     assert!(ended.is_some(), "the record, ended, read on node b");
 
+    // A supervisor on node b sets the agent's status: node a, which holds
+    // the agent, decides it, and both tabs show it.
+    let api = Api::of(&b);
+    let admin = api.token("admin@demo.local").await;
+    let agent = user_id(&a, "agent1@demo.local").await;
+    let forced = api
+        .http
+        .post(format!("{base_b}/api/v1/admin/agents/{agent}/status"))
+        .bearer_auth(&admin)
+        .json(&json!({"status": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forced.status(), 200);
+    let t = std::time::Instant::now();
+    for tab in [&mut on_a, &mut on_b] {
+        // (After the agent events the call's end brought.)
+        while within(tab, "agent", t).await.0["agent"]["status"] != 6 {}
+    }
+
     // Signed out through node b: both tabs are told.
     let t = std::time::Instant::now();
     let out = reqwest::Client::new()
@@ -885,4 +905,44 @@ async fn three_nodes_lose_one_mid_call_and_its_agent_is_back_on_another() {
         "{}",
         kamailio.log_text()
     );
+}
+
+/// A tenant's balance billed on two nodes: what one node's calls took (a
+/// difference in the store) shows in the other node's figure within a
+/// heartbeat or two, so neither goes on spending from a stale balance.
+#[tokio::test]
+async fn a_balance_spent_on_one_node_is_seen_by_the_other_within_heartbeats() {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let node = |name: &'static str| {
+        let url = url.clone();
+        move |c: &mut seatline_server::config::Config| {
+            c.store.url = Some(url);
+            c.cluster.node = name.into();
+            c.cluster.heartbeat_ms = 200;
+            c.cluster.dead_after_ms = 1_000;
+        }
+    };
+    let (_da, a) = start_with(vec![], node("a")).await;
+    let (_db, b) = start_with(vec![], node("b")).await;
+    b.app.hub.set_balance(1, 500);
+    b.app.hub.flush_writes().await;
+    // Node a's calls took 1.20 (as its writer stores them: a difference).
+    let mut writer = a.app.store.writer();
+    writer
+        .save_all(&[seatline_store::Write::BalanceAdd {
+            tenant_id: 1,
+            cents: -120,
+        }])
+        .await
+        .unwrap();
+    let mut seen = None;
+    for _ in 0..40 {
+        seen = b.app.hub.balance_cents(1);
+        if seen == Some(380) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, Some(380), "node b holds what node a left");
 }

@@ -57,6 +57,12 @@ pub enum Write {
         tenant_id: i64,
         cents: i64,
     },
+    /// Cents added to a tenant's balance (negative: taken), whatever other
+    /// nodes wrote meanwhile.
+    BalanceAdd {
+        tenant_id: i64,
+        cents: i64,
+    },
 }
 
 /// Folds the rows of one statement that update the same call into one, as
@@ -123,6 +129,18 @@ where
             Ok(())
         }
         Write::Call(c) => save_call_with(e, node, c).await,
+        Write::BalanceAdd { tenant_id, cents } => {
+            sqlx::query(
+                "INSERT INTO tenant_policy (tenant_id, balance_cents) VALUES ($1, $2)
+                 ON CONFLICT (tenant_id) DO UPDATE
+                 SET balance_cents = tenant_policy.balance_cents + excluded.balance_cents",
+            )
+            .bind(tenant_id)
+            .bind(cents)
+            .execute(e)
+            .await?;
+            Ok(())
+        }
         Write::Balance { tenant_id, cents } => {
             sqlx::query(
                 "INSERT INTO tenant_policy (tenant_id, balance_cents) VALUES ($1, $2)
@@ -841,6 +859,45 @@ mod tests {
             assert!(store.call("b2").await.unwrap().is_some());
             assert!(store.call("bad").await.unwrap().is_none());
             assert_eq!(store.call("b3").await.unwrap().unwrap().hangup_ms, Some(7));
+        }
+    }
+
+    /// Two nodes' writers add what their calls took to one balance: the
+    /// store keeps both; an admin's figure is set as it is.
+    #[tokio::test]
+    async fn balance_differences_from_two_writers_add_up() {
+        for store in crate::testing::stores().await {
+            store.seed_demo().await.unwrap();
+            let tenant = store
+                .user_by_email("admin@demo.local")
+                .await
+                .unwrap()
+                .unwrap()
+                .tenant_id;
+            let (mut a, mut b) = (store.writer(), store.writer());
+            a.save_all(&[Write::Balance {
+                tenant_id: tenant,
+                cents: 100,
+            }])
+            .await
+            .unwrap();
+            let take = |cents| {
+                [Write::BalanceAdd {
+                    tenant_id: tenant,
+                    cents,
+                }]
+            };
+            let (seven, five) = (take(-7), take(-5));
+            let (x, y) = tokio::join!(a.save_all(&seven), b.save_all(&five));
+            x.unwrap();
+            y.unwrap();
+            assert_eq!(
+                store.policy(tenant).await.unwrap().balance_cents,
+                88,
+                "{}",
+                store.backend()
+            );
+            assert!(store.balances().await.unwrap().contains(&(tenant, 88)));
         }
     }
 

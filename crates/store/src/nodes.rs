@@ -122,6 +122,30 @@ impl Store {
         })
     }
 
+    /// The other live node (beat since `silent_since`) that holds the
+    /// agent of `seat_id`, with its WebSocket URL; none when it is this
+    /// one, or none holds it. Claims nothing.
+    pub async fn holder_of(
+        &self,
+        seat_id: i64,
+        silent_since: i64,
+    ) -> Result<Option<(String, String)>> {
+        on_db!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT o.node, n.ws_url FROM seat_owners o JOIN nodes n ON n.name = o.node
+                 WHERE o.seat_id = $1 AND o.node <> $2 AND n.gone_ms IS NULL
+                   AND n.heartbeat_ms >= $3 AND n.ws_url IS NOT NULL",
+            )
+            .bind(seat_id)
+            .bind(&*self.node)
+            .bind(silent_since)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| Ok((r.try_get("node")?, r.try_get("ws_url")?)))
+                .transpose()
+        })
+    }
+
     /// Lets go of agents this node holds (a draining node, of the agents
     /// with no call; all of them, once it stops): their next tab makes
     /// another node their holder.

@@ -32,6 +32,20 @@ impl Default for Policy {
 }
 
 impl Store {
+    /// Every tenant's stored balance: (tenant, cents).
+    pub async fn balances(&self) -> Result<Vec<(i64, i64)>> {
+        on_db!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT tenant_id, balance_cents FROM tenant_policy ORDER BY tenant_id",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("tenant_id")?, r.try_get("balance_cents")?)))
+                .collect()
+        })
+    }
+
     pub async fn policy(&self, tenant_id: i64) -> Result<Policy> {
         on_db!(self, |pool| {
             let r = sqlx::query("SELECT * FROM tenant_policy WHERE tenant_id = $1")

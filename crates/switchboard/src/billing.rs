@@ -5,7 +5,11 @@
 //! each time the one before runs out while it is connected (cut with 810
 //! when the balance cannot pay it), and gives the first block back if it
 //! was never answered. Because every `callOut` of a tenant passes through
-//! this one core, one at a time, a balance is never spent twice.
+//! this one core, one at a time, a balance is never spent twice. With
+//! several nodes, each core stores what it took as a difference (so the
+//! store's balance is what all of them left) and reads the store's figure
+//! again every heartbeat: a tenant can overspend by what the other nodes
+//! took within one heartbeat.
 
 use crate::{Call, CallRef, Output, Switchboard};
 use seatline_calls::record::CallRecord;
@@ -31,6 +35,15 @@ impl Rate {
     pub fn block(&self, secs: u32) -> i64 {
         (self.millicents_per_minute.max(0) * i64::from(secs) + 59) / 60
     }
+}
+
+/// How a tenant's stored balance changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceChange {
+    /// Becomes this many cents (an admin set it).
+    Set(i64),
+    /// Gains this many cents (negative: calls took them).
+    Add(i64),
 }
 
 /// What a billed call has taken so far.
@@ -81,25 +94,41 @@ impl Switchboard {
     /// The tenant's balance in millicents, as this core knows it; the
     /// store's figure (`stored_cents`) the first time the tenant is seen.
     pub(crate) fn balance(&mut self, tenant_id: i64, stored_cents: i64) -> i64 {
-        *self
-            .balances
-            .entry(tenant_id)
-            .or_insert(stored_cents.saturating_mul(1000))
+        self.know_balance(tenant_id, stored_cents);
+        self.balances[&tenant_id]
     }
 
     /// The tenant's balance as the store has it (cents), unless this core
     /// already holds it: read at start for tenants with rates, so that a
     /// call no agent placed (a forwarded DID) is billed from the start.
     pub fn know_balance(&mut self, tenant_id: i64, cents: i64) {
-        self.balances
-            .entry(tenant_id)
-            .or_insert(cents.saturating_mul(1000));
+        if let std::collections::hash_map::Entry::Vacant(e) = self.balances.entry(tenant_id) {
+            e.insert(cents.saturating_mul(1000));
+            self.stored_balances.insert(tenant_id, cents);
+        }
+    }
+
+    /// The store's balance, read again (several nodes bill one tenant,
+    /// each storing what it took as a difference): this core's figure
+    /// becomes the store's, keeping its fraction of a cent.
+    pub fn refresh_balance(&mut self, tenant_id: i64, cents: i64) {
+        let Some(mc) = self.balances.get_mut(&tenant_id) else {
+            return self.know_balance(tenant_id, cents);
+        };
+        *mc = cents
+            .saturating_mul(1000)
+            .saturating_add(mc.rem_euclid(1000));
+        self.stored_balances.insert(tenant_id, cents);
     }
 
     /// An admin set the tenant's balance (cents).
     pub fn set_balance(&mut self, tenant_id: i64, cents: i64) {
         self.balances.insert(tenant_id, cents.saturating_mul(1000));
-        self.save_balance(tenant_id);
+        self.stored_balances.insert(tenant_id, cents);
+        self.out.push_back(Output::SaveBalance {
+            tenant_id,
+            change: BalanceChange::Set(cents),
+        });
     }
 
     /// The tenant's rates from now on (calls in progress keep theirs).
@@ -116,10 +145,21 @@ impl Switchboard {
         self.balances.get(&tenant_id).map(|mc| mc.div_euclid(1000))
     }
 
+    /// Stores what changed since the store was last told: a difference,
+    /// so that what other nodes took from the same balance meanwhile stays
+    /// taken.
     fn save_balance(&mut self, tenant_id: i64) {
-        if let Some(cents) = self.balance_cents(tenant_id) {
-            self.out.push_back(Output::SaveBalance { tenant_id, cents });
-        }
+        let Some(cents) = self.balance_cents(tenant_id) else {
+            return;
+        };
+        let change = match self.stored_balances.insert(tenant_id, cents) {
+            Some(before) if before == cents => return,
+            Some(before) => BalanceChange::Add(cents - before),
+            // Never read from the store: this core's figure is the truth.
+            None => BalanceChange::Set(cents),
+        };
+        self.out
+            .push_back(Output::SaveBalance { tenant_id, change });
     }
 
     /// Can the tenant pay the first block of a call to `callee`? `Ok` with

@@ -36,7 +36,7 @@ pub use wallboard::{
     SERVICE_LEVEL_SECS,
 };
 
-pub use billing::{rate_for, Rate};
+pub use billing::{rate_for, BalanceChange, Rate};
 
 pub use trunks::TrunkSetup;
 
@@ -347,7 +347,7 @@ pub enum Output {
     /// an admin set it): store it, in order with the records.
     SaveBalance {
         tenant_id: i64,
-        cents: i64,
+        change: BalanceChange,
     },
     /// A trunk's keepalive found it gone (`up: false`) or back.
     TrunkHealth {
@@ -618,6 +618,9 @@ pub struct Switchboard {
     counters: stats::Counters,
     /// Each tenant's balance in millicents, once seen (see `billing.rs`).
     balances: HashMap<i64, i64>,
+    /// The cents the store holds of each tenant's balance, as this core
+    /// last told it (or read it): changes are stored as differences.
+    stored_balances: HashMap<i64, i64>,
     /// Each tenant's rates.
     rates: HashMap<i64, Vec<Rate>>,
     /// Each tenant's recording setting (none: off).
@@ -699,6 +702,7 @@ impl Switchboard {
             moved_calls: 0,
             counters: Default::default(),
             balances: HashMap::new(),
+            stored_balances: HashMap::new(),
             rates: HashMap::new(),
             recording: HashMap::new(),
             attempts: HashMap::new(),

@@ -66,7 +66,9 @@ struct World {
     media: Vec<MediaOut>,
     released: Vec<RtpPort>,
     /// Balances stored: (tenant, cents).
+    /// Each balance the store would hold after each write: (tenant, cents).
     balances: Vec<(i64, i64)>,
+    stored: std::collections::HashMap<i64, i64>,
     /// The shell cannot bind another RTP port ([`Output::BindRtp`]).
     no_ports: bool,
     /// The DIDs the switchboard asked the store to route.
@@ -184,6 +186,7 @@ impl World {
             media: vec![],
             released: vec![],
             balances: vec![],
+            stored: Default::default(),
             no_ports: false,
             routed: vec![],
         };
@@ -239,8 +242,13 @@ impl World {
                         let port = (!self.no_ports).then_some(self.next_rtp);
                         self.sb.rtp_bound(call, port, self.now);
                     }
-                    Output::SaveBalance { tenant_id, cents } => {
-                        self.balances.push((tenant_id, cents))
+                    Output::SaveBalance { tenant_id, change } => {
+                        let held = self.stored.entry(tenant_id).or_default();
+                        match change {
+                            BalanceChange::Set(cents) => *held = cents,
+                            BalanceChange::Add(cents) => *held += cents,
+                        }
+                        self.balances.push((tenant_id, *held))
                     }
                     _ => {}
                 }
@@ -2121,4 +2129,41 @@ fn a_forwarded_call_is_recorded_from_its_answer_only_where_the_tenant_records_ev
         assert_eq!(asked.len(), usize::from(recorded), "{mode:?}");
         assert_eq!(w.last_record().recorded, recorded, "{mode:?}");
     }
+}
+
+/// Two nodes bill one tenant: each stores what it took as a difference,
+/// so the store ends with what both left (an absolute figure from each
+/// would keep only the last writer's); each then reads the store's figure
+/// again and goes on from it.
+#[test]
+fn two_nodes_billing_one_tenant_store_what_each_took() {
+    let mut a = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    let mut b = World::new(vec![trunk("a", A, None)], &[(A, Does::Answer)]);
+    for w in [&mut a, &mut b] {
+        w.sb.set_rates(1, vec![per_minute(1)]);
+        w.sb.know_balance(1, 10);
+        w.call_out();
+        assert_eq!(w.dials, vec![0, 2]);
+        w.talk(1, Duration::from_secs(61));
+        assert_eq!(w.sb.balance_cents(1), Some(8), "two minutes taken");
+    }
+    // Each node's writes are differences from the 10 it read.
+    let took = |w: &World| w.stored.get(&1).copied().unwrap_or(0);
+    assert_eq!((took(&a), took(&b)), (-2, -2));
+    let store = 10 + took(&a) + took(&b);
+    assert_eq!(store, 6, "both calls' minutes are gone from the store");
+    // A heartbeat later each node holds the store's figure.
+    a.sb.refresh_balance(1, store);
+    assert_eq!(a.sb.balance_cents(1), Some(6));
+    a.talk(1, Duration::from_secs(60));
+    assert_eq!(a.sb.balance_cents(1), Some(5));
+    assert_eq!(
+        took(&a),
+        -3,
+        "the third minute, stored as a difference from 6"
+    );
+    // An admin's figure is stored as it is.
+    a.sb.set_balance(1, 50);
+    a.step();
+    assert_eq!(a.balances.last(), Some(&(1, 50)));
 }

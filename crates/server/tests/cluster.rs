@@ -172,42 +172,33 @@ async fn call_through(kamailio: u16, tabs: &mut [Ws; 2]) -> usize {
     which
 }
 
-/// Kamailio's dispatcher, as `deploy/kamailio/kamailio.cfg` sets it up, in
-/// front of two nodes on one database: carriers' calls reach the agents of
-/// both nodes, and once a node drains they all go to the other one.
-#[tokio::test]
-async fn kamailio_s_dispatcher_spreads_calls_over_the_nodes_and_passes_a_draining_one() {
-    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
-    let url = pg.url(&pg.new_schema().await.unwrap());
-    let kport = free_udp_port();
-    let trunk = || {
-        vec![seatline_server::config::TrunkConfig::udp(
-            "kamailio",
-            &format!("sip:127.0.0.1:{kport}"),
-        )]
-    };
-    let node = |name: &'static str| {
-        let url = url.clone();
-        move |c: &mut seatline_server::config::Config| {
-            c.store.url = Some(url);
-            c.cluster.node = name.into();
-        }
-    };
-    let (_da, a) = start_with(trunk(), node("a")).await;
-    let (_db, b) = start_with(trunk(), node("b")).await;
-    let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("dispatcher.list");
-    std::fs::write(
-        &list,
-        format!(
-            "1 sip:{}\n1 sip:{}\n",
-            a.app.calls.sip_addr, b.app.calls.sip_addr
-        ),
-    )
-    .unwrap();
+/// A node named `name` in this process on the database at `url`, its one
+/// trunk Kamailio at `kport`.
+async fn node_behind(
+    url: &str,
+    name: &str,
+    kport: u16,
+) -> (tempfile::TempDir, seatline_server::Running) {
+    let trunk = vec![seatline_server::config::TrunkConfig::udp(
+        "kamailio",
+        &format!("sip:127.0.0.1:{kport}"),
+    )];
+    start_with(trunk, |c| {
+        c.store.url = Some(url.to_string());
+        c.cluster.node = name.into();
+    })
+    .await
+}
+
+/// Kamailio on `kport` running `deploy/kamailio/kamailio.cfg` as shipped, in
+/// front of the nodes at the SIP addresses `nodes` (host:port).
+async fn kamailio_in_front(dir: &Path, kport: u16, nodes: &[String]) -> Kamailio {
+    let list = dir.join("dispatcher.list");
+    let entries: String = nodes.iter().map(|n| format!("1 sip:{n}\n")).collect();
+    std::fs::write(&list, entries).unwrap();
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/kamailio.cfg");
-    let kamailio = Kamailio::start(
-        dir.path(),
+    Kamailio::start(
+        dir,
         &cfg,
         &[
             format!("LISTEN=udp:127.0.0.1:{kport}"),
@@ -216,7 +207,24 @@ async fn kamailio_s_dispatcher_spreads_calls_over_the_nodes_and_passes_a_drainin
         ],
         kport,
     )
-    .await;
+    .await
+}
+
+/// Kamailio's dispatcher, as `deploy/kamailio/kamailio.cfg` sets it up, in
+/// front of two nodes on one database: carriers' calls reach the agents of
+/// both nodes, and once a node drains they all go to the other one.
+#[tokio::test]
+async fn kamailio_s_dispatcher_spreads_calls_over_the_nodes_and_passes_a_draining_one() {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let kport = free_udp_port();
+    let ((_da, a), (_db, b)) = (
+        node_behind(&url, "a", kport).await,
+        node_behind(&url, "b", kport).await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sips = [a.app.calls.sip_addr, b.app.calls.sip_addr].map(|s| s.to_string());
+    let kamailio = kamailio_in_front(dir.path(), kport, &sips).await;
     // One agent on each node, both in the DID's group.
     let mut tabs = [
         tab_of(&a, "agent1@demo.local").await,
@@ -629,43 +637,13 @@ async fn two_calls_at_once_on_two_nodes_are_never_offered_to_the_same_agent() {
     let pg = seatline_store::testing::TestPostgres::shared().unwrap();
     let url = pg.url(&pg.new_schema().await.unwrap());
     let kport = free_udp_port();
-    let trunk = || {
-        vec![seatline_server::config::TrunkConfig::udp(
-            "kamailio",
-            &format!("sip:127.0.0.1:{kport}"),
-        )]
-    };
-    let node = |name: &'static str| {
-        let url = url.clone();
-        move |c: &mut seatline_server::config::Config| {
-            c.store.url = Some(url);
-            c.cluster.node = name.into();
-        }
-    };
-    let (_da, a) = start_with(trunk(), node("a")).await;
-    let (_db, b) = start_with(trunk(), node("b")).await;
+    let ((_da, a), (_db, b)) = (
+        node_behind(&url, "a", kport).await,
+        node_behind(&url, "b", kport).await,
+    );
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("dispatcher.list");
-    std::fs::write(
-        &list,
-        format!(
-            "1 sip:{}\n1 sip:{}\n",
-            a.app.calls.sip_addr, b.app.calls.sip_addr
-        ),
-    )
-    .unwrap();
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/kamailio.cfg");
-    let kamailio = Kamailio::start(
-        dir.path(),
-        &cfg,
-        &[
-            format!("LISTEN=udp:127.0.0.1:{kport}"),
-            format!("DISPATCHER_LIST=\"{}\"", list.display()),
-            "CARRIER=\"sip:127.0.0.1:9\"".into(),
-        ],
-        kport,
-    )
-    .await;
+    let sips = [a.app.calls.sip_addr, b.app.calls.sip_addr].map(|s| s.to_string());
+    let kamailio = kamailio_in_front(dir.path(), kport, &sips).await;
     // agent1's tabs: the first on node a (which so holds the agent), the
     // second on node b.
     let token = sign_in(&format!("http://{}", a.addr), "agent1@demo.local").await["token"].clone();
@@ -781,24 +759,11 @@ async fn three_nodes_lose_one_mid_call_and_its_agent_is_back_on_another() {
         )
         .await;
     }
-    let list = dir.path().join("dispatcher.list");
-    let entries: String = nodes
+    let sips: Vec<String> = nodes
         .iter()
-        .map(|(_, sip)| format!("1 sip:127.0.0.1:{sip}\n"))
+        .map(|(_, sip)| format!("127.0.0.1:{sip}"))
         .collect();
-    std::fs::write(&list, entries).unwrap();
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/kamailio.cfg");
-    let kamailio = Kamailio::start(
-        dir.path(),
-        &cfg,
-        &[
-            format!("LISTEN=udp:127.0.0.1:{kport}"),
-            format!("DISPATCHER_LIST=\"{}\"", list.display()),
-            "CARRIER=\"sip:127.0.0.1:9\"".into(),
-        ],
-        kport,
-    )
-    .await;
+    let kamailio = kamailio_in_front(dir.path(), kport, &sips).await;
     let proxy = free_tcp_port();
     let _haproxy = HaProxy::start(dir.path(), proxy, &https);
     tokio::time::sleep(Duration::from_millis(1_000)).await;

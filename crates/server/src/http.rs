@@ -640,12 +640,10 @@ async fn websocket(
     }
     // A tab another node relays to this one, which holds its agent (never
     // a browser's own: a page cannot set this header, and has an Origin).
-    let relayed_by = headers
-        .get(crate::relay::HEADER)
-        .filter(|_| !headers.contains_key(header::ORIGIN) && app.store.backend() == "postgres")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(64).collect::<String>());
-    if relayed_by.is_none() && app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+    let relayed = headers.contains_key(crate::relay::HEADER)
+        && !headers.contains_key(header::ORIGIN)
+        && app.store.backend() == "postgres";
+    if !relayed && app.draining.load(std::sync::atomic::Ordering::Relaxed) {
         // The softphone tries again, through the proxy to another node.
         return api_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -658,7 +656,7 @@ async fn websocket(
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)
-        .on_upgrade(move |socket| ws::run(socket, app, relayed_by))
+        .on_upgrade(move |socket| ws::run(socket, app, relayed))
 }
 
 fn same_origin(headers: &HeaderMap) -> bool {

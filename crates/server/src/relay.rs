@@ -23,18 +23,9 @@ pub const HEADER: &str = "x-seatline-relay";
 const MAX_MESSAGE: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Relays the tab on `socket` to the node at `url`, signing in there with
-/// `token`, until either side closes.
-pub async fn run(socket: &mut WebSocket, app: &App, url: &str, token: &str) {
-    let Some(mut upstream) = connect(app, url).await else {
-        let ev = seatline_protocol::ServerEvent::Error {
-            code: "unavailable".into(),
-            message: "the agent's node cannot be reached now".into(),
-        };
-        let _ = socket.send(Message::Text(crate::hub::encode(&ev))).await;
-        let _ = socket.send(Message::Close(None)).await;
-        return;
-    };
+/// Relays the tab on `socket` to the node on the other end of `upstream`
+/// ([`connect`]), signing in there with `token`, until either side closes.
+pub async fn run(socket: &mut WebSocket, mut upstream: Upstream, token: &str) {
     let auth = serde_json::to_string(&seatline_protocol::ClientOp::Auth {
         token: token.to_string(),
     })
@@ -81,10 +72,12 @@ pub async fn run(socket: &mut WebSocket, app: &App, url: &str, token: &str) {
     }
 }
 
-type Upstream =
+pub type Upstream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &App, url: &str) -> Option<Upstream> {
+/// A WebSocket to the node at `url` that holds the tab's agent; none when
+/// it cannot be reached (logged).
+pub async fn connect(app: &App, url: &str) -> Option<Upstream> {
     let mut req = match url.into_client_request() {
         Ok(r) => r,
         Err(e) => {

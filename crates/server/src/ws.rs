@@ -47,17 +47,23 @@ enum Opened {
     Relay { url: String, token: String },
 }
 
-/// `relayed_by`: the node that relays this tab (a tab another node took
-/// for an agent this node holds); such a tab is never relayed on.
-pub async fn run(mut socket: WebSocket, app: App, relayed_by: Option<String>) {
+/// `relayed`: another node relays this tab (for an agent this node
+/// holds); such a tab is never relayed on.
+pub async fn run(mut socket: WebSocket, app: App, relayed: bool) {
     // Signing in runs once and has the biggest state (the store's queries,
     // the refusals): boxed, it is freed when done instead of staying in the
     // task of every open tab for as long as the tab is open.
-    let opened = Box::pin(open(&mut socket, &app, relayed_by.is_none())).await;
+    let opened = Box::pin(open(&mut socket, &app, !relayed)).await;
     let OpenTab { conn, seat, mut rx } = match opened {
         Some(Opened::Here(tab)) => tab,
         Some(Opened::Relay { url, token }) => {
-            Box::pin(crate::relay::run(&mut socket, &app, &url, &token)).await;
+            match crate::relay::connect(&app, &url).await {
+                Some(upstream) => Box::pin(crate::relay::run(&mut socket, upstream, &token)).await,
+                None => {
+                    let ev = error_event("unavailable", "the agent's node cannot be reached now");
+                    refuse(&mut socket, ev).await;
+                }
+            }
             return;
         }
         None => return,

@@ -210,21 +210,46 @@ async fn kamailio_in_front(dir: &Path, kport: u16, nodes: &[String]) -> Kamailio
     .await
 }
 
+/// Two nodes, a and b, in this process on a fresh database, behind
+/// Kamailio on `kport`.
+struct Behind {
+    a: seatline_server::Running,
+    b: seatline_server::Running,
+    kamailio: Kamailio,
+    kport: u16,
+    _dirs: [tempfile::TempDir; 3],
+}
+
+async fn two_nodes_behind_kamailio() -> Behind {
+    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
+    let url = pg.url(&pg.new_schema().await.unwrap());
+    let kport = free_udp_port();
+    let (da, a) = node_behind(&url, "a", kport).await;
+    let (db, b) = node_behind(&url, "b", kport).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sips = [a.app.calls.sip_addr, b.app.calls.sip_addr].map(|s| s.to_string());
+    let kamailio = kamailio_in_front(dir.path(), kport, &sips).await;
+    Behind {
+        a,
+        b,
+        kamailio,
+        kport,
+        _dirs: [da, db, dir],
+    }
+}
+
 /// Kamailio's dispatcher, as `deploy/kamailio/kamailio.cfg` sets it up, in
 /// front of two nodes on one database: carriers' calls reach the agents of
 /// both nodes, and once a node drains they all go to the other one.
 #[tokio::test]
 async fn kamailio_s_dispatcher_spreads_calls_over_the_nodes_and_passes_a_draining_one() {
-    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
-    let url = pg.url(&pg.new_schema().await.unwrap());
-    let kport = free_udp_port();
-    let ((_da, a), (_db, b)) = (
-        node_behind(&url, "a", kport).await,
-        node_behind(&url, "b", kport).await,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let sips = [a.app.calls.sip_addr, b.app.calls.sip_addr].map(|s| s.to_string());
-    let kamailio = kamailio_in_front(dir.path(), kport, &sips).await;
+    let Behind {
+        a,
+        b,
+        kamailio,
+        kport,
+        _dirs,
+    } = two_nodes_behind_kamailio().await;
     // One agent on each node, both in the DID's group.
     let mut tabs = [
         tab_of(&a, "agent1@demo.local").await,
@@ -307,19 +332,7 @@ async fn after_kill_9_a_tab_is_back_through_the_proxy_on_another_node_with_its_s
     let ws_url = format!("ws://127.0.0.1:{proxy}/ws");
     // Node b is not up yet: the tab is on node a.
     let token = sign_in(&base, "agent1@demo.local").await["token"].clone();
-    let tab = |token: Value| {
-        let ws_url = ws_url.clone();
-        async move {
-            let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
-            ws.send(tokio_tungstenite::tungstenite::Message::text(
-                json!({"op": "auth", "token": token}).to_string(),
-            ))
-            .await?;
-            Ok::<_, tokio_tungstenite::tungstenite::Error>(ws)
-        }
-    };
-    let mut ws = tab(token.clone()).await.unwrap();
-    assert_eq!(next(&mut ws).await["ev"], "ready");
+    let (mut ws, _) = tab_with(&ws_url, &token).await.expect("a tab on node a");
     set_status(&mut ws, 3).await;
     let _b = spawn_node(dir.path(), "b", &url, http_b, carrier);
     // (Not a sign-in: a fresh sign-in starts from the group's first status.)
@@ -339,11 +352,8 @@ async fn after_kill_9_a_tab_is_back_through_the_proxy_on_another_node_with_its_s
     assert_eq!(next(&mut ws).await["ev"], "closed");
     // As the softphone does: connect again, with the same token.
     let ready = loop {
-        if let Ok(mut ws) = tab(token.clone()).await {
-            let ev = next(&mut ws).await;
-            if ev["ev"] == "ready" {
-                break ev;
-            }
+        if let Some((_, ready)) = tab_with(&ws_url, &token).await {
+            break ready;
         }
         assert!(killed.elapsed() < Duration::from_secs(10), "back in time");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -514,26 +524,11 @@ async fn one_agent_s_tabs_on_two_nodes_stay_in_step() {
     let (_db, b) = start_with(vec![], node("b")).await;
     let (base_a, base_b) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
     let token = sign_in(&base_a, "agent1@demo.local").await["token"].clone();
-    let open = |addr: std::net::SocketAddr| {
-        let token = token.clone();
-        async move {
-            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-                .await
-                .unwrap();
-            ws.send(tokio_tungstenite::tungstenite::Message::text(
-                json!({"op": "auth", "token": token}).to_string(),
-            ))
-            .await
-            .unwrap();
-            let ready = next(&mut ws).await;
-            assert_eq!(ready["ev"], "ready", "{ready}");
-            (ws, ready)
-        }
-    };
-    let (mut on_a, _) = open(a.addr).await;
+    let ws = |addr: std::net::SocketAddr| format!("ws://{addr}/ws");
+    let (mut on_a, _) = tab_with(&ws(a.addr), &token).await.expect("tab on a");
     set_status(&mut on_a, 4).await;
     // The second tab, on node b, shows what node a holds.
-    let (mut on_b, ready) = open(b.addr).await;
+    let (mut on_b, ready) = tab_with(&ws(b.addr), &token).await.expect("tab on b");
     assert_eq!(ready["agent"]["status"], 4, "{ready}");
     assert_eq!(b.app.hub.tab_count(), 0, "node b only relays the tab");
     assert_eq!(a.app.hub.tab_count(), 2);
@@ -634,33 +629,22 @@ async fn one_agent_s_tabs_on_two_nodes_stay_in_step() {
 /// one call at a time: the other waits in node a's queue.
 #[tokio::test]
 async fn two_calls_at_once_on_two_nodes_are_never_offered_to_the_same_agent() {
-    let pg = seatline_store::testing::TestPostgres::shared().unwrap();
-    let url = pg.url(&pg.new_schema().await.unwrap());
-    let kport = free_udp_port();
-    let ((_da, a), (_db, b)) = (
-        node_behind(&url, "a", kport).await,
-        node_behind(&url, "b", kport).await,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let sips = [a.app.calls.sip_addr, b.app.calls.sip_addr].map(|s| s.to_string());
-    let kamailio = kamailio_in_front(dir.path(), kport, &sips).await;
+    let Behind {
+        a,
+        b,
+        kamailio,
+        kport,
+        _dirs,
+    } = two_nodes_behind_kamailio().await;
     // agent1's tabs: the first on node a (which so holds the agent), the
     // second on node b.
     let token = sign_in(&format!("http://{}", a.addr), "agent1@demo.local").await["token"].clone();
-    let mut tabs = Vec::new();
-    for addr in [a.addr, b.addr] {
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-            .await
-            .unwrap();
-        ws.send(tokio_tungstenite::tungstenite::Message::text(
-            json!({"op": "auth", "token": token}).to_string(),
-        ))
+    let (mut on_a, _) = tab_with(&format!("ws://{}/ws", a.addr), &token)
         .await
-        .unwrap();
-        assert_eq!(next(&mut ws).await["ev"], "ready");
-        tabs.push(ws);
-    }
-    let [mut on_a, mut on_b]: [Ws; 2] = tabs.try_into().ok().unwrap();
+        .expect("tab on a");
+    let (mut on_b, _) = tab_with(&format!("ws://{}/ws", b.addr), &token)
+        .await
+        .expect("tab on b");
     // Calls wait for the group's agents (the demo group does not queue).
     let api = Api::of(&a);
     let admin = api.token("admin@demo.local").await;

@@ -1823,17 +1823,20 @@ impl Switchboard {
             },
         ) = (elsewhere, &route)
         {
-            let movable = self.routing.get(&call).is_some_and(|r| !r.moved)
-                && self.may_carry_for(self.routing[&call].source, *tenant_id);
-            let host = node.strip_prefix("sip:");
-            if movable && host.is_some() && !self.can_take(*tenant_id, group_no, skill.as_deref()) {
-                if let (Some(host), Some(r)) = (host, self.routing.remove(&call)) {
+            let target = self
+                .routing
+                .get(&call)
+                .filter(|r| !r.moved && self.may_carry_for(r.source, *tenant_id))
+                .zip(node.strip_prefix("sip:"))
+                .map(|(r, host)| format!("sip:{}@{host}", r.did));
+            if let Some(target) = target {
+                if !self.can_take(*tenant_id, group_no, skill.as_deref()) {
+                    self.routing.remove(&call);
                     for &rtp in rtp {
                         self.out.push_back(Output::ReleaseRtp { rtp });
                     }
                     self.moved_calls += 1;
-                    self.ua
-                        .redirect(call, &format!("sip:{}@{host}", r.did), now);
+                    self.ua.redirect(call, &target, now);
                     return;
                 }
             }

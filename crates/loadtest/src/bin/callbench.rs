@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionMap};
+use str0m::rtp::{Extension, ExtensionMap, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Barrier};
@@ -38,6 +38,10 @@ struct Args {
     port: u16,
     #[arg(long, default_value_t = 240)]
     deadline_secs: u64,
+    /// More of the server's configuration, appended to the file (TOML), for
+    /// trying a setting: `--server-config $'[media]\nworkers = 1'`.
+    #[arg(long, default_value = "")]
+    server_config: String,
 }
 
 /// What one simulated agent reports.
@@ -50,11 +54,11 @@ struct Report {
 }
 
 /// The frame counter written into each 160-byte PCMU payload (4 bytes).
-fn frame(counter: u32) -> Vec<u8> {
-    let mut f = vec![0xffu8; 160];
+fn frame(counter: u32) -> Arc<[u8]> {
+    let mut f = [0xffu8; 160];
     f[..4].copy_from_slice(&counter.to_be_bytes());
     // Keep the counter's bytes clear of the relay: G.711 passes bytes as they are.
-    f
+    Arc::from(&f[..])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -89,8 +93,10 @@ async fn run_agent(
     ))
     .await?;
     // As cheap as a browser leg can be: the MID extension only (no
-    // transport-wide congestion control history), short send and reorder
-    // buffers. The server answers with what it supports either way.
+    // transport-wide congestion control history), a short send buffer, and
+    // RTP mode (packets as they are, no payloader or depacketizer: a
+    // browser's audio is one 20 ms packet at a time too). The server
+    // answers with what it supports either way.
     let mut exts = ExtensionMap::empty();
     exts.set(4, Extension::RtpMid);
     let mut rtc = RtcConfig::new()
@@ -98,7 +104,7 @@ async fn run_agent(
         .enable_pcmu(true, false)
         .set_extension_map(exts)
         .set_send_buffer_audio(4)
-        .set_reordering_size_audio(3)
+        .set_rtp_mode(true)
         .build(Instant::now());
     let sock = UdpSocket::bind("127.0.0.1:0").await?;
     let local = sock.local_addr()?;
@@ -115,6 +121,7 @@ async fn run_agent(
     let mut pt: Option<Pt> = None;
     let mut counter: u32 = 0;
     let mut media_time: u64 = 0;
+    let mut seq: u64 = 1;
     let mut called_at: Option<Instant> = None;
     // Phases: 0 media setting up, 1 waiting for the call, 2 talking, 3 window open, 4 done.
     let mut phase = 0;
@@ -124,14 +131,13 @@ async fn run_agent(
     // Counters of the echoed frames seen since the window opened.
     let mut echoed: Vec<u32> = Vec::with_capacity(1024);
     let deadline = Instant::now() + Duration::from_secs(seconds + 120);
-    // One timer for str0m's timeouts, moved rather than made anew each turn.
-    let wake = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(wake);
     loop {
-        // Run str0m until it waits.
-        let timeout = loop {
+        // Run str0m until it waits. Its timeouts are served by the 20 ms
+        // tick (one timer per client, never moved): ICE, DTLS and RTCP
+        // need no finer clock.
+        loop {
             match rtc.poll_output()? {
-                Output::Timeout(t) => break t,
+                Output::Timeout(_) => break,
                 Output::Transmit(t) => {
                     sock.send_to(&t.contents, t.destination).await?;
                 }
@@ -144,9 +150,14 @@ async fn run_agent(
                         let _ = tx.send(1);
                     });
                 }
-                Output::Event(Event::MediaData(d)) => {
-                    if phase >= 3 && d.data.len() >= 4 {
-                        let c = u32::from_be_bytes([d.data[0], d.data[1], d.data[2], d.data[3]]);
+                Output::Event(Event::RtpPacket(d)) => {
+                    if phase >= 3 && d.payload.len() >= 4 {
+                        let c = u32::from_be_bytes([
+                            d.payload[0],
+                            d.payload[1],
+                            d.payload[2],
+                            d.payload[3],
+                        ]);
                         if window_first.is_some_and(|f| c >= f) {
                             echoed.push(c);
                         }
@@ -154,12 +165,9 @@ async fn run_agent(
                 }
                 Output::Event(_) => {}
             }
-        };
+        }
         if Instant::now() > deadline {
             bail!("agent deadline");
-        }
-        if wake.deadline() != timeout.into() {
-            wake.as_mut().reset(timeout.into());
         }
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
@@ -237,24 +245,21 @@ async fn run_agent(
                 }
             }
             _ = tick.tick() => {
+                rtc.handle_input(Input::Timeout(Instant::now()))?;
                 if connected {
                     if pt.is_none() {
-                        if let Some(w) = rtc.writer(mid) {
-                            pt = w.payload_params().find(|p| p.spec().codec == Codec::PCMU).map(|p| p.pt());
+                        if let Some(m) = rtc.media(mid) {
+                            let remote = m.remote_pts().to_vec();
+                            pt = rtc.codec_config().params().iter().find(|p| p.spec().codec == Codec::PCMU && remote.contains(&p.pt())).map(|p| p.pt());
                         }
                     }
-                    if let (Some(pt), Some(w)) = (pt, rtc.writer(mid)) {
-                        // A starved client whose last frame str0m has not
-                        // sent yet skips this one (it is not counted as sent).
-                        if w.write(pt, Instant::now(), MediaTime::new(media_time, Frequency::EIGHT_KHZ), frame(counter)).is_ok() {
-                            counter += 1;
-                        }
+                    if let (Some(pt), Some(tx)) = (pt, rtc.direct_api().stream_tx_by_mid(mid, None)) {
+                        tx.write_rtp(RtpWrite::new(pt, SeqNo::from(seq), media_time as u32, Instant::now(), frame(counter)));
+                        counter += 1;
+                        seq += 1;
                         media_time += 160;
                     }
                 }
-            }
-            _ = &mut wake => {
-                rtc.handle_input(Input::Timeout(Instant::now()))?;
             }
         }
     }
@@ -269,9 +274,10 @@ async fn main() -> anyhow::Result<()> {
     let data = dir.path().join("data");
     let tokens = seed_agents(&data, args.calls).await?;
     let cfg = format!(
-        "listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[sandbox]\nlisten = \"127.0.0.1:0\"\n",
+        "listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[sandbox]\nlisten = \"127.0.0.1:0\"\n{}\n",
         args.port,
-        data.display()
+        data.display(),
+        args.server_config
     );
     let mut server = start_server(
         &args.seatline,

@@ -41,9 +41,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{Frequency, MediaTime, Mid, Pt};
+use str0m::media::{Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionMap};
+use str0m::rtp::{Extension, ExtensionMap, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -61,14 +61,14 @@ const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// RTP clock of G.711.
 const CLOCK: u32 = 8000;
 
+/// Largest datagram read from a browser (an Ethernet MTU's worth).
+const DATAGRAM: usize = 1500;
+
 /// Datagrams read from one carrier socket per wake-up.
 const READ_BATCH: usize = 16;
 
 /// Packets str0m keeps queued (and for resends) toward a browser.
 const SEND_BUFFER: usize = 4;
-
-/// Packets a gap may hold back before str0m lets the audio past it.
-const REORDER_PACKETS: usize = 3;
 
 /// Starts worker `index` on its own thread.
 pub(super) fn spawn(
@@ -109,8 +109,10 @@ struct Leg {
     created: Instant,
     connected: bool,
     timeout: Instant,
-    /// Media time of the next frame we write to the browser.
+    /// RTP time and extended sequence number of the next packet we write
+    /// to the browser (RTP mode: we number our own stream).
     time: u64,
+    seq: u64,
     /// What str0m last reported of the browser side: loss %, jitter ms, RTT ms.
     loss_pct: f64,
     jitter_ms: f64,
@@ -239,17 +241,46 @@ async fn run(
         lin: Vec::with_capacity(1500),
     }));
 
-    // The WebRTC socket.
+    // The WebRTC socket: every browser leg of the worker sends here, so
+    // a wake-up finds many datagrams waiting. One `recvmmsg` (quinn-udp)
+    // reads up to `quinn_udp::BATCH_SIZE` of them.
     let reader = {
         let w = w.clone();
+        let state = quinn_udp::UdpSocketState::new((&*sock).into())?;
+        // Coalesced datagrams (GRO) would need 64 KiB buffers; ours are one
+        // datagram each.
+        no_gro(&sock);
         tokio::task::spawn_local(async move {
-            let mut buf = vec![0u8; 2000];
+            let mut bufs = Box::new([[0u8; DATAGRAM]; quinn_udp::BATCH_SIZE]);
+            let mut meta = [quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
             loop {
-                let Ok((n, source)) = sock.recv_from(&mut buf).await else {
+                if sock.readable().await.is_err() {
                     continue;
-                };
-                w.borrow_mut()
-                    .on_datagram(&buf[..n], source, Instant::now());
+                }
+                loop {
+                    let got = sock.try_io(tokio::io::Interest::READABLE, || {
+                        let mut iovs = bufs
+                            .each_mut()
+                            .map(|b: &mut [u8; DATAGRAM]| std::io::IoSliceMut::new(b));
+                        state.recv((&*sock).into(), &mut iovs, &mut meta)
+                    });
+                    let n = match got {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        // An ICMP error from an earlier send, say: read on.
+                        Err(_) => continue,
+                    };
+                    let now = Instant::now();
+                    let mut w = w.borrow_mut();
+                    for (m, b) in meta.iter().zip(bufs.iter()).take(n) {
+                        // One datagram per buffer (GRO is off); should the
+                        // kernel coalesce anyway, each `stride` is one.
+                        let stride = m.stride.max(1);
+                        for d in b[..m.len.min(DATAGRAM)].chunks(stride) {
+                            w.on_datagram(d, m.addr, now);
+                        }
+                    }
+                }
             }
         })
     };
@@ -332,6 +363,37 @@ fn spawn_carrier_reader(
             w.rbuf = buf;
         }
     })
+}
+
+/// Turns UDP generic receive offload off on `sock` (quinn-udp turns it on).
+fn no_gro(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let off: libc::c_int = 0;
+    // SAFETY: a valid socket and a c_int option of the right size.
+    let _ = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&off as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Our payload type for G.711 in the leg's media `mid` and its law (0
+/// μ-law, 8 A-law): the first the browser takes, or the one numbered `pt`.
+fn law_of(rtc: &Rtc, mid: Mid, pt: Option<Pt>) -> Option<(Pt, u8)> {
+    let remote = rtc.media(mid)?.remote_pts();
+    rtc.codec_config()
+        .params()
+        .iter()
+        .filter(|p| remote.contains(&p.pt()) && pt.is_none_or(|pt| pt == p.pt()))
+        .find_map(|p| match p.spec().codec {
+            Codec::PCMU => Some((p.pt(), 0)),
+            Codec::PCMA => Some((p.pt(), 8)),
+            _ => None,
+        })
 }
 
 /// G.711 `payload` from law `from` into `out` in law `to` (0 μ-law, 8 A-law).
@@ -581,12 +643,14 @@ impl Worker {
             .enable_pcmu(true, false)
             .enable_pcma(true, false)
             .set_extension_map(exts)
+            // RTP mode: packets in and out as they are, with no
+            // depacketizing buffer, sample queue or payloader in between (a
+            // G.711 relay has nothing to reassemble). A lost packet holds
+            // nothing back; a late one is dropped by the rewriter.
+            .set_rtp_mode(true)
             // Every write is one packet and is drained at once: a short
             // send buffer (and resend cache) is enough; G.711 has no NACK.
             .set_send_buffer_audio(SEND_BUFFER)
-            // A lost packet holds back at most this many behind it (the
-            // default, 15, delays a relay's audio by 300 ms at each loss).
-            .set_reordering_size_audio(REORDER_PACKETS)
             .set_stats_interval(Some(REPORT_EVERY))
             .build(now);
         let mut rtc = Box::new(rtc);
@@ -613,7 +677,8 @@ impl Worker {
                 created: now,
                 connected: false,
                 timeout: now,
-                time: 0,
+                time: u64::from(crate::sandbox::rand_u32()),
+                seq: u64::from(crate::sandbox::rand_u32() & 0x7fff),
                 loss_pct: 0.0,
                 jitter_ms: 0.0,
                 rtt_ms: 0.0,
@@ -725,13 +790,7 @@ impl Worker {
                 Output::Event(ev) => match ev {
                     Event::MediaAdded(added) => {
                         l.mid = Some(added.mid);
-                        if let Some(w) = l.rtc.writer(added.mid) {
-                            l.pt = w.payload_params().find_map(|p| match p.spec().codec {
-                                Codec::PCMU => Some((p.pt(), 0)),
-                                Codec::PCMA => Some((p.pt(), 8)),
-                                _ => None,
-                            });
-                        }
+                        l.pt = law_of(&l.rtc, added.mid, None);
                     }
                     // Media may flow once DTLS is up (ICE-lite goes to Completed).
                     Event::Connected => {
@@ -754,9 +813,21 @@ impl Worker {
                             l.rtt_ms = rtt.as_secs_f64() * 1000.0;
                         }
                     }
-                    Event::MediaData(d) => {
+                    Event::RtpPacket(d) => {
                         let seat = l.seat_id;
-                        let from_pt = l.pt.map(|p| p.1).unwrap_or(0);
+                        // The law of the packet's payload type (the browser
+                        // may send either of the two we answered); anything
+                        // else (comfort noise, say) is not relayed.
+                        let from_pt = match (l.pt, l.mid) {
+                            (Some((pt, law)), _) if pt == d.header.payload_type => law,
+                            (_, Some(mid)) => {
+                                match law_of(&l.rtc, mid, Some(d.header.payload_type)) {
+                                    Some((_, law)) => law,
+                                    None => continue,
+                                }
+                            }
+                            _ => continue,
+                        };
                         if self.current.get(&seat) != Some(&id) {
                             continue;
                         }
@@ -769,20 +840,18 @@ impl Worker {
                         let Some(remote) = c.remote() else {
                             continue;
                         };
-                        let seq = d.seq_range.start().as_u16();
+                        let seq = d.header.sequence_number;
                         if c.out.is_late(id, seq) {
                             continue;
                         }
+                        let ts = d.header.timestamp;
                         if let Some(tap) = c.rec.as_mut() {
-                            let ts = d.time.numer() as u32;
-                            tap.feed(0, ts, &d.data, from_pt, Instant::now(), &mut self.lin);
+                            tap.feed(0, ts, &d.payload, from_pt, Instant::now(), &mut self.lin);
                         }
                         // The browser's own timestamps: a lost packet leaves
                         // a gap toward the carrier, never a shift.
-                        let h = c
-                            .out
-                            .forward(id, seq, d.time.numer() as u32, d.network_time);
-                        convert_into(&mut self.pcm, &d.data, from_pt, c.pt);
+                        let h = c.out.forward(id, seq, ts, d.timestamp);
+                        convert_into(&mut self.pcm, &d.payload, from_pt, c.pt);
                         RtpPacket {
                             marker: h.marker,
                             payload_type: c.pt,
@@ -836,7 +905,14 @@ impl Worker {
     }
 
     /// Audio toward the agent's current leg; it goes out on the next drain.
-    fn write_to_agent(&mut self, seat_id: i64, payload: &[u8], payload_pt: u8) -> Option<LegId> {
+    /// `marker` starts a talk spurt (the carrier's marker, passed on).
+    fn write_to_agent(
+        &mut self,
+        seat_id: i64,
+        payload: &[u8],
+        payload_pt: u8,
+        marker: bool,
+    ) -> Option<LegId> {
         let id = self.current.get(&seat_id).copied()?;
         let l = self.legs.get_mut(&id)?;
         let (Some(mid), Some((pt, kind)), true) = (l.mid, l.pt, l.connected) else {
@@ -844,14 +920,19 @@ impl Worker {
         };
         convert_into(&mut self.pcm, payload, payload_pt, kind);
         let samples = self.pcm.len() as u64;
-        if let Some(w) = l.rtc.writer(mid) {
-            let _ = w.write(
-                pt,
-                Instant::now(),
-                MediaTime::new(l.time, Frequency::EIGHT_KHZ),
-                self.pcm.as_slice(),
+        if let Some(tx) = l.rtc.direct_api().stream_tx_by_mid(mid, None) {
+            tx.write_rtp(
+                RtpWrite::new(
+                    pt,
+                    SeqNo::from(l.seq),
+                    l.time as u32,
+                    Instant::now(),
+                    self.pcm.as_slice(),
+                )
+                .marker(marker),
             );
         }
+        l.seq += 1;
         l.time += samples;
         Some(id)
     }
@@ -922,7 +1003,7 @@ impl Worker {
                 &mut self.lin,
             );
         }
-        if let Some(id) = self.write_to_agent(seat_id, p.payload, p.payload_type) {
+        if let Some(id) = self.write_to_agent(seat_id, p.payload, p.payload_type, p.marker) {
             self.drain(id);
         }
     }
@@ -1051,7 +1132,7 @@ impl Worker {
         let ringing: Vec<i64> = self.rings.keys().copied().collect();
         for seat in ringing {
             if let Some(frame) = self.rings.get_mut(&seat).map(|t| t.next_frame(0)) {
-                if let Some(id) = self.write_to_agent(seat, &frame, 0) {
+                if let Some(id) = self.write_to_agent(seat, &frame, 0, false) {
                     self.drain(id);
                 }
             }
@@ -1064,7 +1145,7 @@ impl Worker {
                 .and_then(|c| c.ringback.as_mut())
                 .map(|tone| tone.next_frame(0));
             if let Some(frame) = frame {
-                if let Some(id) = self.write_to_agent(seat, &frame, 0) {
+                if let Some(id) = self.write_to_agent(seat, &frame, 0, false) {
                     self.drain(id);
                 }
             }

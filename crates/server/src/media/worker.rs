@@ -247,9 +247,7 @@ async fn run(
     let reader = {
         let w = w.clone();
         let state = quinn_udp::UdpSocketState::new((&*sock).into())?;
-        // Coalesced datagrams (GRO) would need 64 KiB buffers; ours are one
-        // datagram each.
-        no_gro(&sock);
+        tune_webrtc_socket(&sock);
         tokio::task::spawn_local(async move {
             let mut bufs = Box::new([[0u8; DATAGRAM]; quinn_udp::BATCH_SIZE]);
             let mut meta = [quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
@@ -365,20 +363,35 @@ fn spawn_carrier_reader(
     })
 }
 
-/// Turns UDP generic receive offload off on `sock` (quinn-udp turns it on).
-fn no_gro(sock: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let off: libc::c_int = 0;
-    // SAFETY: a valid socket and a c_int option of the right size.
-    let _ = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_GRO,
-            (&off as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
+/// The WebRTC socket's receive buffer: every leg of the worker sends to
+/// it, and browsers whose 20 ms clocks happen to line up send together.
+/// The default (208 KiB, about 160 small datagrams as the kernel counts
+/// them) dropped such bursts at 250 legs a worker. Asked with the
+/// privilege to pass `net.core.rmem_max` first, else within it.
+const WEBRTC_RECV_BUFFER: libc::c_int = 4 << 20;
+
+/// Turns UDP generic receive offload off on the WebRTC socket (quinn-udp
+/// turns it on; coalesced datagrams would need 64 KiB buffers, ours hold
+/// one datagram each) and gives it room for bursts.
+fn tune_webrtc_socket(sock: &impl std::os::fd::AsRawFd) {
+    let set = |level, name, value: libc::c_int| {
+        // SAFETY: a valid socket and a c_int option of the right size.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
     };
+    set(libc::SOL_UDP, libc::UDP_GRO, 0);
+    if set(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, WEBRTC_RECV_BUFFER) != 0
+        && set(libc::SOL_SOCKET, libc::SO_RCVBUF, WEBRTC_RECV_BUFFER) != 0
+    {
+        tracing::warn!("cannot enlarge the WebRTC socket's receive buffer");
+    }
 }
 
 /// Our payload type for G.711 in the leg's media `mid` and its law (0
@@ -1253,6 +1266,27 @@ mod tests {
         m.extend_from_slice(&[7; 12]);
         m.extend_from_slice(&attr);
         m
+    }
+
+    #[test]
+    fn a_burst_from_a_thousand_legs_at_once_waits_in_the_webrtc_socket() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tune_webrtc_socket(&sock);
+        sock.set_nonblocking(true).unwrap();
+        let to = sock.local_addr().unwrap();
+        let browser = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // An SRTP packet of 20 ms of G.711, from each of 1,000 legs whose
+        // clocks line up, before the worker reads any.
+        let packet = [0x80u8; 200];
+        for _ in 0..1000 {
+            browser.send_to(&packet, to).unwrap();
+        }
+        let mut buf = [0u8; DATAGRAM];
+        let mut got = 0;
+        while sock.recv_from(&mut buf).is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 1000, "datagrams dropped by the socket");
     }
 
     #[test]

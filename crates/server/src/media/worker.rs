@@ -831,15 +831,12 @@ impl Worker {
                         // The law of the packet's payload type (the browser
                         // may send either of the two we answered); anything
                         // else (comfort noise, say) is not relayed.
-                        let from_pt = match (l.pt, l.mid) {
-                            (Some((pt, law)), _) if pt == d.header.payload_type => law,
-                            (_, Some(mid)) => {
-                                match law_of(&l.rtc, mid, Some(d.header.payload_type)) {
-                                    Some((_, law)) => law,
-                                    None => continue,
-                                }
-                            }
-                            _ => continue,
+                        let pt = d.header.payload_type;
+                        let Some((_, from_pt)) =
+                            l.pt.filter(|p| p.0 == pt)
+                                .or_else(|| law_of(&l.rtc, l.mid?, Some(pt)))
+                        else {
+                            continue;
                         };
                         if self.current.get(&seat) != Some(&id) {
                             continue;
